@@ -1,0 +1,426 @@
+/*
+ * capback: the command line.  Holds no privilege and touches no backup
+ * data itself: it parses rdiff-backup 2.2 style arguments and arranges
+ * the role processes (reader, writer, restorer) around one stream.
+ *
+ *   capback [GLOBAL OPTIONS] ACTION [OPTIONS] LOCATIONS
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "log.h"
+#include "spawn.h"
+
+struct global {
+	const char *current_time; /* validated decimal seconds or NULL */
+	char verbosity[16];
+	int force;
+};
+
+static void
+usage_main(FILE *f)
+{
+	fprintf(f,
+	    "usage: capback [GLOBAL OPTIONS] ACTION [OPTIONS] LOCATIONS\n"
+	    "\n"
+	    "Least-privilege backups in rdiff-backup's repository format.\n"
+	    "\n"
+	    "Actions:\n"
+	    "  backup SOURCE REPOSITORY    mirror SOURCE into REPOSITORY\n"
+	    "  restore REPOSITORY TARGET   restore a backup (--at TIME) to "
+	    "TARGET\n"
+	    "  regress REPOSITORY          undo an unfinished backup session\n"
+	    "  list increments REPOSITORY  the sessions kept\n"
+	    "  list files REPOSITORY       the paths of a session (--at TIME)\n"
+	    "  verify REPOSITORY           check a session's content (--at)\n"
+	    "\n"
+	    "Global options (before the action):\n"
+	    "  --current-time SECS   pretend the time is SECS (epoch)\n"
+	    "  -v, --verbosity N     0 silent .. 3 default .. 5 debug\n"
+	    "  --force               allow risky operations (see actions)\n"
+	    "  -V, --version         print the version\n"
+	    "  -h, --help            this text; ACTION --help for an "
+	    "action\n");
+}
+
+static void
+usage_backup(FILE *f)
+{
+	fprintf(f,
+	    "usage: capback [GLOBAL OPTIONS] backup [--no-eas] [--no-acls] "
+	    "SOURCE REPOSITORY\n"
+	    "\n"
+	    "Back up the directory SOURCE into REPOSITORY (created if "
+	    "absent;\nan existing non-empty directory that is not a "
+	    "repository needs\n--force).  Unchanged files are not read "
+	    "again.\n"
+	    "  --no-eas    do not store extended attributes\n"
+	    "  --no-acls   do not store POSIX ACLs\n"
+	    "Exit status: 0 done, 1 failed, 4 done but some files could not "
+	    "be read.\n");
+}
+
+static void
+usage_restore(FILE *f)
+{
+	fprintf(f,
+	    "usage: capback [GLOBAL OPTIONS] restore [--force] [--at TIME] "
+	    "REPOSITORY TARGET\n"
+	    "\n"
+	    "Restore the backup of TIME (default: the newest) in REPOSITORY "
+	    "to\nTARGET, which must be absent or empty unless --force is "
+	    "given.\nTIME: now, epoch seconds, 2023-11-14T22:13:20Z, "
+	    "2023-11-14, 3D, 2W,\n5B (five sessions back); it rounds down "
+	    "to a session.  Owners, devices "
+	    "and file\ncapabilities are restored when run with the "
+	    "privilege for them.\n"
+	    "Exit status: 0 done, 1 failed, 4 done with errors on some "
+	    "files.\n");
+}
+
+static int
+combine(int reader_st, int writer_st)
+{
+	if (reader_st == 0 && (writer_st == 0 || writer_st == 4))
+		return writer_st;
+	return 1;
+}
+
+static void
+add_globals(char **argv, int *n, const struct global *g, int with_time)
+{
+	argv[(*n)++] = (char *)"-v";
+	argv[(*n)++] = (char *)g->verbosity;
+	if (with_time && g->current_time != NULL) {
+		argv[(*n)++] = (char *)"--current-time";
+		argv[(*n)++] = (char *)g->current_time;
+	}
+	if (with_time && g->force)
+		argv[(*n)++] = (char *)"--force";
+}
+
+static int
+cmd_backup(int argc, char **argv, const struct global *g)
+{
+	static const struct option opts[] = {
+		{ "no-eas", no_argument, NULL, 'e' },
+		{ "no-acls", no_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *rargv[16], *wargv[16];
+	int c, rn = 0, wn = 0, rst, wst;
+	struct stat st;
+
+	rargv[rn++] = (char *)"capback-reader";
+	wargv[wn++] = (char *)"capback-writer";
+	optind = 1;
+	argv[0] = (char *)"capback"; /* for getopt's messages */
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'e': rargv[rn++] = (char *)"--no-eas"; break;
+		case 'a': rargv[rn++] = (char *)"--no-acls"; break;
+		case 'h': usage_backup(stdout); return 0;
+		default: usage_backup(stderr); return 1;
+		}
+	}
+	if (argc - optind != 2) {
+		log_error("backup needs SOURCE and REPOSITORY");
+		usage_backup(stderr);
+		return 1;
+	}
+	if (strstr(argv[optind], "::") || strstr(argv[optind + 1], "::"))
+		fatal("remote locations (host::path) are not supported yet");
+	if (stat(argv[optind], &st) != 0)
+		fatal("cannot back up '%s': %s", argv[optind], strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		fatal("cannot back up '%s': not a directory", argv[optind]);
+	add_globals(rargv, &rn, g, 0);
+	rargv[rn++] = (char *)"--";
+	rargv[rn++] = argv[optind];
+	rargv[rn] = NULL;
+	add_globals(wargv, &wn, g, 1);
+	wargv[wn++] = (char *)"--";
+	wargv[wn++] = (char *)"backup";
+	wargv[wn++] = argv[optind + 1];
+	wargv[wn] = NULL;
+	if (spawn_pair(rargv, wargv, &rst, &wst) != 0)
+		fatal("cannot start the backup roles: %s", strerror(errno));
+	return combine(rst, wst);
+}
+
+static int
+cmd_restore(int argc, char **argv, struct global *g)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ "at", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *sargv[20], *dargv[16];
+	const char *at = NULL;
+	int c, sn = 0, dn = 0, sst, dst;
+
+	sargv[sn++] = (char *)"capback-writer";
+	dargv[dn++] = (char *)"capback-restorer";
+	optind = 1;
+	argv[0] = (char *)"capback"; /* for getopt's messages */
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f': g->force = 1; break;
+		case 't': at = optarg; break;
+		case 'h': usage_restore(stdout); return 0;
+		default: usage_restore(stderr); return 1;
+		}
+	}
+	if (argc - optind != 2) {
+		log_error("restore needs REPOSITORY and TARGET");
+		usage_restore(stderr);
+		return 1;
+	}
+	if (strstr(argv[optind], "::") || strstr(argv[optind + 1], "::"))
+		fatal("remote locations (host::path) are not supported yet");
+	add_globals(sargv, &sn, g, 0);
+	if (g->current_time != NULL) {
+		sargv[sn++] = (char *)"--current-time";
+		sargv[sn++] = (char *)g->current_time;
+	}
+	if (at != NULL) {
+		sargv[sn++] = (char *)"--at";
+		sargv[sn++] = (char *)at;
+	}
+	sargv[sn++] = (char *)"--";
+	sargv[sn++] = (char *)"restore-source";
+	sargv[sn++] = argv[optind];
+	sargv[sn] = NULL;
+	add_globals(dargv, &dn, g, 0);
+	if (g->force)
+		dargv[dn++] = (char *)"--force";
+	dargv[dn++] = (char *)"--";
+	dargv[dn++] = argv[optind + 1];
+	dargv[dn] = NULL;
+	if (spawn_pair(sargv, dargv, &sst, &dst) != 0)
+		fatal("cannot start the restore roles: %s", strerror(errno));
+	if (sst == 0 && (dst == 0 || dst == 4))
+		return dst;
+	return 1;
+}
+
+static void
+usage_regress(FILE *f)
+{
+	fprintf(f,
+	    "usage: capback [GLOBAL OPTIONS] regress REPOSITORY\n"
+	    "\n"
+	    "Undo an unfinished (interrupted or failed) backup session, so "
+	    "that\nREPOSITORY is exactly as after its last good backup.  A "
+	    "backup\ndoes this by itself when it finds one.  --force: even if "
+	    "the\nprocess recorded in the unfinished session still runs.\n");
+}
+
+static int
+cmd_regress(int argc, char **argv, const struct global *g)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *wargv[16];
+	int c, wn = 0, st;
+
+	wargv[wn++] = (char *)"capback-writer";
+	optind = 1;
+	argv[0] = (char *)"capback"; /* for getopt's messages */
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h': usage_regress(stdout); return 0;
+		default: usage_regress(stderr); return 1;
+		}
+	}
+	if (argc - optind != 1) {
+		log_error("regress needs REPOSITORY");
+		usage_regress(stderr);
+		return 1;
+	}
+	add_globals(wargv, &wn, g, 0);
+	if (g->force)
+		wargv[wn++] = (char *)"--force";
+	wargv[wn++] = (char *)"--";
+	wargv[wn++] = (char *)"regress";
+	wargv[wn++] = argv[optind];
+	wargv[wn] = NULL;
+	spawn_one(wargv, &st);
+	return st == 0 ? 0 : 1;
+}
+
+/* Run the writer alone on a read-only question about a repository. */
+static int
+run_query(const char *mode, const char *at, const char *repo,
+    const struct global *g)
+{
+	char *wargv[16];
+	int wn = 0, st;
+
+	if (strstr(repo, "::"))
+		fatal("remote locations (host::path) are not supported yet");
+	wargv[wn++] = (char *)"capback-writer";
+	add_globals(wargv, &wn, g, 0);
+	if (g->current_time != NULL) {
+		wargv[wn++] = (char *)"--current-time";
+		wargv[wn++] = (char *)g->current_time;
+	}
+	if (at != NULL) {
+		wargv[wn++] = (char *)"--at";
+		wargv[wn++] = (char *)at;
+	}
+	wargv[wn++] = (char *)"--";
+	wargv[wn++] = (char *)mode;
+	wargv[wn++] = (char *)repo;
+	wargv[wn] = NULL;
+	spawn_one(wargv, &st);
+	return st > 2 ? 1 : st;
+}
+
+static void
+usage_query(FILE *f)
+{
+	fprintf(f,
+	    "usage: capback [GLOBAL OPTIONS] list increments REPOSITORY\n"
+	    "       capback [GLOBAL OPTIONS] list files [--at TIME] "
+	    "REPOSITORY\n"
+	    "       capback [GLOBAL OPTIONS] verify [--at TIME] REPOSITORY\n"
+	    "\n"
+	    "list increments: the sessions that can be restored.\n"
+	    "list files: every path of the session TIME (default newest).\n"
+	    "verify: rebuild every regular file of the session and check "
+	    "it\nagainst its recorded SHA-1 (exit status 2 when any "
+	    "differs).\n");
+}
+
+/* list increments|files, verify: the options and the one location. */
+static int
+cmd_query(int argc, char **argv, const struct global *g, int is_list)
+{
+	static const struct option opts[] = {
+		{ "at", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *at = NULL, *mode = "verify";
+	int c;
+
+	if (is_list) {
+		if (argc < 2 ||
+		    (strcmp(argv[1], "increments") != 0 &&
+			strcmp(argv[1], "files") != 0)) {
+			if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
+				usage_query(stdout);
+				return 0;
+			}
+			log_error("list what? increments or files");
+			usage_query(stderr);
+			return 1;
+		}
+		mode = argv[1][0] == 'i' ? "list-increments" : "list-files";
+		argc--;
+		argv++;
+	}
+	optind = 1;
+	argv[0] = (char *)"capback"; /* for getopt's messages */
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': at = optarg; break;
+		case 'h': usage_query(stdout); return 0;
+		default: usage_query(stderr); return 1;
+		}
+	}
+	if (argc - optind != 1) {
+		log_error("%s needs REPOSITORY", mode);
+		usage_query(stderr);
+		return 1;
+	}
+	if (at != NULL && strcmp(mode, "list-increments") == 0)
+		fatal("list increments takes no --at");
+	return run_query(mode, at, argv[optind], g);
+}
+
+static const char *
+check_time(const char *s)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v <= 0 ||
+	    v > 4102444799LL)
+		fatal("--current-time needs seconds since the epoch, not '%s'",
+		    s);
+	return s;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "current-time", required_argument, NULL, 't' },
+		{ "verbosity", required_argument, NULL, 'v' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct global g;
+	const char *env = getenv("CAPBACK_VERBOSITY");
+	int c, v = env ? atoi(env) : 3;
+	char *end;
+
+	memset(&g, 0, sizeof(g));
+	argv[0] = (char *)"capback"; /* getopt's messages start with it */
+	log_init("capback", v);
+	while ((c = getopt_long(argc, argv, "+v:Vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': g.current_time = check_time(optarg); break;
+		case 'v':
+			v = (int)strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v < 0 || v > 9)
+				fatal("-v needs a number 0-9, not '%s'",
+				    optarg);
+			log_init("capback", v);
+			break;
+		case 'f': g.force = 1; break;
+		case 'V': printf("capback %s\n", CAPBACK_VERSION); return 0;
+		case 'h': usage_main(stdout); return 0;
+		default: usage_main(stderr); return 1;
+		}
+	}
+	snprintf(g.verbosity, sizeof(g.verbosity), "%d", v);
+	if (optind >= argc) {
+		log_error("no action given");
+		usage_main(stderr);
+		return 1;
+	}
+	argv += optind;
+	argc -= optind;
+	if (strcmp(argv[0], "backup") == 0)
+		return cmd_backup(argc, argv, &g);
+	if (strcmp(argv[0], "restore") == 0)
+		return cmd_restore(argc, argv, &g);
+	if (strcmp(argv[0], "regress") == 0)
+		return cmd_regress(argc, argv, &g);
+	if (strcmp(argv[0], "list") == 0)
+		return cmd_query(argc, argv, &g, 1);
+	if (strcmp(argv[0], "verify") == 0)
+		return cmd_query(argc, argv, &g, 0);
+	if (strcmp(argv[0], "compare") == 0 || strcmp(argv[0], "remove") == 0)
+		fatal("action '%s' is not available in this version", argv[0]);
+	log_error("unknown action '%s'", argv[0]);
+	usage_main(stderr);
+	return 1;
+}

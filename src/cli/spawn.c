@@ -1,0 +1,104 @@
+#include "spawn.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* Directory holding the role binaries. */
+static const char *
+libexec_dir(void)
+{
+	static char dir[PATH_MAX];
+	const char *env = getenv("CAPBACK_LIBEXEC");
+	ssize_t n;
+	char *slash;
+
+	if (env != NULL && env[0] != '\0')
+		return env;
+	if (dir[0] != '\0')
+		return dir;
+	n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+	if (n <= 0)
+		fatal("cannot locate the capback binaries: %s",
+		    strerror(errno));
+	dir[n] = '\0';
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	return dir;
+}
+
+static pid_t
+start(char *const argv[], int fd)
+{
+	char path[PATH_MAX + 64];
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/%s", libexec_dir(), argv[0]);
+	if (access(path, X_OK) != 0)
+		fatal("cannot run '%s': %s", path, strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		fatal("fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (fd >= 0 && (dup2(fd, 0) < 0 || dup2(fd, 1) < 0))
+			_exit(127);
+		if (fd > 1)
+			close(fd);
+		signal(SIGPIPE, SIG_DFL);
+		execv(path, argv);
+		fprintf(stderr, "capback: cannot execute %s: %s\n", path,
+		    strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+static int
+wait_status(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return 127;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return 127;
+}
+
+int
+spawn_one(char *const argv[], int *st)
+{
+	pid_t p = start(argv, -1);
+
+	*st = wait_status(p);
+	return 0;
+}
+
+int
+spawn_pair(char *const argv_a[], char *const argv_b[], int *st_a, int *st_b)
+{
+	int sv[2];
+	pid_t a, b;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return -1;
+	/* The children get their end without CLOEXEC via dup2. */
+	a = start(argv_a, sv[0]);
+	b = start(argv_b, sv[1]);
+	close(sv[0]);
+	close(sv[1]);
+	*st_a = wait_status(a);
+	*st_b = wait_status(b);
+	return 0;
+}

@@ -1,0 +1,18 @@
+#ifndef SPAWN_H
+#define SPAWN_H
+
+/*
+ * spawn_pair(argv_a, argv_b):
+ * Run two role programs joined by a socketpair (each gets its end as
+ * stdin and stdout; stderr is shared with us), wait for both and return
+ * their exit statuses in *st_a, *st_b (128+signal when killed).
+ * argv[0] of each is a role binary name, looked up next to this program
+ * (or in $CAPBACK_LIBEXEC).  Returns 0 or -1 (could not start).
+ */
+int
+spawn_pair(char *const argv_a[], char *const argv_b[], int *st_a, int *st_b);
+
+/* spawn_one(argv, st): run one role with our stdio; its status in *st. */
+int spawn_one(char *const argv[], int *st);
+
+#endif

@@ -1,0 +1,47 @@
+#ifndef FSUTIL_H
+#define FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/*
+ * Small file-system helpers shared by the roles.  All return 0 or a
+ * negative cb_err (CB_ERR_SYS with errno set) unless stated otherwise.
+ */
+
+/*
+ * fs_open_beneath(dirfd, path, flags, mode):
+ * openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS:
+ * ${path} cannot leave ${dirfd} nor pass through any symlink.  Returns the
+ * fd or -1 with errno set.
+ */
+int fs_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
+
+/*
+ * fs_remove_at(dirfd, name):
+ * Remove the entry ${name} (one component) of ${dirfd}, recursively if it
+ * is a directory, never following symlinks.  ENOENT is success.
+ */
+int fs_remove_at(int dirfd, const char *name);
+
+/* fs_write_all(fd, p, n): write everything, retrying EINTR. */
+int fs_write_all(int fd, const void *p, size_t n);
+
+/*
+ * fs_create_file_at(dirfd, name, p, n):
+ * Create ${name} (O_EXCL, mode 0600, no symlink followed) holding the ${n}
+ * bytes at ${p}, fsync it.  On failure nothing is left behind.
+ */
+int fs_create_file_at(int dirfd, const char *name, const void *p, size_t n);
+
+/* fs_read_small_at(dirfd, name, buf, cap, len): read up to cap-1 bytes, NUL-terminate. */
+int fs_read_small_at(int dirfd, const char *name, char *buf, size_t cap,
+    size_t *len);
+
+/* fs_dir_is_empty(dirfd): 1 empty, 0 not, negative error. */
+int fs_dir_is_empty(int dirfd);
+
+/* fs_set_nonblock(fd, on). */
+int fs_set_nonblock(int fd, int on);
+
+#endif

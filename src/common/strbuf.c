@@ -1,0 +1,116 @@
+#include "strbuf.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cb_err.h"
+
+void
+strbuf_init(struct strbuf *sb)
+{
+	sb->buf = NULL;
+	sb->len = 0;
+	sb->cap = 0;
+}
+
+void
+strbuf_release(struct strbuf *sb)
+{
+	free(sb->buf);
+	strbuf_init(sb);
+}
+
+void
+strbuf_reset(struct strbuf *sb)
+{
+	sb->len = 0;
+	if (sb->buf != NULL)
+		sb->buf[0] = '\0';
+}
+
+/* Make room for ${n} more bytes plus the terminating NUL. */
+static int
+strbuf_grow(struct strbuf *sb, size_t n)
+{
+	size_t need, ncap;
+	char *p;
+
+	if (n > SIZE_MAX - sb->len - 1)
+		return CB_ERR_NOMEM;
+	need = sb->len + n + 1;
+	if (need <= sb->cap)
+		return 0;
+	ncap = sb->cap < 64 ? 64 : sb->cap;
+	while (ncap < need)
+		ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+	if ((p = realloc(sb->buf, ncap)) == NULL)
+		return CB_ERR_NOMEM;
+	sb->buf = p;
+	sb->cap = ncap;
+	return 0;
+}
+
+int
+strbuf_add(struct strbuf *sb, const void *p, size_t n)
+{
+	int r;
+
+	if ((r = strbuf_grow(sb, n)) != 0)
+		return r;
+	if (n > 0)
+		memcpy(sb->buf + sb->len, p, n);
+	sb->len += n;
+	sb->buf[sb->len] = '\0';
+	return 0;
+}
+
+int
+strbuf_addstr(struct strbuf *sb, const char *s)
+{
+	return strbuf_add(sb, s, strlen(s));
+}
+
+int
+strbuf_addch(struct strbuf *sb, int c)
+{
+	char ch = (char)c;
+
+	return strbuf_add(sb, &ch, 1);
+}
+
+int
+strbuf_addf(struct strbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	int n, r;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return CB_ERR_BAD_VALUE;
+	if ((r = strbuf_grow(sb, (size_t)n)) != 0)
+		return r;
+	va_start(ap, fmt);
+	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	sb->len += (size_t)n;
+	return 0;
+}
+
+char *
+strbuf_detach(struct strbuf *sb, size_t *len)
+{
+	char *p;
+
+	if (strbuf_grow(sb, 0) != 0)
+		return NULL;
+	p = sb->buf;
+	if (len != NULL)
+		*len = sb->len;
+	strbuf_init(sb);
+	return p;
+}

@@ -1,0 +1,98 @@
+#ifndef DELTA_H
+#define DELTA_H
+
+#include <stdint.h>
+
+/*
+ * librsync deltas and whole-file gzip, as rdiff-backup's increments need
+ * them.  This is the only module that includes <librsync.h>; everything
+ * else in capback sees file descriptors and cb_err codes.
+ *
+ * Conventions shared by every function below:
+ * - Input descriptors are read with pread(2) from offset 0 (their file
+ *   offset is neither used nor moved), falling back to read(2) from the
+ *   current offset when the descriptor is not seekable (a pipe).
+ * - Output descriptors are written with write(2) at their current offset,
+ *   so the output may go to a pipe.  On failure the output holds an
+ *   unspecified prefix of the result: the caller discards it.
+ * - Descriptors are borrowed: never closed, never fsync'ed.  They must be
+ *   in blocking mode (EAGAIN is reported as CB_ERR_SYS).
+ * - Returns 0 or a negative cb_err: CB_ERR_SYS (errno is set and preserved)
+ *   for a failed system call, CB_ERR_NOMEM, and the codes named per
+ *   function.  Nothing is ever printed: delta_reverse and delta_patch turn
+ *   librsync's own logging off (rs_trace_to(NULL), process-wide; nothing
+ *   else in capback uses librsync).  librsync aborts the process if it
+ *   runs out of memory inside its own allocations (acceptable in a
+ *   disposable role process, see house style 3.3).
+ * - Compressed output is a single gzip member (zlib, level 6); compressed
+ *   input may be any valid gzip file, including several concatenated
+ *   members.  Zero-length or truncated gzip input is CB_ERR_CORRUPT.
+ */
+
+/* No bound on the size of the output of delta_patch / delta_gunzip_copy. */
+#define DELTA_NO_LIMIT UINT64_MAX
+
+/*
+ * delta_block_len(size):
+ * The signature block length rdiff-backup uses for a basis of ${size}
+ * bytes (Rdiff._find_blocksize): 64 if size < 10240, else
+ * (size >> (bitlen(size) / 2 + 4)) << 4.  Always a multiple of 16 in
+ * [64, 2^32 - 16].
+ */
+uint32_t delta_block_len(uint64_t size);
+
+/*
+ * delta_reverse(newfd, oldfd, outfd, compress):
+ * Write to ${outfd} a librsync delta (RS_DELTA_MAGIC stream) that turns the
+ * content of ${newfd} into the content of ${oldfd}: rdiff-backup's reverse
+ * increment, to be applied later with the new file as basis.  The
+ * signature of the new file (BLAKE2, RS_BLAKE2_SIG_MAGIC, block length
+ * delta_block_len(size of newfd), full 32-byte strong sums) is held in
+ * memory: about 36 bytes per block plus librsync's hash table.  If
+ * ${compress} is non-zero the delta is written gzip-compressed (for a
+ * ".diff.gz" increment).
+ * ${newfd} must be a regular file (its size picks the block length;
+ * otherwise CB_ERR_BAD_VALUE); ${oldfd} may be any readable descriptor.
+ * Returns 0, CB_ERR_SYS, CB_ERR_NOMEM, CB_ERR_BAD_VALUE, or CB_ERR_CORRUPT
+ * if librsync fails in a way that should not happen with local files
+ * (e.g. a file that changes while it is read).
+ */
+int delta_reverse(int newfd, int oldfd, int outfd, int compress);
+
+/*
+ * delta_patch(basisfd, deltafd, deltagz, outfd, max_out):
+ * Apply the librsync delta read from ${deltafd} (gzip-compressed if
+ * ${deltagz} is non-zero, raw otherwise) to the basis ${basisfd}, writing
+ * the result to ${outfd}.  The delta is untrusted: COPY commands are
+ * served by a callback that reads the basis with pread(2) and refuses any
+ * range outside [0, size of basisfd at the call); at most ${max_out}
+ * bytes are ever written to ${outfd}.  ${basisfd} must be seekable.
+ * Returns 0 once the whole delta (and, if compressed, the gzip trailer,
+ * with its CRC) has been consumed and nothing follows it;
+ * CB_ERR_CORRUPT for a delta that is malformed, truncated, has bytes after
+ * its END command, or copies from outside the basis, and for gzip errors;
+ * CB_ERR_TOO_LARGE if the result would exceed ${max_out} bytes;
+ * CB_ERR_SYS (errno EIO if the basis got shorter while being read) or
+ * CB_ERR_NOMEM.
+ */
+int
+delta_patch(int basisfd, int deltafd, int deltagz, int outfd, uint64_t max_out);
+
+/*
+ * delta_gzip_copy(infd, outfd):
+ * Write to ${outfd} the gzip compression of everything in ${infd} (for a
+ * ".snapshot.gz" increment).  Returns 0, CB_ERR_SYS or CB_ERR_NOMEM.
+ */
+int delta_gzip_copy(int infd, int outfd);
+
+/*
+ * delta_gunzip_copy(infd, outfd, max_out):
+ * Decompress the gzip file ${infd} into ${outfd}, writing at most
+ * ${max_out} bytes.  Returns 0, CB_ERR_CORRUPT (not gzip, bad data or
+ * CRC, truncated, or trailing bytes that are not another gzip member),
+ * CB_ERR_TOO_LARGE (the content exceeds ${max_out}), CB_ERR_SYS or
+ * CB_ERR_NOMEM.
+ */
+int delta_gunzip_copy(int infd, int outfd, uint64_t max_out);
+
+#endif

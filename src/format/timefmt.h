@@ -1,0 +1,50 @@
+#ifndef TIMEFMT_H
+#define TIMEFMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * rdiff-backup session timestamps (docs/rdiff-backup-format.md section 2).
+ */
+
+#define TIMEFMT_LEN 32
+
+/*
+ * timefmt_utc(t, buf): write "YYYY-MM-DDTHH:MM:SSZ" for ${t} into
+ * buf[TIMEFMT_LEN].  Returns 0 or CB_ERR_BAD_VALUE (year out of
+ * 1901..2099).
+ */
+int timefmt_utc(int64_t t, char buf[TIMEFMT_LEN]);
+
+/*
+ * timefmt_parse(s, len, t):
+ * Parse a timestamp string as rdiff-backup 2.2 does (section 2.2, with the
+ * negative-offset quirk, "-" separators allowed).  Returns 0 and *t, or
+ * CB_ERR_BAD_VALUE.
+ */
+int timefmt_parse(const char *s, size_t len, int64_t *t);
+
+enum incname_ext {
+	INC_SNAPSHOT = 1,
+	INC_DIFF,
+	INC_DIR,
+	INC_MISSING,
+	INC_DATA,
+};
+
+struct incname {
+	size_t baselen; /* bytes of the name before ".<time>" */
+	int64_t time;
+	enum incname_ext ext;
+	int gz;
+};
+
+/*
+ * incname_parse(name, len, out):
+ * Recognise an increment-style file name "<base>.<T>.<ext>[.gz]"
+ * (section 2.3).  Returns 0 and *out, or CB_ERR_BAD_VALUE.
+ */
+int incname_parse(const char *name, size_t len, struct incname *out);
+
+#endif

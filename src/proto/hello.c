@@ -1,0 +1,52 @@
+#include "hello.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cb_err.h"
+#include "frame.h"
+#include "log.h"
+#include "msg.h"
+#include "wire.h"
+
+void
+hello_exchange(struct frame_in *in, struct frame_out *out, uint8_t myrole,
+    uint8_t peerrole, const char *peername)
+{
+	struct msg_hello h = { MSG_MAGIC, MSG_PROTO_VERSION, myrole, 0,
+		"capback " CAPBACK_VERSION };
+	struct wire_wr wr;
+	const uint8_t *p;
+	size_t len;
+	uint8_t type;
+	int r;
+
+	wire_wr_init(&wr, 128);
+	if (msg_hello_encode(&wr, &h) != 0 ||
+	    frame_put(out, MSG_HELLO, wr.p, wr.len) != 0 ||
+	    frame_out_flush(out) != 0) {
+		/* A peer that is already gone said why itself. */
+		if (errno == EPIPE || errno == ECONNRESET)
+			exit(1);
+		fatal("cannot send HELLO to the %s: %s", peername,
+		    strerror(errno));
+	}
+	wire_wr_release(&wr);
+	if ((r = frame_in_get(in, &type, &p, &len)) != 0) {
+		if (r == CB_ERR_EOF || (r == CB_ERR_SYS && errno == ECONNRESET))
+			exit(1);
+		fatal("no HELLO from the %s: %s", peername, cb_strerror(r));
+	}
+	if (type != MSG_HELLO || msg_hello_decode(p, len, &h) != 0 ||
+	    h.magic != MSG_MAGIC)
+		fatal("protocol: expected HELLO from the %s", peername);
+	if (h.version != MSG_PROTO_VERSION)
+		fatal("the %s speaks protocol %u, this program %u (%s): "
+		      "install the same capback version on both sides",
+		    peername, h.version, MSG_PROTO_VERSION, h.software);
+	if (h.role != peerrole)
+		fatal("protocol: the peer is not a %s (role %u)", peername,
+		    h.role);
+}

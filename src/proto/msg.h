@@ -1,0 +1,104 @@
+#ifndef MSG_H
+#define MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meta.h"
+
+/*
+ * The capback stream protocol (docs/protocol.md).  Every frame is
+ * u32 length | u8 type | payload; this table lists the types, their
+ * maximum payloads and which roles accept them.  Decoders check every
+ * field against a named maximum and end with wire_rd_end().
+ */
+
+#define MSG_PROTO_VERSION 1
+#define MSG_MAGIC	  0x43424b31u /* "CBK1" */
+
+enum msg_type {
+	MSG_HELLO = 1,	     /* both: magic, version, role, flags, software */
+	MSG_ENTRY = 2,	     /* one path's record (stat, xattrs, ACL) */
+	MSG_ENTRIES_END = 3, /* u64 number of entries sent */
+	MSG_WANT = 4,	     /* writer -> reader: u64 seq of a regular file */
+	MSG_PROGRESS = 5,    /* writer -> reader: u64 seq decided (credit) */
+	MSG_FILE = 6,	     /* u64 seq, u64 size: content follows */
+	MSG_DATA = 7,	     /* raw content bytes */
+	MSG_HOLE = 8,	     /* u64 length of a run of zeros (sparse) */
+	MSG_FILE_END = 9,    /* u32 errno (0 ok), u32 flags */
+	MSG_DONE = 10,	     /* u32 status, u64 errors: session over */
+	MSG_TYPE_MAX = 10,
+};
+
+enum msg_role {
+	ROLE_CLI = 0,
+	ROLE_READER = 1,
+	ROLE_WRITER = 2,
+	ROLE_RESTORER = 3,
+	ROLE_REPO_SOURCE = 4, /* writer binary serving a restore */
+};
+
+#define MSG_DATA_MAX	     (256u * 1024)
+#define MSG_ENTRY_MAX	     (2u * 1024 * 1024)
+#define MSG_XATTRS_TOTAL_MAX (1024u * 1024) /* all values of one entry */
+
+/* Entry flags. */
+enum msg_entry_flags {
+	ENTRY_ERROR = (1 << 0), /* could not be read: only path/type valid */
+};
+
+/* FILE_END flags. */
+enum msg_file_flags {
+	FILE_CHANGED = (1 << 0), /* the file changed while it was read */
+};
+
+struct msg_hello {
+	uint32_t magic;
+	uint16_t version;
+	uint8_t role;
+	uint32_t flags;
+	char software[64]; /* NUL-terminated */
+};
+
+struct msg_entry {
+	struct meta_rec rec;
+	uint32_t flags; /* enum msg_entry_flags */
+	uint32_t err;	/* errno when ENTRY_ERROR */
+	char *
+	    link_to; /* owned; restore stream: hard link to this earlier path */
+	size_t link_len;
+};
+
+/*
+ * msg_max_payload(type): largest payload a frame of ${type} may carry, or
+ * -1 for an unknown type.  Usable as a frame_max_fn.
+ */
+long msg_max_payload(uint8_t type);
+
+/* msg_name(type): printable name for logs. */
+const char *msg_name(uint8_t type);
+
+/* msg_entry_init / msg_entry_clear: as meta_rec_init/clear. */
+void msg_entry_init(struct msg_entry *e);
+void msg_entry_clear(struct msg_entry *e);
+
+/*
+ * Encoders append a payload to ${wr}; decoders parse a whole payload.
+ * Decoders validate everything (paths via meta_relpath_ok, names, types,
+ * bounds) and return 0, CB_ERR_TRUNCATED, CB_ERR_TOO_LARGE,
+ * CB_ERR_TRAILING, CB_ERR_BAD_VALUE or CB_ERR_NOMEM.  On failure the
+ * output struct is cleared.
+ */
+struct wire_wr;
+int msg_hello_encode(struct wire_wr *wr, const struct msg_hello *h);
+int msg_hello_decode(const uint8_t *p, size_t len, struct msg_hello *h);
+int msg_entry_encode(struct wire_wr *wr, const struct msg_entry *e);
+int msg_entry_decode(const uint8_t *p, size_t len, struct msg_entry *e);
+int msg_u64_encode(struct wire_wr *wr, uint64_t v);
+int msg_u64_decode(const uint8_t *p, size_t len, uint64_t *v);
+int msg_u64pair_encode(struct wire_wr *wr, uint64_t a, uint64_t b);
+int msg_u64pair_decode(const uint8_t *p, size_t len, uint64_t *a, uint64_t *b);
+int msg_u32pair_encode(struct wire_wr *wr, uint32_t a, uint64_t b);
+int msg_u32pair_decode(const uint8_t *p, size_t len, uint32_t *a, uint64_t *b);
+
+#endif

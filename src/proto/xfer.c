@@ -1,0 +1,235 @@
+#include "xfer.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cb_err.h"
+#include "frame.h"
+#include "fsutil.h"
+#include "msg.h"
+#include "wire.h"
+
+static int
+put_u64pair(struct frame_out *fo, uint8_t type, uint64_t a, uint64_t b)
+{
+	uint8_t buf[16];
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		buf[i] = (uint8_t)(a >> (56 - 8 * i));
+		buf[8 + i] = (uint8_t)(b >> (56 - 8 * i));
+	}
+	return frame_put(fo, type, buf, 16);
+}
+
+static int
+put_file_end(struct frame_out *fo, uint32_t err, uint64_t flags)
+{
+	uint8_t buf[12];
+	int i;
+
+	for (i = 0; i < 4; i++)
+		buf[i] = (uint8_t)(err >> (24 - 8 * i));
+	for (i = 0; i < 8; i++)
+		buf[4 + i] = (uint8_t)(flags >> (56 - 8 * i));
+	return frame_put(fo, MSG_FILE_END, buf, 12);
+}
+
+int
+xfer_send_failed(struct frame_out *fo, uint64_t seq, int err)
+{
+	int r;
+
+	if ((r = put_u64pair(fo, MSG_FILE, seq, 0)) != 0 ||
+	    (r = put_file_end(fo, (uint32_t)err, 0)) != 0)
+		return r;
+	return frame_out_flush(fo);
+}
+
+/* Send [off, end) as DATA frames; returns 0, or errno of a read error (>0). */
+static int
+send_range(struct frame_out *fo, int fd, uint64_t off, uint64_t end,
+    uint8_t *buf, uint64_t *sent, int *stream_err)
+{
+	while (off < end) {
+		size_t want = end - off > MSG_DATA_MAX ? MSG_DATA_MAX :
+							 (size_t)(end - off);
+		ssize_t n = pread(fd, buf, want, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno;
+		if (n == 0)
+			break; /* shrank while reading */
+		if ((*stream_err = frame_put(fo, MSG_DATA, buf, (size_t)n)) !=
+		    0)
+			return 0;
+		if (frame_out_pending(fo) >= 4 * MSG_DATA_MAX &&
+		    (*stream_err = frame_out_flush(fo)) != 0)
+			return 0;
+		off += (uint64_t)n;
+		*sent = off;
+	}
+	return 0;
+}
+
+static int
+send_hole(struct frame_out *fo, uint64_t len)
+{
+	uint8_t buf[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		buf[i] = (uint8_t)(len >> (56 - 8 * i));
+	return frame_put(fo, MSG_HOLE, buf, 8);
+}
+
+int
+xfer_send_file(struct frame_out *fo, int fd, uint64_t seq, uint64_t size_hint)
+{
+	struct stat st0, st1;
+	uint8_t *buf = NULL;
+	uint64_t off = 0, sent = 0, size;
+	uint64_t flags = 0;
+	int err = 0, r = 0;
+
+	if (fstat(fd, &st0) != 0)
+		return xfer_send_failed(fo, seq, errno);
+	(void)size_hint;
+	size = (uint64_t)st0.st_size;
+	if ((buf = malloc(MSG_DATA_MAX)) == NULL)
+		return CB_ERR_NOMEM;
+	if ((r = put_u64pair(fo, MSG_FILE, seq, size)) != 0)
+		goto out;
+	while (off < size && err == 0 && r == 0) {
+		off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+		off_t h;
+
+		if (d < 0 && errno == ENXIO)
+			d = (off_t)size; /* only a hole remains */
+		else if (d < 0) {
+			d = (off_t)off; /* no SEEK_DATA support: all data */
+		}
+		if ((uint64_t)d > size)
+			d = (off_t)size;
+		if ((uint64_t)d > off) {
+			if ((r = send_hole(fo, (uint64_t)d - off)) != 0)
+				break;
+			off = (uint64_t)d;
+			sent = off;
+			continue;
+		}
+		h = lseek(fd, (off_t)off, SEEK_HOLE);
+		if (h < 0 || (uint64_t)h > size)
+			h = (off_t)size;
+		err = send_range(fo, fd, off, (uint64_t)h, buf, &sent, &r);
+		if (sent < (uint64_t)h && err == 0 && r == 0) {
+			flags |= FILE_CHANGED; /* shrank */
+			break;
+		}
+		off = (uint64_t)h;
+	}
+	if (r != 0)
+		goto out;
+	if (err == 0 &&
+	    (fstat(fd, &st1) != 0 || st1.st_size != st0.st_size ||
+		st1.st_mtim.tv_sec != st0.st_mtim.tv_sec ||
+		st1.st_mtim.tv_nsec != st0.st_mtim.tv_nsec))
+		flags |= FILE_CHANGED;
+	if ((r = put_file_end(fo, (uint32_t)err, flags)) != 0)
+		goto out;
+	r = frame_out_flush(fo);
+out:
+	free(buf);
+	return r;
+}
+
+int
+xfer_sink_init(struct xfer_sink *s, int fd, uint64_t limit)
+{
+	s->fd = fd;
+	s->off = 0;
+	s->limit = limit;
+	if ((s->sha = EVP_MD_CTX_new()) == NULL)
+		return CB_ERR_NOMEM;
+	if (EVP_DigestInit_ex(s->sha, EVP_sha1(), NULL) != 1) {
+		EVP_MD_CTX_free(s->sha);
+		s->sha = NULL;
+		return CB_ERR_NOMEM;
+	}
+	return 0;
+}
+
+void
+xfer_sink_release(struct xfer_sink *s)
+{
+	EVP_MD_CTX_free(s->sha);
+	s->sha = NULL;
+}
+
+int
+xfer_sink_data(struct xfer_sink *s, const uint8_t *p, size_t n)
+{
+	uint64_t o = s->off;
+	size_t done = 0;
+
+	if (n > s->limit - s->off)
+		return CB_ERR_TOO_LARGE;
+	EVP_DigestUpdate(s->sha, p, n);
+	while (done < n) {
+		ssize_t w =
+		    pwrite(s->fd, p + done, n - done, (off_t)(o + done));
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return CB_ERR_SYS;
+		done += (size_t)w;
+	}
+	s->off += n;
+	return 0;
+}
+
+int
+xfer_sink_hole(struct xfer_sink *s, uint64_t n)
+{
+	static const uint8_t zeros[65536];
+	uint64_t left = n;
+
+	if (n > s->limit - s->off)
+		return CB_ERR_TOO_LARGE;
+	while (left > 0) {
+		size_t c = left > sizeof(zeros) ? sizeof(zeros) : (size_t)left;
+
+		EVP_DigestUpdate(s->sha, zeros, c);
+		left -= c;
+	}
+	s->off += n;
+	return 0;
+}
+
+int
+xfer_sink_finish(struct xfer_sink *s, uint8_t sha1[20])
+{
+	unsigned int dlen = 0;
+
+	EVP_DigestFinal_ex(s->sha, sha1, &dlen);
+	if (ftruncate(s->fd, (off_t)s->off) != 0)
+		return CB_ERR_SYS;
+	return 0;
+}
+
+int
+xfer_decode_file_end(const uint8_t *p, size_t len, uint32_t *err,
+    uint64_t *flags)
+{
+	int r = msg_u32pair_decode(p, len, err, flags);
+
+	if (r == 0 && (*flags & ~(uint64_t)FILE_CHANGED) != 0)
+		return CB_ERR_BAD_VALUE;
+	return r;
+}

@@ -1,0 +1,53 @@
+#ifndef XFER_H
+#define XFER_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <openssl/evp.h>
+
+struct frame_out;
+
+/*
+ * Moving one file's content over the stream:
+ *	FILE(seq, size)  { DATA | HOLE }*  FILE_END(errno, flags)
+ */
+
+/*
+ * xfer_send_file(fo, fd, seq, size_hint):
+ * Queue and flush FILE, the content of ${fd} from offset 0 to its end
+ * (holes found with SEEK_DATA/SEEK_HOLE travel as HOLE frames) and
+ * FILE_END.  A read error ends the content early and is reported in
+ * FILE_END (errno), so the peer never mistakes a partial file for a
+ * whole one.  Returns 0, or CB_ERR_SYS when the *stream* failed.
+ */
+int
+xfer_send_file(struct frame_out *fo, int fd, uint64_t seq, uint64_t size_hint);
+
+/* xfer_send_failed(fo, seq, err): FILE + FILE_END(err) for an unopenable file. */
+int xfer_send_failed(struct frame_out *fo, uint64_t seq, int err);
+
+/*
+ * The receiving side: content is written to ${fd} (positioned writes
+ * from 0; holes are left unwritten) and hashed with SHA-1.
+ */
+struct xfer_sink {
+	int fd;
+	uint64_t off;
+	uint64_t limit;	 /* refuse content beyond this (bytes) */
+	EVP_MD_CTX *sha; /* owned */
+};
+
+/* xfer_sink_init: 0 or CB_ERR_NOMEM; xfer_sink_release frees (always call). */
+int xfer_sink_init(struct xfer_sink *s, int fd, uint64_t limit);
+void xfer_sink_release(struct xfer_sink *s);
+/* xfer_sink_data / xfer_sink_hole: 0, CB_ERR_SYS (write), CB_ERR_TOO_LARGE. */
+int xfer_sink_data(struct xfer_sink *s, const uint8_t *p, size_t n);
+int xfer_sink_hole(struct xfer_sink *s, uint64_t n);
+/* xfer_sink_finish(s, sha1): set the file length, return the digest. */
+int xfer_sink_finish(struct xfer_sink *s, uint8_t sha1[20]);
+
+/* xfer_decode_file_end(p, len, err, flags). */
+int xfer_decode_file_end(const uint8_t *p, size_t len, uint32_t *err,
+    uint64_t *flags);
+
+#endif

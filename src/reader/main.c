@@ -1,0 +1,386 @@
+/*
+ * ROLE: source reader (capback-reader)
+ * Runs as:  the backup account on the source host; at most
+ *           CAP_DAC_READ_SEARCH (confinement: see docs/design.md).
+ * Holds:    fd 0/1 peer stream (the writer), fd 2 log, the source root fd.
+ * May:      read beneath the source root; nothing else.  Its protocol has
+ *           no verb that writes: it accepts HELLO, WANT, PROGRESS, DONE.
+ * On any malformed, oversized, unknown or out-of-state message: log, exit 1.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cb_err.h"
+#include "frame.h"
+#include "fsutil.h"
+#include "hello.h"
+#include "log.h"
+#include "msg.h"
+#include "walk.h"
+#include "wire.h"
+#include "xfer.h"
+
+/* Entries the reader may run ahead of the writer's decisions. */
+#define READER_WINDOW 1024
+
+static long
+reader_max(uint8_t type)
+{
+	switch (type) {
+	case MSG_HELLO:
+	case MSG_WANT:
+	case MSG_PROGRESS:
+	case MSG_DONE: return msg_max_payload(type);
+	default: return -1;
+	}
+}
+
+/* A regular file sent as an entry whose fate the writer has not decided. */
+struct pending {
+	uint64_t seq;
+	char *path;
+	int wanted;
+};
+
+struct reader {
+	int rootfd;
+	struct frame_in in;
+	struct frame_out out;
+	struct walk *walk;
+	uint64_t seq;	/* entries sent */
+	uint64_t acked; /* writer's PROGRESS */
+	int walk_done;
+	int done;
+	struct pending *pend; /* ring, ordered by seq */
+	size_t phead, pcount, pcap;
+};
+
+static struct pending *
+pend_at(struct reader *rd, size_t i)
+{
+	return &rd->pend[(rd->phead + i) % rd->pcap];
+}
+
+static void
+pend_push(struct reader *rd, uint64_t seq, const char *path)
+{
+	struct pending *p;
+
+	if (rd->pcount == rd->pcap)
+		fatal("internal: pending window overflow");
+	p = pend_at(rd, rd->pcount++);
+	p->seq = seq;
+	p->wanted = 0;
+	if ((p->path = strdup(path)) == NULL)
+		fatal("out of memory");
+}
+
+/* Drop undecided-and-unwanted files the writer has passed. */
+static void
+pend_trim(struct reader *rd)
+{
+	while (rd->pcount > 0) {
+		struct pending *p = pend_at(rd, 0);
+
+		if (p->wanted || p->seq > rd->acked)
+			break;
+		free(p->path);
+		rd->phead = (rd->phead + 1) % rd->pcap;
+		rd->pcount--;
+	}
+}
+
+static void
+handle_want(struct reader *rd, uint64_t seq)
+{
+	size_t i;
+
+	for (i = 0; i < rd->pcount; i++) {
+		struct pending *p = pend_at(rd, i);
+
+		if (p->seq == seq && !p->wanted) {
+			p->wanted = 1;
+			return;
+		}
+	}
+	fatal("protocol: WANT for %llu, which is not a pending file",
+	    (unsigned long long)seq);
+}
+
+static void
+handle_frame(struct reader *rd, uint8_t type, const uint8_t *p, size_t len)
+{
+	uint64_t v;
+	uint32_t st;
+
+	switch (type) {
+	case MSG_WANT:
+		if (msg_u64_decode(p, len, &v) != 0)
+			fatal("protocol: bad WANT");
+		handle_want(rd, v);
+		break;
+	case MSG_PROGRESS:
+		if (msg_u64_decode(p, len, &v) != 0 || v < rd->acked ||
+		    v > rd->seq)
+			fatal("protocol: bad PROGRESS");
+		rd->acked = v;
+		pend_trim(rd);
+		break;
+	case MSG_DONE:
+		if (msg_u32pair_decode(p, len, &st, &v) != 0)
+			fatal("protocol: bad DONE");
+		rd->done = 1;
+		break;
+	default: fatal("protocol: unexpected %s from writer", msg_name(type));
+	}
+}
+
+/* Process every complete frame buffered; read more if ${block}. */
+static void
+pump_input(struct reader *rd, int block)
+{
+	struct pollfd pfd = { .fd = 0, .events = POLLIN };
+	const uint8_t *p;
+	size_t len;
+	uint8_t type;
+	int r;
+
+	for (;;) {
+		while ((r = frame_in_next(&rd->in, &type, &p, &len)) == 0) {
+			handle_frame(rd, type, p, len);
+			block = 0;
+		}
+		if (r != CB_ERR_TRUNCATED)
+			fatal("protocol: %s from writer", cb_strerror(r));
+		if (rd->done)
+			return;
+		if (poll(&pfd, 1, block ? -1 : 0) < 0) {
+			if (errno == EINTR)
+				continue;
+			fatal("poll: %s", strerror(errno));
+		}
+		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+			return;
+		if (frame_in_fill(&rd->in) == 0) {
+			/* The writer failed and said why; nothing to add. */
+			log_debug("writer closed the connection");
+			exit(1);
+		}
+	}
+}
+
+static int
+have_wanted(struct reader *rd)
+{
+	size_t i;
+
+	for (i = 0; i < rd->pcount; i++)
+		if (pend_at(rd, i)->wanted)
+			return 1;
+	return 0;
+}
+
+static void
+serve_wanted(struct reader *rd)
+{
+	struct pending *p = NULL;
+	size_t i;
+	int fd, r;
+
+	for (i = 0; i < rd->pcount; i++) {
+		if (pend_at(rd, i)->wanted) {
+			p = pend_at(rd, i);
+			break;
+		}
+	}
+	if (p == NULL)
+		return;
+	fd = fs_open_beneath(rd->rootfd, p->path,
+	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
+	if (fd >= 0) {
+		struct stat st;
+
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+			close(fd);
+			fd = -1;
+			errno = ESTALE; /* replaced while we were walking */
+		}
+	}
+	if (fd < 0)
+		r = xfer_send_failed(&rd->out, p->seq, errno);
+	else {
+		r = xfer_send_file(&rd->out, fd, p->seq, 0);
+		close(fd);
+	}
+	if (r != 0) {
+		if (errno == EPIPE || errno == ECONNRESET)
+			exit(1); /* the writer failed and said why */
+		fatal("sending file: %s", cb_strerror(r));
+	}
+	p->wanted = 0;
+	p->seq = 0; /* served: trimmed once the writer's PROGRESS passes it */
+	free(p->path);
+	p->path = NULL;
+	/* Served entries may sit before others; compact from the front. */
+	while (rd->pcount > 0 && pend_at(rd, 0)->path == NULL) {
+		rd->phead = (rd->phead + 1) % rd->pcap;
+		rd->pcount--;
+	}
+}
+
+/* Send what is queued; a writer that went away has said why already. */
+static void
+flush_or_exit(struct reader *rd)
+{
+	if (frame_out_flush(&rd->out) == 0)
+		return;
+	if (errno == EPIPE || errno == ECONNRESET)
+		exit(1);
+	fatal("write to writer: %s", strerror(errno));
+}
+
+static void
+send_entry(struct reader *rd, struct msg_entry *e)
+{
+	struct wire_wr wr;
+	int r;
+
+	wire_wr_init(&wr, MSG_ENTRY_MAX);
+	if ((r = msg_entry_encode(&wr, e)) == CB_ERR_TOO_LARGE) {
+		/* Attributes too large to carry: send it as unreadable. */
+		struct msg_entry small;
+
+		msg_entry_init(&small);
+		small.rec.path = e->rec.path;
+		small.rec.pathlen = e->rec.pathlen;
+		small.rec.type = e->rec.type;
+		small.flags = ENTRY_ERROR;
+		small.err = E2BIG;
+		wire_wr_reset(&wr);
+		r = msg_entry_encode(&wr, &small);
+		e->flags |= ENTRY_ERROR;
+	}
+	if (r != 0)
+		fatal("encode entry: %s", cb_strerror(r));
+	if (frame_put(&rd->out, MSG_ENTRY, wr.p, wr.len) != 0)
+		fatal("out of memory");
+	wire_wr_release(&wr);
+	rd->seq++;
+	if (e->rec.type == META_REG && !(e->flags & ENTRY_ERROR))
+		pend_push(rd, rd->seq, e->rec.path);
+	if (frame_out_pending(&rd->out) >= 65536)
+		flush_or_exit(rd);
+}
+
+static void
+run(struct reader *rd)
+{
+	struct msg_entry e;
+	int r;
+
+	msg_entry_init(&e);
+	hello_exchange(&rd->in, &rd->out, ROLE_READER, ROLE_WRITER, "writer");
+	while (!rd->done) {
+		pump_input(rd, 0);
+		if (rd->done)
+			break;
+		if (have_wanted(rd)) {
+			serve_wanted(rd);
+			continue;
+		}
+		if (!rd->walk_done && rd->seq < rd->acked + READER_WINDOW) {
+			r = walk_next(rd->walk, &e);
+			if (r == CB_ERR_EOF) {
+				uint8_t b[8];
+				int i;
+
+				for (i = 0; i < 8; i++)
+					b[i] =
+					    (uint8_t)(rd->seq >> (56 - 8 * i));
+				if (frame_put(&rd->out, MSG_ENTRIES_END, b, 8))
+					fatal("out of memory");
+				rd->walk_done = 1;
+			} else if (r != 0)
+				fatal("walking the source: %s", cb_strerror(r));
+			else
+				send_entry(rd, &e);
+			continue;
+		}
+		flush_or_exit(rd);
+		pump_input(rd, 1);
+	}
+	msg_entry_clear(&e);
+	frame_out_flush(&rd->out);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: capback-reader [-v N] [--no-eas] [--no-acls] SOURCE\n"
+	    "Serves the tree at SOURCE to a capback writer over "
+	    "stdin/stdout (read-only).\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "verbosity", required_argument, NULL, 'v' },
+		{ "no-eas", no_argument, NULL, 'e' },
+		{ "no-acls", no_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct reader rd;
+	unsigned wflags = 0;
+	int c, verbosity = 3;
+
+	while ((c = getopt_long(argc, argv, "v:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'v': verbosity = atoi(optarg); break;
+		case 'e': wflags |= WALK_NO_EAS; break;
+		case 'a': wflags |= WALK_NO_ACLS; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 1;
+		}
+	}
+	log_init("capback", verbosity);
+	/* A dead peer must be an EPIPE we handle, not a silent death. */
+	signal(SIGPIPE, SIG_IGN);
+	if (optind + 1 != argc) {
+		usage(stderr);
+		return 1;
+	}
+	memset(&rd, 0, sizeof(rd));
+	rd.rootfd = open(argv[optind], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rd.rootfd < 0)
+		fatal("cannot open source directory '%s': %s", argv[optind],
+		    strerror(errno));
+	frame_in_init(&rd.in, 0, reader_max);
+	frame_out_init(&rd.out, 1);
+	rd.pcap = 2 * READER_WINDOW + 1;
+	if ((rd.pend = calloc(rd.pcap, sizeof(*rd.pend))) == NULL ||
+	    walk_open(rd.rootfd, wflags, &rd.walk) != 0)
+		fatal("out of memory");
+	run(&rd);
+	walk_free(rd.walk);
+	frame_in_release(&rd.in);
+	frame_out_release(&rd.out);
+	while (rd.pcount > 0) {
+		free(pend_at(&rd, 0)->path);
+		rd.phead = (rd.phead + 1) % rd.pcap;
+		rd.pcount--;
+	}
+	free(rd.pend);
+	close(rd.rootfd);
+	return 0;
+}

@@ -1,0 +1,628 @@
+/*
+ * ROLE: restorer (capback-restorer)
+ * Runs as:  the user restoring; root (or CAP_CHOWN, CAP_FOWNER,
+ *           CAP_DAC_OVERRIDE, CAP_MKNOD, CAP_SETFCAP) only to rebuild
+ *           owners, devices and file capabilities.
+ * Holds:    fd 0/1 peer stream (the repository side), fd 2 log, the
+ *           destination directory fd.
+ * May:      create entries beneath the destination only: every entry is
+ *           one validated name relative to a directory fd this process
+ *           created or opened without following symlinks.
+ * Accepts:  HELLO, then ENTRY, FILE, DATA, HOLE, FILE_END, ENTRIES_END.
+ *           Repository content is hostile: order, structure, names and
+ *           sizes are checked before use.
+ * On any malformed, oversized or out-of-state message: log, exit 1.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "aclblob.h"
+#include "cb_err.h"
+#include "frame.h"
+#include "fsutil.h"
+#include "hello.h"
+#include "log.h"
+#include "msg.h"
+#include "pathcheck.h"
+#include "wire.h"
+#include "xfer.h"
+
+struct rlevel {
+	int fd;
+	struct meta_rec rec;
+};
+
+struct restorer {
+	int destfd;
+	int force;
+	struct frame_in in;
+	struct frame_out out;
+	struct pathcheck pc;
+	struct rlevel *stack;
+	size_t depth, cap;
+	/* the regular file being received */
+	struct msg_entry cur;
+	int expecting; /* ENTRY seen, FILE not yet */
+	int receiving;
+	int curfd;
+	uint64_t seq;
+	struct xfer_sink sink;
+	int can_chown;
+	int warned_chown;
+	uint64_t errors;
+	int done;
+};
+
+static long
+restorer_max(uint8_t type)
+{
+	switch (type) {
+	case MSG_HELLO:
+	case MSG_ENTRY:
+	case MSG_ENTRIES_END:
+	case MSG_FILE:
+	case MSG_DATA:
+	case MSG_HOLE:
+	case MSG_FILE_END: return msg_max_payload(type);
+	default: return -1;
+	}
+}
+
+static void
+rs_error(struct restorer *rs, const struct meta_rec *r, const char *what,
+    int err)
+{
+	log_error("%s '%s': %s", what, log_quote(r->path, r->pathlen),
+	    strerror(err));
+	rs->errors++;
+}
+
+/* ---- owners ------------------------------------------------------------ */
+
+static uid_t
+map_uid(const struct meta_rec *r)
+{
+	struct passwd *pw = r->uname ? getpwnam(r->uname) : NULL;
+
+	return pw ? pw->pw_uid : (uid_t)r->uid;
+}
+
+static gid_t
+map_gid(const struct meta_rec *r)
+{
+	struct group *gr = r->gname ? getgrnam(r->gname) : NULL;
+
+	return gr ? gr->gr_gid : (gid_t)r->gid;
+}
+
+static int64_t
+acl_qual_id(int is_group, const char *q, void *arg)
+{
+	char *end;
+	unsigned long v;
+
+	(void)arg;
+	errno = 0;
+	v = strtoul(q, &end, 10);
+	if (*q != '\0' && *end == '\0' && errno == 0 && v < 0xffffffffUL)
+		return (int64_t)v;
+	if (is_group) {
+		struct group *g = getgrnam(q);
+
+		return g ? (int64_t)g->gr_gid : -1;
+	} else {
+		struct passwd *p = getpwnam(q);
+
+		return p ? (int64_t)p->pw_uid : -1;
+	}
+}
+
+static int
+have_cap(cap_value_t c)
+{
+	cap_t caps = cap_get_proc();
+	cap_flag_value_t v = CAP_CLEAR;
+
+	if (caps != NULL) {
+		cap_get_flag(caps, c, CAP_EFFECTIVE, &v);
+		cap_free(caps);
+	}
+	return v == CAP_SET;
+}
+
+/* ---- attributes, in the order that keeps them (facts doc §8) ----------- */
+
+/*
+ * ${fd} is the object itself (regular file or directory) or -1, in which
+ * case ${proc} names it through /proc/self/fd (O_PATH handle).
+ */
+static void
+set_attrs(struct restorer *rs, const struct meta_rec *r, int fd,
+    const char *proc)
+{
+	uid_t uid = map_uid(r);
+	gid_t gid = map_gid(r);
+	struct timespec ts[2] = { { 0, UTIME_OMIT }, { (time_t)r->mtime, 0 } };
+	uint8_t *blob = NULL;
+	size_t blen = 0, i;
+	unsigned dropped = 0;
+	int def;
+
+	if (rs->can_chown || (uid == geteuid() && gid == getegid())) {
+		int rc = fd >= 0 ? fchown(fd, uid, gid) :
+				   fchownat(AT_FDCWD, proc, uid, gid, 0);
+
+		if (rc != 0)
+			rs_error(rs, r, "cannot set owner of", errno);
+	} else if (!rs->warned_chown++)
+		log_warn("not running with CAP_CHOWN: owners are not restored");
+	if ((fd >= 0 ? fchmod(fd, (mode_t)r->perms) :
+		       chmod(proc, (mode_t)r->perms)) != 0)
+		rs_error(rs, r, "cannot set mode of", errno);
+	/* security.capability first of the xattrs, after chown/chmod. */
+	for (def = 1; def >= 0; def--) {
+		for (i = 0; i < r->nxattrs; i++) {
+			const struct meta_xattr *x = &r->xattrs[i];
+			int is_cap =
+			    strcmp(x->name, "security.capability") == 0;
+			int rc;
+
+			if (is_cap != def)
+				continue;
+			rc = fd >= 0 ?
+			    fsetxattr(fd, x->name, x->value, x->vlen, 0) :
+			    setxattr(proc, x->name, x->value, x->vlen, 0);
+			if (rc != 0)
+				rs_error(rs, r, x->name, errno);
+		}
+	}
+	for (def = 0; def <= 1; def++) {
+		if (aclblob_build(r, def, acl_qual_id, NULL, &blob, &blen,
+			&dropped) != 0)
+			fatal("out of memory");
+		if (blob != NULL) {
+			const char *an = def ? "system.posix_acl_default" :
+					       "system.posix_acl_access";
+			int rc = fd >= 0 ? fsetxattr(fd, an, blob, blen, 0) :
+					   setxattr(proc, an, blob, blen, 0);
+
+			if (rc != 0)
+				rs_error(rs, r, "cannot set ACL of", errno);
+		}
+		free(blob);
+		blob = NULL;
+	}
+	if (dropped > 0)
+		log_warn("'%s': %u ACL entries name unknown users or groups "
+			 "and were dropped",
+		    log_quote(r->path, r->pathlen), dropped);
+	if ((fd >= 0 ? futimens(fd, ts) : utimensat(AT_FDCWD, proc, ts, 0)) !=
+	    0)
+		rs_error(rs, r, "cannot set times of", errno);
+}
+
+/* ---- directory stack ----------------------------------------------------- */
+
+static void
+dir_pop(struct restorer *rs)
+{
+	struct rlevel *l = &rs->stack[--rs->depth];
+
+	set_attrs(rs, &l->rec, l->fd, NULL);
+	close(l->fd);
+	meta_rec_clear(&l->rec);
+}
+
+static int
+parent_of(struct restorer *rs, const struct meta_rec *r, const char **name)
+{
+	const char *slash = memrchr(r->path, '/', r->pathlen);
+	size_t plen = slash ? (size_t)(slash - r->path) : 0;
+
+	*name = slash ? slash + 1 : r->path;
+	while (rs->depth > 1) {
+		const struct meta_rec *top = &rs->stack[rs->depth - 1].rec;
+
+		if (top->pathlen == plen &&
+		    memcmp(top->path, r->path, plen) == 0)
+			break;
+		dir_pop(rs);
+	}
+	if (rs->depth == 0 || (plen == 0) != (rs->depth == 1))
+		fatal("internal: no open parent for '%s'",
+		    log_quote(r->path, r->pathlen));
+	return rs->stack[rs->depth - 1].fd;
+}
+
+static void
+dir_push(struct restorer *rs, int fd, const struct meta_rec *r)
+{
+	if (rs->depth == rs->cap) {
+		size_t ncap = rs->cap ? rs->cap * 2 : 16;
+		struct rlevel *ns = realloc(rs->stack, ncap * sizeof(*ns));
+
+		if (ns == NULL)
+			fatal("out of memory");
+		rs->stack = ns;
+		rs->cap = ncap;
+	}
+	rs->stack[rs->depth].fd = fd;
+	meta_rec_init(&rs->stack[rs->depth].rec);
+	if (meta_rec_copy(&rs->stack[rs->depth].rec, r) != 0)
+		fatal("out of memory");
+	rs->depth++;
+}
+
+/* Make room for ${name}: with --force an existing entry is replaced. */
+static int
+clear_name(struct restorer *rs, int pfd, const char *name, int keep_dir)
+{
+	struct stat st;
+
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return 0;
+	if (keep_dir && S_ISDIR(st.st_mode))
+		return 0;
+	if (!rs->force) {
+		errno = EEXIST;
+		return -1;
+	}
+	return fs_remove_at(pfd, name) == 0 ? 0 : -1;
+}
+
+static void
+restore_dir(struct restorer *rs, const struct meta_rec *r)
+{
+	const char *name;
+	int pfd, fd;
+
+	if (r->pathlen == 1 && r->path[0] == '.') {
+		if ((fd = dup(rs->destfd)) < 0)
+			fatal("dup: %s", strerror(errno));
+		dir_push(rs, fd, r);
+		return;
+	}
+	pfd = parent_of(rs, r, &name);
+	if (clear_name(rs, pfd, name, 1) != 0 ||
+	    (mkdirat(pfd, name, 0700) != 0 && errno != EEXIST))
+		fatal("cannot create directory '%s': %s",
+		    log_quote(r->path, r->pathlen), strerror(errno));
+	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		fatal("cannot open directory '%s': %s",
+		    log_quote(r->path, r->pathlen), strerror(errno));
+	dir_push(rs, fd, r);
+}
+
+/* Symlinks, fifos, sockets, devices. */
+static void
+restore_special(struct restorer *rs, const struct meta_rec *r)
+{
+	char proc[64];
+	const char *name;
+	int pfd, fd, rc;
+	struct stat st;
+
+	pfd = parent_of(rs, r, &name);
+	if (clear_name(rs, pfd, name, 0) != 0)
+		fatal("cannot replace '%s': %s", log_quote(r->path, r->pathlen),
+		    strerror(errno));
+	if (r->type == META_SYM)
+		rc = symlinkat(r->symdata, pfd, name);
+	else if (r->type == META_FIFO)
+		rc = mkfifoat(pfd, name, 0600);
+	else if (r->type == META_SOCK)
+		rc = mknodat(pfd, name, S_IFSOCK | 0600, 0);
+	else
+		rc = mknodat(pfd, name,
+		    (r->dev_kind == 'b' ? S_IFBLK : S_IFCHR) | 0600,
+		    makedev(r->dev_major, r->dev_minor));
+	if (rc != 0) {
+		rs_error(rs, r, "cannot create", errno);
+		return;
+	}
+	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		rs_error(rs, r, "cannot open", errno);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if (r->type == META_SYM) {
+		/* Only the owner (and xattrs via the name) apply to a symlink. */
+		uid_t uid = map_uid(r);
+		gid_t gid = map_gid(r);
+
+		if ((rs->can_chown || uid == geteuid()) &&
+		    fchownat(fd, "", uid, gid,
+			AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
+			rs_error(rs, r, "cannot set owner of", errno);
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", pfd, name);
+		for (size_t i = 0; i < r->nxattrs; i++)
+			if (lsetxattr(proc, r->xattrs[i].name,
+				r->xattrs[i].value, r->xattrs[i].vlen, 0) != 0)
+				rs_error(rs, r, r->xattrs[i].name, errno);
+	} else {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		set_attrs(rs, r, -1, proc);
+	}
+	close(fd);
+}
+
+static void
+restore_link(struct restorer *rs, const struct msg_entry *e)
+{
+	char proc[64];
+	const char *name;
+	int pfd, src;
+
+	pfd = parent_of(rs, &e->rec, &name);
+	if (clear_name(rs, pfd, name, 0) != 0)
+		fatal("cannot replace '%s': %s",
+		    log_quote(e->rec.path, e->rec.pathlen), strerror(errno));
+	src = fs_open_beneath(rs->destfd, e->link_to, O_PATH | O_NOFOLLOW, 0);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", src);
+	if (src < 0 ||
+	    linkat(AT_FDCWD, proc, pfd, name, AT_SYMLINK_FOLLOW) != 0)
+		rs_error(rs, &e->rec, "cannot hard-link", errno);
+	if (src >= 0)
+		close(src);
+}
+
+static void
+handle_entry(struct restorer *rs, const uint8_t *p, size_t len)
+{
+	struct msg_entry e;
+	int rc;
+
+	if (rs->expecting || rs->receiving)
+		fatal("protocol: ENTRY while file content was due");
+	if ((rc = msg_entry_decode(p, len, &e)) != 0)
+		fatal("protocol: bad ENTRY: %s", cb_strerror(rc));
+	if (e.flags & ENTRY_ERROR)
+		fatal("protocol: error entry in a restore stream");
+	rc = pathcheck_add(&rs->pc, e.rec.path, e.rec.pathlen,
+	    e.rec.type == META_DIR);
+	if (rc != 0)
+		fatal("protocol: '%s' out of order or outside any directory",
+		    log_quote(e.rec.path, e.rec.pathlen));
+	if (e.link_to != NULL &&
+	    meta_path_cmp(e.link_to, e.link_len, e.rec.path, e.rec.pathlen) >=
+		0)
+		fatal("protocol: hard link to a later path");
+	rs->seq++;
+	switch (e.rec.type) {
+	case META_DIR: restore_dir(rs, &e.rec); break;
+	case META_REG:
+		if (e.link_to != NULL) {
+			restore_link(rs, &e);
+			break;
+		}
+		rs->cur = e; /* transferred */
+		rs->expecting = 1;
+		return;
+	default: restore_special(rs, &e.rec); break;
+	}
+	msg_entry_clear(&e);
+}
+
+static void
+file_begin(struct restorer *rs, uint64_t seq, uint64_t size)
+{
+	const struct meta_rec *r = &rs->cur.rec;
+	const char *name;
+	int pfd;
+
+	if (!rs->expecting || seq != rs->seq)
+		fatal("protocol: unexpected FILE");
+	if (size > (uint64_t)INT64_MAX)
+		fatal("protocol: bad FILE size");
+	rs->expecting = 0;
+	rs->receiving = 1;
+	pfd = parent_of(rs, r, &name);
+	if (clear_name(rs, pfd, name, 0) != 0)
+		fatal("cannot replace '%s': %s", log_quote(r->path, r->pathlen),
+		    strerror(errno));
+	rs->curfd = openat(pfd, name,
+	    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (rs->curfd < 0)
+		fatal("cannot create '%s': %s", log_quote(r->path, r->pathlen),
+		    strerror(errno));
+	if (xfer_sink_init(&rs->sink, rs->curfd, size) != 0)
+		fatal("out of memory");
+}
+
+static void
+file_end(struct restorer *rs, uint32_t err)
+{
+	struct meta_rec *r = &rs->cur.rec;
+	uint8_t sha1[20];
+
+	if (xfer_sink_finish(&rs->sink, sha1) != 0)
+		fatal("writing '%s': %s", log_quote(r->path, r->pathlen),
+		    strerror(errno));
+	if (err != 0)
+		rs_error(rs, r, "cannot read the repository copy of", (int)err);
+	else if (rs->sink.off != r->size)
+		rs_error(rs, r, "size differs from the metadata for", EIO);
+	else if (r->has_sha1 && memcmp(sha1, r->sha1, 20) != 0)
+		rs_error(rs, r, "content does not match the recorded SHA-1 of",
+		    EIO);
+	xfer_sink_release(&rs->sink);
+	set_attrs(rs, r, rs->curfd, NULL);
+	close(rs->curfd);
+	rs->curfd = -1;
+	rs->receiving = 0;
+	msg_entry_clear(&rs->cur);
+}
+
+static void
+handle_frame(struct restorer *rs, uint8_t type, const uint8_t *p, size_t len)
+{
+	uint64_t a, b;
+	uint32_t err;
+	int r;
+
+	switch (type) {
+	case MSG_ENTRY: handle_entry(rs, p, len); return;
+	case MSG_FILE:
+		if (msg_u64pair_decode(p, len, &a, &b) != 0)
+			fatal("protocol: bad FILE");
+		file_begin(rs, a, b);
+		return;
+	case MSG_DATA:
+		if (!rs->receiving)
+			fatal("protocol: DATA outside a file");
+		if ((r = xfer_sink_data(&rs->sink, p, len)) != 0)
+			fatal("writing '%s': %s",
+			    log_quote(rs->cur.rec.path, rs->cur.rec.pathlen),
+			    r == CB_ERR_SYS ? strerror(errno) : cb_strerror(r));
+		return;
+	case MSG_HOLE:
+		if (!rs->receiving || msg_u64_decode(p, len, &a) != 0 ||
+		    xfer_sink_hole(&rs->sink, a) != 0)
+			fatal("protocol: bad HOLE");
+		return;
+	case MSG_FILE_END:
+		if (!rs->receiving ||
+		    xfer_decode_file_end(p, len, &err, &a) != 0)
+			fatal("protocol: bad FILE_END");
+		file_end(rs, err);
+		return;
+	case MSG_ENTRIES_END:
+		if (rs->expecting || rs->receiving ||
+		    msg_u64_decode(p, len, &a) != 0 || a != rs->seq || a == 0)
+			fatal("protocol: bad ENTRIES_END");
+		rs->done = 1;
+		return;
+	default: fatal("protocol: unexpected %s", msg_name(type));
+	}
+}
+
+/*
+ * The destination must be absent (its parent existing) or an empty
+ * directory, unless --force.  Checked before talking to the repository
+ * side; created only once it has answered, so a failed restore of a
+ * non-repository leaves nothing behind.
+ */
+static void
+check_dest(const char *dest, int force)
+{
+	struct stat st;
+	int fd, e;
+
+	if (stat(dest, &st) != 0) {
+		if (errno != ENOENT)
+			fatal("cannot examine destination '%s': %s", dest,
+			    strerror(errno));
+		return;
+	}
+	if (!S_ISDIR(st.st_mode))
+		fatal("destination '%s' exists and is not a directory", dest);
+	fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (e = fs_dir_is_empty(fd)) < 0)
+		fatal("cannot list destination '%s': %s", dest,
+		    strerror(errno));
+	close(fd);
+	if (e == 0 && !force)
+		fatal("destination '%s' is not empty (use --force to restore "
+		      "over it)",
+		    dest);
+}
+
+static int
+open_dest(const char *dest)
+{
+	int fd;
+
+	if (mkdir(dest, 0700) != 0 && errno != EEXIST)
+		fatal("cannot create destination '%s': %s", dest,
+		    strerror(errno));
+	fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		fatal("cannot open destination '%s': %s", dest,
+		    strerror(errno));
+	return fd;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: capback-restorer [-v N] [--force] DEST\n"
+	    "Writes the tree streamed on stdin below DEST.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "verbosity", required_argument, NULL, 'v' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct restorer rs;
+	const uint8_t *p;
+	size_t len;
+	uint8_t type, b[12] = { 0 };
+	int c, r, verbosity = 3, i;
+
+	memset(&rs, 0, sizeof(rs));
+	while ((c = getopt_long(argc, argv, "v:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'v': verbosity = atoi(optarg); break;
+		case 'f': rs.force = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 1;
+		}
+	}
+	log_init("capback", verbosity);
+	/* A dead peer must be an EPIPE we handle, not a silent death. */
+	signal(SIGPIPE, SIG_IGN);
+	if (optind + 1 != argc) {
+		usage(stderr);
+		return 1;
+	}
+	umask(077);
+	check_dest(argv[optind], rs.force);
+	rs.can_chown = geteuid() == 0 || have_cap(CAP_CHOWN);
+	rs.curfd = -1;
+	frame_in_init(&rs.in, 0, restorer_max);
+	frame_out_init(&rs.out, 1);
+	pathcheck_init(&rs.pc);
+	msg_entry_init(&rs.cur);
+	hello_exchange(&rs.in, &rs.out, ROLE_RESTORER, ROLE_REPO_SOURCE,
+	    "repository side");
+	rs.destfd = open_dest(argv[optind]);
+	while (!rs.done) {
+		if ((r = frame_in_get(&rs.in, &type, &p, &len)) != 0)
+			fatal("repository stream: %s", cb_strerror(r));
+		handle_frame(&rs, type, p, len);
+	}
+	while (rs.depth > 0)
+		dir_pop(&rs);
+	for (i = 0; i < 8; i++)
+		b[4 + i] = (uint8_t)(rs.errors >> (56 - 8 * i));
+	if (frame_put(&rs.out, MSG_DONE, b, 12) != 0 ||
+	    frame_out_flush(&rs.out) != 0)
+		log_warn("cannot tell the repository side we are done");
+	pathcheck_release(&rs.pc);
+	free(rs.stack);
+	frame_in_release(&rs.in);
+	frame_out_release(&rs.out);
+	close(rs.destfd);
+	return rs.errors > 0 ? 4 : 0;
+}

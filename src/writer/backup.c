@@ -1,0 +1,763 @@
+/*
+ * The writer's backup session: merge-join the reader's entry stream with
+ * the previous metadata, fetch what changed, update the mirror and write
+ * the new metadata snapshot.  Everything the reader sends is untrusted:
+ * paths are checked for order and structure before use, and every mirror
+ * operation is relative to an open directory fd with a single validated
+ * name (no path resolution through the mirror).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cb_err.h"
+#include "fsutil.h"
+#include "linkmap.h"
+#include "hello.h"
+#include "log.h"
+#include "mdfile.h"
+#include "mdhist.h"
+#include "pathcheck.h"
+#include "msg.h"
+#include "strbuf.h"
+#include "timefmt.h"
+#include "wire.h"
+#include "writer.h"
+#include "xfer.h"
+#include "backup_internal.h"
+
+static struct session *cleanup_session;
+
+/* On any fatal exit: remove what this session created and not finished. */
+static void
+session_cleanup(void)
+{
+	struct session *s = cleanup_session;
+
+	if (s == NULL)
+		return;
+	cleanup_session = NULL;
+	if (s->receiving && s->ddepth > 0)
+		unlinkat(s->dstack[s->ddepth - 1].fd, s->tmpname, 0);
+	md_writer_abort(s->wmeta);
+	md_writer_abort(s->wea);
+	md_writer_abort(s->wacl);
+	if (!s->repo->exists)
+		repo_destroy_new(s->repo);
+	else if (s->marker_written)
+		log_error("'%s' now holds an unfinished session; 'rdiff-backup "
+			  "regress %s' returns it to the previous backup "
+			  "(capback regress is not available yet)",
+		    s->repo->path, s->repo->path);
+}
+
+void
+note_error(struct session *s, const char *path, size_t len, const char *what,
+    int err)
+{
+	const char *q = log_quote(path, len);
+
+	log_error("%s '%s': %s", what, q, strerror(err));
+	s->st.errors++;
+	strbuf_addf(&s->errlog, "UpdateError: '%s' %s: %s\n", q, what,
+	    strerror(err));
+}
+
+/* ---- previous metadata ------------------------------------------------ */
+
+static void
+prev_advance(struct session *s)
+{
+	int r;
+
+	s->prec_valid = 0;
+	if (s->prev == NULL)
+		return;
+	r = md_snap_next(s->prev, &s->prec);
+	if (r == CB_ERR_EOF) {
+		md_snap_free(s->prev);
+		s->prev = NULL;
+		return;
+	}
+	if (r != 0)
+		fatal("reading previous metadata of '%s': %s", s->repo->path,
+		    cb_strerror(r));
+	s->prec_valid = 1;
+	s->st.mirror_files++;
+	if (s->prec.type == META_REG)
+		s->st.mirror_size += s->prec.size;
+}
+
+/* ---- the action queue ------------------------------------------------- */
+
+static struct action *
+q_at(struct session *s, size_t i)
+{
+	return &s->q[(s->qhead + i) % s->qcap];
+}
+
+static struct action *
+q_push(struct session *s, enum act_kind kind)
+{
+	struct action *a;
+
+	if (s->qcount == s->qcap) {
+		size_t ncap = s->qcap ? s->qcap * 2 : 256, i;
+		struct action *nq = calloc(ncap, sizeof(*nq));
+
+		if (nq == NULL)
+			fatal("out of memory");
+		for (i = 0; i < s->qcount; i++)
+			nq[i] = *q_at(s, i);
+		free(s->q);
+		s->q = nq;
+		s->qhead = 0;
+		s->qcap = ncap;
+	}
+	a = q_at(s, s->qcount++);
+	memset(a, 0, sizeof(*a));
+	a->kind = kind;
+	msg_entry_init(&a->e);
+	meta_rec_init(&a->prev);
+	return a;
+}
+
+void
+q_pop_head(struct session *s)
+{
+	struct action *a = q_at(s, 0);
+
+	msg_entry_clear(&a->e);
+	meta_rec_clear(&a->prev);
+	free(a->link_to);
+	s->qhead = (s->qhead + 1) % s->qcap;
+	s->qcount--;
+}
+
+/* Take the current previous record into ${a} and advance. */
+static void
+take_prev(struct session *s, struct action *a)
+{
+	a->prev = s->prec;
+	a->has_prev = 1;
+	meta_rec_init(&s->prec);
+	prev_advance(s);
+}
+
+/*
+ * Previous records sorting before ${path} no longer exist: delete them.
+ * A deleted directory's former children come next in record order and
+ * are deleted one by one, so each gets its own increment.
+ */
+static void
+prev_delete_before(struct session *s, const char *path, size_t len)
+{
+	while (s->prec_valid &&
+	    (path == NULL ||
+		meta_path_cmp(s->prec.path, s->prec.pathlen, path, len) < 0)) {
+		struct action *a = q_push(s, ACT_DELETE);
+
+		s->st.deleted_files++;
+		if (s->prec.type == META_REG)
+			s->st.deleted_size += s->prec.size;
+		take_prev(s, a);
+	}
+}
+
+/* Delete ${path}'s previous subtree (a directory replaced by a file). */
+static void
+prev_delete_subtree(struct session *s, const char *path, size_t len)
+{
+	s->st.deleted_files++;
+	take_prev(s, q_push(s, ACT_DELETE));
+	while (s->prec_valid &&
+	    meta_path_is_child(path, len, s->prec.path, s->prec.pathlen)) {
+		s->st.deleted_files++;
+		if (s->prec.type == META_REG)
+			s->st.deleted_size += s->prec.size;
+		take_prev(s, q_push(s, ACT_DELETE));
+	}
+}
+
+/* ---- output ----------------------------------------------------------- */
+
+static void
+send_frame(struct session *s, uint8_t type, uint64_t v)
+{
+	uint8_t b[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		b[i] = (uint8_t)(v >> (56 - 8 * i));
+	if (frame_put(&s->out, type, b, 8) != 0)
+		fatal("out of memory");
+}
+
+void
+write_record(struct session *s, const struct meta_rec *r)
+{
+	int e;
+
+	strbuf_reset(&s->fmt);
+	if (meta_format(&s->fmt, r) != 0)
+		fatal("out of memory");
+	if ((e = md_writer_write(s->wmeta, s->fmt.buf, s->fmt.len)) != 0)
+		fatal("writing metadata: %s", cb_strerror(e));
+	if (r->nxattrs > 0) {
+		strbuf_reset(&s->fmt);
+		if (meta_format_ea(&s->fmt, r) != 0)
+			fatal("out of memory");
+		if ((e = md_writer_write(s->wea, s->fmt.buf, s->fmt.len)) != 0)
+			fatal("writing extended attributes: %s",
+			    cb_strerror(e));
+	}
+	if (r->nacl > 0 && !meta_acl_is_basic(r)) {
+		strbuf_reset(&s->fmt);
+		if (meta_format_acl(&s->fmt, r) != 0)
+			fatal("out of memory");
+		if ((e = md_writer_write(s->wacl, s->fmt.buf, s->fmt.len)) != 0)
+			fatal("writing ACLs: %s", cb_strerror(e));
+	}
+}
+
+/* ---- receipt: order, structure, decisions ------------------------------ */
+
+/* Order and structure of the reader's stream (see pathcheck.h). */
+static void
+check_structure(struct session *s, const struct msg_entry *e)
+{
+	const struct meta_rec *r = &e->rec;
+	int rc = pathcheck_add(&s->pc, r->path, r->pathlen,
+	    r->type == META_DIR && !(e->flags & ENTRY_ERROR));
+
+	if (rc == CB_ERR_NOMEM)
+		fatal("out of memory");
+	if (rc != 0)
+		fatal("protocol: reader sent '%s' out of order or outside any "
+		      "directory it sent",
+		    log_quote(r->path, r->pathlen));
+	/* The repository's own data directory cannot be overwritten. */
+	if (strcmp(r->path, "rdiff-backup-data") == 0)
+		fatal("protocol: reader sent the name rdiff-backup-data at the "
+		      "top of the tree");
+}
+
+static int
+content_same(const struct meta_rec *n, const struct meta_rec *p)
+{
+	if (p->type != META_REG || p->size != n->size || p->mtime != n->mtime)
+		return 0;
+	if (n->nlink > 1)
+		return p->nlink > 1 && p->inode == n->inode &&
+		    p->devloc == n->devloc;
+	return 1;
+}
+
+static void
+decide_regular(struct session *s, struct action *a)
+{
+	const struct meta_rec *n = &a->e.rec;
+	int same = a->has_prev && content_same(n, &a->prev);
+	const char *first = NULL;
+
+	if (n->nlink > 1) {
+		if (linkmap_visit(s->links, n->devloc, n->inode, n->nlink,
+			n->path, &first) != 0)
+			fatal("out of memory");
+	}
+	if (first != NULL) {
+		/* A later link of a group: share the first path's file. */
+		if (same && !a->prev.has_sha1)
+			a->dec = D_NONE;
+		else {
+			a->dec = D_LINK;
+			if ((a->link_to = strdup(first)) == NULL)
+				fatal("out of memory");
+		}
+		return;
+	}
+	a->dec =
+	    (same && (n->nlink <= 1 || a->prev.has_sha1)) ? D_NONE : D_DATA;
+}
+
+static void
+count_entry(struct session *s, struct action *a)
+{
+	const struct meta_rec *n = &a->e.rec;
+
+	s->st.source_files++;
+	if (n->type == META_REG)
+		s->st.source_size += n->size;
+	if (!a->has_prev) {
+		s->st.new_files++;
+		if (n->type == META_REG)
+			s->st.new_size += n->size;
+	} else if (!meta_attr_equal(n, &a->prev) || a->dec != D_NONE) {
+		s->st.changed_files++;
+		if (n->type == META_REG)
+			s->st.changed_src_size += n->size;
+		if (a->prev.type == META_REG)
+			s->st.changed_mirror_size += a->prev.size;
+	}
+}
+
+/* An entry the reader could not read: keep what the repository had. */
+static void
+handle_unreadable(struct session *s, struct msg_entry *e)
+{
+	struct action *a;
+
+	note_error(s, e->rec.path, e->rec.pathlen, "cannot read", (int)e->err);
+	if (!s->prec_valid ||
+	    meta_path_cmp(s->prec.path, s->prec.pathlen, e->rec.path,
+		e->rec.pathlen) != 0)
+		return; /* new and unreadable: nothing to keep */
+	a = q_push(s, ACT_KEEP);
+	take_prev(s, a);
+	/* The previous subtree stays as it was, records and mirror alike. */
+	while (s->prec_valid &&
+	    meta_path_is_child(e->rec.path, e->rec.pathlen, s->prec.path,
+		s->prec.pathlen))
+		take_prev(s, q_push(s, ACT_KEEP));
+}
+
+static void
+handle_entry(struct session *s, const uint8_t *p, size_t len)
+{
+	struct msg_entry e;
+	struct action *a;
+	int r;
+
+	if (s->entries_done)
+		fatal("protocol: ENTRY after ENTRIES_END");
+	if ((r = msg_entry_decode(p, len, &e)) != 0)
+		fatal("protocol: bad ENTRY from reader: %s", cb_strerror(r));
+	if (e.link_to != NULL)
+		fatal("protocol: reader may not send hard-link targets");
+	if (s->seq == 0 && strcmp(e.rec.path, ".") != 0)
+		fatal("protocol: first entry is not the root");
+	if (s->seq == 0 && (e.rec.type != META_DIR || (e.flags & ENTRY_ERROR)))
+		fatal("source root is not a readable directory: %s",
+		    strerror((int)e.err));
+	check_structure(s, &e);
+	s->seq++;
+	prev_delete_before(s, e.rec.path, e.rec.pathlen);
+	if (e.flags & ENTRY_ERROR) {
+		handle_unreadable(s, &e);
+		msg_entry_clear(&e);
+	} else {
+		int match = s->prec_valid &&
+		    meta_path_cmp(s->prec.path, s->prec.pathlen, e.rec.path,
+			e.rec.pathlen) == 0;
+		int replaces_dir = 0;
+
+		if (match && s->prec.type == META_DIR &&
+		    e.rec.type != META_DIR) {
+			/* The old tree goes first, with its increments. */
+			prev_delete_subtree(s, e.rec.path, e.rec.pathlen);
+			match = 0;
+			replaces_dir = 1;
+		}
+		a = q_push(s, ACT_ENTRY);
+		a->seq = s->seq;
+		a->e = e; /* transferred */
+		a->replaces_dir = replaces_dir;
+		if (match)
+			take_prev(s, a);
+		if (a->e.rec.type == META_REG)
+			decide_regular(s, a);
+		if (a->dec == D_DATA)
+			send_frame(s, MSG_WANT, a->seq);
+		count_entry(s, a);
+	}
+	if (s->seq - s->progress_sent >= PROGRESS_EVERY) {
+		send_frame(s, MSG_PROGRESS, s->seq);
+		s->progress_sent = s->seq;
+	}
+	apply_ready(s);
+}
+
+static void
+handle_entries_end(struct session *s, const uint8_t *p, size_t len)
+{
+	uint64_t n;
+
+	if (s->entries_done || msg_u64_decode(p, len, &n) != 0 || n != s->seq)
+		fatal("protocol: bad ENTRIES_END from reader");
+	if (s->seq == 0)
+		fatal("protocol: reader sent no entries");
+	s->entries_done = 1;
+	prev_delete_before(s, NULL, 0);
+	send_frame(s, MSG_PROGRESS, s->seq);
+	s->progress_sent = s->seq;
+	apply_ready(s);
+}
+
+static long
+backup_max(uint8_t type)
+{
+	switch (type) {
+	case MSG_HELLO:
+	case MSG_ENTRY:
+	case MSG_ENTRIES_END:
+	case MSG_FILE:
+	case MSG_DATA:
+	case MSG_HOLE:
+	case MSG_FILE_END: return msg_max_payload(type);
+	default: return -1;
+	}
+}
+
+static void
+handle_frame(struct session *s, uint8_t type, const uint8_t *p, size_t len)
+{
+	uint64_t a, b;
+	uint32_t err;
+	int r;
+
+	switch (type) {
+	case MSG_ENTRY: handle_entry(s, p, len); break;
+	case MSG_ENTRIES_END: handle_entries_end(s, p, len); break;
+	case MSG_FILE:
+		if (msg_u64pair_decode(p, len, &a, &b) != 0)
+			fatal("protocol: bad FILE");
+		apply_file_begin(s, a, b);
+		break;
+	case MSG_DATA:
+		if (!s->receiving)
+			fatal("protocol: DATA outside a file");
+		if ((r = xfer_sink_data(&s->sink, p, len)) != 0)
+			fatal("writing '%s' into the mirror: %s",
+			    log_quote(s->q[s->qhead].e.rec.path,
+				s->q[s->qhead].e.rec.pathlen),
+			    cb_strerror(r));
+		break;
+	case MSG_HOLE:
+		if (!s->receiving || msg_u64_decode(p, len, &a) != 0)
+			fatal("protocol: bad HOLE");
+		if ((r = xfer_sink_hole(&s->sink, a)) != 0)
+			fatal("protocol: bad HOLE: %s", cb_strerror(r));
+		break;
+	case MSG_FILE_END:
+		if (!s->receiving ||
+		    xfer_decode_file_end(p, len, &err, &a) != 0)
+			fatal("protocol: bad FILE_END");
+		apply_file_end(s, err, a);
+		break;
+	default: fatal("protocol: unexpected %s from reader", msg_name(type));
+	}
+}
+
+/* Event loop: read the reader's stream, write our small requests. */
+static void
+run_stream(struct session *s)
+{
+	struct pollfd pfd[2];
+	const uint8_t *p;
+	size_t len;
+	uint8_t type;
+	int r;
+
+	fs_set_nonblock(0, 1);
+	fs_set_nonblock(1, 1);
+	while (!(s->entries_done && s->qcount == 0)) {
+		while ((r = frame_in_next(&s->in, &type, &p, &len)) == 0) {
+			handle_frame(s, type, p, len);
+			if (s->entries_done && s->qcount == 0)
+				return;
+		}
+		if (r != CB_ERR_TRUNCATED)
+			fatal("protocol: %s from reader", cb_strerror(r));
+		pfd[0].fd = 0;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = 1;
+		pfd[1].events = frame_out_pending(&s->out) ? POLLOUT : 0;
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fatal("poll: %s", strerror(errno));
+		}
+		if (pfd[1].revents & (POLLOUT | POLLERR | POLLHUP) &&
+		    frame_out_pending(&s->out) &&
+		    frame_out_write_some(&s->out) != 0)
+			fatal("reader connection: %s", strerror(errno));
+		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			long n = frame_in_fill(&s->in);
+
+			if (n == 0)
+				fatal("the reader ended the session early");
+			if (n < 0 && errno != EAGAIN)
+				fatal("reading from reader: %s",
+				    strerror(errno));
+		}
+	}
+}
+
+/* ---- session start and end -------------------------------------------- */
+
+static void
+open_outputs(struct session *s, const char *ts)
+{
+	char name[128];
+	int r;
+
+	snprintf(name, sizeof(name), "mirror_metadata.%s.snapshot", ts);
+	if ((r = md_writer_open(s->repo->datafd, name, 1, &s->wmeta)) != 0)
+		fatal("cannot create %s: %s", name, cb_strerror(r));
+	snprintf(name, sizeof(name), "extended_attributes.%s.snapshot", ts);
+	if ((r = md_writer_open(s->repo->datafd, name, 1, &s->wea)) != 0)
+		fatal("cannot create %s: %s", name, cb_strerror(r));
+	snprintf(name, sizeof(name), "access_control_lists.%s.snapshot", ts);
+	if ((r = md_writer_open(s->repo->datafd, name, 1, &s->wacl)) != 0)
+		fatal("cannot create %s: %s", name, cb_strerror(r));
+}
+
+static void
+close_outputs(struct session *s)
+{
+	int r;
+
+	if ((r = md_writer_close(s->wmeta, s->new_meta, sizeof(s->new_meta))) !=
+	    0) {
+		s->wmeta = NULL;
+		fatal("writing metadata: %s", cb_strerror(r));
+	}
+	s->wmeta = NULL;
+	if ((r = md_writer_close(s->wea, NULL, 0)) != 0) {
+		s->wea = NULL;
+		fatal("writing extended attributes: %s", cb_strerror(r));
+	}
+	s->wea = NULL;
+	if ((r = md_writer_close(s->wacl, NULL, 0)) != 0) {
+		s->wacl = NULL;
+		fatal("writing ACLs: %s", cb_strerror(r));
+	}
+	s->wacl = NULL;
+}
+
+static void
+stat_line(struct strbuf *sb, const char *key, uint64_t v, int bytes)
+{
+	if (bytes)
+		strbuf_addf(sb, "%s %llu (%llu bytes)\n", key,
+		    (unsigned long long)v, (unsigned long long)v);
+	else
+		strbuf_addf(sb, "%s %llu\n", key, (unsigned long long)v);
+}
+
+static void
+write_statistics(struct session *s, const char *ts)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char name[128];
+	struct timespec now;
+	double end;
+	int64_t change =
+	    (int64_t)s->st.source_size - (int64_t)s->st.mirror_size;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	end = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+	strbuf_addf(&sb, "StartTime %lld.00\n", (long long)s->o->now);
+	strbuf_addf(&sb, "EndTime %.2f\n", end);
+	strbuf_addf(&sb, "ElapsedTime %.2f\n", end - (double)s->o->now);
+	stat_line(&sb, "SourceFiles", s->st.source_files, 0);
+	stat_line(&sb, "SourceFileSize", s->st.source_size, 1);
+	stat_line(&sb, "MirrorFiles", s->st.mirror_files, 0);
+	stat_line(&sb, "MirrorFileSize", s->st.mirror_size, 1);
+	stat_line(&sb, "NewFiles", s->st.new_files, 0);
+	stat_line(&sb, "NewFileSize", s->st.new_size, 1);
+	stat_line(&sb, "DeletedFiles", s->st.deleted_files, 0);
+	stat_line(&sb, "DeletedFileSize", s->st.deleted_size, 1);
+	stat_line(&sb, "ChangedFiles", s->st.changed_files, 0);
+	stat_line(&sb, "ChangedSourceSize", s->st.changed_src_size, 1);
+	stat_line(&sb, "ChangedMirrorSize", s->st.changed_mirror_size, 1);
+	stat_line(&sb, "IncrementFiles", s->st.inc_files, 0);
+	stat_line(&sb, "IncrementFileSize", s->st.inc_size, 1);
+	strbuf_addf(&sb, "TotalDestinationSizeChange %lld (%lld bytes)\n",
+	    (long long)change, (long long)change);
+	stat_line(&sb, "Errors", s->st.errors, 0);
+	snprintf(name, sizeof(name), "session_statistics.%s.data", ts);
+	if (sb.buf == NULL ||
+	    fs_create_file_at(s->repo->datafd, name, sb.buf, sb.len) != 0)
+		log_warn("cannot write %s: %s", name, strerror(errno));
+	strbuf_release(&sb);
+	if (log_verbosity() >= 4 || s->o->verbosity >= 4)
+		log_info("%llu files, %llu new, %llu changed, %llu deleted, "
+			 "%llu errors",
+		    (unsigned long long)s->st.source_files,
+		    (unsigned long long)s->st.new_files,
+		    (unsigned long long)s->st.changed_files,
+		    (unsigned long long)s->st.deleted_files,
+		    (unsigned long long)s->st.errors);
+}
+
+static void
+write_error_log(struct session *s, const char *ts)
+{
+	struct md_writer *w = NULL;
+	char name[128];
+
+	snprintf(name, sizeof(name), "error_log.%s.data", ts);
+	if (md_writer_open(s->repo->datafd, name, 1, &w) != 0 ||
+	    (s->errlog.len > 0 &&
+		md_writer_write(w, s->errlog.buf, s->errlog.len) != 0) ||
+	    md_writer_close(w, NULL, 0) != 0)
+		log_warn("cannot write %s", name);
+}
+
+/*
+ * current_mirror.<now>.data: written first in a session that changes an
+ * existing repository (two markers then say "unfinished", and the
+ * increments already written allow a regress), last in a first backup.
+ */
+static void
+write_marker(struct session *s, const char *ts)
+{
+	char marker[128], pid[32];
+	int n;
+
+	snprintf(marker, sizeof(marker), "current_mirror.%s.data", ts);
+	n = snprintf(pid, sizeof(pid), "PID %ld\n", (long)getpid());
+	if (fs_create_file_at(s->repo->datafd, marker, pid, (size_t)n) != 0)
+		fatal("writing %s: %s", marker, strerror(errno));
+	if (fsync(s->repo->datafd) != 0)
+		fatal("syncing repository data: %s", strerror(errno));
+	s->marker_written = 1;
+}
+
+/*
+ * The previous session's metadata snapshot becomes a diff against the
+ * new one, except every ninth (the chain rule of rdiff-backup).
+ */
+static void
+convert_old_snapshot(struct session *s)
+{
+	char diff[256], *ext;
+	int keep = 1, r;
+
+	if ((r = mdhist_keep_snapshot(s->repo->datafd, s->repo->cur_time,
+		 &keep)) != 0)
+		fatal("examining older metadata: %s", cb_strerror(r));
+	if (keep)
+		return;
+	snprintf(diff, sizeof(diff), "%s", s->repo->meta_name);
+	if ((ext = strstr(diff, ".snapshot")) == NULL)
+		return;
+	memcpy(ext, ".diff", sizeof(".diff")); /* shorter than .snapshot */
+	if ((r = mdhist_write_diff(s->repo->datafd, s->repo->meta_name,
+		 s->new_meta, diff, 1)) != 0)
+		fatal("writing %s: %s", diff, cb_strerror(r));
+	if (unlinkat(s->repo->datafd, s->repo->meta_name, 0) != 0)
+		fatal("removing %s: %s", s->repo->meta_name, strerror(errno));
+}
+
+/* The new state is complete: make it the current mirror. */
+static void
+commit_session(struct session *s, const char *ts)
+{
+	if (syncfs(s->repo->rootfd) != 0)
+		fatal("syncing repository: %s", strerror(errno));
+	if (!s->repo->exists) {
+		write_marker(s, ts);
+		cleanup_session = NULL;
+		return;
+	}
+	convert_old_snapshot(s);
+	if (syncfs(s->repo->rootfd) != 0)
+		fatal("syncing repository: %s", strerror(errno));
+	/* The previous marker goes last: now the new session stands. */
+	if (unlinkat(s->repo->datafd, s->repo->marker, 0) != 0)
+		fatal("cannot remove %s: %s", s->repo->marker, strerror(errno));
+	if (fsync(s->repo->datafd) != 0)
+		fatal("syncing repository data: %s", strerror(errno));
+	cleanup_session = NULL; /* from here on the new session stands */
+}
+
+static void
+session_init(struct session *s, struct repo *repo, const struct writer_opts *o)
+{
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	s->repo = repo;
+	s->o = o;
+	pathcheck_init(&s->pc);
+	strbuf_init(&s->fmt);
+	strbuf_init(&s->errlog);
+	meta_rec_init(&s->prec);
+	frame_in_init(&s->in, 0, backup_max);
+	s->incs = repo->exists;
+	if (repo->exists && timefmt_utc(repo->cur_time, s->prevts) != 0)
+		fatal("current mirror time %lld out of range",
+		    (long long)repo->cur_time);
+	frame_out_init(&s->out, 1);
+	if (linkmap_new(&s->links) != 0)
+		fatal("out of memory");
+	if (repo->exists) {
+		r = md_snap_open(repo->datafd, repo->meta_name,
+		    repo->ea_name[0] ? repo->ea_name : NULL,
+		    repo->acl_name[0] ? repo->acl_name : NULL, &s->prev);
+		if (r != 0)
+			fatal("cannot open previous metadata '%s': %s",
+			    repo->meta_name, cb_strerror(r));
+		prev_advance(s);
+	}
+}
+
+int
+writer_backup(struct repo *repo, const struct writer_opts *o)
+{
+	struct session s;
+	char ts[TIMEFMT_LEN];
+	if (repo->exists && o->now <= repo->cur_time)
+		fatal("the session time %lld is not later than the current "
+		      "mirror's (%lld): the last backup is not in the past",
+		    (long long)o->now, (long long)repo->cur_time);
+	if (timefmt_utc(o->now, ts) != 0)
+		fatal("session time %lld out of range", (long long)o->now);
+	session_init(&s, repo, o);
+	hello_exchange(&s.in, &s.out, ROLE_WRITER, ROLE_READER, "reader");
+	/* Only now, with a live reader, is anything created. */
+	if (!repo->exists)
+		repo_create(repo);
+	cleanup_session = &s;
+	atexit(session_cleanup);
+	if (repo->exists)
+		write_marker(&s, ts);
+	open_outputs(&s, ts);
+	run_stream(&s);
+	apply_finish(&s);
+	close_outputs(&s);
+	commit_session(&s, ts);
+	write_error_log(&s, ts);
+	write_statistics(&s, ts);
+	{
+		uint8_t b[12] = { 0 };
+		int k;
+
+		for (k = 0; k < 8; k++)
+			b[4 + k] = (uint8_t)(s.st.errors >> (56 - 8 * k));
+		if (frame_put(&s.out, MSG_DONE, b, 12) != 0)
+			fatal("out of memory");
+	}
+	fs_set_nonblock(1, 0);
+	if (frame_out_flush(&s.out) != 0)
+		log_warn("reader connection: %s", strerror(errno));
+	pathcheck_release(&s.pc);
+	free(s.q);
+	free(s.dstack);
+	linkmap_free(s.links);
+	md_snap_free(s.prev);
+	meta_rec_clear(&s.prec);
+	strbuf_release(&s.fmt);
+	strbuf_release(&s.errlog);
+	frame_in_release(&s.in);
+	frame_out_release(&s.out);
+	return s.st.errors > 0 ? 4 : 0;
+}

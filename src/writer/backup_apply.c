@@ -1,0 +1,482 @@
+/*
+ * Applying the queued actions to the mirror, strictly in record order.
+ * The mirror is "defanged": owned by the writer, no setuid/setgid/sticky
+ * bits, no device nodes, owner always able to read and write; the true
+ * attributes live only in the metadata files.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backup_internal.h"
+#include "cb_err.h"
+#include "fsutil.h"
+#include "log.h"
+
+static void
+set_times(int fd, int64_t mtime)
+{
+	struct timespec ts[2] = { { 0, UTIME_OMIT }, { (time_t)mtime, 0 } };
+
+	futimens(fd, ts);
+}
+
+static const char *
+base_of(const struct meta_rec *r)
+{
+	const char *slash = memrchr(r->path, '/', r->pathlen);
+
+	return slash ? slash + 1 : r->path;
+}
+
+/*
+ * Finish the innermost open directory: its attributes come last, then
+ * its increment marker if it took part in this session.
+ */
+static void
+dir_pop(struct session *s)
+{
+	struct dlevel *l = &s->dstack[s->ddepth - 1];
+	int is_root = s->ddepth == 1;
+	int took_part = l->changed || l->marker == MARK_MISSING || l->deleted;
+
+	if (l->deleted) {
+		int pfd = s->dstack[s->ddepth - 2].fd;
+		const char *name = base_of(&l->rec);
+
+		close(l->fd);
+		if (unlinkat(pfd, name, AT_REMOVEDIR) != 0 &&
+		    fs_remove_at(pfd, name) != 0)
+			fatal("cannot remove '%s' from the mirror: %s",
+			    log_quote(l->rec.path, l->rec.pathlen),
+			    strerror(errno));
+	} else {
+		if (fchmod(l->fd, is_root ? 0700 : mirror_mode(&l->rec)) != 0)
+			log_warn("cannot chmod mirror directory '%s': %s",
+			    log_quote(l->rec.path, l->rec.pathlen),
+			    strerror(errno));
+		set_times(l->fd, l->rec.mtime);
+		close(l->fd);
+	}
+	if (s->incs && took_part && l->marker != MARK_NONE) {
+		if (is_root)
+			inc_marker(s, s->repo->datafd, "increments", "dir");
+		else
+			inc_marker(s, inc_dirfd(s, s->ddepth - 2),
+			    base_of(&l->rec),
+			    l->marker == MARK_MISSING ? "missing" : "dir");
+	}
+	if (l->incfd >= 0)
+		close(l->incfd);
+	meta_rec_clear(&l->rec);
+	s->ddepth--;
+	if (took_part && s->ddepth > 0)
+		s->dstack[s->ddepth - 1].changed = 1;
+}
+
+static void
+dir_push(struct session *s, int fd, const struct meta_rec *r)
+{
+	struct dlevel *l;
+
+	if (s->ddepth == s->dcap) {
+		size_t ncap = s->dcap ? s->dcap * 2 : 16;
+		struct dlevel *nd = realloc(s->dstack, ncap * sizeof(*nd));
+
+		if (nd == NULL)
+			fatal("out of memory");
+		s->dstack = nd;
+		s->dcap = ncap;
+	}
+	l = &s->dstack[s->ddepth++];
+	memset(l, 0, sizeof(*l));
+	l->fd = fd;
+	l->incfd = -1;
+	l->marker = MARK_DIR;
+	meta_rec_init(&l->rec);
+	if (meta_rec_copy(&l->rec, r) != 0)
+		fatal("out of memory");
+}
+
+/*
+ * Close directories until the innermost is the parent of ${path}; return
+ * its fd and point *name at the last component.  The receipt checks made
+ * sure the parent was opened before.
+ */
+static int
+parent_of(struct session *s, const char *path, size_t len, const char **name)
+{
+	const char *slash = memrchr(path, '/', len);
+	size_t plen = slash ? (size_t)(slash - path) : 0;
+
+	*name = slash ? slash + 1 : path;
+	while (s->ddepth > 1) {
+		const struct meta_rec *top = &s->dstack[s->ddepth - 1].rec;
+
+		if (top->pathlen == plen && memcmp(top->path, path, plen) == 0)
+			break;
+		dir_pop(s);
+	}
+	if (s->ddepth == 0 || (plen == 0) != (s->ddepth == 1))
+		fatal("internal: no open parent directory for '%s'",
+		    log_quote(path, len));
+	return s->dstack[s->ddepth - 1].fd;
+}
+
+/* A fresh temporary name in ${dirfd}; returns the fd (O_RDWR) or -1. */
+static int
+create_tmp(struct session *s, int dirfd, char *name, size_t cap)
+{
+	for (;;) {
+		int fd;
+
+		snprintf(name, cap, "rdiff-backup.tmp.%llu",
+		    (unsigned long long)++s->tmpcount);
+		fd = openat(dirfd, name,
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			return fd;
+	}
+}
+
+/* Move ${tmp} over ${name}, removing a directory that stands there. */
+static void
+install_tmp(int dirfd, const char *tmp, const char *name)
+{
+	if (renameat(dirfd, tmp, dirfd, name) == 0)
+		return;
+	if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST) {
+		if (fs_remove_at(dirfd, name) == 0 &&
+		    renameat(dirfd, tmp, dirfd, name) == 0)
+			return;
+	}
+	{
+		int e = errno;
+
+		unlinkat(dirfd, tmp, 0);
+		fatal("cannot update mirror entry '%s': %s", name, strerror(e));
+	}
+}
+
+/*
+ * What the path held before this session goes into the increments:
+ * nothing new (".missing"), or the old object when it is replaced.
+ */
+static void
+note_old(struct session *s, const struct action *a, int pfd, const char *name)
+{
+	if (a->has_prev)
+		inc_old_object(s, pfd, name, &a->prev);
+	else if (!a->replaces_dir) {
+		inc_changed(s);
+		if (s->incs)
+			inc_marker(s, inc_dirfd(s, s->ddepth - 1), name,
+			    "missing");
+	}
+}
+
+static void
+apply_dir(struct session *s, struct action *a)
+{
+	const struct meta_rec *r = &a->e.rec;
+	const char *name;
+	int pfd, fd;
+
+	if (r->pathlen == 1 && r->path[0] == '.') {
+		if ((fd = dup(s->repo->rootfd)) < 0)
+			fatal("dup: %s", strerror(errno));
+		dir_push(s, fd, r);
+		if (a->has_prev && !meta_attr_equal(r, &a->prev))
+			s->dstack[0].changed = 1;
+		return;
+	}
+	pfd = parent_of(s, r->path, r->pathlen, &name);
+	if (a->has_prev && a->prev.type != META_DIR) {
+		/* A file became a directory: keep the file, then replace. */
+		inc_old_object(s, pfd, name, &a->prev);
+		if (fs_remove_at(pfd, name) != 0)
+			fatal("cannot replace '%s' in the mirror: %s",
+			    log_quote(r->path, r->pathlen), strerror(errno));
+	}
+	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT && fs_remove_at(pfd, name) != 0)
+			fatal("cannot replace '%s' in the mirror: %s",
+			    log_quote(r->path, r->pathlen), strerror(errno));
+		if (mkdirat(pfd, name, 0700) != 0)
+			fatal("cannot create mirror directory '%s': %s",
+			    log_quote(r->path, r->pathlen), strerror(errno));
+		fd = openat(pfd, name,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			fatal("cannot open mirror directory '%s': %s",
+			    log_quote(r->path, r->pathlen), strerror(errno));
+	} else
+		fchmod(fd, 0700); /* we add children before the final mode */
+	dir_push(s, fd, r);
+	if (!a->has_prev)
+		s->dstack[s->ddepth - 1].marker = MARK_MISSING;
+	else if (a->prev.type != META_DIR)
+		s->dstack[s->ddepth - 1].marker = MARK_NONE;
+	if (!a->has_prev || !meta_attr_equal(r, &a->prev))
+		s->dstack[s->ddepth - 1].changed = 1;
+}
+
+/* A deleted directory: its children's deletions come next, inside it. */
+static void
+delete_dir(struct session *s, const struct meta_rec *old, int pfd,
+    const char *name)
+{
+	int fd =
+	    openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0) {
+		/* Not in the mirror (damaged): nothing to keep, still removed. */
+		log_warn("'%s' was missing from the mirror",
+		    log_quote(old->path, old->pathlen));
+		fs_remove_at(pfd, name);
+		if (mkdirat(pfd, name, 0700) != 0 ||
+		    (fd = openat(pfd, name,
+			 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+			fatal("cannot recreate '%s': %s",
+			    log_quote(old->path, old->pathlen),
+			    strerror(errno));
+	}
+	fchmod(fd, 0700);
+	dir_push(s, fd, old);
+	s->dstack[s->ddepth - 1].deleted = 1;
+}
+
+static int
+special_same(const struct meta_rec *r, const struct meta_rec *p)
+{
+	if (p->type != r->type)
+		return 0;
+	if (r->type == META_SYM)
+		return strcmp(p->symdata, r->symdata) == 0;
+	if (r->type == META_DEV)
+		return p->dev_kind == r->dev_kind &&
+		    p->dev_major == r->dev_major &&
+		    p->dev_minor == r->dev_minor;
+	return 1;
+}
+
+/* Symlinks, fifos, sockets, devices: recreated when anything differs. */
+static void
+apply_special(struct session *s, struct action *a)
+{
+	const struct meta_rec *r = &a->e.rec, *p = &a->prev;
+	char tmp[64];
+	const char *name;
+	int pfd, fd, rc;
+
+	pfd = parent_of(s, r->path, r->pathlen, &name);
+	if (a->has_prev && special_same(r, p)) {
+		if (!meta_attr_equal(r, p))
+			inc_changed(s); /* attributes only: in the metadata */
+		return; /* the mirror object still stands for it */
+	}
+	note_old(s, a, pfd, name);
+	if ((fd = create_tmp(s, pfd, tmp, sizeof(tmp))) < 0)
+		fatal("cannot create in mirror: %s", strerror(errno));
+	close(fd);
+	if (r->type == META_DEV) {
+		install_tmp(pfd, tmp, name); /* defanged: an empty file */
+		return;
+	}
+	unlinkat(pfd, tmp, 0);
+	if (r->type == META_SYM)
+		rc = symlinkat(r->symdata, pfd, tmp);
+	else if (r->type == META_FIFO)
+		rc = mkfifoat(pfd, tmp, 0600);
+	else
+		rc = mknodat(pfd, tmp, S_IFSOCK | 0600, 0);
+	if (rc != 0)
+		fatal("cannot create '%s' in the mirror: %s",
+		    log_quote(r->path, r->pathlen), strerror(errno));
+	install_tmp(pfd, tmp, name);
+}
+
+static void
+apply_link(struct session *s, struct action *a)
+{
+	const struct meta_rec *r = &a->e.rec;
+	char tmp[64], proc[64];
+	const char *name;
+	int pfd, src, fd;
+
+	pfd = parent_of(s, r->path, r->pathlen, &name);
+	src = fs_open_beneath(s->repo->rootfd, a->link_to, O_PATH | O_NOFOLLOW,
+	    0);
+	if (src < 0)
+		fatal("cannot open '%s' in the mirror to link it: %s",
+		    log_quote(a->link_to, strlen(a->link_to)), strerror(errno));
+	note_old(s, a, pfd, name);
+	if ((fd = create_tmp(s, pfd, tmp, sizeof(tmp))) < 0)
+		fatal("cannot create in mirror: %s", strerror(errno));
+	close(fd);
+	unlinkat(pfd, tmp, 0);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", src);
+	if (linkat(AT_FDCWD, proc, pfd, tmp, AT_SYMLINK_FOLLOW) != 0)
+		fatal("cannot hard-link '%s' in the mirror: %s",
+		    log_quote(r->path, r->pathlen), strerror(errno));
+	close(src);
+	install_tmp(pfd, tmp, name);
+}
+
+static void
+apply_unchanged_reg(struct session *s, struct action *a)
+{
+	struct meta_rec *r = &a->e.rec;
+	const char *name;
+	int pfd, fd;
+
+	r->has_sha1 = a->prev.has_sha1;
+	memcpy(r->sha1, a->prev.sha1, sizeof(r->sha1));
+	if (!meta_attr_equal(r, &a->prev))
+		inc_changed(s); /* attributes only: in the metadata */
+	if (mirror_mode(r) == mirror_mode(&a->prev))
+		return;
+	pfd = parent_of(s, r->path, r->pathlen, &name);
+	fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 || fchmod(fd, mirror_mode(r)) != 0)
+		log_warn("cannot chmod mirror file '%s': %s",
+		    log_quote(r->path, r->pathlen), strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+static void
+apply_delete(struct session *s, const struct meta_rec *old)
+{
+	const char *name;
+	int pfd = parent_of(s, old->path, old->pathlen, &name);
+
+	if (old->type == META_DIR) {
+		delete_dir(s, old, pfd, name);
+		return;
+	}
+	inc_old_object(s, pfd, name, old);
+	if (fs_remove_at(pfd, name) != 0)
+		fatal("cannot remove '%s' from the mirror: %s",
+		    log_quote(old->path, old->pathlen), strerror(errno));
+}
+
+static void
+apply_action(struct session *s, struct action *a)
+{
+	switch (a->kind) {
+	case ACT_KEEP: write_record(s, &a->prev); return;
+	case ACT_DELETE: apply_delete(s, &a->prev); return;
+	case ACT_ENTRY: break;
+	}
+	if (a->has_prev)
+		a->e.rec.alt_inc = a->prev.alt_inc;
+	switch (a->e.rec.type) {
+	case META_DIR: apply_dir(s, a); break;
+	case META_REG:
+		if (a->dec == D_LINK)
+			apply_link(s, a);
+		else
+			apply_unchanged_reg(s, a);
+		break;
+	default: apply_special(s, a); break;
+	}
+	write_record(s, &a->e.rec);
+}
+
+void
+apply_ready(struct session *s)
+{
+	while (s->qcount > 0 && !s->receiving) {
+		struct action *a = &s->q[s->qhead];
+
+		if (a->kind == ACT_ENTRY && a->dec == D_DATA)
+			return; /* its content is on the way */
+		apply_action(s, a);
+		q_pop_head(s);
+	}
+}
+
+void
+apply_file_begin(struct session *s, uint64_t seq, uint64_t size)
+{
+	struct action *a = s->qcount ? &s->q[s->qhead] : NULL;
+	const char *name;
+	int pfd;
+
+	if (s->receiving || a == NULL || a->kind != ACT_ENTRY ||
+	    a->dec != D_DATA || a->seq != seq)
+		fatal("protocol: FILE %llu was not asked for now",
+		    (unsigned long long)seq);
+	pfd = parent_of(s, a->e.rec.path, a->e.rec.pathlen, &name);
+	s->tmpfd = create_tmp(s, pfd, s->tmpname, sizeof(s->tmpname));
+	if (s->tmpfd < 0)
+		fatal("cannot create a file in the mirror: %s",
+		    strerror(errno));
+	if (xfer_sink_init(&s->sink, s->tmpfd, size) != 0)
+		fatal("out of memory");
+	s->receiving = 1;
+}
+
+void
+apply_file_end(struct session *s, uint32_t err, uint64_t flags)
+{
+	struct action *a = &s->q[s->qhead];
+	struct meta_rec *r = &a->e.rec;
+	int pfd = s->dstack[s->ddepth - 1].fd;
+	const char *slash = memrchr(r->path, '/', r->pathlen);
+	const char *name = slash ? slash + 1 : r->path;
+	int rc;
+
+	rc = xfer_sink_finish(&s->sink, r->sha1);
+	xfer_sink_release(&s->sink);
+	if (rc != 0)
+		fatal("writing mirror file '%s': %s",
+		    log_quote(r->path, r->pathlen), strerror(errno));
+	if (err != 0) {
+		close(s->tmpfd);
+		unlinkat(pfd, s->tmpname, 0);
+		s->receiving = 0;
+		note_error(s, r->path, r->pathlen, "cannot read", (int)err);
+		if (a->has_prev)
+			write_record(s, &a->prev); /* keep the old version */
+		q_pop_head(s);
+		apply_ready(s);
+		return;
+	}
+	r->has_sha1 = 1;
+	r->size = s->sink.off;
+	if (flags & FILE_CHANGED)
+		log_warn("'%s' changed while it was being read",
+		    log_quote(r->path, r->pathlen));
+	if (fchmod(s->tmpfd, mirror_mode(r)) != 0)
+		fatal("chmod in mirror: %s", strerror(errno));
+	set_times(s->tmpfd, r->mtime);
+	if (a->has_prev && a->prev.type == META_REG) {
+		if (!a->prev.has_sha1 || memcmp(a->prev.sha1, r->sha1, 20) != 0)
+			inc_reverse_diff(s, s->tmpfd, pfd, name);
+		else if (!meta_attr_equal(r, &a->prev))
+			inc_changed(s); /* same content: attributes only */
+	} else
+		note_old(s, a, pfd, name);
+	if (close(s->tmpfd) != 0)
+		fatal("writing mirror file '%s': %s",
+		    log_quote(r->path, r->pathlen), strerror(errno));
+	install_tmp(pfd, s->tmpname, name);
+	s->receiving = 0;
+	write_record(s, r);
+	q_pop_head(s);
+	apply_ready(s);
+}
+
+void
+apply_finish(struct session *s)
+{
+	while (s->ddepth > 0)
+		dir_pop(s);
+}

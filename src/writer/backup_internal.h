@@ -1,0 +1,113 @@
+#ifndef BACKUP_INTERNAL_H
+#define BACKUP_INTERNAL_H
+
+#include <stdint.h>
+
+#include "frame.h"
+#include "linkmap.h"
+#include "mdfile.h"
+#include "msg.h"
+#include "pathcheck.h"
+#include "strbuf.h"
+#include "writer.h"
+#include "xfer.h"
+
+/* PROGRESS credit is returned to the reader every this many entries. */
+#define PROGRESS_EVERY 128
+
+enum act_kind { ACT_ENTRY, ACT_DELETE, ACT_KEEP };
+enum decision { D_NONE, D_DATA, D_LINK };
+
+struct action {
+	enum act_kind kind;
+	enum decision dec;
+	uint64_t seq;
+	struct msg_entry e;   /* ACT_ENTRY: the new state */
+	struct meta_rec prev; /* previous record (has_prev) */
+	int has_prev;
+	char *link_to;	  /* D_LINK: first path of the hard-link group */
+	int replaces_dir; /* a directory stood here: no .missing marker */
+};
+
+enum dir_marker {
+	MARK_DIR,     /* existed before: "<name>.<T>.dir" if anything changed */
+	MARK_MISSING, /* new: "<name>.<T>.missing" */
+	MARK_NONE,    /* replaced a file whose snapshot was written */
+};
+
+struct dlevel {
+	int fd;
+	struct meta_rec rec; /* the directory's new record (attrs at pop) */
+	int incfd;	     /* its directory in increments/, -1 until needed */
+	int changed;	     /* something at or below it took part */
+	enum dir_marker marker;
+	int deleted; /* a deleted directory being emptied */
+};
+
+struct stats {
+	uint64_t source_files, source_size, mirror_files, mirror_size;
+	uint64_t new_files, new_size, deleted_files, deleted_size;
+	uint64_t changed_files, changed_src_size, changed_mirror_size;
+	uint64_t errors;
+	uint64_t inc_files, inc_size;
+};
+
+struct session {
+	struct repo *repo;
+	const struct writer_opts *o;
+	struct frame_in in;
+	struct frame_out out;
+	/* previous metadata */
+	struct md_snap *prev;
+	struct meta_rec prec;
+	int prec_valid;
+	/* receipt side: order and structure checks */
+	struct pathcheck pc;
+	uint64_t seq, progress_sent;
+	int entries_done;
+	/* apply side */
+	struct action *q; /* ring */
+	size_t qhead, qcount, qcap;
+	struct dlevel *dstack;
+	size_t ddepth, dcap;
+	struct linkmap *links;
+	/* file being received */
+	int receiving;
+	int tmpfd;
+	char tmpname[64];
+	struct xfer_sink sink;
+	uint64_t tmpcount;
+	/* outputs */
+	struct md_writer *wmeta, *wea, *wacl;
+	struct strbuf fmt;
+	struct strbuf errlog;
+	struct stats st;
+	/* increments: named with the previous session's time */
+	int incs; /* 0 for a first backup */
+	int marker_written;
+	char new_meta[256]; /* the new metadata snapshot's file name */
+	char prevts[32];
+};
+
+/* backup.c */
+void note_error(struct session *s, const char *path, size_t len,
+    const char *what, int err);
+void write_record(struct session *s, const struct meta_rec *r);
+void q_pop_head(struct session *s);
+
+/* backup_apply.c: mirror updates, in record order. */
+void apply_ready(struct session *s);
+void apply_file_begin(struct session *s, uint64_t seq, uint64_t size);
+void apply_file_end(struct session *s, uint32_t err, uint64_t flags);
+void apply_finish(struct session *s);
+
+/* increments.c: reverse increments of one session. */
+int inc_dirfd(struct session *s, size_t level);
+void
+inc_marker(struct session *s, int incdir, const char *name, const char *ext);
+void inc_old_object(struct session *s, int pfd, const char *name,
+    const struct meta_rec *old);
+void inc_reverse_diff(struct session *s, int newfd, int pfd, const char *name);
+void inc_changed(struct session *s);
+
+#endif

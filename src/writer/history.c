@@ -1,0 +1,229 @@
+/*
+ * Reading an older session: the regular file content at time T is the
+ * mirror (or an older snapshot) patched by the reverse deltas back to T
+ * (docs/rdiff-backup-format.md section 3.5).  Repository content is not
+ * trusted: names are parsed, deltas bounded by delta_patch.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cb_err.h"
+#include "delta.h"
+#include "fsutil.h"
+#include "history.h"
+#include "log.h"
+#include "timefmt.h"
+
+struct hinc {
+	char *name; /* file name in the increments directory */
+	size_t baselen;
+	int64_t time;
+	enum incname_ext ext;
+	int gz;
+};
+
+void
+hist_dir_init(struct hist_dir *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->fd = -1;
+}
+
+void
+hist_dir_release(struct hist_dir *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		free(d->incs[i].name);
+	free(d->incs);
+	free(d->path);
+	if (d->fd >= 0)
+		close(d->fd);
+	hist_dir_init(d);
+}
+
+/* Load the increments directory that holds ${parent}'s children. */
+static int
+hist_dir_load(struct hist_dir *d, int datafd, const char *parent, size_t plen)
+{
+	char rel[4200];
+	DIR *dir;
+	struct dirent *de;
+	int dfd;
+
+	hist_dir_release(d);
+	if ((d->path = strndup(parent, plen)) == NULL)
+		return CB_ERR_NOMEM;
+	if (plen == 1 && parent[0] == '.')
+		snprintf(rel, sizeof(rel), "increments");
+	else
+		snprintf(rel, sizeof(rel), "increments/%.*s", (int)plen,
+		    parent);
+	d->fd = fs_open_beneath(datafd, rel, O_RDONLY | O_DIRECTORY, 0);
+	if (d->fd < 0)
+		return 0; /* no increments below this directory */
+	if ((dfd = dup(d->fd)) < 0 || (dir = fdopendir(dfd)) == NULL)
+		return CB_ERR_SYS;
+	while ((de = readdir(dir)) != NULL) {
+		struct incname in;
+		struct hinc *ni;
+
+		if (incname_parse(de->d_name, strlen(de->d_name), &in) != 0 ||
+		    in.ext == INC_DATA)
+			continue;
+		if (d->n == d->cap) {
+			size_t ncap = d->cap ? d->cap * 2 : 32;
+
+			if ((ni = realloc(d->incs, ncap * sizeof(*ni))) ==
+			    NULL) {
+				closedir(dir);
+				return CB_ERR_NOMEM;
+			}
+			d->incs = ni;
+			d->cap = ncap;
+		}
+		ni = &d->incs[d->n];
+		if ((ni->name = strdup(de->d_name)) == NULL) {
+			closedir(dir);
+			return CB_ERR_NOMEM;
+		}
+		ni->baselen = in.baselen;
+		ni->time = in.time;
+		ni->ext = in.ext;
+		ni->gz = in.gz;
+		d->n++;
+	}
+	closedir(dir);
+	return 0;
+}
+
+static int
+hinc_cmp(const void *a, const void *b)
+{
+	const struct hinc *x = *(const struct hinc *const *)a;
+	const struct hinc *y = *(const struct hinc *const *)b;
+
+	return x->time < y->time ? -1 : x->time > y->time;
+}
+
+/* A scratch file for intermediate versions: never linked anywhere. */
+static int
+scratch_fd(void)
+{
+	const char *dirs[] = { getenv("TMPDIR"), "/var/tmp", "/tmp" };
+	size_t i;
+	int fd;
+
+	for (i = 0; i < 3; i++) {
+		if (dirs[i] == NULL || dirs[i][0] != '/')
+			continue;
+		fd = open(dirs[i], O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			return fd;
+	}
+	return memfd_create("capback-restore", MFD_CLOEXEC);
+}
+
+int
+hist_file_at(struct hist_dir *d, int rootfd, int datafd,
+    const struct meta_rec *r, int64_t t, int *outfd)
+{
+	const char *slash = memrchr(r->path, '/', r->pathlen);
+	const char *name = slash ? slash + 1 : r->path;
+	size_t nlen = r->pathlen - (size_t)(name - r->path);
+	const char *parent = slash ? r->path : ".";
+	size_t plen = slash ? (size_t)(slash - r->path) : 1;
+	struct hinc **chain = NULL;
+	size_t n = 0, i, k;
+	int base = -1, cur, next, rc = 0;
+
+	*outfd = -1;
+	if (d->path == NULL || strlen(d->path) != plen ||
+	    memcmp(d->path, parent, plen) != 0) {
+		if ((rc = hist_dir_load(d, datafd, parent, plen)) != 0)
+			return rc;
+	}
+	if (d->n > 0 && (chain = calloc(d->n, sizeof(*chain))) == NULL)
+		return CB_ERR_NOMEM;
+	for (i = 0; i < d->n; i++)
+		if (d->incs[i].baselen == nlen &&
+		    memcmp(d->incs[i].name, name, nlen) == 0 &&
+		    d->incs[i].time >= t)
+			chain[n++] = &d->incs[i];
+	if (n > 1)
+		qsort(chain, n, sizeof(*chain), hinc_cmp);
+	/* Diffs from the oldest; the first non-diff (or the mirror) is the base. */
+	for (k = 0; k < n && chain[k]->ext == INC_DIFF; k++)
+		;
+	if (k < n) {
+		if (chain[k]->ext != INC_SNAPSHOT) {
+			/* A .missing or .dir: rdiff-backup gives an empty file. */
+			free(chain);
+			*outfd = scratch_fd();
+			return *outfd < 0 ? CB_ERR_SYS : 0;
+		}
+		base = openat(d->fd, chain[k]->name,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (base >= 0 && chain[k]->gz) {
+			int un = scratch_fd();
+
+			if (un < 0 ||
+			    (rc = delta_gunzip_copy(base, un, INT64_MAX)) !=
+				0) {
+				rc = rc ? rc : CB_ERR_SYS;
+				close(base);
+				if (un >= 0)
+					close(un);
+				free(chain);
+				return rc;
+			}
+			close(base);
+			base = un;
+		}
+	} else if (r->alt_mirror != 0) {
+		char alt[64];
+
+		snprintf(alt, sizeof(alt), "long_filename_data/%llu",
+		    (unsigned long long)r->alt_mirror);
+		base = fs_open_beneath(datafd, alt, O_RDONLY | O_NONBLOCK, 0);
+	} else
+		base =
+		    fs_open_beneath(rootfd, r->path, O_RDONLY | O_NONBLOCK, 0);
+	if (base < 0) {
+		free(chain);
+		return CB_ERR_SYS;
+	}
+	/* Newest diff first, back to the one named with time t. */
+	cur = base;
+	while (k-- > 0) {
+		int dfd = openat(d->fd, chain[k]->name,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+		if (dfd < 0 || (next = scratch_fd()) < 0) {
+			rc = CB_ERR_SYS;
+			if (dfd >= 0)
+				close(dfd);
+			break;
+		}
+		rc = delta_patch(cur, dfd, chain[k]->gz, next, INT64_MAX);
+		close(dfd);
+		close(cur);
+		cur = next;
+		if (rc != 0)
+			break;
+	}
+	free(chain);
+	if (rc != 0) {
+		close(cur);
+		return rc;
+	}
+	*outfd = cur;
+	return 0;
+}

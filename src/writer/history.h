@@ -1,0 +1,31 @@
+#ifndef HISTORY_H
+#define HISTORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meta.h"
+
+/* The increments of one directory, loaded when a restore enters it. */
+struct hist_dir {
+	char *path; /* the mirror directory these increments belong to */
+	int fd;	    /* its increments directory, -1 if there is none */
+	struct hinc *incs;
+	size_t n, cap;
+};
+
+void hist_dir_init(struct hist_dir *d);
+void hist_dir_release(struct hist_dir *d);
+
+/*
+ * hist_file_at(d, rootfd, datafd, r, t, outfd):
+ * Rebuild the content regular file ${r} had at session time ${t} (older
+ * than the mirror): *outfd is an unlinked file holding it (caller closes)
+ * or the mirror file itself when no increment applies.  ${d} caches the
+ * increments listing of the current directory.  Returns 0, CB_ERR_SYS,
+ * CB_ERR_CORRUPT (a bad delta or gzip), CB_ERR_NOMEM.
+ */
+int hist_file_at(struct hist_dir *d, int rootfd, int datafd,
+    const struct meta_rec *r, int64_t t, int *outfd);
+
+#endif

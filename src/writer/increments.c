@@ -1,0 +1,239 @@
+/*
+ * Reverse increments (docs/rdiff-backup-format.md section 3): before the
+ * mirror changes, what it held is kept in rdiff-backup-data/increments
+ * under the previous session's time: reverse deltas for changed files,
+ * snapshots of deleted or replaced objects, .missing markers for new
+ * paths and .dir markers for directories that took part.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backup_internal.h"
+#include "cb_err.h"
+#include "delta.h"
+#include "fsutil.h"
+#include "log.h"
+
+/* rdiff-backup's --not-compressed-regexp default: already compressed. */
+static int
+inc_compress(const char *name)
+{
+	static const char *const exts[] = { "7z", "aac", "arj", "asc", "avi",
+		"bik", "bz", "bz2", "deb", "docx", "flac", "flv", "gif", "gpg",
+		"gz", "jp2", "jpeg", "jpg", "jsonlz4", "lharc", "lz4", "lzh",
+		"lzma", "lzo", "m4a", "m4v", "mdf", "mkv", "mov", "mozlz4",
+		"mp3", "mp4", "mpeg", "mpg", "oga", "ogg", "ogm", "ogv", "opus",
+		"pgp", "pk3", "png", "rar", "rm", "rpm", "rz", "shn", "tgz",
+		"tzst", "vob", "webm", "webp", "wma", "wmv", "xlsx", "xz", "z",
+		"zip", "zoo", "zst" };
+	const char *dot = strrchr(name, '.');
+	size_t i;
+
+	if (dot == NULL)
+		return 1;
+	for (i = 0; i < sizeof(exts) / sizeof(exts[0]); i++)
+		if (strcasecmp(dot + 1, exts[i]) == 0)
+			return 0;
+	return 1;
+}
+
+static const char *
+basename_of(const struct meta_rec *r)
+{
+	const char *slash = memrchr(r->path, '/', r->pathlen);
+
+	return slash ? slash + 1 : r->path;
+}
+
+int
+inc_dirfd(struct session *s, size_t level)
+{
+	struct dlevel *l = &s->dstack[level];
+	int parent;
+	const char *name;
+
+	if (l->incfd >= 0)
+		return l->incfd;
+	if (level == 0) {
+		parent = s->repo->datafd;
+		name = "increments";
+	} else {
+		parent = inc_dirfd(s, level - 1);
+		name = basename_of(&l->rec);
+	}
+	if (mkdirat(parent, name, 0700) != 0 && errno != EEXIST)
+		fatal("cannot create increments directory for '%s': %s",
+		    log_quote(l->rec.path, l->rec.pathlen), strerror(errno));
+	l->incfd = openat(parent, name,
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (l->incfd < 0)
+		fatal("cannot open increments directory for '%s': %s",
+		    log_quote(l->rec.path, l->rec.pathlen), strerror(errno));
+	return l->incfd;
+}
+
+void
+inc_changed(struct session *s)
+{
+	if (s->ddepth > 0)
+		s->dstack[s->ddepth - 1].changed = 1;
+}
+
+/* "<name>.<T>.<ext>[.gz]" or -1 (ENAMETOOLONG and such: warned). */
+static int
+inc_name(struct session *s, const char *name, const char *ext, int gz,
+    char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "%s.%s.%s%s", name, s->prevts, ext,
+	    gz ? ".gz" : "");
+
+	if (n < 0 || (size_t)n >= cap || n > 255) {
+		/* XXX: rdiff-backup moves these to long_filename_data. */
+		log_warn("no increment kept for '%s': name too long", name);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+inc_create(struct session *s, int incdir, const char *name, const char *ext,
+    int gz)
+{
+	char fn[512];
+	int fd;
+
+	if (inc_name(s, name, ext, gz, fn, sizeof(fn)) != 0)
+		return -1;
+	fd = openat(incdir, fn,
+	    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fatal("cannot create increment '%s': %s", fn, strerror(errno));
+	s->st.inc_files++;
+	return fd;
+}
+
+/* Make an increment durable before the mirror it describes changes. */
+static void
+inc_close(struct session *s, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0)
+		s->st.inc_size += (uint64_t)st.st_size;
+	if (fsync(fd) != 0 || close(fd) != 0)
+		fatal("writing an increment: %s", strerror(errno));
+}
+
+void
+inc_marker(struct session *s, int incdir, const char *name, const char *ext)
+{
+	int fd = inc_create(s, incdir, name, ext, 0);
+
+	if (fd >= 0 && close(fd) != 0)
+		fatal("writing an increment marker: %s", strerror(errno));
+}
+
+static int
+copy_fd(int in, int out)
+{
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = read(in, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || fs_write_all(out, buf, (size_t)n) != 0)
+			return CB_ERR_SYS;
+	}
+	return 0;
+}
+
+/* The old regular file's content, gzipped where rdiff-backup would. */
+static void
+snapshot_regular(struct session *s, int incdir, int pfd, const char *name)
+{
+	int gz = inc_compress(name), in, out, r;
+
+	in = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (in < 0) {
+		log_warn("no increment kept for '%s': mirror file: %s", name,
+		    strerror(errno));
+		return;
+	}
+	if ((out = inc_create(s, incdir, name, "snapshot", gz)) >= 0) {
+		r = gz ? delta_gzip_copy(in, out) : copy_fd(in, out);
+		if (r != 0)
+			fatal("writing a snapshot of '%s': %s", name,
+			    cb_strerror(r));
+		inc_close(s, out);
+	}
+	close(in);
+}
+
+void
+inc_old_object(struct session *s, int pfd, const char *name,
+    const struct meta_rec *old)
+{
+	int incdir, fd, rc = 0;
+	char fn[512];
+
+	inc_changed(s);
+	if (!s->incs)
+		return;
+	incdir = inc_dirfd(s, s->ddepth - 1);
+	switch (old->type) {
+	case META_REG: snapshot_regular(s, incdir, pfd, name); return;
+	case META_DIR: return; /* its .dir marker is written when it closes */
+	case META_SYM:
+	case META_FIFO:
+	case META_SOCK:
+		if (inc_name(s, name, "snapshot", 0, fn, sizeof(fn)) != 0)
+			return;
+		unlinkat(incdir, fn, 0);
+		if (old->type == META_SYM)
+			rc = symlinkat(old->symdata, incdir, fn);
+		else if (old->type == META_FIFO)
+			rc = mkfifoat(incdir, fn, 0600);
+		else
+			rc = mknodat(incdir, fn, S_IFSOCK | 0600, 0);
+		if (rc != 0)
+			fatal("cannot create increment '%s': %s", fn,
+			    strerror(errno));
+		s->st.inc_files++;
+		return;
+	default:
+		/* A device: an empty file, as rdiff-backup does without mknod. */
+		if ((fd = inc_create(s, incdir, name, "snapshot", 0)) >= 0)
+			close(fd);
+		return;
+	}
+}
+
+void
+inc_reverse_diff(struct session *s, int newfd, int pfd, const char *name)
+{
+	int gz = inc_compress(name), old, out, r;
+
+	inc_changed(s);
+	if (!s->incs)
+		return;
+	old = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (old < 0) {
+		log_warn("no increment kept for '%s': mirror file: %s", name,
+		    strerror(errno));
+		return;
+	}
+	out = inc_create(s, inc_dirfd(s, s->ddepth - 1), name, "diff", gz);
+	if (out >= 0) {
+		if ((r = delta_reverse(newfd, old, out, gz)) != 0)
+			fatal("computing the increment of '%s': %s", name,
+			    cb_strerror(r));
+		inc_close(s, out);
+	}
+	close(old);
+}

@@ -1,0 +1,131 @@
+/*
+ * ROLE: repository writer (capback-writer)
+ * Runs as:  the repository owner; no capabilities (ownership is kept as
+ *           metadata, the mirror is defanged).
+ * Holds:    fd 0/1 peer stream, fd 2 log, the repository root fd.
+ * May:      create, replace and remove files beneath the repository only.
+ * Modes:    "backup REPO" (peer: a reader) and "restore-source REPO"
+ *           (peer: a restorer; read-only on the repository).
+ * Accepts:  backup: ENTRY, ENTRIES_END, FILE, DATA, HOLE, FILE_END after
+ *           HELLO; restore-source: DONE after HELLO.
+ * On any malformed, oversized, unpermitted or out-of-state message: log
+ * and exit 1, removing what the unfinished session created.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cb_err.h"
+#include "frame.h"
+#include "log.h"
+#include "msg.h"
+#include "wire.h"
+#include "writer.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: capback-writer [-v N] [--current-time SECS] "
+	    "[--force] backup REPO\n"
+	    "       capback-writer [-v N] [--current-time SECS] [--at TIME] "
+	    "restore-source REPO\n"
+	    "Owns a backup repository; talks to its peer role over "
+	    "stdin/stdout.\n");
+}
+
+static int64_t
+parse_time(const char *s)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || end == s || v <= 0)
+		fatal("invalid --current-time '%s'", s);
+	return (int64_t)v;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "verbosity", required_argument, NULL, 'v' },
+		{ "current-time", required_argument, NULL, 't' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "at", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct writer_opts o;
+	struct repo repo;
+	int c;
+
+	memset(&o, 0, sizeof(o));
+	o.verbosity = 3;
+	o.now = (int64_t)time(NULL);
+	o.compress = 1;
+	while ((c = getopt_long(argc, argv, "+v:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'v': o.verbosity = atoi(optarg); break;
+		case 't': o.now = parse_time(optarg); break;
+		case 'f': o.force = 1; break;
+		case 'a': o.at = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 1;
+		}
+	}
+	log_init("capback", o.verbosity);
+	/* A dead peer must be an EPIPE we handle (cleanup runs), not death. */
+	signal(SIGPIPE, SIG_IGN);
+	umask(077);
+	if (optind + 2 != argc) {
+		usage(stderr);
+		return 1;
+	}
+	if (strcmp(argv[optind], "backup") == 0) {
+		repo_check_for_backup(argv[optind + 1], o.force, &repo);
+		return writer_backup(&repo, &o);
+	}
+	if (strcmp(argv[optind], "restore-source") == 0) {
+		repo_open_existing(argv[optind + 1], &repo, 0);
+		return writer_serve_restore(&repo, &o);
+	}
+	if (strcmp(argv[optind], "list-increments") == 0 ||
+	    strcmp(argv[optind], "list-files") == 0 ||
+	    strcmp(argv[optind], "verify") == 0) {
+		repo_open_existing(argv[optind + 1], &repo, 0);
+		if (argv[optind][0] == 'v')
+			return writer_verify(&repo, &o);
+		if (strcmp(argv[optind], "list-files") == 0)
+			return writer_list_files(&repo, &o);
+		return writer_list_increments(&repo);
+	}
+	if (strcmp(argv[optind], "remove-older-than") == 0) {
+		repo_open_existing(argv[optind + 1], &repo, 0);
+		if (o.at == NULL)
+			fatal("remove increments needs --older-than TIME");
+		return writer_remove_older(&repo, &o);
+	}
+	if (strcmp(argv[optind], "regress") == 0) {
+		repo_open_existing(argv[optind + 1], &repo, 1);
+		if (!repo.unfinished) {
+			log_warn("'%s' has no unfinished session: nothing to "
+				 "regress",
+			    argv[optind + 1]);
+			return 0;
+		}
+		writer_regress(&repo, o.force);
+		return 0;
+	}
+	usage(stderr);
+	return 1;
+}

@@ -1,0 +1,500 @@
+/*
+ * Regress: undo an unfinished session (docs/rdiff-backup-format.md 8.3).
+ * The writer keeps what the mirror held in increments named with the last
+ * good session's time before changing anything, so the mirror can be
+ * brought back to exactly the metadata of that session: rebuild what
+ * differs, remove what is new, then remove the session's increments, its
+ * metadata and finally its marker.  Interrupted, it can simply run again.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cb_err.h"
+#include "fsutil.h"
+#include "history.h"
+#include "log.h"
+#include "mdfile.h"
+#include "mdhist.h"
+#include "strbuf.h"
+#include "timefmt.h"
+#include "writer.h"
+
+struct regress {
+	struct repo *repo;
+	struct mdhist *h;
+	struct meta_rec rec; /* lookahead */
+	int valid;
+	struct hist_dir hdir;
+	unsigned long fixed, removed;
+	uint64_t tmpcount;
+};
+
+static void
+advance(struct regress *g)
+{
+	int r = mdhist_next(g->h, &g->rec);
+
+	if (r == CB_ERR_EOF) {
+		g->valid = 0;
+		return;
+	}
+	if (r != 0)
+		fatal("reading the metadata of the last good session: %s",
+		    cb_strerror(r));
+	g->valid = 1;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted names of the directory at ${fd} (caller frees each and the array). */
+static char **
+list_dir(int fd, size_t *n, int skip_data)
+{
+	char **names = NULL, **nn;
+	size_t cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int dfd;
+
+	*n = 0;
+	if ((dfd = dup(fd)) < 0 || (d = fdopendir(dfd)) == NULL)
+		fatal("cannot list a mirror directory: %s", strerror(errno));
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0 ||
+		    (skip_data && strcmp(de->d_name, "rdiff-backup-data") == 0))
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 32;
+			if ((nn = realloc(names, cap * sizeof(*nn))) == NULL)
+				fatal("out of memory");
+			names = nn;
+		}
+		if ((names[(*n)++] = strdup(de->d_name)) == NULL)
+			fatal("out of memory");
+	}
+	closedir(d);
+	if (*n > 1)
+		qsort(names, *n, sizeof(*names), name_cmp);
+	return names;
+}
+
+static int
+copy_content(int in, int out)
+{
+	char buf[65536];
+	off_t off = 0;
+	ssize_t n;
+
+	while ((n = pread(in, buf, sizeof(buf), off)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || fs_write_all(out, buf, (size_t)n) != 0)
+			return CB_ERR_SYS;
+		off += n;
+	}
+	return 0;
+}
+
+static void
+set_mtime(int fd, int64_t mtime)
+{
+	struct timespec ts[2] = { { 0, UTIME_OMIT }, { (time_t)mtime, 0 } };
+
+	futimens(fd, ts);
+}
+
+/* Put the regular file of ${r} back as it was at the good session. */
+static void
+rebuild_regular(struct regress *g, int dirfd, const char *name,
+    const struct meta_rec *r)
+{
+	char tmp[64];
+	int in, out, rc;
+
+	rc = hist_file_at(&g->hdir, g->repo->rootfd, g->repo->datafd, r,
+	    g->repo->cur_time, &in);
+	if (rc != 0)
+		fatal("cannot rebuild '%s': %s", log_quote(r->path, r->pathlen),
+		    rc == CB_ERR_SYS ? strerror(errno) : cb_strerror(rc));
+	do {
+		snprintf(tmp, sizeof(tmp), "rdiff-backup.tmp.r%llu",
+		    (unsigned long long)++g->tmpcount);
+		out = openat(dirfd, tmp,
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	} while (out < 0 && errno == EEXIST);
+	if (out < 0 || copy_content(in, out) != 0 ||
+	    fchmod(out, mirror_mode(r)) != 0 || fsync(out) != 0)
+		fatal("cannot rebuild '%s': %s", log_quote(r->path, r->pathlen),
+		    strerror(errno));
+	set_mtime(out, r->mtime);
+	close(out);
+	close(in);
+	fs_remove_at(dirfd, name); /* a directory may stand there */
+	if (renameat(dirfd, tmp, dirfd, name) != 0)
+		fatal("cannot replace '%s': %s", log_quote(r->path, r->pathlen),
+		    strerror(errno));
+	g->fixed++;
+}
+
+/* A special file as the mirror represents it (devices: an empty file). */
+static void
+recreate_special(struct regress *g, int dirfd, const char *name,
+    const struct meta_rec *r)
+{
+	int rc = 0, fd;
+
+	if (fs_remove_at(dirfd, name) != 0)
+		fatal("cannot replace '%s': %s", log_quote(r->path, r->pathlen),
+		    strerror(errno));
+	if (r->type == META_SYM)
+		rc = symlinkat(r->symdata, dirfd, name);
+	else if (r->type == META_FIFO)
+		rc = mkfifoat(dirfd, name, 0600);
+	else if (r->type == META_SOCK)
+		rc = mknodat(dirfd, name, S_IFSOCK | 0600, 0);
+	else if ((fd = openat(dirfd, name,
+		      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600)) >= 0)
+		close(fd);
+	else
+		rc = -1;
+	if (rc != 0)
+		fatal("cannot recreate '%s': %s",
+		    log_quote(r->path, r->pathlen), strerror(errno));
+	g->fixed++;
+}
+
+static int
+matches(int dirfd, const char *name, const struct meta_rec *r, int exists)
+{
+	struct stat st;
+	char target[4097];
+	ssize_t n;
+
+	if (!exists || fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return 0;
+	switch (r->type) {
+	case META_DIR: return S_ISDIR(st.st_mode);
+	case META_REG:
+		return S_ISREG(st.st_mode) && (uint64_t)st.st_size == r->size &&
+		    (int64_t)st.st_mtim.tv_sec == r->mtime;
+	case META_SYM:
+		if (!S_ISLNK(st.st_mode))
+			return 0;
+		n = readlinkat(dirfd, name, target, sizeof(target) - 1);
+		return n >= 0 && (size_t)n == r->symlen &&
+		    memcmp(target, r->symdata, r->symlen) == 0;
+	case META_FIFO: return S_ISFIFO(st.st_mode);
+	case META_SOCK: return S_ISSOCK(st.st_mode);
+	case META_DEV: return S_ISREG(st.st_mode) && st.st_size == 0;
+	default: return 0;
+	}
+}
+
+static void regress_dir(struct regress *g, int dirfd, const char *path,
+    size_t plen, int is_root);
+
+static void
+fix_entry(struct regress *g, int dirfd, const char *name, struct meta_rec *r,
+    int exists)
+{
+	int fd;
+
+	if (!matches(dirfd, name, r, exists)) {
+		if (r->type == META_REG)
+			rebuild_regular(g, dirfd, name, r);
+		else if (r->type == META_DIR) {
+			if (fs_remove_at(dirfd, name) != 0 ||
+			    mkdirat(dirfd, name, 0700) != 0)
+				fatal("cannot recreate directory '%s': %s",
+				    log_quote(r->path, r->pathlen),
+				    strerror(errno));
+			g->fixed++;
+		} else
+			recreate_special(g, dirfd, name, r);
+	}
+	if (r->type != META_DIR)
+		return;
+	fd = openat(dirfd, name,
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		fatal("cannot open '%s': %s", log_quote(r->path, r->pathlen),
+		    strerror(errno));
+	fchmod(fd, 0700);
+	regress_dir(g, fd, r->path, r->pathlen, 0);
+	fchmod(fd, mirror_mode(r));
+	set_mtime(fd, r->mtime);
+	close(fd);
+}
+
+/* Is the lookahead record a direct child of ${path}? */
+static int
+is_child(const struct regress *g, const char *path, size_t plen, int is_root)
+{
+	const char *slash;
+
+	if (!g->valid)
+		return 0;
+	slash = memrchr(g->rec.path, '/', g->rec.pathlen);
+	if (is_root)
+		return slash == NULL;
+	return slash != NULL && (size_t)(slash - g->rec.path) == plen &&
+	    memcmp(g->rec.path, path, plen) == 0;
+}
+
+/* Merge the directory's sorted names with its children in the metadata. */
+static void
+regress_dir(struct regress *g, int dirfd, const char *path, size_t plen,
+    int is_root)
+{
+	size_t n, i = 0;
+	char **names = list_dir(dirfd, &n, is_root);
+
+	while (is_child(g, path, plen, is_root)) {
+		struct meta_rec r;
+		const char *slash = memrchr(g->rec.path, '/', g->rec.pathlen);
+		const char *base = slash ? slash + 1 : g->rec.path;
+		int cmp = i < n ? strcmp(names[i], base) : 1;
+
+		if (cmp <
+		    0) { /* not in the metadata: new in the failed session */
+			if (fs_remove_at(dirfd, names[i]) != 0)
+				fatal("cannot remove '%s': %s", names[i],
+				    strerror(errno));
+			g->removed++;
+			free(names[i++]);
+			continue;
+		}
+		r = g->rec; /* transferred */
+		meta_rec_init(&g->rec);
+		advance(g);
+		if (cmp == 0)
+			free(names[i++]);
+		fix_entry(g, dirfd, slash ? slash + 1 : r.path, &r, cmp == 0);
+		meta_rec_clear(&r);
+	}
+	for (; i < n; i++) {
+		if (fs_remove_at(dirfd, names[i]) != 0)
+			fatal("cannot remove '%s': %s", names[i],
+			    strerror(errno));
+		g->removed++;
+		free(names[i]);
+	}
+	free(names);
+}
+
+/*
+ * Remove every increment-style file below the directory ${fd} whose time
+ * is in [lo, hi); with ${rmdirs} also the directories left empty.
+ * Returns 1 when ${fd} itself is empty afterwards.
+ */
+int
+inc_tree_remove(int fd, int64_t lo, int64_t hi, int rmdirs)
+{
+	size_t n, i, left = 0;
+	char **names = list_dir(fd, &n, 0);
+
+	for (i = 0; i < n; i++) {
+		struct incname in;
+		struct stat st;
+
+		if (incname_parse(names[i], strlen(names[i]), &in) == 0 &&
+		    in.time >= lo && in.time < hi) {
+			if (fs_remove_at(fd, names[i]) != 0)
+				fatal("cannot remove increment '%s': %s",
+				    names[i], strerror(errno));
+		} else if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) ==
+			0 &&
+		    S_ISDIR(st.st_mode)) {
+			int sub = openat(fd, names[i],
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int empty = sub >= 0 && inc_tree_remove(sub, lo, hi,
+						    rmdirs);
+
+			if (sub >= 0)
+				close(sub);
+			if (empty && rmdirs &&
+			    unlinkat(fd, names[i], AT_REMOVEDIR) == 0)
+				;
+			else
+				left++;
+		} else
+			left++;
+		free(names[i]);
+	}
+	free(names);
+	return left == 0;
+}
+
+/*
+ * Remove the top-level files of rdiff-backup-data named with time ${t}
+ * (all but ${keep}), or with ${meta_diffs} only its mirror_metadata diffs.
+ */
+static void
+remove_top(struct repo *repo, int64_t t, const char *keep, int meta_diffs)
+{
+	size_t n, i;
+	char **names = list_dir(repo->datafd, &n, 0);
+
+	for (i = 0; i < n; i++) {
+		struct incname in;
+		int is_meta;
+
+		if (incname_parse(names[i], strlen(names[i]), &in) != 0 ||
+		    in.time != t || strcmp(names[i], keep) == 0) {
+			free(names[i]);
+			continue;
+		}
+		is_meta = in.baselen == 15 &&
+		    strncmp(names[i], "mirror_metadata", 15) == 0;
+		if (!meta_diffs || (is_meta && in.ext == INC_DIFF)) {
+			if (unlinkat(repo->datafd, names[i], 0) != 0 &&
+			    errno != ENOENT)
+				fatal("cannot remove '%s': %s", names[i],
+				    strerror(errno));
+		}
+		free(names[i]);
+	}
+	free(names);
+}
+
+/*
+ * The good session must have a metadata snapshot of its own before the
+ * failed session's files go: rebuild it from its diff and the newer
+ * snapshot if the failed session already converted it.
+ */
+static void
+ensure_snapshot(struct repo *repo)
+{
+	struct md_writer *w = NULL;
+	struct mdhist *h = NULL;
+	struct meta_rec r;
+	struct strbuf sb = STRBUF_INIT;
+	char ts[TIMEFMT_LEN], name[128];
+	int rc;
+
+	if (repo->meta_name[0] != '\0')
+		return;
+	if (timefmt_utc(repo->cur_time, ts) != 0)
+		fatal("time out of range");
+	snprintf(name, sizeof(name), "mirror_metadata.%s.snapshot", ts);
+	meta_rec_init(&r);
+	if ((rc = mdhist_open(repo->datafd, repo->cur_time, &h)) != 0 ||
+	    (rc = md_writer_open(repo->datafd, name, 1, &w)) != 0)
+		fatal("cannot rebuild %s: %s", name, cb_strerror(rc));
+	while ((rc = mdhist_next(h, &r)) == 0) {
+		strbuf_reset(&sb);
+		if (meta_format(&sb, &r) != 0 ||
+		    md_writer_write(w, sb.buf, sb.len) != 0)
+			fatal("cannot write %s", name);
+	}
+	if (rc != CB_ERR_EOF ||
+	    md_writer_close(w, repo->meta_name, sizeof(repo->meta_name)) != 0)
+		fatal("cannot rebuild %s: %s", name, cb_strerror(rc));
+	meta_rec_clear(&r);
+	strbuf_release(&sb);
+	mdhist_free(h);
+}
+
+/* A process that exists and is not a zombie (a killed, unreaped backup). */
+static int
+process_alive(long pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	int alive = 1;
+
+	if (kill((pid_t)pid, 0) != 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 1;
+	if (fgets(buf, sizeof(buf), f) != NULL &&
+	    (p = strrchr(buf, ')')) != NULL && p[1] == ' ' && p[2] == 'Z')
+		alive = 0;
+	fclose(f);
+	return alive;
+}
+
+static void
+check_not_running(struct repo *repo, int force)
+{
+	char buf[64];
+	size_t len;
+	long pid;
+
+	if (fs_read_small_at(repo->datafd, repo->failed_marker, buf,
+		sizeof(buf), &len) != 0 ||
+	    sscanf(buf, "PID %ld", &pid) != 1)
+		return;
+	if (pid > 0 && pid != getpid() && process_alive(pid) && !force)
+		fatal("the unfinished session's process (PID %ld) is still "
+		      "running; if it is not a backup, use --force",
+		    pid);
+}
+
+void
+writer_regress(struct repo *repo, int force)
+{
+	struct regress g;
+	int incs;
+
+	if (!repo->unfinished)
+		return;
+	check_not_running(repo, force);
+	log_warn("regressing '%s' to the session of %lld (undoing the "
+		 "unfinished one of %lld)",
+	    repo->path, (long long)repo->cur_time,
+	    (long long)repo->failed_time);
+	ensure_snapshot(repo);
+	memset(&g, 0, sizeof(g));
+	g.repo = repo;
+	hist_dir_init(&g.hdir);
+	meta_rec_init(&g.rec);
+	if (mdhist_open(repo->datafd, repo->cur_time, &g.h) != 0)
+		fatal("cannot read the metadata of the last good session");
+	advance(&g);
+	if (!g.valid || strcmp(g.rec.path, ".") != 0)
+		fatal("the metadata of the last good session has no root");
+	meta_rec_clear(&g.rec);
+	advance(&g);
+	regress_dir(&g, repo->rootfd, ".", 1, 1);
+	mdhist_free(g.h);
+	hist_dir_release(&g.hdir);
+	/* Only now the failed session's increments and files can go. */
+	if ((incs = openat(repo->datafd, "increments",
+		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+		inc_tree_remove(incs, repo->cur_time, repo->cur_time + 1, 0);
+		close(incs);
+	}
+	remove_top(repo, repo->cur_time, "", 1); /* diffs of the good time */
+	{
+		char root[128], ts[TIMEFMT_LEN];
+
+		timefmt_utc(repo->cur_time, ts);
+		snprintf(root, sizeof(root), "increments.%s.dir", ts);
+		unlinkat(repo->datafd, root, 0);
+	}
+	remove_top(repo, repo->failed_time, repo->failed_marker, 0);
+	if (syncfs(repo->rootfd) != 0)
+		fatal("syncing: %s", strerror(errno));
+	if (unlinkat(repo->datafd, repo->failed_marker, 0) != 0)
+		fatal("cannot remove '%s': %s", repo->failed_marker,
+		    strerror(errno));
+	fsync(repo->datafd);
+	repo->unfinished = 0;
+	log_info("regress: %lu entries rebuilt, %lu removed", g.fixed,
+	    g.removed);
+}

@@ -1,0 +1,287 @@
+#include "writer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cb_err.h"
+#include "fsutil.h"
+#include "log.h"
+#include "timefmt.h"
+
+#define DATA_DIR "rdiff-backup-data"
+
+mode_t
+mirror_mode(const struct meta_rec *r)
+{
+	return (
+	    mode_t)((r->perms & 0777) | (r->type == META_DIR ? 0700 : 0600));
+}
+
+/* Find the marker(s) and the current time's metadata files. */
+static void
+scan_data_dir(struct repo *repo)
+{
+	DIR *d;
+	struct dirent *de;
+	int dfd, markers = 0, metas = 0;
+	int64_t times[2] = { 0, 0 };
+	char names[2][256];
+
+	if ((dfd = dup(repo->datafd)) < 0 || (d = fdopendir(dfd)) == NULL)
+		fatal("cannot list '%s/%s': %s", repo->path, DATA_DIR,
+		    strerror(errno));
+	rewinddir(d); /* the dup shares its offset with datafd */
+	while ((de = readdir(d)) != NULL) {
+		struct incname in;
+		size_t len = strlen(de->d_name);
+
+		if (incname_parse(de->d_name, len, &in) != 0)
+			continue;
+		if (in.ext == INC_DATA && in.baselen == 14 &&
+		    strncmp(de->d_name, "current_mirror", 14) == 0) {
+			if (markers < 2) {
+				times[markers] = in.time;
+				snprintf(names[markers], sizeof(names[0]), "%s",
+				    de->d_name);
+			}
+			markers++;
+		}
+		if (in.baselen == 15 &&
+		    strncmp(de->d_name, "mirror_metadata", 15) == 0)
+			metas++;
+	}
+	closedir(d);
+	repo->unfinished = 0;
+	if (markers == 0 && metas <= 1) {
+		repo->exists = 0; /* a failed initial backup: start over */
+		return;
+	}
+	if (markers == 0)
+		fatal("'%s' has no current_mirror marker but older metadata: "
+		      "not a usable repository",
+		    repo->path);
+	if (markers > 2)
+		fatal("'%s' has %d current_mirror markers: not a usable "
+		      "repository",
+		    repo->path, markers);
+	/* With two, the older is the last good state, the newer unfinished. */
+	int good = markers == 2 && times[1] < times[0] ? 1 : 0;
+
+	repo->exists = 1;
+	repo->cur_time = times[good];
+	snprintf(repo->marker, sizeof(repo->marker), "%s", names[good]);
+	if (markers == 2) {
+		if (times[0] == times[1])
+			fatal("'%s': two current_mirror markers with the same "
+			      "time",
+			    repo->path);
+		repo->unfinished = 1;
+		repo->failed_time = times[1 - good];
+		snprintf(repo->failed_marker, sizeof(repo->failed_marker), "%s",
+		    names[1 - good]);
+	}
+}
+
+/* Locate kind.<T>.snapshot[.gz] for the current time. */
+static void
+find_time_file(struct repo *repo, const char *base, char *out, size_t cap)
+{
+	char ts[TIMEFMT_LEN];
+	DIR *d;
+	struct dirent *de;
+	int dfd;
+
+	out[0] = '\0';
+	if ((dfd = dup(repo->datafd)) < 0 || (d = fdopendir(dfd)) == NULL)
+		fatal("cannot list repository data: %s", strerror(errno));
+	(void)ts;
+	rewinddir(d); /* the dup shares its offset with datafd */
+	while ((de = readdir(d)) != NULL) {
+		struct incname in;
+		size_t blen = strlen(base);
+
+		if (strncmp(de->d_name, base, blen) != 0 ||
+		    incname_parse(de->d_name, strlen(de->d_name), &in) != 0 ||
+		    in.baselen != blen || in.time != repo->cur_time ||
+		    in.ext != INC_SNAPSHOT)
+			continue;
+		snprintf(out, cap, "%s", de->d_name);
+		break;
+	}
+	closedir(d);
+}
+
+static void
+find_current_files(struct repo *repo)
+{
+	find_time_file(repo, "mirror_metadata", repo->meta_name,
+	    sizeof(repo->meta_name));
+	find_time_file(repo, "extended_attributes", repo->ea_name,
+	    sizeof(repo->ea_name));
+	find_time_file(repo, "access_control_lists", repo->acl_name,
+	    sizeof(repo->acl_name));
+}
+
+void
+repo_check_for_backup(const char *path, int force, struct repo *repo)
+{
+	struct stat st;
+	int e;
+
+	memset(repo, 0, sizeof(*repo));
+	repo->path = path;
+	repo->rootfd = repo->datafd = -1;
+	if (lstat(path, &st) != 0) {
+		char *dup1, *dir;
+
+		if (errno != ENOENT)
+			fatal("cannot examine repository '%s': %s", path,
+			    strerror(errno));
+		if ((dup1 = strdup(path)) == NULL)
+			fatal("out of memory");
+		dir = dirname(dup1);
+		if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+			fatal("cannot create repository '%s': parent directory "
+			      "'%s' does not exist",
+			    path, dir);
+		free(dup1);
+		return; /* created later by repo_create */
+	}
+	if (!S_ISDIR(st.st_mode))
+		fatal("repository path '%s' exists and is not a directory",
+		    path);
+	repo->rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (repo->rootfd < 0)
+		fatal("cannot open repository '%s': %s", path, strerror(errno));
+	repo->datafd = openat(repo->rootfd, DATA_DIR,
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (repo->datafd < 0) {
+		if (errno != ENOENT)
+			fatal("cannot open '%s/%s': %s", path, DATA_DIR,
+			    strerror(errno));
+		e = fs_dir_is_empty(repo->rootfd);
+		if (e < 0)
+			fatal("cannot list '%s': %s", path, strerror(errno));
+		repo->was_empty = e == 1;
+		if (e == 0 && !force)
+			fatal("'%s' exists, is not empty and is not a backup "
+			      "repository (use --force to back up into it "
+			      "anyway)",
+			    path);
+		return;
+	}
+	scan_data_dir(repo);
+	if (repo->exists)
+		find_current_files(repo);
+	if (repo->unfinished) {
+		/* As rdiff-backup does: undo the failed session, go on. */
+		writer_regress(repo, force);
+		find_current_files(repo);
+	}
+}
+
+void
+repo_open_existing(const char *path, struct repo *repo, int allow_unfinished)
+{
+	memset(repo, 0, sizeof(*repo));
+	repo->path = path;
+	repo->rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (repo->rootfd < 0)
+		fatal("cannot open repository '%s': %s", path, strerror(errno));
+	repo->datafd = openat(repo->rootfd, DATA_DIR,
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (repo->datafd < 0)
+		fatal("'%s' is not a backup repository (no %s): %s", path,
+		    DATA_DIR, strerror(errno));
+	scan_data_dir(repo);
+	if (!repo->exists)
+		fatal("'%s' holds no finished backup", path);
+	if (repo->unfinished && !allow_unfinished)
+		fatal("'%s' holds an unfinished backup session: run 'capback "
+		      "regress %s' first",
+		    path, path);
+	find_current_files(repo);
+	if (repo->meta_name[0] == '\0' && !repo->unfinished)
+		fatal("'%s': no mirror_metadata snapshot for the current "
+		      "mirror (restoring without metadata is not supported)",
+		    path);
+}
+
+void
+repo_create(struct repo *repo)
+{
+	if (repo->rootfd < 0) {
+		if (mkdir(repo->path, 0700) != 0)
+			fatal("cannot create repository '%s': %s", repo->path,
+			    strerror(errno));
+		repo->created_root = 1;
+		repo->rootfd =
+		    open(repo->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (repo->rootfd < 0)
+			fatal("cannot open repository '%s': %s", repo->path,
+			    strerror(errno));
+	}
+	if (fchmod(repo->rootfd, 0700) != 0)
+		fatal("cannot chmod repository '%s': %s", repo->path,
+		    strerror(errno));
+	if (repo->datafd >= 0) {
+		/* Leftovers of a failed initial backup. */
+		close(repo->datafd);
+		repo->datafd = -1;
+		if (fs_remove_at(repo->rootfd, DATA_DIR) != 0)
+			fatal("cannot remove stale '%s/%s': %s", repo->path,
+			    DATA_DIR, strerror(errno));
+	}
+	if (mkdirat(repo->rootfd, DATA_DIR, 0700) != 0)
+		fatal("cannot create '%s/%s': %s", repo->path, DATA_DIR,
+		    strerror(errno));
+	repo->datafd = openat(repo->rootfd, DATA_DIR,
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (repo->datafd < 0 ||
+	    mkdirat(repo->datafd, "increments", 0700) != 0 ||
+	    fs_create_file_at(repo->datafd, "chars_to_quote", "", 0) != 0 ||
+	    fs_create_file_at(repo->datafd, "special_escapes", "", 0) != 0)
+		fatal("cannot initialise '%s/%s': %s", repo->path, DATA_DIR,
+		    strerror(errno));
+}
+
+void
+repo_destroy_new(struct repo *repo)
+{
+	DIR *d;
+	struct dirent *de;
+	int dfd;
+
+	if (repo->rootfd < 0)
+		return;
+	if (repo->created_root) {
+		if (fs_remove_at(AT_FDCWD, repo->path) != 0)
+			log_error("cannot remove partial repository '%s': %s",
+			    repo->path, strerror(errno));
+		return;
+	}
+	if (!repo->was_empty) {
+		/* --force into a directory with user files: keep them. */
+		fs_remove_at(repo->rootfd, DATA_DIR);
+		return;
+	}
+	/* It was an empty directory: empty it again. */
+	if ((dfd = dup(repo->rootfd)) < 0 || (d = fdopendir(dfd)) == NULL)
+		return;
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fs_remove_at(repo->rootfd, de->d_name) == 0)
+			rewinddir(d);
+	}
+	closedir(d);
+}

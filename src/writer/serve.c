@@ -1,0 +1,226 @@
+/*
+ * The repository side of a restore: stream the newest state (metadata
+ * merged with the EA and ACL snapshots, file data from the mirror) to a
+ * restorer.  Read-only on the repository.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cb_err.h"
+#include "fsutil.h"
+#include "linkmap.h"
+#include "hello.h"
+#include "log.h"
+#include "history.h"
+#include "mdfile.h"
+#include "mdhist.h"
+#include "timespec.h"
+#include "msg.h"
+#include "wire.h"
+#include "writer.h"
+#include "xfer.h"
+
+static long
+serve_max(uint8_t type)
+{
+	return (type == MSG_DONE || type == MSG_HELLO) ? msg_max_payload(type) :
+							 -1;
+}
+
+static void
+send_entry(struct frame_out *out, const struct msg_entry *e)
+{
+	struct wire_wr wr;
+	int r;
+
+	wire_wr_init(&wr, MSG_ENTRY_MAX);
+	if ((r = msg_entry_encode(&wr, e)) != 0 ||
+	    (r = frame_put(out, MSG_ENTRY, wr.p, wr.len)) != 0)
+		fatal("encoding '%s': %s",
+		    log_quote(e->rec.path, e->rec.pathlen), cb_strerror(r));
+	wire_wr_release(&wr);
+}
+
+/* Open the mirror file holding ${r}'s data. */
+static int
+open_mirror_file(struct repo *repo, const struct meta_rec *r)
+{
+	char alt[64];
+
+	if (r->alt_mirror != 0) {
+		snprintf(alt, sizeof(alt),
+		    "rdiff-backup-data/long_filename_data/%llu",
+		    (unsigned long long)r->alt_mirror);
+		return fs_open_beneath(repo->rootfd, alt,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
+	}
+	return fs_open_beneath(repo->rootfd, r->path,
+	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
+}
+
+/* Where a restore reads from: the current mirror or an older session. */
+struct source {
+	struct repo *repo;
+	int64_t t;	      /* the session restored */
+	struct md_snap *snap; /* t == current mirror time */
+	struct mdhist *hist;  /* older sessions */
+	struct hist_dir hdir;
+};
+
+static int
+source_next(struct source *src, struct meta_rec *r)
+{
+	return src->snap ? md_snap_next(src->snap, r) :
+			   mdhist_next(src->hist, r);
+}
+
+static void
+send_content(struct source *src, struct frame_out *out,
+    const struct meta_rec *r, uint64_t seq)
+{
+	struct repo *repo = src->repo;
+	int fd, rc;
+
+	if (src->snap != NULL)
+		fd = open_mirror_file(repo, r);
+	else if ((rc = hist_file_at(&src->hdir, repo->rootfd, repo->datafd, r,
+		      src->t, &fd)) != 0) {
+		log_error("cannot rebuild '%s' as of the session: %s",
+		    log_quote(r->path, r->pathlen),
+		    rc == CB_ERR_SYS ? strerror(errno) : cb_strerror(rc));
+		fd = -1;
+		errno = EIO;
+	}
+
+	if (fd < 0) {
+		log_error("cannot open mirror file '%s': %s",
+		    log_quote(r->path, r->pathlen), strerror(errno));
+		rc = xfer_send_failed(out, seq, errno);
+	} else {
+		rc = xfer_send_file(out, fd, seq, r->size);
+		close(fd);
+	}
+	if (rc != 0)
+		fatal("sending to restorer: %s", cb_strerror(rc));
+}
+
+/* The session asked for: --at rounded down to a session time. */
+int64_t
+writer_pick_time(struct repo *repo, const struct writer_opts *o)
+{
+	int64_t *sessions = NULL, t;
+	size_t n = 0;
+	int r;
+
+	if (o->at == NULL)
+		return repo->cur_time;
+	if ((r = repo_sessions(repo->datafd, &sessions, &n)) != 0)
+		fatal("cannot list the sessions of '%s': %s", repo->path,
+		    cb_strerror(r));
+	if (timespec_parse(o->at, o->now, sessions, n, &t) != 0)
+		fatal("bad time string '%s' (try now, an epoch, a date, 3D, "
+		      "2W or 5B)",
+		    o->at);
+	t = timespec_round_down(t, sessions, n);
+	free(sessions);
+	if (t > repo->cur_time)
+		t = repo->cur_time;
+	return t;
+}
+
+static void
+source_open(struct source *src, struct repo *repo, const struct writer_opts *o)
+{
+	int r;
+
+	memset(src, 0, sizeof(*src));
+	src->repo = repo;
+	hist_dir_init(&src->hdir);
+	src->t = writer_pick_time(repo, o);
+	if (src->t == repo->cur_time) {
+		r = md_snap_open(repo->datafd, repo->meta_name,
+		    repo->ea_name[0] ? repo->ea_name : NULL,
+		    repo->acl_name[0] ? repo->acl_name : NULL, &src->snap);
+		if (r != 0)
+			fatal("cannot open metadata '%s': %s", repo->meta_name,
+			    cb_strerror(r));
+		return;
+	}
+	if ((r = mdhist_open(repo->datafd, src->t, &src->hist)) != 0)
+		fatal("cannot read the metadata of session %lld: %s",
+		    (long long)src->t, cb_strerror(r));
+	log_info("restoring the session of %lld", (long long)src->t);
+}
+
+int
+writer_serve_restore(struct repo *repo, const struct writer_opts *o)
+{
+	struct frame_in in;
+	struct frame_out out;
+	struct source src;
+	struct linkmap *links = NULL;
+	struct msg_entry e;
+	uint64_t seq = 0, v;
+	const uint8_t *p;
+	size_t len;
+	uint8_t type;
+	uint32_t status;
+	int r;
+
+	frame_in_init(&in, 0, serve_max);
+	frame_out_init(&out, 1);
+	msg_entry_init(&e);
+	source_open(&src, repo, o);
+	if (linkmap_new(&links) != 0)
+		fatal("out of memory");
+	hello_exchange(&in, &out, ROLE_REPO_SOURCE, ROLE_RESTORER, "restorer");
+	while ((r = source_next(&src, &e.rec)) == 0) {
+		const char *first = NULL;
+
+		seq++;
+		if (e.rec.type == META_REG && e.rec.nlink > 1 &&
+		    linkmap_visit(links, e.rec.devloc, e.rec.inode, e.rec.nlink,
+			e.rec.path, &first) != 0)
+			fatal("out of memory");
+		if (first != NULL) {
+			if ((e.link_to = strdup(first)) == NULL)
+				fatal("out of memory");
+			e.link_len = strlen(first);
+		}
+		send_entry(&out, &e);
+		if (e.rec.type == META_REG && first == NULL)
+			send_content(&src, &out, &e.rec, seq);
+		else if (frame_out_pending(&out) >= 65536 &&
+		    frame_out_flush(&out) != 0)
+			fatal("sending to restorer: %s", strerror(errno));
+		msg_entry_clear(&e);
+	}
+	if (r != CB_ERR_EOF)
+		fatal("reading metadata '%s': %s", repo->meta_name,
+		    cb_strerror(r));
+	{
+		uint8_t b[8];
+		int i;
+
+		for (i = 0; i < 8; i++)
+			b[i] = (uint8_t)(seq >> (56 - 8 * i));
+		if (frame_put(&out, MSG_ENTRIES_END, b, 8) != 0 ||
+		    frame_out_flush(&out) != 0)
+			fatal("sending to restorer: %s", strerror(errno));
+	}
+	if ((r = frame_in_get(&in, &type, &p, &len)) != 0 || type != MSG_DONE ||
+	    msg_u32pair_decode(p, len, &status, &v) != 0)
+		fatal("restorer did not finish: %s",
+		    r ? cb_strerror(r) : "unexpected message");
+	md_snap_free(src.snap);
+	mdhist_free(src.hist);
+	hist_dir_release(&src.hdir);
+	linkmap_free(links);
+	frame_in_release(&in);
+	frame_out_release(&out);
+	return 0;
+}

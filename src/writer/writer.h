@@ -1,0 +1,98 @@
+#ifndef WRITER_H
+#define WRITER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "meta.h"
+
+#include "frame.h"
+
+/* The repository as the writer sees it. */
+struct repo {
+	const char *path;
+	int rootfd;	     /* the mirror root = REPO */
+	int datafd;	     /* REPO/rdiff-backup-data, -1 if absent */
+	int created_root;    /* this process created REPO */
+	int exists;	     /* a repository with a current mirror */
+	int was_empty;	     /* REPO was an empty directory */
+	int64_t cur_time;    /* current mirror time (exists) */
+	char marker[256];    /* current_mirror.<T>.data */
+	char meta_name[256]; /* metadata snapshot of cur_time, "" if none */
+	char ea_name[256];
+	char acl_name[256];
+	int unfinished;		 /* a second, newer marker exists */
+	int64_t failed_time;	 /* its time */
+	char failed_marker[256]; /* its name */
+};
+
+struct writer_opts {
+	int force;
+	int64_t now; /* session time */
+	int compress;
+	int verbosity;
+	const char *at; /* restore: --at time spec, NULL = newest */
+};
+
+/*
+ * repo_check_for_backup(path, force, repo):
+ * Examine ${path} without changing anything: absent (parent must exist),
+ * empty directory, or an existing repository with exactly one
+ * current_mirror marker.  Fatal (with a message) otherwise.
+ */
+void repo_check_for_backup(const char *path, int force, struct repo *repo);
+
+/*
+ * repo_open_existing(path, repo, allow_unfinished): open a repository;
+ * fatal if unusable, or if it holds an unfinished session and
+ * ${allow_unfinished} is 0.
+ */
+void
+repo_open_existing(const char *path, struct repo *repo, int allow_unfinished);
+
+/*
+ * writer_regress(repo, force): undo the unfinished session of ${repo}
+ * (docs/rdiff-backup-format.md 8.3) so that it is exactly as after the
+ * last good one.  Fatal on failure; may be run again.
+ */
+void writer_regress(struct repo *repo, int force);
+
+/*
+ * inc_tree_remove(fd, lo, hi, rmdirs): remove the increment-style files
+ * below ${fd} with a time in [lo, hi), and with ${rmdirs} the directories
+ * that become empty.  Returns 1 if ${fd} is empty afterwards.  Fatal on
+ * errors.
+ */
+int inc_tree_remove(int fd, int64_t lo, int64_t hi, int rmdirs);
+
+/*
+ * writer_remove_older(repo, o): "remove increments --older-than o->at"
+ * with rdiff-backup's rules.  Returns the exit status.
+ */
+int writer_remove_older(struct repo *repo, const struct writer_opts *o);
+
+/*
+ * mirror_mode(r): the defanged mode of ${r}'s mirror object: no set-id or
+ * sticky bits, always readable and writable (and searchable) by the
+ * writer.  The true mode is in the metadata.
+ */
+mode_t mirror_mode(const struct meta_rec *r);
+
+/* repo_create(repo): create REPO (if needed) and rdiff-backup-data. */
+void repo_create(struct repo *repo);
+
+/* repo_destroy_new(repo): undo repo_create after a failed first backup. */
+void repo_destroy_new(struct repo *repo);
+
+int writer_backup(struct repo *repo, const struct writer_opts *o);
+int writer_serve_restore(struct repo *repo, const struct writer_opts *o);
+
+/* writer_pick_time(repo, o): o->at rounded down to a session (fatal if bad). */
+int64_t writer_pick_time(struct repo *repo, const struct writer_opts *o);
+
+/* query.c: answers on stdout, as rdiff-backup prints them. */
+int writer_list_increments(struct repo *repo);
+int writer_list_files(struct repo *repo, const struct writer_opts *o);
+int writer_verify(struct repo *repo, const struct writer_opts *o);
+
+#endif

@@ -1,0 +1,130 @@
+#!/usr/bin/env bats
+# Round trips with every file type and attribute, as root and as a
+# non-root writer, and the repository layout rdiff-backup expects.
+
+load ../lib/helpers
+
+setup() {
+	need_root
+	setup_scratch
+	sh "$LIB/fixture.sh" "$T/src"
+}
+
+teardown() {
+	teardown_scratch
+}
+
+@test "backup then restore gives back exactly the source tree" {
+	run cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run cb restore "$T/repo" "$T/out"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	assert_same_tree "$T/src" "$T/out"
+	# Holes are kept: 64 MiB sparse file uses a few blocks.
+	[ "$(stat -c %b "$T/out/sparse")" -lt 1024 ]
+	[ "$(stat -c %b "$T/repo/sparse")" -lt 1024 ]
+	getcap "$T/out/capbin" | grep -q cap_net_raw
+}
+
+@test "repository layout: one marker, gzip snapshot in rdiff-backup order, EA and ACL files" {
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	d="$T/repo/rdiff-backup-data"
+	[ "$(ls "$d" | grep -c '^current_mirror\.')" -eq 1 ]
+	[ -f "$d/current_mirror.2023-11-14T22:13:20Z.data" ]
+	grep -qx "PID [0-9]*" "$d/current_mirror.2023-11-14T22:13:20Z.data"
+	gzip -t "$d/mirror_metadata.2023-11-14T22:13:20Z.snapshot.gz"
+	[ -f "$d/extended_attributes.2023-11-14T22:13:20Z.snapshot.gz" ]
+	[ -f "$d/access_control_lists.2023-11-14T22:13:20Z.snapshot.gz" ]
+	[ -d "$d/increments" ]
+	[ -f "$d/chars_to_quote" ] && [ ! -s "$d/chars_to_quote" ]
+	[ "$(stat -c %a "$T/repo")" = 700 ]
+	# The order trap: a, a/b, a-b, a.b, a0 after A.
+	run sh -c "zcat '$d'/mirror_metadata.*.gz | grep '^File trap'"
+	[ "${lines[0]}" = "File trap" ]
+	[ "${lines[1]}" = "File trap/A" ]
+	[ "${lines[2]}" = "File trap/a" ]
+	[ "${lines[3]}" = "File trap/a/b" ]
+	[ "${lines[4]}" = "File trap/a-b" ]
+	[ "${lines[5]}" = "File trap/a.b" ]
+	[ "${lines[6]}" = "File trap/a0" ]
+	# Field encodings of section 4.2.
+	record "$T/repo" setuid | grep -qx "  Permissions 2541"
+	record "$T/repo" blockdev | grep -qx "  DeviceNum b 7 200"
+	record "$T/repo" unknown_owner | grep -qx "  Uname :"
+	record "$T/repo" unknown_owner | grep -qx "  Uid 12345"
+	record "$T/repo" 'names/new\nline' | grep -qx "  Type reg"
+	record "$T/repo" dir/hl1 | grep -q "  NumHardLinks 3"
+	record "$T/repo" dir/hl1 | grep -q "  SHA1Digest"
+	refute grep -q "  SHA1Digest" <(record "$T/repo" dir/sub/hl2)
+	zcat "$d"/extended_attributes.*.gz | grep -qx "user.bin=0sAP8KAA=="
+	zcat "$d"/extended_attributes.*.gz | grep -qx "user.empty"
+	zcat "$d"/access_control_lists.*.gz | grep -qx "user:nobody:rw-"
+	zcat "$d"/access_control_lists.*.gz | grep -qx "user:12345:r--"
+	zcat "$d"/access_control_lists.*.gz | grep -qx "default:user:nobody:rwx"
+}
+
+@test "restore refuses a non-empty target unless --force" {
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	mkdir "$T/out" && echo keep >"$T/out/other"
+	run cb restore "$T/repo" "$T/out"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not empty"* ]]
+	[ "$(ls "$T/out")" = other ]
+	run cb --force restore "$T/repo" "$T/out"
+	[ "$status" -eq 0 ]
+	# Everything restored exactly; the extra file is left alone.
+	treesum "$T/src" | tail -n +2 >"$T/a"
+	treesum "$T/out" | tail -n +2 | grep -v "^b'other'" >"$T/b"
+	diff -u "$T/a" "$T/b"
+	[ "$(cat "$T/out/other")" = keep ]
+}
+
+@test "a non-root writer keeps true owners, modes, devices, ACLs and xattrs as metadata" {
+	new_user && u=$NEW_USER
+	# The reader needs to read everything: open up the one private dir.
+	chmod 0755 "$T/src/private" && chmod 0644 "$T/src/private/secret"
+	touch -d '2022-03-04 05:06:07' "$T/src/private" "$T/src"
+	mkdir "$T/home" && chown "$u" "$T/home"
+	run run_as "$u" "$CAPBACK_BUILD/capback" --current-time 1700000000 \
+	    backup "$T/src" "$T/home/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	r="$T/home/repo"
+	# Defanged mirror: no set-id bits, no devices, owned by the user, 0700 root.
+	[ "$(stat -c %a "$r")" = 700 ]
+	[ -z "$(find "$r" -perm /6000 -print -quit)" ]
+	[ -z "$(find "$r" \( -type b -o -type c \) -print -quit)" ]
+	[ -z "$(find "$r" ! -user "$u" -print -quit)" ]
+	refute grep -q user.text <(getfattr -d "$r/xattrs" 2>/dev/null)
+	# True values in the metadata.
+	record "$r" setuid | grep -qx "  Permissions 2541"
+	record "$r" setuid | grep -qx "  Uid 0"
+	record "$r" nobody_file | grep -qx "  Uname nobody"
+	record "$r" chardev | grep -qx "  DeviceNum c 1 3"
+	zcat "$r"/rdiff-backup-data/access_control_lists.*.gz | grep -qx "user:nobody:rw-"
+	zcat "$r"/rdiff-backup-data/extended_attributes.*.gz | grep -q "^security.capability=0s"
+	# Root restores it exactly.
+	run cb restore "$r" "$T/out"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	assert_same_tree "$T/src" "$T/out"
+}
+
+@test "a non-root restore rebuilds what the user may and says what it cannot" {
+	new_user && u=$NEW_USER
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	chmod 0755 "$T" && mkdir "$T/userout" && chown "$u" "$T/userout"
+	run run_as "$u" "$CAPBACK_BUILD/capback" restore "$T/repo" "$T/userout/r"
+	echo "$output"
+	[ "$status" -eq 1 ] # the repository (0700 root) is not readable
+	chown -R "$u" "$T/repo"
+	run run_as "$u" "$CAPBACK_BUILD/capback" restore "$T/repo" "$T/userout/r"
+	echo "$output"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"owners are not restored"* ]]
+	[[ "$output" == *"cannot create 'chardev'"* ]]
+	cmp "$T/src/random1m" "$T/userout/r/random1m"
+	[ "$(readlink "$T/userout/r/symlink")" = plain ]
+}

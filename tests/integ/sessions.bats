@@ -1,0 +1,150 @@
+#!/usr/bin/env bats
+# Repeated backups (change detection against the previous metadata) and
+# the command line.
+
+load ../lib/helpers
+
+setup() {
+	need_root
+	setup_scratch
+	sh "$LIB/fixture.sh" "$T/src"
+}
+
+teardown() {
+	teardown_scratch
+}
+
+inodes() { # inode and mtime of every regular mirror file
+	(cd "$1" && find . -path ./rdiff-backup-data -prune -o -type f \
+	    -printf '%p %i %T@\n' | sort)
+}
+
+@test "an unchanged tree rewrites no file data" {
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	inodes "$T/repo" >"$T/before"
+	run cb --current-time 1700000100 backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	inodes "$T/repo" >"$T/after"
+	diff -u "$T/before" "$T/after"
+	[ "$(stat_value "$T/repo" NewFiles)" = 0 ]
+	[ "$(stat_value "$T/repo" ChangedFiles)" = 0 ]
+	[ "$(stat_value "$T/repo" DeletedFiles)" = 0 ]
+	[ "$(ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror')" -eq 1 ]
+	[ -f "$T/repo/rdiff-backup-data/current_mirror.2023-11-14T22:15:00Z.data" ]
+	[ -f "$T/repo/rdiff-backup-data/mirror_metadata.2023-11-14T22:15:00Z.snapshot.gz" ]
+	# No change, no increments: not even the root's marker.
+	[ -z "$(find "$T/repo/rdiff-backup-data/increments" -type f)" ]
+	[ -z "$(ls "$T/repo/rdiff-backup-data" | grep '^increments\.')" ]
+}
+
+@test "every kind of change reaches the mirror and restores exactly" {
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	s="$T/src"
+	echo more >>"$s/plain"                       # append
+	printf 'XYZ' | dd of="$s/random1m" bs=1 seek=500000 conv=notrunc status=none
+	rm "$s/empty"                                # delete file
+	rm -rf "$s/dir/sub"                          # delete tree
+	mkdir -p "$s/new/deep" && echo n >"$s/new/deep/n" # new tree
+	rm "$s/text3m" && mkdir "$s/text3m"          # file -> dir
+	rm -rf "$s/trap/a" && echo f >"$s/trap/a"    # dir -> file
+	ln -sfn dir "$s/symlink"                     # retarget
+	chmod 0640 "$s/setgid"                       # chmod only
+	chown nobody "$s/unknown_owner"              # chown only
+	touch -d '2019-09-09' "$s/nobody_file"       # mtime only
+	setfattr -n user.text -v changed "$s/xattrs" # xattr only
+	setfacl -m u:nobody:r "$s/acl_file"          # ACL only
+	ln "$s/plain" "$s/plain-link"                # hard link added
+	rm "$s/hl3"                                  # hard link removed
+	rm "$s/chardev" && mkfifo "$s/chardev"       # device -> fifo
+	run cb --current-time 1700000100 backup "$s" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(stat_value "$T/repo" DeletedFiles)" -ge 4 ]
+	[ "$(stat_value "$T/repo" NewFiles)" -ge 3 ]
+	run cb restore "$T/repo" "$T/out"
+	[ "$status" -eq 0 ]
+	assert_same_tree "$s" "$T/out"
+	# rdiff-backup agrees with the new state.
+	if command -v rdiff-backup >/dev/null; then
+		run rdiff-backup verify "$T/repo"
+		[ "$status" -eq 0 ]
+		run rdiff-backup restore "$T/repo" "$T/out2"
+		[ "$status" -eq 0 ]
+		assert_same_tree "$s" "$T/out2"
+	fi
+}
+
+@test "a hard link replaced by a file of the same size and mtime is re-read" {
+	echo aaaa >"$T/src/swap"
+	touch -d '2020-01-01' "$T/src/swap"
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	# Hard-linked files compare inodes too.
+	echo same >"$T/src/h1" && ln "$T/src/h1" "$T/src/h2"
+	cb --current-time 1700000100 backup "$T/src" "$T/repo"
+	echo same >"$T/src/h1.new" && ln -f "$T/src/h1.new" "$T/src/h1"
+	touch -r "$T/src/h2" "$T/src/h1"
+	run cb --current-time 1700000200 backup "$T/src" "$T/repo"
+	[ "$status" -eq 0 ]
+	run cb restore "$T/repo" "$T/out"
+	assert_same_tree "$T/src" "$T/out"
+}
+
+@test "deleting everything and backing up an empty tree" {
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	rm -rf "$T/empty" && mkdir "$T/empty"
+	run cb --current-time 1700000100 backup "$T/empty" "$T/repo"
+	[ "$status" -eq 0 ]
+	[ "$(ls -A "$T/repo")" = rdiff-backup-data ]
+	run cb restore "$T/repo" "$T/out"
+	[ "$status" -eq 0 ]
+	[ -z "$(ls -A "$T/out")" ]
+}
+
+@test "cli: help, version, usage errors" {
+	run cb --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"backup SOURCE REPOSITORY"* ]]
+	run cb backup --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"--no-eas"* ]]
+	run cb restore --help
+	[ "$status" -eq 0 ]
+	run cb --version
+	[ "$status" -eq 0 ]
+	[[ "$output" == "capback "[0-9]* ]]
+	run cb
+	[ "$status" -eq 1 ]
+	run cb frobnicate
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"unknown action 'frobnicate'"* ]]
+	run cb backup --bogus "$T/src" "$T/repo"
+	[ "$status" -eq 1 ]
+	run cb backup "$T/src"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"needs SOURCE and REPOSITORY"* ]]
+	run cb --current-time yesterday backup "$T/src" "$T/repo"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--current-time"* ]]
+	run cb -v 12 backup "$T/src" "$T/repo"
+	[ "$status" -eq 1 ]
+	[ ! -e "$T/repo" ]
+}
+
+@test "cli: global options go before the action, as in rdiff-backup" {
+	run cb -v 0 --current-time 1700000000 backup "$T/src" "$T/repo"
+	[ "$status" -eq 0 ]
+	# Silent (valgrind's own warnings aside, see tools/valgrind-suite.sh).
+	[ -z "$(printf '%s\n' "$output" | grep -v '^--[0-9]*--')" ]
+	[ -f "$T/repo/rdiff-backup-data/current_mirror.2023-11-14T22:13:20Z.data" ]
+	# rdiff-backup's own spelling of the same command works the same way.
+	run cb --verbosity 3 --force restore "$T/repo" "$T/out"
+	[ "$status" -eq 0 ]
+}
+
+@test "--no-eas and --no-acls leave the attributes out" {
+	run cb --current-time 1700000000 backup --no-eas --no-acls "$T/src" "$T/repo"
+	[ "$status" -eq 0 ]
+	[ ! -s "$T/repo/rdiff-backup-data/extended_attributes.2023-11-14T22:13:20Z.snapshot" ]
+	[ ! -s "$T/repo/rdiff-backup-data/access_control_lists.2023-11-14T22:13:20Z.snapshot" ]
+}

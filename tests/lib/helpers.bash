@@ -1,0 +1,85 @@
+# Shared setup for capback's bats tests.  Source from each .bats file.
+
+CAPBACK_BUILD=${CAPBACK_BUILD:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/build}
+CAPBACK_SRC=${CAPBACK_SRC:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+LIB="$CAPBACK_SRC/tests/lib"
+export LC_ALL=C
+
+cb() {
+	"$CAPBACK_BUILD/capback" "$@"
+}
+
+# A fresh scratch directory per test, readable by test users.
+setup_scratch() {
+	T=$(mktemp -d "${TMPDIR:-/tmp}/capback-test.XXXXXX")
+	chmod 0755 "$T"
+	CREATED_USERS=""
+	MOUNTS=""
+}
+
+teardown_scratch() {
+	local u m
+	for m in $MOUNTS; do umount -l "$m" 2>/dev/null || true; done
+	for u in $CREATED_USERS; do userdel "$u" 2>/dev/null || true; done
+	[ -n "${T:-}" ] && rm -rf "$T"
+}
+
+need_root() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root"
+}
+
+# new_user: create a throw-away system user, named in $NEW_USER; it is
+# removed in teardown (so never call this in a subshell).
+new_user() {
+	NEW_USER="cbt$$_${BATS_TEST_NUMBER}_$RANDOM"
+	NEW_USER=${NEW_USER:0:31}
+	useradd -M -N -g nogroup -s /usr/sbin/nologin "$NEW_USER" >/dev/null
+	CREATED_USERS="$CREATED_USERS $NEW_USER"
+}
+
+# refute CMD...: fails when CMD succeeds (a bare "! cmd" never fails a
+# bats test).
+refute() {
+	if "$@"; then
+		echo "unexpectedly succeeded: $*" >&2
+		return 1
+	fi
+}
+
+run_as() {
+	local u=$1
+	shift
+	setpriv --reuid "$u" --regid nogroup --init-groups -- "$@"
+}
+
+treesum() {
+	python3 "$LIB/treesum.py" "$@"
+}
+
+# assert_same_tree A B [treesum options]: exact manifest equality.
+assert_same_tree() {
+	local a=$1 b=$2
+	shift 2
+	treesum "$@" "$a" >"$T/sum.a"
+	treesum "$@" "$b" >"$T/sum.b"
+	if ! diff -u "$T/sum.a" "$T/sum.b"; then
+		echo "trees differ: $a $b" >&2
+		return 1
+	fi
+}
+
+# The current mirror metadata as text.
+metadata() {
+	zcat -f "$1"/rdiff-backup-data/mirror_metadata.*.snapshot*
+}
+
+# Record for one path from the metadata (up to the next "File" line).
+record() {
+	metadata "$1" | P="File $2" awk '$0 == ENVIRON["P"] { on = 1; print; next }
+	    /^File / { on = 0 } on'
+}
+
+stat_value() { # stat_value REPO KEY
+	grep "^$2 " "$1"/rdiff-backup-data/session_statistics.*.data |
+	    tail -1 | awk '{ print $2 }'
+}

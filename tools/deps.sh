@@ -1,0 +1,18 @@
+#!/bin/sh
+# Install the Debian 12 packages capback builds, tests and demos with.
+set -eu
+PKGS="build-essential meson ninja-build pkg-config librsync-dev libcap-dev
+libseccomp-dev libacl1-dev libattr1-dev zlib1g-dev libssl-dev libinih-dev
+libcmocka-dev bats rdiff-backup rdiff attr acl libcap2-bin python3 util-linux
+passwd valgrind"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing
+fi

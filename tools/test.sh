@@ -1,0 +1,33 @@
+#!/bin/sh
+# The whole test suite, as CI runs it:
+#   1. unit (cmocka) and integration (bats) tests on the normal build;
+#   2. the same on an ASan+UBSan build (sandbox off, as sanitizers need);
+#   3. unit tests under valgrind memcheck, and the integration tests with
+#      every role process under valgrind.
+# Ends with one line "N passed, N failed, N skipped" over all of them.
+set -u
+cd "$(dirname "$0")/.."
+rc=0
+sh tools/build.sh >/dev/null || exit 1
+meson test -C build --print-errorlogs || rc=1
+
+if [ ! -f build-asan/build.ninja ]; then
+	meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+	    -Dsandbox=none -Dc_args=-fno-sanitize-recover=all \
+	    -Dc_link_args=-fno-sanitize-recover=all >/dev/null || exit 1
+fi
+ninja -C build-asan >/dev/null || exit 1
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --print-errorlogs || rc=1
+
+meson test -C build --suite unit --logbase valgrind-unit --print-errorlogs \
+    --wrapper 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite' ||
+    rc=1
+sh tools/valgrind-suite.sh >build/meson-logs/valgrind-integ.tap 2>&1 || rc=1
+grep -E '^not ok' -A8 build/meson-logs/valgrind-integ.tap || true
+
+python3 tools/count-tests.py build/meson-logs/testlog.json \
+    build-asan/meson-logs/testlog.json build/meson-logs/valgrind-unit-valgrind.json \
+    build/meson-logs/valgrind-integ.tap || rc=1
+exit $rc
