@@ -38,6 +38,8 @@ usage_main(FILE *f)
 	    "  list increments REPOSITORY  the sessions kept\n"
 	    "  list files REPOSITORY       the paths of a session (--at TIME)\n"
 	    "  verify REPOSITORY           check a session's content (--at)\n"
+	    "  remove increments --older-than TIME REPOSITORY\n"
+	    "                              forget the sessions before TIME\n"
 	    "\n"
 	    "Global options (before the action):\n"
 	    "  --current-time SECS   pretend the time is SECS (epoch)\n"
@@ -275,6 +277,8 @@ run_query(const char *mode, const char *at, const char *repo,
 		wargv[wn++] = (char *)"--current-time";
 		wargv[wn++] = (char *)g->current_time;
 	}
+	if (g->force)
+		wargv[wn++] = (char *)"--force";
 	if (at != NULL) {
 		wargv[wn++] = (char *)"--at";
 		wargv[wn++] = (char *)at;
@@ -350,6 +354,62 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 	return run_query(mode, at, argv[optind], g);
 }
 
+static void
+usage_remove(FILE *f)
+{
+	fprintf(f,
+	    "usage: capback [GLOBAL OPTIONS] remove increments --older-than "
+	    "TIME REPOSITORY\n"
+	    "\n"
+	    "Delete the increments (and their metadata) of every session "
+	    "older\nthan TIME; the newest backup is never removed.  TIME "
+	    "takes the forms\nof restore --at (e.g. 30D, 2W, 5B keeps five "
+	    "sessions).  Removing\nmore than one session needs --force.\n"
+	    "Exit status: 0 removed, 1 error, 2 nothing older than TIME.\n");
+}
+
+static int
+cmd_remove(int argc, char **argv, struct global *g)
+{
+	static const struct option opts[] = {
+		{ "older-than", required_argument, NULL, 't' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *at = NULL;
+	int c;
+
+	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
+		usage_remove(stdout);
+		return 0;
+	}
+	if (argc < 2 || strcmp(argv[1], "increments") != 0) {
+		log_error("remove what? only 'increments' can be removed");
+		usage_remove(stderr);
+		return 1;
+	}
+	argc--;
+	argv++;
+	optind = 1;
+	argv[0] = (char *)"capback"; /* for getopt's messages */
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': at = optarg; break;
+		case 'f': g->force = 1; break;
+		case 'h': usage_remove(stdout); return 0;
+		default: usage_remove(stderr); return 1;
+		}
+	}
+	if (argc - optind != 1 || at == NULL) {
+		log_error("remove increments needs --older-than TIME and "
+			  "REPOSITORY");
+		usage_remove(stderr);
+		return 1;
+	}
+	return run_query("remove-older-than", at, argv[optind], g);
+}
+
 static const char *
 check_time(const char *s)
 {
@@ -418,7 +478,9 @@ main(int argc, char **argv)
 		return cmd_query(argc, argv, &g, 1);
 	if (strcmp(argv[0], "verify") == 0)
 		return cmd_query(argc, argv, &g, 0);
-	if (strcmp(argv[0], "compare") == 0 || strcmp(argv[0], "remove") == 0)
+	if (strcmp(argv[0], "remove") == 0)
+		return cmd_remove(argc, argv, &g);
+	if (strcmp(argv[0], "compare") == 0)
 		fatal("action '%s' is not available in this version", argv[0]);
 	log_error("unknown action '%s'", argv[0]);
 	usage_main(stderr);
