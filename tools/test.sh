@@ -8,15 +8,22 @@
 set -u
 cd "$(dirname "$0")/.."
 rc=0
-sh tools/build.sh >/dev/null || exit 1
+# quiet CMD...: run CMD, showing its output only when it fails.
+quiet() {
+	out=$("$@" 2>&1) && return 0
+	printf '%s\n' "$out"
+	echo "test.sh: failed: $*" >&2
+	return 1
+}
+quiet sh tools/build.sh || exit 1
 meson test -C build --print-errorlogs || rc=1
 
 if [ ! -f build-asan/build.ninja ]; then
-	meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+	quiet meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
 	    -Dsandbox=none -Dc_args=-fno-sanitize-recover=all \
-	    -Dc_link_args=-fno-sanitize-recover=all >/dev/null || exit 1
+	    -Dc_link_args=-fno-sanitize-recover=all || exit 1
 fi
-ninja -C build-asan >/dev/null || exit 1
+quiet ninja -C build-asan || exit 1
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --print-errorlogs || rc=1

@@ -76,7 +76,10 @@ scan_data_dir(struct repo *repo)
 
 	repo->exists = 1;
 	repo->cur_time = times[good];
-	snprintf(repo->marker, sizeof(repo->marker), "%s", names[good]);
+	_Static_assert(sizeof(repo->marker) == sizeof(names[0]) &&
+		sizeof(repo->failed_marker) == sizeof(names[0]),
+	    "marker buffers");
+	memcpy(repo->marker, names[good], sizeof(repo->marker));
 	if (markers == 2) {
 		if (times[0] == times[1])
 			fatal("'%s': two current_mirror markers with the same "
@@ -84,8 +87,8 @@ scan_data_dir(struct repo *repo)
 			    repo->path);
 		repo->unfinished = 1;
 		repo->failed_time = times[1 - good];
-		snprintf(repo->failed_marker, sizeof(repo->failed_marker), "%s",
-		    names[1 - good]);
+		memcpy(repo->failed_marker, names[1 - good],
+		    sizeof(repo->failed_marker));
 	}
 }
 
