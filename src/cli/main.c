@@ -85,6 +85,69 @@ usage_restore(FILE *f)
 	    "files.\n");
 }
 
+/*
+ * split_repo(arg, sub): rdiff-backup's REPOSITORY[/PATH] location.  The
+ * repository is the longest prefix of ${arg} holding rdiff-backup-data;
+ * the rest (normalised, "." for the whole) goes to *sub.  Without any
+ * such prefix the whole ${arg} is the repository (the writer then says
+ * what is wrong with it).  Returns the repository part (malloc'd).
+ */
+static char *
+split_repo(const char *arg, char **sub)
+{
+	size_t len = strlen(arg), cut, i, o = 0;
+	char *root = strdup(arg), *probe, *rest;
+	struct stat st;
+
+	if (root == NULL || (probe = malloc(len + 32)) == NULL ||
+	    (rest = malloc(len + 2)) == NULL)
+		fatal("out of memory");
+	while (len > 1 && root[len - 1] == '/')
+		root[--len] = '\0';
+	for (cut = len;;) {
+		snprintf(probe, len + 32, "%.*s/rdiff-backup-data", (int)cut,
+		    root);
+		if (cut > 0 && stat(probe, &st) == 0 && S_ISDIR(st.st_mode))
+			break;
+		while (cut > 0 && root[cut - 1] != '/')
+			cut--;
+		while (cut > 1 && root[cut - 1] == '/')
+			cut--;
+		if (cut <= 1) {
+			cut = len; /* no repository on the way up */
+			break;
+		}
+	}
+	/* The rest, component by component: no "..", no empty or "." ones. */
+	for (i = cut; i < len;) {
+		size_t n;
+
+		while (i < len && root[i] == '/')
+			i++;
+		n = strcspn(root + i, "/");
+		if (n == 0 || (n == 1 && root[i] == '.')) {
+			i += n;
+			continue;
+		}
+		if (n == 2 && root[i] == '.' && root[i + 1] == '.')
+			fatal("'%s': '..' is not allowed in a path inside a "
+			      "repository",
+			    arg);
+		if (o > 0)
+			rest[o++] = '/';
+		memcpy(rest + o, root + i, n);
+		o += n;
+		i += n;
+	}
+	if (o == 0)
+		rest[o++] = '.';
+	rest[o] = '\0';
+	root[cut] = '\0';
+	free(probe);
+	*sub = rest;
+	return root;
+}
+
 static int
 combine(int reader_st, int writer_st)
 {
@@ -165,7 +228,7 @@ cmd_restore(int argc, char **argv, struct global *g)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *sargv[20], *dargv[16];
+	char *sargv[24], *dargv[16], *repo, *sub;
 	const char *at = NULL;
 	int c, sn = 0, dn = 0, sst, dst;
 
@@ -197,9 +260,14 @@ cmd_restore(int argc, char **argv, struct global *g)
 		sargv[sn++] = (char *)"--at";
 		sargv[sn++] = (char *)at;
 	}
+	repo = split_repo(argv[optind], &sub);
+	if (strcmp(sub, ".") != 0) {
+		sargv[sn++] = (char *)"--path";
+		sargv[sn++] = sub;
+	}
 	sargv[sn++] = (char *)"--";
 	sargv[sn++] = (char *)"restore-source";
-	sargv[sn++] = argv[optind];
+	sargv[sn++] = repo;
 	sargv[sn] = NULL;
 	add_globals(dargv, &dn, g, 0);
 	if (g->force)
@@ -209,6 +277,8 @@ cmd_restore(int argc, char **argv, struct global *g)
 	dargv[dn] = NULL;
 	if (spawn_pair(sargv, dargv, &sst, &dst) != 0)
 		fatal("cannot start the restore roles: %s", strerror(errno));
+	free(repo);
+	free(sub);
 	if (sst == 0 && (dst == 0 || dst == 4))
 		return dst;
 	return 1;
@@ -263,14 +333,19 @@ cmd_regress(int argc, char **argv, const struct global *g)
 
 /* Run the writer alone on a read-only question about a repository. */
 static int
-run_query(const char *mode, const char *at, const char *repo,
+run_query(const char *mode, const char *at, const char *location,
     const struct global *g)
 {
-	char *wargv[16];
+	char *wargv[20], *repo, *sub;
 	int wn = 0, st;
 
-	if (strstr(repo, "::"))
+	if (strstr(location, "::"))
 		fatal("remote locations (host::path) are not supported yet");
+	repo = split_repo(location, &sub);
+	if (strcmp(sub, ".") != 0 && strcmp(mode, "remove-older-than") == 0)
+		fatal("remove increments works on a whole repository, not on "
+		      "'%s' in it",
+		    sub);
 	wargv[wn++] = (char *)"capback-writer";
 	add_globals(wargv, &wn, g, 0);
 	if (g->current_time != NULL) {
@@ -283,11 +358,17 @@ run_query(const char *mode, const char *at, const char *repo,
 		wargv[wn++] = (char *)"--at";
 		wargv[wn++] = (char *)at;
 	}
+	if (strcmp(sub, ".") != 0) {
+		wargv[wn++] = (char *)"--path";
+		wargv[wn++] = sub;
+	}
 	wargv[wn++] = (char *)"--";
 	wargv[wn++] = (char *)mode;
-	wargv[wn++] = (char *)repo;
+	wargv[wn++] = repo;
 	wargv[wn] = NULL;
 	spawn_one(wargv, &st);
+	free(repo);
+	free(sub);
 	return st > 2 ? 1 : st;
 }
 

@@ -249,3 +249,69 @@ fs_set_nonblock(int fd, int on)
 		return CB_ERR_SYS;
 	return 0;
 }
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+fs_free_names(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int
+fs_list_names(int fd, char ***out, size_t *outn)
+{
+	DIR *d;
+	struct dirent *de;
+	char **names = NULL, **nn;
+	size_t n = 0, cap = 0;
+	int dfd, r = 0;
+
+	*out = NULL;
+	*outn = 0;
+	if ((dfd = dup(fd)) < 0)
+		return CB_ERR_SYS;
+	if ((d = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return CB_ERR_SYS;
+	}
+	rewinddir(d); /* the offset is shared with ${fd}: start at the top */
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			if ((nn = realloc(names, cap * sizeof(*nn))) == NULL) {
+				r = CB_ERR_NOMEM;
+				break;
+			}
+			names = nn;
+		}
+		if ((names[n] = strdup(de->d_name)) == NULL) {
+			r = CB_ERR_NOMEM;
+			break;
+		}
+		n++;
+	}
+	if (r == 0 && errno != 0)
+		r = CB_ERR_SYS;
+	closedir(d);
+	if (r != 0) {
+		fs_free_names(names, n);
+		return r;
+	}
+	if (n > 1)
+		qsort(names, n, sizeof(*names), name_cmp);
+	*out = names;
+	*outn = n;
+	return 0;
+}

@@ -44,4 +44,12 @@ int fs_dir_is_empty(int dirfd);
 /* fs_set_nonblock(fd, on). */
 int fs_set_nonblock(int fd, int on);
 
+/*
+ * fs_list_names(fd, names, n): the names in the directory open at ${fd}
+ * (without "." and ".."), sorted by strcmp (unsigned bytes).  The caller
+ * frees them with fs_free_names.  ${fd} stays open and usable.
+ */
+int fs_list_names(int fd, char ***names, size_t *n);
+void fs_free_names(char **names, size_t n);
+
 #endif

@@ -164,6 +164,16 @@ meta_path_cmp(const char *a, size_t alen, const char *b, size_t blen)
 }
 
 int
+meta_path_within(const char *sub, size_t slen, const char *path, size_t len)
+{
+	int c = meta_path_cmp(path, len, sub, slen);
+
+	if (c == 0 || (c > 0 && meta_path_is_child(sub, slen, path, len)))
+		return 0;
+	return c;
+}
+
+int
 meta_path_is_child(const char *parent, size_t plen, const char *path,
     size_t len)
 {

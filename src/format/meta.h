@@ -98,6 +98,14 @@ int meta_rec_copy(struct meta_rec *dst, const struct meta_rec *src);
 int meta_path_cmp(const char *a, size_t alen, const char *b, size_t blen);
 
 /*
+ * meta_path_within(sub, slen, path, len): where ${path} lies relative to
+ * the sub-tree rooted at ${sub} in record order: <0 before it, 0 inside
+ * it (${sub} itself or below), >0 after it.  The sub-tree is contiguous.
+ */
+int
+meta_path_within(const char *sub, size_t slen, const char *path, size_t len);
+
+/*
  * meta_path_is_child(parent, plen, path, len): 1 if ${path} lies strictly
  * beneath ${parent} ("." is the parent of every other path), else 0.
  */

@@ -180,7 +180,7 @@ xfer_sink_data(struct xfer_sink *s, const uint8_t *p, size_t n)
 	if (n > s->limit - s->off)
 		return CB_ERR_TOO_LARGE;
 	EVP_DigestUpdate(s->sha, p, n);
-	while (done < n) {
+	while (s->fd >= 0 && done < n) {
 		ssize_t w =
 		    pwrite(s->fd, p + done, n - done, (off_t)(o + done));
 
@@ -218,7 +218,7 @@ xfer_sink_finish(struct xfer_sink *s, uint8_t sha1[20])
 	unsigned int dlen = 0;
 
 	EVP_DigestFinal_ex(s->sha, sha1, &dlen);
-	if (ftruncate(s->fd, (off_t)s->off) != 0)
+	if (s->fd >= 0 && ftruncate(s->fd, (off_t)s->off) != 0)
 		return CB_ERR_SYS;
 	return 0;
 }

@@ -28,7 +28,8 @@ int xfer_send_failed(struct frame_out *fo, uint64_t seq, int err);
 
 /*
  * The receiving side: content is written to ${fd} (positioned writes
- * from 0; holes are left unwritten) and hashed with SHA-1.
+ * from 0; holes are left unwritten) and hashed with SHA-1.  With ${fd}
+ * -1 the content is only hashed and counted (compare --method hash).
  */
 struct xfer_sink {
 	int fd;

@@ -1,3 +1,4 @@
+#include "fsutil.h"
 #include "walk.h"
 
 #include <dirent.h>
@@ -84,72 +85,6 @@ acl_name_cb(int is_group, uint32_t id, void *arg)
 	return id_name(arg, is_group, id);
 }
 
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void
-free_names(char **names, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
-/* Read and sort the names of the directory open at ${fd}. */
-static int
-read_names(int fd, char ***out, size_t *outn)
-{
-	DIR *d;
-	struct dirent *de;
-	char **names = NULL, **nn;
-	size_t n = 0, cap = 0;
-	int dfd, r = 0;
-
-	*out = NULL;
-	*outn = 0;
-	if ((dfd = dup(fd)) < 0)
-		return CB_ERR_SYS;
-	if ((d = fdopendir(dfd)) == NULL) {
-		close(dfd);
-		return CB_ERR_SYS;
-	}
-	while ((errno = 0, de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 32;
-			if ((nn = realloc(names, cap * sizeof(*nn))) == NULL) {
-				r = CB_ERR_NOMEM;
-				break;
-			}
-			names = nn;
-		}
-		if ((names[n] = strdup(de->d_name)) == NULL) {
-			r = CB_ERR_NOMEM;
-			break;
-		}
-		n++;
-	}
-	if (r == 0 && errno != 0)
-		r = CB_ERR_SYS;
-	closedir(d);
-	if (r != 0) {
-		free_names(names, n);
-		return r;
-	}
-	if (n > 1)
-		qsort(names, n, sizeof(*names), name_cmp);
-	*out = names;
-	*outn = n;
-	return 0;
-}
-
 int
 walk_open(int rootfd, unsigned flags, struct walk **out)
 {
@@ -176,7 +111,7 @@ walk_free(struct walk *w)
 
 		if (f->fd != w->rootfd)
 			close(f->fd);
-		free_names(f->names, f->n);
+		fs_free_names(f->names, f->n);
 	}
 	free(w->stack);
 	strbuf_release(&w->path);
@@ -402,7 +337,7 @@ push_dir(struct walk *w, int fd, size_t pathlen)
 	memset(f, 0, sizeof(*f));
 	f->fd = fd;
 	f->pathlen = pathlen;
-	if ((r = read_names(fd, &f->names, &f->n)) != 0)
+	if ((r = fs_list_names(fd, &f->names, &f->n)) != 0)
 		return r;
 	w->depth++;
 	return 0;
@@ -515,7 +450,7 @@ walk_next(struct walk *w, struct msg_entry *e)
 			break;
 		if (f->fd != w->rootfd)
 			close(f->fd);
-		free_names(f->names, f->n);
+		fs_free_names(f->names, f->n);
 		w->depth--;
 	}
 	name = f->names[f->i++];

@@ -42,10 +42,17 @@
 struct rlevel {
 	int fd;
 	struct meta_rec rec;
+	/* --force over an existing directory: its names, sorted; those the
+	 * backup does not have are removed as the stream passes them. */
+	char **old;
+	size_t nold, iold;
 };
 
 struct restorer {
-	int destfd;
+	const char *dest;
+	int destfd;	 /* DEST when the backup root is a directory */
+	int dest_parent; /* its parent when the root is a single file */
+	char *dest_base;
 	int force;
 	struct frame_in in;
 	struct frame_out out;
@@ -88,6 +95,9 @@ rs_error(struct restorer *rs, const struct meta_rec *r, const char *what,
 	    strerror(err));
 	rs->errors++;
 }
+
+static int open_dest(struct restorer *rs);
+static void open_dest_parent(struct restorer *rs);
 
 /* ---- owners ------------------------------------------------------------ */
 
@@ -215,22 +225,64 @@ set_attrs(struct restorer *rs, const struct meta_rec *r, int fd,
 
 /* ---- directory stack ----------------------------------------------------- */
 
+/* Remove the old names of ${l} that sort before ${upto} (all if NULL). */
+static void
+prune_old(struct restorer *rs, struct rlevel *l, const char *upto)
+{
+	while (l->iold < l->nold) {
+		char *n = l->old[l->iold];
+		int c = upto ? strcmp(n, upto) : -1;
+
+		if (c > 0)
+			break;
+		if (c < 0) {
+			log_info("removing '%s/%s': not in the backup",
+			    log_quote(l->rec.path, l->rec.pathlen), n);
+			if (fs_remove_at(l->fd, n) != 0) {
+				log_error("cannot remove '%s/%s': %s",
+				    log_quote(l->rec.path, l->rec.pathlen), n,
+				    strerror(errno));
+				rs->errors++;
+			}
+		}
+		free(n);
+		l->old[l->iold++] = NULL;
+	}
+}
+
 static void
 dir_pop(struct restorer *rs)
 {
 	struct rlevel *l = &rs->stack[--rs->depth];
 
+	prune_old(rs, l, NULL);
+	free(l->old);
 	set_attrs(rs, &l->rec, l->fd, NULL);
 	close(l->fd);
 	meta_rec_clear(&l->rec);
 }
 
 static int
+is_root(const struct meta_rec *r)
+{
+	return r->pathlen == 1 && r->path[0] == '.';
+}
+
+/*
+ * The directory fd to create ${r} in, and its name there.  The root of a
+ * single-file restore is DEST itself, in DEST's parent.
+ */
+static int
 parent_of(struct restorer *rs, const struct meta_rec *r, const char **name)
 {
 	const char *slash = memrchr(r->path, '/', r->pathlen);
 	size_t plen = slash ? (size_t)(slash - r->path) : 0;
+	struct rlevel *l;
 
+	if (is_root(r)) {
+		*name = rs->dest_base;
+		return rs->dest_parent;
+	}
 	*name = slash ? slash + 1 : r->path;
 	while (rs->depth > 1) {
 		const struct meta_rec *top = &rs->stack[rs->depth - 1].rec;
@@ -243,12 +295,16 @@ parent_of(struct restorer *rs, const struct meta_rec *r, const char **name)
 	if (rs->depth == 0 || (plen == 0) != (rs->depth == 1))
 		fatal("internal: no open parent for '%s'",
 		    log_quote(r->path, r->pathlen));
-	return rs->stack[rs->depth - 1].fd;
+	l = &rs->stack[rs->depth - 1];
+	prune_old(rs, l, *name);
+	return l->fd;
 }
 
 static void
-dir_push(struct restorer *rs, int fd, const struct meta_rec *r)
+dir_push(struct restorer *rs, int fd, const struct meta_rec *r, int existed)
 {
+	struct rlevel *l;
+
 	if (rs->depth == rs->cap) {
 		size_t ncap = rs->cap ? rs->cap * 2 : 16;
 		struct rlevel *ns = realloc(rs->stack, ncap * sizeof(*ns));
@@ -258,10 +314,15 @@ dir_push(struct restorer *rs, int fd, const struct meta_rec *r)
 		rs->stack = ns;
 		rs->cap = ncap;
 	}
-	rs->stack[rs->depth].fd = fd;
-	meta_rec_init(&rs->stack[rs->depth].rec);
-	if (meta_rec_copy(&rs->stack[rs->depth].rec, r) != 0)
+	l = &rs->stack[rs->depth];
+	memset(l, 0, sizeof(*l));
+	l->fd = fd;
+	meta_rec_init(&l->rec);
+	if (meta_rec_copy(&l->rec, r) != 0)
 		fatal("out of memory");
+	if (existed && rs->force && fs_list_names(fd, &l->old, &l->nold) != 0)
+		fatal("cannot list '%s' in the destination: %s",
+		    log_quote(r->path, r->pathlen), strerror(errno));
 	rs->depth++;
 }
 
@@ -286,24 +347,30 @@ static void
 restore_dir(struct restorer *rs, const struct meta_rec *r)
 {
 	const char *name;
-	int pfd, fd;
+	int pfd, fd, existed = 0;
 
-	if (r->pathlen == 1 && r->path[0] == '.') {
+	if (is_root(r)) {
+		existed = open_dest(rs);
 		if ((fd = dup(rs->destfd)) < 0)
 			fatal("dup: %s", strerror(errno));
-		dir_push(rs, fd, r);
+		dir_push(rs, fd, r, existed);
 		return;
 	}
 	pfd = parent_of(rs, r, &name);
-	if (clear_name(rs, pfd, name, 1) != 0 ||
-	    (mkdirat(pfd, name, 0700) != 0 && errno != EEXIST))
+	if (clear_name(rs, pfd, name, 1) != 0)
 		fatal("cannot create directory '%s': %s",
 		    log_quote(r->path, r->pathlen), strerror(errno));
+	if (mkdirat(pfd, name, 0700) != 0) {
+		if (errno != EEXIST)
+			fatal("cannot create directory '%s': %s",
+			    log_quote(r->path, r->pathlen), strerror(errno));
+		existed = 1;
+	}
 	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		fatal("cannot open directory '%s': %s",
 		    log_quote(r->path, r->pathlen), strerror(errno));
-	dir_push(rs, fd, r);
+	dir_push(rs, fd, r, existed);
 }
 
 /* Symlinks, fifos, sockets, devices. */
@@ -403,6 +470,17 @@ handle_entry(struct restorer *rs, const uint8_t *p, size_t len)
 		0)
 		fatal("protocol: hard link to a later path");
 	rs->seq++;
+	if (is_root(&e.rec) && e.rec.type != META_DIR) {
+		struct stat st;
+
+		open_dest_parent(rs);
+		if (!rs->force &&
+		    fstatat(rs->dest_parent, rs->dest_base, &st,
+			AT_SYMLINK_NOFOLLOW) == 0)
+			fatal("destination '%s' exists (use --force to replace "
+			      "it)",
+			    rs->dest);
+	}
 	switch (e.rec.type) {
 	case META_DIR: restore_dir(rs, &e.rec); break;
 	case META_REG:
@@ -514,8 +592,8 @@ handle_frame(struct restorer *rs, uint8_t type, const uint8_t *p, size_t len)
 /*
  * The destination must be absent (its parent existing) or an empty
  * directory, unless --force.  Checked before talking to the repository
- * side; created only once it has answered, so a failed restore of a
- * non-repository leaves nothing behind.
+ * side; created only when the first entry says what the backup's root is
+ * (a directory, or one file), so a failed restore leaves nothing behind.
  */
 static void
 check_dest(const char *dest, int force)
@@ -523,38 +601,90 @@ check_dest(const char *dest, int force)
 	struct stat st;
 	int fd, e;
 
-	if (stat(dest, &st) != 0) {
+	if (lstat(dest, &st) != 0) {
 		if (errno != ENOENT)
 			fatal("cannot examine destination '%s': %s", dest,
 			    strerror(errno));
 		return;
 	}
+	if (force)
+		return;
 	if (!S_ISDIR(st.st_mode))
-		fatal("destination '%s' exists and is not a directory", dest);
-	fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		fatal("destination '%s' exists and is not a directory (use "
+		      "--force to replace it)",
+		    dest);
+	fd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || (e = fs_dir_is_empty(fd)) < 0)
 		fatal("cannot list destination '%s': %s", dest,
 		    strerror(errno));
 	close(fd);
-	if (e == 0 && !force)
+	if (e == 0)
 		fatal("destination '%s' is not empty (use --force to restore "
 		      "over it)",
 		    dest);
 }
 
-static int
-open_dest(const char *dest)
+/* DEST's parent directory and last name, for creating or replacing it. */
+static void
+open_dest_parent(struct restorer *rs)
 {
-	int fd;
+	char *copy = strdup(rs->dest), *base;
+	size_t len;
 
-	if (mkdir(dest, 0700) != 0 && errno != EEXIST)
-		fatal("cannot create destination '%s': %s", dest,
+	if (copy == NULL)
+		fatal("out of memory");
+	len = strlen(copy);
+	while (len > 1 && copy[len - 1] == '/')
+		copy[--len] = '\0';
+	base = strrchr(copy, '/');
+	if (base == NULL) {
+		rs->dest_parent = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		base = copy;
+	} else {
+		*base++ = '\0';
+		rs->dest_parent = open(copy[0] ? copy : "/",
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (rs->dest_parent < 0)
+		fatal("cannot open the directory of destination '%s': %s",
+		    rs->dest, strerror(errno));
+	if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		fatal("destination '%s' cannot be replaced by a file",
+		    rs->dest);
+	if ((rs->dest_base = strdup(base)) == NULL)
+		fatal("out of memory");
+	free(copy);
+}
+
+/*
+ * Open (creating it if absent) DEST as the backup's root directory; with
+ * --force a non-directory there is replaced.  Returns 1 if DEST existed.
+ */
+static int
+open_dest(struct restorer *rs)
+{
+	struct stat st;
+	int existed = lstat(rs->dest, &st) == 0;
+
+	if (existed && !S_ISDIR(st.st_mode)) {
+		if (!rs->force)
+			fatal("destination '%s' exists and is not a directory",
+			    rs->dest);
+		open_dest_parent(rs);
+		if (fs_remove_at(rs->dest_parent, rs->dest_base) != 0)
+			fatal("cannot replace destination '%s': %s", rs->dest,
+			    strerror(errno));
+		existed = 0;
+	}
+	if (!existed && mkdir(rs->dest, 0700) != 0)
+		fatal("cannot create destination '%s': %s", rs->dest,
 		    strerror(errno));
-	fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		fatal("cannot open destination '%s': %s", dest,
+	rs->destfd =
+	    open(rs->dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (rs->destfd < 0)
+		fatal("cannot open destination '%s': %s", rs->dest,
 		    strerror(errno));
-	return fd;
+	return existed;
 }
 
 static void
@@ -597,7 +727,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	umask(077);
-	check_dest(argv[optind], rs.force);
+	rs.dest = argv[optind];
+	rs.destfd = -1;
+	rs.dest_parent = -1;
+	check_dest(rs.dest, rs.force);
 	rs.can_chown = geteuid() == 0 || have_cap(CAP_CHOWN);
 	rs.curfd = -1;
 	frame_in_init(&rs.in, 0, restorer_max);
@@ -606,7 +739,6 @@ main(int argc, char **argv)
 	msg_entry_init(&rs.cur);
 	hello_exchange(&rs.in, &rs.out, ROLE_RESTORER, ROLE_REPO_SOURCE,
 	    "repository side");
-	rs.destfd = open_dest(argv[optind]);
 	while (!rs.done) {
 		if ((r = frame_in_get(&rs.in, &type, &p, &len)) != 0)
 			fatal("repository stream: %s", cb_strerror(r));
@@ -623,6 +755,10 @@ main(int argc, char **argv)
 	free(rs.stack);
 	frame_in_release(&rs.in);
 	frame_out_release(&rs.out);
-	close(rs.destfd);
+	if (rs.destfd >= 0)
+		close(rs.destfd);
+	if (rs.dest_parent >= 0)
+		close(rs.dest_parent);
+	free(rs.dest_base);
 	return rs.errors > 0 ? 4 : 0;
 }

@@ -62,6 +62,7 @@ main(int argc, char **argv)
 		{ "current-time", required_argument, NULL, 't' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "at", required_argument, NULL, 'a' },
+		{ "path", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -73,12 +74,21 @@ main(int argc, char **argv)
 	o.verbosity = 3;
 	o.now = (int64_t)time(NULL);
 	o.compress = 1;
+	o.sub = ".";
+	o.sublen = 1;
 	while ((c = getopt_long(argc, argv, "+v:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v': o.verbosity = atoi(optarg); break;
 		case 't': o.now = parse_time(optarg); break;
 		case 'f': o.force = 1; break;
 		case 'a': o.at = optarg; break;
+		case 'p':
+			o.sub = optarg;
+			o.sublen = strlen(optarg);
+			if (!meta_relpath_ok(o.sub, o.sublen))
+				fatal("bad path inside the repository: '%s'",
+				    log_quote(o.sub, o.sublen));
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
@@ -91,6 +101,13 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
+	if (!(o.sublen == 1 && o.sub[0] == '.') &&
+	    strcmp(argv[optind], "restore-source") != 0 &&
+	    strcmp(argv[optind], "list-increments") != 0 &&
+	    strcmp(argv[optind], "list-files") != 0 &&
+	    strcmp(argv[optind], "verify") != 0)
+		fatal("%s works on the whole repository, not on a path in it",
+		    argv[optind]);
 	if (strcmp(argv[optind], "backup") == 0) {
 		repo_check_for_backup(argv[optind + 1], o.force, &repo);
 		return writer_backup(&repo, &o);
@@ -107,7 +124,7 @@ main(int argc, char **argv)
 			return writer_verify(&repo, &o);
 		if (strcmp(argv[optind], "list-files") == 0)
 			return writer_list_files(&repo, &o);
-		return writer_list_increments(&repo);
+		return writer_list_increments(&repo, &o);
 	}
 	if (strcmp(argv[optind], "remove-older-than") == 0) {
 		repo_open_existing(argv[optind + 1], &repo, 0);

@@ -2,6 +2,7 @@
  * Read-only questions about a repository, answered on stdout the way
  * rdiff-backup answers them: list increments, list files, verify.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "cb_err.h"
+#include "fsutil.h"
 #include "history.h"
 #include "log.h"
 #include "mdfile.h"
@@ -31,14 +33,87 @@ ctime_of(int64_t t, char *buf, size_t cap)
 	return buf;
 }
 
+struct inc_item {
+	int64_t t;
+	char *name;
+};
+
+static int
+inc_item_cmp(const void *a, const void *b)
+{
+	const struct inc_item *x = a, *y = b;
+
+	return (x->t > y->t) - (x->t < y->t);
+}
+
+/*
+ * The increments of one path: increments/<dir>/<name>.<T>.<ext>[.gz], as
+ * rdiff-backup lists them for "list increments REPO/path".
+ */
+static int
+list_path_increments(struct repo *repo, const struct writer_opts *o)
+{
+	const char *slash = memrchr(o->sub, '/', o->sublen);
+	const char *base = slash ? slash + 1 : o->sub;
+	size_t blen = o->sublen - (size_t)(base - o->sub), n = 0, cap = 0, i;
+	struct inc_item *items = NULL;
+	char dir[META_PATH_MAX + 16], when[64];
+	struct dirent *de;
+	struct incname in;
+	DIR *d = NULL;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "increments%s%.*s", slash ? "/" : "",
+	    slash ? (int)(slash - o->sub) : 0, o->sub);
+	fd = fs_open_beneath(repo->datafd, dir,
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	if (fd < 0 && errno != ENOENT && errno != ENOTDIR)
+		fatal("cannot open '%s': %s", dir, strerror(errno));
+	if (fd >= 0 && (d = fdopendir(fd)) == NULL)
+		fatal("cannot list '%s': %s", dir, strerror(errno));
+	while (d != NULL && (errno = 0, de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (incname_parse(de->d_name, len, &in) != 0 ||
+		    in.baselen != blen || memcmp(de->d_name, base, blen) != 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			if ((items = realloc(items, cap * sizeof(*items))) ==
+			    NULL)
+				fatal("out of memory");
+		}
+		items[n].t = in.time;
+		if ((items[n++].name = strdup(de->d_name)) == NULL)
+			fatal("out of memory");
+	}
+	if (d != NULL && errno != 0)
+		fatal("cannot list '%s': %s", dir, strerror(errno));
+	if (d != NULL)
+		closedir(d);
+	qsort(items, n, sizeof(*items), inc_item_cmp);
+	printf("Found %zu increments:\n", n);
+	for (i = 0; i < n; i++) {
+		printf("    %s   %s\n", items[i].name,
+		    ctime_of(items[i].t, when, sizeof(when)));
+		free(items[i].name);
+	}
+	free(items);
+	printf("Current mirror: %s\n",
+	    ctime_of(repo->cur_time, when, sizeof(when)));
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int
-writer_list_increments(struct repo *repo)
+writer_list_increments(struct repo *repo, const struct writer_opts *o)
 {
 	int64_t *s = NULL;
 	size_t n = 0, i;
 	char ts[TIMEFMT_LEN], when[64];
 	int r;
 
+	if (!(o->sublen == 1 && o->sub[0] == '.'))
+		return list_path_increments(repo, o);
 	if ((r = repo_inc_sessions(repo->datafd, &s, &n)) != 0)
 		fatal("cannot list the sessions of '%s': %s", repo->path,
 		    cb_strerror(r));
@@ -53,64 +128,25 @@ writer_list_increments(struct repo *repo)
 	printf("Current mirror: %s\n",
 	    ctime_of(repo->cur_time, when, sizeof(when)));
 	free(s);
-	return 0;
-}
-
-/* The records of the session ${o->at} rounds to, one at a time. */
-struct qsource {
-	int64_t t;
-	struct md_snap *snap;
-	struct mdhist *hist;
-};
-
-static void
-qsource_open(struct qsource *q, struct repo *repo, const struct writer_opts *o)
-{
-	int r;
-
-	memset(q, 0, sizeof(*q));
-	q->t = writer_pick_time(repo, o);
-	if (q->t == repo->cur_time)
-		r = md_snap_open(repo->datafd, repo->meta_name,
-		    repo->ea_name[0] ? repo->ea_name : NULL,
-		    repo->acl_name[0] ? repo->acl_name : NULL, &q->snap);
-	else
-		r = mdhist_open(repo->datafd, q->t, &q->hist);
-	if (r != 0)
-		fatal("cannot read the metadata of session %lld: %s",
-		    (long long)q->t, cb_strerror(r));
-}
-
-static int
-qsource_next(struct qsource *q, struct meta_rec *r)
-{
-	return q->snap ? md_snap_next(q->snap, r) : mdhist_next(q->hist, r);
-}
-
-static void
-qsource_close(struct qsource *q)
-{
-	md_snap_free(q->snap);
-	mdhist_free(q->hist);
+	return fflush(stdout) == 0 ? 0 : 1;
 }
 
 int
 writer_list_files(struct repo *repo, const struct writer_opts *o)
 {
-	struct qsource q;
+	struct snapsrc q;
 	struct meta_rec r;
 	int rc;
 
-	qsource_open(&q, repo, o);
+	snapsrc_open(&q, repo, o);
 	meta_rec_init(&r);
-	while ((rc = qsource_next(&q, &r)) == 0) {
+	while ((rc = snapsrc_next(&q, &r)) == 0) {
 		fwrite(r.path, 1, r.pathlen, stdout);
 		putchar('\n');
 	}
-	if (rc != CB_ERR_EOF)
-		fatal("reading metadata: %s", cb_strerror(rc));
+	snapsrc_end(&q, rc);
 	meta_rec_clear(&r);
-	qsource_close(&q);
+	snapsrc_close(&q);
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
@@ -144,17 +180,17 @@ sha1_fd(int fd, uint8_t out[20])
 int
 writer_verify(struct repo *repo, const struct writer_opts *o)
 {
-	struct qsource q;
+	struct snapsrc q;
 	struct hist_dir hd;
 	struct meta_rec r;
 	unsigned long ok = 0, bad = 0, nohash = 0;
 	uint8_t sum[20];
 	int rc, fd;
 
-	qsource_open(&q, repo, o);
+	snapsrc_open(&q, repo, o);
 	hist_dir_init(&hd);
 	meta_rec_init(&r);
-	while ((rc = qsource_next(&q, &r)) == 0) {
+	while ((rc = snapsrc_next(&q, &r)) == 0) {
 		if (r.type != META_REG)
 			continue;
 		if (!r.has_sha1) {
@@ -179,11 +215,10 @@ writer_verify(struct repo *repo, const struct writer_opts *o)
 		if (rc == 0)
 			close(fd);
 	}
-	if (rc != CB_ERR_EOF)
-		fatal("reading metadata: %s", cb_strerror(rc));
+	snapsrc_end(&q, rc);
 	meta_rec_clear(&r);
 	hist_dir_release(&hd);
-	qsource_close(&q);
+	snapsrc_close(&q);
 	if (nohash > 0)
 		log_warn("%lu files have no recorded SHA-1 and were not "
 			 "checked",

@@ -51,43 +51,23 @@ advance(struct regress *g)
 	g->valid = 1;
 }
 
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Sorted names of the directory at ${fd} (caller frees each and the array). */
 static char **
 list_dir(int fd, size_t *n, int skip_data)
 {
-	char **names = NULL, **nn;
-	size_t cap = 0;
-	struct dirent *de;
-	DIR *d;
-	int dfd;
+	char **names;
+	size_t i, o = 0;
 
-	*n = 0;
-	if ((dfd = dup(fd)) < 0 || (d = fdopendir(dfd)) == NULL)
-		fatal("cannot list a mirror directory: %s", strerror(errno));
-	rewinddir(d);
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0 ||
-		    (skip_data && strcmp(de->d_name, "rdiff-backup-data") == 0))
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 32;
-			if ((nn = realloc(names, cap * sizeof(*nn))) == NULL)
-				fatal("out of memory");
-			names = nn;
-		}
-		if ((names[(*n)++] = strdup(de->d_name)) == NULL)
-			fatal("out of memory");
+	if (fs_list_names(fd, &names, n) != 0)
+		fatal("cannot list a directory of the repository: %s",
+		    strerror(errno));
+	for (i = 0; i < *n; i++) {
+		if (skip_data && strcmp(names[i], "rdiff-backup-data") == 0)
+			free(names[i]);
+		else
+			names[o++] = names[i];
 	}
-	closedir(d);
-	if (*n > 1)
-		qsort(names, *n, sizeof(*names), name_cmp);
+	*n = o;
 	return names;
 }
 
@@ -320,8 +300,8 @@ inc_tree_remove(int fd, int64_t lo, int64_t hi, int rmdirs)
 		    S_ISDIR(st.st_mode)) {
 			int sub = openat(fd, names[i],
 			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			int empty = sub >= 0 && inc_tree_remove(sub, lo, hi,
-						    rmdirs);
+			int empty =
+			    sub >= 0 && inc_tree_remove(sub, lo, hi, rmdirs);
 
 			if (sub >= 0)
 				close(sub);

@@ -65,18 +65,9 @@ open_mirror_file(struct repo *repo, const struct meta_rec *r)
 /* Where a restore reads from: the current mirror or an older session. */
 struct source {
 	struct repo *repo;
-	int64_t t;	      /* the session restored */
-	struct md_snap *snap; /* t == current mirror time */
-	struct mdhist *hist;  /* older sessions */
+	struct snapsrc ss;
 	struct hist_dir hdir;
 };
-
-static int
-source_next(struct source *src, struct meta_rec *r)
-{
-	return src->snap ? md_snap_next(src->snap, r) :
-			   mdhist_next(src->hist, r);
-}
 
 static void
 send_content(struct source *src, struct frame_out *out,
@@ -85,10 +76,10 @@ send_content(struct source *src, struct frame_out *out,
 	struct repo *repo = src->repo;
 	int fd, rc;
 
-	if (src->snap != NULL)
+	if (src->ss.snap != NULL)
 		fd = open_mirror_file(repo, r);
 	else if ((rc = hist_file_at(&src->hdir, repo->rootfd, repo->datafd, r,
-		      src->t, &fd)) != 0) {
+		      src->ss.t, &fd)) != 0) {
 		log_error("cannot rebuild '%s' as of the session: %s",
 		    log_quote(r->path, r->pathlen),
 		    rc == CB_ERR_SYS ? strerror(errno) : cb_strerror(rc));
@@ -135,25 +126,12 @@ writer_pick_time(struct repo *repo, const struct writer_opts *o)
 static void
 source_open(struct source *src, struct repo *repo, const struct writer_opts *o)
 {
-	int r;
-
 	memset(src, 0, sizeof(*src));
 	src->repo = repo;
 	hist_dir_init(&src->hdir);
-	src->t = writer_pick_time(repo, o);
-	if (src->t == repo->cur_time) {
-		r = md_snap_open(repo->datafd, repo->meta_name,
-		    repo->ea_name[0] ? repo->ea_name : NULL,
-		    repo->acl_name[0] ? repo->acl_name : NULL, &src->snap);
-		if (r != 0)
-			fatal("cannot open metadata '%s': %s", repo->meta_name,
-			    cb_strerror(r));
-		return;
-	}
-	if ((r = mdhist_open(repo->datafd, src->t, &src->hist)) != 0)
-		fatal("cannot read the metadata of session %lld: %s",
-		    (long long)src->t, cb_strerror(r));
-	log_info("restoring the session of %lld", (long long)src->t);
+	snapsrc_open(&src->ss, repo, o);
+	if (src->ss.t != repo->cur_time)
+		log_info("restoring the session of %lld", (long long)src->ss.t);
 }
 
 int
@@ -178,10 +156,21 @@ writer_serve_restore(struct repo *repo, const struct writer_opts *o)
 	if (linkmap_new(&links) != 0)
 		fatal("out of memory");
 	hello_exchange(&in, &out, ROLE_REPO_SOURCE, ROLE_RESTORER, "restorer");
-	while ((r = source_next(&src, &e.rec)) == 0) {
-		const char *first = NULL;
+	while ((r = snapsrc_next(&src.ss, &e.rec)) == 0) {
+		const char *first = NULL, *orig = e.rec.path;
+		size_t origlen = e.rec.pathlen;
 
 		seq++;
+		/* The restorer sees paths relative to the sub-tree. */
+		if (o->sublen == 1 && o->sub[0] == '.')
+			; /* the whole repository */
+		else if (e.rec.pathlen == o->sublen) {
+			e.rec.path = (char *)".";
+			e.rec.pathlen = 1;
+		} else {
+			e.rec.path += o->sublen + 1;
+			e.rec.pathlen -= o->sublen + 1;
+		}
 		if (e.rec.type == META_REG && e.rec.nlink > 1 &&
 		    linkmap_visit(links, e.rec.devloc, e.rec.inode, e.rec.nlink,
 			e.rec.path, &first) != 0)
@@ -192,6 +181,8 @@ writer_serve_restore(struct repo *repo, const struct writer_opts *o)
 			e.link_len = strlen(first);
 		}
 		send_entry(&out, &e);
+		e.rec.path = (char *)orig;
+		e.rec.pathlen = origlen;
 		if (e.rec.type == META_REG && first == NULL)
 			send_content(&src, &out, &e.rec, seq);
 		else if (frame_out_pending(&out) >= 65536 &&
@@ -199,9 +190,7 @@ writer_serve_restore(struct repo *repo, const struct writer_opts *o)
 			fatal("sending to restorer: %s", strerror(errno));
 		msg_entry_clear(&e);
 	}
-	if (r != CB_ERR_EOF)
-		fatal("reading metadata '%s': %s", repo->meta_name,
-		    cb_strerror(r));
+	snapsrc_end(&src.ss, r);
 	{
 		uint8_t b[8];
 		int i;
@@ -216,8 +205,7 @@ writer_serve_restore(struct repo *repo, const struct writer_opts *o)
 	    msg_u32pair_decode(p, len, &status, &v) != 0)
 		fatal("restorer did not finish: %s",
 		    r ? cb_strerror(r) : "unexpected message");
-	md_snap_free(src.snap);
-	mdhist_free(src.hist);
+	snapsrc_close(&src.ss);
 	hist_dir_release(&src.hdir);
 	linkmap_free(links);
 	frame_in_release(&in);

@@ -31,7 +31,9 @@ struct writer_opts {
 	int64_t now; /* session time */
 	int compress;
 	int verbosity;
-	const char *at; /* restore: --at time spec, NULL = newest */
+	const char *at;	 /* restore: --at time spec, NULL = newest */
+	const char *sub; /* --path: a sub-tree of the repository, "." = all */
+	size_t sublen;
 };
 
 /*
@@ -90,8 +92,33 @@ int writer_serve_restore(struct repo *repo, const struct writer_opts *o);
 /* writer_pick_time(repo, o): o->at rounded down to a session (fatal if bad). */
 int64_t writer_pick_time(struct repo *repo, const struct writer_opts *o);
 
+/* The records of the session o->at picks, inside the sub-tree o->sub. */
+struct md_snap;
+struct mdhist;
+struct snapsrc {
+	int64_t t;	      /* the session */
+	struct md_snap *snap; /* t is the current mirror */
+	struct mdhist *hist;  /* t is older */
+	const char *sub;
+	size_t sublen;
+	int past;	/* beyond the sub-tree */
+	uint64_t count; /* records returned */
+};
+
+/* snapsrc_open(s, repo, o): fatal (with a message) if unreadable. */
+void
+snapsrc_open(struct snapsrc *s, struct repo *repo, const struct writer_opts *o);
+
+/* snapsrc_next(s, r): 0, CB_ERR_EOF after the last, or an error. */
+int snapsrc_next(struct snapsrc *s, struct meta_rec *r);
+void snapsrc_close(struct snapsrc *s);
+
+/* snapsrc_end(s, rc): after the last snapsrc_next returned ${rc}: fatal
+ * on a read error or when the sub-tree was not in the session. */
+void snapsrc_end(struct snapsrc *s, int rc);
+
 /* query.c: answers on stdout, as rdiff-backup prints them. */
-int writer_list_increments(struct repo *repo);
+int writer_list_increments(struct repo *repo, const struct writer_opts *o);
 int writer_list_files(struct repo *repo, const struct writer_opts *o);
 int writer_verify(struct repo *repo, const struct writer_opts *o);
 

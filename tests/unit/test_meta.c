@@ -131,6 +131,41 @@ test_path_cmp_list(void **state)
 	assert_true(meta_path_cmp("A", 1, "a", 1) < 0);
 }
 
+/* A sub-tree is one contiguous run of the record order. */
+static void
+test_path_within(void **state)
+{
+	static const char *const order[] = { ".", "A", "a", "a/a", "a/b",
+		"a/b/c", "a-b", "a-b.d", "a-b.d/x", "a.b", "a0", "b" };
+	static const struct {
+		const char *sub;
+		int first, last; /* indexes of the run inside */
+	} cases[] = {
+		{ ".", 0, 11 },
+		{ "a", 2, 5 },
+		{ "a/b", 4, 5 },
+		{ "a-b.d", 7, 8 },
+		{ "b", 11, 11 },
+	};
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (j = 0; j < sizeof(order) / sizeof(order[0]); j++) {
+			int w = meta_path_within(cases[i].sub,
+			    strlen(cases[i].sub), order[j], strlen(order[j]));
+			int want = (int)j < cases[i].first ? -1 :
+			    (int)j > cases[i].last	   ? 1 :
+							     0;
+
+			assert_int_equal(sign(w), want);
+		}
+	}
+	/* a sub-tree that has no records: everything is before or after */
+	assert_true(meta_path_within("a/ab", 4, "a/b", 3) > 0);
+	assert_true(meta_path_within("a/ab", 4, "a/a", 3) < 0);
+}
+
 /* Reference: split into components, compare each as bytes. */
 static int
 ref_cmp(const char *a, const char *b)
@@ -863,6 +898,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_path_cmp_list),
+		cmocka_unit_test(test_path_within),
 		cmocka_unit_test(test_path_sort_random),
 		cmocka_unit_test(test_is_child),
 		cmocka_unit_test(test_name_relpath_ok),
