@@ -10,10 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "cb_err.h"
 #include "log.h"
+#include "select.h"
 #include "spawn.h"
 
 struct global {
@@ -38,6 +42,8 @@ usage_main(FILE *f)
 	    "  list increments REPOSITORY  the sessions kept\n"
 	    "  list files REPOSITORY       the paths of a session (--at TIME)\n"
 	    "  verify REPOSITORY           check a session's content (--at)\n"
+	    "  compare SOURCE REPOSITORY   how SOURCE differs from a backup "
+	    "(--at)\n"
 	    "  remove increments --older-than TIME REPOSITORY\n"
 	    "                              forget the sessions before TIME\n"
 	    "\n"
@@ -63,6 +69,23 @@ usage_backup(FILE *f)
 	    "again.\n"
 	    "  --no-eas    do not store extended attributes\n"
 	    "  --no-acls   do not store POSIX ACLs\n"
+	    "\n"
+	    "Selection (rdiff-backup's options and rules: in order, the "
+	    "first that\nmatches decides, default include; globs match "
+	    "SOURCE/path as written):\n"
+	    "  --include GLOB, --exclude GLOB   ** any, * and ? within a "
+	    "name, [..],\n"
+	    "                                   ignorecase: prefix\n"
+	    "  --include-regexp RE, --exclude-regexp RE   (POSIX extended)\n"
+	    "  --include-filelist F, --exclude-filelist F  (+ / - lines; "
+	    "-stdin forms)\n"
+	    "  --include-globbing-filelist F, --exclude-globbing-filelist F\n"
+	    "  --exclude-if-present NAME, --exclude-other-filesystems\n"
+	    "  --exclude-device-files, --exclude-fifos, --exclude-sockets,\n"
+	    "  --exclude-symbolic-links, --include-symbolic-links,\n"
+	    "  --exclude-special-files, --include-special-files,\n"
+	    "  --max-file-size BYTES, --min-file-size BYTES, "
+	    "--null-separator\n"
 	    "Exit status: 0 done, 1 failed, 4 done but some files could not "
 	    "be read.\n");
 }
@@ -169,27 +192,130 @@ add_globals(char **argv, int *n, const struct global *g, int with_time)
 		argv[(*n)++] = (char *)"--force";
 }
 
+#define OPT_SELECT	 1000 /* + index: a selection option */
+#define OPT_SELECT_STDIN 2000 /* + index: a filelist on standard input */
+
+/* Standard input as a file the reader can open (a memfd, inherited). */
+static char *
+stdin_as_file(void)
+{
+	char buf[65536], *path;
+	ssize_t n;
+	int fd = memfd_create("capback-filelist", 0);
+
+	if (fd < 0)
+		fatal("cannot keep standard input: %s", strerror(errno));
+	while ((n = read(0, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || write(fd, buf, (size_t)n) != n)
+			fatal("cannot read the filelist on standard input: %s",
+			    strerror(errno));
+	}
+	if (asprintf(&path, "/proc/self/fd/%d", fd) < 0)
+		fatal("out of memory");
+	return path;
+}
+
+/* Check the selection options as the reader will apply them. */
+static void
+check_select(const char *source, char **sel, size_t n, int nul_sep)
+{
+	struct select *s;
+	char err[512];
+	size_t i;
+
+	if (select_new(source, &s) != 0)
+		fatal("out of memory");
+	for (i = 0; i < n; i++) {
+		const char *eq = strchr(sel[i], '=');
+		char *name = strndup(sel[i],
+		    eq ? (size_t)(eq - sel[i]) : strlen(sel[i]));
+		const char *arg = eq ? eq + 1 : NULL;
+		size_t len = arg ? strlen(arg) : 0;
+		int r;
+
+		if (name == NULL)
+			fatal("out of memory");
+		if (arg != NULL && strstr(name, "filelist") != NULL) {
+			/* the reader reads it; here: is it there at all? */
+			if (access(arg, R_OK) != 0)
+				fatal("cannot read filelist '%s': %s", arg,
+				    strerror(errno));
+			arg = "";
+			len = 0;
+		}
+		r = select_add(s, name, arg, len, nul_sep, err, sizeof(err));
+		if (r != 0)
+			fatal("%s", r == CB_ERR_NOMEM ? "out of memory" : err);
+		free(name);
+	}
+	select_free(s);
+}
+
 static int
 cmd_backup(int argc, char **argv, const struct global *g)
 {
-	static const struct option opts[] = {
+	static struct option opts[64] = {
 		{ "no-eas", no_argument, NULL, 'e' },
 		{ "no-acls", no_argument, NULL, 'a' },
+		{ "null-separator", no_argument, NULL, '0' },
 		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
 	};
-	char *rargv[16], *wargv[16];
-	int c, rn = 0, wn = 0, rst, wst;
+	char **rargv, *wargv[16], **sel;
+	int c, rn = 0, wn = 0, rst, wst, noarg, nul_sep = 0;
+	size_t i, no = 4, nsel = 0;
+	const char *name;
 	struct stat st;
 
+	for (i = 0; (name = select_option(i, &noarg)) != NULL; i++) {
+		opts[no++] = (struct option){ name,
+			noarg ? no_argument : required_argument, NULL,
+			OPT_SELECT + (int)i };
+		if (strstr(name, "filelist") != NULL) {
+			char *sn;
+
+			if (asprintf(&sn, "%s-stdin", name) < 0)
+				fatal("out of memory");
+			opts[no++] = (struct option){ sn, no_argument, NULL,
+				OPT_SELECT_STDIN + (int)i };
+		}
+	}
+	if ((rargv = calloc((size_t)argc * 2 + 16, sizeof(*rargv))) == NULL ||
+	    (sel = calloc((size_t)argc + 1, sizeof(*sel))) == NULL)
+		fatal("out of memory");
 	rargv[rn++] = (char *)"capback-reader";
 	wargv[wn++] = (char *)"capback-writer";
 	optind = 1;
 	argv[0] = (char *)"capback"; /* for getopt's messages */
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		if (c >= OPT_SELECT) {
+			int stdin_list = c >= OPT_SELECT_STDIN;
+			const char *arg = optarg;
+
+			name =
+			    select_option((size_t)(c -
+					      (stdin_list ? OPT_SELECT_STDIN :
+							    OPT_SELECT)),
+				&noarg);
+			if (stdin_list)
+				arg = stdin_as_file();
+			if (noarg)
+				sel[nsel] = strdup(name);
+			else if (asprintf(&sel[nsel], "%s=%s", name, arg) < 0)
+				sel[nsel] = NULL;
+			if (sel[nsel] == NULL)
+				fatal("out of memory");
+			nsel++;
+			continue;
+		}
 		switch (c) {
 		case 'e': rargv[rn++] = (char *)"--no-eas"; break;
 		case 'a': rargv[rn++] = (char *)"--no-acls"; break;
+		case '0':
+			nul_sep = 1;
+			rargv[rn++] = (char *)"--null-separator";
+			break;
 		case 'h': usage_backup(stdout); return 0;
 		default: usage_backup(stderr); return 1;
 		}
@@ -205,7 +331,12 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		fatal("cannot back up '%s': %s", argv[optind], strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		fatal("cannot back up '%s': not a directory", argv[optind]);
+	check_select(argv[optind], sel, nsel, nul_sep);
 	add_globals(rargv, &rn, g, 0);
+	for (i = 0; i < nsel; i++) {
+		rargv[rn++] = (char *)"--select";
+		rargv[rn++] = sel[i];
+	}
 	rargv[rn++] = (char *)"--";
 	rargv[rn++] = argv[optind];
 	rargv[rn] = NULL;
@@ -216,6 +347,10 @@ cmd_backup(int argc, char **argv, const struct global *g)
 	wargv[wn] = NULL;
 	if (spawn_pair(rargv, wargv, &rst, &wst) != 0)
 		fatal("cannot start the backup roles: %s", strerror(errno));
+	for (i = 0; i < nsel; i++)
+		free(sel[i]);
+	free(sel);
+	free(rargv);
 	return combine(rst, wst);
 }
 
@@ -491,6 +626,97 @@ cmd_remove(int argc, char **argv, struct global *g)
 	return run_query("remove-older-than", at, argv[optind], g);
 }
 
+static void
+usage_compare(FILE *f)
+{
+	fprintf(f,
+	    "usage: capback [GLOBAL OPTIONS] compare [--method meta|hash|full] "
+	    "[--at TIME]\n"
+	    "       SOURCE REPOSITORY\n"
+	    "\n"
+	    "Compare the directory SOURCE with its backup of TIME (default: "
+	    "the newest)\nin REPOSITORY (or a directory inside it) and print "
+	    "every difference\nas rdiff-backup does: new, deleted, changed.  "
+	    "Nothing is written.\n"
+	    "  --method meta   attributes only (default)\n"
+	    "  --method hash   also the SHA-1 of regular files against the "
+	    "recorded one\n"
+	    "  --method full   also the content of regular files against "
+	    "the backup's\n"
+	    "Exit status: 0 the same, 1 differences found (or failure), 4 no "
+	    "difference\nfound but some files could not be read.\n");
+}
+
+static int
+cmd_compare(int argc, char **argv, const struct global *g)
+{
+	static const struct option opts[] = {
+		{ "method", required_argument, NULL, 'm' },
+		{ "at", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *rargv[16], *wargv[24], mode[16], *repo, *sub;
+	const char *at = NULL, *method = "meta";
+	int c, rn = 0, wn = 0, rst, wst;
+	struct stat st;
+
+	optind = 1;
+	argv[0] = (char *)"capback"; /* for getopt's messages */
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm': method = optarg; break;
+		case 't': at = optarg; break;
+		case 'h': usage_compare(stdout); return 0;
+		default: usage_compare(stderr); return 1;
+		}
+	}
+	if (strcmp(method, "meta") != 0 && strcmp(method, "hash") != 0 &&
+	    strcmp(method, "full") != 0)
+		fatal("--method must be meta, hash or full, not '%s'", method);
+	if (argc - optind != 2) {
+		log_error("compare needs SOURCE and REPOSITORY");
+		usage_compare(stderr);
+		return 1;
+	}
+	if (strstr(argv[optind], "::") || strstr(argv[optind + 1], "::"))
+		fatal("remote locations (host::path) are not supported yet");
+	if (stat(argv[optind], &st) != 0)
+		fatal("cannot compare '%s': %s", argv[optind], strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		fatal("cannot compare '%s': not a directory", argv[optind]);
+	rargv[rn++] = (char *)"capback-reader";
+	add_globals(rargv, &rn, g, 0);
+	rargv[rn++] = (char *)"--";
+	rargv[rn++] = argv[optind];
+	rargv[rn] = NULL;
+	wargv[wn++] = (char *)"capback-writer";
+	add_globals(wargv, &wn, g, 1);
+	if (at != NULL) {
+		wargv[wn++] = (char *)"--at";
+		wargv[wn++] = (char *)at;
+	}
+	repo = split_repo(argv[optind + 1], &sub);
+	if (strcmp(sub, ".") != 0) {
+		wargv[wn++] = (char *)"--path";
+		wargv[wn++] = sub;
+	}
+	snprintf(mode, sizeof(mode), "compare-%s", method);
+	wargv[wn++] = (char *)"--";
+	wargv[wn++] = mode;
+	wargv[wn++] = repo;
+	wargv[wn] = NULL;
+	fflush(stdout);
+	/* The writer reports on our stdout; the reader never sees it. */
+	if (spawn_pair_out(rargv, wargv, 1, &rst, &wst) != 0)
+		fatal("cannot start the compare roles: %s", strerror(errno));
+	free(repo);
+	free(sub);
+	if (rst == 0 && (wst == 0 || wst == 1 || wst == 4))
+		return wst;
+	return 1;
+}
+
 static const char *
 check_time(const char *s)
 {
@@ -562,7 +788,7 @@ main(int argc, char **argv)
 	if (strcmp(argv[0], "remove") == 0)
 		return cmd_remove(argc, argv, &g);
 	if (strcmp(argv[0], "compare") == 0)
-		fatal("action '%s' is not available in this version", argv[0]);
+		return cmd_compare(argc, argv, &g);
 	log_error("unknown action '%s'", argv[0]);
 	usage_main(stderr);
 	return 1;

@@ -1,6 +1,7 @@
 #include "spawn.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,8 +36,12 @@ libexec_dir(void)
 	return dir;
 }
 
+/*
+ * Start ${argv} with ${fd} (if >= 0) as its stdin and stdout and our
+ * descriptor ${fd3} (if >= 0) as its fd 3.
+ */
 static pid_t
-start(char *const argv[], int fd)
+start(char *const argv[], int fd, int fd3)
 {
 	char path[PATH_MAX + 64];
 	pid_t pid;
@@ -48,10 +53,17 @@ start(char *const argv[], int fd)
 	if (pid < 0)
 		fatal("fork: %s", strerror(errno));
 	if (pid == 0) {
+		/* Out of the way first: ${fd} may be 3, ${fd3} may be 1. */
+		int extra = fd3 >= 0 ? fcntl(fd3, F_DUPFD_CLOEXEC, 10) : -1;
+
+		if (fd3 >= 0 && extra < 0)
+			_exit(127);
 		if (fd >= 0 && (dup2(fd, 0) < 0 || dup2(fd, 1) < 0))
 			_exit(127);
 		if (fd > 1)
 			close(fd);
+		if (extra >= 0 && dup2(extra, 3) < 0)
+			_exit(127);
 		signal(SIGPIPE, SIG_DFL);
 		execv(path, argv);
 		fprintf(stderr, "capback: cannot execute %s: %s\n", path,
@@ -79,7 +91,7 @@ wait_status(pid_t pid)
 int
 spawn_one(char *const argv[], int *st)
 {
-	pid_t p = start(argv, -1);
+	pid_t p = start(argv, -1, -1);
 
 	*st = wait_status(p);
 	return 0;
@@ -88,14 +100,21 @@ spawn_one(char *const argv[], int *st)
 int
 spawn_pair(char *const argv_a[], char *const argv_b[], int *st_a, int *st_b)
 {
+	return spawn_pair_out(argv_a, argv_b, -1, st_a, st_b);
+}
+
+int
+spawn_pair_out(char *const argv_a[], char *const argv_b[], int out_b, int *st_a,
+    int *st_b)
+{
 	int sv[2];
 	pid_t a, b;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		return -1;
 	/* The children get their end without CLOEXEC via dup2. */
-	a = start(argv_a, sv[0]);
-	b = start(argv_b, sv[1]);
+	a = start(argv_a, sv[0], -1);
+	b = start(argv_b, sv[1], out_b);
 	close(sv[0]);
 	close(sv[1]);
 	*st_a = wait_status(a);

@@ -12,6 +12,14 @@
 int
 spawn_pair(char *const argv_a[], char *const argv_b[], int *st_a, int *st_b);
 
+/*
+ * spawn_pair_out(argv_a, argv_b, out_b, st_a, st_b): as spawn_pair, and
+ * the second role also gets our descriptor ${out_b} (e.g. 1, our stdout)
+ * as its fd 3; the first role does not.
+ */
+int spawn_pair_out(char *const argv_a[], char *const argv_b[], int out_b,
+    int *st_a, int *st_b);
+
 /* spawn_one(argv, st): run one role with our stdio; its status in *st. */
 int spawn_one(char *const argv[], int *st);
 

@@ -24,6 +24,7 @@
 #include "hello.h"
 #include "log.h"
 #include "msg.h"
+#include "select.h"
 #include "walk.h"
 #include "wire.h"
 #include "xfer.h"
@@ -330,6 +331,86 @@ usage(FILE *f)
 	    "stdin/stdout (read-only).\n");
 }
 
+#define FILELIST_MAX (64 << 20)
+
+/* The whole content of a filelist (bounded). */
+static char *
+read_filelist(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap), *nb;
+	ssize_t r;
+
+	if (fd < 0)
+		fatal("cannot open filelist '%s': %s", path, strerror(errno));
+	if (buf == NULL)
+		fatal("out of memory");
+	while ((r = read(fd, buf + n, cap - n)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			fatal("cannot read filelist '%s': %s", path,
+			    strerror(errno));
+		n += (size_t)r;
+		if (n == cap) {
+			if (cap >= FILELIST_MAX)
+				fatal("filelist '%s' is larger than %d MiB",
+				    path, FILELIST_MAX >> 20);
+			if ((nb = realloc(buf, cap * 2)) == NULL)
+				fatal("out of memory");
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	close(fd);
+	*len = n;
+	return buf;
+}
+
+/*
+ * The selection options, in order, each "NAME" or "NAME=ARG" (the
+ * rdiff-backup option without "--"); filelists are read here.
+ */
+static struct select *
+setup_select(const char *base, int rootfd, const char **sels, size_t n,
+    int nul_sep)
+{
+	struct select *sel;
+	struct stat st;
+	char err[512];
+	size_t i;
+
+	if (select_new(base, &sel) != 0 || fstat(rootfd, &st) != 0)
+		fatal("cannot set up file selection: %s", strerror(errno));
+	for (i = 0; i < n; i++) {
+		const char *eq = strchr(sels[i], '=');
+		char *name = strndup(sels[i],
+		    eq ? (size_t)(eq - sels[i]) : strlen(sels[i]));
+		const char *arg = eq ? eq + 1 : NULL;
+		char *data = NULL;
+		size_t len = arg ? strlen(arg) : 0;
+		int r;
+
+		if (name == NULL)
+			fatal("out of memory");
+		if (arg != NULL && strstr(name, "filelist") != NULL) {
+			data = read_filelist(arg, &len);
+			arg = data;
+		}
+		r = select_add(sel, name, arg, len, nul_sep, err, sizeof(err));
+		if (r == CB_ERR_NOMEM)
+			fatal("out of memory");
+		if (r != 0)
+			fatal("%s", err);
+		free(name);
+		free(data);
+	}
+	if (select_finish(sel, st.st_dev, err, sizeof(err)) != 0)
+		fatal("%s", err);
+	return sel;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -337,18 +418,28 @@ main(int argc, char **argv)
 		{ "verbosity", required_argument, NULL, 'v' },
 		{ "no-eas", no_argument, NULL, 'e' },
 		{ "no-acls", no_argument, NULL, 'a' },
+		{ "select", required_argument, NULL, 's' },
+		{ "null-separator", no_argument, NULL, '0' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct reader rd;
+	struct select *sel = NULL;
+	const char **sels;
+	size_t nsels = 0;
 	unsigned wflags = 0;
-	int c, verbosity = 3;
+	int c, verbosity = 3, nul_sep = 0;
+
+	if ((sels = calloc((size_t)argc, sizeof(*sels))) == NULL)
+		return 1;
 
 	while ((c = getopt_long(argc, argv, "v:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v': verbosity = atoi(optarg); break;
 		case 'e': wflags |= WALK_NO_EAS; break;
 		case 'a': wflags |= WALK_NO_ACLS; break;
+		case 's': sels[nsels++] = optarg; break;
+		case '0': nul_sep = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
@@ -365,14 +456,20 @@ main(int argc, char **argv)
 	if (rd.rootfd < 0)
 		fatal("cannot open source directory '%s': %s", argv[optind],
 		    strerror(errno));
+	if (nsels > 0)
+		sel =
+		    setup_select(argv[optind], rd.rootfd, sels, nsels, nul_sep);
+	free(sels);
 	frame_in_init(&rd.in, 0, reader_max);
 	frame_out_init(&rd.out, 1);
 	rd.pcap = 2 * READER_WINDOW + 1;
 	if ((rd.pend = calloc(rd.pcap, sizeof(*rd.pend))) == NULL ||
 	    walk_open(rd.rootfd, wflags, &rd.walk) != 0)
 		fatal("out of memory");
+	walk_set_select(rd.walk, sel);
 	run(&rd);
 	walk_free(rd.walk);
+	select_free(sel);
 	frame_in_release(&rd.in);
 	frame_out_release(&rd.out);
 	while (rd.pcount > 0) {

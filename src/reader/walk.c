@@ -17,6 +17,7 @@
 #include "aclblob.h"
 #include "cb_err.h"
 #include "log.h"
+#include "select.h"
 #include "strbuf.h"
 
 #define WALK_XATTR_LIST_MAX 65536
@@ -27,6 +28,8 @@ struct wframe {
 	size_t n;
 	size_t i;
 	size_t pathlen; /* length of this dir's path in w->path ("" for root) */
+	int pending;	/* scanned: its entry is held back in pent */
+	struct msg_entry pent; /* until something inside is selected */
 };
 
 #define IDCACHE_SIZE 1024
@@ -45,6 +48,9 @@ struct walk {
 	size_t depth;
 	size_t cap;
 	struct strbuf path;
+	struct select *sel;    /* borrowed; NULL: everything */
+	struct msg_entry held; /* selected while scanned parents were due */
+	int has_held;
 	struct idcache_ent users[IDCACHE_SIZE];
 	struct idcache_ent groups[IDCACHE_SIZE];
 };
@@ -95,8 +101,15 @@ walk_open(int rootfd, unsigned flags, struct walk **out)
 	w->rootfd = rootfd;
 	w->flags = flags;
 	strbuf_init(&w->path);
+	msg_entry_init(&w->held);
 	*out = w;
 	return 0;
+}
+
+void
+walk_set_select(struct walk *w, struct select *sel)
+{
+	w->sel = sel;
 }
 
 void
@@ -112,7 +125,9 @@ walk_free(struct walk *w)
 		if (f->fd != w->rootfd)
 			close(f->fd);
 		fs_free_names(f->names, f->n);
+		msg_entry_clear(&f->pent);
 	}
+	msg_entry_clear(&w->held);
 	free(w->stack);
 	strbuf_release(&w->path);
 	for (i = 0; i < IDCACHE_SIZE; i++) {
@@ -335,6 +350,7 @@ push_dir(struct walk *w, int fd, size_t pathlen)
 	}
 	f = &w->stack[w->depth];
 	memset(f, 0, sizeof(*f));
+	msg_entry_init(&f->pent);
 	f->fd = fd;
 	f->pathlen = pathlen;
 	if ((r = fs_list_names(fd, &f->names, &f->n)) != 0)
@@ -350,6 +366,25 @@ set_error(struct msg_entry *e, int err)
 	e->err = (uint32_t)err;
 }
 
+/* examine's answers besides 0 and errors */
+#define EXAMINE_SKIP 1 /* not selected */
+#define EXAMINE_SCAN 2 /* a scanned directory, pushed, entry held back */
+
+static int
+selected(struct walk *w, int dirfd, const char *name, const struct stat *st)
+{
+	struct select_entry se;
+
+	if (w->sel == NULL)
+		return SEL_INCLUDE;
+	se.rel = w->path.buf;
+	se.rlen = w->path.len;
+	se.st = st;
+	se.dirfd = dirfd;
+	se.name = name;
+	return select_eval(w->sel, &se);
+}
+
 /* Describe ${name} in the directory ${dirfd}; descend into directories. */
 static int
 examine(struct walk *w, int dirfd, const char *name, struct msg_entry *e)
@@ -357,12 +392,17 @@ examine(struct walk *w, int dirfd, const char *name, struct msg_entry *e)
 	struct meta_rec *r = &e->rec;
 	char pp[64 + 256];
 	struct stat st;
-	int fd, rv;
+	int fd, rv, sel;
 
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		if (selected(w, dirfd, name, NULL) != SEL_INCLUDE)
+			return EXAMINE_SKIP;
 		set_error(e, errno);
 		return 0;
 	}
+	sel = selected(w, dirfd, name, &st);
+	if (sel == SEL_EXCLUDE || (sel == SEL_SCAN && !S_ISDIR(st.st_mode)))
+		return EXAMINE_SKIP;
 	fill_stat(w, &st, r);
 	snprintf(pp, sizeof(pp), "/proc/self/fd/%d/%s", dirfd, name);
 	if (r->type == META_SYM) {
@@ -390,6 +430,8 @@ examine(struct walk *w, int dirfd, const char *name, struct msg_entry *e)
 	fd = openat(dirfd, name,
 	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
+		if (sel == SEL_SCAN)
+			return EXAMINE_SKIP;
 		set_error(e, errno);
 		return 0;
 	}
@@ -397,9 +439,12 @@ examine(struct walk *w, int dirfd, const char *name, struct msg_entry *e)
 		close(fd);
 		if (rv == CB_ERR_NOMEM)
 			return rv;
+		if (sel == SEL_SCAN)
+			return EXAMINE_SKIP;
 		set_error(e, errno);
+		return 0;
 	}
-	return 0;
+	return sel == SEL_SCAN ? EXAMINE_SCAN : 0;
 }
 
 static int
@@ -431,6 +476,26 @@ walk_root(struct walk *w, struct msg_entry *e)
 	return 0;
 }
 
+/* Move an entry without copying its allocations. */
+static void
+entry_move(struct msg_entry *dst, struct msg_entry *src)
+{
+	*dst = *src;
+	msg_entry_init(src);
+}
+
+/* The outermost scanned directory still held back, or NULL. */
+static struct wframe *
+first_pending(struct walk *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->depth; i++)
+		if (w->stack[i].pending)
+			return &w->stack[i];
+	return NULL;
+}
+
 int
 walk_next(struct walk *w, struct msg_entry *e)
 {
@@ -442,37 +507,66 @@ walk_next(struct walk *w, struct msg_entry *e)
 	msg_entry_clear(e);
 	if (!w->started)
 		return walk_root(w, e);
-	for (;;) {
-		if (w->depth == 0)
-			return CB_ERR_EOF;
-		f = &w->stack[w->depth - 1];
-		if (f->i < f->n)
-			break;
-		if (f->fd != w->rootfd)
-			close(f->fd);
-		fs_free_names(f->names, f->n);
-		w->depth--;
-	}
-	name = f->names[f->i++];
-	/* The repository's own data directory is never part of a backup. */
-	if (w->depth == 1 && strcmp(name, "rdiff-backup-data") == 0)
-		return walk_next(w, e);
-	w->path.len = f->pathlen;
-	base = f->pathlen;
-	if (base > 0 && (rv = strbuf_addch(&w->path, '/')) != 0)
-		return rv;
-	if ((rv = strbuf_addstr(&w->path, name)) != 0)
-		return rv;
-	if (w->path.len > META_PATH_MAX) {
-		log_warn("skipping '%s': path longer than %d bytes",
-		    log_quote(w->path.buf, w->path.len), META_PATH_MAX);
-		return walk_next(w, e);
-	}
-	if ((e->rec.path = malloc(w->path.len + 1)) == NULL)
-		return CB_ERR_NOMEM;
-	memcpy(e->rec.path, w->path.buf, w->path.len + 1);
-	e->rec.pathlen = w->path.len;
-	if (e->flags & ENTRY_ERROR)
+	/* Scanned directories go out before what was selected inside. */
+	if (w->has_held) {
+		if ((f = first_pending(w)) != NULL) {
+			entry_move(e, &f->pent);
+			f->pending = 0;
+			return 0;
+		}
+		entry_move(e, &w->held);
+		w->has_held = 0;
 		return 0;
-	return examine(w, f->fd, name, e);
+	}
+	for (;;) {
+		f = w->depth ? &w->stack[w->depth - 1] : NULL;
+		if (f == NULL)
+			return CB_ERR_EOF;
+		if (f->i == f->n) {
+			if (f->fd != w->rootfd)
+				close(f->fd);
+			fs_free_names(f->names, f->n);
+			msg_entry_clear(&f->pent); /* nothing inside: dropped */
+			w->depth--;
+			continue;
+		}
+		name = f->names[f->i++];
+		/* The repository's own data directory is never backed up. */
+		if (w->depth == 1 && strcmp(name, "rdiff-backup-data") == 0)
+			continue;
+		w->path.len = f->pathlen;
+		base = f->pathlen;
+		if (base > 0 && (rv = strbuf_addch(&w->path, '/')) != 0)
+			return rv;
+		if ((rv = strbuf_addstr(&w->path, name)) != 0)
+			return rv;
+		if (w->path.len > META_PATH_MAX) {
+			log_warn("skipping '%s': path longer than %d bytes",
+			    log_quote(w->path.buf, w->path.len), META_PATH_MAX);
+			continue;
+		}
+		if ((e->rec.path = malloc(w->path.len + 1)) == NULL)
+			return CB_ERR_NOMEM;
+		memcpy(e->rec.path, w->path.buf, w->path.len + 1);
+		e->rec.pathlen = w->path.len;
+		rv = examine(w, f->fd, name, e);
+		if (rv < 0)
+			return rv;
+		if (rv == EXAMINE_SKIP) {
+			msg_entry_clear(e);
+			continue;
+		}
+		if (rv == EXAMINE_SCAN) {
+			f = &w->stack[w->depth - 1]; /* its own, just pushed */
+			entry_move(&f->pent, e);
+			f->pending = 1;
+			continue;
+		}
+		break;
+	}
+	if (first_pending(w) == NULL)
+		return 0;
+	entry_move(&w->held, e);
+	w->has_held = 1;
+	return walk_next(w, e);
 }

@@ -30,6 +30,10 @@ int walk_open(int rootfd, unsigned flags, struct walk **out);
  */
 int walk_next(struct walk *w, struct msg_entry *e);
 
+/* walk_set_select(w, sel): keep only what ${sel} selects (borrowed). */
+struct select;
+void walk_set_select(struct walk *w, struct select *sel);
+
 void walk_free(struct walk *w);
 
 #endif

@@ -5,9 +5,11 @@
  * Holds:    fd 0/1 peer stream, fd 2 log, the repository root fd.
  * May:      create, replace and remove files beneath the repository only.
  * Modes:    "backup REPO" (peer: a reader) and "restore-source REPO"
- *           (peer: a restorer; read-only on the repository).
- * Accepts:  backup: ENTRY, ENTRIES_END, FILE, DATA, HOLE, FILE_END after
- *           HELLO; restore-source: DONE after HELLO.
+ *           (peer: a restorer; read-only on the repository);
+ *           "compare-{meta,hash,full} REPO" (peer: a reader; read-only on
+ *           the repository; the report goes to fd 3, the CLI's stdout).
+ * Accepts:  backup, compare: ENTRY, ENTRIES_END, FILE, DATA, HOLE,
+ *           FILE_END after HELLO; restore-source: DONE after HELLO.
  * On any malformed, oversized, unpermitted or out-of-state message: log
  * and exit 1, removing what the unfinished session created.
  */
@@ -37,6 +39,8 @@ usage(FILE *f)
 	    "[--force] backup REPO\n"
 	    "       capback-writer [-v N] [--current-time SECS] [--at TIME] "
 	    "restore-source REPO\n"
+	    "       capback-writer [-v N] [--current-time SECS] [--at TIME] "
+	    "compare-{meta,hash,full} REPO  (report on fd 3)\n"
 	    "Owns a backup repository; talks to its peer role over "
 	    "stdin/stdout.\n");
 }
@@ -105,7 +109,8 @@ main(int argc, char **argv)
 	    strcmp(argv[optind], "restore-source") != 0 &&
 	    strcmp(argv[optind], "list-increments") != 0 &&
 	    strcmp(argv[optind], "list-files") != 0 &&
-	    strcmp(argv[optind], "verify") != 0)
+	    strcmp(argv[optind], "verify") != 0 &&
+	    strncmp(argv[optind], "compare-", 8) != 0)
 		fatal("%s works on the whole repository, not on a path in it",
 		    argv[optind]);
 	if (strcmp(argv[optind], "backup") == 0) {
@@ -126,6 +131,8 @@ main(int argc, char **argv)
 			return writer_list_files(&repo, &o);
 		return writer_list_increments(&repo, &o);
 	}
+	if (strncmp(argv[optind], "compare-", 8) == 0)
+		return writer_compare(argv[optind] + 8, argv[optind + 1], &o);
 	if (strcmp(argv[optind], "remove-older-than") == 0) {
 		repo_open_existing(argv[optind + 1], &repo, 0);
 		if (o.at == NULL)

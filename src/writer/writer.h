@@ -117,6 +117,16 @@ void snapsrc_close(struct snapsrc *s);
  * on a read error or when the sub-tree was not in the session. */
 void snapsrc_end(struct snapsrc *s, int rc);
 
+/*
+ * writer_compare(method, path, o): compare the reader's tree with the
+ * backup in ${path} of the session o->at ("meta", "hash" or "full", as
+ * rdiff-backup's compare --method), report on fd 3.  Read-only on the
+ * repository.  Returns 0 (the same), 1 (differences reported) or 4 (no
+ * difference, but some paths could not be compared); fatal on errors.
+ */
+int writer_compare(const char *method, const char *path,
+    const struct writer_opts *o);
+
 /* query.c: answers on stdout, as rdiff-backup prints them. */
 int writer_list_increments(struct repo *repo, const struct writer_opts *o);
 int writer_list_files(struct repo *repo, const struct writer_opts *o);
