@@ -759,5 +759,7 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 	strbuf_release(&s.errlog);
 	frame_in_release(&s.in);
 	frame_out_release(&s.out);
-	return s.st.errors > 0 ? 4 : 0;
+	/* rdiff-backup's bits: 2 warning (a failed session was undone),
+	 * 4 some files failed. */
+	return (s.st.errors > 0 ? 4 : 0) | (repo->regressed ? 2 : 0);
 }

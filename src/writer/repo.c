@@ -186,6 +186,7 @@ repo_check_for_backup(const char *path, int force, struct repo *repo)
 	if (repo->unfinished) {
 		/* As rdiff-backup does: undo the failed session, go on. */
 		writer_regress(repo, force);
+		repo->regressed = 1;
 		find_current_files(repo);
 	}
 }

@@ -24,6 +24,7 @@ struct repo {
 	int unfinished;		 /* a second, newer marker exists */
 	int64_t failed_time;	 /* its time */
 	char failed_marker[256]; /* its name */
+	int regressed;		 /* this run undid an unfinished session */
 };
 
 struct writer_opts {

@@ -134,6 +134,15 @@ teardown() {
 	# (history.bats) returns the repository to the previous backup.
 	[ "$(ls "$T/small/repo/rdiff-backup-data" | grep -c current_mirror)" -eq 2 ]
 	[ ! -e "$T/small/repo/big" ]
+	# The next backup undoes it first and says so with the warning bit.
+	rm "$T/src/big"
+	run cb --current-time 1700000200 backup "$T/src" "$T/small/repo"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	run cb restore "$T/small/repo" "$T/out"
+	[ "$status" -eq 0 ]
+	assert_same_tree "$T/src" "$T/out"
+	[ "$(cb list increments "$T/small/repo" | grep -c 'increments\.')" -eq 1 ]
 }
 
 @test "a session time not after the current mirror is refused" {

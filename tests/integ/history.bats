@@ -175,7 +175,7 @@ change_tree() {
 	[ "$status" -eq 0 ] || [ "$status" -eq 2 ] # 2: "warnings" bit
 	run cb regress "$T/small/repo"
 	echo "$output"
-	[ "$status" -eq 0 ]
+	[ "$status" -eq 2 ] # rdiff-backup's warning bit: a session was undone
 	for r in "$T/small/repo" "$T/copy"; do
 		[ "$(ls "$r/rdiff-backup-data" | grep -c '^current_mirror')" -eq 1 ]
 		rm -rf "$T/out"
@@ -226,7 +226,7 @@ change_tree() {
 		if [ "$markers" -eq 2 ]; then
 			run cb regress "$T/repo"
 			echo "$output"
-			[ "$status" -eq 0 ]
+			[ "$status" -eq 2 ]
 			want=state0
 			regressed=$((${regressed:-0} + 1))
 		elif ls "$T/repo/rdiff-backup-data" | grep -q 'current_mirror.2023-11-14T22:15:00Z'; then
