@@ -171,12 +171,18 @@ split_repo(const char *arg, char **sub)
 	return root;
 }
 
+/*
+ * Exit status, rdiff-backup's bit mask: 1 the action failed, 2 warning,
+ * 4 some files failed, 8 some files differ (compare).  A role that died
+ * or failed makes it 1.
+ */
 static int
-combine(int reader_st, int writer_st)
+combine(int a_st, int b_st)
 {
-	if (reader_st == 0 && (writer_st == 0 || writer_st == 4))
-		return writer_st;
-	return 1;
+	if (a_st < 0 || a_st > 15 || (a_st & 1) || b_st < 0 || b_st > 15 ||
+	    (b_st & 1))
+		return 1;
+	return a_st | b_st;
 }
 
 static void
@@ -414,9 +420,7 @@ cmd_restore(int argc, char **argv, struct global *g)
 		fatal("cannot start the restore roles: %s", strerror(errno));
 	free(repo);
 	free(sub);
-	if (sst == 0 && (dst == 0 || dst == 4))
-		return dst;
-	return 1;
+	return combine(sst, dst);
 }
 
 static void
@@ -463,7 +467,7 @@ cmd_regress(int argc, char **argv, const struct global *g)
 	wargv[wn++] = argv[optind];
 	wargv[wn] = NULL;
 	spawn_one(wargv, &st);
-	return st == 0 ? 0 : 1;
+	return combine(st, 0);
 }
 
 /* Run the writer alone on a read-only question about a repository. */
@@ -504,7 +508,7 @@ run_query(const char *mode, const char *at, const char *location,
 	spawn_one(wargv, &st);
 	free(repo);
 	free(sub);
-	return st > 2 ? 1 : st;
+	return combine(st, 0);
 }
 
 static void

@@ -148,7 +148,7 @@ main(int argc, char **argv)
 			return 0;
 		}
 		writer_regress(&repo, o.force);
-		return 0;
+		return 2; /* rdiff-backup's warning bit: a session was undone */
 	}
 	usage(stderr);
 	return 1;

@@ -156,7 +156,7 @@ change_tree() {
 	for m in hash full; do
 		like_rdiff --method "$m" --at $BASE "$T/src" "$T/repo"
 		has "metadata changed, data the same: ab"
-		has "changed: plain"
+		has "metadata changed, data the same: plain"
 		has "deleted: setuid"
 		like_rdiff --method "$m" --at $((BASE + 100)) "$T/src" "$T/repo"
 		has "metadata the same, data changed: ab"
