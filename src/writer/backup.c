@@ -51,9 +51,9 @@ session_cleanup(void)
 	if (!s->repo->exists)
 		repo_destroy_new(s->repo);
 	else if (s->marker_written)
-		log_error("'%s' now holds an unfinished session; 'rdiff-backup "
-			  "regress %s' returns it to the previous backup "
-			  "(capback regress is not available yet)",
+		log_error("'%s' now holds an unfinished session; 'capback "
+			  "regress %s' (or the next backup) returns it to the "
+			  "previous backup",
 		    s->repo->path, s->repo->path);
 }
 
@@ -693,6 +693,7 @@ session_init(struct session *s, struct repo *repo, const struct writer_opts *o)
 	meta_rec_init(&s->prec);
 	frame_in_init(&s->in, 0, backup_max);
 	s->incs = repo->exists;
+	s->altfd = -1;
 	if (repo->exists && timefmt_utc(repo->cur_time, s->prevts) != 0)
 		fatal("current mirror time %lld out of range",
 		    (long long)repo->cur_time);
@@ -749,6 +750,8 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 	fs_set_nonblock(1, 0);
 	if (frame_out_flush(&s.out) != 0)
 		log_warn("reader connection: %s", strerror(errno));
+	if (s.altfd >= 0)
+		close(s.altfd);
 	pathcheck_release(&s.pc);
 	free(s.q);
 	free(s.dstack);

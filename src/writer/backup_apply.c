@@ -64,11 +64,12 @@ dir_pop(struct session *s)
 	}
 	if (s->incs && took_part && l->marker != MARK_NONE) {
 		if (is_root)
-			inc_marker(s, s->repo->datafd, "increments", "dir");
+			inc_marker(s, s->repo->datafd, "increments", "dir", 0);
 		else
 			inc_marker(s, inc_dirfd(s, s->ddepth - 2),
 			    base_of(&l->rec),
-			    l->marker == MARK_MISSING ? "missing" : "dir");
+			    l->marker == MARK_MISSING ? "missing" : "dir",
+			    l->rec.alt_inc);
 	}
 	if (l->incfd >= 0)
 		close(l->incfd);
@@ -175,7 +176,7 @@ note_old(struct session *s, const struct action *a, int pfd, const char *name)
 		inc_changed(s);
 		if (s->incs)
 			inc_marker(s, inc_dirfd(s, s->ddepth - 1), name,
-			    "missing");
+			    "missing", a->e.rec.alt_inc);
 	}
 }
 
@@ -366,6 +367,22 @@ apply_delete(struct session *s, const struct meta_rec *old)
 		    log_quote(old->path, old->pathlen), strerror(errno));
 }
 
+/*
+ * The AlternateIncrementName of the entry: kept from the previous record,
+ * or a new number at a long name's first backup (7.3).  Called in record
+ * order, so the numbers come out as rdiff-backup gives them.
+ */
+static void
+take_alt(struct session *s, struct action *a)
+{
+	struct meta_rec *r = &a->e.rec;
+
+	if (a->has_prev)
+		r->alt_inc = a->prev.alt_inc;
+	else if (r->pathlen - (size_t)(base_of(r) - r->path) > INC_NAME_MAX)
+		r->alt_inc = inc_alloc_alt(s);
+}
+
 static void
 apply_action(struct session *s, struct action *a)
 {
@@ -374,8 +391,7 @@ apply_action(struct session *s, struct action *a)
 	case ACT_DELETE: apply_delete(s, &a->prev); return;
 	case ACT_ENTRY: break;
 	}
-	if (a->has_prev)
-		a->e.rec.alt_inc = a->prev.alt_inc;
+	take_alt(s, a);
 	switch (a->e.rec.type) {
 	case META_DIR: apply_dir(s, a); break;
 	case META_REG:
@@ -413,6 +429,7 @@ apply_file_begin(struct session *s, uint64_t seq, uint64_t size)
 	    a->dec != D_DATA || a->seq != seq)
 		fatal("protocol: FILE %llu was not asked for now",
 		    (unsigned long long)seq);
+	take_alt(s, a);
 	pfd = parent_of(s, a->e.rec.path, a->e.rec.pathlen, &name);
 	s->tmpfd = create_tmp(s, pfd, s->tmpname, sizeof(s->tmpname));
 	if (s->tmpfd < 0)
@@ -459,7 +476,8 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags)
 	set_times(s->tmpfd, r->mtime);
 	if (a->has_prev && a->prev.type == META_REG) {
 		if (!a->prev.has_sha1 || memcmp(a->prev.sha1, r->sha1, 20) != 0)
-			inc_reverse_diff(s, s->tmpfd, pfd, name);
+			inc_reverse_diff(s, s->tmpfd, pfd, name,
+			    a->prev.alt_inc);
 		else if (!meta_attr_equal(r, &a->prev))
 			inc_changed(s); /* same content: attributes only */
 	} else

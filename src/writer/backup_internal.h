@@ -87,7 +87,14 @@ struct session {
 	int marker_written;
 	char new_meta[256]; /* the new metadata snapshot's file name */
 	char prevts[32];
+	/* long_filename_data (7.3): increments of names too long to carry a
+	 * ".<time>.<ext>" suffix, named by number instead */
+	int altfd;	    /* -1 until needed */
+	uint64_t next_free; /* 0 until read */
 };
+
+/* Names longer than this get an AlternateIncrementName (7.3). */
+#define INC_NAME_MAX 205
 
 /* backup.c */
 void note_error(struct session *s, const char *path, size_t len,
@@ -103,11 +110,20 @@ void apply_finish(struct session *s);
 
 /* increments.c: reverse increments of one session. */
 int inc_dirfd(struct session *s, size_t level);
-void
-inc_marker(struct session *s, int incdir, const char *name, const char *ext);
+
+/*
+ * inc_marker(s, incdir, name, ext, alt): an empty "<name>.<T>.<ext>" in
+ * ${incdir}, or "<alt>.<T>.<ext>" in long_filename_data when ${alt}.
+ */
+void inc_marker(struct session *s, int incdir, const char *name,
+    const char *ext, uint64_t alt);
 void inc_old_object(struct session *s, int pfd, const char *name,
     const struct meta_rec *old);
-void inc_reverse_diff(struct session *s, int newfd, int pfd, const char *name);
+void inc_reverse_diff(struct session *s, int newfd, int pfd, const char *name,
+    uint64_t alt);
+
+/* inc_alloc_alt(s): a new AlternateIncrementName number. */
+uint64_t inc_alloc_alt(struct session *s);
 void inc_changed(struct session *s);
 
 #endif

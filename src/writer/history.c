@@ -49,7 +49,13 @@ hist_dir_release(struct hist_dir *d)
 	hist_dir_init(d);
 }
 
-/* Load the increments directory that holds ${parent}'s children. */
+/* The key of long_filename_data in hist_dir (no path can be empty). */
+#define ALT_KEY ""
+
+/*
+ * Load the increments directory that holds ${parent}'s children, or with
+ * the key ALT_KEY long_filename_data (section 7.3).
+ */
 static int
 hist_dir_load(struct hist_dir *d, int datafd, const char *parent, size_t plen)
 {
@@ -61,7 +67,9 @@ hist_dir_load(struct hist_dir *d, int datafd, const char *parent, size_t plen)
 	hist_dir_release(d);
 	if ((d->path = strndup(parent, plen)) == NULL)
 		return CB_ERR_NOMEM;
-	if (plen == 1 && parent[0] == '.')
+	if (plen == 0)
+		snprintf(rel, sizeof(rel), "long_filename_data");
+	else if (plen == 1 && parent[0] == '.')
 		snprintf(rel, sizeof(rel), "increments");
 	else
 		snprintf(rel, sizeof(rel), "increments/%.*s", (int)plen,
@@ -140,11 +148,22 @@ hist_file_at(struct hist_dir *d, int rootfd, int datafd,
 	size_t nlen = r->pathlen - (size_t)(name - r->path);
 	const char *parent = slash ? r->path : ".";
 	size_t plen = slash ? (size_t)(slash - r->path) : 1;
+	char altname[32];
 	struct hinc **chain = NULL;
 	size_t n = 0, i, k;
 	int base = -1, cur, next, rc = 0;
 
 	*outfd = -1;
+	if (r->alt_inc != 0 || r->alt_mirror != 0) {
+		/* increments named by number in long_filename_data */
+		snprintf(altname, sizeof(altname), "%llu",
+		    (unsigned long long)(r->alt_mirror ? r->alt_mirror :
+							 r->alt_inc));
+		name = altname;
+		nlen = strlen(altname);
+		parent = ALT_KEY;
+		plen = 0;
+	}
 	if (d->path == NULL || strlen(d->path) != plen ||
 	    memcmp(d->path, parent, plen) != 0) {
 		if ((rc = hist_dir_load(d, datafd, parent, plen)) != 0)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -93,11 +94,85 @@ inc_name(struct session *s, const char *name, const char *ext, int gz,
 	    gz ? ".gz" : "");
 
 	if (n < 0 || (size_t)n >= cap || n > 255) {
-		/* XXX: rdiff-backup moves these to long_filename_data. */
+		/* Only names not recorded with an AlternateIncrementName:
+		 * those of repositories written without one. */
 		log_warn("no increment kept for '%s': name too long", name);
 		return -1;
 	}
 	return 0;
+}
+
+/* long_filename_data, created when first needed. */
+static int
+alt_dirfd(struct session *s)
+{
+	if (s->altfd >= 0)
+		return s->altfd;
+	if (mkdirat(s->repo->datafd, "long_filename_data", 0700) != 0 &&
+	    errno != EEXIST)
+		fatal("cannot create long_filename_data: %s", strerror(errno));
+	s->altfd = openat(s->repo->datafd, "long_filename_data",
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s->altfd < 0)
+		fatal("cannot open long_filename_data: %s", strerror(errno));
+	return s->altfd;
+}
+
+/*
+ * Where an increment goes: ${incdir} under ${name}, or for a long name
+ * with AlternateIncrementName ${alt}, long_filename_data under "<alt>".
+ */
+static int
+inc_where(struct session *s, int *incdir, const char **name, uint64_t alt,
+    char *buf, size_t cap)
+{
+	if (alt == 0)
+		return 0;
+	*incdir = alt_dirfd(s);
+	snprintf(buf, cap, "%llu", (unsigned long long)alt);
+	*name = buf;
+	return 0;
+}
+
+uint64_t
+inc_alloc_alt(struct session *s)
+{
+	char buf[32];
+	int fd = alt_dirfd(s), n;
+	size_t len;
+	uint64_t v;
+
+	if (s->next_free == 0) {
+		/* next_free, or 1 + the largest number used (7.3). */
+		n = fs_read_small_at(fd, "next_free", buf, sizeof(buf), &len);
+		if (n == 0 &&
+		    sscanf(buf, "%llu", (unsigned long long *)&v) == 1 && v > 0)
+			s->next_free = v;
+		else {
+			char **names;
+			size_t cnt, i;
+
+			s->next_free = 1;
+			if (fs_list_names(fd, &names, &cnt) != 0)
+				fatal("cannot list long_filename_data: %s",
+				    strerror(errno));
+			for (i = 0; i < cnt; i++) {
+				v = strtoull(names[i], NULL, 10);
+				if (v >= s->next_free)
+					s->next_free = v + 1;
+			}
+			fs_free_names(names, cnt);
+		}
+	}
+	v = s->next_free++;
+	n = snprintf(buf, sizeof(buf), "%llu",
+	    (unsigned long long)s->next_free);
+	unlinkat(fd, "next_free.new", 0);
+	if (fs_create_file_at(fd, "next_free.new", buf, (size_t)n) != 0 ||
+	    renameat(fd, "next_free.new", fd, "next_free") != 0)
+		fatal("cannot write long_filename_data/next_free: %s",
+		    strerror(errno));
+	return v;
 }
 
 static int
@@ -130,9 +205,14 @@ inc_close(struct session *s, int fd)
 }
 
 void
-inc_marker(struct session *s, int incdir, const char *name, const char *ext)
+inc_marker(struct session *s, int incdir, const char *name, const char *ext,
+    uint64_t alt)
 {
-	int fd = inc_create(s, incdir, name, ext, 0);
+	char altname[32];
+	int fd;
+
+	inc_where(s, &incdir, &name, alt, altname, sizeof(altname));
+	fd = inc_create(s, incdir, name, ext, 0);
 
 	if (fd >= 0 && close(fd) != 0)
 		fatal("writing an increment marker: %s", strerror(errno));
@@ -155,7 +235,8 @@ copy_fd(int in, int out)
 
 /* The old regular file's content, gzipped where rdiff-backup would. */
 static void
-snapshot_regular(struct session *s, int incdir, int pfd, const char *name)
+snapshot_regular(struct session *s, int incdir, const char *incname, int pfd,
+    const char *name)
 {
 	int gz = inc_compress(name), in, out, r;
 
@@ -165,7 +246,7 @@ snapshot_regular(struct session *s, int incdir, int pfd, const char *name)
 		    strerror(errno));
 		return;
 	}
-	if ((out = inc_create(s, incdir, name, "snapshot", gz)) >= 0) {
+	if ((out = inc_create(s, incdir, incname, "snapshot", gz)) >= 0) {
 		r = gz ? delta_gzip_copy(in, out) : copy_fd(in, out);
 		if (r != 0)
 			fatal("writing a snapshot of '%s': %s", name,
@@ -180,19 +261,21 @@ inc_old_object(struct session *s, int pfd, const char *name,
     const struct meta_rec *old)
 {
 	int incdir, fd, rc = 0;
-	char fn[512];
+	char fn[512], altname[32];
+	const char *incname = name;
 
 	inc_changed(s);
 	if (!s->incs)
 		return;
 	incdir = inc_dirfd(s, s->ddepth - 1);
+	inc_where(s, &incdir, &incname, old->alt_inc, altname, sizeof(altname));
 	switch (old->type) {
-	case META_REG: snapshot_regular(s, incdir, pfd, name); return;
+	case META_REG: snapshot_regular(s, incdir, incname, pfd, name); return;
 	case META_DIR: return; /* its .dir marker is written when it closes */
 	case META_SYM:
 	case META_FIFO:
 	case META_SOCK:
-		if (inc_name(s, name, "snapshot", 0, fn, sizeof(fn)) != 0)
+		if (inc_name(s, incname, "snapshot", 0, fn, sizeof(fn)) != 0)
 			return;
 		unlinkat(incdir, fn, 0);
 		if (old->type == META_SYM)
@@ -208,16 +291,19 @@ inc_old_object(struct session *s, int pfd, const char *name,
 		return;
 	default:
 		/* A device: an empty file, as rdiff-backup does without mknod. */
-		if ((fd = inc_create(s, incdir, name, "snapshot", 0)) >= 0)
+		if ((fd = inc_create(s, incdir, incname, "snapshot", 0)) >= 0)
 			close(fd);
 		return;
 	}
 }
 
 void
-inc_reverse_diff(struct session *s, int newfd, int pfd, const char *name)
+inc_reverse_diff(struct session *s, int newfd, int pfd, const char *name,
+    uint64_t alt)
 {
-	int gz = inc_compress(name), old, out, r;
+	int gz = inc_compress(name), old, out, r, incdir;
+	const char *incname = name;
+	char altname[32];
 
 	inc_changed(s);
 	if (!s->incs)
@@ -228,7 +314,9 @@ inc_reverse_diff(struct session *s, int newfd, int pfd, const char *name)
 		    strerror(errno));
 		return;
 	}
-	out = inc_create(s, inc_dirfd(s, s->ddepth - 1), name, "diff", gz);
+	incdir = inc_dirfd(s, s->ddepth - 1);
+	inc_where(s, &incdir, &incname, alt, altname, sizeof(altname));
+	out = inc_create(s, incdir, incname, "diff", gz);
 	if (out >= 0) {
 		if ((r = delta_reverse(newfd, old, out, gz)) != 0)
 			fatal("computing the increment of '%s': %s", name,

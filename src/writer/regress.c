@@ -459,6 +459,11 @@ writer_regress(struct repo *repo, int force)
 		inc_tree_remove(incs, repo->cur_time, repo->cur_time + 1, 0);
 		close(incs);
 	}
+	if ((incs = openat(repo->datafd, "long_filename_data",
+		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+		inc_tree_remove(incs, repo->cur_time, repo->cur_time + 1, 0);
+		close(incs);
+	}
 	remove_top(repo, repo->cur_time, "", 1); /* diffs of the good time */
 	{
 		char root[128], ts[TIMEFMT_LEN];

@@ -243,6 +243,12 @@ change_tree() {
 	done
 	# session 0's bytes, rebuilt from the increments by that user
 	[[ "$output" == *"metadata changed, data changed: a"* ]]
+	# root, who could write, does not either
+	for m in meta hash full; do
+		run cb compare --method "$m" --at $BASE "$T/src" "$T/repo"
+		[ "$status" -eq 1 ]
+	done
+	snap | diff "$T/before" -
 	# and on a read-only mount, as root
 	mkdir "$T/ro"
 	mount --bind "$T/repo" "$T/ro"
