@@ -9,7 +9,7 @@ setup() {
 	command -v rdiff-backup >/dev/null || skip "rdiff-backup not installed"
 	setup_scratch
 	sh "$LIB/fixture.sh" "$T/src"
-	python3 -c "import random,sys; r=random.Random(3); sys.stdout.buffer.write(r.randbytes(8388608))" >"$T/src/big"
+	python3 -c "import random,sys; r=random.Random(3); sys.stdout.buffer.write(r.randbytes(int(sys.argv[1])))" "${CAPBACK_TEST_BIG:-8388608}" >"$T/src/big"
 	touch -d '2022-03-04 05:06:07' "$T/src/big" "$T/src"
 }
 
@@ -30,7 +30,7 @@ change_tree() {
 	case $1 in
 	1)
 		echo more >>"$s/plain"
-		printf 'XYZ' | dd of="$s/big" bs=1 seek=4000000 conv=notrunc status=none
+		printf 'XYZ' | dd of="$s/big" bs=1 seek=1500000 conv=notrunc status=none
 		rm "$s/empty"
 		rm -rf "$s/dir/sub"
 		mkdir -p "$s/new/deep" && echo n >"$s/new/deep/n"
@@ -213,7 +213,7 @@ change_tree() {
 	seed=${CAPBACK_SEED:-$RANDOM}
 	echo "seed $seed"
 	RANDOM=$seed
-	for i in $(seq 1 12); do
+	for i in $(seq 1 "${CAPBACK_TEST_KILLS:-12}"); do
 		rm -rf "$T/repo" "$T/out"
 		cp -a "$T/base" "$T/repo"
 		setsid "$CAPBACK_BUILD/capback" --current-time 1700000100 backup \
