@@ -516,12 +516,14 @@ usage_query(FILE *f)
 {
 	fprintf(f,
 	    "usage: capback [GLOBAL OPTIONS] list increments REPOSITORY\n"
-	    "       capback [GLOBAL OPTIONS] list files [--at TIME] "
-	    "REPOSITORY\n"
+	    "       capback [GLOBAL OPTIONS] list files [--at TIME | "
+	    "--changed-since TIME]\n"
+	    "                                          REPOSITORY[/PATH]\n"
 	    "       capback [GLOBAL OPTIONS] verify [--at TIME] REPOSITORY\n"
 	    "\n"
 	    "list increments: the sessions that can be restored.\n"
-	    "list files: every path of the session TIME (default newest).\n"
+	    "list files: every path of the session TIME (default newest);\n"
+	    "  --changed-since: what is new, deleted or changed since TIME.\n"
 	    "verify: rebuild every regular file of the session and check "
 	    "it\nagainst its recorded SHA-1 (exit status 2 when any "
 	    "differs).\n");
@@ -533,10 +535,11 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 {
 	static const struct option opts[] = {
 		{ "at", required_argument, NULL, 't' },
+		{ "changed-since", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *at = NULL, *mode = "verify";
+	const char *at = NULL, *mode = "verify", *since = NULL;
 	int c;
 
 	if (is_list) {
@@ -560,6 +563,7 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': at = optarg; break;
+		case 'c': since = optarg; break;
 		case 'h': usage_query(stdout); return 0;
 		default: usage_query(stderr); return 1;
 		}
@@ -571,6 +575,13 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 	}
 	if (at != NULL && strcmp(mode, "list-increments") == 0)
 		fatal("list increments takes no --at");
+	if (since != NULL) {
+		if (strcmp(mode, "list-files") != 0 || at != NULL)
+			fatal("--changed-since goes with list files, without "
+			      "--at");
+		mode = "list-changed";
+		at = since;
+	}
 	return run_query(mode, at, argv[optind], g);
 }
 

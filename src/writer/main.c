@@ -109,6 +109,7 @@ main(int argc, char **argv)
 	    strcmp(argv[optind], "restore-source") != 0 &&
 	    strcmp(argv[optind], "list-increments") != 0 &&
 	    strcmp(argv[optind], "list-files") != 0 &&
+	    strcmp(argv[optind], "list-changed") != 0 &&
 	    strcmp(argv[optind], "verify") != 0 &&
 	    strncmp(argv[optind], "compare-", 8) != 0)
 		fatal("%s works on the whole repository, not on a path in it",
@@ -123,12 +124,15 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[optind], "list-increments") == 0 ||
 	    strcmp(argv[optind], "list-files") == 0 ||
+	    strcmp(argv[optind], "list-changed") == 0 ||
 	    strcmp(argv[optind], "verify") == 0) {
 		repo_open_existing(argv[optind + 1], &repo, 0);
 		if (argv[optind][0] == 'v')
 			return writer_verify(&repo, &o);
 		if (strcmp(argv[optind], "list-files") == 0)
 			return writer_list_files(&repo, &o);
+		if (strcmp(argv[optind], "list-changed") == 0)
+			return writer_list_changed(&repo, &o);
 		return writer_list_increments(&repo, &o);
 	}
 	if (strncmp(argv[optind], "compare-", 8) == 0)

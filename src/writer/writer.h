@@ -131,6 +131,7 @@ int writer_compare(const char *method, const char *path,
 /* query.c: answers on stdout, as rdiff-backup prints them. */
 int writer_list_increments(struct repo *repo, const struct writer_opts *o);
 int writer_list_files(struct repo *repo, const struct writer_opts *o);
+int writer_list_changed(struct repo *repo, const struct writer_opts *o);
 int writer_verify(struct repo *repo, const struct writer_opts *o);
 
 #endif

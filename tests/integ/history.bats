@@ -117,6 +117,14 @@ change_tree() {
 		[ "$status" -eq 0 ]
 		[[ "$output" == *"verified successfully"* ]]
 	done
+	# list files --changed-since agrees too (new, deleted, changed)
+	for since in 1700000000 1700000150 1700000300 2B; do
+		diff <(rdiff-backup list files --changed-since "$since" "$T/repo") \
+		    <(cb list files --changed-since "$since" "$T/repo")
+	done
+	[ "$(cb list files --changed-since 1700000000 "$T/repo" | grep -c '^deleted ')" -gt 0 ]
+	diff <(rdiff-backup list files --changed-since 1700000000 "$T/repo/dir") \
+	    <(cb list files --changed-since 1700000000 "$T/repo/dir")
 	[ "$(ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror')" -eq 1 ]
 }
 
