@@ -6,6 +6,7 @@
  *   capback [GLOBAL OPTIONS] ACTION [OPTIONS] LOCATIONS
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -721,6 +722,8 @@ cmd_compare(int argc, char **argv, const struct global *g)
 	wargv[wn++] = mode;
 	wargv[wn++] = repo;
 	wargv[wn] = NULL;
+	if (fcntl(1, F_GETFD) < 0)
+		fatal("compare reports on standard output, which is closed");
 	fflush(stdout);
 	/* The writer reports on our stdout; the reader never sees it. */
 	if (spawn_pair_out(rargv, wargv, 1, &rst, &wst) != 0)

@@ -60,7 +60,7 @@ mdlist_free(struct mdlist *l)
 static int
 mdlist_load(int datafd, struct mdlist *l)
 {
-	size_t i;
+	size_t i, o;
 	int r;
 
 	memset(l, 0, sizeof(*l));
@@ -78,11 +78,26 @@ mdlist_load(int datafd, struct mdlist *l)
 		l->n++;
 	}
 	qsort(l->f, l->n, sizeof(*l->f), mdfile_cmp);
+	/*
+	 * A snapshot and a diff of the same time: a backup was stopped while
+	 * turning that snapshot into a diff (the diff may be partial).  The
+	 * snapshot is whole; regress removes the diff.
+	 */
 	r = CB_ERR_CORRUPT;
-	for (i = 1; i < l->n; i++) {
-		if (l->f[i - 1].time == l->f[i].time)
-			goto out;
+	for (i = 1, o = 1; i < l->n; i++) {
+		if (l->f[o - 1].time != l->f[i].time) {
+			l->f[o++] = l->f[i];
+			continue;
+		}
+		if (l->f[i].ext == INC_SNAPSHOT &&
+		    l->f[o - 1].ext != INC_SNAPSHOT)
+			l->f[o - 1] = l->f[i];
+		else if (l->f[o - 1].ext != INC_SNAPSHOT ||
+		    l->f[i].ext == INC_SNAPSHOT)
+			goto out; /* two diffs or two snapshots */
 	}
+	if (l->n > 0)
+		l->n = o;
 	r = 0;
 out:
 	if (r != 0)

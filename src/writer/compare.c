@@ -65,7 +65,8 @@ struct cmp_item {
 	uint64_t seq;
 	int meta_changed;
 	uint8_t sha1[20];    /* hash: the recorded digest */
-	uint64_t alt_mirror; /* full: where the mirror keeps a long name */
+	uint64_t alt_mirror; /* full: where a long name's data and */
+	uint64_t alt_inc;    /* increments are kept (long_filename_data) */
 };
 
 struct cmp {
@@ -381,6 +382,7 @@ join_regular(struct cmp *c, const struct msg_entry *e)
 		it->meta_changed = meta_changed;
 		memcpy(it->sha1, digest, sizeof(digest));
 		it->alt_mirror = m->alt_mirror;
+		it->alt_inc = m->alt_inc;
 		send_u64(c, MSG_WANT, it->seq);
 		return;
 	}
@@ -445,6 +447,7 @@ pump(struct cmp *c)
 	for (;;) {
 		struct msg_entry *e = c->icount > 0 ? in_at(c, 0) : NULL;
 
+		flush_ready(c); /* lines done free their place first */
 		if (c->qcount >= CMP_QUEUE_MAX)
 			break;
 		if (c->mvalid &&
@@ -460,7 +463,6 @@ pump(struct cmp *c)
 		c->ihead = (c->ihead + 1) % c->icap;
 		c->icount--;
 	}
-	flush_ready(c);
 	if (c->joined - c->progress_sent >= CMP_PROGRESS_EVERY) {
 		send_u64(c, MSG_PROGRESS, c->joined);
 		c->progress_sent = c->joined;
@@ -541,6 +543,7 @@ file_begin(struct cmp *c, uint64_t seq, uint64_t size)
 	}
 	v.type = META_REG;
 	v.alt_mirror = it->alt_mirror;
+	v.alt_inc = it->alt_inc;
 	r = hist_file_at(&c->hdir, c->repo->rootfd, c->repo->datafd, &v,
 	    c->src.t, &c->repofd);
 	free(full);

@@ -130,21 +130,30 @@ change_tree() {
 }
 
 @test "--at older sessions (content rebuilt from increments): as rdiff-backup" {
+	# ab, and a name too long for its increments' names (those go to
+	# long_filename_data)
+	long=names/$(printf '%0255d' 0 | tr 0 n)
+	cp "$T/src/$long" "$T/long0"
 	echo AAAA >"$T/src/ab"
 	touch -d @$BASE "$T/src/ab"
 	session cb 0
 	# session 1: other bytes, same size, a new mtime (the backup sees it)
 	echo BBBB >"$T/src/ab"
-	touch -d @$((BASE + 50)) "$T/src/ab"
+	tr n m <"$T/long0" >"$T/src/$long"
+	touch -d @$((BASE + 50)) "$T/src/ab" "$T/src/$long"
 	chmod 0600 "$T/src/plain"
 	session cb 1
 	echo CCCCCC >"$T/src/ab"
-	touch -d @$((BASE + 150)) "$T/src/ab"
+	tr n o <"$T/long0" >"$T/src/$long"
+	touch -d @$((BASE + 150)) "$T/src/ab" "$T/src/$long"
 	rm "$T/src/setuid"
 	session cb 2
+	ls "$T/repo/rdiff-backup-data/long_filename_data" | grep -q diff
 	# now: the bytes of session 0 with the mtime of session 1
 	echo AAAA >"$T/src/ab"
-	touch -d @$((BASE + 50)) "$T/src/ab"
+	cp "$T/long0" "$T/src/$long"
+	touch -d @$((BASE + 50)) "$T/src/ab" "$T/src/$long"
+	touch -d '2022-03-04 05:06:07' "$T/src/names"
 	for at in $BASE $((BASE + 100)) $((BASE + 200)) $((BASE + 150)) \
 	    1600000000 1B 2B now 2023-11-14T22:15:00Z; do
 		for m in meta hash full; do
@@ -156,10 +165,12 @@ change_tree() {
 	for m in hash full; do
 		like_rdiff --method "$m" --at $BASE "$T/src" "$T/repo"
 		has "metadata changed, data the same: ab"
+		has "metadata changed, data the same: $long"
 		has "metadata changed, data the same: plain"
 		has "deleted: setuid"
 		like_rdiff --method "$m" --at $((BASE + 100)) "$T/src" "$T/repo"
 		has "metadata the same, data changed: ab"
+		has "metadata the same, data changed: $long"
 		refute grep -q plain "$T/cb.raw"
 		has "deleted: setuid"
 		like_rdiff --method "$m" --at $((BASE + 200)) "$T/src" "$T/repo"

@@ -200,6 +200,14 @@ change_tree() {
 	    <(zcat "$T"/copy/rdiff-backup-data/mirror_metadata.*.snapshot.gz)
 }
 
+# The repository's files and their sizes (mirror and data), without the
+# tools' logs and without directories (rdiff-backup's regress leaves
+# emptied increment directories behind).
+repo_files() {
+	(cd "$1" && find . -name '*.log' -prune -o -type f -printf '%p %s\n' \
+	    -o ! -type d -printf '%p\n' | LC_ALL=C sort)
+}
+
 @test "SIGKILL at random points of a backup: regress (or the next backup) recovers exactly" {
 	rm -rf "$T/src" && mkdir "$T/src"
 	for d in 1 2 3 4 5 6 7 8; do
@@ -221,22 +229,50 @@ change_tree() {
 	seed=${CAPBACK_SEED:-$RANDOM}
 	echo "seed $seed"
 	RANDOM=$seed
+	# Kill points spread over the whole session: time one whole run.
+	cp -a "$T/base" "$T/timed"
+	t0=$(date +%s%N)
+	cb --current-time 1700000100 backup "$T/src" "$T/timed"
+	dur=$((($(date +%s%N) - t0) / 1000000))
+	rm -rf "$T/timed"
+	echo "a whole session takes $dur ms"
 	for i in $(seq 1 "${CAPBACK_TEST_KILLS:-12}"); do
 		rm -rf "$T/repo" "$T/out"
 		cp -a "$T/base" "$T/repo"
 		setsid "$CAPBACK_BUILD/capback" --current-time 1700000100 backup \
 		    "$T/src" "$T/repo" >/dev/null 2>&1 &
 		pid=$!
-		sleep "$(awk -v r=$RANDOM 'BEGIN { printf "%.3f", (r % 400) / 1000 }')"
+		sleep "$(awk -v r=$RANDOM -v d="$dur" 'BEGIN { printf "%.3f", (r % (d + 50)) / 1000 }')"
 		kill -KILL -- "-$pid" 2>/dev/null || true
 		wait "$pid" || true
 		markers=$(ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror')
 		if [ "$markers" -eq 2 ]; then
+			rm -rf "$T/rcopy" "$T/rout"
+			cp -a "$T/repo" "$T/rcopy"
 			run cb regress "$T/repo"
 			echo "$output"
 			[ "$status" -eq 2 ]
 			want=state0
 			regressed=$((${regressed:-0} + 1))
+			# rdiff-backup's regress of the same copy: the same
+			# repository as before the session, and it goes on.
+			# (It takes a zombie for a running backup: wait until
+			# the killed writer is reaped.)
+			wpid=$(sed -n 's/^PID //p' "$T/rcopy"/rdiff-backup-data/current_mirror.2023-11-14T22:15:00Z.data)
+			for _ in $(seq 1 200); do
+				[ -e "/proc/$wpid" ] || break
+				sleep 0.05
+			done
+			run rdiff-backup regress "$T/rcopy"
+			echo "$output"
+			[ "$status" -eq 0 ] || [ "$status" -eq 2 ]
+			diff <(repo_files "$T/base") <(repo_files "$T/rcopy")
+			diff <(repo_files "$T/base") <(repo_files "$T/repo")
+			run cb restore "$T/rcopy" "$T/rout"
+			[ "$status" -eq 0 ]
+			assert_same_tree "$T/state0" "$T/rout"
+			run rdiff-backup --current-time 1700000200 backup "$T/src" "$T/rcopy"
+			[ "$status" -eq 0 ]
 		elif ls "$T/repo/rdiff-backup-data" | grep -q 'current_mirror.2023-11-14T22:15:00Z'; then
 			want=state1
 		else
@@ -252,7 +288,35 @@ change_tree() {
 		run rdiff-backup verify "$T/repo"
 		[ "$status" -eq 0 ]
 	done
-	echo "regressed after ${regressed:-0} of 12 kills"
+	echo "regressed after ${regressed:-0} of ${CAPBACK_TEST_KILLS:-12} kills"
+}
+
+@test "stopped while the old snapshot became a diff: both tools regress it" {
+	session 0
+	cp -a "$T/repo" "$T/before"
+	change_tree 1
+	run cb --current-time 1700000100 backup "$T/src" "$T/repo"
+	[ "$status" -eq 0 ]
+	d="$T/repo/rdiff-backup-data"
+	# Put back what was there before the last steps of the session: the
+	# old snapshot and marker, next to a diff cut short.
+	cp "$T/before/rdiff-backup-data"/mirror_metadata.2023-11-14T22:13:20Z.snapshot* "$d/"
+	cp "$T/before/rdiff-backup-data"/current_mirror.* "$d/"
+	f=$(ls "$d"/mirror_metadata.2023-11-14T22:13:20Z.diff*)
+	head -c 200 "$f" >"$f.cut" && mv "$f.cut" "$f"
+	cp -a "$T/repo" "$T/rcopy"
+	run cb regress "$T/repo"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	run rdiff-backup regress "$T/rcopy"
+	[ "$status" -eq 0 ] || [ "$status" -eq 2 ]
+	for r in "$T/repo" "$T/rcopy"; do
+		[ -z "$(ls "$r/rdiff-backup-data" | grep 'mirror_metadata.2023-11-14T22:13:20Z.diff')" ]
+		run cb restore "$r" "$T/out"
+		[ "$status" -eq 0 ]
+		assert_same_tree "$T/state0" "$T/out"
+		rm -rf "$T/out"
+	done
 }
 
 @test "twelve sessions: metadata diff chain with a snapshot every ninth, all restorable" {
