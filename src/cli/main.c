@@ -674,7 +674,7 @@ cmd_compare(int argc, char **argv, const struct global *g)
 	};
 	char *rargv[16], *wargv[24], mode[16], *repo, *sub;
 	const char *at = NULL, *method = "meta";
-	int c, rn = 0, wn = 0, rst, wst;
+	int c, rn = 0, wn = 0, rst, wst, res;
 	struct stat st;
 
 	optind = 1;
@@ -730,9 +730,17 @@ cmd_compare(int argc, char **argv, const struct global *g)
 		fatal("cannot start the compare roles: %s", strerror(errno));
 	free(repo);
 	free(sub);
-	if (rst == 0 && (wst == 0 || wst == 1 || wst == 4))
-		return wst;
-	return 1;
+	/*
+	 * A role that died (not a fatal() it explained) must not pass for
+	 * "differences found", which is status 1 too.
+	 */
+	if (rst != 0 && rst != 1)
+		log_error("the reader ended abnormally (status %d)", rst);
+	if (wst != 1 && (wst < 0 || wst > 15 || (wst & ~12) != 0))
+		log_error("the writer ended abnormally (status %d)", wst);
+	/* rdiff-backup 2.2 (API 200) exits 1 when it found differences. */
+	res = combine(rst, wst);
+	return (res & 8) ? 1 : res;
 }
 
 static const char *

@@ -830,7 +830,7 @@ writer_compare(const char *method, const char *path,
 		    c.report);
 	if (fflush(c.report) != 0 || ferror(c.report))
 		fatal("writing the report: %s", strerror(errno));
-	status = c.ndiff > 0 ? 1 : c.nerr > 0 ? 4 : 0;
+	status = (c.ndiff > 0 ? 8 : 0) | (c.nerr > 0 ? 4 : 0);
 	if (c.ndiff > 0)
 		log_warn("the source differs from the backup of %s (%llu "
 			 "difference%s)",

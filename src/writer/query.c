@@ -104,30 +104,48 @@ list_path_increments(struct repo *repo, const struct writer_opts *o)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+static int
+entry_time_cmp(const void *a, const void *b)
+{
+	const struct repo_entry *x = *(const struct repo_entry *const *)a;
+	const struct repo_entry *y = *(const struct repo_entry *const *)b;
+
+	return (x->inc.time > y->inc.time) - (x->inc.time < y->inc.time);
+}
+
+/*
+ * The sessions with increments, as rdiff-backup lists them: the root
+ * markers increments.<T>.dir by their stored names (a session written
+ * under another time zone keeps that zone's offset in its name).
+ */
 int
 writer_list_increments(struct repo *repo, const struct writer_opts *o)
 {
-	int64_t *s = NULL;
-	size_t n = 0, i;
-	char ts[TIMEFMT_LEN], when[64];
+	struct repo_entry *e = NULL, **sel = NULL;
+	size_t n = 0, k = 0, i;
+	char when[64];
 	int r;
 
 	if (!(o->sublen == 1 && o->sub[0] == '.'))
 		return list_path_increments(repo, o);
-	if ((r = repo_inc_sessions(repo->datafd, &s, &n)) != 0)
+	if ((r = repo_scan(repo->datafd, &e, &n)) != 0)
 		fatal("cannot list the sessions of '%s': %s", repo->path,
 		    cb_strerror(r));
-	printf("Found %zu increments:\n", n > 0 ? n - 1 : 0);
-	for (i = 0; i < n; i++) {
-		if (s[i] == repo->cur_time)
-			continue;
-		timefmt_utc(s[i], ts);
-		printf("    increments.%s.dir   %s\n", ts,
-		    ctime_of(s[i], when, sizeof(when)));
-	}
+	if (n > 0 && (sel = calloc(n, sizeof(*sel))) == NULL)
+		fatal("out of memory");
+	for (i = 0; i < n; i++)
+		if (e[i].base == RB_INCREMENTS &&
+		    e[i].inc.time != repo->cur_time)
+			sel[k++] = &e[i];
+	qsort(sel, k, sizeof(*sel), entry_time_cmp);
+	printf("Found %zu increments:\n", k);
+	for (i = 0; i < k; i++)
+		printf("    %s   %s\n", sel[i]->name,
+		    ctime_of(sel[i]->inc.time, when, sizeof(when)));
 	printf("Current mirror: %s\n",
 	    ctime_of(repo->cur_time, when, sizeof(when)));
-	free(s);
+	free(sel);
+	repo_scan_free(e, n);
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 

@@ -122,8 +122,8 @@ void snapsrc_end(struct snapsrc *s, int rc);
  * writer_compare(method, path, o): compare the reader's tree with the
  * backup in ${path} of the session o->at ("meta", "hash" or "full", as
  * rdiff-backup's compare --method), report on fd 3.  Read-only on the
- * repository.  Returns 0 (the same), 1 (differences reported) or 4 (no
- * difference, but some paths could not be compared); fatal on errors.
+ * repository.  Returns rdiff-backup's bits: 0 the same, 8 differences
+ * reported, 4 some paths could not be compared; fatal on errors.
  */
 int writer_compare(const char *method, const char *path,
     const struct writer_opts *o);

@@ -41,6 +41,13 @@ both_compare() {
 	sort "$T/cb.raw" >"$T/cb.out"
 	echo "== compare $*: rdiff-backup $RB_ST, capback $CB_ST"
 	cat "$T/cb.raw" "$T/cb.err"
+	roles_sane <"$T/cb.err"
+}
+
+# roles_sane <TEXT: no role died, nor tripped a sanitizer or valgrind
+# (status 1 alone would pass for "differences found").
+roles_sane() {
+	refute grep -E "ended abnormally|Sanitizer|runtime error"
 }
 
 # like_rdiff ARGS...: both_compare, then the same lines and status.
@@ -250,6 +257,7 @@ change_tree() {
 		    --method "$m" --at $BASE "$T/src" "$T/repo"
 		echo "$output"
 		[ "$status" -eq 1 ]
+		roles_sane <<<"$output"
 		[[ "$output" == *"new: d/c"* ]]
 	done
 	# session 0's bytes, rebuilt from the increments by that user
@@ -258,6 +266,7 @@ change_tree() {
 	for m in meta hash full; do
 		run cb compare --method "$m" --at $BASE "$T/src" "$T/repo"
 		[ "$status" -eq 1 ]
+		roles_sane <<<"$output"
 	done
 	snap | diff "$T/before" -
 	# and on a read-only mount, as root
@@ -268,6 +277,7 @@ change_tree() {
 	run cb compare --method full "$T/src" "$T/ro"
 	echo "$output"
 	[ "$status" -eq 1 ]
+	roles_sane <<<"$output"
 	[ "$(echo "$output" | grep -c '^new: d/c$')" -eq 1 ]
 	snap | diff "$T/before" -
 }
@@ -286,6 +296,7 @@ change_tree() {
 	run run_as "$NEW_USER" "$CAPBACK_BUILD/capback" compare --method hash "$T/src" "$T/repo"
 	echo "$output"
 	[ "$status" -eq 1 ]
+	roles_sane <<<"$output"
 	[[ "$output" == *"cannot read 'd/s'"* ]]
 	[[ "$output" == *"metadata the same, data changed: d/s"* ]]
 	chmod 0700 "$T/src/d"
@@ -326,14 +337,17 @@ EOF
 		rdiff-backup compare --method "$m" "$T/src" "$T/repo" >"$T/rb.raw" 2>/dev/null || RB_ST=$?
 		CB_ST=0
 		timeout 300 "$CAPBACK_BUILD/capback" compare --method "$m" "$T/src" \
-		    "$T/repo" >"$T/cb.raw" || CB_ST=$?
+		    "$T/repo" >"$T/cb.raw" 2>"$T/cb.err" || CB_ST=$?
+		roles_sane <"$T/cb.err"
 		diff "$T/rb.raw" "$T/cb.raw"
 		[ "$RB_ST" -eq "$CB_ST" ]
 		[ "$CB_ST" -eq 1 ]
+		[ "$(grep -c '^deleted: b/' "$T/cb.raw")" -eq 6000 ]
+		cp "$T/cb.raw" "$T/cb.$m"
 	done
-	[ "$(grep -c '^deleted: b/' "$T/cb.raw")" -eq 6000 ]
-	run cb compare --method hash "$T/src" "$T/repo"
-	[ "$(echo "$output" | grep -c '^metadata the same, data changed: [ac]/')" -eq 4000 ]
+	for m in hash full; do
+		[ "$(grep -c '^metadata the same, data changed: [ac]/' "$T/cb.$m")" -eq 4000 ]
+	done
 }
 
 @test "usage errors: method, time, source, repository" {
@@ -365,4 +379,22 @@ EOF
 	run "$CAPBACK_BUILD/capback-writer" -- compare-meta "$T/repo" 3>&-
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"fd 3"* ]]
+}
+
+@test "a role that dies is reported, not taken for differences" {
+	session cb 0
+	mkdir "$T/libexec"
+	ln -s "$CAPBACK_BUILD/capback-reader" "$T/libexec/capback-reader"
+	# a writer that compares, then fails as valgrind or a crash would
+	cat >"$T/libexec/capback-writer" <<EOS
+#!/bin/sh
+"$CAPBACK_BUILD/capback-writer" "\$@"
+exit 99
+EOS
+	chmod 0755 "$T/libexec/capback-writer"
+	run env CAPBACK_LIBEXEC="$T/libexec" "$CAPBACK_BUILD/capback" compare "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"the writer ended abnormally (status 99)"* ]]
+	refute roles_sane <<<"$output"
 }
