@@ -89,3 +89,26 @@ capback_then_rdiff() {
 	[ "$status" -eq 0 ]
 	assert_same_tree "$T/src" "$T/out"
 }
+
+@test "xattr names with a space and '=', empty and binary values (13 #12)" {
+	mkdir -p "$T/ea"
+	echo x >"$T/ea/f"
+	setfattr -n "user.sp ace" -v 0x00ff3d0a "$T/ea/f"
+	setfattr -n user.empty "$T/ea/f"
+	setfattr -n "user.eq=ual" -v "a=b" "$T/ea/f"
+	cb backup "$T/ea" "$T/crepo"
+	rdiff-backup backup "$T/ea" "$T/rrepo"
+	# the same EA records as rdiff-backup writes (order of names aside)
+	diff <(zcat -f "$T"/crepo/rdiff-backup-data/extended_attributes.* | sort) \
+	    <(zcat -f "$T"/rrepo/rdiff-backup-data/extended_attributes.* | sort)
+	# capback restores the real names from either repository.  (rdiff-
+	# backup 2.2.2 restores the escaped names, "user.sp\040ace".)
+	for r in crepo rrepo; do
+		cb restore "$T/$r" "$T/out-$r"
+		[ "$(getfattr --only-values -n 'user.sp ace' "$T/out-$r/f" | od -An -tx1 | tr -d ' \n')" = 00ff3d0a ]
+		[ "$(getfattr --only-values -n 'user.eq=ual' "$T/out-$r/f")" = "a=b" ]
+		getfattr -n user.empty "$T/out-$r/f" >/dev/null
+	done
+	run rdiff-backup verify "$T/crepo"
+	[ "$status" -eq 0 ]
+}
