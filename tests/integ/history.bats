@@ -147,10 +147,20 @@ change_tree() {
 	cp -a "$T/src" "$T/state2"
 	change_tree 3
 	session 3
-	for n in 0 1 2 3; do
+	# rdiff-backup's newer API (its lock file, its own layout) next
+	echo api201 >"$T/src/api201"
+	run rdiff-backup --api-version 201 --current-time 1700000400 backup "$T/src" "$T/repo"
+	[ "$status" -eq 0 ]
+	cp -a "$T/src" "$T/state4"
+	echo after >"$T/src/after"
+	session 5
+	for n in 0 1 2 3 4 5; do
 		run rdiff-backup restore --at $((1700000000 + 100 * n)) "$T/repo" "$T/out$n"
 		[ "$status" -eq 0 ]
 		assert_same_tree "$T/state$n" "$T/out$n"
+		run cb restore --at $((1700000000 + 100 * n)) "$T/repo" "$T/cbout$n"
+		[ "$status" -eq 0 ]
+		assert_same_tree "$T/state$n" "$T/cbout$n"
 	done
 }
 
