@@ -136,6 +136,7 @@ teardown() {
 	[ ! -e "$T/small/repo/big" ]
 	# The next backup undoes it first and says so with the warning bit.
 	rm "$T/src/big"
+	echo "after the failure" >"$T/src/later" # a change, whatever the clock
 	run cb --current-time 1700000200 backup "$T/src" "$T/small/repo"
 	echo "$output"
 	[ "$status" -eq 2 ]

@@ -431,7 +431,11 @@ test_keep_rule(void **state)
 	assert_int_equal(mdhist_keep_snapshot(dfd, 1700000005, &keep),
 	    CB_ERR_SYS);
 	assert_int_equal(errno, ENOENT);
+	/* a snapshot and a (partial) diff of one time: the snapshot wins */
 	write_plain(dfd, "mirror_metadata.2023-11-14T23:13:21+01:00.diff", "");
+	assert_int_equal(mdhist_keep_snapshot(dfd, 1700000001, &keep), 0);
+	/* two diffs of one time cannot be told apart */
+	write_plain(dfd, "mirror_metadata.2023-11-14T23:13:20+01:00.diff", "");
 	assert_int_equal(mdhist_keep_snapshot(dfd, 1700000001, &keep),
 	    CB_ERR_CORRUPT);
 	close(dfd);
