@@ -20,8 +20,10 @@
 #include "log.h"
 #include "select.h"
 #include "spawn.h"
+#include "strbuf.h"
 
 struct global {
+	const char *schema;	  /* --remote-schema, NULL: "ssh -C {h}" */
 	const char *current_time; /* validated decimal seconds or NULL */
 	char verbosity[16];
 	int force;
@@ -50,6 +52,10 @@ usage_main(FILE *f)
 	    "\n"
 	    "Global options (before the action):\n"
 	    "  --current-time SECS   pretend the time is SECS (epoch)\n"
+	    "  --remote-schema CMD   how to reach [user@]host::/path "
+	    "locations\n"
+	    "                        (default \"ssh -C {h}\"; the role's "
+	    "command is appended)\n"
 	    "  -v, --verbosity N     0 silent .. 3 default .. 5 debug\n"
 	    "  --force               allow risky operations (see actions)\n"
 	    "  -V, --version         print the version\n"
@@ -177,6 +183,89 @@ split_repo(const char *arg, char **sub)
  * 4 some files failed, 8 some files differ (compare).  A role that died
  * or failed makes it 1.
  */
+/*
+ * A location [user@]host::path: the host part (malloc'd) and *path, or
+ * NULL for a local path.
+ */
+static char *
+split_remote(const char *loc, const char **path)
+{
+	const char *sep = strstr(loc, "::");
+	char *host;
+
+	*path = loc;
+	if (sep == NULL)
+		return NULL;
+	if (sep == loc || sep[2] == '\0')
+		fatal("'%s': a remote location is [user@]host::/path", loc);
+	if ((host = strndup(loc, (size_t)(sep - loc))) == NULL)
+		fatal("out of memory");
+	if (host[0] == '-' || strpbrk(host, " \t'\"\\;|&$`<>()") != NULL)
+		fatal("'%s': not a host name", host);
+	*path = sep + 2;
+	return host;
+}
+
+/* ${s} as one word for a POSIX shell. */
+static void
+sh_quote(struct strbuf *out, const char *s)
+{
+	if (strbuf_addch(out, '\'') != 0)
+		fatal("out of memory");
+	for (; *s != '\0'; s++) {
+		if (*s == '\'' ? strbuf_addstr(out, "'\\''") != 0 :
+				 strbuf_addch(out, *s) != 0)
+			fatal("out of memory");
+	}
+	if (strbuf_addch(out, '\'') != 0)
+		fatal("out of memory");
+}
+
+/*
+ * The role ${argv} run on ${host} through the remote schema (default
+ * "ssh -C {h}"; "{h}" or "%s" stands for the host, the role's command is
+ * appended): a new argv for /bin/sh -c.  On the host the role is found
+ * in PATH, or its SSH key's forced command takes the request.
+ */
+static char **
+remote_wrap(const struct global *g, const char *host, char *const argv[])
+{
+	const char *schema = g->schema ? g->schema : "ssh -C {h}", *p;
+	struct strbuf remote = STRBUF_INIT, cmd = STRBUF_INIT;
+	char **out = calloc(4, sizeof(*out));
+	int placed = 0;
+	size_t i;
+
+	if (out == NULL)
+		fatal("out of memory");
+	for (i = 0; argv[i] != NULL; i++) {
+		if (i > 0 && strbuf_addch(&remote, ' ') != 0)
+			fatal("out of memory");
+		if (i == 0 ? strbuf_addstr(&remote, argv[0]) != 0 :
+			     (sh_quote(&remote, argv[i]), 0))
+			fatal("out of memory");
+	}
+	for (p = schema; *p != '\0'; p++) {
+		if ((p[0] == '{' && p[1] == 'h' && p[2] == '}') ||
+		    (p[0] == '%' && p[1] == 's')) {
+			sh_quote(&cmd, host);
+			p += p[0] == '{' ? 2 : 1;
+			placed = 1;
+		} else if (strbuf_addch(&cmd, *p) != 0)
+			fatal("out of memory");
+	}
+	if (!placed)
+		fatal("--remote-schema needs {h} (or %%s) for the host");
+	if (strbuf_addch(&cmd, ' ') != 0)
+		fatal("out of memory");
+	sh_quote(&cmd, remote.buf);
+	out[0] = (char *)"/bin/sh";
+	out[1] = (char *)"-c";
+	out[2] = cmd.buf; /* kept for the life of the process */
+	strbuf_release(&remote);
+	return out;
+}
+
 static int
 combine(int a_st, int b_st)
 {
@@ -269,10 +358,10 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		{ "null-separator", no_argument, NULL, '0' },
 		{ "help", no_argument, NULL, 'h' },
 	};
-	char **rargv, *wargv[16], **sel;
+	char **rargv, *wargv[16], **sel, *shost, *rhost;
 	int c, rn = 0, wn = 0, rst, wst, noarg, nul_sep = 0;
 	size_t i, no = 4, nsel = 0;
-	const char *name;
+	const char *name, *spath, *rpath;
 	struct stat st;
 
 	for (i = 0; (name = select_option(i, &noarg)) != NULL; i++) {
@@ -332,27 +421,35 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		usage_backup(stderr);
 		return 1;
 	}
-	if (strstr(argv[optind], "::") || strstr(argv[optind + 1], "::"))
-		fatal("remote locations (host::path) are not supported yet");
-	if (stat(argv[optind], &st) != 0)
-		fatal("cannot back up '%s': %s", argv[optind], strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		fatal("cannot back up '%s': not a directory", argv[optind]);
-	check_select(argv[optind], sel, nsel, nul_sep);
+	shost = split_remote(argv[optind], &spath);
+	rhost = split_remote(argv[optind + 1], &rpath);
+	if (shost != NULL && rhost != NULL)
+		fatal("only one side of a backup can be remote");
+	if (shost == NULL && stat(spath, &st) != 0)
+		fatal("cannot back up '%s': %s", spath, strerror(errno));
+	if (shost == NULL && !S_ISDIR(st.st_mode))
+		fatal("cannot back up '%s': not a directory", spath);
+	if (shost != NULL)
+		for (i = 0; i < nsel; i++)
+			if (strstr(sel[i], "filelist") != NULL)
+				fatal("filelists with a remote source are not "
+				      "supported yet; use --include/--exclude");
+	check_select(spath, sel, nsel, nul_sep);
 	add_globals(rargv, &rn, g, 0);
 	for (i = 0; i < nsel; i++) {
 		rargv[rn++] = (char *)"--select";
 		rargv[rn++] = sel[i];
 	}
 	rargv[rn++] = (char *)"--";
-	rargv[rn++] = argv[optind];
+	rargv[rn++] = (char *)spath;
 	rargv[rn] = NULL;
 	add_globals(wargv, &wn, g, 1);
 	wargv[wn++] = (char *)"--";
 	wargv[wn++] = (char *)"backup";
-	wargv[wn++] = argv[optind + 1];
+	wargv[wn++] = (char *)rpath;
 	wargv[wn] = NULL;
-	if (spawn_pair(rargv, wargv, &rst, &wst) != 0)
+	if (spawn_pair(shost ? remote_wrap(g, shost, rargv) : rargv,
+		rhost ? remote_wrap(g, rhost, wargv) : wargv, &rst, &wst) != 0)
 		fatal("cannot start the backup roles: %s", strerror(errno));
 	for (i = 0; i < nsel; i++)
 		free(sel[i]);
@@ -763,6 +860,7 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "current-time", required_argument, NULL, 't' },
+		{ "remote-schema", required_argument, NULL, 'r' },
 		{ "verbosity", required_argument, NULL, 'v' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "version", no_argument, NULL, 'V' },
@@ -788,6 +886,7 @@ main(int argc, char **argv)
 			log_init("capback", v);
 			break;
 		case 'f': g.force = 1; break;
+		case 'r': g.schema = optarg; break;
 		case 'V': printf("capback %s\n", CAPBACK_VERSION); return 0;
 		case 'h': usage_main(stdout); return 0;
 		default: usage_main(stderr); return 1;

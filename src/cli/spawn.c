@@ -46,7 +46,12 @@ start(char *const argv[], int fd, int fd3)
 	char path[PATH_MAX + 64];
 	pid_t pid;
 
-	snprintf(path, sizeof(path), "%s/%s", libexec_dir(), argv[0]);
+	/* A role by name lives beside us; an absolute path (the shell that
+	 * runs a remote schema) is run as it is. */
+	if (argv[0][0] == '/')
+		snprintf(path, sizeof(path), "%s", argv[0]);
+	else
+		snprintf(path, sizeof(path), "%s/%s", libexec_dir(), argv[0]);
 	if (access(path, X_OK) != 0)
 		fatal("cannot run '%s': %s", path, strerror(errno));
 	pid = fork();

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -326,9 +328,156 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: capback-reader [-v N] [--no-eas] [--no-acls] SOURCE\n"
+	    "usage: capback-reader [-v N] [--no-eas] [--no-acls] "
+	    "[--select OPT[=ARG]]... SOURCE\n"
+	    "       capback-reader --serve --restrict-path DIR   (SSH forced "
+	    "command)\n"
 	    "Serves the tree at SOURCE to a capback writer over "
-	    "stdin/stdout (read-only).\n");
+	    "stdin/stdout (read-only).\n"
+	    "With --serve the request comes from SSH_ORIGINAL_COMMAND and "
+	    "SOURCE\nmust lie beneath DIR, reached without symlinks.\n");
+}
+
+/*
+ * The words of SSH_ORIGINAL_COMMAND, parsed strictly: plain words of
+ * safe characters and single-quoted strings (with \' between), nothing
+ * a shell would expand.  Fatal on anything else.
+ */
+static char **
+parse_original_command(const char *cmd, int *argc_out)
+{
+	size_t len = strlen(cmd), n = 0, cap = 8, o;
+	char **words = calloc(cap, sizeof(*words)), *w;
+	const char *p = cmd;
+
+	if (words == NULL || len > 1 << 20)
+		fatal("request too long");
+	while (*p != '\0') {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		if ((w = malloc(len + 1)) == NULL)
+			fatal("out of memory");
+		o = 0;
+		while (*p != '\0' && *p != ' ') {
+			if (*p == '\'') {
+				const char *q = strchr(p + 1, '\'');
+
+				if (q == NULL)
+					fatal(
+					    "refusing the request: unbalanced "
+					    "quote");
+				memcpy(w + o, p + 1, (size_t)(q - p - 1));
+				o += (size_t)(q - p - 1);
+				p = q + 1;
+			} else if (*p == '\\' && p[1] == '\'') {
+				w[o++] = '\'';
+				p += 2;
+			} else if (strchr("abcdefghijklmnopqrstuvwxyz"
+					  "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					  "0123456789_./:=@%+,-",
+				       *p) != NULL)
+				w[o++] = *p++;
+			else
+				fatal("refusing the request: character '%c' "
+				      "outside quotes",
+				    *p);
+		}
+		w[o] = '\0';
+		if (n + 2 > cap) {
+			cap *= 2;
+			if ((words = realloc(words, cap * sizeof(*words))) ==
+			    NULL)
+				fatal("out of memory");
+		}
+		words[n++] = w;
+	}
+	words[n] = NULL;
+	*argc_out = (int)n;
+	return words;
+}
+
+/*
+ * Open SOURCE for a --serve request: an absolute path without "." or
+ * ".." components, beneath ${restrict}, every component a real directory
+ * (no symlinks anywhere on the way).
+ */
+static int
+open_restricted(const char *restrict_path, const char *source)
+{
+	const char *rel, *c;
+	size_t rlen = strlen(restrict_path);
+	int rfd, fd;
+
+	while (rlen > 1 && restrict_path[rlen - 1] == '/')
+		rlen--;
+	if (source[0] != '/')
+		fatal("refusing '%s': not an absolute path", source);
+	for (c = source; *c != '\0';) {
+		size_t n;
+
+		while (*c == '/')
+			c++;
+		n = strcspn(c, "/");
+		if ((n == 1 && c[0] == '.') ||
+		    (n == 2 && c[0] == '.' && c[1] == '.'))
+			fatal("refusing '%s': '.' and '..' are not allowed",
+			    source);
+		c += n;
+	}
+	if (rlen == 1 && restrict_path[0] == '/')
+		rel = source;
+	else if (strncmp(source, restrict_path, rlen) == 0 &&
+	    (source[rlen] == '/' || source[rlen] == '\0'))
+		rel = source + rlen;
+	else
+		fatal("refusing '%s': outside the restrict path '%s'", source,
+		    restrict_path);
+	while (*rel == '/')
+		rel++;
+	rfd = open(restrict_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		fatal("cannot open restrict path '%s': %s", restrict_path,
+		    strerror(errno));
+	if (*rel == '\0')
+		return rfd;
+	fd = fs_open_beneath(rfd, rel, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0)
+		fatal("cannot open '%s' beneath '%s'%s: %s", source,
+		    restrict_path, errno == ELOOP ? " (through a symlink)" : "",
+		    strerror(errno));
+	close(rfd);
+	return fd;
+}
+
+/*
+ * The reader's privilege: CAP_DAC_READ_SEARCH at most, effective if
+ * permitted (file capability +p, pam_cap +i with +i on the binary, or
+ * root); every other capability dropped, and no way to gain any back.
+ */
+static void
+keep_read_search_only(void)
+{
+	cap_t caps = cap_get_proc();
+	cap_flag_value_t had = CAP_CLEAR;
+	cap_value_t v = CAP_DAC_READ_SEARCH;
+
+	if (caps == NULL)
+		fatal("cannot read capabilities: %s", strerror(errno));
+	cap_get_flag(caps, CAP_DAC_READ_SEARCH, CAP_PERMITTED, &had);
+	cap_clear(caps);
+	if (had == CAP_SET) {
+		cap_set_flag(caps, CAP_PERMITTED, 1, &v, CAP_SET);
+		cap_set_flag(caps, CAP_EFFECTIVE, 1, &v, CAP_SET);
+	}
+	if (cap_set_proc(caps) != 0)
+		fatal("cannot drop capabilities: %s", strerror(errno));
+	cap_free(caps);
+	if (CAP_AMBIENT_SUPPORTED())
+		cap_reset_ambient();
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		fatal("cannot set no_new_privs: %s", strerror(errno));
 }
 
 #define FILELIST_MAX (64 << 20)
@@ -420,6 +569,8 @@ main(int argc, char **argv)
 		{ "no-acls", no_argument, NULL, 'a' },
 		{ "select", required_argument, NULL, 's' },
 		{ "null-separator", no_argument, NULL, '0' },
+		{ "serve", no_argument, NULL, 'S' },
+		{ "restrict-path", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -428,7 +579,8 @@ main(int argc, char **argv)
 	const char **sels;
 	size_t nsels = 0;
 	unsigned wflags = 0;
-	int c, verbosity = 3, nul_sep = 0;
+	int c, verbosity = 3, nul_sep = 0, serve = 0;
+	const char *restrict_path = NULL;
 
 	if ((sels = calloc((size_t)argc, sizeof(*sels))) == NULL)
 		return 1;
@@ -440,19 +592,67 @@ main(int argc, char **argv)
 		case 'a': wflags |= WALK_NO_ACLS; break;
 		case 's': sels[nsels++] = optarg; break;
 		case '0': nul_sep = 1; break;
+		case 'S': serve = 1; break;
+		case 'R': restrict_path = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
 	}
 	log_init("capback", verbosity);
+	keep_read_search_only();
 	/* A dead peer must be an EPIPE we handle, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
+	if (serve) {
+		/* The forced command of an SSH key: the client's words are a
+		 * request, parsed strictly, never run by a shell. */
+		const char *req = getenv("SSH_ORIGINAL_COMMAND");
+		const char *slash;
+
+		if (restrict_path == NULL || optind != argc)
+			fatal("--serve needs --restrict-path DIR and nothing "
+			      "else");
+		if (req == NULL)
+			fatal("no request: this key only serves capback "
+			      "backups");
+		argv = parse_original_command(req, &argc);
+		slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
+		if (argc == 0 ||
+		    strcmp(slash ? slash + 1 : argv[0], "capback-reader") != 0)
+			fatal("refusing the request: not a capback-reader "
+			      "command");
+		optind = 1;
+		nsels = 0;
+		free(sels);
+		if ((sels = calloc((size_t)argc, sizeof(*sels))) == NULL)
+			fatal("out of memory");
+		while ((c = getopt_long(argc, argv, "v:h", opts, NULL)) != -1) {
+			switch (c) {
+			case 'v': verbosity = atoi(optarg); break;
+			case 'e': wflags |= WALK_NO_EAS; break;
+			case 'a': wflags |= WALK_NO_ACLS; break;
+			case 's': sels[nsels++] = optarg; break;
+			case '0': nul_sep = 1; break;
+			default:
+				fatal("refusing the request: option not "
+				      "allowed");
+			}
+		}
+		for (size_t i = 0; i < nsels; i++)
+			if (strstr(sels[i], "filelist") != NULL)
+				fatal("refusing the request: filelists are "
+				      "read on the client side");
+		log_init("capback", verbosity);
+	}
 	if (optind + 1 != argc) {
 		usage(stderr);
 		return 1;
 	}
 	memset(&rd, 0, sizeof(rd));
-	rd.rootfd = open(argv[optind], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (serve)
+		rd.rootfd = open_restricted(restrict_path, argv[optind]);
+	else
+		rd.rootfd =
+		    open(argv[optind], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rd.rootfd < 0)
 		fatal("cannot open source directory '%s': %s", argv[optind],
 		    strerror(errno));

@@ -1,0 +1,160 @@
+#!/usr/bin/env bats
+# Pull backups over a real OpenSSH server on 127.0.0.1: the target's agent
+# account runs capback-reader as a forced command holding only
+# CAP_DAC_READ_SEARCH (file capability +p on a binary only its group may
+# run); the backup server's writer is an ordinary user.
+
+load ../lib/helpers
+
+setup() {
+	need_root
+	[ -x /usr/sbin/sshd ] || skip "openssh-server not installed"
+	command -v setcap >/dev/null || skip "setcap not installed"
+	setup_scratch
+	chmod 0755 "$T"
+	new_user && AGENT=$NEW_USER
+	usermod -s /bin/sh "$AGENT"
+	new_user && SERVER=$NEW_USER
+	GROUP="cbg$$_${BATS_TEST_NUMBER}"
+	groupadd "$GROUP"
+	CREATED_GROUPS="$GROUP"
+	usermod -a -G "$GROUP" "$AGENT"
+	# the agent binary: group-only, capability +p
+	mkdir -p "$T/agent"
+	cp "$CAPBACK_BUILD/capback-reader" "$T/agent/"
+	chgrp "$GROUP" "$T/agent/capback-reader"
+	chmod 0750 "$T/agent/capback-reader"
+	setcap cap_dac_read_search+p "$T/agent/capback-reader"
+	# what the target holds, much of it root-only
+	mkdir -p "$T/target/data/private" "$T/target/other"
+	echo public >"$T/target/data/public"
+	echo secret >"$T/target/data/private/secret"
+	chmod 0700 "$T/target/data/private"
+	chmod 0600 "$T/target/data/private/secret"
+	echo 'root:$y$hash:19000:0:99999:7:::' >"$T/target/data/shadow"
+	chmod 0640 "$T/target/data/shadow"
+	chgrp shadow "$T/target/data/shadow"
+	echo outside >"$T/target/other/file"
+	ln -s ../other "$T/target/data/escape"
+	touch -d @1690000000 "$T/target/data"/* "$T/target/data"
+	# the backup server's side
+	mkdir -p "$T/server"
+	chown "$SERVER" "$T/server"
+	PORT=$((20000 + RANDOM % 20000))
+	sh "$LIB/sshd-loopback.sh" start "$T/sshd" "$PORT" \
+	    "$AGENT=$T/agent/capback-reader --serve --restrict-path $T/target"
+	chown "$SERVER" "$T/sshd/client_key"
+	SSHCMD=$(sh "$LIB/sshd-loopback.sh" sshcmd "$T/sshd" "$AGENT")
+}
+
+teardown() {
+	[ -n "${T:-}" ] && sh "$LIB/sshd-loopback.sh" stop "$T/sshd" || true
+	pkill -u "$AGENT" 2>/dev/null || true
+	for g in ${CREATED_GROUPS:-}; do groupdel "$g" 2>/dev/null || true; done
+	teardown_scratch
+}
+
+as_server() {
+	run_as "$SERVER" env HOME="$T/server" "$CAPBACK_BUILD/capback" "$@"
+}
+
+@test "pull: a non-root server backs up root-only files through the agent key" {
+	run as_server --remote-schema "$SSHCMD {h}" --current-time 1700000000 \
+	    backup "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# the server holds the data as an ordinary user's files
+	[ "$(stat -c %U "$T/server/repo/private/secret")" = "$SERVER" ]
+	record "$T/server/repo" private/secret | grep -qx '  Uid 0'
+	# root restores it exactly, and rdiff-backup agrees
+	run cb restore "$T/server/repo" "$T/out"
+	[ "$status" -eq 0 ]
+	assert_same_tree "$T/target/data" "$T/out"
+	run rdiff-backup verify "$T/server/repo"
+	[ "$status" -eq 0 ]
+	# an incremental over the same link
+	echo more >>"$T/target/data/private/secret"
+	touch -d @1690000100 "$T/target/data/private/secret"
+	run as_server --remote-schema "$SSHCMD {h}" --current-time 1700000100 \
+	    backup "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	[ "$status" -eq 0 ]
+	rm -rf "$T/out"
+	run cb restore "$T/server/repo" "$T/out"
+	assert_same_tree "$T/target/data" "$T/out"
+}
+
+@test "the running agent holds CAP_DAC_READ_SEARCH only, with no_new_privs" {
+	head -c 300000000 /dev/urandom >"$T/target/data/big" 2>/dev/null ||
+		head -c 100000000 /dev/zero >"$T/target/data/big"
+	as_server --remote-schema "$SSHCMD {h}" backup \
+	    "x@127.0.0.1::$T/target/data" "$T/server/repo" &
+	job=$!
+	pid=""
+	for _ in $(seq 1 400); do
+		pid=$(pgrep -u "$AGENT" -x capback-reader | head -1)
+		[ -n "$pid" ] && break
+		sleep 0.02
+	done
+	[ -n "$pid" ]
+	sleep 0.3 # past its start-up, while it streams the big file
+	status_text=$(cat "/proc/$pid/status")
+	wait "$job"
+	echo "$status_text" | grep -E 'Cap|NoNewPrivs|Uid'
+	echo "$status_text" | grep -qx 'CapEff:	0000000000000004'
+	echo "$status_text" | grep -qx 'CapPrm:	0000000000000004'
+	echo "$status_text" | grep -qx 'CapAmb:	0000000000000000'
+	echo "$status_text" | grep -qx 'NoNewPrivs:	1'
+	echo "$status_text" | grep -q "^Uid:	$(id -u "$AGENT")	"
+}
+
+@test "a hostile client gets nothing outside the restrict path, and no shell" {
+	ssh_agent() {
+		run_as "$SERVER" $SSHCMD 127.0.0.1 "$@" </dev/null
+	}
+	run ssh_agent "cat /etc/shadow"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"not a capback-reader command"* ]]
+	run ssh_agent "capback-reader -- /etc"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"outside the restrict path"* ]]
+	run ssh_agent "capback-reader -- $T/target/data/../other"
+	[[ "$output" == *"'..' are not allowed"* ]]
+	run ssh_agent "capback-reader -- $T/target/data/escape"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"symlink"* ]]
+	run ssh_agent "capback-reader -- '$T/target/data'; id"
+	[[ "$output" == *"outside quotes"* ]]
+	run ssh_agent "capback-reader -- \$(id)"
+	[[ "$output" == *"outside quotes"* ]]
+	run ssh_agent "capback-reader --restrict-path / -- /etc"
+	[[ "$output" == *"option not allowed"* ]]
+	run ssh_agent "capback-reader --select include-filelist=/etc/shadow -- $T/target"
+	[[ "$output" == *"filelists are read on the client side"* ]]
+	# and the agent key gets no terminal, no forwarding
+	run run_as "$SERVER" $SSHCMD -tt 127.0.0.1 </dev/null
+	[ "$status" -ne 0 ]
+	# the symlink inside the tree is backed up as a symlink, not followed
+	run as_server --remote-schema "$SSHCMD {h}" backup "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	[ "$status" -eq 0 ]
+	[ -L "$T/server/repo/escape" ]
+	[ ! -e "$T/server/repo/escape/file" ] || [ -L "$T/server/repo/escape" ]
+}
+
+@test "errors name the problem: unreachable host, refused key, remote syntax" {
+	run as_server --remote-schema "ssh -o BatchMode=yes -o ConnectTimeout=3 -p 1 {h}" \
+	    backup "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"Connection refused"* ]]
+	[ ! -e "$T/server/repo" ]
+	run as_server --remote-schema "ssh -F none -p $PORT -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null {h}" \
+	    backup "nobody@127.0.0.1::$T/target/data" "$T/server/repo"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"Permission denied"* ]]
+	run cb backup "::$T/target/data" "$T/repo"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"[user@]host::/path"* ]]
+	run cb --remote-schema "ssh" backup "h::$T/target/data" "$T/repo"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"{h}"* ]]
+}
