@@ -180,7 +180,7 @@ change_tree() {
 	echo "$output"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"No space left on device"* ]]
-	[[ "$output" == *"rdiff-backup regress"* ]]
+	[[ "$output" == *"capback regress"* ]]
 	[ "$(ls "$T/small/repo/rdiff-backup-data" | grep -c '^current_mirror')" -eq 2 ]
 	# A restore refuses an unfinished session...
 	run cb restore "$T/small/repo" "$T/out"

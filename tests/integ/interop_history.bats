@@ -144,6 +144,6 @@ backup_as() {
 		run rdiff-backup --current-time $((BASE + 200)) backup "$T/src" "$T/copy"
 		[ "$status" -eq 0 ]
 	done
-	echo "regressed $regressed of 8" >&3
+	echo "# regressed $regressed of 8" >&3
 	[ "$regressed" -gt 0 ]
 }
