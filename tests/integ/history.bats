@@ -225,6 +225,12 @@ repo_files() {
 		for f in $(seq 1 150); do echo "$d $f" >"$T/src/d$d/f$f"; done
 	done
 	python3 -c "import random,sys; r=random.Random(5); sys.stdout.buffer.write(r.randbytes(4194304))" >"$T/src/d5/big"
+	# Two sessions before the one killed: rdiff-backup takes a
+	# repository whose increments/ is still empty for a new one and
+	# would not regress it (a window its own second session has too).
+	echo earlier >"$T/src/d1/earlier"
+	cb --current-time 1699999900 backup "$T/src" "$T/base"
+	rm "$T/src/d1/earlier"
 	cb --current-time 1700000000 backup "$T/src" "$T/base"
 	cp -a "$T/src" "$T/state0"
 	# The change: edits, deletions, new files, a new directory.
