@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cb_err.h"
+#include "fsutil.h"
 #include "log.h"
 #include "select.h"
 #include "spawn.h"
@@ -113,69 +114,6 @@ usage_restore(FILE *f)
 	    "privilege for them.\n"
 	    "Exit status: 0 done, 1 failed, 4 done with errors on some "
 	    "files.\n");
-}
-
-/*
- * split_repo(arg, sub): rdiff-backup's REPOSITORY[/PATH] location.  The
- * repository is the longest prefix of ${arg} holding rdiff-backup-data;
- * the rest (normalised, "." for the whole) goes to *sub.  Without any
- * such prefix the whole ${arg} is the repository (the writer then says
- * what is wrong with it).  Returns the repository part (malloc'd).
- */
-static char *
-split_repo(const char *arg, char **sub)
-{
-	size_t len = strlen(arg), cut, i, o = 0;
-	char *root = strdup(arg), *probe, *rest;
-	struct stat st;
-
-	if (root == NULL || (probe = malloc(len + 32)) == NULL ||
-	    (rest = malloc(len + 2)) == NULL)
-		fatal("out of memory");
-	while (len > 1 && root[len - 1] == '/')
-		root[--len] = '\0';
-	for (cut = len;;) {
-		snprintf(probe, len + 32, "%.*s/rdiff-backup-data", (int)cut,
-		    root);
-		if (cut > 0 && stat(probe, &st) == 0 && S_ISDIR(st.st_mode))
-			break;
-		while (cut > 0 && root[cut - 1] != '/')
-			cut--;
-		while (cut > 1 && root[cut - 1] == '/')
-			cut--;
-		if (cut <= 1) {
-			cut = len; /* no repository on the way up */
-			break;
-		}
-	}
-	/* The rest, component by component: no "..", no empty or "." ones. */
-	for (i = cut; i < len;) {
-		size_t n;
-
-		while (i < len && root[i] == '/')
-			i++;
-		n = strcspn(root + i, "/");
-		if (n == 0 || (n == 1 && root[i] == '.')) {
-			i += n;
-			continue;
-		}
-		if (n == 2 && root[i] == '.' && root[i + 1] == '.')
-			fatal("'%s': '..' is not allowed in a path inside a "
-			      "repository",
-			    arg);
-		if (o > 0)
-			rest[o++] = '/';
-		memcpy(rest + o, root + i, n);
-		o += n;
-		i += n;
-	}
-	if (o == 0)
-		rest[o++] = '.';
-	rest[o] = '\0';
-	root[cut] = '\0';
-	free(probe);
-	*sub = rest;
-	return root;
 }
 
 /*
@@ -467,8 +405,8 @@ cmd_restore(int argc, char **argv, struct global *g)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *sargv[24], *dargv[16], *repo, *sub;
-	const char *at = NULL;
+	char *sargv[24], *dargv[16], *repo, *sub, *rhost, *dhost;
+	const char *at = NULL, *rloc, *dloc;
 	int c, sn = 0, dn = 0, sst, dst;
 
 	sargv[sn++] = (char *)"capback-writer";
@@ -488,8 +426,10 @@ cmd_restore(int argc, char **argv, struct global *g)
 		usage_restore(stderr);
 		return 1;
 	}
-	if (strstr(argv[optind], "::") || strstr(argv[optind + 1], "::"))
-		fatal("remote locations (host::path) are not supported yet");
+	rhost = split_remote(argv[optind], &rloc);
+	dhost = split_remote(argv[optind + 1], &dloc);
+	if (rhost != NULL && dhost != NULL)
+		fatal("only one side of a restore can be remote");
 	add_globals(sargv, &sn, g, 0);
 	if (g->current_time != NULL) {
 		sargv[sn++] = (char *)"--current-time";
@@ -499,7 +439,14 @@ cmd_restore(int argc, char **argv, struct global *g)
 		sargv[sn++] = (char *)"--at";
 		sargv[sn++] = (char *)at;
 	}
-	repo = split_repo(argv[optind], &sub);
+	if (rhost != NULL) { /* the remote writer finds the repository */
+		sargv[sn++] = (char *)"--find-repo";
+		repo = strdup(rloc);
+		sub = strdup(".");
+		if (repo == NULL || sub == NULL)
+			fatal("out of memory");
+	} else
+		repo = fs_split_repo(rloc, &sub);
 	if (strcmp(sub, ".") != 0) {
 		sargv[sn++] = (char *)"--path";
 		sargv[sn++] = sub;
@@ -512,9 +459,10 @@ cmd_restore(int argc, char **argv, struct global *g)
 	if (g->force)
 		dargv[dn++] = (char *)"--force";
 	dargv[dn++] = (char *)"--";
-	dargv[dn++] = argv[optind + 1];
+	dargv[dn++] = (char *)dloc;
 	dargv[dn] = NULL;
-	if (spawn_pair(sargv, dargv, &sst, &dst) != 0)
+	if (spawn_pair(rhost ? remote_wrap(g, rhost, sargv) : sargv,
+		dhost ? remote_wrap(g, dhost, dargv) : dargv, &sst, &dst) != 0)
 		fatal("cannot start the restore roles: %s", strerror(errno));
 	free(repo);
 	free(sub);
@@ -573,12 +521,18 @@ static int
 run_query(const char *mode, const char *at, const char *location,
     const struct global *g)
 {
-	char *wargv[20], *repo, *sub;
+	char *wargv[20], *repo, *sub, *host;
+	const char *loc;
 	int wn = 0, st;
 
-	if (strstr(location, "::"))
-		fatal("remote locations (host::path) are not supported yet");
-	repo = split_repo(location, &sub);
+	host = split_remote(location, &loc);
+	if (host != NULL) { /* the remote writer finds the repository */
+		repo = strdup(loc);
+		sub = strdup(".");
+		if (repo == NULL || sub == NULL)
+			fatal("out of memory");
+	} else
+		repo = fs_split_repo(loc, &sub);
 	if (strcmp(sub, ".") != 0 && strcmp(mode, "remove-older-than") == 0)
 		fatal("remove increments works on a whole repository, not on "
 		      "'%s' in it",
@@ -599,11 +553,13 @@ run_query(const char *mode, const char *at, const char *location,
 		wargv[wn++] = (char *)"--path";
 		wargv[wn++] = sub;
 	}
+	if (host != NULL)
+		wargv[wn++] = (char *)"--find-repo";
 	wargv[wn++] = (char *)"--";
 	wargv[wn++] = (char *)mode;
 	wargv[wn++] = repo;
 	wargv[wn] = NULL;
-	spawn_one(wargv, &st);
+	spawn_one(host ? remote_wrap(g, host, wargv) : wargv, &st);
 	free(repo);
 	free(sub);
 	return combine(st, 0);
@@ -809,7 +765,7 @@ cmd_compare(int argc, char **argv, const struct global *g)
 		wargv[wn++] = (char *)"--at";
 		wargv[wn++] = (char *)at;
 	}
-	repo = split_repo(argv[optind + 1], &sub);
+	repo = fs_split_repo(argv[optind + 1], &sub);
 	if (strcmp(sub, ".") != 0) {
 		wargv[wn++] = (char *)"--path";
 		wargv[wn++] = sub;

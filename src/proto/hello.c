@@ -37,7 +37,32 @@ hello_exchange(struct frame_in *in, struct frame_out *out, uint8_t myrole,
 	if ((r = frame_in_get(in, &type, &p, &len)) != 0) {
 		if (r == CB_ERR_EOF || (r == CB_ERR_SYS && errno == ECONNRESET))
 			exit(1);
-		fatal("no HELLO from the %s: %s", peername, cb_strerror(r));
+		{
+			/* A login shell or a missing program answers in text:
+		 * show it, that names the problem. */
+			const uint8_t *b = in->buf + in->start;
+			size_t n = in->end - in->start, i, k = 0;
+			char text[160];
+
+			for (i = 0; i < n && k + 1 < sizeof(text); i++) {
+				if (b[i] == '\n' || b[i] == '\r') {
+					if (k > 0 && text[k - 1] != ' ')
+						text[k++] = ' ';
+				} else if (b[i] >= 0x20 && b[i] < 0x7f)
+					text[k++] = (char)b[i];
+				else
+					break;
+			}
+			text[k] = '\0';
+			if (n >= 4 && i == n && k >= 4)
+				fatal("the %s sent text, not capback's HELLO: "
+				      "\"%s\" (is "
+				      "capback installed there, and the "
+				      "account usable?)",
+				    peername, text);
+			fatal("no HELLO from the %s: %s", peername,
+			    cb_strerror(r));
+		}
 	}
 	if (type != MSG_HELLO || msg_hello_decode(p, len, &h) != 0 ||
 	    h.magic != MSG_MAGIC)

@@ -26,6 +26,7 @@
 
 #include "cb_err.h"
 #include "frame.h"
+#include "fsutil.h"
 #include "log.h"
 #include "msg.h"
 #include "wire.h"
@@ -67,12 +68,13 @@ main(int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ "at", required_argument, NULL, 'a' },
 		{ "path", required_argument, NULL, 'p' },
+		{ "find-repo", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct writer_opts o;
 	struct repo repo;
-	int c;
+	int c, find_repo = 0;
 
 	memset(&o, 0, sizeof(o));
 	o.verbosity = 3;
@@ -86,6 +88,7 @@ main(int argc, char **argv)
 		case 't': o.now = parse_time(optarg); break;
 		case 'f': o.force = 1; break;
 		case 'a': o.at = optarg; break;
+		case 'F': find_repo = 1; break;
 		case 'p':
 			o.sub = optarg;
 			o.sublen = strlen(optarg);
@@ -104,6 +107,16 @@ main(int argc, char **argv)
 	if (optind + 2 != argc) {
 		usage(stderr);
 		return 1;
+	}
+	if (find_repo) {
+		/* REPOSITORY[/PATH] as given on a remote command line. */
+		char *sub;
+
+		if (!(o.sublen == 1 && o.sub[0] == '.'))
+			fatal("--find-repo and --path exclude each other");
+		argv[optind + 1] = fs_split_repo(argv[optind + 1], &sub);
+		o.sub = sub;
+		o.sublen = strlen(sub);
 	}
 	if (!(o.sublen == 1 && o.sub[0] == '.') &&
 	    strcmp(argv[optind], "restore-source") != 0 &&

@@ -15,6 +15,7 @@ setup() {
 	new_user && AGENT=$NEW_USER
 	usermod -s /bin/sh "$AGENT"
 	new_user && SERVER=$NEW_USER
+	usermod -s /bin/sh "$SERVER"
 	GROUP="cbg$$_${BATS_TEST_NUMBER}"
 	groupadd "$GROUP"
 	CREATED_GROUPS="$GROUP"
@@ -42,9 +43,12 @@ setup() {
 	chown "$SERVER" "$T/server"
 	PORT=$((20000 + RANDOM % 20000))
 	sh "$LIB/sshd-loopback.sh" start "$T/sshd" "$PORT" \
-	    "$AGENT=$T/agent/capback-reader --serve --restrict-path $T/target"
+	    "$AGENT=$T/agent/capback-reader --serve --restrict-path $T/target" \
+	    "$SERVER"
 	chown "$SERVER" "$T/sshd/client_key"
 	SSHCMD=$(sh "$LIB/sshd-loopback.sh" sshcmd "$T/sshd" "$AGENT")
+	# the backup server's account, reached by root for remote restores
+	SRVCMD="$(sh "$LIB/sshd-loopback.sh" sshcmd "$T/sshd" "$SERVER") {h} env PATH=$CAPBACK_BUILD:/usr/bin:/bin"
 }
 
 teardown() {
@@ -157,4 +161,43 @@ as_server() {
 	run cb --remote-schema "ssh" backup "h::$T/target/data" "$T/repo"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"{h}"* ]]
+	# an account that cannot run commands, or a host without capback
+	usermod -s /usr/sbin/nologin "$SERVER"
+	run cb --remote-schema "$SRVCMD" list increments "s@127.0.0.1::$T/server"
+	echo "$output"
+	[[ "$output" == *"sent text, not capback's HELLO"*"not available"* ]] ||
+	[[ "$output" == *"not available"* ]]
+	usermod -s /bin/sh "$SERVER"
+	run cb --remote-schema "${SRVCMD% env *}" restore "s@127.0.0.1::$T/server/repo" "$T/o"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"capback-writer: not found"* ]]
+	[ ! -e "$T/o" ]
+}
+
+@test "restore, list and verify a repository that lives on another host" {
+	run as_server --remote-schema "$SSHCMD {h}" --current-time 1700000000 \
+	    backup "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	[ "$status" -eq 0 ]
+	echo changed >"$T/target/data/public"
+	run as_server --remote-schema "$SSHCMD {h}" --current-time 1700000100 \
+	    backup "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	[ "$status" -eq 0 ]
+	run cb --remote-schema "$SRVCMD" restore "s@127.0.0.1::$T/server/repo" "$T/out"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	assert_same_tree "$T/target/data" "$T/out"
+	run cb --remote-schema "$SRVCMD" restore --at 1B "s@127.0.0.1::$T/server/repo/public" "$T/old-public"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$T/old-public")" = public ]
+	run cb --remote-schema "$SRVCMD" restore "s@127.0.0.1::$T/server/repo/private" "$T/priv"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$T/priv/secret")" = secret ]
+	[ "$(stat -c %U:%a "$T/priv/secret")" = root:600 ]
+	diff <(cb --remote-schema "$SRVCMD" list increments "s@127.0.0.1::$T/server/repo") \
+	    <(cb list increments "$T/server/repo")
+	diff <(cb --remote-schema "$SRVCMD" list files --at 1B "s@127.0.0.1::$T/server/repo/private") \
+	    <(cb list files --at 1B "$T/server/repo/private")
+	run cb --remote-schema "$SRVCMD" verify "s@127.0.0.1::$T/server/repo"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"verified successfully"* ]]
 }
