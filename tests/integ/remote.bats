@@ -42,7 +42,10 @@ setup() {
 	mkdir -p "$T/server"
 	chown "$SERVER" "$T/server"
 	PORT=$((20000 + RANDOM % 20000))
-	sh "$LIB/sshd-loopback.sh" start "$T/sshd" "$PORT" \
+	# pam_cap grants the agent account CAP_DAC_READ_SEARCH as inheritable
+	# (used with a "+i" binary; a "+p" binary does not need it)
+	SSHD_CAPS="cap_dac_read_search $AGENT" \
+	    sh "$LIB/sshd-loopback.sh" start "$T/sshd" "$PORT" \
 	    "$AGENT=$T/agent/capback-reader --serve --restrict-path $T/target" \
 	    "$SERVER"
 	chown "$SERVER" "$T/sshd/client_key"
@@ -200,4 +203,20 @@ as_server() {
 	run cb --remote-schema "$SRVCMD" verify "s@127.0.0.1::$T/server/repo"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"verified successfully"* ]]
+}
+
+@test "pam_cap: an inheritable capability and a +i binary read root-only files" {
+	setcap cap_dac_read_search+i "$T/agent/capback-reader"
+	run as_server --remote-schema "$SSHCMD {h}" backup "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run cb restore "$T/server/repo" "$T/out"
+	assert_same_tree "$T/target/data" "$T/out"
+	# without the capability line the same binary reads only what the
+	# account may: the private files are reported and skipped (exit 4)
+	sed -i "/^cap_dac_read_search/d" "$T/sshd/capability.conf"
+	run as_server --remote-schema "$SSHCMD {h}" backup "x@127.0.0.1::$T/target/data" "$T/server/repo2"
+	echo "$output"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"private"*"Permission denied"* ]]
 }
