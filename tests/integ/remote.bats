@@ -26,6 +26,8 @@ setup() {
 	chgrp "$GROUP" "$T/agent/capback-reader"
 	chmod 0750 "$T/agent/capback-reader"
 	setcap cap_dac_read_search+p "$T/agent/capback-reader"
+	mkdir -p "$T/agent/plain" # no file capability: started as root
+	cp "$CAPBACK_BUILD/capback-reader" "$T/agent/plain/"
 	# what the target holds, much of it root-only
 	mkdir -p "$T/target/data/private" "$T/target/other"
 	echo public >"$T/target/data/public"
@@ -47,7 +49,8 @@ setup() {
 	SSHD_CAPS="cap_dac_read_search $AGENT" \
 	    sh "$LIB/sshd-loopback.sh" start "$T/sshd" "$PORT" \
 	    "$AGENT=$T/agent/capback-reader --serve --restrict-path $T/target" \
-	    "$SERVER"
+	    "$SERVER" \
+	    "root=$T/agent/plain/capback-reader --serve --user $AGENT --restrict-path $T/target"
 	chown "$SERVER" "$T/sshd/client_key"
 	SSHCMD=$(sh "$LIB/sshd-loopback.sh" sshcmd "$T/sshd" "$AGENT")
 	# the backup server's account, reached by root for remote restores
@@ -219,4 +222,32 @@ as_server() {
 	echo "$output"
 	[ "$status" -eq 4 ]
 	[[ "$output" == *"private"*"Permission denied"* ]]
+}
+
+@test "started as root, the agent drops to the backup user and one capability" {
+	ROOTCMD=$(sh "$LIB/sshd-loopback.sh" sshcmd "$T/sshd" root)
+	head -c 200000000 /dev/zero >"$T/target/data/big"
+	as_server --remote-schema "$ROOTCMD {h}" backup "x@127.0.0.1::$T/target/data" "$T/server/repo" &
+	job=$!
+	pid=""
+	for _ in $(seq 1 400); do
+		pid=$(pgrep -x capback-reader | head -1)
+		[ -n "$pid" ] && break
+		sleep 0.02
+	done
+	[ -n "$pid" ]
+	sleep 0.3
+	status_text=$(cat "/proc/$pid/status")
+	wait "$job"
+	echo "$status_text" | grep -E 'Cap|NoNewPrivs|Uid|Gid|Groups'
+	echo "$status_text" | grep -q "^Uid:	$(id -u "$AGENT")	$(id -u "$AGENT")	$(id -u "$AGENT")	$(id -u "$AGENT")"
+	echo "$status_text" | grep -qx 'CapEff:	0000000000000004'
+	echo "$status_text" | grep -qx 'CapPrm:	0000000000000004'
+	echo "$status_text" | grep -qx 'CapBnd:	0000000000000004'
+	echo "$status_text" | grep -qx 'NoNewPrivs:	1'
+	run cb restore "$T/server/repo" "$T/out"
+	assert_same_tree "$T/target/data" "$T/out"
+	# a client cannot ask for another user
+	run run_as "$SERVER" $ROOTCMD 127.0.0.1 "capback-reader --user root -- $T/target" </dev/null
+	[[ "$output" == *"option not allowed"* ]]
 }
