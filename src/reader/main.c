@@ -491,7 +491,7 @@ become_user(const char *user)
 }
 
 static void
-keep_read_search_only(void)
+keep_read_search_only(int serve)
 {
 	cap_t caps = cap_get_proc();
 	cap_flag_value_t had = CAP_CLEAR;
@@ -500,6 +500,11 @@ keep_read_search_only(void)
 	if (caps == NULL)
 		fatal("cannot read capabilities: %s", strerror(errno));
 	cap_get_flag(caps, CAP_DAC_READ_SEARCH, CAP_PERMITTED, &had);
+	if (had != CAP_SET && serve)
+		log_warn("running without CAP_DAC_READ_SEARCH: only what user "
+			 "%u may read is backed up (give this binary "
+			 "'setcap cap_dac_read_search+p', or +i with pam_cap)",
+		    (unsigned)getuid());
 	cap_clear(caps);
 	if (had == CAP_SET) {
 		cap_set_flag(caps, CAP_PERMITTED, 1, &v, CAP_SET);
@@ -644,7 +649,7 @@ main(int argc, char **argv)
 	log_init("capback", verbosity);
 	if (run_as != NULL)
 		become_user(run_as);
-	keep_read_search_only();
+	keep_read_search_only(serve);
 	/* A dead peer must be an EPIPE we handle, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 	if (serve) {

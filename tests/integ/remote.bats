@@ -221,6 +221,7 @@ as_server() {
 	run as_server --remote-schema "$SSHCMD {h}" backup "x@127.0.0.1::$T/target/data" "$T/server/repo2"
 	echo "$output"
 	[ "$status" -eq 4 ]
+	[[ "$output" == *"running without CAP_DAC_READ_SEARCH"* ]]
 	[[ "$output" == *"private"*"Permission denied"* ]]
 }
 
