@@ -252,3 +252,19 @@ as_server() {
 	run run_as "$SERVER" $ROOTCMD 127.0.0.1 "capback-reader --user root -- $T/target" </dev/null
 	[[ "$output" == *"option not allowed"* ]]
 }
+
+@test "push: a local tree backed up into a repository on another host" {
+	run cb --remote-schema "$SRVCMD" --current-time 1700000000 backup "$T/target/data" "s@127.0.0.1::$T/server/pushed"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(stat -c %U "$T/server/pushed")" = "$SERVER" ]
+	echo again >>"$T/target/data/public"
+	touch -d @1690000200 "$T/target/data/public"
+	run cb --remote-schema "$SRVCMD" --current-time 1700000100 backup "$T/target/data" "s@127.0.0.1::$T/server/pushed"
+	[ "$status" -eq 0 ]
+	run cb restore "$T/server/pushed" "$T/out"
+	[ "$status" -eq 0 ]
+	assert_same_tree "$T/target/data" "$T/out"
+	run rdiff-backup verify --at 1700000000 "$T/server/pushed"
+	[ "$status" -eq 0 ]
+}
