@@ -136,10 +136,11 @@ split_remote(const char *loc, const char **path)
 		return NULL;
 	if (sep == loc || sep[2] == '\0')
 		fatal("'%s': a remote location is [user@]host::/path", loc);
+	if (loc[0] == '-' ||
+	    strcspn(loc, " \t'\"\\;|&$`<>()") < (size_t)(sep - loc))
+		fatal("'%.*s': not a host name", (int)(sep - loc), loc);
 	if ((host = strndup(loc, (size_t)(sep - loc))) == NULL)
 		fatal("out of memory");
-	if (host[0] == '-' || strpbrk(host, " \t'\"\\;|&$`<>()") != NULL)
-		fatal("'%s': not a host name", host);
 	*path = sep + 2;
 	return host;
 }
@@ -296,7 +297,9 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		{ "null-separator", no_argument, NULL, '0' },
 		{ "help", no_argument, NULL, 'h' },
 	};
-	char **rargv, *wargv[16], **sel, *shost, *rhost;
+	/* static: alive until exit, also on the fatal() paths */
+	static char **rargv, **sel;
+	char *wargv[16], *shost, *rhost;
 	int c, rn = 0, wn = 0, rst, wst, noarg, nul_sep = 0;
 	size_t i, no = 4, nsel = 0;
 	const char *name, *spath, *rpath;
