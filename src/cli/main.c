@@ -343,6 +343,8 @@ cmd_backup(int argc, char **argv, const struct global *g)
 				sel[nsel] = NULL;
 			if (sel[nsel] == NULL)
 				fatal("out of memory");
+			if (stdin_list)
+				free((char *)arg);
 			nsel++;
 			continue;
 		}

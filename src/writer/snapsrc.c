@@ -38,14 +38,18 @@ snapsrc_next(struct snapsrc *s, struct meta_rec *r)
 
 	if (s->past)
 		return CB_ERR_EOF;
-	do {
+	for (;;) {
+		meta_rec_clear(r); /* what a skipped record held */
 		rc = s->snap ? md_snap_next(s->snap, r) :
 			       mdhist_next(s->hist, r);
 		if (rc != 0)
 			return rc;
 		w = meta_path_within(s->sub, s->sublen, r->path, r->pathlen);
-	} while (w < 0);
+		if (w >= 0)
+			break;
+	}
 	if (w > 0) {
+		meta_rec_clear(r);
 		s->past = 1; /* the sub-tree is one run: stop reading */
 		return CB_ERR_EOF;
 	}
