@@ -345,6 +345,10 @@ usage(FILE *f)
  * safe characters and single-quoted strings (with \' between), nothing
  * a shell would expand.  Fatal on anything else.
  */
+/* The words of a --serve request, alive until exit (external: no store
+ * to it is optimised away, leak checkers see it reachable). */
+char **reader_request;
+
 static char **
 parse_original_command(const char *cmd, int *argc_out)
 {
@@ -664,7 +668,7 @@ main(int argc, char **argv)
 		if (req == NULL)
 			fatal("no request: this key only serves capback "
 			      "backups");
-		argv = parse_original_command(req, &argc);
+		argv = reader_request = parse_original_command(req, &argc);
 		slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
 		if (argc == 0 ||
 		    strcmp(slash ? slash + 1 : argv[0], "capback-reader") != 0)

@@ -59,6 +59,10 @@ parse_time(const char *s)
 	return (int64_t)v;
 }
 
+/* --find-repo's repository and path, alive until exit (external: leak
+ * checkers see them reachable). */
+char *writer_found[2];
+
 int
 main(int argc, char **argv)
 {
@@ -114,8 +118,9 @@ main(int argc, char **argv)
 
 		if (!(o.sublen == 1 && o.sub[0] == '.'))
 			fatal("--find-repo and --path exclude each other");
-		argv[optind + 1] = fs_split_repo(argv[optind + 1], &sub);
-		o.sub = sub;
+		argv[optind + 1] = writer_found[0] =
+		    fs_split_repo(argv[optind + 1], &sub);
+		o.sub = writer_found[1] = sub;
 		o.sublen = strlen(sub);
 	}
 	if (!(o.sublen == 1 && o.sub[0] == '.') &&
