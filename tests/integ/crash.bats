@@ -1,0 +1,231 @@
+#!/usr/bin/env bats
+# Crash safety: backups that fail or are killed at any point are undone
+# exactly, by capback and by rdiff-backup (split from history.bats so the
+# two run side by side).
+
+load ../lib/helpers
+
+setup() {
+	need_root
+	command -v rdiff-backup >/dev/null || skip "rdiff-backup not installed"
+	setup_scratch
+	sh "$LIB/fixture.sh" "$T/src"
+	python3 -c "import random,sys; r=random.Random(3); sys.stdout.buffer.write(r.randbytes(int(sys.argv[1])))" "${CAPBACK_TEST_BIG:-8388608}" >"$T/src/big"
+	touch -d '2022-03-04 05:06:07' "$T/src/big" "$T/src"
+}
+
+teardown() {
+	teardown_scratch
+}
+
+# session N: back up at 1700000000 + 100*N and keep a copy of the source.
+session() {
+	run cb --current-time $((1700000000 + 100 * $1)) backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	cp -a "$T/src" "$T/state$1"
+}
+
+change_tree() {
+	s="$T/src"
+	case $1 in
+	1)
+		echo more >>"$s/plain"
+		printf 'XYZ' | dd of="$s/big" bs=1 seek=1500000 conv=notrunc status=none
+		rm "$s/empty"
+		rm -rf "$s/dir/sub"
+		mkdir -p "$s/new/deep" && echo n >"$s/new/deep/n"
+		chmod 0640 "$s/setgid"
+		ln -sfn dir "$s/symlink"
+		;;
+	2)
+		rm "$s/text3m" && mkdir "$s/text3m" && echo inside >"$s/text3m/f"
+		rm -rf "$s/trap/a" && echo f >"$s/trap/a"
+		ln "$s/plain" "$s/plain-link"
+		setfattr -n user.text -v changed "$s/xattrs"
+		chown nobody "$s/unknown_owner"
+		rm "$s/chardev" && mkfifo "$s/chardev"
+		;;
+	3)
+		rm -rf "$s/new"
+		echo back >"$s/empty"
+		rm "$s/plain-link"
+		printf 'ABC' | dd of="$s/big" bs=1 seek=100 conv=notrunc status=none
+		;;
+	esac
+	# Same size, same second as the last backup would look unchanged
+	# (as in rdiff-backup): give modified files their own times.
+	touch -d "2023-0$1-02" "$s/big" "$s/xattrs"
+	touch -d "2023-0$1-01" "$s"
+}
+
+@test "a backup that fails midway (disk full) is undone by rdiff-backup regress" {
+	mkdir "$T/small" "$T/s"
+	mount -t tmpfs -o size=4m tmpfs "$T/small"
+	MOUNTS="$T/small"
+	for i in 1 2 3 4 5; do echo "file $i" >"$T/s/f$i"; done
+	head -c 1000000 /dev/urandom >"$T/s/a-big"
+	cb --current-time 1700000000 backup "$T/s" "$T/small/repo"
+	cp -a "$T/s" "$T/state0"
+	# Changes early in record order succeed, then a large new file fails.
+	echo changed >"$T/s/f1"
+	rm "$T/s/f2"
+	head -c 6000000 /dev/urandom >"$T/s/f3"
+	run cb --current-time 1700000100 backup "$T/s" "$T/small/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"No space left on device"* ]]
+	[[ "$output" == *"capback regress"* ]]
+	[ "$(ls "$T/small/repo/rdiff-backup-data" | grep -c '^current_mirror')" -eq 2 ]
+	# A restore refuses an unfinished session...
+	run cb restore "$T/small/repo" "$T/out"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"unfinished"* ]]
+	# ...and the increments written first let both tools undo it.
+	cp -a "$T/small/repo" "$T/copy"
+	run rdiff-backup regress "$T/copy"
+	echo "$output"
+	[ "$status" -eq 0 ] || [ "$status" -eq 2 ] # 2: "warnings" bit
+	run cb regress "$T/small/repo"
+	echo "$output"
+	[ "$status" -eq 2 ] # rdiff-backup's warning bit: a session was undone
+	for r in "$T/small/repo" "$T/copy"; do
+		[ "$(ls "$r/rdiff-backup-data" | grep -c '^current_mirror')" -eq 1 ]
+		rm -rf "$T/out"
+		run cb restore "$r" "$T/out"
+		[ "$status" -eq 0 ]
+		assert_same_tree "$T/state0" "$T/out"
+	done
+	run rdiff-backup verify "$T/small/repo"
+	[ "$status" -eq 0 ]
+	# Both regressed repositories hold the same files and metadata.
+	diff <(cd "$T/small/repo" && find . -path ./rdiff-backup-data -prune -o -print | sort) \
+	    <(cd "$T/copy" && find . -path ./rdiff-backup-data -prune -o -print | sort)
+	diff <(zcat "$T"/small/repo/rdiff-backup-data/mirror_metadata.*.snapshot.gz) \
+	    <(zcat "$T"/copy/rdiff-backup-data/mirror_metadata.*.snapshot.gz)
+}
+
+# The repository's files and their sizes (mirror and data), without the
+# tools' logs and without directories (rdiff-backup's regress leaves
+# emptied increment directories behind).
+repo_files() {
+	(cd "$1" && find . -name '*.log' -prune -o -type f -printf '%p %s\n' \
+	    -o ! -type d -printf '%p\n' | LC_ALL=C sort)
+}
+
+@test "SIGKILL at random points of a backup: regress (or the next backup) recovers exactly" {
+	rm -rf "$T/src" && mkdir "$T/src"
+	for d in 1 2 3 4 5 6 7 8; do
+		mkdir "$T/src/d$d"
+		for f in $(seq 1 150); do echo "$d $f" >"$T/src/d$d/f$f"; done
+	done
+	python3 -c "import random,sys; r=random.Random(5); sys.stdout.buffer.write(r.randbytes(4194304))" >"$T/src/d5/big"
+	# Two sessions before the one killed: rdiff-backup takes a
+	# repository whose increments/ is still empty for a new one and
+	# would not regress it (a window its own second session has too).
+	echo earlier >"$T/src/d1/earlier"
+	cb --current-time 1699999900 backup "$T/src" "$T/base"
+	rm "$T/src/d1/earlier"
+	cb --current-time 1700000000 backup "$T/src" "$T/base"
+	cp -a "$T/src" "$T/state0"
+	# The change: edits, deletions, new files, a new directory.
+	for d in 2 4 6; do
+		for f in $(seq 1 150 | shuf --random-source=<(yes)); do echo changed >>"$T/src/d$d/f$f"; done
+	done
+	rm -rf "$T/src/d7" "$T/src/d3/f1"*
+	mkdir "$T/src/d9" && echo new >"$T/src/d9/n"
+	printf 'X' | dd of="$T/src/d5/big" bs=1 seek=2000000 conv=notrunc status=none
+	touch -d '2024-01-01' "$T/src/d5/big"
+	cp -a "$T/src" "$T/state1"
+	seed=${CAPBACK_SEED:-$RANDOM}
+	echo "seed $seed"
+	RANDOM=$seed
+	# Kill points spread over the whole session: time one whole run.
+	cp -a "$T/base" "$T/timed"
+	t0=$(date +%s%N)
+	cb --current-time 1700000100 backup "$T/src" "$T/timed"
+	dur=$((($(date +%s%N) - t0) / 1000000))
+	rm -rf "$T/timed"
+	echo "a whole session takes $dur ms"
+	for i in $(seq 1 "${CAPBACK_TEST_KILLS:-12}"); do
+		rm -rf "$T/repo" "$T/out"
+		cp -a "$T/base" "$T/repo"
+		setsid "$CAPBACK_BUILD/capback" --current-time 1700000100 backup \
+		    "$T/src" "$T/repo" >/dev/null 2>&1 &
+		pid=$!
+		sleep "$(awk -v r=$RANDOM -v d="$dur" 'BEGIN { printf "%.3f", (r % (d + 50)) / 1000 }')"
+		kill -KILL -- "-$pid" 2>/dev/null || true
+		wait "$pid" || true
+		markers=$(ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror')
+		if [ "$markers" -eq 2 ]; then
+			rm -rf "$T/rcopy" "$T/rout"
+			cp -a "$T/repo" "$T/rcopy"
+			run cb regress "$T/repo"
+			echo "$output"
+			[ "$status" -eq 2 ]
+			want=state0
+			regressed=$((${regressed:-0} + 1))
+			# rdiff-backup's regress of the same copy: the same
+			# repository as before the session, and it goes on.
+			# (It takes a zombie for a running backup: wait until
+			# the killed writer is reaped.)
+			wpid=$(sed -n 's/^PID //p' "$T/rcopy"/rdiff-backup-data/current_mirror.2023-11-14T22:15:00Z.data)
+			for _ in $(seq 1 200); do
+				[ -e "/proc/$wpid" ] || break
+				sleep 0.05
+			done
+			run rdiff-backup regress "$T/rcopy"
+			echo "$output"
+			[ "$status" -eq 0 ] || [ "$status" -eq 2 ]
+			diff <(repo_files "$T/base") <(repo_files "$T/rcopy")
+			diff <(repo_files "$T/base") <(repo_files "$T/repo")
+			run cb restore "$T/rcopy" "$T/rout"
+			[ "$status" -eq 0 ]
+			assert_same_tree "$T/state0" "$T/rout"
+			run rdiff-backup --current-time 1700000200 backup "$T/src" "$T/rcopy"
+			[ "$status" -eq 0 ]
+		elif ls "$T/repo/rdiff-backup-data" | grep -q 'current_mirror.2023-11-14T22:15:00Z'; then
+			want=state1
+		else
+			want=state0
+		fi
+		run cb restore "$T/repo" "$T/out"
+		echo "$output"
+		[ "$status" -eq 0 ]
+		assert_same_tree "$T/$want" "$T/out"
+		# And the next backup completes on top of it.
+		run cb --current-time 1700000200 backup "$T/src" "$T/repo"
+		[ "$status" -eq 0 ]
+		run rdiff-backup verify "$T/repo"
+		[ "$status" -eq 0 ]
+	done
+	echo "regressed after ${regressed:-0} of ${CAPBACK_TEST_KILLS:-12} kills"
+}
+
+@test "stopped while the old snapshot became a diff: both tools regress it" {
+	session 0
+	cp -a "$T/repo" "$T/before"
+	change_tree 1
+	run cb --current-time 1700000100 backup "$T/src" "$T/repo"
+	[ "$status" -eq 0 ]
+	d="$T/repo/rdiff-backup-data"
+	# Put back what was there before the last steps of the session: the
+	# old snapshot and marker, next to a diff cut short.
+	cp "$T/before/rdiff-backup-data"/mirror_metadata.2023-11-14T22:13:20Z.snapshot* "$d/"
+	cp "$T/before/rdiff-backup-data"/current_mirror.* "$d/"
+	f=$(ls "$d"/mirror_metadata.2023-11-14T22:13:20Z.diff*)
+	head -c 200 "$f" >"$f.cut" && mv "$f.cut" "$f"
+	cp -a "$T/repo" "$T/rcopy"
+	run cb regress "$T/repo"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	run rdiff-backup regress "$T/rcopy"
+	[ "$status" -eq 0 ] || [ "$status" -eq 2 ]
+	for r in "$T/repo" "$T/rcopy"; do
+		[ -z "$(ls "$r/rdiff-backup-data" | grep 'mirror_metadata.2023-11-14T22:13:20Z.diff')" ]
+		run cb restore "$r" "$T/out"
+		[ "$status" -eq 0 ]
+		assert_same_tree "$T/state0" "$T/out"
+		rm -rf "$T/out"
+	done
+}
