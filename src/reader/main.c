@@ -610,8 +610,24 @@ setup_select(const char *base, int rootfd, const char **sels, size_t n,
 	return sel;
 }
 
-int
-main(int argc, char **argv)
+/* The reader's options; a --serve request may set only the first five. */
+struct ropts {
+	int verbosity;
+	unsigned wflags;
+	const char **sels; /* selection options in order */
+	size_t nsels;
+	int nul_sep;
+	int serve;
+	const char *restrict_path, *run_as;
+};
+
+/*
+ * parse_opts(argc, argv, o, from_client): fill ${o}.  With ${from_client}
+ * (the words of an SSH request) only read options are accepted and any
+ * other is fatal.  Returns -1 to go on, or an exit status (--help, usage).
+ */
+static int
+parse_opts(int argc, char **argv, struct ropts *o, int from_client)
 {
 	static const struct option opts[] = {
 		{ "verbosity", required_argument, NULL, 'v' },
@@ -625,44 +641,68 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct reader rd;
-	struct select *sel = NULL;
-	const char **sels;
-	size_t nsels = 0;
-	unsigned wflags = 0;
-	int c, verbosity = 3, nul_sep = 0, serve = 0;
-	const char *restrict_path = NULL, *run_as = NULL;
+	int c;
 
-	if ((sels = calloc((size_t)argc, sizeof(*sels))) == NULL)
-		return 1;
-
+	if (!from_client) {
+		memset(o, 0, sizeof(*o));
+		o->verbosity = 3;
+	}
+	free(o->sels);
+	o->nsels = 0;
+	if ((o->sels = calloc((size_t)argc + 1, sizeof(*o->sels))) == NULL)
+		fatal("out of memory");
+	optind = 1;
 	while ((c = getopt_long(argc, argv, "v:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'v': verbosity = atoi(optarg); break;
-		case 'e': wflags |= WALK_NO_EAS; break;
-		case 'a': wflags |= WALK_NO_ACLS; break;
-		case 's': sels[nsels++] = optarg; break;
-		case '0': nul_sep = 1; break;
-		case 'S': serve = 1; break;
-		case 'R': restrict_path = optarg; break;
-		case 'U': run_as = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		case 'v': o->verbosity = atoi(optarg); continue;
+		case 'e': o->wflags |= WALK_NO_EAS; continue;
+		case 'a': o->wflags |= WALK_NO_ACLS; continue;
+		case 's': o->sels[o->nsels++] = optarg; continue;
+		case '0': o->nul_sep = 1; continue;
+		default: break;
+		}
+		if (from_client)
+			fatal("refusing the request: option not allowed");
+		switch (c) {
+		case 'S': o->serve = 1; break;
+		case 'R': o->restrict_path = optarg; break;
+		case 'U': o->run_as = optarg; break;
+		case 'h':
+			free(o->sels);
+			usage(stdout);
+			return 0;
+		default:
+			free(o->sels);
+			usage(stderr);
+			return 1;
 		}
 	}
-	log_init("capback", verbosity);
-	if (run_as != NULL)
-		become_user(run_as);
-	keep_read_search_only(serve);
+	return -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct reader rd;
+	struct select *sel = NULL;
+	struct ropts ro;
+	int c;
+
+	if ((c = parse_opts(argc, argv, &ro, 0)) >= 0)
+		return c;
+	log_init("capback", ro.verbosity);
+	if (ro.run_as != NULL)
+		become_user(ro.run_as);
+	keep_read_search_only(ro.serve);
 	/* A dead peer must be an EPIPE we handle, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
-	if (serve) {
+	if (ro.serve) {
 		/* The forced command of an SSH key: the client's words are a
 		 * request, parsed strictly, never run by a shell. */
 		const char *req = getenv("SSH_ORIGINAL_COMMAND");
 		const char *slash;
 
-		if (restrict_path == NULL || optind != argc)
+		if (ro.restrict_path == NULL || optind != argc)
 			fatal("--serve needs --restrict-path DIR and nothing "
 			      "else");
 		if (req == NULL)
@@ -674,51 +714,35 @@ main(int argc, char **argv)
 		    strcmp(slash ? slash + 1 : argv[0], "capback-reader") != 0)
 			fatal("refusing the request: not a capback-reader "
 			      "command");
-		optind = 1;
-		nsels = 0;
-		free(sels);
-		if ((sels = calloc((size_t)argc, sizeof(*sels))) == NULL)
-			fatal("out of memory");
-		while ((c = getopt_long(argc, argv, "v:h", opts, NULL)) != -1) {
-			switch (c) {
-			case 'v': verbosity = atoi(optarg); break;
-			case 'e': wflags |= WALK_NO_EAS; break;
-			case 'a': wflags |= WALK_NO_ACLS; break;
-			case 's': sels[nsels++] = optarg; break;
-			case '0': nul_sep = 1; break;
-			default:
-				fatal("refusing the request: option not "
-				      "allowed");
-			}
-		}
-		for (size_t i = 0; i < nsels; i++)
-			if (strstr(sels[i], "filelist") != NULL)
+		parse_opts(argc, argv, &ro, 1);
+		for (size_t i = 0; i < ro.nsels; i++)
+			if (strstr(ro.sels[i], "filelist") != NULL)
 				fatal("refusing the request: filelists are "
 				      "read on the client side");
-		log_init("capback", verbosity);
+		log_init("capback", ro.verbosity);
 	}
 	if (optind + 1 != argc) {
 		usage(stderr);
 		return 1;
 	}
 	memset(&rd, 0, sizeof(rd));
-	if (serve)
-		rd.rootfd = open_restricted(restrict_path, argv[optind]);
+	if (ro.serve)
+		rd.rootfd = open_restricted(ro.restrict_path, argv[optind]);
 	else
 		rd.rootfd =
 		    open(argv[optind], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rd.rootfd < 0)
 		fatal("cannot open source directory '%s': %s", argv[optind],
 		    strerror(errno));
-	if (nsels > 0)
-		sel =
-		    setup_select(argv[optind], rd.rootfd, sels, nsels, nul_sep);
-	free(sels);
+	if (ro.nsels > 0)
+		sel = setup_select(argv[optind], rd.rootfd, ro.sels, ro.nsels,
+		    ro.nul_sep);
+	free(ro.sels);
 	frame_in_init(&rd.in, 0, reader_max);
 	frame_out_init(&rd.out, 1);
 	rd.pcap = 2 * READER_WINDOW + 1;
 	if ((rd.pend = calloc(rd.pcap, sizeof(*rd.pend))) == NULL ||
-	    walk_open(rd.rootfd, wflags, &rd.walk) != 0)
+	    walk_open(rd.rootfd, ro.wflags, &rd.walk) != 0)
 		fatal("out of memory");
 	walk_set_select(rd.walk, sel);
 	run(&rd);
