@@ -232,7 +232,7 @@ as_server() {
 	job=$!
 	pid=""
 	for _ in $(seq 1 400); do
-		pid=$(pgrep -x capback-reader | head -1)
+		pid=$(pgrep -u "$AGENT" -x capback-reader | head -1)
 		[ -n "$pid" ] && break
 		sleep 0.02
 	done
