@@ -293,16 +293,23 @@ check_select(const char *source, char **sel, size_t n, int nul_sep)
 			fatal("out of memory");
 		if (arg != NULL && strstr(name, "filelist") != NULL) {
 			/* the reader reads it; here: is it there at all? */
-			if (access(arg, R_OK) != 0)
+			if (access(arg, R_OK) != 0) {
+				int e = errno;
+
+				free(name);
+				select_free(s);
 				fatal("cannot read filelist '%s': %s", arg,
-				    strerror(errno));
+				    strerror(e));
+			}
 			arg = "";
 			len = 0;
 		}
 		r = select_add(s, name, arg, len, nul_sep, err, sizeof(err));
-		if (r != 0)
-			fatal("%s", r == CB_ERR_NOMEM ? "out of memory" : err);
 		free(name);
+		if (r != 0) {
+			select_free(s);
+			fatal("%s", r == CB_ERR_NOMEM ? "out of memory" : err);
+		}
 	}
 	select_free(s);
 }

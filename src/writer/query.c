@@ -91,7 +91,8 @@ list_path_increments(struct repo *repo, const struct writer_opts *o)
 		fatal("cannot list '%s': %s", dir, strerror(errno));
 	if (d != NULL)
 		closedir(d);
-	qsort(items, n, sizeof(*items), inc_item_cmp);
+	if (n > 1)
+		qsort(items, n, sizeof(*items), inc_item_cmp);
 	printf("Found %zu increments:\n", n);
 	for (i = 0; i < n; i++) {
 		printf("    %s   %s\n", items[i].name,
