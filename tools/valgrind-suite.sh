@@ -34,14 +34,14 @@ run_files() {
 	rm -f "$out.one"
 }
 
-# CI runs the files that drive every role and the crash paths (the whole
+# CI runs the files that drive every role and the regress paths (the whole
 # suite under valgrind takes longer than CI's budget); "--all" runs every
 # file, as done by hand before a release.
 if [ "${1:-}" = --all ]; then
 	set -- "$top"/tests/integ/*.bats
 else
 	set --
-	for f in fidelity failures sessions restore_paths longnames crash remote; do
+	for f in fidelity failures sessions restore_paths longnames remote; do
 		set -- "$@" "$top/tests/integ/$f.bats"
 	done
 fi
