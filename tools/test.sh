@@ -1,9 +1,11 @@
 #!/bin/sh
 # The whole test suite, as CI runs it:
 #   1. unit (cmocka) and integration (bats) tests on the normal build;
-#   2. the same on an ASan+UBSan build (sandbox off, as sanitizers need);
-#   3. unit tests under valgrind memcheck, and the integration tests with
-#      every role process under valgrind.
+#   2. the same on an ASan+UBSan build (sandbox off, as sanitizers need;
+#      kill loops shortened);
+#   3. unit tests under valgrind memcheck, and the integration files that
+#      drive every role with each role process under valgrind
+#      (tools/valgrind-suite.sh --all runs every file, by hand).
 # Ends with one line "N passed, N failed, N skipped" over all of them.
 set -u
 cd "$(dirname "$0")/.."
