@@ -233,16 +233,20 @@ combine(int a_st, int b_st)
 	return a_st | b_st;
 }
 
+/* What add_globals passes on besides the verbosity. */
+#define G_TIME	1 /* --current-time */
+#define G_FORCE 2 /* --force */
+
 static void
-add_globals(char **argv, int *n, const struct global *g, int with_time)
+add_globals(char **argv, int *n, const struct global *g, int what)
 {
 	argv[(*n)++] = (char *)"-v";
 	argv[(*n)++] = (char *)g->verbosity;
-	if (with_time && g->current_time != NULL) {
+	if ((what & G_TIME) && g->current_time != NULL) {
 		argv[(*n)++] = (char *)"--current-time";
 		argv[(*n)++] = (char *)g->current_time;
 	}
-	if (with_time && g->force)
+	if ((what & G_FORCE) && g->force)
 		argv[(*n)++] = (char *)"--force";
 }
 
@@ -412,7 +416,7 @@ cmd_backup(int argc, char **argv, const struct global *g)
 	rargv[rn++] = (char *)"--";
 	rargv[rn++] = (char *)spath;
 	rargv[rn] = NULL;
-	add_globals(wargv, &wn, g, 1);
+	add_globals(wargv, &wn, g, G_TIME | G_FORCE);
 	wargv[wn++] = (char *)"--";
 	wargv[wn++] = (char *)"backup";
 	wargv[wn++] = (char *)rpath;
@@ -461,11 +465,7 @@ cmd_restore(int argc, char **argv, struct global *g)
 	dhost = split_remote(argv[optind + 1], &dloc);
 	if (rhost != NULL && dhost != NULL)
 		fatal("only one side of a restore can be remote");
-	add_globals(sargv, &sn, g, 0);
-	if (g->current_time != NULL) {
-		sargv[sn++] = (char *)"--current-time";
-		sargv[sn++] = (char *)g->current_time;
-	}
+	add_globals(sargv, &sn, g, G_TIME);
 	if (at != NULL) {
 		sargv[sn++] = (char *)"--at";
 		sargv[sn++] = (char *)at;
@@ -486,9 +486,7 @@ cmd_restore(int argc, char **argv, struct global *g)
 	sargv[sn++] = (char *)"restore-source";
 	sargv[sn++] = repo;
 	sargv[sn] = NULL;
-	add_globals(dargv, &dn, g, 0);
-	if (g->force)
-		dargv[dn++] = (char *)"--force";
+	add_globals(dargv, &dn, g, G_FORCE);
 	dargv[dn++] = (char *)"--";
 	dargv[dn++] = (char *)dloc;
 	dargv[dn] = NULL;
@@ -536,9 +534,7 @@ cmd_regress(int argc, char **argv, const struct global *g)
 		usage_regress(stderr);
 		return 1;
 	}
-	add_globals(wargv, &wn, g, 0);
-	if (g->force)
-		wargv[wn++] = (char *)"--force";
+	add_globals(wargv, &wn, g, G_FORCE);
 	wargv[wn++] = (char *)"--";
 	wargv[wn++] = (char *)"regress";
 	wargv[wn++] = argv[optind];
@@ -569,13 +565,7 @@ run_query(const char *mode, const char *at, const char *location,
 		      "'%s' in it",
 		    sub);
 	wargv[wn++] = (char *)"capback-writer";
-	add_globals(wargv, &wn, g, 0);
-	if (g->current_time != NULL) {
-		wargv[wn++] = (char *)"--current-time";
-		wargv[wn++] = (char *)g->current_time;
-	}
-	if (g->force)
-		wargv[wn++] = (char *)"--force";
+	add_globals(wargv, &wn, g, G_TIME | G_FORCE);
 	if (at != NULL) {
 		wargv[wn++] = (char *)"--at";
 		wargv[wn++] = (char *)at;
@@ -791,7 +781,7 @@ cmd_compare(int argc, char **argv, const struct global *g)
 	rargv[rn++] = argv[optind];
 	rargv[rn] = NULL;
 	wargv[wn++] = (char *)"capback-writer";
-	add_globals(wargv, &wn, g, 1);
+	add_globals(wargv, &wn, g, G_TIME | G_FORCE);
 	if (at != NULL) {
 		wargv[wn++] = (char *)"--at";
 		wargv[wn++] = (char *)at;

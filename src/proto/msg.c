@@ -456,3 +456,18 @@ fail:
 	msg_entry_clear(e);
 	return r;
 }
+
+long
+msg_entry_stream_max(uint8_t type)
+{
+	switch (type) {
+	case MSG_HELLO:
+	case MSG_ENTRY:
+	case MSG_ENTRIES_END:
+	case MSG_FILE:
+	case MSG_DATA:
+	case MSG_HOLE:
+	case MSG_FILE_END: return msg_max_payload(type);
+	default: return -1;
+	}
+}

@@ -75,6 +75,14 @@ struct msg_entry {
  */
 long msg_max_payload(uint8_t type);
 
+/*
+ * msg_entry_stream_max(type): the frame_in limit callback of a role that
+ * receives an entry stream (the writer from a reader in backup and
+ * compare, the restorer from the repository side): HELLO, ENTRY,
+ * ENTRIES_END and file content; any other type is refused (-1).
+ */
+long msg_entry_stream_max(uint8_t type);
+
 /* msg_name(type): printable name for logs. */
 const char *msg_name(uint8_t type);
 

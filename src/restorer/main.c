@@ -72,21 +72,6 @@ struct restorer {
 	int done;
 };
 
-static long
-restorer_max(uint8_t type)
-{
-	switch (type) {
-	case MSG_HELLO:
-	case MSG_ENTRY:
-	case MSG_ENTRIES_END:
-	case MSG_FILE:
-	case MSG_DATA:
-	case MSG_HOLE:
-	case MSG_FILE_END: return msg_max_payload(type);
-	default: return -1;
-	}
-}
-
 static void
 rs_error(struct restorer *rs, const struct meta_rec *r, const char *what,
     int err)
@@ -733,7 +718,7 @@ main(int argc, char **argv)
 	check_dest(rs.dest, rs.force);
 	rs.can_chown = geteuid() == 0 || have_cap(CAP_CHOWN);
 	rs.curfd = -1;
-	frame_in_init(&rs.in, 0, restorer_max);
+	frame_in_init(&rs.in, 0, msg_entry_stream_max);
 	frame_out_init(&rs.out, 1);
 	pathcheck_init(&rs.pc);
 	msg_entry_init(&rs.cur);

@@ -399,21 +399,6 @@ handle_entries_end(struct session *s, const uint8_t *p, size_t len)
 	apply_ready(s);
 }
 
-static long
-backup_max(uint8_t type)
-{
-	switch (type) {
-	case MSG_HELLO:
-	case MSG_ENTRY:
-	case MSG_ENTRIES_END:
-	case MSG_FILE:
-	case MSG_DATA:
-	case MSG_HOLE:
-	case MSG_FILE_END: return msg_max_payload(type);
-	default: return -1;
-	}
-}
-
 static void
 handle_frame(struct session *s, uint8_t type, const uint8_t *p, size_t len)
 {
@@ -691,7 +676,7 @@ session_init(struct session *s, struct repo *repo, const struct writer_opts *o)
 	strbuf_init(&s->fmt);
 	strbuf_init(&s->errlog);
 	meta_rec_init(&s->prec);
-	frame_in_init(&s->in, 0, backup_max);
+	frame_in_init(&s->in, 0, msg_entry_stream_max);
 	s->incs = repo->exists;
 	s->altfd = -1;
 	if (repo->exists && timefmt_utc(repo->cur_time, s->prevts) != 0)

@@ -646,21 +646,6 @@ file_end(struct cmp *c, uint32_t err, uint64_t flags)
 
 /* ---- the stream ---------------------------------------------------------- */
 
-static long
-compare_max(uint8_t type)
-{
-	switch (type) {
-	case MSG_HELLO:
-	case MSG_ENTRY:
-	case MSG_ENTRIES_END:
-	case MSG_FILE:
-	case MSG_DATA:
-	case MSG_HOLE:
-	case MSG_FILE_END: return msg_max_payload(type);
-	default: return -1;
-	}
-}
-
 static void
 handle_frame(struct cmp *c, uint8_t type, const uint8_t *p, size_t len)
 {
@@ -819,7 +804,7 @@ writer_compare(const char *method, const char *path,
 	if (linkmap_new(&c.groups) != 0 ||
 	    (c.buf = malloc(MSG_DATA_MAX)) == NULL)
 		fatal("out of memory");
-	frame_in_init(&c.in, 0, compare_max);
+	frame_in_init(&c.in, 0, msg_entry_stream_max);
 	frame_out_init(&c.out, 1);
 	m_advance(&c);
 	hello_exchange(&c.in, &c.out, ROLE_WRITER, ROLE_READER, "reader");
