@@ -64,6 +64,25 @@ teardown() {
 	teardown_scratch
 }
 
+# agent_status SCHEMA: pull a backup through SCHEMA and catch the running
+# agent's /proc/<pid>/status in $status_text (the source holds a big file,
+# so the agent is still streaming when it is read).
+agent_status() {
+	as_server --remote-schema "$1" backup \
+	    "x@127.0.0.1::$T/target/data" "$T/server/repo" &
+	job=$!
+	pid=""
+	for _ in $(seq 1 400); do
+		pid=$(pgrep -u "$AGENT" -x capback-reader | head -1)
+		[ -n "$pid" ] && break
+		sleep 0.02
+	done
+	[ -n "$pid" ]
+	sleep 0.3 # past its start-up, while it streams the big file
+	status_text=$(cat "/proc/$pid/status")
+	wait "$job"
+}
+
 as_server() {
 	run_as "$SERVER" env HOME="$T/server" "$CAPBACK_BUILD/capback" "$@"
 }
@@ -96,19 +115,7 @@ as_server() {
 @test "the running agent holds CAP_DAC_READ_SEARCH only, with no_new_privs" {
 	head -c 300000000 /dev/urandom >"$T/target/data/big" 2>/dev/null ||
 		head -c 100000000 /dev/zero >"$T/target/data/big"
-	as_server --remote-schema "$SSHCMD {h}" backup \
-	    "x@127.0.0.1::$T/target/data" "$T/server/repo" &
-	job=$!
-	pid=""
-	for _ in $(seq 1 400); do
-		pid=$(pgrep -u "$AGENT" -x capback-reader | head -1)
-		[ -n "$pid" ] && break
-		sleep 0.02
-	done
-	[ -n "$pid" ]
-	sleep 0.3 # past its start-up, while it streams the big file
-	status_text=$(cat "/proc/$pid/status")
-	wait "$job"
+	agent_status "$SSHCMD {h}"
 	echo "$status_text" | grep -E 'Cap|NoNewPrivs|Uid'
 	echo "$status_text" | grep -qx 'CapEff:	0000000000000004'
 	echo "$status_text" | grep -qx 'CapPrm:	0000000000000004'
@@ -228,18 +235,7 @@ as_server() {
 @test "started as root, the agent drops to the backup user and one capability" {
 	ROOTCMD=$(sh "$LIB/sshd-loopback.sh" sshcmd "$T/sshd" root)
 	head -c 200000000 /dev/zero >"$T/target/data/big"
-	as_server --remote-schema "$ROOTCMD {h}" backup "x@127.0.0.1::$T/target/data" "$T/server/repo" &
-	job=$!
-	pid=""
-	for _ in $(seq 1 400); do
-		pid=$(pgrep -u "$AGENT" -x capback-reader | head -1)
-		[ -n "$pid" ] && break
-		sleep 0.02
-	done
-	[ -n "$pid" ]
-	sleep 0.3
-	status_text=$(cat "/proc/$pid/status")
-	wait "$job"
+	agent_status "$ROOTCMD {h}"
 	echo "$status_text" | grep -E 'Cap|NoNewPrivs|Uid|Gid|Groups'
 	echo "$status_text" | grep -q "^Uid:	$(id -u "$AGENT")	$(id -u "$AGENT")	$(id -u "$AGENT")	$(id -u "$AGENT")"
 	echo "$status_text" | grep -qx 'CapEff:	0000000000000004'
