@@ -77,6 +77,11 @@ usage_backup(FILE *f)
 	    "again.\n"
 	    "  --no-eas    do not store extended attributes\n"
 	    "  --no-acls   do not store POSIX ACLs\n"
+	    "  --delta       send changed files as librsync deltas against "
+	    "the\n"
+	    "                repository's copy (the default when a side is "
+	    "remote)\n"
+	    "  --whole-file  send changed files whole (the local default)\n"
 	    "\n"
 	    "Selection (rdiff-backup's options and rules: in order, the "
 	    "first that\nmatches decides, default include; globs match "
@@ -326,12 +331,15 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		{ "no-acls", no_argument, NULL, 'a' },
 		{ "null-separator", no_argument, NULL, '0' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "delta", no_argument, NULL, 'd' },
+		{ "whole-file", no_argument, NULL, 'W' },
 	};
 	/* static: alive until exit, also on the fatal() paths */
 	static char **rargv, **sel;
 	char *wargv[16], *shost, *rhost;
 	int c, rn = 0, wn = 0, rst, wst, noarg, nul_sep = 0;
-	size_t i, no = 4, nsel = 0;
+	size_t i, no = 6, nsel = 0;
+	int delta = -1; /* -1: by delta when one side is remote */
 	const char *name, *spath, *rpath;
 	struct stat st;
 
@@ -385,6 +393,8 @@ cmd_backup(int argc, char **argv, const struct global *g)
 			nul_sep = 1;
 			rargv[rn++] = (char *)"--null-separator";
 			break;
+		case 'd': delta = 1; break;
+		case 'W': delta = 0; break;
 		case 'h': usage_backup(stdout); return 0;
 		default: usage_backup(stderr); return 1;
 		}
@@ -417,6 +427,8 @@ cmd_backup(int argc, char **argv, const struct global *g)
 	rargv[rn++] = (char *)spath;
 	rargv[rn] = NULL;
 	add_globals(wargv, &wn, g, G_TIME | G_FORCE);
+	if (delta == 1 || (delta == -1 && (shost != NULL || rhost != NULL)))
+		wargv[wn++] = (char *)"--delta";
 	wargv[wn++] = (char *)"--";
 	wargv[wn++] = (char *)"backup";
 	wargv[wn++] = (char *)rpath;

@@ -23,9 +23,14 @@
 /* Signature type of our reverse deltas; never MD4 (house style 3.7). */
 #define DELTA_SIG_MAGIC RS_BLAKE2_SIG_MAGIC
 
-/* A byte source: a descriptor, or the gzip file it holds. */
+/* A byte source: a descriptor (or the gzip file it holds), or memory. */
 struct source {
 	int fd;
+	const uint8_t *mem; /* if set, read from here instead of fd */
+	size_t memlen;
+	uint64_t limit;	  /* raw bytes to read at most (DELTA_NO_LIMIT) */
+	delta_tap_fn tap; /* if set, sees every raw byte read */
+	void *tap_arg;
 	int seekable;	/* pread works; cleared on ESPIPE at offset 0 */
 	uint64_t off;	/* next byte to pread */
 	int gz;		/* decompress what fd holds */
@@ -36,9 +41,14 @@ struct source {
 	uint8_t *zbuf; /* compressed bytes, DELTA_BUF */
 };
 
-/* A byte sink: a descriptor (optionally through gzip) or a loadsig job. */
+/*
+ * A byte sink: a descriptor (optionally through gzip), a loadsig job or a
+ * callback.
+ */
 struct sink {
 	int fd;
+	delta_out_fn fn; /* if set, bytes go here */
+	void *fn_arg;
 	int gz;	   /* compress into fd */
 	int zinit; /* z needs deflateEnd */
 	z_stream z;
@@ -105,6 +115,19 @@ raw_read(struct source *src, uint8_t *buf, size_t cap, size_t *got)
 	ssize_t n;
 
 	*got = 0;
+	if (cap > src->limit - src->off)
+		cap = (size_t)(src->limit - src->off);
+	if (src->mem != NULL) {
+		size_t left = src->memlen - (size_t)src->off;
+
+		n = (ssize_t)(cap < left ? cap : left);
+		memcpy(buf, src->mem + src->off, (size_t)n);
+		src->off += (uint64_t)n;
+		*got = (size_t)n;
+		return 0;
+	}
+	if (cap == 0)
+		return 0;
 	for (;;) {
 		if (src->seekable)
 			n = pread(src->fd, buf, cap, (off_t)src->off);
@@ -122,6 +145,8 @@ raw_read(struct source *src, uint8_t *buf, size_t cap, size_t *got)
 	}
 	src->off += (uint64_t)n;
 	*got = (size_t)n;
+	if (src->tap != NULL && n > 0)
+		src->tap(src->tap_arg, buf, (size_t)n);
 	return 0;
 }
 
@@ -206,6 +231,7 @@ source_init(struct source *src, int fd, int gz)
 	memset(src, 0, sizeof(*src));
 	src->fd = fd;
 	src->seekable = 1;
+	src->limit = DELTA_NO_LIMIT;
 	src->gz = gz != 0;
 	if (!src->gz)
 		return 0;
@@ -295,6 +321,8 @@ sink_put(struct sink *s, uint8_t *p, size_t n)
 	if (n > s->max - s->total)
 		return CB_ERR_TOO_LARGE;
 	s->total += n;
+	if (s->fn != NULL)
+		return s->fn(s->fn_arg, p, n);
 	if (s->job != NULL)
 		return job_feed(s->job, p, n, 0);
 	if (!s->gz)
@@ -716,4 +744,227 @@ out:
 	sink_release(&out);
 	errno = e;
 	return r;
+}
+
+/* ---- deltas over the wire ------------------------------------------------ */
+
+int
+delta_signature(int basisfd, delta_out_fn out, void *arg)
+{
+	rs_magic_number magic = DELTA_SIG_MAGIC;
+	struct source in = { .fd = -1 };
+	struct sink sk = { .fd = -1 };
+	struct stat sb;
+	size_t blen, slen = DELTA_WIRE_STRONG;
+	rs_job_t *job = NULL;
+	int r, e;
+
+	quiet_librsync();
+	if (fstat(basisfd, &sb) != 0)
+		return CB_ERR_SYS;
+	if (!S_ISREG(sb.st_mode) || sb.st_size < 0)
+		return CB_ERR_BAD_VALUE;
+	blen = delta_block_len((uint64_t)sb.st_size);
+	if (blen > DELTA_WIRE_BLOCK_MAX ||
+	    rs_sig_args((rs_long_t)sb.st_size, &magic, &blen, &slen) != RS_DONE)
+		return CB_ERR_BAD_VALUE;
+	if ((r = source_init(&in, basisfd, 0)) != 0)
+		goto out;
+	in.limit = (uint64_t)sb.st_size; /* what the signature describes */
+	memset(&sk, 0, sizeof(sk));
+	sk.fd = -1;
+	sk.fn = out;
+	sk.fn_arg = arg;
+	sk.max = DELTA_NO_LIMIT;
+	job = rs_sig_begin(blen, slen, magic);
+	r = pump(job, &in, &sk);
+out:
+	e = errno;
+	if (job != NULL)
+		rs_job_free(job);
+	source_release(&in);
+	sink_release(&sk);
+	errno = e;
+	return r;
+}
+
+/* Big-endian u32 at ${p}. */
+static uint32_t
+get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+int
+delta_signature_check(const uint8_t *sig, size_t len)
+{
+	uint32_t blen, slen;
+
+	if (len < 12 || len > DELTA_WIRE_SIG_MAX)
+		return CB_ERR_BAD_VALUE;
+	blen = get_be32(sig + 4);
+	slen = get_be32(sig + 8);
+	if (get_be32(sig) != DELTA_SIG_MAGIC || blen == 0 ||
+	    blen > DELTA_WIRE_BLOCK_MAX || slen < 8 || slen > 32 ||
+	    (len - 12) % (4 + slen) != 0)
+		return CB_ERR_BAD_VALUE;
+	return 0;
+}
+
+int
+delta_from_signature(const uint8_t *sig, size_t siglen, int newfd,
+    uint64_t size, delta_out_fn out, void *oarg, delta_tap_fn tap, void *targ)
+{
+	rs_signature_t *sumset = NULL;
+	rs_job_t *load = NULL, *job = NULL;
+	struct source in = { .fd = -1 };
+	struct sink sk = { .fd = -1 };
+	int r, e;
+
+	quiet_librsync();
+	/* The signature came from the peer: its header is checked first. */
+	if ((r = delta_signature_check(sig, siglen)) != 0)
+		return r;
+	load = rs_loadsig_begin(&sumset);
+	if ((r = job_feed(load, (uint8_t *)(uintptr_t)sig, siglen, 1)) != 0)
+		goto out;
+	if (rs_build_hash_table(sumset) != RS_DONE) {
+		r = CB_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = source_init(&in, newfd, 0)) != 0)
+		goto out;
+	in.limit = size;
+	in.tap = tap;
+	in.tap_arg = targ;
+	memset(&sk, 0, sizeof(sk));
+	sk.fd = -1;
+	sk.fn = out;
+	sk.fn_arg = oarg;
+	sk.max = DELTA_NO_LIMIT;
+	job = rs_delta_begin(sumset);
+	r = pump(job, &in, &sk);
+out:
+	e = errno;
+	if (job != NULL)
+		rs_job_free(job);
+	if (load != NULL)
+		rs_job_free(load);
+	if (sumset != NULL)
+		rs_free_sumset(sumset);
+	source_release(&in);
+	sink_release(&sk);
+	errno = e;
+	return r;
+}
+
+struct delta_patcher {
+	rs_job_t *job;
+	struct basis bs;
+	delta_out_fn out;
+	void *arg;
+	uint8_t *obuf;
+	int done; /* the delta's END command was seen */
+};
+
+int
+delta_patcher_new(struct delta_patcher **pp, int basisfd, delta_out_fn out,
+    void *arg)
+{
+	struct delta_patcher *p;
+	struct stat sb;
+
+	quiet_librsync();
+	*pp = NULL;
+	if (fstat(basisfd, &sb) != 0)
+		return CB_ERR_SYS;
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->obuf = malloc(DELTA_BUF)) == NULL) {
+		free(p);
+		return CB_ERR_NOMEM;
+	}
+	p->bs.fd = basisfd;
+	if (S_ISREG(sb.st_mode) && sb.st_size > 0)
+		p->bs.size = (uint64_t)sb.st_size;
+	p->out = out;
+	p->arg = arg;
+	p->job = rs_patch_begin(basis_copy, &p->bs);
+	*pp = p;
+	return 0;
+}
+
+/* Run the patch job over ${b} until it needs more input (or is done). */
+static int
+patcher_run(struct delta_patcher *p, rs_buffers_t *b)
+{
+	rs_result rr;
+	size_t before, made;
+	int r;
+
+	for (;;) {
+		before = b->avail_in;
+		b->next_out = (char *)p->obuf;
+		b->avail_out = DELTA_BUF;
+		rr = rs_job_iter(p->job, b);
+		made = DELTA_BUF - b->avail_out;
+		if (made > 0 && (r = p->out(p->arg, p->obuf, made)) != 0)
+			return r;
+		if (rr == RS_DONE) {
+			p->done = 1;
+			return b->avail_in == 0 ? 0 : CB_ERR_CORRUPT;
+		}
+		if (rr != RS_BLOCKED) {
+			if (p->bs.err != 0) {
+				errno = p->bs.saved_errno;
+				return p->bs.err;
+			}
+			return rs_to_cb(rr);
+		}
+		if (made == DELTA_BUF)
+			continue; /* more output may be waiting */
+		if (b->avail_in == 0 && !b->eof_in)
+			return 0;
+		if (b->avail_in == before && made == 0)
+			return CB_ERR_CORRUPT; /* stalled, or truncated */
+	}
+}
+
+int
+delta_patcher_feed(struct delta_patcher *p, const uint8_t *data, size_t n)
+{
+	rs_buffers_t b;
+
+	if (p->done)
+		return n == 0 ? 0 : CB_ERR_CORRUPT; /* bytes after END */
+	memset(&b, 0, sizeof(b));
+	b.next_in = (char *)(uintptr_t)data;
+	b.avail_in = n;
+	return patcher_run(p, &b);
+}
+
+int
+delta_patcher_finish(struct delta_patcher *p)
+{
+	rs_buffers_t b;
+	int r;
+
+	if (p->done)
+		return 0;
+	memset(&b, 0, sizeof(b));
+	b.eof_in = 1;
+	if ((r = patcher_run(p, &b)) != 0)
+		return r;
+	return p->done ? 0 : CB_ERR_CORRUPT;
+}
+
+void
+delta_patcher_free(struct delta_patcher *p)
+{
+	if (p == NULL)
+		return;
+	if (p->job != NULL)
+		rs_job_free(p->job);
+	free(p->obuf);
+	free(p);
 }

@@ -1,6 +1,7 @@
 #ifndef DELTA_H
 #define DELTA_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -94,5 +95,70 @@ int delta_gzip_copy(int infd, int outfd);
  * CB_ERR_NOMEM.
  */
 int delta_gunzip_copy(int infd, int outfd, uint64_t max_out);
+
+/* ---- deltas over the wire ------------------------------------------------
+ *
+ * A changed file crosses the link as a delta: the writer sends the
+ * signature of its mirror copy, the reader answers with the delta that
+ * turns it into the source file, the writer patches.  The wire signature
+ * uses BLAKE2 sums cut to DELTA_WIRE_STRONG bytes (the whole file's SHA-1,
+ * sent beside the delta, catches a false block match) and rdiff-backup's
+ * block length for the basis size.
+ */
+
+/* Receives output; returns 0 or a cb_err, which ends the job with it. */
+typedef int (*delta_out_fn)(void *arg, const uint8_t *p, size_t n);
+/* Sees every byte read from a source, in order (e.g. to hash it). */
+typedef void (*delta_tap_fn)(void *arg, const uint8_t *p, size_t n);
+
+#define DELTA_WIRE_STRONG    16
+#define DELTA_WIRE_BLOCK_MAX (64u * 1024 * 1024)
+/* Largest signature accepted: 20 bytes per block, e.g. 32 KiB blocks of
+ * a 1 GiB file make 640 KiB; 64 MiB covers files of several TiB. */
+#define DELTA_WIRE_SIG_MAX (64u * 1024 * 1024)
+
+/*
+ * delta_signature(basisfd, out, arg):
+ * Give ${out} the wire signature of the regular file ${basisfd} (its
+ * bytes up to the size fstat reports at the start).  Returns 0,
+ * CB_ERR_SYS, CB_ERR_NOMEM, CB_ERR_BAD_VALUE (not a regular file) or what
+ * ${out} returned.
+ */
+int delta_signature(int basisfd, delta_out_fn out, void *arg);
+
+/*
+ * delta_signature_check(sig, len): 0 if ${sig} has the header of a wire
+ * signature (BLAKE2 magic, block length in [1, DELTA_WIRE_BLOCK_MAX],
+ * strong sums of 8..32 bytes) and a whole number of blocks, else
+ * CB_ERR_BAD_VALUE.  Untrusted signatures are checked before librsync
+ * sees them.
+ */
+int delta_signature_check(const uint8_t *sig, size_t len);
+
+/*
+ * delta_from_signature(sig, siglen, newfd, size, out, oarg, tap, targ):
+ * Give ${out} the delta that turns the file ${sig} describes into the
+ * first ${size} bytes of ${newfd} (fewer if it ends sooner); ${tap}, if
+ * not NULL, sees every byte of ${newfd} that was read.  Returns 0,
+ * CB_ERR_BAD_VALUE (signature refused), CB_ERR_CORRUPT (librsync refused
+ * it), CB_ERR_SYS (reading ${newfd}), CB_ERR_NOMEM, or what ${out}
+ * returned.
+ */
+int delta_from_signature(const uint8_t *sig, size_t siglen, int newfd,
+    uint64_t size, delta_out_fn out, void *oarg, delta_tap_fn tap, void *targ);
+
+/*
+ * A patcher applies a delta that arrives in pieces to the basis
+ * ${basisfd} (seekable, read with pread), giving the result to ${out}.
+ * The delta is untrusted, as in delta_patch.  feed and finish return 0,
+ * CB_ERR_CORRUPT, CB_ERR_SYS (basis read), CB_ERR_NOMEM, or what ${out}
+ * returned; finish fails unless the delta ended with its END command.
+ */
+struct delta_patcher;
+int delta_patcher_new(struct delta_patcher **pp, int basisfd, delta_out_fn out,
+    void *arg);
+int delta_patcher_feed(struct delta_patcher *p, const uint8_t *data, size_t n);
+int delta_patcher_finish(struct delta_patcher *p);
+void delta_patcher_free(struct delta_patcher *p);
 
 #endif

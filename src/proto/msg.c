@@ -26,6 +26,9 @@ static const struct {
 	[MSG_HOLE] = { "HOLE", 8 },
 	[MSG_FILE_END] = { "FILE_END", 12 },
 	[MSG_DONE] = { "DONE", 12 },
+	[MSG_WANT_DELTA] = { "WANT_DELTA", 16 },
+	[MSG_DELTA] = { "DELTA", 16 },
+	[MSG_DELTA_END] = { "DELTA_END", 32 },
 };
 
 long
@@ -470,4 +473,45 @@ msg_entry_stream_max(uint8_t type)
 	case MSG_FILE_END: return msg_max_payload(type);
 	default: return -1;
 	}
+}
+
+long
+msg_backup_stream_max(uint8_t type)
+{
+	if (type == MSG_DELTA || type == MSG_DELTA_END)
+		return msg_max_payload(type);
+	return msg_entry_stream_max(type);
+}
+
+int
+msg_delta_end_encode(struct wire_wr *wr, uint32_t err, uint64_t flags,
+    const uint8_t sha1[20])
+{
+	int r;
+
+	if ((r = wire_put_u32(wr, err)) != 0 ||
+	    (r = wire_put_u64(wr, flags)) != 0)
+		return r;
+	return wire_put_raw(wr, sha1, 20);
+}
+
+int
+msg_delta_end_decode(const uint8_t *p, size_t len, uint32_t *err,
+    uint64_t *flags, uint8_t sha1[20])
+{
+	struct wire_rd rd;
+	int r;
+
+	const uint8_t *sum;
+
+	wire_rd_init(&rd, p, len);
+	if ((r = wire_get_u32(&rd, err)) != 0 ||
+	    (r = wire_get_u64(&rd, flags)) != 0 ||
+	    (r = wire_get_raw(&rd, 20, &sum)) != 0 ||
+	    (r = wire_rd_end(&rd)) != 0)
+		return r;
+	memcpy(sha1, sum, 20);
+	if ((*flags & ~(uint64_t)FILE_CHANGED) != 0)
+		return CB_ERR_BAD_VALUE;
+	return 0;
 }

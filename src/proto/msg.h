@@ -13,7 +13,7 @@
  * field against a named maximum and end with wire_rd_end().
  */
 
-#define MSG_PROTO_VERSION 1
+#define MSG_PROTO_VERSION 2 /* 2: deltas (WANT_DELTA, DELTA, DELTA_END) */
 #define MSG_MAGIC	  0x43424b31u /* "CBK1" */
 
 enum msg_type {
@@ -27,7 +27,14 @@ enum msg_type {
 	MSG_HOLE = 8,	     /* u64 length of a run of zeros (sparse) */
 	MSG_FILE_END = 9,    /* u32 errno (0 ok), u32 flags */
 	MSG_DONE = 10,	     /* u32 status, u64 errors: session over */
-	MSG_TYPE_MAX = 10,
+	/*
+	 * writer -> reader: u64 seq, u64 length; the mirror's signature of
+	 * that file follows at once as DATA frames of exactly that length.
+	 */
+	MSG_WANT_DELTA = 11,
+	MSG_DELTA = 12,	    /* u64 seq, u64 size: delta bytes follow as DATA */
+	MSG_DELTA_END = 13, /* u32 errno, u64 flags, SHA-1 of the source */
+	MSG_TYPE_MAX = 13,
 };
 
 enum msg_role {
@@ -83,6 +90,12 @@ long msg_max_payload(uint8_t type);
  */
 long msg_entry_stream_max(uint8_t type);
 
+/*
+ * msg_backup_stream_max(type): what the writer accepts from a reader in a
+ * backup: the entry stream and DELTA, DELTA_END.
+ */
+long msg_backup_stream_max(uint8_t type);
+
 /* msg_name(type): printable name for logs. */
 const char *msg_name(uint8_t type);
 
@@ -107,6 +120,11 @@ int msg_u64_decode(const uint8_t *p, size_t len, uint64_t *v);
 int msg_u64pair_encode(struct wire_wr *wr, uint64_t a, uint64_t b);
 int msg_u64pair_decode(const uint8_t *p, size_t len, uint64_t *a, uint64_t *b);
 int msg_u32pair_encode(struct wire_wr *wr, uint32_t a, uint64_t b);
+/* DELTA_END: u32 err, u64 flags (only FILE_CHANGED), 20-byte SHA-1. */
+int msg_delta_end_encode(struct wire_wr *wr, uint32_t err, uint64_t flags,
+    const uint8_t sha1[20]);
+int msg_delta_end_decode(const uint8_t *p, size_t len, uint32_t *err,
+    uint64_t *flags, uint8_t sha1[20]);
 int msg_u32pair_decode(const uint8_t *p, size_t len, uint32_t *a, uint64_t *b);
 
 #endif

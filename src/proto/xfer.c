@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cb_err.h"
+#include "delta.h"
 #include "frame.h"
 #include "fsutil.h"
 #include "msg.h"
@@ -145,6 +146,88 @@ xfer_send_file(struct frame_out *fo, int fd, uint64_t seq, uint64_t size_hint)
 	r = frame_out_flush(fo);
 out:
 	free(buf);
+	return r;
+}
+
+/* State of one delta being sent. */
+struct delta_send {
+	struct frame_out *fo;
+	EVP_MD_CTX *sha;
+	uint64_t read;	/* source bytes read */
+	int stream_err; /* the stream failed (not the file) */
+};
+
+static int
+delta_send_out(void *arg, const uint8_t *p, size_t n)
+{
+	struct delta_send *ds = arg;
+	int r;
+
+	if ((r = frame_put(ds->fo, MSG_DATA, p, n)) == 0 &&
+	    frame_out_pending(ds->fo) >= 4 * MSG_DATA_MAX)
+		r = frame_out_flush(ds->fo);
+	if (r != 0)
+		ds->stream_err = r;
+	return r;
+}
+
+static void
+delta_send_tap(void *arg, const uint8_t *p, size_t n)
+{
+	struct delta_send *ds = arg;
+
+	EVP_DigestUpdate(ds->sha, p, n);
+	ds->read += n;
+}
+
+int
+xfer_send_delta(struct frame_out *fo, int fd, uint64_t seq, const uint8_t *sig,
+    size_t siglen)
+{
+	struct delta_send ds = { .fo = fo };
+	struct stat st0, st1;
+	struct wire_wr wr;
+	uint8_t sha1[20];
+	unsigned int dlen = 0;
+	uint64_t flags = 0;
+	uint32_t err = 0;
+	int r;
+
+	if (fstat(fd, &st0) != 0)
+		return xfer_send_failed(fo, seq, errno);
+	if ((ds.sha = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(ds.sha, EVP_sha1(), NULL) != 1) {
+		EVP_MD_CTX_free(ds.sha);
+		return CB_ERR_NOMEM;
+	}
+	if ((r = put_u64pair(fo, MSG_DELTA, seq, (uint64_t)st0.st_size)) != 0)
+		goto out;
+	r = delta_from_signature(sig, siglen, fd, (uint64_t)st0.st_size,
+	    delta_send_out, &ds, delta_send_tap, &ds);
+	if (ds.stream_err != 0) {
+		r = ds.stream_err;
+		goto out;
+	}
+	if (r == CB_ERR_SYS) {
+		err = (uint32_t)errno; /* reading the file: the peer skips it */
+		r = 0;
+	} else if (r != 0)
+		goto out; /* a signature we refuse, or no memory */
+	if (err == 0 &&
+	    (ds.read != (uint64_t)st0.st_size || fstat(fd, &st1) != 0 ||
+		st1.st_size != st0.st_size ||
+		st1.st_mtim.tv_sec != st0.st_mtim.tv_sec ||
+		st1.st_mtim.tv_nsec != st0.st_mtim.tv_nsec))
+		flags |= FILE_CHANGED;
+	EVP_DigestFinal_ex(ds.sha, sha1, &dlen);
+	wire_wr_init(&wr, 64);
+	if ((r = msg_delta_end_encode(&wr, err, flags, sha1)) == 0)
+		r = frame_put(fo, MSG_DELTA_END, wr.p, wr.len);
+	wire_wr_release(&wr);
+	if (r == 0)
+		r = frame_out_flush(fo);
+out:
+	EVP_MD_CTX_free(ds.sha);
 	return r;
 }
 

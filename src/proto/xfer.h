@@ -23,6 +23,18 @@ struct frame_out;
 int
 xfer_send_file(struct frame_out *fo, int fd, uint64_t seq, uint64_t size_hint);
 
+/*
+ * xfer_send_delta(fo, fd, seq, sig, siglen):
+ *	DELTA(seq, size)  DATA*  DELTA_END(errno, flags, SHA-1)
+ * The delta turns the file the wire signature ${sig} (from the peer,
+ * untrusted) describes into the content of ${fd}; the SHA-1 is that of
+ * the bytes read.  A read error is reported in DELTA_END.  Returns 0,
+ * CB_ERR_BAD_VALUE or CB_ERR_CORRUPT for a signature that is refused,
+ * CB_ERR_NOMEM, or CB_ERR_SYS when the *stream* failed.
+ */
+int xfer_send_delta(struct frame_out *fo, int fd, uint64_t seq,
+    const uint8_t *sig, size_t siglen);
+
 /* xfer_send_failed(fo, seq, err): FILE + FILE_END(err) for an unopenable file. */
 int xfer_send_failed(struct frame_out *fo, uint64_t seq, int err);
 

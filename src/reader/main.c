@@ -4,7 +4,8 @@
  *           CAP_DAC_READ_SEARCH (confinement: see docs/design.md).
  * Holds:    fd 0/1 peer stream (the writer), fd 2 log, the source root fd.
  * May:      read beneath the source root; nothing else.  Its protocol has
- *           no verb that writes: it accepts HELLO, WANT, PROGRESS, DONE.
+ *           no verb that writes: it accepts HELLO, WANT, WANT_DELTA (with
+ *           the signature as DATA), PROGRESS, DONE.
  * On any malformed, oversized, unknown or out-of-state message: log, exit 1.
  */
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "cb_err.h"
+#include "delta.h"
 #include "frame.h"
 #include "fsutil.h"
 #include "hello.h"
@@ -33,8 +35,15 @@
 #include "wire.h"
 #include "xfer.h"
 
-/* Entries the reader may run ahead of the writer's decisions. */
-#define READER_WINDOW 1024
+/*
+ * Entries the reader may run ahead of the writer's decisions.  Large
+ * enough that a link with a long round trip stays busy: the writer
+ * returns credit every PROGRESS_EVERY entries, so the walk stalls only
+ * when a whole window is in flight.
+ */
+#define READER_WINDOW 16384
+/* Signature bytes the reader holds at most (files asked for by delta). */
+#define READER_SIG_TOTAL (128u * 1024 * 1024)
 
 static long
 reader_max(uint8_t type)
@@ -42,6 +51,8 @@ reader_max(uint8_t type)
 	switch (type) {
 	case MSG_HELLO:
 	case MSG_WANT:
+	case MSG_WANT_DELTA:
+	case MSG_DATA:
 	case MSG_PROGRESS:
 	case MSG_DONE: return msg_max_payload(type);
 	default: return -1;
@@ -53,6 +64,8 @@ struct pending {
 	uint64_t seq;
 	char *path;
 	int wanted;
+	uint8_t *sig; /* WANT_DELTA: the mirror's signature */
+	size_t siglen, sigfill;
 };
 
 struct reader {
@@ -66,6 +79,8 @@ struct reader {
 	int done;
 	struct pending *pend; /* ring, ordered by seq */
 	size_t phead, pcount, pcap;
+	struct pending *sigrx; /* signature being received */
+	size_t sigbytes;       /* signature bytes held */
 };
 
 static struct pending *
@@ -84,6 +99,8 @@ pend_push(struct reader *rd, uint64_t seq, const char *path)
 	p = pend_at(rd, rd->pcount++);
 	p->seq = seq;
 	p->wanted = 0;
+	p->sig = NULL;
+	p->siglen = p->sigfill = 0;
 	if ((p->path = strdup(path)) == NULL)
 		fatal("out of memory");
 }
@@ -103,7 +120,7 @@ pend_trim(struct reader *rd)
 	}
 }
 
-static void
+static struct pending *
 handle_want(struct reader *rd, uint64_t seq)
 {
 	size_t i;
@@ -113,11 +130,48 @@ handle_want(struct reader *rd, uint64_t seq)
 
 		if (p->seq == seq && !p->wanted) {
 			p->wanted = 1;
-			return;
+			return p;
 		}
 	}
 	fatal("protocol: WANT for %llu, which is not a pending file",
 	    (unsigned long long)seq);
+}
+
+/* WANT_DELTA(seq, len): the signature follows as DATA frames. */
+static void
+handle_want_delta(struct reader *rd, const uint8_t *p, size_t len)
+{
+	uint64_t seq, siglen;
+	struct pending *pd;
+
+	if (msg_u64pair_decode(p, len, &seq, &siglen) != 0 || rd->sigrx != NULL)
+		fatal("protocol: bad WANT_DELTA");
+	if (siglen < 12 || siglen > DELTA_WIRE_SIG_MAX ||
+	    siglen > READER_SIG_TOTAL - rd->sigbytes)
+		fatal("protocol: WANT_DELTA with a signature of %llu bytes "
+		      "(at most %u, %zu held)",
+		    (unsigned long long)siglen, DELTA_WIRE_SIG_MAX,
+		    rd->sigbytes);
+	pd = handle_want(rd, seq);
+	if ((pd->sig = malloc((size_t)siglen)) == NULL)
+		fatal("out of memory");
+	pd->siglen = (size_t)siglen;
+	pd->sigfill = 0;
+	rd->sigbytes += pd->siglen;
+	rd->sigrx = pd;
+}
+
+static void
+handle_sig_data(struct reader *rd, const uint8_t *p, size_t len)
+{
+	struct pending *pd = rd->sigrx;
+
+	if (pd == NULL || len > pd->siglen - pd->sigfill)
+		fatal("protocol: DATA from the writer outside a signature");
+	memcpy(pd->sig + pd->sigfill, p, len);
+	pd->sigfill += len;
+	if (pd->sigfill == pd->siglen)
+		rd->sigrx = NULL;
 }
 
 static void
@@ -130,8 +184,10 @@ handle_frame(struct reader *rd, uint8_t type, const uint8_t *p, size_t len)
 	case MSG_WANT:
 		if (msg_u64_decode(p, len, &v) != 0)
 			fatal("protocol: bad WANT");
-		handle_want(rd, v);
+		(void)handle_want(rd, v);
 		break;
+	case MSG_WANT_DELTA: handle_want_delta(rd, p, len); break;
+	case MSG_DATA: handle_sig_data(rd, p, len); break;
 	case MSG_PROGRESS:
 		if (msg_u64_decode(p, len, &v) != 0 || v < rd->acked ||
 		    v > rd->seq)
@@ -182,6 +238,8 @@ pump_input(struct reader *rd, int block)
 	}
 }
 
+static void flush_or_exit(struct reader *rd);
+
 static int
 have_wanted(struct reader *rd)
 {
@@ -208,6 +266,11 @@ serve_wanted(struct reader *rd)
 	}
 	if (p == NULL)
 		return;
+	/* The whole signature first (it follows its WANT_DELTA). */
+	while (p->sig != NULL && p->sigfill < p->siglen) {
+		flush_or_exit(rd);
+		pump_input(rd, 1);
+	}
 	fd = fs_open_beneath(rd->rootfd, p->path,
 	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
 	if (fd >= 0) {
@@ -221,7 +284,14 @@ serve_wanted(struct reader *rd)
 	}
 	if (fd < 0)
 		r = xfer_send_failed(&rd->out, p->seq, errno);
-	else {
+	else if (p->sig != NULL) {
+		r = xfer_send_delta(&rd->out, fd, p->seq, p->sig, p->siglen);
+		if (r == CB_ERR_BAD_VALUE || r == CB_ERR_CORRUPT)
+			fatal("protocol: the writer sent a bad signature for "
+			      "'%s'",
+			    log_quote(p->path, strlen(p->path)));
+		close(fd);
+	} else {
 		r = xfer_send_file(&rd->out, fd, p->seq, 0);
 		close(fd);
 	}
@@ -229,6 +299,11 @@ serve_wanted(struct reader *rd)
 		if (errno == EPIPE || errno == ECONNRESET)
 			exit(1); /* the writer failed and said why */
 		fatal("sending file: %s", cb_strerror(r));
+	}
+	if (p->sig != NULL) {
+		rd->sigbytes -= p->siglen;
+		free(p->sig);
+		p->sig = NULL;
 	}
 	p->wanted = 0;
 	p->seq = 0; /* served: trimmed once the writer's PROGRESS passes it */

@@ -327,6 +327,58 @@ handle_unreadable(struct session *s, struct msg_entry *e)
 		take_prev(s, q_push(s, ACT_KEEP));
 }
 
+static int
+sig_put(void *arg, const uint8_t *p, size_t n)
+{
+	struct session *s = arg;
+
+	if (s->sig.len + n > DELTA_WIRE_SIG_MAX)
+		return CB_ERR_TOO_LARGE;
+	return strbuf_add(&s->sig, (const char *)p, n) == 0 ? 0 : CB_ERR_NOMEM;
+}
+
+/*
+ * ask_delta(s, a): ask for ${a}'s content as a delta against its mirror
+ * copy, sending the signature; 0 if it must come whole instead.
+ */
+static int
+ask_delta(struct session *s, struct action *a)
+{
+	uint8_t b[16];
+	size_t off, n;
+	int fd, r, i;
+
+	if (!s->o->delta || !a->has_prev || a->prev.type != META_REG ||
+	    a->prev.size < DELTA_MIN_SIZE)
+		return 0;
+	fd = fs_open_beneath(s->repo->rootfd, a->e.rec.path,
+	    O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return 0; /* the whole file will do */
+	strbuf_reset(&s->sig);
+	r = delta_signature(fd, sig_put, s);
+	close(fd);
+	if (r != 0 || s->sig.len > SIG_INFLIGHT_MAX - s->sig_inflight)
+		return 0;
+	for (i = 0; i < 8; i++) {
+		b[i] = (uint8_t)(a->seq >> (56 - 8 * i));
+		b[8 + i] = (uint8_t)((uint64_t)s->sig.len >> (56 - 8 * i));
+	}
+	if (frame_put(&s->out, MSG_WANT_DELTA, b, 16) != 0)
+		fatal("out of memory");
+	for (off = 0; off < s->sig.len; off += n) {
+		n = s->sig.len - off > MSG_DATA_MAX ? MSG_DATA_MAX :
+						      s->sig.len - off;
+		if (frame_put(&s->out, MSG_DATA,
+			(const uint8_t *)s->sig.buf + off, n) != 0)
+			fatal("out of memory");
+	}
+	a->siglen = s->sig.len;
+	s->sig_inflight += a->siglen;
+	s->st.sig_bytes += a->siglen;
+	return 1;
+}
+
 static void
 handle_entry(struct session *s, const uint8_t *p, size_t len)
 {
@@ -372,7 +424,7 @@ handle_entry(struct session *s, const uint8_t *p, size_t len)
 			take_prev(s, a);
 		if (a->e.rec.type == META_REG)
 			decide_regular(s, a);
-		if (a->dec == D_DATA)
+		if (a->dec == D_DATA && !ask_delta(s, a))
 			send_frame(s, MSG_WANT, a->seq);
 		count_entry(s, a);
 	}
@@ -404,36 +456,41 @@ handle_frame(struct session *s, uint8_t type, const uint8_t *p, size_t len)
 {
 	uint64_t a, b;
 	uint32_t err;
+	uint8_t sha1[20];
 	int r;
 
 	switch (type) {
 	case MSG_ENTRY: handle_entry(s, p, len); break;
 	case MSG_ENTRIES_END: handle_entries_end(s, p, len); break;
 	case MSG_FILE:
+	case MSG_DELTA:
 		if (msg_u64pair_decode(p, len, &a, &b) != 0)
-			fatal("protocol: bad FILE");
-		apply_file_begin(s, a, b);
+			fatal("protocol: bad %s", msg_name(type));
+		apply_file_begin(s, a, b, type == MSG_DELTA);
 		break;
 	case MSG_DATA:
 		if (!s->receiving)
 			fatal("protocol: DATA outside a file");
-		if ((r = xfer_sink_data(&s->sink, p, len)) != 0)
-			fatal("writing '%s' into the mirror: %s",
-			    log_quote(s->q[s->qhead].e.rec.path,
-				s->q[s->qhead].e.rec.pathlen),
-			    cb_strerror(r));
+		apply_file_data(s, p, len);
 		break;
 	case MSG_HOLE:
-		if (!s->receiving || msg_u64_decode(p, len, &a) != 0)
+		if (!s->receiving || s->patcher != NULL ||
+		    msg_u64_decode(p, len, &a) != 0)
 			fatal("protocol: bad HOLE");
 		if ((r = xfer_sink_hole(&s->sink, a)) != 0)
 			fatal("protocol: bad HOLE: %s", cb_strerror(r));
 		break;
 	case MSG_FILE_END:
-		if (!s->receiving ||
+		if (!s->receiving || s->patcher != NULL ||
 		    xfer_decode_file_end(p, len, &err, &a) != 0)
 			fatal("protocol: bad FILE_END");
-		apply_file_end(s, err, a);
+		apply_file_end(s, err, a, NULL);
+		break;
+	case MSG_DELTA_END:
+		if (!s->receiving || s->patcher == NULL ||
+		    msg_delta_end_decode(p, len, &err, &a, sha1) != 0)
+			fatal("protocol: bad DELTA_END");
+		apply_file_end(s, err, a, sha1);
 		break;
 	default: fatal("protocol: unexpected %s from reader", msg_name(type));
 	}
@@ -676,7 +733,9 @@ session_init(struct session *s, struct repo *repo, const struct writer_opts *o)
 	strbuf_init(&s->fmt);
 	strbuf_init(&s->errlog);
 	meta_rec_init(&s->prec);
-	frame_in_init(&s->in, 0, msg_entry_stream_max);
+	frame_in_init(&s->in, 0, msg_backup_stream_max);
+	strbuf_init(&s->sig);
+	s->basisfd = -1;
 	s->incs = repo->exists;
 	s->altfd = -1;
 	if (repo->exists && timefmt_utc(repo->cur_time, s->prevts) != 0)
@@ -723,6 +782,14 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 	commit_session(&s, ts);
 	write_error_log(&s, ts);
 	write_statistics(&s, ts);
+	log_info("transferred %llu files whole (%llu bytes) and %llu by "
+		 "delta (%llu bytes for %llu; signatures %llu bytes)",
+	    (unsigned long long)s.st.whole_files,
+	    (unsigned long long)s.st.whole_bytes,
+	    (unsigned long long)s.st.delta_files,
+	    (unsigned long long)s.st.delta_bytes,
+	    (unsigned long long)s.st.delta_size,
+	    (unsigned long long)s.st.sig_bytes);
 	{
 		uint8_t b[12] = { 0 };
 		int k;
@@ -745,6 +812,7 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 	meta_rec_clear(&s.prec);
 	strbuf_release(&s.fmt);
 	strbuf_release(&s.errlog);
+	strbuf_release(&s.sig);
 	frame_in_release(&s.in);
 	frame_out_release(&s.out);
 	/* rdiff-backup's bits: 2 warning (a failed session was undone),

@@ -418,19 +418,43 @@ apply_ready(struct session *s)
 	}
 }
 
+/* The patcher's output: into the temporary file, hashed. */
+static int
+patch_out(void *arg, const uint8_t *p, size_t n)
+{
+	struct session *s = arg;
+
+	return xfer_sink_data(&s->sink, p, n);
+}
+
 void
-apply_file_begin(struct session *s, uint64_t seq, uint64_t size)
+apply_file_begin(struct session *s, uint64_t seq, uint64_t size, int delta)
 {
 	struct action *a = s->qcount ? &s->q[s->qhead] : NULL;
 	const char *name;
-	int pfd;
+	int pfd, r;
 
 	if (s->receiving || a == NULL || a->kind != ACT_ENTRY ||
-	    a->dec != D_DATA || a->seq != seq)
-		fatal("protocol: FILE %llu was not asked for now",
-		    (unsigned long long)seq);
+	    a->dec != D_DATA || a->seq != seq || (delta && a->siglen == 0))
+		fatal("protocol: %s %llu was not asked for now",
+		    delta ? "DELTA" : "FILE", (unsigned long long)seq);
+	s->sig_inflight -= a->siglen; /* answered (FILE: could not open) */
 	take_alt(s, a);
 	pfd = parent_of(s, a->e.rec.path, a->e.rec.pathlen, &name);
+	if (delta) {
+		/* The basis: the mirror copy the signature was made from. */
+		s->basisfd =
+		    openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (s->basisfd < 0)
+			fatal("cannot open mirror file '%s' for a delta: %s",
+			    log_quote(a->e.rec.path, a->e.rec.pathlen),
+			    strerror(errno));
+		if ((r = delta_patcher_new(&s->patcher, s->basisfd, patch_out,
+			 s)) != 0)
+			fatal("delta of '%s': %s",
+			    log_quote(a->e.rec.path, a->e.rec.pathlen),
+			    cb_strerror(r));
+	}
 	s->tmpfd = create_tmp(s, pfd, s->tmpname, sizeof(s->tmpname));
 	if (s->tmpfd < 0)
 		fatal("cannot create a file in the mirror: %s",
@@ -441,7 +465,53 @@ apply_file_begin(struct session *s, uint64_t seq, uint64_t size)
 }
 
 void
-apply_file_end(struct session *s, uint32_t err, uint64_t flags)
+apply_file_data(struct session *s, const uint8_t *p, size_t n)
+{
+	const struct meta_rec *r = &s->q[s->qhead].e.rec;
+	int rc;
+
+	if (s->patcher != NULL) {
+		s->st.delta_bytes += n;
+		rc = delta_patcher_feed(s->patcher, p, n);
+	} else {
+		s->st.whole_bytes += n;
+		rc = xfer_sink_data(&s->sink, p, n);
+	}
+	if (rc == CB_ERR_SYS)
+		fatal("writing '%s' into the mirror: %s",
+		    log_quote(r->path, r->pathlen), strerror(errno));
+	if (rc != 0)
+		fatal("protocol: bad content from the reader for '%s': %s",
+		    log_quote(r->path, r->pathlen), cb_strerror(rc));
+}
+
+/*
+ * End a delta: the patch must be complete and give the source's digest
+ * (sha1 from the reader); 0 or the errno to report the file with.
+ */
+static uint32_t
+finish_delta(struct session *s, uint32_t err)
+{
+	const struct meta_rec *r = &s->q[s->qhead].e.rec;
+	int rc = 0;
+
+	if (err == 0 && (rc = delta_patcher_finish(s->patcher)) != 0) {
+		if (rc == CB_ERR_SYS)
+			fatal("writing '%s' into the mirror: %s",
+			    log_quote(r->path, r->pathlen), strerror(errno));
+		fatal("protocol: bad delta from the reader for '%s': %s",
+		    log_quote(r->path, r->pathlen), cb_strerror(rc));
+	}
+	delta_patcher_free(s->patcher);
+	s->patcher = NULL;
+	close(s->basisfd);
+	s->basisfd = -1;
+	return err;
+}
+
+void
+apply_file_end(struct session *s, uint32_t err, uint64_t flags,
+    const uint8_t *sha1)
 {
 	struct action *a = &s->q[s->qhead];
 	struct meta_rec *r = &a->e.rec;
@@ -450,11 +520,26 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags)
 	const char *name = slash ? slash + 1 : r->path;
 	int rc;
 
+	if (s->patcher != NULL)
+		err = finish_delta(s, err);
 	rc = xfer_sink_finish(&s->sink, r->sha1);
 	xfer_sink_release(&s->sink);
 	if (rc != 0)
 		fatal("writing mirror file '%s': %s",
 		    log_quote(r->path, r->pathlen), strerror(errno));
+	if (err == 0 && sha1 != NULL && memcmp(sha1, r->sha1, 20) != 0) {
+		/* Only a false block match can do this: the next backup
+		 * tries again. */
+		log_warn("'%s': the delta did not give the source file "
+			 "(SHA-1 differs); the old version is kept",
+		    log_quote(r->path, r->pathlen));
+		err = EIO;
+	}
+	if (err == 0 && sha1 != NULL) {
+		s->st.delta_files++;
+		s->st.delta_size += s->sink.off;
+	} else if (err == 0)
+		s->st.whole_files++;
 	if (err != 0) {
 		close(s->tmpfd);
 		unlinkat(pfd, s->tmpname, 0);

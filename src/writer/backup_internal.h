@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 
+#include "delta.h"
 #include "frame.h"
 #include "linkmap.h"
 #include "mdfile.h"
@@ -26,6 +27,7 @@ struct action {
 	struct meta_rec prev; /* previous record (has_prev) */
 	int has_prev;
 	char *link_to;	  /* D_LINK: first path of the hard-link group */
+	size_t siglen;	  /* D_DATA asked by WANT_DELTA: signature bytes */
 	int replaces_dir; /* a directory stood here: no .missing marker */
 };
 
@@ -50,6 +52,9 @@ struct stats {
 	uint64_t changed_files, changed_src_size, changed_mirror_size;
 	uint64_t errors;
 	uint64_t inc_files, inc_size;
+	/* what crossed the link (not in session_statistics) */
+	uint64_t whole_files, whole_bytes;
+	uint64_t delta_files, delta_bytes, delta_size, sig_bytes;
 };
 
 struct session {
@@ -77,6 +82,11 @@ struct session {
 	char tmpname[64];
 	struct xfer_sink sink;
 	uint64_t tmpcount;
+	struct delta_patcher *patcher; /* the file comes as a delta */
+	int basisfd;		       /* its basis, the mirror file */
+	/* deltas asked for */
+	struct strbuf sig;     /* signature being made */
+	uint64_t sig_inflight; /* signature bytes the reader may hold */
 	/* outputs */
 	struct md_writer *wmeta, *wea, *wacl;
 	struct strbuf fmt;
@@ -93,6 +103,11 @@ struct session {
 	uint64_t next_free; /* 0 until read */
 };
 
+/* Files smaller than this in the mirror cross whole, never as deltas. */
+#define DELTA_MIN_SIZE (16u * 1024)
+/* Signature bytes sent and not yet answered, at most. */
+#define SIG_INFLIGHT_MAX (16u * 1024 * 1024)
+
 /* Names longer than this get an AlternateIncrementName (7.3). */
 #define INC_NAME_MAX 205
 
@@ -104,8 +119,16 @@ void q_pop_head(struct session *s);
 
 /* backup_apply.c: mirror updates, in record order. */
 void apply_ready(struct session *s);
-void apply_file_begin(struct session *s, uint64_t seq, uint64_t size);
-void apply_file_end(struct session *s, uint32_t err, uint64_t flags);
+void
+apply_file_begin(struct session *s, uint64_t seq, uint64_t size, int delta);
+/* apply_file_data(s, p, n): content (or delta) bytes of the file. */
+void apply_file_data(struct session *s, const uint8_t *p, size_t n);
+/*
+ * apply_file_end(s, err, flags, sha1): the file is complete; with ${sha1}
+ * (a delta) the result must have that digest.
+ */
+void apply_file_end(struct session *s, uint32_t err, uint64_t flags,
+    const uint8_t *sha1);
 void apply_finish(struct session *s);
 
 /* increments.c: reverse increments of one session. */

@@ -73,6 +73,7 @@ main(int argc, char **argv)
 		{ "at", required_argument, NULL, 'a' },
 		{ "path", required_argument, NULL, 'p' },
 		{ "find-repo", no_argument, NULL, 'F' },
+		{ "delta", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -93,6 +94,7 @@ main(int argc, char **argv)
 		case 'f': o.force = 1; break;
 		case 'a': o.at = optarg; break;
 		case 'F': find_repo = 1; break;
+		case 'D': o.delta = 1; break;
 		case 'p':
 			o.sub = optarg;
 			o.sublen = strlen(optarg);

@@ -31,6 +31,7 @@ struct writer_opts {
 	int force;
 	int64_t now; /* session time */
 	int compress;
+	int delta; /* backup: ask for deltas of changed files (remote links) */
 	int verbosity;
 	const char *at;	 /* restore: --at time spec, NULL = newest */
 	const char *sub; /* --path: a sub-tree of the repository, "." = all */

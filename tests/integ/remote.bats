@@ -264,3 +264,36 @@ as_server() {
 	run rdiff-backup verify --at 1700000000 "$T/server/pushed"
 	[ "$status" -eq 0 ]
 }
+
+@test "pull: a changed big file crosses as a delta; a hostile server gets nothing more" {
+	head -c 3000000 /dev/urandom >"$T/target/data/big"
+	touch -d @1690000000 "$T/target/data/big"
+	run as_server --remote-schema "$SSHCMD {h}" --current-time 1700000000 \
+	    backup "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	[ "$status" -eq 0 ]
+	printf 'changed' | dd of="$T/target/data/big" bs=1 seek=1500000 conv=notrunc 2>/dev/null
+	touch -d @1690000100 "$T/target/data/big"
+	run as_server -v 4 --remote-schema "$SSHCMD {h}" --current-time 1700000100 \
+	    backup "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"transferred 0 files whole (0 bytes) and 1 by delta"* ]]
+	dbytes=$(sed -nE 's/.* by delta \(([0-9]+) bytes for 3000000;.*/\1/p' <<<"$output")
+	[ "$dbytes" -lt 20000 ]
+	cmp "$T/target/data/big" "$T/server/repo/big"
+	# the forced command's reader, attacked by a malicious server
+	evil() {
+		run_as "$SERVER" timeout 60 python3 "$LIB/evilpeer.py" "$@" -- \
+		    $SSHCMD 127.0.0.1 "capback-reader -- $T/target/data"
+	}
+	run evil want escape
+	echo "$output"
+	[[ "$output" == *"which is not a pending file"* ]]
+	[[ "$output" == *"data 0"* ]]
+	run evil sig-bad big
+	echo "$output"
+	[[ "$output" == *"bad signature for 'big'"* ]]
+	[[ "$output" == *"data 0"* ]]
+	run evil frame-huge
+	[[ "$output" == *"length exceeds limit"* ]]
+}

@@ -1257,11 +1257,277 @@ test_basis_size(void **state)
 	free(basis);
 }
 
+/* ---- deltas over the wire ---------------------------------------------- */
+
+struct membuf {
+	uint8_t *p;
+	size_t n, cap;
+	size_t fail_after; /* return CB_ERR_SYS once this much is held */
+};
+
+static int
+mb_put(void *arg, const uint8_t *p, size_t n)
+{
+	struct membuf *m = arg;
+
+	if (m->fail_after != 0 && m->n + n > m->fail_after)
+		return CB_ERR_SYS;
+	if (m->n + n > m->cap) {
+		m->cap = (m->n + n) * 2;
+		m->p = realloc(m->p, m->cap);
+		assert_non_null(m->p);
+	}
+	memcpy(m->p + m->n, p, n);
+	m->n += n;
+	return 0;
+}
+
+static void
+mb_tap(void *arg, const uint8_t *p, size_t n)
+{
+	assert_int_equal(mb_put(arg, p, n), 0);
+}
+
+/* Patch ${delta} onto ${bfd} in pieces of 1..${maxpiece} bytes. */
+static int
+patch_in_pieces(int bfd, const struct membuf *delta, size_t maxpiece,
+    struct membuf *out)
+{
+	struct delta_patcher *pt;
+	uint64_t seed = 99;
+	size_t off = 0, n;
+	int r;
+
+	assert_int_equal(delta_patcher_new(&pt, bfd, mb_put, out), 0);
+	while (off < delta->n) {
+		n = 1 + (size_t)(rnd(&seed) % maxpiece);
+		if (n > delta->n - off)
+			n = delta->n - off;
+		if ((r = delta_patcher_feed(pt, delta->p + off, n)) != 0) {
+			delta_patcher_free(pt);
+			return r;
+		}
+		off += n;
+	}
+	r = delta_patcher_finish(pt);
+	delta_patcher_free(pt);
+	return r;
+}
+
+/* One round trip: signature of old, delta to new, patch; checks the result. */
+static void
+wire_round_trip(const uint8_t *old, size_t oldlen, const uint8_t *new,
+    size_t newlen, size_t maxpiece, size_t *deltalen)
+{
+	struct membuf sig = { 0 }, delta = { 0 }, out = { 0 }, seen = { 0 };
+	int bfd = tfile("basis", old, oldlen);
+	int nfd = tfile("new", new, newlen);
+
+	assert_int_equal(delta_signature(bfd, mb_put, &sig), 0);
+	assert_int_equal(delta_signature_check(sig.p, sig.n), 0);
+	assert_int_equal(delta_from_signature(sig.p, sig.n, nfd,
+			     (uint64_t)newlen, mb_put, &delta, mb_tap, &seen),
+	    0);
+	/* The tap saw exactly the source, once. */
+	assert_int_equal(seen.n, newlen);
+	if (newlen > 0)
+		assert_memory_equal(seen.p, new, newlen);
+	assert_int_equal(patch_in_pieces(bfd, &delta, maxpiece, &out), 0);
+	assert_int_equal(out.n, newlen);
+	if (newlen > 0)
+		assert_memory_equal(out.p, new, newlen);
+	*deltalen = delta.n;
+	close(bfd);
+	close(nfd);
+	free(sig.p);
+	free(delta.p);
+	free(out.p);
+	free(seen.p);
+}
+
+static void
+test_wire_round_trip(void **state)
+{
+	size_t len = 3 * MIB, dlen;
+	uint8_t *old = rand_buf(len, 1), *new = malloc(len + 100);
+
+	(void)state;
+	assert_non_null(new);
+	/* Two small writes and an append: the delta stays small. */
+	memcpy(new, old, len);
+	memset(new + 1000000, 'X', 100);
+	memset(new + 2500000, 'Y', 7);
+	memset(new + len, 'Z', 100);
+	wire_round_trip(old, len, new, len + 100, 70000, &dlen);
+	assert_true(dlen < 20000);
+	/* Pieces of a single byte work as well. */
+	wire_round_trip(old, 200000, new, 150000, 1, &dlen);
+	/* Shifted by 5 bytes: still found. */
+	wire_round_trip(old, 100000, new + 5, 100000, 4096, &dlen);
+	assert_true(dlen < 5000);
+	/* Nothing in common, empty on either side. */
+	free(new);
+	new = rand_buf(100000, 2);
+	wire_round_trip(old, 100000, new, 100000, 4096, &dlen);
+	assert_true(dlen > 100000);
+	wire_round_trip(old, 0, new, 5000, 4096, &dlen);
+	wire_round_trip(old, 5000, new, 0, 4096, &dlen);
+	free(old);
+	free(new);
+}
+
+/* The source grew after its size was taken: only that size is read. */
+static void
+test_wire_size_bound(void **state)
+{
+	struct membuf sig = { 0 }, delta = { 0 }, out = { 0 }, seen = { 0 };
+	uint8_t *data = rand_buf(300000, 5);
+	int bfd, nfd;
+
+	(void)state;
+	bfd = tfile("basis", data, 100000);
+	nfd = tfile("new", data, 300000);
+	assert_int_equal(delta_signature(bfd, mb_put, &sig), 0);
+	assert_int_equal(delta_from_signature(sig.p, sig.n, nfd, 200000, mb_put,
+			     &delta, mb_tap, &seen),
+	    0);
+	assert_int_equal(seen.n, 200000);
+	assert_int_equal(patch_in_pieces(bfd, &delta, 10000, &out), 0);
+	assert_int_equal(out.n, 200000);
+	assert_memory_equal(out.p, data, 200000);
+	/* An output that fails ends the job with its error. */
+	delta.n = 0;
+	delta.fail_after = 10;
+	assert_int_equal(delta_from_signature(sig.p, sig.n, nfd, 200000, mb_put,
+			     &delta, NULL, NULL),
+	    CB_ERR_SYS);
+	close(bfd);
+	close(nfd);
+	free(sig.p);
+	free(delta.p);
+	free(out.p);
+	free(seen.p);
+	free(data);
+}
+
+static void
+put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* Signatures from a hostile peer are refused before librsync sees them. */
+static void
+test_wire_bad_signatures(void **state)
+{
+	struct membuf sig = { 0 }, delta = { 0 };
+	uint8_t *data = rand_buf(50000, 9), *bad;
+	int bfd, nfd;
+
+	(void)state;
+	bfd = tfile("basis", data, 50000);
+	nfd = tfile("new", data, 50000);
+	assert_int_equal(delta_signature(bfd, mb_put, &sig), 0);
+	bad = malloc(sig.n);
+	assert_non_null(bad);
+#define REFUSED(len)                                                          \
+	do {                                                                  \
+		assert_int_equal(delta_signature_check(bad, (len)),           \
+		    CB_ERR_BAD_VALUE);                                        \
+		assert_int_equal(delta_from_signature(bad, (len), nfd, 50000, \
+				     mb_put, &delta, NULL, NULL),             \
+		    CB_ERR_BAD_VALUE);                                        \
+		memcpy(bad, sig.p, sig.n);                                    \
+	} while (0)
+	memcpy(bad, sig.p, sig.n);
+	REFUSED(11);		   /* no whole header */
+	REFUSED(sig.n - 1);	   /* not a whole number of blocks */
+	put_be32(bad, 0x72730136); /* MD4 */
+	REFUSED(sig.n);
+	put_be32(bad + 4, 0); /* block length 0 */
+	REFUSED(sig.n);
+	put_be32(bad + 4, 0x80000000u); /* 2 GiB blocks */
+	REFUSED(sig.n);
+	put_be32(bad + 8, 4); /* strong sums too short */
+	REFUSED(sig.n);
+	put_be32(bad + 8, 33); /* longer than BLAKE2's */
+	REFUSED(sig.n);
+	assert_int_equal(delta_signature_check(bad, DELTA_WIRE_SIG_MAX + 20),
+	    CB_ERR_BAD_VALUE);
+	/* Well-formed header, any block sums: a valid (large) delta. */
+	memset(bad + 12, 0xa5, sig.n - 12);
+	assert_int_equal(delta_from_signature(bad, sig.n, nfd, 50000, mb_put,
+			     &delta, NULL, NULL),
+	    0);
+#undef REFUSED
+	close(bfd);
+	close(nfd);
+	free(bad);
+	free(sig.p);
+	free(delta.p);
+	free(data);
+}
+
+/* Deltas from a hostile peer: truncated, trailing bytes, outside the basis. */
+static void
+test_wire_bad_deltas(void **state)
+{
+	struct membuf sig = { 0 }, delta = { 0 }, out = { 0 }, cut;
+	uint8_t *data = rand_buf(100000, 3);
+	struct dbuf d;
+	int bfd, nfd;
+	size_t k;
+
+	(void)state;
+	bfd = tfile("basis", data, 60000);
+	nfd = tfile("new", data, 100000);
+	assert_int_equal(delta_signature(bfd, mb_put, &sig), 0);
+	assert_int_equal(delta_from_signature(sig.p, sig.n, nfd, 100000, mb_put,
+			     &delta, NULL, NULL),
+	    0);
+	for (k = 0; k < delta.n; k += 1 + delta.n / 40) {
+		cut = delta;
+		cut.n = k;
+		out.n = 0;
+		assert_int_equal(patch_in_pieces(bfd, &cut, 500, &out),
+		    CB_ERR_CORRUPT);
+	}
+	assert_true(mb_put(&delta, (const uint8_t *)"x", 1) == 0);
+	out.n = 0;
+	assert_int_equal(patch_in_pieces(bfd, &delta, 500, &out),
+	    CB_ERR_CORRUPT);
+	/* COPY beyond the basis's end. */
+	db_start(&d);
+	db_copy(&d, 59000, 4, 2000, 4);
+	db_u(&d, 0, 1);
+	cut.p = d.p;
+	cut.n = d.n;
+	out.n = 0;
+	assert_int_equal(patch_in_pieces(bfd, &cut, 3, &out), CB_ERR_CORRUPT);
+	close(bfd);
+	close(nfd);
+	free(sig.p);
+	free(delta.p);
+	free(out.p);
+	free(data);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_block_len),
+		cmocka_unit_test_setup_teardown(test_wire_round_trip, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_wire_size_bound, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_wire_bad_signatures, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_wire_bad_deltas, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_identical, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_edit_middle, setup,
