@@ -25,6 +25,7 @@
 
 #include "cb_err.h"
 #include "delta.h"
+#include "forced.h"
 #include "frame.h"
 #include "fsutil.h"
 #include "hello.h"
@@ -416,123 +417,6 @@ usage(FILE *f)
 }
 
 /*
- * The words of SSH_ORIGINAL_COMMAND, parsed strictly: plain words of
- * safe characters and single-quoted strings (with \' between), nothing
- * a shell would expand.  Fatal on anything else.
- */
-/* The words of a --serve request, alive until exit (external: no store
- * to it is optimised away, leak checkers see it reachable). */
-char **reader_request;
-
-static char **
-parse_original_command(const char *cmd, int *argc_out)
-{
-	size_t len = strlen(cmd), n = 0, cap = 8, o;
-	char **words = calloc(cap, sizeof(*words)), *w;
-	const char *p = cmd;
-
-	if (words == NULL || len > 1 << 20)
-		fatal("request too long");
-	while (*p != '\0') {
-		while (*p == ' ')
-			p++;
-		if (*p == '\0')
-			break;
-		if ((w = malloc(len + 1)) == NULL)
-			fatal("out of memory");
-		o = 0;
-		while (*p != '\0' && *p != ' ') {
-			if (*p == '\'') {
-				const char *q = strchr(p + 1, '\'');
-
-				if (q == NULL)
-					fatal(
-					    "refusing the request: unbalanced "
-					    "quote");
-				memcpy(w + o, p + 1, (size_t)(q - p - 1));
-				o += (size_t)(q - p - 1);
-				p = q + 1;
-			} else if (*p == '\\' && p[1] == '\'') {
-				w[o++] = '\'';
-				p += 2;
-			} else if (strchr("abcdefghijklmnopqrstuvwxyz"
-					  "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-					  "0123456789_./:=@%+,-",
-				       *p) != NULL)
-				w[o++] = *p++;
-			else
-				fatal("refusing the request: character '%c' "
-				      "outside quotes",
-				    *p);
-		}
-		w[o] = '\0';
-		if (n + 2 > cap) {
-			cap *= 2;
-			if ((words = realloc(words, cap * sizeof(*words))) ==
-			    NULL)
-				fatal("out of memory");
-		}
-		words[n++] = w;
-	}
-	words[n] = NULL;
-	*argc_out = (int)n;
-	return words;
-}
-
-/*
- * Open SOURCE for a --serve request: an absolute path without "." or
- * ".." components, beneath ${restrict}, every component a real directory
- * (no symlinks anywhere on the way).
- */
-static int
-open_restricted(const char *restrict_path, const char *source)
-{
-	const char *rel, *c;
-	size_t rlen = strlen(restrict_path);
-	int rfd, fd;
-
-	while (rlen > 1 && restrict_path[rlen - 1] == '/')
-		rlen--;
-	if (source[0] != '/')
-		fatal("refusing '%s': not an absolute path", source);
-	for (c = source; *c != '\0';) {
-		size_t n;
-
-		while (*c == '/')
-			c++;
-		n = strcspn(c, "/");
-		if ((n == 1 && c[0] == '.') ||
-		    (n == 2 && c[0] == '.' && c[1] == '.'))
-			fatal("refusing '%s': '.' and '..' are not allowed",
-			    source);
-		c += n;
-	}
-	if (rlen == 1 && restrict_path[0] == '/')
-		rel = source;
-	else if (strncmp(source, restrict_path, rlen) == 0 &&
-	    (source[rlen] == '/' || source[rlen] == '\0'))
-		rel = source + rlen;
-	else
-		fatal("refusing '%s': outside the restrict path '%s'", source,
-		    restrict_path);
-	while (*rel == '/')
-		rel++;
-	rfd = open(restrict_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rfd < 0)
-		fatal("cannot open restrict path '%s': %s", restrict_path,
-		    strerror(errno));
-	if (*rel == '\0')
-		return rfd;
-	fd = fs_open_beneath(rfd, rel, O_RDONLY | O_DIRECTORY, 0);
-	if (fd < 0)
-		fatal("cannot open '%s' beneath '%s'%s: %s", source,
-		    restrict_path, errno == ELOOP ? " (through a symlink)" : "",
-		    strerror(errno));
-	close(rfd);
-	return fd;
-}
-
-/*
  * The reader's privilege: CAP_DAC_READ_SEARCH at most, effective if
  * permitted (file capability +p, pam_cap +i with +i on the binary, or
  * root); every other capability dropped, and no way to gain any back.
@@ -774,21 +658,10 @@ main(int argc, char **argv)
 	if (ro.serve) {
 		/* The forced command of an SSH key: the client's words are a
 		 * request, parsed strictly, never run by a shell. */
-		const char *req = getenv("SSH_ORIGINAL_COMMAND");
-		const char *slash;
-
 		if (ro.restrict_path == NULL || optind != argc)
 			fatal("--serve needs --restrict-path DIR and nothing "
 			      "else");
-		if (req == NULL)
-			fatal("no request: this key only serves capback "
-			      "backups");
-		argv = reader_request = parse_original_command(req, &argc);
-		slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
-		if (argc == 0 ||
-		    strcmp(slash ? slash + 1 : argv[0], "capback-reader") != 0)
-			fatal("refusing the request: not a capback-reader "
-			      "command");
+		argv = forced_request("capback-reader", "backups", &argc);
 		parse_opts(argc, argv, &ro, 1);
 		for (size_t i = 0; i < ro.nsels; i++)
 			if (strstr(ro.sels[i], "filelist") != NULL)
@@ -802,7 +675,8 @@ main(int argc, char **argv)
 	}
 	memset(&rd, 0, sizeof(rd));
 	if (ro.serve)
-		rd.rootfd = open_restricted(ro.restrict_path, argv[optind]);
+		rd.rootfd =
+		    forced_open_beneath(ro.restrict_path, argv[optind], NULL);
 	else
 		rd.rootfd =
 		    open(argv[optind], O_RDONLY | O_DIRECTORY | O_CLOEXEC);

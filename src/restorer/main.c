@@ -30,6 +30,7 @@
 
 #include "aclblob.h"
 #include "cb_err.h"
+#include "forced.h"
 #include "frame.h"
 #include "fsutil.h"
 #include "hello.h"
@@ -677,7 +678,13 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: capback-restorer [-v N] [--force] DEST\n"
-	    "Writes the tree streamed on stdin below DEST.\n");
+	    "       capback-restorer --serve --restrict-path DIR   (SSH "
+	    "forced command)\n"
+	    "Writes the tree streamed on stdin below DEST.\n"
+	    "With --serve the request comes from SSH_ORIGINAL_COMMAND; DEST "
+	    "must lie\nbeneath DIR, reached without symlinks.  A host "
+	    "accepts restores only\nthrough a key its admin gave this "
+	    "forced command.\n");
 }
 
 int
@@ -687,21 +694,44 @@ main(int argc, char **argv)
 		{ "verbosity", required_argument, NULL, 'v' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "serve", no_argument, NULL, 'S' },
+		{ "restrict-path", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *restrict_path = NULL, *base = NULL;
 	struct restorer rs;
 	const uint8_t *p;
 	size_t len;
 	uint8_t type, b[12] = { 0 };
-	int c, r, verbosity = 3, i;
+	int c, r, verbosity = 3, i, serve = 0, pass;
 
 	memset(&rs, 0, sizeof(rs));
-	while ((c = getopt_long(argc, argv, "v:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'v': verbosity = atoi(optarg); break;
-		case 'f': rs.force = 1; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+	/* Pass 0: our command line; pass 1: a --serve client's request,
+	 * which may set only -v and --force. */
+	for (pass = 0; pass < 2; pass++) {
+		optind = 1;
+		while ((c = getopt_long(argc, argv, "v:h", opts, NULL)) != -1) {
+			if (pass == 1 && c != 'v' && c != 'f')
+				fatal("refusing the request: option not "
+				      "allowed");
+			switch (c) {
+			case 'v': verbosity = atoi(optarg); break;
+			case 'f': rs.force = 1; break;
+			case 'S': serve = 1; break;
+			case 'R': restrict_path = optarg; break;
+			case 'h': usage(stdout); return 0;
+			default: usage(stderr); return 1;
+			}
+		}
+		if (!serve)
+			break;
+		if (pass == 0) {
+			log_init("capback", verbosity);
+			if (restrict_path == NULL || optind != argc)
+				fatal("--serve needs --restrict-path DIR and "
+				      "nothing else");
+			argv = forced_request("capback-restorer", "restores",
+			    &argc);
 		}
 	}
 	log_init("capback", verbosity);
@@ -713,6 +743,17 @@ main(int argc, char **argv)
 	}
 	umask(077);
 	rs.dest = argv[optind];
+	if (serve) {
+		/* From here on DEST is one name in a directory reached
+		 * beneath the restrict path without symlinks. */
+		int pfd = forced_open_beneath(restrict_path, rs.dest, &base);
+
+		if (fchdir(pfd) != 0)
+			fatal("cannot enter the directory of '%s': %s", rs.dest,
+			    strerror(errno));
+		close(pfd);
+		rs.dest = base;
+	}
 	rs.destfd = -1;
 	rs.dest_parent = -1;
 	check_dest(rs.dest, rs.force);
@@ -745,5 +786,7 @@ main(int argc, char **argv)
 	if (rs.dest_parent >= 0)
 		close(rs.dest_parent);
 	free(rs.dest_base);
+	if (base != NULL && strcmp(base, ".") != 0)
+		free((char *)base);
 	return rs.errors > 0 ? 4 : 0;
 }

@@ -16,6 +16,11 @@ setup() {
 	usermod -s /bin/sh "$AGENT"
 	new_user && SERVER=$NEW_USER
 	usermod -s /bin/sh "$SERVER"
+	# restores onto the target go through another key and forced command
+	new_user && RESTORER=$NEW_USER
+	usermod -s /bin/sh "$RESTORER"
+	mkdir -p "$T/restore"
+	chown "$RESTORER" "$T/restore"
 	GROUP="cbg$$_${BATS_TEST_NUMBER}"
 	groupadd "$GROUP"
 	CREATED_GROUPS="$GROUP"
@@ -50,9 +55,11 @@ setup() {
 	    sh "$LIB/sshd-loopback.sh" start "$T/sshd" "$PORT" \
 	    "$AGENT=$T/agent/capback-reader --serve --restrict-path $T/target" \
 	    "$SERVER" \
-	    "root=$T/agent/plain/capback-reader --serve --user $AGENT --restrict-path $T/target"
+	    "root=$T/agent/plain/capback-reader --serve --user $AGENT --restrict-path $T/target" \
+	    "$RESTORER=$CAPBACK_BUILD/capback-restorer --serve --restrict-path $T/restore"
 	chown "$SERVER" "$T/sshd/client_key"
 	SSHCMD=$(sh "$LIB/sshd-loopback.sh" sshcmd "$T/sshd" "$AGENT")
+	RSTCMD=$(sh "$LIB/sshd-loopback.sh" sshcmd "$T/sshd" "$RESTORER")
 	# the backup server's account, reached by root for remote restores
 	SRVCMD="$(sh "$LIB/sshd-loopback.sh" sshcmd "$T/sshd" "$SERVER") {h} env PATH=$CAPBACK_BUILD:/usr/bin:/bin"
 }
@@ -296,4 +303,45 @@ as_server() {
 	[[ "$output" == *"data 0"* ]]
 	run evil frame-huge
 	[[ "$output" == *"length exceeds limit"* ]]
+}
+
+@test "restore onto the host through the restorer's own key, only beneath its path" {
+	run as_server --remote-schema "$SSHCMD {h}" --current-time 1700000000 \
+	    backup "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	[ "$status" -eq 0 ]
+	run as_server --remote-schema "$RSTCMD {h}" restore "$T/server/repo" "r@127.0.0.1::$T/restore/out"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$T/restore/out/private/secret")" = secret ]
+	[ "$(cat "$T/restore/out/public")" = public ]
+	[ -L "$T/restore/out/escape" ]
+	[ "$(stat -c %U "$T/restore/out/public")" = "$RESTORER" ] # no CAP_CHOWN
+	# a single file, and --force over the earlier restore
+	run as_server --remote-schema "$RSTCMD {h}" restore "$T/server/repo/public" "r@127.0.0.1::$T/restore/pub"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$T/restore/pub")" = public ]
+	run as_server --remote-schema "$RSTCMD {h}" restore "$T/server/repo" "r@127.0.0.1::$T/restore/out"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not empty"* ]]
+	run as_server --remote-schema "$RSTCMD {h}" restore --force "$T/server/repo" "r@127.0.0.1::$T/restore/out"
+	[ "$status" -eq 0 ]
+	# nothing outside the restrict path, not through "..", not through a symlink
+	run as_server --remote-schema "$RSTCMD {h}" restore "$T/server/repo" "r@127.0.0.1::$T/target/new"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"outside the restrict path"* ]]
+	run as_server --remote-schema "$RSTCMD {h}" restore "$T/server/repo" "r@127.0.0.1::$T/restore/../target/new"
+	[[ "$output" == *"'..' are not allowed"* ]]
+	ln -s "$T/target" "$T/restore/link"
+	run as_server --remote-schema "$RSTCMD {h}" restore "$T/server/repo" "r@127.0.0.1::$T/restore/link/new"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"through a symlink"* ]]
+	[ ! -e "$T/target/new" ]
+	# each key does its own job only
+	run run_as "$SERVER" $RSTCMD 127.0.0.1 "capback-reader -- $T/restore" </dev/null
+	[[ "$output" == *"not a capback-restorer command"* ]]
+	run run_as "$SERVER" $RSTCMD 127.0.0.1 "capback-restorer --serve --restrict-path / -- /etc/x" </dev/null
+	[[ "$output" == *"option not allowed"* ]]
+	run run_as "$SERVER" $SSHCMD 127.0.0.1 "capback-restorer -- $T/target/x" </dev/null
+	[[ "$output" == *"not a capback-reader command"* ]]
+	[ ! -e "$T/target/x" ]
 }
