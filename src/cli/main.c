@@ -758,8 +758,8 @@ cmd_compare(int argc, char **argv, const struct global *g)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *rargv[16], *wargv[24], mode[16], *repo, *sub;
-	const char *at = NULL, *method = "meta";
+	char *rargv[16], *wargv[24], mode[16], *repo, *sub, *shost;
+	const char *at = NULL, *method = "meta", *spath;
 	int c, rn = 0, wn = 0, rst, wst, res;
 	struct stat st;
 
@@ -781,16 +781,18 @@ cmd_compare(int argc, char **argv, const struct global *g)
 		usage_compare(stderr);
 		return 1;
 	}
-	if (strstr(argv[optind], "::") || strstr(argv[optind + 1], "::"))
-		fatal("remote locations (host::path) are not supported yet");
-	if (stat(argv[optind], &st) != 0)
-		fatal("cannot compare '%s': %s", argv[optind], strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		fatal("cannot compare '%s': not a directory", argv[optind]);
+	shost = split_remote(argv[optind], &spath);
+	if (strstr(argv[optind + 1], "::"))
+		fatal("compare reads the repository where it is: run it on "
+		      "the repository's host (the source may be remote)");
+	if (shost == NULL && stat(spath, &st) != 0)
+		fatal("cannot compare '%s': %s", spath, strerror(errno));
+	if (shost == NULL && !S_ISDIR(st.st_mode))
+		fatal("cannot compare '%s': not a directory", spath);
 	rargv[rn++] = (char *)"capback-reader";
 	add_globals(rargv, &rn, g, 0);
 	rargv[rn++] = (char *)"--";
-	rargv[rn++] = argv[optind];
+	rargv[rn++] = (char *)spath;
 	rargv[rn] = NULL;
 	wargv[wn++] = (char *)"capback-writer";
 	add_globals(wargv, &wn, g, G_TIME | G_FORCE);
@@ -812,7 +814,8 @@ cmd_compare(int argc, char **argv, const struct global *g)
 		fatal("compare reports on standard output, which is closed");
 	fflush(stdout);
 	/* The writer reports on our stdout; the reader never sees it. */
-	if (spawn_pair_out(rargv, wargv, 1, &rst, &wst) != 0)
+	if (spawn_pair_out(shost ? remote_wrap(g, shost, rargv) : rargv, wargv,
+		1, &rst, &wst) != 0)
 		fatal("cannot start the compare roles: %s", strerror(errno));
 	free(repo);
 	free(sub);

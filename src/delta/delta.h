@@ -101,9 +101,10 @@ int delta_gunzip_copy(int infd, int outfd, uint64_t max_out);
  * A changed file crosses the link as a delta: the writer sends the
  * signature of its mirror copy, the reader answers with the delta that
  * turns it into the source file, the writer patches.  The wire signature
- * uses BLAKE2 sums cut to DELTA_WIRE_STRONG bytes (the whole file's SHA-1,
- * sent beside the delta, catches a false block match) and rdiff-backup's
- * block length for the basis size.
+ * has rdiff-backup's block length for the basis size and BLAKE2 sums cut
+ * to DELTA_WIRE_STRONG bytes, as rsync cuts its own: a false block match
+ * needs the 32-bit rolling sum and 64 bits of BLAKE2 to agree, and the
+ * whole file's SHA-1, sent beside the delta, still catches it.
  */
 
 /* Receives output; returns 0 or a cb_err, which ends the job with it. */
@@ -111,10 +112,11 @@ typedef int (*delta_out_fn)(void *arg, const uint8_t *p, size_t n);
 /* Sees every byte read from a source, in order (e.g. to hash it). */
 typedef void (*delta_tap_fn)(void *arg, const uint8_t *p, size_t n);
 
-#define DELTA_WIRE_STRONG    16
+#define DELTA_WIRE_STRONG    8
 #define DELTA_WIRE_BLOCK_MAX (64u * 1024 * 1024)
-/* Largest signature accepted: 20 bytes per block, e.g. 32 KiB blocks of
- * a 1 GiB file make 640 KiB; 64 MiB covers files of several TiB. */
+/* Largest signature accepted.  We send 12 bytes per block (e.g. 32 KiB
+ * blocks of a 1 GiB file make 384 KiB); a peer may use up to 36, and
+ * 64 MiB covers files of several TiB either way. */
 #define DELTA_WIRE_SIG_MAX (64u * 1024 * 1024)
 
 /*

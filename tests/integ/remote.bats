@@ -345,3 +345,34 @@ as_server() {
 	[[ "$output" == *"not a capback-reader command"* ]]
 	[ ! -e "$T/target/x" ]
 }
+
+@test "compare a remote source with the server's repository, every method" {
+	run as_server --remote-schema "$SSHCMD {h}" --current-time 1700000000 \
+	    backup "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	[ "$status" -eq 0 ]
+	for m in meta hash full; do
+		run as_server --remote-schema "$SSHCMD {h}" compare --method $m \
+		    "x@127.0.0.1::$T/target/data" "$T/server/repo"
+		echo "$m: $output"
+		[ "$status" -eq 0 ]
+	done
+	# a root-only file changed in place, same size and time: only the
+	# content methods see it
+	touch -r "$T/target/data/private/secret" "$T/mtime-ref"
+	printf 'SECRET\n' >"$T/target/data/private/secret"
+	touch -r "$T/mtime-ref" "$T/target/data/private/secret"
+	run as_server --remote-schema "$SSHCMD {h}" compare --method meta \
+	    "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	[ "$status" -eq 0 ]
+	for m in hash full; do
+		run as_server --remote-schema "$SSHCMD {h}" compare --method $m \
+		    "x@127.0.0.1::$T/target/data" "$T/server/repo"
+		echo "$m: $output"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"changed: private/secret"* ]]
+	done
+	run as_server --remote-schema "$SSHCMD {h}" compare \
+	    "$T/target/data" "x@127.0.0.1::$T/server/repo"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"run it on the repository's host"* ]]
+}
