@@ -20,6 +20,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "select.h"
+#include "doctor.h"
 #include "spawn.h"
 #include "strbuf.h"
 
@@ -50,6 +51,7 @@ usage_main(FILE *f)
 	    "(--at)\n"
 	    "  remove increments --older-than TIME REPOSITORY\n"
 	    "                              forget the sessions before TIME\n"
+	    "  doctor [--role R] [--user U]  check privileges on this host\n"
 	    "\n"
 	    "Global options (before the action):\n"
 	    "  --current-time SECS   pretend the time is SECS (epoch)\n"
@@ -750,6 +752,41 @@ usage_compare(FILE *f)
 }
 
 static int
+cmd_doctor(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "role", required_argument, NULL, 'r' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *role = "reader", *user = NULL;
+	int c;
+
+	optind = 1;
+	argv[0] = (char *)"capback";
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': role = optarg; break;
+		case 'u': user = optarg; break;
+		case 'h':
+			printf("usage: capback doctor [--role "
+			       "reader|writer|restorer] [--user NAME]\n"
+			       "Show this process's capabilities, check what "
+			       "the role needs on this host\n(for the account "
+			       "NAME) and print the commands that fix what is "
+			       "missing.\nExit status: 0 no problem, 1 "
+			       "problems found.\n");
+			return 0;
+		default: return 1;
+		}
+	}
+	if (optind != argc)
+		fatal("doctor takes no arguments besides its options");
+	return doctor(role, user);
+}
+
+static int
 cmd_compare(int argc, char **argv, const struct global *g)
 {
 	static const struct option opts[] = {
@@ -906,6 +943,8 @@ main(int argc, char **argv)
 		return cmd_remove(argc, argv, &g);
 	if (strcmp(argv[0], "compare") == 0)
 		return cmd_compare(argc, argv, &g);
+	if (strcmp(argv[0], "doctor") == 0)
+		return cmd_doctor(argc, argv);
 	log_error("unknown action '%s'", argv[0]);
 	usage_main(stderr);
 	return 1;

@@ -13,9 +13,8 @@
 
 #include "log.h"
 
-/* Directory holding the role binaries. */
-static const char *
-libexec_dir(void)
+const char *
+spawn_libexec_dir(void)
 {
 	static char dir[PATH_MAX];
 	const char *env = getenv("CAPBACK_LIBEXEC");
@@ -51,7 +50,8 @@ start(char *const argv[], int fd, int fd3)
 	if (argv[0][0] == '/')
 		snprintf(path, sizeof(path), "%s", argv[0]);
 	else
-		snprintf(path, sizeof(path), "%s/%s", libexec_dir(), argv[0]);
+		snprintf(path, sizeof(path), "%s/%s", spawn_libexec_dir(),
+		    argv[0]);
 	if (access(path, X_OK) != 0)
 		fatal("cannot run '%s': %s", path, strerror(errno));
 	pid = fork();

@@ -20,6 +20,9 @@ spawn_pair(char *const argv_a[], char *const argv_b[], int *st_a, int *st_b);
 int spawn_pair_out(char *const argv_a[], char *const argv_b[], int out_b,
     int *st_a, int *st_b);
 
+/* spawn_libexec_dir(): the directory holding the role binaries. */
+const char *spawn_libexec_dir(void);
+
 /* spawn_one(argv, st): run one role with our stdio; its status in *st. */
 int spawn_one(char *const argv[], int *st);
 

@@ -410,6 +410,9 @@ usage(FILE *f)
 	    "[--select OPT[=ARG]]... SOURCE\n"
 	    "       capback-reader --serve --restrict-path DIR   (SSH forced "
 	    "command)\n"
+	    "       capback-reader [--user NAME] --check FILE   (read FILE "
+	    "with "
+	    "a backup's privilege)\n"
 	    "Serves the tree at SOURCE to a capback writer over "
 	    "stdin/stdout (read-only).\n"
 	    "With --serve the request comes from SSH_ORIGINAL_COMMAND and "
@@ -466,7 +469,9 @@ keep_read_search_only(int serve)
 	if (had != CAP_SET && serve)
 		log_warn("running without CAP_DAC_READ_SEARCH: only what user "
 			 "%u may read is backed up (give this binary "
-			 "'setcap cap_dac_read_search+p', or +i with pam_cap)",
+			 "'setcap cap_dac_read_search+p', or +i with pam_cap; "
+			 "'capback doctor --role reader --user NAME' on this "
+			 "host checks and prints the commands)",
 		    (unsigned)getuid());
 	cap_clear(caps);
 	if (had == CAP_SET) {
@@ -578,6 +583,7 @@ struct ropts {
 	int nul_sep;
 	int serve;
 	const char *restrict_path, *run_as;
+	const char *check; /* --check PATH: try reading it, report, exit */
 };
 
 /*
@@ -597,6 +603,7 @@ parse_opts(int argc, char **argv, struct ropts *o, int from_client)
 		{ "serve", no_argument, NULL, 'S' },
 		{ "restrict-path", required_argument, NULL, 'R' },
 		{ "user", required_argument, NULL, 'U' },
+		{ "check", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -626,6 +633,7 @@ parse_opts(int argc, char **argv, struct ropts *o, int from_client)
 		case 'S': o->serve = 1; break;
 		case 'R': o->restrict_path = optarg; break;
 		case 'U': o->run_as = optarg; break;
+		case 'C': o->check = optarg; break;
 		case 'h':
 			free(o->sels);
 			usage(stdout);
@@ -637,6 +645,30 @@ parse_opts(int argc, char **argv, struct ropts *o, int from_client)
 		}
 	}
 	return -1;
+}
+
+/*
+ * --check PATH (capback doctor): with exactly the privilege a backup
+ * runs with, read the first byte of PATH and say what happened.
+ */
+static int
+check_read(const char *path)
+{
+	cap_t caps = cap_get_proc();
+	char *text = caps ? cap_to_text(caps, NULL) : NULL;
+	char b;
+	int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	int ok = fd >= 0 && read(fd, &b, 1) >= 0;
+	int e = errno;
+
+	printf("uid %u, capabilities \"%s\": reading %s: %s\n",
+	    (unsigned)getuid(), text ? text : "?", path,
+	    ok ? "ok" : strerror(e));
+	if (fd >= 0)
+		close(fd);
+	cap_free(text);
+	cap_free(caps);
+	return ok ? 0 : 1;
 }
 
 int
@@ -653,6 +685,8 @@ main(int argc, char **argv)
 	if (ro.run_as != NULL)
 		become_user(ro.run_as);
 	keep_read_search_only(ro.serve);
+	if (ro.check != NULL)
+		return check_read(ro.check);
 	/* A dead peer must be an EPIPE we handle, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 	if (ro.serve) {

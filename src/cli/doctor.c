@@ -1,0 +1,291 @@
+/*
+ * capback doctor: what privilege a role has here, what it needs, and the
+ * exact commands that close the gap.  Reads only; changes nothing.
+ */
+#include "doctor.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "spawn.h"
+
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#endif
+#define LANDLOCK_CREATE_RULESET_VERSION (1u << 0)
+
+static int problems;
+
+static void problem(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+problem(const char *fmt, ...)
+{
+	va_list ap;
+
+	problems++;
+	printf("  PROBLEM: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+/* A capability mask as capsh --decode prints it. */
+static void
+decode(const char *label, unsigned long long mask)
+{
+	int v, first = 1;
+
+	printf("  %-12s 0x%016llx", label, mask);
+	for (v = 0; v < 64; v++) {
+		if (!(mask & (1ull << v)))
+			continue;
+		if (v > CAP_LAST_CAP) {
+			printf("%s%d", first ? " = " : ",", v);
+		} else {
+			char *n = cap_to_name((cap_value_t)v);
+
+			printf("%s%s", first ? " = " : ",", n ? n : "?");
+			cap_free(n);
+		}
+		first = 0;
+	}
+	printf("\n");
+}
+
+static void
+show_process(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long m;
+	int sb = prctl(PR_GET_SECUREBITS);
+	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0,
+	    LANDLOCK_CREATE_RULESET_VERSION);
+
+	printf("this process (uid %u, euid %u):\n", (unsigned)getuid(),
+	    (unsigned)geteuid());
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "Cap", 3) == 0 &&
+		    sscanf(strchr(line, ':') + 1, "%llx", &m) == 1) {
+			*strchr(line, ':') = '\0';
+			decode(line, m);
+		} else if (strncmp(line, "NoNewPrivs:", 11) == 0 ||
+		    strncmp(line, "Seccomp:", 8) == 0)
+			printf("  %s", line);
+	}
+	if (f != NULL)
+		fclose(f);
+	printf("  securebits   0x%x\n", sb < 0 ? 0 : sb);
+	if (abi > 0)
+		printf("  Landlock     ABI %ld\n", abi);
+	else
+		printf("  Landlock     not available (%s)\n", strerror(errno));
+}
+
+/* Does capability.conf give ${user} CAP_DAC_READ_SEARCH (before "none")? */
+static int
+capconf_grants(const char *conf, const char *user)
+{
+	FILE *f = fopen(conf, "r");
+	char line[512], caps[256], who[256];
+	int found = 0;
+
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		if (line[0] == '#' ||
+		    sscanf(line, "%255s %255s", caps, who) != 2)
+			continue;
+		if (strcmp(who, user) == 0 || strcmp(who, "*") == 0) {
+			found = strstr(caps, "cap_dac_read_search") != NULL ?
+			    1 :
+			    -1;
+		}
+	}
+	fclose(f);
+	return found == 1;
+}
+
+static int
+file_contains(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	char line[512];
+	int found = 0;
+
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = line[0] != '#' && strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* Run the reader's --check as ${pw} (or as we are); its report is printed. */
+static int
+try_read(const char *bin, const struct passwd *pw, const char *file)
+{
+	pid_t pid;
+	int st;
+
+	fflush(stdout);
+	if ((pid = fork()) < 0)
+		fatal("fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (pw != NULL &&
+		    (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+			setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0))
+			_exit(126);
+		printf("  as %s: ", pw ? pw->pw_name : "this user");
+		fflush(stdout);
+		execl(bin, bin, "--check", file, (char *)NULL);
+		printf("cannot run %s: %s\n", bin, strerror(errno));
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) < 0)
+		return 0;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static void
+doctor_reader(const char *user)
+{
+	char bin[4096], *text = NULL;
+	struct passwd *pw = user ? getpwnam(user) : NULL;
+	cap_t fc;
+	cap_flag_value_t p = CAP_CLEAR, i = CAP_CLEAR;
+	struct stat st;
+	struct group *gr;
+	int pamcap, conf;
+
+	snprintf(bin, sizeof(bin), "%s/capback-reader", spawn_libexec_dir());
+	printf("role reader: needs CAP_DAC_READ_SEARCH, nothing more\n");
+	if (user != NULL && pw == NULL) {
+		problem("no user '%s'", user);
+		printf("    fix: useradd --system --shell /bin/sh %s\n", user);
+	}
+	if (stat(bin, &st) != 0) {
+		problem("%s: %s", bin, strerror(errno));
+		return;
+	}
+	gr = getgrgid(st.st_gid);
+	printf("  binary       %s (%s, mode %04o)\n", bin,
+	    gr ? gr->gr_name : "?", (unsigned)(st.st_mode & 07777));
+	if ((fc = cap_get_file(bin)) != NULL) {
+		text = cap_to_text(fc, NULL);
+		cap_get_flag(fc, CAP_DAC_READ_SEARCH, CAP_PERMITTED, &p);
+		cap_get_flag(fc, CAP_DAC_READ_SEARCH, CAP_INHERITABLE, &i);
+		cap_free(fc);
+	}
+	printf("  file caps    %s\n", text ? text : "none");
+	cap_free(text);
+	pamcap = file_contains("/etc/pam.d/common-auth", "pam_cap.so") ||
+	    file_contains("/etc/pam.d/sshd", "pam_cap.so");
+	conf = user != NULL &&
+	    capconf_grants("/etc/security/capability.conf", user);
+	printf("  pam_cap      %s; capability.conf %s\n",
+	    pamcap ? "in the PAM stack" : "not in the PAM stack",
+	    user == NULL ? "(no --user given)" :
+		conf	 ? "grants it to the user" :
+			   "does not grant it to the user");
+	if (p == CAP_SET) {
+		printf("  way          file capability +p: whoever may run the "
+		       "binary may read every file\n");
+		if (st.st_mode & S_IXOTH) {
+			problem("every user may run %s", bin);
+			printf("    fix: groupadd -f capback && chgrp capback "
+			       "%s "
+			       "&& chmod 0750 %s && setcap "
+			       "cap_dac_read_search+p %s\n",
+			    bin, bin, bin);
+		}
+		if (pw != NULL && !(st.st_mode & S_IXGRP) &&
+		    pw->pw_uid != st.st_uid)
+			problem("the group may not run %s", bin);
+	} else if (i == CAP_SET) {
+		printf("  way          file capability +i with pam_cap\n");
+		if (!pamcap) {
+			problem("pam_cap is not in the PAM stack");
+			printf("    fix: apt-get install libpam-cap && "
+			       "pam-auth-update --enable capability\n");
+		}
+		if (user != NULL && !conf) {
+			problem("capability.conf does not give %s "
+				"cap_dac_read_search",
+			    user);
+			printf("    fix: sed -i '1i cap_dac_read_search %s' "
+			       "/etc/security/capability.conf\n",
+			    user);
+		}
+	} else {
+		problem("%s has no file capability: it reads only what its "
+			"user may read (unless started as root with --user)",
+		    bin);
+		printf("    fix: groupadd -f capback && chgrp capback %s && "
+		       "chmod 0750 %s && setcap cap_dac_read_search+p %s%s%s\n",
+		    bin, bin, bin, user ? " && usermod -a -G capback " : "",
+		    user ? user : "");
+	}
+	/* The real job: read a root-only file with the backup's privilege. */
+	if (geteuid() == 0 && pw == NULL && user == NULL)
+		printf("  (give --user NAME to try the backup account's "
+		       "access)\n");
+	else if (geteuid() != 0 && pw != NULL && pw->pw_uid != getuid())
+		printf("  (run as root to try %s's access)\n", user);
+	else if (!try_read(bin, geteuid() == 0 ? pw : NULL, "/etc/shadow")) {
+		if (i == CAP_SET && p != CAP_SET)
+			printf("  (with +i the capability arrives only through "
+			       "a pam_cap login: try 'ssh %s@localhost')\n",
+			    user ? user : "USER");
+		else
+			problem("the reader cannot read /etc/shadow");
+	}
+}
+
+int
+doctor(const char *role, const char *user)
+{
+	show_process();
+	if (strcmp(role, "reader") == 0)
+		doctor_reader(user);
+	else if (strcmp(role, "writer") == 0 || strcmp(role, "restorer") == 0) {
+		cap_t c = cap_get_proc();
+		cap_flag_value_t v = CAP_CLEAR;
+
+		printf("role %s: %s\n", role,
+		    strcmp(role, "writer") == 0 ?
+			"needs no capability: run it as the backup account" :
+			"restores owners as root (or with CAP_CHOWN, "
+			"CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_MKNOD); "
+			"a same-user restore needs nothing");
+		cap_get_flag(c, CAP_DAC_OVERRIDE, CAP_EFFECTIVE, &v);
+		if (strcmp(role, "writer") == 0 &&
+		    (geteuid() == 0 || v == CAP_SET)) {
+			problem("running the writer with root's privilege is "
+				"more than it needs");
+			printf(
+			    "    fix: run backups as an ordinary account "
+			    "(e.g. su -s /bin/sh backup -c 'capback ...')\n");
+		}
+		cap_free(c);
+	} else
+		fatal("--role must be reader, writer or restorer, not '%s'",
+		    role);
+	printf(problems ? "%d problem(s) found\n" : "no problems found\n",
+	    problems);
+	return problems ? 1 : 0;
+}

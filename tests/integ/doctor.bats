@@ -1,0 +1,83 @@
+#!/usr/bin/env bats
+# capback doctor: finds what a role lacks on this host, prints commands
+# that fix it, and the fixed setup passes (the doctor's own read of a
+# root-only file as the backup account succeeds).
+
+load ../lib/helpers
+
+setup() {
+	need_root
+	command -v setcap >/dev/null || skip "setcap not installed"
+	setup_scratch
+	new_user && U=$NEW_USER
+	mkdir -p "$T/bin"
+	cp "$CAPBACK_BUILD/capback" "$CAPBACK_BUILD/capback-reader" \
+	    "$CAPBACK_BUILD/capback-writer" "$CAPBACK_BUILD/capback-restorer" "$T/bin/"
+	chmod 0755 "$T/bin"
+	export CAPBACK_LIBEXEC="$T/bin"
+	getent group capback >/dev/null && HAD_GROUP=1 || HAD_GROUP=0
+}
+
+teardown() {
+	[ "${HAD_GROUP:-1}" = 0 ] && groupdel capback 2>/dev/null || true
+	teardown_scratch
+}
+
+@test "no file capability: the problem, the fix, and after the fix a clean bill" {
+	run "$T/bin/capback" doctor --role reader --user "$U"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"CapEff       0x000001"* ]] # root's own, decoded
+	[[ "$output" == *"cap_dac_read_search"* ]]
+	[[ "$output" == *"has no file capability"* ]]
+	[[ "$output" == *"as $U: "*"reading /etc/shadow: Permission denied"* ]]
+	fix=$(sed -n 's/^    fix: //p' <<<"$output" | head -1)
+	[[ "$fix" == *"setcap cap_dac_read_search+p $T/bin/capback-reader"* ]]
+	# apply exactly what it printed
+	sh -c "$fix"
+	run "$T/bin/capback" doctor --role reader --user "$U"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"file caps    cap_dac_read_search=p"* ]]
+	[[ "$output" == *"as $U: uid $(id -u "$U"), capabilities \"cap_dac_read_search=ep\": reading /etc/shadow: ok"* ]]
+	[[ "$output" == *"no problems found"* ]]
+	# and that account, through the fixed binary, backs up a root-only file
+	mkdir -p "$T/src/private" "$T/repo"
+	echo secret >"$T/src/private/key"
+	chmod 0700 "$T/src/private"
+	chmod 0600 "$T/src/private/key"
+	chown "$U" "$T/repo"
+	run run_as "$U" "$T/bin/capback" backup "$T/src" "$T/repo/r"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$T/repo/r/private/key")" = secret ]
+}
+
+@test "a +p binary every user may run is a problem; +i without pam_cap config is one" {
+	setcap cap_dac_read_search+p "$T/bin/capback-reader"
+	run "$T/bin/capback" doctor --role reader --user "$U"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"every user may run $T/bin/capback-reader"* ]]
+	[[ "$output" == *"chmod 0750 $T/bin/capback-reader"* ]]
+	setcap cap_dac_read_search+i "$T/bin/capback-reader"
+	run "$T/bin/capback" doctor --role reader --user "$U"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"file capability +i with pam_cap"* ]]
+	[[ "$output" == *"capability.conf does not give $U cap_dac_read_search"* ]]
+	[[ "$output" == *"sed -i '1i cap_dac_read_search $U' /etc/security/capability.conf"* ]]
+}
+
+@test "the writer run as root is told it needs nothing; as a user it is clean" {
+	run "$T/bin/capback" doctor --role writer
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"more than it needs"* ]]
+	run run_as "$U" "$T/bin/capback" doctor --role writer
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"CapEff       0x0000000000000000"* ]]
+	run "$T/bin/capback" doctor --role nonsense
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--role must be reader, writer or restorer"* ]]
+}
