@@ -282,6 +282,58 @@ stdin_as_file(void)
 	return path;
 }
 
+/* Filelist bytes a remote request may carry in all (hex-encoded, they
+ * must fit the one argument sshd hands the forced command's shell). */
+#define INLINE_FILELISTS_MAX (48u * 1024)
+
+/*
+ * inline_filelist("NAME=PATH", total): "NAME=HEX", the filelist's content
+ * hex-encoded, kept until exit; *total counts the bytes sent so far.
+ */
+static char *
+inline_filelist(const char *opt, size_t *total)
+{
+	const char *eq = strchr(opt, '=');
+	char buf[4096], *out;
+	size_t o;
+	ssize_t n;
+	int fd;
+
+	if (eq == NULL)
+		fatal("internal: filelist option without a file");
+	if ((fd = open(eq + 1, O_RDONLY | O_CLOEXEC)) < 0)
+		fatal("cannot open filelist '%s': %s", eq + 1, strerror(errno));
+	if ((out = malloc((size_t)(eq - opt) + 2 + 2 * INLINE_FILELISTS_MAX)) ==
+	    NULL)
+		fatal("out of memory");
+	keep(out);
+	o = (size_t)(eq - opt) + 1;
+	memcpy(out, opt, o);
+	for (off_t off = 0;; off += n) {
+		n = pread(fd, buf, sizeof(buf), off);
+		if (n < 0 && errno == EINTR) {
+			n = 0;
+			continue;
+		}
+		if (n < 0)
+			fatal("cannot read filelist '%s': %s", eq + 1,
+			    strerror(errno));
+		if (n == 0)
+			break;
+		if ((*total += (size_t)n) > INLINE_FILELISTS_MAX)
+			fatal("filelists for a remote source may hold %u KiB "
+			      "in all; use --include/--exclude patterns or run "
+			      "the backup on the host",
+			    INLINE_FILELISTS_MAX / 1024);
+		for (ssize_t k = 0; k < n; k++)
+			o += (size_t)sprintf(out + o, "%02x",
+			    (unsigned char)buf[k]);
+	}
+	close(fd);
+	out[o] = '\0';
+	return out;
+}
+
 /* Check the selection options as the reader will apply them. */
 static void
 check_select(const char *source, char **sel, size_t n, int nul_sep)
@@ -340,7 +392,7 @@ cmd_backup(int argc, char **argv, const struct global *g)
 	static char **rargv, **sel;
 	char *wargv[16], *shost, *rhost;
 	int c, rn = 0, wn = 0, rst, wst, noarg, nul_sep = 0;
-	size_t i, no = 6, nsel = 0;
+	size_t i, no = 6, nsel = 0, inline_total = 0;
 	int delta = -1; /* -1: by delta when one side is remote */
 	const char *name, *spath, *rpath;
 	struct stat st;
@@ -414,14 +466,16 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		fatal("cannot back up '%s': %s", spath, strerror(errno));
 	if (shost == NULL && !S_ISDIR(st.st_mode))
 		fatal("cannot back up '%s': not a directory", spath);
-	if (shost != NULL)
-		for (i = 0; i < nsel; i++)
-			if (strstr(sel[i], "filelist") != NULL)
-				fatal("filelists with a remote source are not "
-				      "supported yet; use --include/--exclude");
 	check_select(spath, sel, nsel, nul_sep);
 	add_globals(rargv, &rn, g, 0);
 	for (i = 0; i < nsel; i++) {
+		/* A remote reader gets filelists in its request: they are
+		 * read here, on the client side. */
+		if (shost != NULL && strstr(sel[i], "filelist") != NULL) {
+			rargv[rn++] = (char *)"--select-inline";
+			rargv[rn++] = inline_filelist(sel[i], &inline_total);
+			continue;
+		}
 		rargv[rn++] = (char *)"--select";
 		rargv[rn++] = sel[i];
 	}

@@ -8,6 +8,7 @@
  *           the signature as DATA), PROGRESS, DONE.
  * On any malformed, oversized, unknown or out-of-state message: log, exit 1.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -535,9 +536,32 @@ read_filelist(const char *path, size_t *len)
  * The selection options, in order, each "NAME" or "NAME=ARG" (the
  * rdiff-backup option without "--"); filelists are read here.
  */
+/* A filelist sent inline (--select-inline NAME=HEX): its bytes. */
+static char *
+unhex(const char *hex, size_t *len)
+{
+	size_t n = strlen(hex), i;
+	char *out;
+
+	if (n % 2 != 0 || n / 2 > FILELIST_MAX ||
+	    (out = malloc(n / 2 + 1)) == NULL)
+		fatal("bad inline filelist");
+	for (i = 0; i < n / 2; i++) {
+		unsigned v;
+
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1 ||
+		    !isxdigit((unsigned char)hex[2 * i]) ||
+		    !isxdigit((unsigned char)hex[2 * i + 1]))
+			fatal("bad inline filelist");
+		out[i] = (char)v;
+	}
+	*len = n / 2;
+	return out;
+}
+
 static struct select *
-setup_select(const char *base, int rootfd, const char **sels, size_t n,
-    int nul_sep)
+setup_select(const char *base, int rootfd, const char **sels, const char *inl,
+    size_t n, int nul_sep)
 {
 	struct select *sel;
 	struct stat st;
@@ -557,7 +581,12 @@ setup_select(const char *base, int rootfd, const char **sels, size_t n,
 
 		if (name == NULL)
 			fatal("out of memory");
-		if (arg != NULL && strstr(name, "filelist") != NULL) {
+		if (arg != NULL && inl[i]) {
+			if (strstr(name, "filelist") == NULL)
+				fatal("--select-inline is for filelists");
+			data = unhex(arg, &len);
+			arg = data;
+		} else if (arg != NULL && strstr(name, "filelist") != NULL) {
 			data = read_filelist(arg, &len);
 			arg = data;
 		}
@@ -579,6 +608,7 @@ struct ropts {
 	int verbosity;
 	unsigned wflags;
 	const char **sels; /* selection options in order */
+	char *inl;	   /* per option: a filelist given inline, in hex */
 	size_t nsels;
 	int nul_sep;
 	int serve;
@@ -599,6 +629,7 @@ parse_opts(int argc, char **argv, struct ropts *o, int from_client)
 		{ "no-eas", no_argument, NULL, 'e' },
 		{ "no-acls", no_argument, NULL, 'a' },
 		{ "select", required_argument, NULL, 's' },
+		{ "select-inline", required_argument, NULL, 'I' },
 		{ "null-separator", no_argument, NULL, '0' },
 		{ "serve", no_argument, NULL, 'S' },
 		{ "restrict-path", required_argument, NULL, 'R' },
@@ -614,8 +645,10 @@ parse_opts(int argc, char **argv, struct ropts *o, int from_client)
 		o->verbosity = 3;
 	}
 	free(o->sels);
+	free(o->inl);
 	o->nsels = 0;
-	if ((o->sels = calloc((size_t)argc + 1, sizeof(*o->sels))) == NULL)
+	if ((o->sels = calloc((size_t)argc + 1, sizeof(*o->sels))) == NULL ||
+	    (o->inl = calloc((size_t)argc + 1, 1)) == NULL)
 		fatal("out of memory");
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "v:h", opts, NULL)) != -1) {
@@ -624,6 +657,10 @@ parse_opts(int argc, char **argv, struct ropts *o, int from_client)
 		case 'e': o->wflags |= WALK_NO_EAS; continue;
 		case 'a': o->wflags |= WALK_NO_ACLS; continue;
 		case 's': o->sels[o->nsels++] = optarg; continue;
+		case 'I':
+			o->inl[o->nsels] = 1;
+			o->sels[o->nsels++] = optarg;
+			continue;
 		case '0': o->nul_sep = 1; continue;
 		default: break;
 		}
@@ -636,10 +673,12 @@ parse_opts(int argc, char **argv, struct ropts *o, int from_client)
 		case 'C': o->check = optarg; break;
 		case 'h':
 			free(o->sels);
+			free(o->inl);
 			usage(stdout);
 			return 0;
 		default:
 			free(o->sels);
+			free(o->inl);
 			usage(stderr);
 			return 1;
 		}
@@ -698,7 +737,8 @@ main(int argc, char **argv)
 		argv = forced_request("capback-reader", "backups", &argc);
 		parse_opts(argc, argv, &ro, 1);
 		for (size_t i = 0; i < ro.nsels; i++)
-			if (strstr(ro.sels[i], "filelist") != NULL)
+			if (strstr(ro.sels[i], "filelist") != NULL &&
+			    !ro.inl[i])
 				fatal("refusing the request: filelists are "
 				      "read on the client side");
 		log_init("capback", ro.verbosity);
@@ -718,9 +758,10 @@ main(int argc, char **argv)
 		fatal("cannot open source directory '%s': %s", argv[optind],
 		    strerror(errno));
 	if (ro.nsels > 0)
-		sel = setup_select(argv[optind], rd.rootfd, ro.sels, ro.nsels,
-		    ro.nul_sep);
+		sel = setup_select(argv[optind], rd.rootfd, ro.sels, ro.inl,
+		    ro.nsels, ro.nul_sep);
 	free(ro.sels);
+	free(ro.inl);
 	frame_in_init(&rd.in, 0, reader_max);
 	frame_out_init(&rd.out, 1);
 	rd.pcap = 2 * READER_WINDOW + 1;

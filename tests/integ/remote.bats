@@ -376,3 +376,43 @@ as_server() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"run it on the repository's host"* ]]
 }
+
+@test "filelists for a remote source are read here and sent in the request" {
+	mkdir -p "$T/target/data/keep" "$T/target/data/drop"
+	echo a >"$T/target/data/keep/a"
+	echo b >"$T/target/data/drop/b"
+	printf '%s\n' "$T/target/data/keep" "- **" >"$T/server/list"
+	chown "$SERVER" "$T/server/list"
+	run as_server --remote-schema "$SSHCMD {h}" backup \
+	    --include-globbing-filelist "$T/server/list" \
+	    "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -f "$T/server/repo/keep/a" ]
+	[ ! -e "$T/server/repo/drop" ]
+	[ ! -e "$T/server/repo/public" ]
+	# the same selection from stdin, NUL-separated, as a plain filelist
+	run run_as "$SERVER" env HOME="$T/server" sh -c \
+	    "printf '%s\0' '$T/target/data/drop/b' | '$CAPBACK_BUILD/capback' \
+	    --remote-schema '$SSHCMD {h}' backup --null-separator \
+	    --include-filelist-stdin --exclude '**' \
+	    x@127.0.0.1::$T/target/data $T/server/repo2"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -f "$T/server/repo2/drop/b" ]
+	[ ! -e "$T/server/repo2/keep" ]
+	# too big for a request: said so, nothing started
+	head -c 60000 /dev/zero | tr '\0' 'x' >"$T/server/big"
+	chmod 0644 "$T/server/big"
+	run as_server --remote-schema "$SSHCMD {h}" backup \
+	    --include-filelist "$T/server/big" \
+	    "x@127.0.0.1::$T/target/data" "$T/server/repo3"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"filelists for a remote source may hold 48 KiB"* ]]
+	[ ! -e "$T/server/repo3" ]
+	# a client cannot smuggle anything else through the inline form
+	run run_as "$SERVER" $SSHCMD 127.0.0.1 "capback-reader --select-inline include=2f -- $T/target/data" </dev/null
+	[[ "$output" == *"--select-inline is for filelists"* ]]
+	run run_as "$SERVER" $SSHCMD 127.0.0.1 "capback-reader --select-inline include-filelist=zz -- $T/target/data" </dev/null
+	[[ "$output" == *"bad inline filelist"* ]]
+}
