@@ -192,6 +192,21 @@ as_server() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"capback-writer: not found"* ]]
 	[ ! -e "$T/o" ]
+	# an agent of an older capback: its HELLO names it
+	cat >"$T/oldagent.py" <<'PY'
+import struct, sys, time
+sw = b"capback-reader 0.0.1"
+p = struct.pack(">IHBI", 0x43424B31, 1, 1, 0) + struct.pack(">I", len(sw)) + sw
+sys.stdout.buffer.write(struct.pack(">IB", len(p), 1) + p)
+sys.stdout.flush()
+time.sleep(2)
+PY
+	run cb --remote-schema "python3 $T/oldagent.py {h}" backup "x@h::$T/target/data" "$T/repo-old"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"the reader speaks protocol 1, this program 2 (capback-reader 0.0.1)"* ]]
+	[[ "$output" == *"install the same capback version on both sides"* ]]
+	[ ! -e "$T/repo-old" ]
 }
 
 @test "restore, list and verify a repository that lives on another host" {
