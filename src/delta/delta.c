@@ -381,6 +381,17 @@ sink_init_job(struct sink *s, rs_job_t *job)
 	s->max = DELTA_NO_LIMIT;
 }
 
+/* sink_init_fn(s, fn, arg): give everything to ${fn}, unbounded. */
+static void
+sink_init_fn(struct sink *s, delta_out_fn fn, void *arg)
+{
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	s->fn = fn;
+	s->fn_arg = arg;
+	s->max = DELTA_NO_LIMIT;
+}
+
 /* sink_release(s): free s's buffers; safe on a zeroed sink. */
 static void
 sink_release(struct sink *s)
@@ -771,11 +782,7 @@ delta_signature(int basisfd, delta_out_fn out, void *arg)
 	if ((r = source_init(&in, basisfd, 0)) != 0)
 		goto out;
 	in.limit = (uint64_t)sb.st_size; /* what the signature describes */
-	memset(&sk, 0, sizeof(sk));
-	sk.fd = -1;
-	sk.fn = out;
-	sk.fn_arg = arg;
-	sk.max = DELTA_NO_LIMIT;
+	sink_init_fn(&sk, out, arg);
 	job = rs_sig_begin(blen, slen, magic);
 	r = pump(job, &in, &sk);
 out:
@@ -838,11 +845,7 @@ delta_from_signature(const uint8_t *sig, size_t siglen, int newfd,
 	in.limit = size;
 	in.tap = tap;
 	in.tap_arg = targ;
-	memset(&sk, 0, sizeof(sk));
-	sk.fd = -1;
-	sk.fn = out;
-	sk.fn_arg = oarg;
-	sk.max = DELTA_NO_LIMIT;
+	sink_init_fn(&sk, out, oarg);
 	job = rs_delta_begin(sumset);
 	r = pump(job, &in, &sk);
 out:
