@@ -195,7 +195,8 @@ static void
 test_hello(void **state)
 {
 	struct msg_hello h = { MSG_MAGIC, MSG_PROTO_VERSION, ROLE_READER, 0,
-		"capback test" }, d;
+		"capback test" },
+			 d;
 	struct wire_wr wr;
 	size_t n;
 
@@ -210,6 +211,42 @@ test_hello(void **state)
 	wire_wr_release(&wr);
 }
 
+static void
+test_delta_end(void **state)
+{
+	uint8_t sha[20], got[20];
+	struct wire_wr wr;
+	uint64_t flags;
+	uint32_t err;
+	size_t n;
+
+	(void)state;
+	memset(sha, 0xab, sizeof(sha));
+	wire_wr_init(&wr, 64);
+	assert_int_equal(msg_delta_end_encode(&wr, 5, FILE_CHANGED, sha), 0);
+	assert_int_equal(wr.len, (size_t)msg_max_payload(MSG_DELTA_END));
+	assert_int_equal(msg_delta_end_decode(wr.p, wr.len, &err, &flags, got),
+	    0);
+	assert_int_equal(err, 5);
+	assert_int_equal(flags, FILE_CHANGED);
+	assert_memory_equal(got, sha, 20);
+	for (n = 0; n < wr.len; n++)
+		assert_int_not_equal(msg_delta_end_decode(wr.p, n, &err, &flags,
+					 got),
+		    0);
+	/* unknown flags are refused */
+	wire_wr_reset(&wr);
+	assert_int_equal(msg_delta_end_encode(&wr, 0, 2, sha), 0);
+	assert_int_equal(msg_delta_end_decode(wr.p, wr.len, &err, &flags, got),
+	    CB_ERR_BAD_VALUE);
+	wire_wr_release(&wr);
+	/* the backup stream accepts deltas; the plain entry stream does not */
+	assert_true(msg_backup_stream_max(MSG_DELTA) == 16);
+	assert_true(msg_entry_stream_max(MSG_DELTA) < 0);
+	assert_true(msg_backup_stream_max(MSG_WANT_DELTA) < 0);
+	assert_string_equal(msg_name(MSG_DELTA_END), "DELTA_END");
+}
+
 int
 main(void)
 {
@@ -219,6 +256,7 @@ main(void)
 		cmocka_unit_test(test_entry_hostile),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_hello),
+		cmocka_unit_test(test_delta_end),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
