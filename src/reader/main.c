@@ -724,8 +724,11 @@ main(int argc, char **argv)
 	if (ro.run_as != NULL)
 		become_user(ro.run_as);
 	keep_read_search_only(ro.serve);
-	if (ro.check != NULL)
+	if (ro.check != NULL) {
+		free(ro.sels);
+		free(ro.inl);
 		return check_read(ro.check);
+	}
 	/* A dead peer must be an EPIPE we handle, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 	if (ro.serve) {
