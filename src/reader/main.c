@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -24,6 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "cb_err.h"
 #include "delta.h"
 #include "forced.h"
@@ -32,6 +35,7 @@
 #include "hello.h"
 #include "log.h"
 #include "msg.h"
+#include "sandbox.h"
 #include "select.h"
 #include "walk.h"
 #include "wire.h"
@@ -613,7 +617,8 @@ struct ropts {
 	int nul_sep;
 	int serve;
 	const char *restrict_path, *run_as;
-	const char *check; /* --check PATH: try reading it, report, exit */
+	const char *check;  /* --check PATH: try reading it, report, exit */
+	const char *sbtest; /* --sandbox-test OUTSIDE:PID */
 };
 
 /*
@@ -635,6 +640,7 @@ parse_opts(int argc, char **argv, struct ropts *o, int from_client)
 		{ "restrict-path", required_argument, NULL, 'R' },
 		{ "user", required_argument, NULL, 'U' },
 		{ "check", required_argument, NULL, 'C' },
+		{ "sandbox-test", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -671,6 +677,7 @@ parse_opts(int argc, char **argv, struct ropts *o, int from_client)
 		case 'R': o->restrict_path = optarg; break;
 		case 'U': o->run_as = optarg; break;
 		case 'C': o->check = optarg; break;
+		case 'T': o->sbtest = optarg; break;
 		case 'h':
 			free(o->sels);
 			free(o->inl);
@@ -710,6 +717,39 @@ check_read(const char *path)
 	return ok ? 0 : 1;
 }
 
+/*
+ * Confine the reader to reading beneath the tree (and the user and group
+ * databases, for owner names); --sandbox-test runs the attacks instead.
+ */
+static void
+confine(int rootfd, const char *sbtest, const char *tree)
+{
+	struct sandbox_rule rules[3] = { { rootfd, SB_FS_READ } };
+	int n = 1, fd;
+
+	/* Name lookups load their modules now, not in the sandbox, and
+	 * OpenSSL reads its configuration. */
+	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL);
+	(void)getpwuid(0);
+	(void)getgrgid(0);
+	if ((fd = open("/etc/passwd", O_PATH | O_CLOEXEC)) >= 0)
+		rules[n++] = (struct sandbox_rule){ fd, SB_FS_READ };
+	if ((fd = open("/etc/group", O_PATH | O_CLOEXEC)) >= 0)
+		rules[n++] = (struct sandbox_rule){ fd, SB_FS_READ };
+	if (sbtest != NULL) {
+		char *outside = strdup(sbtest), *colon;
+
+		if (outside == NULL || (colon = strrchr(outside, ':')) == NULL)
+			fatal("--sandbox-test OUTSIDE:PID");
+		*colon = '\0';
+		exit(sandbox_selftest(SB_READER, rules, n, tree, outside,
+			 atoi(colon + 1)) > 0);
+	}
+	sandbox_enter(SB_READER, rules, n);
+	while (n > 1)
+		close(rules[--n].fd);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -724,8 +764,11 @@ main(int argc, char **argv)
 	if (ro.run_as != NULL)
 		become_user(ro.run_as);
 	keep_read_search_only(ro.serve);
-	if (ro.check != NULL)
+	if (ro.check != NULL) {
+		free(ro.sels);
+		free(ro.inl);
 		return check_read(ro.check);
+	}
 	/* A dead peer must be an EPIPE we handle, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 	if (ro.serve) {
@@ -764,6 +807,7 @@ main(int argc, char **argv)
 	free(ro.inl);
 	frame_in_init(&rd.in, 0, reader_max);
 	frame_out_init(&rd.out, 1);
+	confine(rd.rootfd, ro.sbtest, argv[optind]);
 	rd.pcap = 2 * READER_WINDOW + 1;
 	if ((rd.pend = calloc(rd.pcap, sizeof(*rd.pend))) == NULL ||
 	    walk_open(rd.rootfd, ro.wflags, &rd.walk) != 0)

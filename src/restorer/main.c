@@ -37,6 +37,7 @@
 #include "log.h"
 #include "msg.h"
 #include "pathcheck.h"
+#include "sandbox.h"
 #include "wire.h"
 #include "xfer.h"
 
@@ -329,6 +330,67 @@ clear_name(struct restorer *rs, int pfd, const char *name, int keep_dir)
 	return fs_remove_at(pfd, name) == 0 ? 0 : -1;
 }
 
+/*
+ * The restorer's confinement.  Until the destination exists it may work
+ * in the directory that will hold it (and read the user and group
+ * databases, for owners by name); once the root entry has made it, only
+ * beneath it.
+ */
+static int
+etc_rules(struct sandbox_rule *rules)
+{
+	int n = 0, fd;
+
+	if ((fd = open("/etc/passwd", O_PATH | O_CLOEXEC)) >= 0)
+		rules[n++] = (struct sandbox_rule){ fd, SB_FS_READ };
+	if ((fd = open("/etc/group", O_PATH | O_CLOEXEC)) >= 0)
+		rules[n++] = (struct sandbox_rule){ fd, SB_FS_READ };
+	return n;
+}
+
+static const char *sbtest; /* --sandbox-test OUTSIDE:PID */
+
+static void
+confine(const char *dest)
+{
+	struct sandbox_rule rules[3];
+	int n, pfd = fs_open_parent(dest);
+
+	if (pfd < 0)
+		fatal("cannot open the directory of destination '%s': %s", dest,
+		    strerror(errno));
+	(void)getpwnam("root"); /* name lookups load their modules now */
+	(void)getgrnam("root");
+	rules[0] = (struct sandbox_rule){ pfd, SB_FS_READ | SB_FS_WRITE };
+	n = 1 + etc_rules(rules + 1);
+	if (sbtest != NULL) {
+		char *out = strdup(sbtest), *colon;
+
+		if (out == NULL || (colon = strrchr(out, ':')) == NULL)
+			fatal("--sandbox-test OUTSIDE:PID");
+		*colon = '\0';
+		exit(sandbox_selftest(SB_RESTORER, rules, n, dest, out,
+			 atoi(colon + 1)) > 0);
+	}
+	sandbox_enter(SB_RESTORER, rules, n);
+	while (n > 0)
+		close(rules[--n].fd);
+}
+
+static void
+narrow_to_dest(struct restorer *rs)
+{
+	struct sandbox_rule rules[3];
+	int n;
+
+	rules[0] =
+	    (struct sandbox_rule){ rs->destfd, SB_FS_READ | SB_FS_WRITE };
+	n = 1 + etc_rules(rules + 1);
+	sandbox_narrow(rules, n);
+	while (n > 1)
+		close(rules[--n].fd);
+}
+
 static void
 restore_dir(struct restorer *rs, const struct meta_rec *r)
 {
@@ -337,6 +399,7 @@ restore_dir(struct restorer *rs, const struct meta_rec *r)
 
 	if (is_root(r)) {
 		existed = open_dest(rs);
+		narrow_to_dest(rs);
 		if ((fd = dup(rs->destfd)) < 0)
 			fatal("dup: %s", strerror(errno));
 		dir_push(rs, fd, r, existed);
@@ -696,6 +759,7 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "serve", no_argument, NULL, 'S' },
 		{ "restrict-path", required_argument, NULL, 'R' },
+		{ "sandbox-test", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *restrict_path = NULL, *base = NULL;
@@ -719,6 +783,7 @@ main(int argc, char **argv)
 			case 'f': rs.force = 1; break;
 			case 'S': serve = 1; break;
 			case 'R': restrict_path = optarg; break;
+			case 'T': sbtest = optarg; break;
 			case 'h': usage(stdout); return 0;
 			default: usage(stderr); return 1;
 			}
@@ -763,6 +828,7 @@ main(int argc, char **argv)
 	frame_out_init(&rs.out, 1);
 	pathcheck_init(&rs.pc);
 	msg_entry_init(&rs.cur);
+	confine(rs.dest);
 	hello_exchange(&rs.in, &rs.out, ROLE_RESTORER, ROLE_REPO_SOURCE,
 	    "repository side");
 	while (!rs.done) {

@@ -118,7 +118,15 @@ backup_as() {
 		cp -a "$T/base" "$T/repo"
 		setsid rdiff-backup --current-time $((BASE + 100)) backup "$T/src" "$T/repo" >/dev/null 2>&1 &
 		pid=$!
-		sleep "$(awk -v r=$RANDOM -v d="$dur" 'BEGIN { printf "%.3f", d * (0.55 + (r % 40) / 100) / 1000 }')"
+		# once the session has begun (its marker is there), a random
+		# point within the rest of it (not a fixed delay: under load
+		# the start-up alone can take longer than the timed session)
+		for _ in $(seq 1 3000); do
+			[ "$(ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror')" -lt 2 ] || break
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.01
+		done
+		sleep "$(awk -v r=$RANDOM -v d="$dur" 'BEGIN { printf "%.3f", d * ((r % 40) / 100) / 1000 }')"
 		kill -KILL -- "-$pid" 2>/dev/null || true
 		wait "$pid" || true
 		[ "$(ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror')" -eq 2 ] || continue
