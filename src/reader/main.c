@@ -33,6 +33,7 @@
 #include "frame.h"
 #include "fsutil.h"
 #include "hello.h"
+#include "idmap.h"
 #include "log.h"
 #include "msg.h"
 #include "sandbox.h"
@@ -724,18 +725,13 @@ check_read(const char *path)
 static void
 confine(int rootfd, const char *sbtest, const char *tree)
 {
-	struct sandbox_rule rules[3] = { { rootfd, SB_FS_READ } };
-	int n = 1, fd;
+	struct sandbox_rule rules[1] = { { rootfd, SB_FS_READ } };
+	int n = 1;
 
-	/* Name lookups load their modules now, not in the sandbox, and
-	 * OpenSSL reads its configuration. */
+	/* OpenSSL reads its configuration, and owner names are taken
+	 * from the databases, now rather than in the sandbox. */
 	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL);
-	(void)getpwuid(0);
-	(void)getgrgid(0);
-	if ((fd = open("/etc/passwd", O_PATH | O_CLOEXEC)) >= 0)
-		rules[n++] = (struct sandbox_rule){ fd, SB_FS_READ };
-	if ((fd = open("/etc/group", O_PATH | O_CLOEXEC)) >= 0)
-		rules[n++] = (struct sandbox_rule){ fd, SB_FS_READ };
+	idmap_load();
 	if (sbtest != NULL) {
 		char *outside = strdup(sbtest), *colon;
 
@@ -746,8 +742,6 @@ confine(int rootfd, const char *sbtest, const char *tree)
 			 atoi(colon + 1)) > 0);
 	}
 	sandbox_enter(SB_READER, rules, n);
-	while (n > 1)
-		close(rules[--n].fd);
 }
 
 int
@@ -764,6 +758,7 @@ main(int argc, char **argv)
 	if (ro.run_as != NULL)
 		become_user(ro.run_as);
 	keep_read_search_only(ro.serve);
+	sandbox_close_fds(3);
 	if (ro.check != NULL) {
 		free(ro.sels);
 		free(ro.inl);

@@ -34,6 +34,7 @@
 #include "frame.h"
 #include "fsutil.h"
 #include "hello.h"
+#include "idmap.h"
 #include "log.h"
 #include "msg.h"
 #include "pathcheck.h"
@@ -91,17 +92,19 @@ static void open_dest_parent(struct restorer *rs);
 static uid_t
 map_uid(const struct meta_rec *r)
 {
-	struct passwd *pw = r->uname ? getpwnam(r->uname) : NULL;
+	uint32_t id;
 
-	return pw ? pw->pw_uid : (uid_t)r->uid;
+	return r->uname && idmap_user_id(r->uname, &id) == 0 ? (uid_t)id :
+							       (uid_t)r->uid;
 }
 
 static gid_t
 map_gid(const struct meta_rec *r)
 {
-	struct group *gr = r->gname ? getgrnam(r->gname) : NULL;
+	uint32_t id;
 
-	return gr ? gr->gr_gid : (gid_t)r->gid;
+	return r->gname && idmap_group_id(r->gname, &id) == 0 ? (gid_t)id :
+								(gid_t)r->gid;
 }
 
 static int64_t
@@ -115,14 +118,13 @@ acl_qual_id(int is_group, const char *q, void *arg)
 	v = strtoul(q, &end, 10);
 	if (*q != '\0' && *end == '\0' && errno == 0 && v < 0xffffffffUL)
 		return (int64_t)v;
-	if (is_group) {
-		struct group *g = getgrnam(q);
+	{
+		uint32_t id;
 
-		return g ? (int64_t)g->gr_gid : -1;
-	} else {
-		struct passwd *p = getpwnam(q);
-
-		return p ? (int64_t)p->pw_uid : -1;
+		if ((is_group ? idmap_group_id(q, &id) :
+				idmap_user_id(q, &id)) != 0)
+			return -1;
+		return (int64_t)id;
 	}
 }
 
@@ -336,33 +338,20 @@ clear_name(struct restorer *rs, int pfd, const char *name, int keep_dir)
  * databases, for owners by name); once the root entry has made it, only
  * beneath it.
  */
-static int
-etc_rules(struct sandbox_rule *rules)
-{
-	int n = 0, fd;
-
-	if ((fd = open("/etc/passwd", O_PATH | O_CLOEXEC)) >= 0)
-		rules[n++] = (struct sandbox_rule){ fd, SB_FS_READ };
-	if ((fd = open("/etc/group", O_PATH | O_CLOEXEC)) >= 0)
-		rules[n++] = (struct sandbox_rule){ fd, SB_FS_READ };
-	return n;
-}
-
 static const char *sbtest; /* --sandbox-test OUTSIDE:PID */
 
 static void
 confine(const char *dest)
 {
-	struct sandbox_rule rules[3];
+	struct sandbox_rule rules[1];
 	int n, pfd = fs_open_parent(dest);
 
 	if (pfd < 0)
 		fatal("cannot open the directory of destination '%s': %s", dest,
 		    strerror(errno));
-	(void)getpwnam("root"); /* name lookups load their modules now */
-	(void)getgrnam("root");
+	idmap_load(); /* owners by name: the databases as of now */
 	rules[0] = (struct sandbox_rule){ pfd, SB_FS_READ | SB_FS_WRITE };
-	n = 1 + etc_rules(rules + 1);
+	n = 1;
 	if (sbtest != NULL) {
 		char *out = strdup(sbtest), *colon;
 
@@ -380,15 +369,13 @@ confine(const char *dest)
 static void
 narrow_to_dest(struct restorer *rs)
 {
-	struct sandbox_rule rules[3];
+	struct sandbox_rule rules[1];
 	int n;
 
 	rules[0] =
 	    (struct sandbox_rule){ rs->destfd, SB_FS_READ | SB_FS_WRITE };
-	n = 1 + etc_rules(rules + 1);
+	n = 1;
 	sandbox_narrow(rules, n);
-	while (n > 1)
-		close(rules[--n].fd);
 }
 
 static void
@@ -800,6 +787,15 @@ main(int argc, char **argv)
 		}
 	}
 	log_init("capback", verbosity);
+	{
+		/* What rebuilding owners, modes, devices and file
+		 * capabilities needs; nothing else survives. */
+		static const int keep[] = { CAP_CHOWN, CAP_FOWNER,
+			CAP_DAC_OVERRIDE, CAP_MKNOD, CAP_SETFCAP, CAP_FSETID };
+
+		sandbox_keep_caps(keep, 6);
+		sandbox_close_fds(3);
+	}
 	/* A dead peer must be an EPIPE we handle, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 	if (optind + 1 != argc) {

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -66,6 +68,55 @@ struct ll_path_beneath_attr {
 	uint64_t allowed_access;
 	int32_t parent_fd;
 } __attribute__((packed));
+
+void
+sandbox_keep_caps(const int *keep, int n)
+{
+	cap_t caps = cap_get_proc(), want = cap_init();
+	struct rlimit rl = { 0, 0 };
+	cap_value_t v;
+	int i;
+
+	if (caps == NULL || want == NULL)
+		fatal("cannot read capabilities: %s", strerror(errno));
+	for (i = 0; i < n; i++) {
+		cap_flag_value_t has = CAP_CLEAR;
+		cap_value_t c = (cap_value_t)keep[i];
+
+		cap_get_flag(caps, c, CAP_PERMITTED, &has);
+		if (has == CAP_SET) {
+			cap_set_flag(want, CAP_PERMITTED, 1, &c, CAP_SET);
+			cap_set_flag(want, CAP_EFFECTIVE, 1, &c, CAP_SET);
+		}
+	}
+	/* The bounding set first, while CAP_SETPCAP may still be held. */
+	for (v = 0; v <= CAP_LAST_CAP; v++) {
+		cap_flag_value_t k = CAP_CLEAR;
+
+		cap_get_flag(want, v, CAP_PERMITTED, &k);
+		if (k != CAP_SET && cap_get_bound(v) == 1)
+			(void)cap_drop_bound(v); /* EPERM without SETPCAP */
+	}
+	if (cap_set_proc(want) != 0)
+		fatal("cannot drop capabilities: %s", strerror(errno));
+	if (CAP_AMBIENT_SUPPORTED())
+		cap_reset_ambient();
+	cap_free(caps);
+	cap_free(want);
+	setrlimit(RLIMIT_CORE, &rl);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+void
+sandbox_close_fds(int first)
+{
+	if (syscall(SYS_close_range, (unsigned)first, ~0u, 0) != 0) {
+		int fd;
+
+		for (fd = first; fd < 1024; fd++)
+			close(fd);
+	}
+}
 
 int
 sandbox_landlock_abi(void)

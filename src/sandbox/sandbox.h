@@ -48,6 +48,17 @@ sandbox_enter(enum sandbox_role role, const struct sandbox_rule *rules, int n);
  */
 void sandbox_narrow(const struct sandbox_rule *rules, int n);
 
+/*
+ * sandbox_keep_caps(keep, n): keep at most the capabilities ${keep} (those
+ * of them we hold), drop every other one from the permitted, effective,
+ * inheritable, ambient and (if we may) bounding sets; no core dumps, not
+ * dumpable.  Fatal if the kernel refuses.
+ */
+void sandbox_keep_caps(const int *keep, int n);
+
+/* sandbox_close_fds(first): close every descriptor from ${first} up. */
+void sandbox_close_fds(int first);
+
 /* sandbox_landlock_abi(): the kernel's Landlock ABI, 0 if none. */
 int sandbox_landlock_abi(void);
 

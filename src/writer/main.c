@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "msg.h"
+#include "sandbox.h"
 #include "wire.h"
 #include "writer.h"
 
@@ -109,6 +111,23 @@ main(int argc, char **argv)
 		}
 	}
 	log_init("capback", o.verbosity);
+	{
+		/*
+		 * The writer needs no capability: ownership is kept as
+		 * metadata.  Started by root (restoring from a backup
+		 * account's repository, say), it keeps only what reaching
+		 * another account's repository takes; Landlock still holds
+		 * it to the repository.  Stray descriptors are closed
+		 * (fd 3 is compare's report).
+		 */
+		static const int keep[] = { CAP_DAC_READ_SEARCH,
+			CAP_DAC_OVERRIDE, CAP_FOWNER };
+		int cmp =
+		    optind < argc && strncmp(argv[optind], "compare-", 8) == 0;
+
+		sandbox_keep_caps(keep, 3);
+		sandbox_close_fds(cmp ? 4 : 3);
+	}
 	/* A dead peer must be an EPIPE we handle (cleanup runs), not death. */
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
