@@ -758,7 +758,6 @@ main(int argc, char **argv)
 	if (ro.run_as != NULL)
 		become_user(ro.run_as);
 	keep_read_search_only(ro.serve);
-	sandbox_close_fds(3);
 	if (ro.check != NULL) {
 		free(ro.sels);
 		free(ro.inl);
@@ -802,6 +801,12 @@ main(int argc, char **argv)
 	free(ro.inl);
 	frame_in_init(&rd.in, 0, reader_max);
 	frame_out_init(&rd.out, 1);
+	/* Stray descriptors go; a filelist on one was read by now. */
+	if (rd.rootfd > 3 && dup2(rd.rootfd, 3) == 3) {
+		close(rd.rootfd);
+		rd.rootfd = 3;
+	}
+	sandbox_close_fds(rd.rootfd + 1);
 	confine(rd.rootfd, ro.sbtest, argv[optind]);
 	rd.pcap = 2 * READER_WINDOW + 1;
 	if ((rd.pend = calloc(rd.pcap, sizeof(*rd.pend))) == NULL ||
