@@ -4,8 +4,11 @@
 #   2. the same on an ASan+UBSan build (sandbox off, as sanitizers need;
 #      kill loops shortened);
 #   3. unit tests under valgrind memcheck, and the integration files that
-#      drive every role with each role process under valgrind
-#      (tools/valgrind-suite.sh --all runs every file, by hand).
+#      drive every role with each role process under valgrind, from a
+#      build without the sandbox (valgrind cannot run under the roles'
+#      seccomp filter) (tools/valgrind-suite.sh --all runs every file).
+# Builds without the sandbox refuse to run as root; the tests allow it
+# with CAPBACK_ALLOW_UNSANDBOXED_ROOT=1.
 # Ends with one line "N passed, N failed, N skipped" over all of them.
 set -u
 cd "$(dirname "$0")/.."
@@ -26,6 +29,11 @@ if [ ! -f build-asan/build.ninja ]; then
 	    -Dc_link_args=-fno-sanitize-recover=all || exit 1
 fi
 quiet ninja -C build-asan || exit 1
+if [ ! -f build-nosb/build.ninja ]; then
+	quiet meson setup build-nosb -Dsandbox=none -Dtests=disabled || exit 1
+fi
+quiet ninja -C build-nosb || exit 1
+export CAPBACK_ALLOW_UNSANDBOXED_ROOT=1
 # The sanitizer pass runs every test; the kill loops are shorter there
 # (the normal pass has them in full) to keep CI within its time.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \

@@ -121,10 +121,18 @@ fs_remove_at(int dirfd, const char *name)
 {
 	int fd, r;
 
-	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return CB_ERR_SYS;
+	struct stat st;
+
+	/* A directory is not unlinked first: under Landlock that is EACCES
+	 * (no right to remove files there), not EISDIR. */
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 : CB_ERR_SYS;
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+			return 0;
+		if (errno != EISDIR && errno != EPERM)
+			return CB_ERR_SYS;
+	}
 	fd = openat(dirfd, name,
 	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -379,4 +387,30 @@ fs_split_repo(const char *arg, char **sub)
 	free(probe);
 	*sub = rest;
 	return root;
+}
+
+int
+fs_open_parent(const char *path)
+{
+	char *copy = strdup(path), *slash;
+	size_t len;
+	int fd, e;
+
+	if (copy == NULL)
+		return -1;
+	len = strlen(copy);
+	while (len > 1 && copy[len - 1] == '/')
+		copy[--len] = '\0';
+	slash = strrchr(copy, '/');
+	if (slash == NULL)
+		strcpy(copy, ".");
+	else if (slash == copy)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(copy, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	e = errno;
+	free(copy);
+	errno = e;
+	return fd;
 }

@@ -60,4 +60,10 @@ void fs_free_names(char **names, size_t n);
  */
 char *fs_split_repo(const char *arg, char **sub);
 
+/*
+ * fs_open_parent(path): an O_PATH descriptor of the directory holding the
+ * last component of ${path} ("." for a bare name), or -1 with errno.
+ */
+int fs_open_parent(const char *path);
+
 #endif

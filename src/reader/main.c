@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -24,14 +25,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "cb_err.h"
 #include "delta.h"
 #include "forced.h"
 #include "frame.h"
 #include "fsutil.h"
 #include "hello.h"
+#include "idmap.h"
 #include "log.h"
 #include "msg.h"
+#include "sandbox.h"
 #include "select.h"
 #include "walk.h"
 #include "wire.h"
@@ -613,7 +618,8 @@ struct ropts {
 	int nul_sep;
 	int serve;
 	const char *restrict_path, *run_as;
-	const char *check; /* --check PATH: try reading it, report, exit */
+	const char *check;  /* --check PATH: try reading it, report, exit */
+	const char *sbtest; /* --sandbox-test OUTSIDE:PID */
 };
 
 /*
@@ -635,6 +641,7 @@ parse_opts(int argc, char **argv, struct ropts *o, int from_client)
 		{ "restrict-path", required_argument, NULL, 'R' },
 		{ "user", required_argument, NULL, 'U' },
 		{ "check", required_argument, NULL, 'C' },
+		{ "sandbox-test", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -671,6 +678,7 @@ parse_opts(int argc, char **argv, struct ropts *o, int from_client)
 		case 'R': o->restrict_path = optarg; break;
 		case 'U': o->run_as = optarg; break;
 		case 'C': o->check = optarg; break;
+		case 'T': o->sbtest = optarg; break;
 		case 'h':
 			free(o->sels);
 			free(o->inl);
@@ -708,6 +716,32 @@ check_read(const char *path)
 	cap_free(text);
 	cap_free(caps);
 	return ok ? 0 : 1;
+}
+
+/*
+ * Confine the reader to reading beneath the tree (and the user and group
+ * databases, for owner names); --sandbox-test runs the attacks instead.
+ */
+static void
+confine(int rootfd, const char *sbtest, const char *tree)
+{
+	struct sandbox_rule rules[1] = { { rootfd, SB_FS_READ } };
+	int n = 1;
+
+	/* OpenSSL reads its configuration, and owner names are taken
+	 * from the databases, now rather than in the sandbox. */
+	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL);
+	idmap_load();
+	if (sbtest != NULL) {
+		char *outside = strdup(sbtest), *colon;
+
+		if (outside == NULL || (colon = strrchr(outside, ':')) == NULL)
+			fatal("--sandbox-test OUTSIDE:PID");
+		*colon = '\0';
+		exit(sandbox_selftest(SB_READER, rules, n, tree, outside,
+			 atoi(colon + 1)) > 0);
+	}
+	sandbox_enter(SB_READER, rules, n);
 }
 
 int
@@ -767,6 +801,13 @@ main(int argc, char **argv)
 	free(ro.inl);
 	frame_in_init(&rd.in, 0, reader_max);
 	frame_out_init(&rd.out, 1);
+	/* Stray descriptors go; a filelist on one was read by now. */
+	if (rd.rootfd > 3 && dup2(rd.rootfd, 3) == 3) {
+		close(rd.rootfd);
+		rd.rootfd = 3;
+	}
+	sandbox_close_fds(rd.rootfd + 1);
+	confine(rd.rootfd, ro.sbtest, argv[optind]);
 	rd.pcap = 2 * READER_WINDOW + 1;
 	if ((rd.pend = calloc(rd.pcap, sizeof(*rd.pend))) == NULL ||
 	    walk_open(rd.rootfd, ro.wflags, &rd.walk) != 0)

@@ -16,6 +16,7 @@
 
 #include "aclblob.h"
 #include "cb_err.h"
+#include "idmap.h"
 #include "log.h"
 #include "select.h"
 #include "strbuf.h"
@@ -67,15 +68,7 @@ id_name(struct walk *w, int is_group, uint32_t id)
 		return c->name;
 	free(c->name);
 	c->name = NULL;
-	if (is_group) {
-		struct group *g = getgrgid(id);
-
-		nm = g ? g->gr_name : NULL;
-	} else {
-		struct passwd *p = getpwuid(id);
-
-		nm = p ? p->pw_name : NULL;
-	}
+	nm = is_group ? idmap_group_name(id) : idmap_user_name(id);
 	c->valid = 1;
 	c->id = id;
 	/* Only names the metadata format can carry. */

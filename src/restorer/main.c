@@ -34,9 +34,11 @@
 #include "frame.h"
 #include "fsutil.h"
 #include "hello.h"
+#include "idmap.h"
 #include "log.h"
 #include "msg.h"
 #include "pathcheck.h"
+#include "sandbox.h"
 #include "wire.h"
 #include "xfer.h"
 
@@ -90,17 +92,19 @@ static void open_dest_parent(struct restorer *rs);
 static uid_t
 map_uid(const struct meta_rec *r)
 {
-	struct passwd *pw = r->uname ? getpwnam(r->uname) : NULL;
+	uint32_t id;
 
-	return pw ? pw->pw_uid : (uid_t)r->uid;
+	return r->uname && idmap_user_id(r->uname, &id) == 0 ? (uid_t)id :
+							       (uid_t)r->uid;
 }
 
 static gid_t
 map_gid(const struct meta_rec *r)
 {
-	struct group *gr = r->gname ? getgrnam(r->gname) : NULL;
+	uint32_t id;
 
-	return gr ? gr->gr_gid : (gid_t)r->gid;
+	return r->gname && idmap_group_id(r->gname, &id) == 0 ? (gid_t)id :
+								(gid_t)r->gid;
 }
 
 static int64_t
@@ -114,14 +118,13 @@ acl_qual_id(int is_group, const char *q, void *arg)
 	v = strtoul(q, &end, 10);
 	if (*q != '\0' && *end == '\0' && errno == 0 && v < 0xffffffffUL)
 		return (int64_t)v;
-	if (is_group) {
-		struct group *g = getgrnam(q);
+	{
+		uint32_t id;
 
-		return g ? (int64_t)g->gr_gid : -1;
-	} else {
-		struct passwd *p = getpwnam(q);
-
-		return p ? (int64_t)p->pw_uid : -1;
+		if ((is_group ? idmap_group_id(q, &id) :
+				idmap_user_id(q, &id)) != 0)
+			return -1;
+		return (int64_t)id;
 	}
 }
 
@@ -329,6 +332,52 @@ clear_name(struct restorer *rs, int pfd, const char *name, int keep_dir)
 	return fs_remove_at(pfd, name) == 0 ? 0 : -1;
 }
 
+/*
+ * The restorer's confinement.  Until the destination exists it may work
+ * in the directory that will hold it (and read the user and group
+ * databases, for owners by name); once the root entry has made it, only
+ * beneath it.
+ */
+static const char *sbtest; /* --sandbox-test OUTSIDE:PID */
+
+static void
+confine(const char *dest)
+{
+	struct sandbox_rule rules[1];
+	int n, pfd = fs_open_parent(dest);
+
+	if (pfd < 0)
+		fatal("cannot open the directory of destination '%s': %s", dest,
+		    strerror(errno));
+	idmap_load(); /* owners by name: the databases as of now */
+	rules[0] = (struct sandbox_rule){ pfd, SB_FS_READ | SB_FS_WRITE };
+	n = 1;
+	if (sbtest != NULL) {
+		char *out = strdup(sbtest), *colon;
+
+		if (out == NULL || (colon = strrchr(out, ':')) == NULL)
+			fatal("--sandbox-test OUTSIDE:PID");
+		*colon = '\0';
+		exit(sandbox_selftest(SB_RESTORER, rules, n, dest, out,
+			 atoi(colon + 1)) > 0);
+	}
+	sandbox_enter(SB_RESTORER, rules, n);
+	while (n > 0)
+		close(rules[--n].fd);
+}
+
+static void
+narrow_to_dest(struct restorer *rs)
+{
+	struct sandbox_rule rules[1];
+	int n;
+
+	rules[0] =
+	    (struct sandbox_rule){ rs->destfd, SB_FS_READ | SB_FS_WRITE };
+	n = 1;
+	sandbox_narrow(rules, n);
+}
+
 static void
 restore_dir(struct restorer *rs, const struct meta_rec *r)
 {
@@ -337,6 +386,7 @@ restore_dir(struct restorer *rs, const struct meta_rec *r)
 
 	if (is_root(r)) {
 		existed = open_dest(rs);
+		narrow_to_dest(rs);
 		if ((fd = dup(rs->destfd)) < 0)
 			fatal("dup: %s", strerror(errno));
 		dir_push(rs, fd, r, existed);
@@ -696,6 +746,7 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "serve", no_argument, NULL, 'S' },
 		{ "restrict-path", required_argument, NULL, 'R' },
+		{ "sandbox-test", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *restrict_path = NULL, *base = NULL;
@@ -719,6 +770,7 @@ main(int argc, char **argv)
 			case 'f': rs.force = 1; break;
 			case 'S': serve = 1; break;
 			case 'R': restrict_path = optarg; break;
+			case 'T': sbtest = optarg; break;
 			case 'h': usage(stdout); return 0;
 			default: usage(stderr); return 1;
 			}
@@ -735,6 +787,15 @@ main(int argc, char **argv)
 		}
 	}
 	log_init("capback", verbosity);
+	{
+		/* What rebuilding owners, modes, devices and file
+		 * capabilities needs; nothing else survives. */
+		static const int keep[] = { CAP_CHOWN, CAP_FOWNER,
+			CAP_DAC_OVERRIDE, CAP_MKNOD, CAP_SETFCAP, CAP_FSETID };
+
+		sandbox_keep_caps(keep, 6);
+		sandbox_close_fds(3);
+	}
 	/* A dead peer must be an EPIPE we handle, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 	if (optind + 1 != argc) {
@@ -763,6 +824,7 @@ main(int argc, char **argv)
 	frame_out_init(&rs.out, 1);
 	pathcheck_init(&rs.pc);
 	msg_entry_init(&rs.cur);
+	confine(rs.dest);
 	hello_exchange(&rs.in, &rs.out, ROLE_RESTORER, ROLE_REPO_SOURCE,
 	    "repository side");
 	while (!rs.done) {

@@ -769,8 +769,10 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 	session_init(&s, repo, o);
 	hello_exchange(&s.in, &s.out, ROLE_WRITER, ROLE_READER, "reader");
 	/* Only now, with a live reader, is anything created. */
-	if (!repo->exists)
+	if (!repo->exists) {
 		repo_create(repo);
+		writer_confine_created(repo);
+	}
 	cleanup_session = &s;
 	atexit(session_cleanup);
 	if (repo->exists)

@@ -792,6 +792,7 @@ writer_compare(const char *method, const char *path,
 		      "(capback-writer is started by capback)",
 		    CMP_REPORT_FD);
 	repo_open_existing(path, &repo, 0);
+	writer_confine(&repo, 0);
 	c.repo = &repo;
 	c.repofd = -1;
 	snapsrc_open(&c.src, &repo, o);

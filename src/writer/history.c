@@ -121,22 +121,40 @@ hinc_cmp(const void *a, const void *b)
 	return x->time < y->time ? -1 : x->time > y->time;
 }
 
-/* A scratch file for intermediate versions: never linked anywhere. */
-static int
-scratch_fd(void)
+/* The directory for scratch files (O_PATH), chosen before confinement. */
+int history_scratch_dirfd = -1;
+
+int
+history_scratch_init(void)
 {
 	const char *dirs[] = { getenv("TMPDIR"), "/var/tmp", "/tmp" };
 	size_t i;
 	int fd;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 3 && history_scratch_dirfd < 0; i++) {
 		if (dirs[i] == NULL || dirs[i][0] != '/')
 			continue;
+		/* Only a directory where an unnamed file can be made. */
 		fd = open(dirs[i], O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-		if (fd >= 0)
-			return fd;
+		if (fd < 0)
+			continue;
+		close(fd);
+		history_scratch_dirfd =
+		    open(dirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
 	}
-	return memfd_create("capback-restore", MFD_CLOEXEC);
+	return history_scratch_dirfd;
+}
+
+/* A scratch file for intermediate versions: never linked anywhere. */
+static int
+scratch_fd(void)
+{
+	if (history_scratch_dirfd < 0 && history_scratch_init() < 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	return openat(history_scratch_dirfd, ".",
+	    O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 }
 
 int

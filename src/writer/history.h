@@ -28,4 +28,13 @@ void hist_dir_release(struct hist_dir *d);
 int hist_file_at(struct hist_dir *d, int rootfd, int datafd,
     const struct meta_rec *r, int64_t t, int *outfd);
 
+/*
+ * history_scratch_init(): pick the directory for the unnamed scratch
+ * files that rebuilding older versions needs ($TMPDIR, /var/tmp, /tmp: the
+ * first where O_TMPFILE works) and return an O_PATH descriptor of it, or
+ * -1.  Done before the writer confines itself (it is one of its rules).
+ */
+int history_scratch_init(void);
+extern int history_scratch_dirfd; /* -1 until chosen */
+
 #endif

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "msg.h"
+#include "sandbox.h"
 #include "wire.h"
 #include "writer.h"
 
@@ -74,6 +76,7 @@ main(int argc, char **argv)
 		{ "path", required_argument, NULL, 'p' },
 		{ "find-repo", no_argument, NULL, 'F' },
 		{ "delta", no_argument, NULL, 'D' },
+		{ "sandbox-test", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -95,6 +98,7 @@ main(int argc, char **argv)
 		case 'a': o.at = optarg; break;
 		case 'F': find_repo = 1; break;
 		case 'D': o.delta = 1; break;
+		case 'T': writer_sbtest = optarg; break;
 		case 'p':
 			o.sub = optarg;
 			o.sublen = strlen(optarg);
@@ -107,6 +111,23 @@ main(int argc, char **argv)
 		}
 	}
 	log_init("capback", o.verbosity);
+	{
+		/*
+		 * The writer needs no capability: ownership is kept as
+		 * metadata.  Started by root (restoring from a backup
+		 * account's repository, say), it keeps only what reaching
+		 * another account's repository takes; Landlock still holds
+		 * it to the repository.  Stray descriptors are closed
+		 * (fd 3 is compare's report).
+		 */
+		static const int keep[] = { CAP_DAC_READ_SEARCH,
+			CAP_DAC_OVERRIDE, CAP_FOWNER };
+		int cmp =
+		    optind < argc && strncmp(argv[optind], "compare-", 8) == 0;
+
+		sandbox_keep_caps(keep, 3);
+		sandbox_close_fds(cmp ? 4 : 3);
+	}
 	/* A dead peer must be an EPIPE we handle (cleanup runs), not death. */
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
@@ -136,10 +157,12 @@ main(int argc, char **argv)
 		    argv[optind]);
 	if (strcmp(argv[optind], "backup") == 0) {
 		repo_check_for_backup(argv[optind + 1], o.force, &repo);
+		writer_confine(&repo, 1);
 		return writer_backup(&repo, &o);
 	}
 	if (strcmp(argv[optind], "restore-source") == 0) {
 		repo_open_existing(argv[optind + 1], &repo, 0);
+		writer_confine(&repo, 0);
 		return writer_serve_restore(&repo, &o);
 	}
 	if (strcmp(argv[optind], "list-increments") == 0 ||
@@ -147,6 +170,7 @@ main(int argc, char **argv)
 	    strcmp(argv[optind], "list-changed") == 0 ||
 	    strcmp(argv[optind], "verify") == 0) {
 		repo_open_existing(argv[optind + 1], &repo, 0);
+		writer_confine(&repo, 0);
 		if (argv[optind][0] == 'v')
 			return writer_verify(&repo, &o);
 		if (strcmp(argv[optind], "list-files") == 0)
@@ -159,12 +183,14 @@ main(int argc, char **argv)
 		return writer_compare(argv[optind] + 8, argv[optind + 1], &o);
 	if (strcmp(argv[optind], "remove-older-than") == 0) {
 		repo_open_existing(argv[optind + 1], &repo, 0);
+		writer_confine(&repo, 1);
 		if (o.at == NULL)
 			fatal("remove increments needs --older-than TIME");
 		return writer_remove_older(&repo, &o);
 	}
 	if (strcmp(argv[optind], "regress") == 0) {
 		repo_open_existing(argv[optind + 1], &repo, 1);
+		writer_confine(&repo, 1);
 		if (!repo.unfinished) {
 			log_warn("'%s' has no unfinished session: nothing to "
 				 "regress",

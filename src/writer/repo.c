@@ -8,11 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "cb_err.h"
 #include "fsutil.h"
+#include "history.h"
 #include "log.h"
+#include "sandbox.h"
 #include "timefmt.h"
 
 #define DATA_DIR "rdiff-backup-data"
@@ -288,4 +293,67 @@ repo_destroy_new(struct repo *repo)
 			rewinddir(d);
 	}
 	closedir(d);
+}
+
+const char *writer_sbtest;
+
+/* The directory that holds the repository, as an O_PATH handle. */
+static int
+repo_parent(const struct repo *repo)
+{
+	int fd = fs_open_parent(repo->path);
+
+	if (fd < 0)
+		fatal("cannot open the directory of '%s': %s", repo->path,
+		    strerror(errno));
+	return fd;
+}
+
+void
+writer_confine(const struct repo *repo, int write)
+{
+	struct sandbox_rule r[2];
+	int pfd = -1, n = 1, sfd = history_scratch_init();
+
+	/* Read now what is read once, not in the sandbox: the local time
+	 * zone and OpenSSL's configuration. */
+	tzset();
+	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL);
+	if (repo->rootfd >= 0)
+		r[0] = (struct sandbox_rule){ repo->rootfd,
+			SB_FS_READ | (write ? SB_FS_WRITE : 0) };
+	else
+		r[0] = (struct sandbox_rule){ pfd = repo_parent(repo),
+			SB_FS_READ | SB_FS_WRITE };
+	/* Unnamed scratch files for older versions (history.c). */
+	if (sfd >= 0)
+		r[n++] = (struct sandbox_rule){ sfd, SB_FS_READ | SB_FS_WRITE };
+	if (writer_sbtest != NULL) {
+		char *out = strdup(writer_sbtest), *colon;
+
+		if (out == NULL || (colon = strrchr(out, ':')) == NULL)
+			fatal("--sandbox-test OUTSIDE:PID");
+		*colon = '\0';
+		exit(sandbox_selftest(SB_WRITER, r, n, repo->path, out,
+			 atoi(colon + 1)) > 0);
+	}
+	sandbox_enter(SB_WRITER, r, n);
+	if (pfd >= 0)
+		close(pfd);
+}
+
+void
+writer_confine_created(const struct repo *repo)
+{
+	struct sandbox_rule r[3] = {
+		{ repo->rootfd, SB_FS_READ | SB_FS_WRITE },
+		{ -1, SB_FS_RMDIR },
+		{ history_scratch_dirfd, SB_FS_READ | SB_FS_WRITE },
+	};
+
+	if (!repo->created_root)
+		return; /* confined to the repository already */
+	r[1].fd = repo_parent(repo);
+	sandbox_narrow(r, history_scratch_dirfd >= 0 ? 3 : 2);
+	close(r[1].fd);
 }

@@ -85,6 +85,17 @@ mode_t mirror_mode(const struct meta_rec *r);
 /* repo_create(repo): create REPO (if needed) and rdiff-backup-data. */
 void repo_create(struct repo *repo);
 
+/*
+ * writer_confine(repo, write): Landlock and seccomp for the writer: read
+ * (and with ${write}, change) beneath the repository only; for a backup
+ * into a repository not yet created, beneath its parent until
+ * writer_confine_created() narrows it.
+ */
+void writer_confine(const struct repo *repo, int write);
+/* --sandbox-test OUTSIDE:PID: writer_confine runs the attacks and exits. */
+extern const char *writer_sbtest;
+void writer_confine_created(const struct repo *repo);
+
 /* repo_destroy_new(repo): undo repo_create after a failed first backup. */
 void repo_destroy_new(struct repo *repo);
 

@@ -129,6 +129,10 @@ as_server() {
 	echo "$status_text" | grep -qx 'CapAmb:	0000000000000000'
 	echo "$status_text" | grep -qx 'NoNewPrivs:	1'
 	echo "$status_text" | grep -q "^Uid:	$(id -u "$AGENT")	"
+	# confined: a seccomp filter (skipped by builds without the sandbox)
+	grep -q 'no sandbox in this build' < <("$CAPBACK_BUILD/capback-reader" \
+	    --sandbox-test /nonexistent:1 -- / 2>&1) ||
+		echo "$status_text" | grep -qx 'Seccomp:	2'
 }
 
 @test "a hostile client gets nothing outside the restrict path, and no shell" {

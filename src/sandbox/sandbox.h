@@ -1,0 +1,76 @@
+#ifndef SANDBOX_H
+#define SANDBOX_H
+
+#include <stdint.h>
+
+/*
+ * Confinement of the roles (docs/design.md, least-privilege-facts 5-7):
+ * Landlock restricts the file system to the role's tree, seccomp to the
+ * system calls of its job.  Order: capabilities dropped, no_new_privs,
+ * then sandbox_enter(), before the first byte from the peer is read.
+ */
+
+enum sandbox_role {
+	SB_READER,   /* read beneath the tree; write only fds 1 and 2 */
+	SB_WRITER,   /* read and write beneath the tree (the repository) */
+	SB_RESTORER, /* read and write beneath the tree (the destination) */
+};
+
+/* Landlock rights (abstract; mapped to what the kernel's ABI knows). */
+#define SB_FS_READ  0x1u /* read files and list directories */
+#define SB_FS_WRITE 0x2u /* create, write, remove, rename, link */
+#define SB_FS_RMDIR 0x4u /* only remove directories (the tree's parent) */
+
+struct sandbox_rule {
+	int fd; /* a directory or file; borrowed */
+	unsigned rights;
+};
+
+/*
+ * sandbox_enter(role, rules, n):
+ * Apply Landlock (every right handled, only ${rules} granted; TCP and,
+ * from ABI 6, abstract sockets and signals scoped) and the role's seccomp
+ * allow-list: exec and ptrace kill the process, sockets fail with EPERM,
+ * any other call not on the list fails with EPERM; path-based chmod,
+ * chown, utimes and xattr changes are not on the writer's and reader's
+ * lists.  Sets no_new_privs.  Fatal if a step fails where the kernel
+ * supports it; a kernel without Landlock is logged once ("not
+ * confined by Landlock") and the role goes on under seccomp.  Returns the
+ * Landlock ABI in force (0 for none).
+ */
+int
+sandbox_enter(enum sandbox_role role, const struct sandbox_rule *rules, int n);
+
+/*
+ * sandbox_narrow(rules, n): after sandbox_enter, a further Landlock layer
+ * (the allowed accesses are those of both): the writer narrows to the
+ * repository once it has created it, the restorer to the destination.
+ */
+void sandbox_narrow(const struct sandbox_rule *rules, int n);
+
+/*
+ * sandbox_keep_caps(keep, n): keep at most the capabilities ${keep} (those
+ * of them we hold), drop every other one from the permitted, effective,
+ * inheritable, ambient and (if we may) bounding sets; no core dumps, not
+ * dumpable.  Fatal if the kernel refuses.
+ */
+void sandbox_keep_caps(const int *keep, int n);
+
+/* sandbox_close_fds(first): close every descriptor from ${first} up. */
+void sandbox_close_fds(int first);
+
+/* sandbox_landlock_abi(): the kernel's Landlock ABI, 0 if none. */
+int sandbox_landlock_abi(void);
+
+/*
+ * sandbox_selftest(role, rules, n, inside, outside, victim):
+ * For each attack, fork; the child confines itself exactly as
+ * sandbox_enter(role, rules, n) does and tries it (inside: a directory
+ * beneath the tree, outside: one beyond it, victim: a process of the
+ * same user).  Prints one line per attack, "ACTION: denied (HOW)" or
+ * "ACTION: ALLOWED", and returns how many were allowed that must not be.
+ */
+int sandbox_selftest(enum sandbox_role role, const struct sandbox_rule *rules,
+    int n, const char *inside, const char *outside, int victim);
+
+#endif

@@ -1,0 +1,102 @@
+#!/usr/bin/env bats
+# Each role, confined exactly as it confines itself for its job, attacked
+# from inside (capback-ROLE --sandbox-test forks one child per attack; the
+# child enters the role's Landlock domain and seccomp filter, then tries).
+# The roles run as root with every capability they keep, the strongest
+# case: Landlock and seccomp must stop what permissions would allow.
+
+load ../lib/helpers
+
+setup() {
+	need_root
+	setup_scratch
+	mkdir -p "$T/tree/sub" "$T/outside"
+	echo inside >"$T/tree/sub/file"
+	echo victim >"$T/outside/victim"
+	sleep 600 &
+	VICTIM=$!
+	if "$CAPBACK_BUILD/capback-reader" --sandbox-test "$T/outside:$VICTIM" -- "$T/tree" |
+		grep -q 'no sandbox in this build'; then
+		kill "$VICTIM"
+		skip "this build has no sandbox (sanitizer build)"
+	fi
+}
+
+teardown() {
+	kill "${VICTIM:-}" 2>/dev/null || true
+	teardown_scratch
+}
+
+# the outside world is as it was
+untouched() {
+	[ "$(cat "$T/outside/victim")" = victim ]
+	[ "$(stat -c %a:%U "$T/outside/victim")" = 644:root ]
+	[ "$(ls "$T/outside")" = victim ]
+	kill -0 "$VICTIM"
+}
+
+@test "reader: read-only beneath its tree, nothing else" {
+	run "$CAPBACK_BUILD/capback-reader" --sandbox-test "$T/outside:$VICTIM" -- "$T/tree"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c ' denied (' <<<"$output")" -eq 16 ]
+	[[ "$output" == *"open for write inside the tree     denied"* ]]
+	[[ "$output" == *"execve /bin/true                   denied (killed by signal 31, SIGSYS)"* ]]
+	[[ "$output" == *"ptrace a same-uid process          denied (killed by signal 31, SIGSYS)"* ]]
+	untouched
+}
+
+@test "writer: changes beneath the repository only; no path-based metadata calls" {
+	run cb --current-time 1700000000 backup "$T/tree" "$T/repo"
+	[ "$status" -eq 0 ]
+	run "$CAPBACK_BUILD/capback-writer" --sandbox-test "$T/outside:$VICTIM" backup "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c ' denied (' <<<"$output")" -eq 15 ]
+	[[ "$output" == *"open for write inside the tree     allowed (the role's job)"* ]]
+	for a in "chmod beyond" "chown beyond" "utimensat beyond" "setxattr beyond" \
+	    "O_PATH + chmod via /proc/self/fd" "read beyond the tree" "rename beyond"; do
+		grep -q "^$a *denied" <<<"$output"
+	done
+	untouched
+}
+
+@test "restorer: writes beside and beneath its destination only" {
+	# its first rule is the directory that will hold the destination
+	mkdir "$T/tree/dest"
+	run "$CAPBACK_BUILD/capback-restorer" --sandbox-test "$T/outside:$VICTIM" "$T/tree/dest"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	for a in "read beyond the tree" "open for write beyond the tree" "mkdir beyond" \
+	    "unlink beyond" "rename beyond" "execve /bin/true" "socket + connect 127.0.0.1:22" \
+	    "kill a same-uid process" "ptrace a same-uid process" "mmap PROT_EXEC"; do
+		grep -q "^$a *denied" <<<"$output"
+	done
+	# what Landlock ABI 7 and seccomp cannot hold back from a restorer
+	# that must chown symlinks and chmod devices by path
+	[ "$(grep -c 'allowed (known gap' <<<"$output")" -eq 5 ]
+}
+
+@test "the running roles are confined: Seccomp 2 and NoNewPrivs 1 in /proc" {
+	head -c 50000000 /dev/zero >"$T/tree/big"
+	run cb --current-time 1700000000 backup "$T/tree" "$T/repo"
+	[ "$status" -eq 0 ]
+	# a restore that streams a big file: catch both roles while they run
+	cb restore "$T/repo" "$T/out" &
+	job=$!
+	seen=""
+	for _ in $(seq 1 300); do
+		for role in capback-writer capback-restorer; do
+			pid=$(pgrep -n -f "$role .*$T/(repo|out)") || continue
+			st=$(cat "/proc/$pid/status" 2>/dev/null) || continue
+			grep -qx 'Seccomp:	2' <<<"$st" && grep -qx 'NoNewPrivs:	1' <<<"$st" &&
+				[[ "$seen" != *"$role"* ]] && seen="$seen $role"
+		done
+		[[ "$seen" == *writer* && "$seen" == *restorer* ]] && break
+		sleep 0.01
+	done
+	wait "$job"
+	echo "seen confined:$seen"
+	[[ "$seen" == *capback-writer* ]]
+	[[ "$seen" == *capback-restorer* ]]
+}
