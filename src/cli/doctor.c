@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,6 +257,74 @@ doctor_reader(const char *user)
 	}
 }
 
+/*
+ * Run the role's own --sandbox-test in a scratch directory: every attack
+ * from inside its confinement must fail (or be one of the documented
+ * gaps).  Its table is printed; an attack that got through is a problem.
+ */
+static void
+sandbox_check(const char *role)
+{
+	char tmpl[] = "/tmp/capback-doctor.XXXXXX", in[64], out[64], arg[96],
+	     bin[4096], line[256], cmd[8192];
+	pid_t victim;
+	FILE *p;
+	int allowed = 0, nosb = 0;
+
+	if (mkdtemp(tmpl) == NULL) {
+		problem("cannot make a scratch directory: %s", strerror(errno));
+		return;
+	}
+	snprintf(in, sizeof(in), "%s/in", tmpl);
+	snprintf(out, sizeof(out), "%s/out", tmpl);
+	snprintf(bin, sizeof(bin), "%s/capback-%s", spawn_libexec_dir(), role);
+	if (mkdir(in, 0700) != 0 || mkdir(out, 0700) != 0 ||
+	    (p = fopen(strcat(strcpy(cmd, out), "/victim"), "w")) == NULL) {
+		problem("cannot prepare %s: %s", tmpl, strerror(errno));
+		return;
+	}
+	fputs("victim\n", p);
+	fclose(p);
+	if ((victim = fork()) == 0) {
+		pause();
+		_exit(0);
+	}
+	snprintf(arg, sizeof(arg), "%s:%d", out, (int)victim);
+	if (strcmp(role, "reader") == 0)
+		snprintf(cmd, sizeof(cmd), "'%s' --sandbox-test '%s' -- '%s'",
+		    bin, arg, in);
+	else if (strcmp(role, "writer") == 0)
+		snprintf(cmd, sizeof(cmd),
+		    "'%s' --sandbox-test '%s' backup '%s'", bin, arg, in);
+	else
+		snprintf(cmd, sizeof(cmd), "'%s' --sandbox-test '%s' '%s/dest'",
+		    bin, arg, in);
+	printf("  confinement (each attack from inside the role's sandbox):\n");
+	fflush(stdout);
+	if ((p = popen(cmd, "r")) != NULL) {
+		while (fgets(line, sizeof(line), p) != NULL) {
+			printf("    %s", line);
+			allowed += strstr(line, "ALLOWED") != NULL;
+			nosb += strstr(line, "no sandbox") != NULL;
+		}
+		pclose(p);
+	}
+	kill(victim, SIGKILL);
+	waitpid(victim, NULL, 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpl);
+	if (system(cmd) != 0)
+		log_warn("cannot remove %s", tmpl);
+	if (nosb && getenv("CAPBACK_ALLOW_UNSANDBOXED_ROOT") != NULL)
+		printf("  (a build without the sandbox, allowed here by "
+		       "CAPBACK_ALLOW_UNSANDBOXED_ROOT)\n");
+	else if (nosb)
+		problem("this build of capback has no sandbox (a sanitizer "
+			"build): install a normal build");
+	else if (allowed)
+		problem("%d attack(s) got through the %s's sandbox", allowed,
+		    role);
+}
+
 int
 doctor(const char *role, const char *user)
 {
@@ -285,6 +354,7 @@ doctor(const char *role, const char *user)
 	} else
 		fatal("--role must be reader, writer or restorer, not '%s'",
 		    role);
+	sandbox_check(role);
 	printf(problems ? "%d problem(s) found\n" : "no problems found\n",
 	    problems);
 	return problems ? 1 : 0;
