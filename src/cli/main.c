@@ -21,6 +21,7 @@
 #include "log.h"
 #include "select.h"
 #include "doctor.h"
+#include "setup.h"
 #include "spawn.h"
 #include "strbuf.h"
 
@@ -52,6 +53,7 @@ usage_main(FILE *f)
 	    "  remove increments --older-than TIME REPOSITORY\n"
 	    "                              forget the sessions before TIME\n"
 	    "  doctor [--role R] [--user U]  check privileges on this host\n"
+	    "  setup --role R --user U [--apply]  configure them\n"
 	    "\n"
 	    "Global options (before the action):\n"
 	    "  --current-time SECS   pretend the time is SECS (epoch)\n"
@@ -806,6 +808,77 @@ usage_compare(FILE *f)
 }
 
 static int
+cmd_setup(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "role", required_argument, NULL, 'r' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "home", required_argument, NULL, 'H' },
+		{ "restrict-path", required_argument, NULL, 'R' },
+		{ "from", required_argument, NULL, 'F' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "repo-dir", required_argument, NULL, 'd' },
+		{ "source", required_argument, NULL, 's' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "apply", no_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct setup_opts o = { .role = NULL,
+		.user = NULL,
+		.group = "capback",
+		.restrict_path = "/",
+		.from = "127.0.0.1",
+		.repo_dir = "/var/backups/capback",
+		.name = "default" };
+	static char home[4096];
+	int c;
+
+	optind = 1;
+	argv[0] = (char *)"capback";
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': o.role = optarg; break;
+		case 'u': o.user = optarg; break;
+		case 'g': o.group = optarg; break;
+		case 'H': o.home = optarg; break;
+		case 'R': o.restrict_path = optarg; break;
+		case 'F': o.from = optarg; break;
+		case 'k': o.key = optarg; break;
+		case 'd': o.repo_dir = optarg; break;
+		case 's': o.source = optarg; break;
+		case 'n': o.name = optarg; break;
+		case 'a': o.apply = 1; break;
+		case 'h':
+			printf(
+			    "usage: capback setup --role reader|writer --user "
+			    "NAME [--apply]\n"
+			    "  reader (a host): [--group G] [--home DIR] "
+			    "[--restrict-path DIR]\n"
+			    "                   [--from ADDR] [--key "
+			    "'ssh-ed25519 "
+			    "AAAA... server']\n"
+			    "  writer (the server): [--home DIR] [--repo-dir "
+			    "DIR] "
+			    "[--source HOST::/PATH --name N]\n"
+			    "Prints the commands (each one checks first, so "
+			    "they may run again);\n--apply runs them.\n");
+			return 0;
+		default: return 1;
+		}
+	}
+	if (optind != argc || o.role == NULL || o.user == NULL)
+		fatal("setup needs --role reader|writer and --user NAME "
+		      "(see capback setup --help)");
+	if (o.home == NULL) {
+		snprintf(home, sizeof(home), "/var/lib/%s", o.user);
+		o.home = home;
+	}
+	return setup(&o);
+}
+
+static int
 cmd_doctor(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -999,6 +1072,8 @@ main(int argc, char **argv)
 		return cmd_compare(argc, argv, &g);
 	if (strcmp(argv[0], "doctor") == 0)
 		return cmd_doctor(argc, argv);
+	if (strcmp(argv[0], "setup") == 0)
+		return cmd_setup(argc, argv);
 	log_error("unknown action '%s'", argv[0]);
 	usage_main(stderr);
 	return 1;
