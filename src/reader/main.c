@@ -780,6 +780,9 @@ main(int argc, char **argv)
 				      "read on the client side");
 		log_init("capback", ro.verbosity);
 	}
+	/* The reader takes nothing from its environment (HOME, TMPDIR,
+	 * TZ, LANG, ...): the request has been read. */
+	sandbox_clear_env();
 	if (optind + 1 != argc) {
 		usage(stderr);
 		return 1;

@@ -804,6 +804,8 @@ main(int argc, char **argv)
 	}
 	umask(077);
 	rs.dest = argv[optind];
+	/* Nothing is taken from the environment (HOME, TMPDIR, TZ, ...). */
+	sandbox_clear_env();
 	if (serve) {
 		/* From here on DEST is one name in a directory reached
 		 * beneath the restrict path without symlinks. */

@@ -108,6 +108,16 @@ sandbox_keep_caps(const int *keep, int n)
 }
 
 void
+sandbox_clear_env(void)
+{
+	int allow = getenv("CAPBACK_ALLOW_UNSANDBOXED_ROOT") != NULL;
+
+	clearenv();
+	if (allow)
+		setenv("CAPBACK_ALLOW_UNSANDBOXED_ROOT", "1", 1);
+}
+
+void
 sandbox_close_fds(int first)
 {
 	if (syscall(SYS_close_range, (unsigned)first, ~0u, 0) != 0) {

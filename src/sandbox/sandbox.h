@@ -56,6 +56,13 @@ void sandbox_narrow(const struct sandbox_rule *rules, int n);
  */
 void sandbox_keep_caps(const int *keep, int n);
 
+/*
+ * sandbox_clear_env(): empty the environment (HOME, TMPDIR, TZ, LANG:
+ * nothing of it is used), keeping only the test suite's permission for
+ * builds without the sandbox.
+ */
+void sandbox_clear_env(void);
+
 /* sandbox_close_fds(first): close every descriptor from ${first} up. */
 void sandbox_close_fds(int first);
 

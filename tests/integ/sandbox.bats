@@ -100,3 +100,37 @@ untouched() {
 	[[ "$seen" == *capback-writer* ]]
 	[[ "$seen" == *capback-restorer* ]]
 }
+
+@test "under a file capability the loader's secure mode holds: LD_PRELOAD is ignored" {
+	command -v cc >/dev/null || skip "no C compiler"
+	new_user && U=$NEW_USER
+	mkdir -p "$T/cap" "$T/plain" "$T/marks"
+	chmod 0777 "$T/marks"
+	cat >"$T/evil.c" <<'C'
+#include <stdio.h>
+#include <unistd.h>
+__attribute__((constructor)) static void evil(void)
+{
+	char p[256];
+	snprintf(p, sizeof(p), "%s/loaded-%d", MARKS, (int)getpid());
+	FILE *f = fopen(p, "w");
+	if (f) fclose(f);
+}
+C
+	cc -shared -fPIC -DMARKS="\"$T/marks\"" -o "$T/evil.so" "$T/evil.c"
+	chmod 0755 "$T/evil.so" "$T/cap" "$T/plain"
+	cp "$CAPBACK_BUILD/capback-reader" "$T/cap/"
+	cp "$CAPBACK_BUILD/capback-reader" "$T/plain/"
+	setcap cap_dac_read_search+p "$T/cap/capback-reader"
+	# control: without the capability the library is loaded
+	run run_as "$U" env LD_PRELOAD="$T/evil.so" "$T/plain/capback-reader" --check /etc/hostname
+	[ "$(ls "$T/marks" | wc -l)" -eq 1 ]
+	rm -f "$T/marks"/*
+	# with it, the loader ignores LD_PRELOAD, and the root-only read works
+	run run_as "$U" env LD_PRELOAD="$T/evil.so" TMPDIR=/nonexistent TZ=/etc/shadow \
+	    LANG=xx_XX.bogus HOME=/root "$T/cap/capback-reader" --check /etc/shadow
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"reading /etc/shadow: ok"* ]]
+	[ "$(ls "$T/marks" | wc -l)" -eq 0 ]
+}
