@@ -86,6 +86,9 @@ usage_backup(FILE *f)
 	    "                repository's copy (the default when a side is "
 	    "remote)\n"
 	    "  --whole-file  send changed files whole (the local default)\n"
+	    "  --native-owners  the mirror keeps true owners and modes (the "
+	    "writer\n                needs CAP_CHOWN, CAP_FOWNER, "
+	    "CAP_DAC_OVERRIDE)\n"
 	    "\n"
 	    "Selection (rdiff-backup's options and rules: in order, the "
 	    "first that\nmatches decides, default include; globs match "
@@ -389,13 +392,15 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		{ "help", no_argument, NULL, 'h' },
 		{ "delta", no_argument, NULL, 'd' },
 		{ "whole-file", no_argument, NULL, 'W' },
+		{ "native-owners", no_argument, NULL, 'N' },
 	};
 	/* static: alive until exit, also on the fatal() paths */
 	static char **rargv, **sel;
 	char *wargv[16], *shost, *rhost;
 	int c, rn = 0, wn = 0, rst, wst, noarg, nul_sep = 0;
-	size_t i, no = 6, nsel = 0, inline_total = 0;
+	size_t i, no = 7, nsel = 0, inline_total = 0;
 	int delta = -1; /* -1: by delta when one side is remote */
+	int native = 0;
 	const char *name, *spath, *rpath;
 	struct stat st;
 
@@ -451,6 +456,7 @@ cmd_backup(int argc, char **argv, const struct global *g)
 			break;
 		case 'd': delta = 1; break;
 		case 'W': delta = 0; break;
+		case 'N': native = 1; break;
 		case 'h': usage_backup(stdout); return 0;
 		default: usage_backup(stderr); return 1;
 		}
@@ -487,6 +493,8 @@ cmd_backup(int argc, char **argv, const struct global *g)
 	add_globals(wargv, &wn, g, G_TIME | G_FORCE);
 	if (delta == 1 || (delta == -1 && (shost != NULL || rhost != NULL)))
 		wargv[wn++] = (char *)"--delta";
+	if (native)
+		wargv[wn++] = (char *)"--native-owners";
 	wargv[wn++] = (char *)"--";
 	wargv[wn++] = (char *)"backup";
 	wargv[wn++] = (char *)rpath;
@@ -585,16 +593,18 @@ cmd_regress(int argc, char **argv, const struct global *g)
 {
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "native-owners", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *wargv[16];
-	int c, wn = 0, st;
+	int c, wn = 0, st, native = 0;
 
 	wargv[wn++] = (char *)"capback-writer";
 	optind = 1;
 	argv[0] = (char *)"capback"; /* for getopt's messages */
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'N': native = 1; break;
 		case 'h': usage_regress(stdout); return 0;
 		default: usage_regress(stderr); return 1;
 		}
@@ -605,6 +615,8 @@ cmd_regress(int argc, char **argv, const struct global *g)
 		return 1;
 	}
 	add_globals(wargv, &wn, g, G_FORCE);
+	if (native)
+		wargv[wn++] = (char *)"--native-owners";
 	wargv[wn++] = (char *)"--";
 	wargv[wn++] = (char *)"regress";
 	wargv[wn++] = argv[optind];

@@ -55,6 +55,8 @@ dir_pop(struct session *s)
 			    log_quote(l->rec.path, l->rec.pathlen),
 			    strerror(errno));
 	} else {
+		if (!is_root)
+			mirror_chown(l->fd, &l->rec);
 		if (fchmod(l->fd, is_root ? 0700 : mirror_mode(&l->rec)) != 0)
 			log_warn("cannot chmod mirror directory '%s': %s",
 			    log_quote(l->rec.path, l->rec.pathlen),
@@ -340,10 +342,14 @@ apply_unchanged_reg(struct session *s, struct action *a)
 	memcpy(r->sha1, a->prev.sha1, sizeof(r->sha1));
 	if (!meta_attr_equal(r, &a->prev))
 		inc_changed(s); /* attributes only: in the metadata */
-	if (mirror_mode(r) == mirror_mode(&a->prev))
+	if (mirror_mode(r) == mirror_mode(&a->prev) &&
+	    (!mirror_native ||
+		(r->uid == a->prev.uid && r->gid == a->prev.gid)))
 		return;
 	pfd = parent_of(s, r->path, r->pathlen, &name);
 	fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0)
+		mirror_chown(fd, r);
 	if (fd < 0 || fchmod(fd, mirror_mode(r)) != 0)
 		log_warn("cannot chmod mirror file '%s': %s",
 		    log_quote(r->path, r->pathlen), strerror(errno));
@@ -556,6 +562,7 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 	if (flags & FILE_CHANGED)
 		log_warn("'%s' changed while it was being read",
 		    log_quote(r->path, r->pathlen));
+	mirror_chown(s->tmpfd, r);
 	if (fchmod(s->tmpfd, mirror_mode(r)) != 0)
 		fatal("chmod in mirror: %s", strerror(errno));
 	set_times(s->tmpfd, r->mtime);

@@ -77,6 +77,7 @@ main(int argc, char **argv)
 		{ "find-repo", no_argument, NULL, 'F' },
 		{ "delta", no_argument, NULL, 'D' },
 		{ "sandbox-test", required_argument, NULL, 'T' },
+		{ "native-owners", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -99,6 +100,7 @@ main(int argc, char **argv)
 		case 'F': find_repo = 1; break;
 		case 'D': o.delta = 1; break;
 		case 'T': writer_sbtest = optarg; break;
+		case 'N': mirror_native = 1; break;
 		case 'p':
 			o.sub = optarg;
 			o.sublen = strlen(optarg);
@@ -125,7 +127,24 @@ main(int argc, char **argv)
 		int cmp =
 		    optind < argc && strncmp(argv[optind], "compare-", 8) == 0;
 
-		sandbox_keep_caps(keep, 3);
+		/* Native owners: chown and set-id bits on the mirror too. */
+		static const int keep_native[] = { CAP_DAC_READ_SEARCH,
+			CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_CHOWN, CAP_FSETID };
+
+		if (mirror_native) {
+			cap_t pc = cap_get_proc();
+			cap_flag_value_t v = CAP_CLEAR;
+
+			if (pc != NULL)
+				cap_get_flag(pc, CAP_CHOWN, CAP_PERMITTED, &v);
+			cap_free(pc);
+			if (v != CAP_SET)
+				fatal("--native-owners needs CAP_CHOWN, "
+				      "CAP_FOWNER and CAP_DAC_OVERRIDE (run "
+				      "the writer as root, or give it those)");
+			sandbox_keep_caps(keep_native, 5);
+		} else
+			sandbox_keep_caps(keep, 3);
 		sandbox_close_fds(cmp ? 4 : 3);
 	}
 	/* A dead peer must be an EPIPE we handle (cleanup runs), not death. */

@@ -115,6 +115,8 @@ rebuild_regular(struct regress *g, int dirfd, const char *name,
 		out = openat(dirfd, tmp,
 		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	} while (out < 0 && errno == EEXIST);
+	if (out >= 0)
+		mirror_chown(out, r);
 	if (out < 0 || copy_content(in, out) != 0 ||
 	    fchmod(out, mirror_mode(r)) != 0 || fsync(out) != 0)
 		fatal("cannot rebuild '%s': %s", log_quote(r->path, r->pathlen),
@@ -214,6 +216,7 @@ fix_entry(struct regress *g, int dirfd, const char *name, struct meta_rec *r,
 		    strerror(errno));
 	fchmod(fd, 0700);
 	regress_dir(g, fd, r->path, r->pathlen, 0);
+	mirror_chown(fd, r);
 	fchmod(fd, mirror_mode(r));
 	set_mtime(fd, r->mtime);
 	close(fd);

@@ -22,11 +22,23 @@
 
 #define DATA_DIR "rdiff-backup-data"
 
+int mirror_native;
+
 mode_t
 mirror_mode(const struct meta_rec *r)
 {
+	if (mirror_native)
+		return (mode_t)(r->perms & 07777);
 	return (
 	    mode_t)((r->perms & 0777) | (r->type == META_DIR ? 0700 : 0600));
+}
+
+void
+mirror_chown(int fd, const struct meta_rec *r)
+{
+	if (mirror_native && fchown(fd, (uid_t)r->uid, (gid_t)r->gid) != 0)
+		log_warn("cannot give '%s' its owner in the mirror: %s",
+		    log_quote(r->path, r->pathlen), strerror(errno));
 }
 
 /* Find the marker(s) and the current time's metadata files. */

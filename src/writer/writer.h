@@ -82,6 +82,18 @@ int writer_remove_older(struct repo *repo, const struct writer_opts *o);
  */
 mode_t mirror_mode(const struct meta_rec *r);
 
+/*
+ * Native owners (writer --native-owners, with CAP_CHOWN, CAP_FOWNER and
+ * CAP_DAC_OVERRIDE): mirror files and directories get their true owner
+ * and mode, set-id bits included, as rdiff-backup run as root leaves
+ * them; mirror_mode() then returns the true mode.  mirror_chown(fd, r)
+ * gives ${fd} ${r}'s owner (before the mode: chown clears set-id bits);
+ * it does nothing unless native.  Only descriptor calls are used: the
+ * writer's sandbox has no path-based chown or chmod.
+ */
+extern int mirror_native;
+void mirror_chown(int fd, const struct meta_rec *r);
+
 /* repo_create(repo): create REPO (if needed) and rdiff-backup-data. */
 void repo_create(struct repo *repo);
 
