@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""A malicious repository side: streams crafted entries to a real
+capback-restorer.  Usage:
+
+    evilrepo.py SCENARIO OUTSIDE -- RESTORER-COMMAND...
+
+OUTSIDE is a directory beyond the destination that the attack aims at.
+Prints the restorer's stderr and "exit N".
+"""
+import struct
+import subprocess
+import sys
+
+HELLO, ENTRY, ENTRIES_END, FILE, DATA, FILE_END, DONE = 1, 2, 3, 6, 7, 9, 10
+REG, DIR, SYM, DEV, FIFO = 1, 2, 3, 4, 5
+
+
+def blob(b):
+    return struct.pack(">I", len(b)) + b
+
+
+def entry(path, typ, perms=0o644, size=0, symdata=b"", link_to=b"",
+          nlink=1, inode=0, dev=(0, 0, 0)):
+    return (blob(path) + struct.pack(">BIII", typ, perms, 0, 0) +
+            blob(b"") + blob(b"") +
+            struct.pack(">QQQQQB", 1690000000, size, nlink, inode, 1, 0) +
+            blob(symdata) + struct.pack(">BII", *dev) +
+            struct.pack(">II", 0, 0) + struct.pack(">II", 0, 0) +
+            blob(link_to))
+
+
+def frame(t, p=b""):
+    return struct.pack(">IB", len(p), t) + p
+
+
+def u64(*v):
+    return b"".join(struct.pack(">Q", x) for x in v)
+
+
+def content(seq, data, declared=None):
+    size = len(data) if declared is None else declared
+    return (frame(FILE, u64(seq, size)) + frame(DATA, data) +
+            frame(FILE_END, struct.pack(">IQ", 0, 0)))
+
+
+def scenario(name, out):
+    out = out.encode()
+    root = frame(ENTRY, entry(b".", DIR, 0o755))
+    if name == "dotdot":
+        return [root, frame(ENTRY, entry(b"../escape", REG, size=1)),
+                content(2, b"x")]
+    if name == "absolute":
+        return [root, frame(ENTRY, entry(out + b"/abs", REG, size=1)),
+                content(2, b"x")]
+    if name == "inner-dotdot":
+        return [root, frame(ENTRY, entry(b"a", DIR, 0o755)),
+                frame(ENTRY, entry(b"a/../../escape", REG, size=1)),
+                content(3, b"x")]
+    if name == "nul":
+        return [root, frame(ENTRY, entry(b"a\0b", REG, size=1)),
+                content(2, b"x")]
+    if name == "symlink-then-child":
+        return [root, frame(ENTRY, entry(b"link", SYM, 0o777, symdata=out)),
+                frame(ENTRY, entry(b"link/planted", REG, size=1)),
+                content(3, b"x")]
+    if name == "child-without-parent":
+        return [root, frame(ENTRY, entry(b"nodir/planted", REG, size=1)),
+                content(2, b"x")]
+    if name == "hardlink-out":
+        return [root, frame(ENTRY, entry(b"f", REG, size=0, nlink=2,
+                                          link_to=b"../victim"))]
+    if name == "hardlink-through-symlink":
+        return [root, frame(ENTRY, entry(b"link", SYM, 0o777, symdata=out)),
+                frame(ENTRY, entry(b"z", REG, size=0, nlink=2,
+                                   link_to=b"link/victim"))]
+    if name == "oversize":
+        return [root, frame(ENTRY, entry(b"f", REG, size=4)),
+                content(2, b"x" * 100000, declared=4)]
+    if name == "out-of-order":
+        return [root, frame(ENTRY, entry(b"b", REG, size=0)),
+                frame(ENTRY, entry(b"a", REG, size=0))]
+    raise SystemExit("unknown scenario " + name)
+
+
+def main():
+    sep = sys.argv.index("--")
+    name, out, argv = sys.argv[1], sys.argv[2], sys.argv[sep + 1:]
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    sw = b"evilrepo"
+    frames = [frame(HELLO, struct.pack(">IHBI", 0x43424B31, 2, 4, 0) +
+                    blob(sw))]
+    frames += scenario(name, out)
+    n = sum(1 for f in frames if f[4] == ENTRY)
+    frames.append(frame(ENTRIES_END, u64(n)))
+    try:
+        for f in frames:
+            p.stdin.write(f)
+        p.stdin.flush()
+        p.stdin.close()
+    except BrokenPipeError:
+        pass
+    p.stdout.read()
+    err = p.stderr.read()
+    try:
+        p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        print("restorer hung: killed")
+    sys.stdout.write(err.decode(errors="replace"))
+    print("exit", p.returncode)
+
+
+if __name__ == "__main__":
+    main()
