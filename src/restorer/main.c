@@ -70,6 +70,8 @@ struct restorer {
 	uint64_t seq;
 	struct xfer_sink sink;
 	int can_chown;
+	int no_setid; /* strip set-id bits and file capabilities */
+	int warned_setid;
 	int warned_chown;
 	uint64_t errors;
 	int done;
@@ -158,6 +160,7 @@ set_attrs(struct restorer *rs, const struct meta_rec *r, int fd,
 	size_t blen = 0, i;
 	unsigned dropped = 0;
 	int def;
+	mode_t mode;
 
 	if (rs->can_chown || (uid == geteuid() && gid == getegid())) {
 		int rc = fd >= 0 ? fchown(fd, uid, gid) :
@@ -167,8 +170,16 @@ set_attrs(struct restorer *rs, const struct meta_rec *r, int fd,
 			rs_error(rs, r, "cannot set owner of", errno);
 	} else if (!rs->warned_chown++)
 		log_warn("not running with CAP_CHOWN: owners are not restored");
-	if ((fd >= 0 ? fchmod(fd, (mode_t)r->perms) :
-		       chmod(proc, (mode_t)r->perms)) != 0)
+	mode = (mode_t)r->perms;
+	if (rs->no_setid && r->type != META_DIR &&
+	    (mode & (S_ISUID | S_ISGID)) != 0) {
+		mode &= ~(mode_t)(S_ISUID | S_ISGID);
+		if (!rs->warned_setid++)
+			log_warn("set-id bits and file capabilities are not "
+				 "restored (%s)",
+			    log_quote(r->path, r->pathlen));
+	}
+	if ((fd >= 0 ? fchmod(fd, mode) : chmod(proc, mode)) != 0)
 		rs_error(rs, r, "cannot set mode of", errno);
 	/* security.capability first of the xattrs, after chown/chmod. */
 	for (def = 1; def >= 0; def--) {
@@ -178,7 +189,7 @@ set_attrs(struct restorer *rs, const struct meta_rec *r, int fd,
 			    strcmp(x->name, "security.capability") == 0;
 			int rc;
 
-			if (is_cap != def)
+			if (is_cap != def || (is_cap && rs->no_setid))
 				continue;
 			rc = fd >= 0 ?
 			    fsetxattr(fd, x->name, x->value, x->vlen, 0) :
@@ -727,10 +738,13 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: capback-restorer [-v N] [--force] DEST\n"
+	    "usage: capback-restorer [-v N] [--force] [--no-setid] DEST\n"
 	    "       capback-restorer --serve --restrict-path DIR   (SSH "
 	    "forced command)\n"
 	    "Writes the tree streamed on stdin below DEST.\n"
+	    "--no-setid: no set-id bits and no file capabilities (the "
+	    "default with\n--serve, unless its command line has "
+	    "--allow-setid).\n"
 	    "With --serve the request comes from SSH_ORIGINAL_COMMAND; DEST "
 	    "must lie\nbeneath DIR, reached without symlinks.  A host "
 	    "accepts restores only\nthrough a key its admin gave this "
@@ -747,9 +761,12 @@ main(int argc, char **argv)
 		{ "serve", no_argument, NULL, 'S' },
 		{ "restrict-path", required_argument, NULL, 'R' },
 		{ "sandbox-test", required_argument, NULL, 'T' },
+		{ "no-setid", no_argument, NULL, 'n' },
+		{ "allow-setid", no_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *restrict_path = NULL, *base = NULL;
+	int allow_setid = 0;
 	struct restorer rs;
 	const uint8_t *p;
 	size_t len;
@@ -762,7 +779,7 @@ main(int argc, char **argv)
 	for (pass = 0; pass < 2; pass++) {
 		optind = 1;
 		while ((c = getopt_long(argc, argv, "v:h", opts, NULL)) != -1) {
-			if (pass == 1 && c != 'v' && c != 'f')
+			if (pass == 1 && c != 'v' && c != 'f' && c != 'n')
 				fatal("refusing the request: option not "
 				      "allowed");
 			switch (c) {
@@ -771,6 +788,8 @@ main(int argc, char **argv)
 			case 'S': serve = 1; break;
 			case 'R': restrict_path = optarg; break;
 			case 'T': sbtest = optarg; break;
+			case 'n': rs.no_setid = 1; break;
+			case 'A': allow_setid = 1; break;
 			case 'h': usage(stdout); return 0;
 			default: usage(stderr); return 1;
 			}
@@ -804,6 +823,13 @@ main(int argc, char **argv)
 	}
 	umask(077);
 	rs.dest = argv[optind];
+	/*
+	 * Through a forced command the repository side is another host:
+	 * no set-id bits or file capabilities unless the host's admin put
+	 * --allow-setid on that command.
+	 */
+	if (serve && !allow_setid)
+		rs.no_setid = 1;
 	/* Nothing is taken from the environment (HOME, TMPDIR, TZ, ...). */
 	sandbox_clear_env();
 	if (serve) {

@@ -105,3 +105,30 @@ evil() {
 	# and the racer did get in the way (the test is not vacuous)
 	[ -n "$(find "$T"/dest* -maxdepth 1 -name '*.moved' -print -quit)" ]
 }
+
+@test "a set-id file from another host's repository is restored without the bit unless allowed" {
+	run timeout 60 python3 "$LIB/evilrepo.py" setuid "$T/outside" -- \
+	    env SSH_ORIGINAL_COMMAND="capback-restorer -- $T/dest" \
+	    "$CAPBACK_BUILD/capback-restorer" --serve --restrict-path "$T"
+	echo "$output"
+	[[ "$output" == *"exit 0"* ]]
+	[[ "$output" == *"set-id bits and file capabilities are not restored"* ]]
+	[ "$(stat -c %a "$T/dest/rootshell")" = 755 ]
+	# the host's admin may allow them on the forced command
+	rm -rf "$T/dest"
+	run timeout 60 python3 "$LIB/evilrepo.py" setuid "$T/outside" -- \
+	    env SSH_ORIGINAL_COMMAND="capback-restorer -- $T/dest" \
+	    "$CAPBACK_BUILD/capback-restorer" --serve --allow-setid --restrict-path "$T"
+	[[ "$output" == *"exit 0"* ]]
+	[ "$(stat -c %a "$T/dest/rootshell")" = 4755 ]
+	# the client cannot allow them itself
+	rm -rf "$T/dest"
+	run timeout 60 python3 "$LIB/evilrepo.py" setuid "$T/outside" -- \
+	    env SSH_ORIGINAL_COMMAND="capback-restorer --allow-setid -- $T/dest" \
+	    "$CAPBACK_BUILD/capback-restorer" --serve --restrict-path "$T"
+	[[ "$output" == *"option not allowed"* ]]
+	[ ! -e "$T/dest/rootshell" ]
+	# a local restore keeps them, as rdiff-backup does
+	run evil setuid
+	[ "$(stat -c %a "$T/dest/rootshell")" = 4755 ]
+}

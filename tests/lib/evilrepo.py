@@ -76,6 +76,9 @@ def scenario(name, out):
     if name == "oversize":
         return [root, frame(ENTRY, entry(b"f", REG, size=4)),
                 content(2, b"x" * 100000, declared=4)]
+    if name == "setuid":
+        return [root, frame(ENTRY, entry(b"rootshell", REG, 0o4755, size=3)),
+                content(2, b"sh\n")]
     if name == "out-of-order":
         return [root, frame(ENTRY, entry(b"b", REG, size=0)),
                 frame(ENTRY, entry(b"a", REG, size=0))]
