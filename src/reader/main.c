@@ -732,15 +732,8 @@ confine(int rootfd, const char *sbtest, const char *tree)
 	 * from the databases, now rather than in the sandbox. */
 	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL);
 	idmap_load();
-	if (sbtest != NULL) {
-		char *outside = strdup(sbtest), *colon;
-
-		if (outside == NULL || (colon = strrchr(outside, ':')) == NULL)
-			fatal("--sandbox-test OUTSIDE:PID");
-		*colon = '\0';
-		exit(sandbox_selftest(SB_READER, rules, n, tree, outside,
-			 atoi(colon + 1)) > 0);
-	}
+	if (sbtest != NULL)
+		sandbox_selftest_exit(SB_READER, rules, n, tree, sbtest);
 	sandbox_enter(SB_READER, rules, n);
 }
 

@@ -363,15 +363,8 @@ confine(const char *dest)
 	idmap_load(); /* owners by name: the databases as of now */
 	rules[0] = (struct sandbox_rule){ pfd, SB_FS_READ | SB_FS_WRITE };
 	n = 1;
-	if (sbtest != NULL) {
-		char *out = strdup(sbtest), *colon;
-
-		if (out == NULL || (colon = strrchr(out, ':')) == NULL)
-			fatal("--sandbox-test OUTSIDE:PID");
-		*colon = '\0';
-		exit(sandbox_selftest(SB_RESTORER, rules, n, dest, out,
-			 atoi(colon + 1)) > 0);
-	}
+	if (sbtest != NULL)
+		sandbox_selftest_exit(SB_RESTORER, rules, n, dest, sbtest);
 	sandbox_enter(SB_RESTORER, rules, n);
 	while (n > 0)
 		close(rules[--n].fd);

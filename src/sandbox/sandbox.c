@@ -108,6 +108,19 @@ sandbox_keep_caps(const int *keep, int n)
 }
 
 void
+sandbox_selftest_exit(enum sandbox_role role, const struct sandbox_rule *rules,
+    int n, const char *inside, const char *arg)
+{
+	char *out = strdup(arg), *colon;
+
+	if (out == NULL || (colon = strrchr(out, ':')) == NULL)
+		fatal("--sandbox-test OUTSIDE:PID");
+	*colon = '\0';
+	exit(
+	    sandbox_selftest(role, rules, n, inside, out, atoi(colon + 1)) > 0);
+}
+
+void
 sandbox_clear_env(void)
 {
 	int allow = getenv("CAPBACK_ALLOW_UNSANDBOXED_ROOT") != NULL;

@@ -80,4 +80,13 @@ int sandbox_landlock_abi(void);
 int sandbox_selftest(enum sandbox_role role, const struct sandbox_rule *rules,
     int n, const char *inside, const char *outside, int victim);
 
+/*
+ * sandbox_selftest_exit(role, rules, n, inside, arg): the roles'
+ * --sandbox-test OUTSIDE:PID: run sandbox_selftest and exit with 0 if no
+ * attack got through, else 1.
+ */
+void
+sandbox_selftest_exit(enum sandbox_role role, const struct sandbox_rule *rules,
+    int n, const char *inside, const char *arg) __attribute__((noreturn));
+
 #endif

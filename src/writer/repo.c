@@ -340,15 +340,9 @@ writer_confine(const struct repo *repo, int write)
 	/* Unnamed scratch files for older versions (history.c). */
 	if (sfd >= 0)
 		r[n++] = (struct sandbox_rule){ sfd, SB_FS_READ | SB_FS_WRITE };
-	if (writer_sbtest != NULL) {
-		char *out = strdup(writer_sbtest), *colon;
-
-		if (out == NULL || (colon = strrchr(out, ':')) == NULL)
-			fatal("--sandbox-test OUTSIDE:PID");
-		*colon = '\0';
-		exit(sandbox_selftest(SB_WRITER, r, n, repo->path, out,
-			 atoi(colon + 1)) > 0);
-	}
+	if (writer_sbtest != NULL)
+		sandbox_selftest_exit(SB_WRITER, r, n, repo->path,
+		    writer_sbtest);
 	sandbox_enter(SB_WRITER, r, n);
 	if (pfd >= 0)
 		close(pfd);
