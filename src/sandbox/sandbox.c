@@ -111,13 +111,18 @@ void
 sandbox_selftest_exit(enum sandbox_role role, const struct sandbox_rule *rules,
     int n, const char *inside, const char *arg)
 {
-	char *out = strdup(arg), *colon;
+	char out[4096], *colon;
+	int bad;
 
-	if (out == NULL || (colon = strrchr(out, ':')) == NULL)
+	if (strlen(arg) >= sizeof(out))
+		fatal("--sandbox-test OUTSIDE:PID: too long");
+	strcpy(out, arg);
+	if ((colon = strrchr(out, ':')) == NULL)
 		fatal("--sandbox-test OUTSIDE:PID");
 	*colon = '\0';
-	exit(
-	    sandbox_selftest(role, rules, n, inside, out, atoi(colon + 1)) > 0);
+	bad = sandbox_selftest(role, rules, n, inside, out, atoi(colon + 1));
+	fflush(stdout);
+	exit(bad > 0);
 }
 
 void
@@ -181,6 +186,7 @@ sandbox_selftest(enum sandbox_role role, const struct sandbox_rule *rules,
 	(void)outside;
 	(void)victim;
 	printf("no sandbox in this build\n");
+	fflush(stdout);
 	return 1;
 }
 
