@@ -467,7 +467,6 @@ keep_read_search_only(int serve)
 {
 	cap_t caps = cap_get_proc();
 	cap_flag_value_t had = CAP_CLEAR;
-	cap_value_t v = CAP_DAC_READ_SEARCH;
 
 	if (caps == NULL)
 		fatal("cannot read capabilities: %s", strerror(errno));
@@ -479,25 +478,14 @@ keep_read_search_only(int serve)
 			 "'capback doctor --role reader --user NAME' on this "
 			 "host checks and prints the commands)",
 		    (unsigned)getuid());
-	cap_clear(caps);
-	if (had == CAP_SET) {
-		cap_set_flag(caps, CAP_PERMITTED, 1, &v, CAP_SET);
-		cap_set_flag(caps, CAP_EFFECTIVE, 1, &v, CAP_SET);
-	}
-	if (cap_set_proc(caps) != 0)
-		fatal("cannot drop capabilities: %s", strerror(errno));
 	cap_free(caps);
-	if (CAP_AMBIENT_SUPPORTED())
-		cap_reset_ambient();
+	{
+		static const int keep = CAP_DAC_READ_SEARCH;
+
+		sandbox_keep_caps(&keep, 1);
+	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		fatal("cannot set no_new_privs: %s", strerror(errno));
-	/* no core files or ptrace peeks at what it read */
-	{
-		struct rlimit rl = { 0, 0 };
-
-		setrlimit(RLIMIT_CORE, &rl);
-		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	}
 }
 
 #define FILELIST_MAX (64 << 20)
