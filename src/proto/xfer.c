@@ -13,8 +13,8 @@
 #include "msg.h"
 #include "wire.h"
 
-static int
-put_u64pair(struct frame_out *fo, uint8_t type, uint64_t a, uint64_t b)
+int
+xfer_put_u64pair(struct frame_out *fo, uint8_t type, uint64_t a, uint64_t b)
 {
 	uint8_t buf[16];
 	int i;
@@ -44,7 +44,7 @@ xfer_send_failed(struct frame_out *fo, uint64_t seq, int err)
 {
 	int r;
 
-	if ((r = put_u64pair(fo, MSG_FILE, seq, 0)) != 0 ||
+	if ((r = xfer_put_u64pair(fo, MSG_FILE, seq, 0)) != 0 ||
 	    (r = put_file_end(fo, (uint32_t)err, 0)) != 0)
 		return r;
 	return frame_out_flush(fo);
@@ -104,7 +104,7 @@ xfer_send_file(struct frame_out *fo, int fd, uint64_t seq, uint64_t size_hint)
 	size = (uint64_t)st0.st_size;
 	if ((buf = malloc(MSG_DATA_MAX)) == NULL)
 		return CB_ERR_NOMEM;
-	if ((r = put_u64pair(fo, MSG_FILE, seq, size)) != 0)
+	if ((r = xfer_put_u64pair(fo, MSG_FILE, seq, size)) != 0)
 		goto out;
 	while (off < size && err == 0 && r == 0) {
 		off_t d = lseek(fd, (off_t)off, SEEK_DATA);
@@ -200,7 +200,8 @@ xfer_send_delta(struct frame_out *fo, int fd, uint64_t seq, const uint8_t *sig,
 		EVP_MD_CTX_free(ds.sha);
 		return CB_ERR_NOMEM;
 	}
-	if ((r = put_u64pair(fo, MSG_DELTA, seq, (uint64_t)st0.st_size)) != 0)
+	if ((r = xfer_put_u64pair(fo, MSG_DELTA, seq, (uint64_t)st0.st_size)) !=
+	    0)
 		goto out;
 	r = delta_from_signature(sig, siglen, fd, (uint64_t)st0.st_size,
 	    delta_send_out, &ds, delta_send_tap, &ds);

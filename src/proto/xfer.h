@@ -23,6 +23,10 @@ struct frame_out;
 int
 xfer_send_file(struct frame_out *fo, int fd, uint64_t seq, uint64_t size_hint);
 
+/* xfer_put_u64pair(fo, type, a, b): queue a frame of two u64 fields. */
+int
+xfer_put_u64pair(struct frame_out *fo, uint8_t type, uint64_t a, uint64_t b);
+
 /*
  * xfer_send_delta(fo, fd, seq, sig, siglen):
  *	DELTA(seq, size)  DATA*  DELTA_END(errno, flags, SHA-1)

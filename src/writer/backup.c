@@ -344,9 +344,8 @@ sig_put(void *arg, const uint8_t *p, size_t n)
 static int
 ask_delta(struct session *s, struct action *a)
 {
-	uint8_t b[16];
 	size_t off, n;
-	int fd, r, i;
+	int fd, r;
 
 	if (!s->o->delta || !a->has_prev || a->prev.type != META_REG ||
 	    a->prev.size < DELTA_MIN_SIZE)
@@ -360,11 +359,7 @@ ask_delta(struct session *s, struct action *a)
 	close(fd);
 	if (r != 0 || s->sig.len > SIG_INFLIGHT_MAX - s->sig_inflight)
 		return 0;
-	for (i = 0; i < 8; i++) {
-		b[i] = (uint8_t)(a->seq >> (56 - 8 * i));
-		b[8 + i] = (uint8_t)((uint64_t)s->sig.len >> (56 - 8 * i));
-	}
-	if (frame_put(&s->out, MSG_WANT_DELTA, b, 16) != 0)
+	if (xfer_put_u64pair(&s->out, MSG_WANT_DELTA, a->seq, s->sig.len) != 0)
 		fatal("out of memory");
 	for (off = 0; off < s->sig.len; off += n) {
 		n = s->sig.len - off > MSG_DATA_MAX ? MSG_DATA_MAX :
