@@ -279,6 +279,20 @@ apply_landlock(const struct sandbox_rule *rules, int n)
 #define ALLOW1(name, cmp) \
 	(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(name), 1, cmp) != 0)
 
+/* Add ${act} for each of the ${n} system calls ${sys}; non-zero on error. */
+static int
+add_all(scmp_filter_ctx ctx, uint32_t act, const int *sys, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (seccomp_rule_add(ctx, act, sys[i], 0) != 0)
+			return 1;
+	return 0;
+}
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
 static void
 apply_seccomp(enum sandbox_role role)
 {
@@ -394,14 +408,10 @@ apply_seccomp(enum sandbox_role role)
 	    O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | 020000000;
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 	pid_t me = getpid();
-	size_t i;
 	int bad = ctx == NULL;
 
-	for (i = 0; !bad && i < sizeof(common) / sizeof(common[0]); i++)
-		bad = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, common[i], 0) != 0;
-	for (i = 0; !bad && i < sizeof(killed) / sizeof(killed[0]); i++)
-		bad = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, killed[i],
-			  0) != 0;
+	bad = bad || add_all(ctx, SCMP_ACT_ALLOW, common, NELEM(common)) ||
+	    add_all(ctx, SCMP_ACT_KILL_PROCESS, killed, NELEM(killed));
 	/* Memory may never become executable. */
 	bad = bad || ALLOW1(mmap, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)) ||
 	    ALLOW1(mprotect, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
@@ -426,19 +436,15 @@ apply_seccomp(enum sandbox_role role)
 		    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
 			SCMP_SYS(openat2), 0) != 0;
 	} else {
-		for (i = 0; !bad && i < sizeof(writing) / sizeof(writing[0]);
-		     i++)
-			bad = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, writing[i],
-				  0) != 0;
+		bad = bad ||
+		    add_all(ctx, SCMP_ACT_ALLOW, writing, NELEM(writing));
 		if (role == SB_WRITER)
 			/* times only through a descriptor (futimens) */
 			bad = bad || ALLOW1(utimensat, SCMP_A1(SCMP_CMP_EQ, 0));
 		else
-			for (i = 0; !bad &&
-			     i < sizeof(restoring) / sizeof(restoring[0]);
-			     i++)
-				bad = seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
-					  restoring[i], 0) != 0;
+			bad = bad ||
+			    add_all(ctx, SCMP_ACT_ALLOW, restoring,
+				NELEM(restoring));
 	}
 	if (bad)
 		fatal("seccomp: cannot build the filter");
@@ -473,6 +479,38 @@ sandbox_enter(enum sandbox_role role, const struct sandbox_rule *rules, int n)
 }
 
 /* ---- self-test ----------------------------------------------------------- */
+
+#define WRITERS	     ((1u << SB_WRITER) | (1u << SB_RESTORER))
+/*
+ * The restorer's path-based chmod, chown, utimes and xattr calls (for
+ * symlinks and devices) cannot be limited by seccomp, and Landlock ABI
+ * <= 7 does not see them: known gaps, not failures of the self-test.
+ */
+#define RESTORER_GAP (1u << SB_RESTORER)
+
+/* The attacks, in the order of attack()'s cases. */
+static const struct {
+	const char *name;
+	unsigned job; /* roles for which it is their job (bit per role) */
+	unsigned gap; /* roles for which it is a known gap */
+} attacks[] = {
+	{ "read beyond the tree", 0, 0 },
+	{ "open for write beyond the tree", 0, 0 },
+	{ "open for write inside the tree", WRITERS, 0 },
+	{ "mkdir beyond", 0, 0 },
+	{ "unlink beyond", 0, 0 },
+	{ "rename beyond", 0, 0 },
+	{ "chmod beyond", 0, RESTORER_GAP },
+	{ "chown beyond", 0, RESTORER_GAP },
+	{ "utimensat beyond", 0, RESTORER_GAP },
+	{ "setxattr beyond", 0, RESTORER_GAP },
+	{ "O_PATH + chmod via /proc/self/fd", 0, RESTORER_GAP },
+	{ "execve /bin/true", 0, 0 },
+	{ "socket + connect 127.0.0.1:22", 0, 0 },
+	{ "kill a same-uid process", 0, 0 },
+	{ "ptrace a same-uid process", 0, 0 },
+	{ "mmap PROT_EXEC", 0, 0 },
+};
 
 /* One attack, run in a confined child: 0 if it worked, else errno. */
 static int
@@ -566,23 +604,14 @@ int
 sandbox_selftest(enum sandbox_role role, const struct sandbox_rule *rules,
     int n, const char *inside, const char *outside, int victim)
 {
-	static const char *names[] = { "read beyond the tree",
-		"open for write beyond the tree",
-		"open for write inside the tree", "mkdir beyond",
-		"unlink beyond", "rename beyond", "chmod beyond",
-		"chown beyond", "utimensat beyond", "setxattr beyond",
-		"O_PATH + chmod via /proc/self/fd", "execve /bin/true",
-		"socket + connect 127.0.0.1:22", "kill a same-uid process",
-		"ptrace a same-uid process", "mmap PROT_EXEC" };
-	int i, bad = 0;
+	int bad = 0;
+	size_t i;
 
-	for (i = 0; i < 16; i++) {
+	for (i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
+		const char *name = attacks[i].name;
+		unsigned me = 1u << role;
 		pid_t pid;
-		int st, allowed_ok = (i == 2 && role != SB_READER);
-		/* The restorer's path-based chmod, chown, utimes and xattr
-		 * calls (for symlinks and devices) cannot be limited by
-		 * seccomp, and Landlock ABI <= 7 does not see them. */
-		int gap = role == SB_RESTORER && i >= 6 && i <= 10;
+		int st;
 
 		fflush(stdout);
 		if ((pid = fork()) < 0)
@@ -594,24 +623,24 @@ sandbox_selftest(enum sandbox_role role, const struct sandbox_rule *rules,
 			if (fd2 >= 0)
 				dup2(fd2, 2);
 			sandbox_enter(role, rules, n);
-			_exit(attack(i, inside, outside, victim) & 0xff);
+			_exit(attack((int)i, inside, outside, victim) & 0xff);
 		}
 		if (waitpid(pid, &st, 0) < 0)
 			fatal("waitpid: %s", strerror(errno));
 		if (WIFSIGNALED(st))
-			printf("%-34s denied (killed by signal %d%s)\n",
-			    names[i], WTERMSIG(st),
+			printf("%-34s denied (killed by signal %d%s)\n", name,
+			    WTERMSIG(st),
 			    WTERMSIG(st) == SIGSYS ? ", SIGSYS" : "");
 		else if (WEXITSTATUS(st) != 0)
-			printf("%-34s denied (%s)\n", names[i],
+			printf("%-34s denied (%s)\n", name,
 			    strerror(WEXITSTATUS(st)));
-		else if (allowed_ok)
-			printf("%-34s allowed (the role's job)\n", names[i]);
-		else if (gap)
+		else if (attacks[i].job & me)
+			printf("%-34s allowed (the role's job)\n", name);
+		else if (attacks[i].gap & me)
 			printf("%-34s allowed (known gap: see the note)\n",
-			    names[i]);
+			    name);
 		else {
-			printf("%-34s ALLOWED\n", names[i]);
+			printf("%-34s ALLOWED\n", name);
 			bad++;
 		}
 	}
