@@ -5,6 +5,7 @@
 #include "doctor.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "spawn.h"
 
@@ -262,12 +264,39 @@ doctor_reader(const char *user)
  * from inside its confinement must fail (or be one of the documented
  * gaps).  Its table is printed; an attack that got through is a problem.
  */
+/* Run ${argv}; its standard output is returned as a stream (no shell). */
+static FILE *
+run_reading(char *const argv[], pid_t *pid)
+{
+	int fds[2];
+
+	if (pipe(fds) != 0)
+		return NULL;
+	fflush(stdout);
+	if ((*pid = fork()) < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return NULL;
+	}
+	if (*pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execv(argv[0], argv);
+		printf("cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(fds[1]);
+	return fdopen(fds[0], "r");
+}
+
 static void
 sandbox_check(const char *role)
 {
-	char tmpl[] = "/tmp/capback-doctor.XXXXXX", in[64], out[64], arg[96],
-	     bin[4096], line[256], cmd[8192];
-	pid_t victim;
+	char tmpl[] = "/tmp/capback-doctor.XXXXXX", in[64], out[64], dest[80],
+	     victimf[80], arg[96], bin[4096], line[256];
+	char *argv[7] = { bin, (char *)"--sandbox-test", arg, NULL };
+	pid_t victim, pid;
 	FILE *p;
 	int allowed = 0, nosb = 0;
 
@@ -277,43 +306,42 @@ sandbox_check(const char *role)
 	}
 	snprintf(in, sizeof(in), "%s/in", tmpl);
 	snprintf(out, sizeof(out), "%s/out", tmpl);
+	snprintf(dest, sizeof(dest), "%s/dest", in);
+	snprintf(victimf, sizeof(victimf), "%s/victim", out);
 	snprintf(bin, sizeof(bin), "%s/capback-%s", spawn_libexec_dir(), role);
 	if (mkdir(in, 0700) != 0 || mkdir(out, 0700) != 0 ||
-	    (p = fopen(strcat(strcpy(cmd, out), "/victim"), "w")) == NULL) {
+	    fs_create_file_at(AT_FDCWD, victimf, "victim\n", 7) != 0) {
 		problem("cannot prepare %s: %s", tmpl, strerror(errno));
+		fs_remove_at(AT_FDCWD, tmpl);
 		return;
 	}
-	fputs("victim\n", p);
-	fclose(p);
 	if ((victim = fork()) == 0) {
 		pause();
 		_exit(0);
 	}
 	snprintf(arg, sizeof(arg), "%s:%d", out, (int)victim);
-	if (strcmp(role, "reader") == 0)
-		snprintf(cmd, sizeof(cmd), "'%s' --sandbox-test '%s' -- '%s'",
-		    bin, arg, in);
-	else if (strcmp(role, "writer") == 0)
-		snprintf(cmd, sizeof(cmd),
-		    "'%s' --sandbox-test '%s' backup '%s'", bin, arg, in);
-	else
-		snprintf(cmd, sizeof(cmd), "'%s' --sandbox-test '%s' '%s/dest'",
-		    bin, arg, in);
+	if (strcmp(role, "reader") == 0) {
+		argv[3] = (char *)"--";
+		argv[4] = in;
+	} else if (strcmp(role, "writer") == 0) {
+		argv[3] = (char *)"backup";
+		argv[4] = in;
+	} else
+		argv[3] = dest;
 	printf("  confinement (each attack from inside the role's sandbox):\n");
-	fflush(stdout);
-	if ((p = popen(cmd, "r")) != NULL) {
+	if ((p = run_reading(argv, &pid)) != NULL) {
 		while (fgets(line, sizeof(line), p) != NULL) {
 			printf("    %s", line);
 			allowed += strstr(line, "ALLOWED") != NULL;
 			nosb += strstr(line, "no sandbox") != NULL;
 		}
-		pclose(p);
+		fclose(p);
+		waitpid(pid, NULL, 0);
 	}
 	kill(victim, SIGKILL);
 	waitpid(victim, NULL, 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpl);
-	if (system(cmd) != 0)
-		log_warn("cannot remove %s", tmpl);
+	if (fs_remove_at(AT_FDCWD, tmpl) != 0)
+		log_warn("cannot remove %s: %s", tmpl, strerror(errno));
 	if (nosb && getenv("CAPBACK_ALLOW_UNSANDBOXED_ROOT") != NULL)
 		printf("  (a build without the sandbox, allowed here by "
 		       "CAPBACK_ALLOW_UNSANDBOXED_ROOT)\n");
