@@ -314,17 +314,12 @@ inline_filelist(const char *opt, size_t *total)
 	keep(out);
 	o = (size_t)(eq - opt) + 1;
 	memcpy(out, opt, o);
-	for (off_t off = 0;; off += n) {
-		n = pread(fd, buf, sizeof(buf), off);
-		if (n < 0 && errno == EINTR) {
-			n = 0;
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
 			continue;
-		}
 		if (n < 0)
 			fatal("cannot read filelist '%s': %s", eq + 1,
 			    strerror(errno));
-		if (n == 0)
-			break;
 		if ((*total += (size_t)n) > INLINE_FILELISTS_MAX)
 			fatal("filelists for a remote source may hold %u KiB "
 			      "in all; use --include/--exclude patterns or run "
