@@ -46,15 +46,7 @@ teardown() {
 		[[ "$output" == *"build without the sandbox"* ]]
 	refute grep -q ALLOWED <<<"$output"
 	# and that account, through the fixed binary, backs up a root-only file
-	mkdir -p "$T/src/private" "$T/repo"
-	echo secret >"$T/src/private/key"
-	chmod 0700 "$T/src/private"
-	chmod 0600 "$T/src/private/key"
-	chown "$U" "$T/repo"
-	run run_as "$U" "$T/bin/capback" backup "$T/src" "$T/repo/r"
-	echo "$output"
-	[ "$status" -eq 0 ]
-	[ "$(cat "$T/repo/r/private/key")" = secret ]
+	assert_backs_up_root_only_as "$U" "$T/bin/capback"
 }
 
 @test "a +p binary every user may run is a problem; +i without pam_cap config is one" {

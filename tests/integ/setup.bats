@@ -56,15 +56,7 @@ teardown() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"reading /etc/shadow: ok"* ]]
 	# the account backs up a root-only file through the reader
-	mkdir -p "$T/src/private" "$T/repo"
-	echo secret >"$T/src/private/key"
-	chmod 0700 "$T/src/private"
-	chmod 0600 "$T/src/private/key"
-	chown "$U" "$T/repo"
-	run run_as "$U" "$T/bin/capback" backup "$T/src" "$T/repo/r"
-	echo "$output"
-	[ "$status" -eq 0 ]
-	[ "$(cat "$T/repo/r/private/key")" = secret ]
+	assert_backs_up_root_only_as "$U" "$T/bin/capback"
 }
 
 @test "writer: an account, a repository directory, a key and hardened units" {

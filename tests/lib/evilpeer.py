@@ -15,13 +15,10 @@ import subprocess
 import sys
 import time
 
-MAGIC = 0x43424B31
-HELLO, ENTRY, ENTRIES_END, WANT, PROGRESS, FILE, DATA, HOLE, FILE_END, DONE = range(1, 11)
-WANT_DELTA, DELTA, DELTA_END = 11, 12, 13
-NAMES = {v: k for k, v in dict(HELLO=1, ENTRY=2, ENTRIES_END=3, WANT=4,
-                                PROGRESS=5, FILE=6, DATA=7, HOLE=8,
-                                FILE_END=9, DONE=10, WANT_DELTA=11, DELTA=12,
-                                DELTA_END=13).items()}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cbwire import (DATA, DELTA, DELTA_END, DONE, ENTRIES_END, ENTRY,  # noqa
+                    FILE, FILE_END, HELLO, NAMES, PROGRESS, ROLE_WRITER,
+                    WANT, WANT_DELTA, frame, hello, u64)
 
 
 class Peer:
@@ -33,12 +30,7 @@ class Peer:
         self.eof = False
 
     def send(self, typ, payload=b"", length=None):
-        n = len(payload) if length is None else length
-        try:
-            self.p.stdin.write(struct.pack(">IB", n, typ) + payload)
-            self.p.stdin.flush()
-        except BrokenPipeError:
-            pass
+        self.send_raw(frame(typ, payload, length))
 
     def send_raw(self, b):
         try:
@@ -71,9 +63,7 @@ class Peer:
             self.buf += chunk
 
     def hello(self, version=2):
-        sw = b"evilpeer"
-        self.send(HELLO, struct.pack(">IHBI", MAGIC, version, 2, 0) +
-                  struct.pack(">I", len(sw)) + sw)
+        self.send(HELLO, hello(ROLE_WRITER, version, b"evilpeer"))
         f = self.frame()
         if f is None or f[0] != HELLO:
             print("no hello from the reader")
@@ -136,10 +126,6 @@ class Peer:
         rc = self.p.wait()
         sys.stdout.write(err)
         print("exit", rc)
-
-
-def u64(*v):
-    return b"".join(struct.pack(">Q", x) for x in v)
 
 
 def main():

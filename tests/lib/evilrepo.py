@@ -7,16 +7,16 @@ capback-restorer.  Usage:
 OUTSIDE is a directory beyond the destination that the attack aims at.
 Prints the restorer's stderr and "exit N".
 """
+import os
 import struct
 import subprocess
 import sys
 
-HELLO, ENTRY, ENTRIES_END, FILE, DATA, FILE_END, DONE = 1, 2, 3, 6, 7, 9, 10
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cbwire import (DATA, ENTRIES_END, ENTRY, FILE, FILE_END, HELLO,  # noqa
+                    ROLE_REPO_SOURCE, blob, frame, hello, u64)
+
 REG, DIR, SYM, DEV, FIFO = 1, 2, 3, 4, 5
-
-
-def blob(b):
-    return struct.pack(">I", len(b)) + b
 
 
 def entry(path, typ, perms=0o644, size=0, symdata=b"", link_to=b"",
@@ -27,14 +27,6 @@ def entry(path, typ, perms=0o644, size=0, symdata=b"", link_to=b"",
             blob(symdata) + struct.pack(">BII", *dev) +
             struct.pack(">II", 0, 0) + struct.pack(">II", 0, 0) +
             blob(link_to))
-
-
-def frame(t, p=b""):
-    return struct.pack(">IB", len(p), t) + p
-
-
-def u64(*v):
-    return b"".join(struct.pack(">Q", x) for x in v)
 
 
 def content(seq, data, declared=None):
@@ -90,9 +82,7 @@ def main():
     name, out, argv = sys.argv[1], sys.argv[2], sys.argv[sep + 1:]
     p = subprocess.Popen(argv, stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    sw = b"evilrepo"
-    frames = [frame(HELLO, struct.pack(">IHBI", 0x43424B31, 2, 4, 0) +
-                    blob(sw))]
+    frames = [frame(HELLO, hello(ROLE_REPO_SOURCE, software=b"evilrepo"))]
     frames += scenario(name, out)
     n = sum(1 for f in frames if f[4] == ENTRY)
     frames.append(frame(ENTRIES_END, u64(n)))

@@ -83,3 +83,18 @@ stat_value() { # stat_value REPO KEY
 	grep "^$2 " "$1"/rdiff-backup-data/session_statistics.*.data |
 	    tail -1 | awk '{ print $2 }'
 }
+
+# assert_backs_up_root_only_as USER CAPBACK: USER, running CAPBACK, backs
+# up a 0600 file in a 0700 root-owned directory and gets its content.
+assert_backs_up_root_only_as() {
+	local u=$1 bin=$2
+	mkdir -p "$T/src/private" "$T/repo"
+	echo secret >"$T/src/private/key"
+	chmod 0700 "$T/src/private"
+	chmod 0600 "$T/src/private/key"
+	chown "$u" "$T/repo"
+	run run_as "$u" "$bin" backup "$T/src" "$T/repo/r"
+	echo "$output"
+	[ "$status" -eq 0 ] || return 1
+	[ "$(cat "$T/repo/r/private/key")" = secret ] || return 1
+}

@@ -1,0 +1,32 @@
+"""capback's stream protocol for the hostile-peer tests (evilpeer.py,
+evilrepo.py): frame layout, message types, field encodings and HELLO, as
+docs/protocol.md gives them."""
+import struct
+
+MAGIC = 0x43424B31  # "CBK1"
+VERSION = 2
+TYPES = dict(HELLO=1, ENTRY=2, ENTRIES_END=3, WANT=4, PROGRESS=5, FILE=6,
+             DATA=7, HOLE=8, FILE_END=9, DONE=10, WANT_DELTA=11, DELTA=12,
+             DELTA_END=13)
+NAMES = {v: k for k, v in TYPES.items()}
+globals().update(TYPES)
+ROLE_READER, ROLE_WRITER, ROLE_RESTORER, ROLE_REPO_SOURCE = 1, 2, 3, 4
+
+
+def frame(typ, payload=b"", length=None):
+    """u32 payload length (or a lie: ${length}) | u8 type | payload."""
+    n = len(payload) if length is None else length
+    return struct.pack(">IB", n, typ) + payload
+
+
+def blob(b):
+    return struct.pack(">I", len(b)) + b
+
+
+def u64(*v):
+    return b"".join(struct.pack(">Q", x) for x in v)
+
+
+def hello(role, version=VERSION, software=b"evil test peer"):
+    """A HELLO frame's payload for ${role}."""
+    return struct.pack(">IHBI", MAGIC, version, role, 0) + blob(software)
