@@ -448,8 +448,7 @@ become_user(const char *user)
 	if (geteuid() != 0)
 		fatal("--user needs to be started as root");
 	for (v = 0; v <= CAP_LAST_CAP; v++)
-		if (v != CAP_DAC_READ_SEARCH && cap_drop_bound(v) != 0 &&
-		    errno != EINVAL)
+		if (cap_drop_bound(v) != 0 && errno != EINVAL)
 			fatal("cannot drop capability %d from the bounding "
 			      "set: "
 			      "%s",
@@ -763,7 +762,7 @@ main(int argc, char **argv)
 	}
 	/* The reader takes nothing from its environment (HOME, TMPDIR,
 	 * TZ, LANG, ...): the request has been read. */
-	sandbox_clear_env();
+	sandbox_clear_env(0);
 	if (optind + 1 != argc) {
 		usage(stderr);
 		return 1;

@@ -1,13 +1,18 @@
 /*
  * ROLE: restorer (capback-restorer)
  * Runs as:  the user restoring; root (or CAP_CHOWN, CAP_FOWNER,
- *           CAP_DAC_OVERRIDE, CAP_MKNOD, CAP_SETFCAP) only to rebuild
- *           owners, devices and file capabilities.
+ *           CAP_DAC_OVERRIDE, CAP_MKNOD, CAP_SETFCAP, CAP_FSETID,
+ *           CAP_SYS_CHROOT) only to rebuild owners, devices and file
+ *           capabilities.
  * Holds:    fd 0/1 peer stream (the repository side), fd 2 log, the
  *           destination directory fd.
  * May:      create entries beneath the destination only: every entry is
  *           one validated name relative to a directory fd this process
- *           created or opened without following symlinks.
+ *           created or opened without following symlinks.  From its root
+ *           entry on, the destination is also its root directory
+ *           (chroot, then CAP_SYS_CHROOT dropped; an ordinary user gets
+ *           it from a user namespace mapping only its own ids), which
+ *           bounds the calls by name that symlinks and devices need.
  * Accepts:  HELLO, then ENTRY, FILE, DATA, HOLE, FILE_END, ENTRIES_END.
  *           Repository content is hostile: order, structure, names and
  *           sizes are checked before use.
@@ -70,7 +75,9 @@ struct restorer {
 	uint64_t seq;
 	struct xfer_sink sink;
 	int can_chown;
-	int no_setid; /* strip set-id bits and file capabilities */
+	int rooted;	/* DEST (or its parent, for one file) is our root */
+	int userns_err; /* why no user namespace could be made, or 0 */
+	int no_setid;	/* strip set-id bits and file capabilities */
 	int warned_setid;
 	int warned_chown;
 	uint64_t errors;
@@ -146,12 +153,28 @@ have_cap(cap_value_t c)
 /* ---- attributes, in the order that keeps them (facts doc §8) ----------- */
 
 /*
+ * Set an xattr on ${name} in directory ${pfd} without following a symlink
+ * there: Linux has no lsetxattrat, so from that directory.
+ */
+static int
+lsetxattr_at(int pfd, const char *name, const char *key, const void *value,
+    size_t len)
+{
+	if (fchdir(pfd) != 0)
+		return -1;
+	return lsetxattr(name, key, value, len, 0);
+}
+
+/*
  * ${fd} is the object itself (regular file or directory) or -1, in which
- * case ${proc} names it through /proc/self/fd (O_PATH handle).
+ * case it is ${name} in directory ${pfd} (a device, fifo or socket).  The
+ * calls by name are safe because the restorer's root directory is the
+ * destination (sandbox_chroot): a name swapped for a symlink still
+ * resolves beneath it.
  */
 static void
-set_attrs(struct restorer *rs, const struct meta_rec *r, int fd,
-    const char *proc)
+set_attrs(struct restorer *rs, const struct meta_rec *r, int fd, int pfd,
+    const char *name)
 {
 	uid_t uid = map_uid(r);
 	gid_t gid = map_gid(r);
@@ -163,8 +186,9 @@ set_attrs(struct restorer *rs, const struct meta_rec *r, int fd,
 	mode_t mode;
 
 	if (rs->can_chown || (uid == geteuid() && gid == getegid())) {
-		int rc = fd >= 0 ? fchown(fd, uid, gid) :
-				   fchownat(AT_FDCWD, proc, uid, gid, 0);
+		int rc = fd >= 0 ?
+		    fchown(fd, uid, gid) :
+		    fchownat(pfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
 
 		if (rc != 0)
 			rs_error(rs, r, "cannot set owner of", errno);
@@ -179,7 +203,7 @@ set_attrs(struct restorer *rs, const struct meta_rec *r, int fd,
 				 "restored (%s)",
 			    log_quote(r->path, r->pathlen));
 	}
-	if ((fd >= 0 ? fchmod(fd, mode) : chmod(proc, mode)) != 0)
+	if ((fd >= 0 ? fchmod(fd, mode) : fchmodat(pfd, name, mode, 0)) != 0)
 		rs_error(rs, r, "cannot set mode of", errno);
 	/* security.capability first of the xattrs, after chown/chmod. */
 	for (def = 1; def >= 0; def--) {
@@ -193,7 +217,7 @@ set_attrs(struct restorer *rs, const struct meta_rec *r, int fd,
 				continue;
 			rc = fd >= 0 ?
 			    fsetxattr(fd, x->name, x->value, x->vlen, 0) :
-			    setxattr(proc, x->name, x->value, x->vlen, 0);
+			    lsetxattr_at(pfd, name, x->name, x->value, x->vlen);
 			if (rc != 0)
 				rs_error(rs, r, x->name, errno);
 		}
@@ -205,8 +229,9 @@ set_attrs(struct restorer *rs, const struct meta_rec *r, int fd,
 		if (blob != NULL) {
 			const char *an = def ? "system.posix_acl_default" :
 					       "system.posix_acl_access";
-			int rc = fd >= 0 ? fsetxattr(fd, an, blob, blen, 0) :
-					   setxattr(proc, an, blob, blen, 0);
+			int rc = fd >= 0 ?
+			    fsetxattr(fd, an, blob, blen, 0) :
+			    lsetxattr_at(pfd, name, an, blob, blen);
 
 			if (rc != 0)
 				rs_error(rs, r, "cannot set ACL of", errno);
@@ -218,8 +243,8 @@ set_attrs(struct restorer *rs, const struct meta_rec *r, int fd,
 		log_warn("'%s': %u ACL entries name unknown users or groups "
 			 "and were dropped",
 		    log_quote(r->path, r->pathlen), dropped);
-	if ((fd >= 0 ? futimens(fd, ts) : utimensat(AT_FDCWD, proc, ts, 0)) !=
-	    0)
+	if ((fd >= 0 ? futimens(fd, ts) :
+		       utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW)) != 0)
 		rs_error(rs, r, "cannot set times of", errno);
 }
 
@@ -257,7 +282,7 @@ dir_pop(struct restorer *rs)
 
 	prune_old(rs, l, NULL);
 	free(l->old);
-	set_attrs(rs, &l->rec, l->fd, NULL);
+	set_attrs(rs, &l->rec, l->fd, -1, NULL);
 	close(l->fd);
 	meta_rec_clear(&l->rec);
 }
@@ -382,6 +407,29 @@ narrow_to_dest(struct restorer *rs)
 	sandbox_narrow(rules, n);
 }
 
+/*
+ * Make ${dirfd} (DEST, or its parent when the backup is one file) the
+ * root directory: from here on no name the restorer uses, whatever the
+ * repository sends, reaches anything else.  Without CAP_SYS_CHROOT and a
+ * user namespace that is not possible; the restore goes on, bounded by
+ * its beneath-only name handling and Landlock, and says so.
+ */
+static void
+make_root(struct restorer *rs, int dirfd)
+{
+	if (sandbox_chroot(dirfd) == 0) {
+		rs->rooted = 1;
+		return;
+	}
+	if (errno == ENOSYS) /* a build without the sandbox */
+		return;
+	log_warn("cannot make the destination the root directory (%s%s%s): "
+		 "owners, modes and times of symlinks and devices are set by "
+		 "name without that bound",
+	    strerror(errno), rs->userns_err ? "; no user namespace: " : "",
+	    rs->userns_err ? strerror(rs->userns_err) : "");
+}
+
 static void
 restore_dir(struct restorer *rs, const struct meta_rec *r)
 {
@@ -391,6 +439,11 @@ restore_dir(struct restorer *rs, const struct meta_rec *r)
 	if (is_root(r)) {
 		existed = open_dest(rs);
 		narrow_to_dest(rs);
+		if (rs->dest_parent >= 0) { /* it replaced a file: done */
+			close(rs->dest_parent);
+			rs->dest_parent = -1;
+		}
+		make_root(rs, rs->destfd);
 		if ((fd = dup(rs->destfd)) < 0)
 			fatal("dup: %s", strerror(errno));
 		dir_push(rs, fd, r, existed);
@@ -417,7 +470,6 @@ restore_dir(struct restorer *rs, const struct meta_rec *r)
 static void
 restore_special(struct restorer *rs, const struct meta_rec *r)
 {
-	char proc[64];
 	const char *name;
 	int pfd, fd, rc;
 	struct stat st;
@@ -456,15 +508,12 @@ restore_special(struct restorer *rs, const struct meta_rec *r)
 		    fchownat(fd, "", uid, gid,
 			AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
 			rs_error(rs, r, "cannot set owner of", errno);
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", pfd, name);
 		for (size_t i = 0; i < r->nxattrs; i++)
-			if (lsetxattr(proc, r->xattrs[i].name,
-				r->xattrs[i].value, r->xattrs[i].vlen, 0) != 0)
+			if (lsetxattr_at(pfd, name, r->xattrs[i].name,
+				r->xattrs[i].value, r->xattrs[i].vlen) != 0)
 				rs_error(rs, r, r->xattrs[i].name, errno);
-	} else {
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-		set_attrs(rs, r, -1, proc);
-	}
+	} else if (!S_ISLNK(st.st_mode))
+		set_attrs(rs, r, -1, pfd, name);
 	close(fd);
 }
 
@@ -479,10 +528,15 @@ restore_link(struct restorer *rs, const struct msg_entry *e)
 	if (clear_name(rs, pfd, name, 0) != 0)
 		fatal("cannot replace '%s': %s",
 		    log_quote(e->rec.path, e->rec.pathlen), strerror(errno));
+	/* The earlier path, reached beneath DEST without symlinks; linked
+	 * by that path when DEST is our root directory (nothing else can
+	 * be reached), else through the handle in /proc. */
 	src = fs_open_beneath(rs->destfd, e->link_to, O_PATH | O_NOFOLLOW, 0);
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", src);
 	if (src < 0 ||
-	    linkat(AT_FDCWD, proc, pfd, name, AT_SYMLINK_FOLLOW) != 0)
+	    (rs->rooted ?
+		    linkat(rs->destfd, e->link_to, pfd, name, 0) :
+		    linkat(AT_FDCWD, proc, pfd, name, AT_SYMLINK_FOLLOW)) != 0)
 		rs_error(rs, &e->rec, "cannot hard-link", errno);
 	if (src >= 0)
 		close(src);
@@ -520,6 +574,7 @@ handle_entry(struct restorer *rs, const uint8_t *p, size_t len)
 			fatal("destination '%s' exists (use --force to replace "
 			      "it)",
 			    rs->dest);
+		make_root(rs, rs->dest_parent);
 	}
 	switch (e.rec.type) {
 	case META_DIR: restore_dir(rs, &e.rec); break;
@@ -579,7 +634,7 @@ file_end(struct restorer *rs, uint32_t err)
 		rs_error(rs, r, "content does not match the recorded SHA-1 of",
 		    EIO);
 	xfer_sink_release(&rs->sink);
-	set_attrs(rs, r, rs->curfd, NULL);
+	set_attrs(rs, r, rs->curfd, -1, NULL);
 	close(rs->curfd);
 	rs->curfd = -1;
 	rs->receiving = 0;
@@ -803,9 +858,17 @@ main(int argc, char **argv)
 		/* What rebuilding owners, modes, devices and file
 		 * capabilities needs; nothing else survives. */
 		static const int keep[] = { CAP_CHOWN, CAP_FOWNER,
-			CAP_DAC_OVERRIDE, CAP_MKNOD, CAP_SETFCAP, CAP_FSETID };
+			CAP_DAC_OVERRIDE, CAP_MKNOD, CAP_SETFCAP, CAP_FSETID,
+			CAP_SYS_CHROOT };
 
-		sandbox_keep_caps(keep, 6);
+		/* Owners are ours to set only with CAP_CHOWN (or as root):
+		 * decided before a user namespace could seem to give it. */
+		rs.can_chown = geteuid() == 0 || have_cap(CAP_CHOWN);
+		/* An ordinary user gets CAP_SYS_CHROOT for make_root() from
+		 * a user namespace that maps only its own ids. */
+		if (!rs.can_chown && sandbox_userns() != 0)
+			rs.userns_err = errno;
+		sandbox_keep_caps(keep, 7);
 		sandbox_close_fds(3);
 	}
 	/* A dead peer must be an EPIPE we handle, not a silent death. */
@@ -824,7 +887,7 @@ main(int argc, char **argv)
 	if (serve && !allow_setid)
 		rs.no_setid = 1;
 	/* Nothing is taken from the environment (HOME, TMPDIR, TZ, ...). */
-	sandbox_clear_env();
+	sandbox_clear_env(0);
 	if (serve) {
 		/* From here on DEST is one name in a directory reached
 		 * beneath the restrict path without symlinks. */
@@ -839,7 +902,6 @@ main(int argc, char **argv)
 	rs.destfd = -1;
 	rs.dest_parent = -1;
 	check_dest(rs.dest, rs.force);
-	rs.can_chown = geteuid() == 0 || have_cap(CAP_CHOWN);
 	rs.curfd = -1;
 	frame_in_init(&rs.in, 0, msg_entry_stream_max);
 	frame_out_init(&rs.out, 1);

@@ -52,16 +52,43 @@ void sandbox_narrow(const struct sandbox_rule *rules, int n);
  * sandbox_keep_caps(keep, n): keep at most the capabilities ${keep} (those
  * of them we hold), drop every other one from the permitted, effective,
  * inheritable, ambient and (if we may) bounding sets; no core dumps, not
- * dumpable.  Fatal if the kernel refuses.
+ * dumpable.  Started as root (CAP_SETPCAP in effect) it also locks the
+ * securebits (NOROOT, NO_SETUID_FIXUP, KEEP_CAPS, NO_CAP_AMBIENT_RAISE)
+ * and empties the bounding set.  Fatal if the kernel refuses.
  */
 void sandbox_keep_caps(const int *keep, int n);
 
 /*
- * sandbox_clear_env(): empty the environment (HOME, TMPDIR, TZ, LANG:
- * nothing of it is used), keeping only the test suite's permission for
- * builds without the sandbox.
+ * sandbox_userns(): for a role without CAP_SYS_CHROOT (an ordinary user),
+ * enter a new user namespace that maps only our own uid and gid, so that
+ * sandbox_chroot() can work; it grants nothing outside (no other uid is
+ * mapped).  0 if done or not needed, -1 (errno) if the kernel refuses.
+ * Before sandbox_keep_caps and any confinement.
  */
-void sandbox_clear_env(void);
+int sandbox_userns(void);
+
+/*
+ * sandbox_chroot(dirfd): make ${dirfd} the root directory and the working
+ * directory, then drop CAP_SYS_CHROOT for good.  Every path the process
+ * names from then on, absolute, relative, through "..", a symlink or
+ * a renamed directory, resolves beneath it; /proc is out of reach.  This
+ * is what bounds the restorer's path-based metadata calls, which neither
+ * seccomp nor Landlock (ABI <= 7) can see.  0, or -1 with errno (ENOSYS
+ * in builds without the sandbox).
+ */
+int sandbox_chroot(int dirfd);
+
+/*
+ * sandbox_clear_env(keep): empty the environment (HOME, LANG, PATH, LD_*,
+ * ...: nothing of it is used), keeping only the test suite's permission
+ * for builds without the sandbox and, if asked in ${keep}, a TZ that is a
+ * zone name or POSIX rule (no file path, no "..") and a TMPDIR that is an
+ * absolute directory owned by us or root and closed to others (or
+ * sticky).  A value that fails its check is dropped with a warning.
+ */
+#define SB_ENV_TZ     0x1u
+#define SB_ENV_TMPDIR 0x2u
+void sandbox_clear_env(unsigned keep);
 
 /* sandbox_close_fds(first): close every descriptor from ${first} up. */
 void sandbox_close_fds(int first);

@@ -147,6 +147,10 @@ main(int argc, char **argv)
 			sandbox_keep_caps(keep, 3);
 		sandbox_close_fds(cmp ? 4 : 3);
 	}
+	/* Of the environment only the time zone (increment names carry
+	 * local time, as rdiff-backup's do) and the scratch directory are
+	 * used, each checked; the rest goes. */
+	sandbox_clear_env(SB_ENV_TZ | SB_ENV_TMPDIR);
 	/* A dead peer must be an EPIPE we handle (cleanup runs), not death. */
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);

@@ -162,3 +162,31 @@ teardown() {
 	[[ "$output" == *"not a backup repository"* ]]
 	[ ! -e "$T/out" ]
 }
+
+@test "environment: TZ names a zone or nothing; a TZ file path and an open TMPDIR are ignored with a warning" {
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	# a zone name is honoured (times are shown in local time)
+	[[ "$(TZ=Asia/Kolkata cb list increments "$T/repo")" == *"Current mirror: Wed Nov 15 03:43:20 2023"* ]]
+	# a path is not read as a zone file (a privileged role would parse
+	# whatever file the caller names); the system zone is used
+	echo more >>"$T/src/a"
+	TZ=/etc/shadow run cb --current-time 1700000100 backup "$T/src" "$T/repo"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"ignoring TZ: '/etc/shadow' is not a time zone name"* ]]
+	TZ=:/etc/shadow run cb list increments "$T/repo"
+	[[ "$output" == *"ignoring TZ"* ]]
+	[[ "$output" == *"Current mirror: $(date -d @1700000100 '+%a %b %e %H:%M:%S %Y' | tr -s ' ')"* ]]
+	TZ=../../tmp/x run cb --current-time 1700000200 backup "$T/src" "$T/repo"
+	[[ "$output" == *"ignoring TZ"* ]]
+	# a scratch directory others may write into (not sticky) is refused
+	mkdir "$T/open" && chmod 0777 "$T/open"
+	TMPDIR=$T/open run cb --current-time 1700000300 backup "$T/src" "$T/repo"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"ignoring TMPDIR: '$T/open' is not an absolute directory owned by this user or root"* ]]
+	# a private one is accepted silently
+	mkdir "$T/priv" && chmod 0700 "$T/priv"
+	TMPDIR=$T/priv run cb --current-time 1700000400 backup "$T/src" "$T/repo"
+	[ "$status" -eq 0 ]
+	refute grep -q "ignoring" <<<"$output"
+	rdiff-backup --terminal-verbosity 1 verify "$T/repo"
+}

@@ -266,7 +266,7 @@ PY
 	echo "$status_text" | grep -q "^Uid:	$(id -u "$AGENT")	$(id -u "$AGENT")	$(id -u "$AGENT")	$(id -u "$AGENT")"
 	echo "$status_text" | grep -qx 'CapEff:	0000000000000004'
 	echo "$status_text" | grep -qx 'CapPrm:	0000000000000004'
-	echo "$status_text" | grep -qx 'CapBnd:	0000000000000004'
+	echo "$status_text" | grep -qx 'CapBnd:	0000000000000000'
 	echo "$status_text" | grep -qx 'NoNewPrivs:	1'
 	run cb restore "$T/server/repo" "$T/out"
 	assert_same_tree "$T/target/data" "$T/out"

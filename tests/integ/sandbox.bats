@@ -39,10 +39,24 @@ untouched() {
 	run "$CAPBACK_BUILD/capback-reader" --sandbox-test "$T/outside:$VICTIM" -- "$T/tree"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[ "$(grep -c ' denied (' <<<"$output")" -eq 16 ]
+	# started as root: one capability, locked securebits, no bounding set
+	[[ "$output" == *'state: uid 0, capabilities "cap_dac_read_search=ep", bounding set 0, securebits 0xef'* ]]
+	[ "$(grep -c ' denied (' <<<"$output")" -eq 18 ]
 	[[ "$output" == *"open for write inside the tree     denied"* ]]
 	[[ "$output" == *"execve /bin/true                   denied (killed by signal 31, SIGSYS)"* ]]
 	[[ "$output" == *"ptrace a same-uid process          denied (killed by signal 31, SIGSYS)"* ]]
+	untouched
+}
+
+@test "reader started as root with --user: that user, one capability, locked, and it still reads root-only files" {
+	run "$CAPBACK_BUILD/capback-reader" --user nobody --sandbox-test "$T/outside:$VICTIM" -- "$T/tree"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"state: uid $(id -u nobody), capabilities \"cap_dac_read_search=ep\", bounding set 0, securebits 0xef"* ]]
+	run "$CAPBACK_BUILD/capback-reader" --user nobody --check /etc/shadow
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"uid $(id -u nobody)"*ok* ]]
 	untouched
 }
 
@@ -52,7 +66,8 @@ untouched() {
 	run "$CAPBACK_BUILD/capback-writer" --sandbox-test "$T/outside:$VICTIM" backup "$T/repo"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[ "$(grep -c ' denied (' <<<"$output")" -eq 15 ]
+	[[ "$output" == *'state: uid 0, capabilities "cap_dac_override,cap_dac_read_search,cap_fowner=ep", bounding set 0, securebits 0xef'* ]]
+	[ "$(grep -c ' denied (' <<<"$output")" -eq 17 ]
 	[[ "$output" == *"open for write inside the tree     allowed (the role's job)"* ]]
 	for a in "chmod beyond" "chown beyond" "utimensat beyond" "setxattr beyond" \
 	    "O_PATH + chmod via /proc/self/fd" "read beyond the tree" "rename beyond"; do
@@ -61,20 +76,43 @@ untouched() {
 	untouched
 }
 
-@test "restorer: writes beside and beneath its destination only" {
-	# its first rule is the directory that will hold the destination
+@test "restorer: writes beside and beneath its destination only, and is rooted there" {
+	# its first rule is the directory that will hold the destination;
+	# at its root entry the destination becomes its root directory
 	mkdir "$T/tree/dest"
 	run "$CAPBACK_BUILD/capback-restorer" --sandbox-test "$T/outside:$VICTIM" "$T/tree/dest"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	for a in "read beyond the tree" "open for write beyond the tree" "mkdir beyond" \
-	    "unlink beyond" "rename beyond" "execve /bin/true" "socket + connect 127.0.0.1:22" \
+	    "unlink beyond" "rename beyond" "chmod beyond" "chown beyond" "utimensat beyond" \
+	    "setxattr beyond" "O_PATH + chmod via /proc/self/fd" "chmod beyond through ../.." \
+	    "chroot escape (chroot, then ..)" "execve /bin/true" "socket + connect 127.0.0.1:22" \
 	    "kill a same-uid process" "ptrace a same-uid process" "mmap PROT_EXEC"; do
 		grep -q "^$a *denied" <<<"$output"
 	done
-	# what Landlock ABI 7 and seccomp cannot hold back from a restorer
-	# that must chown symlinks and chmod devices by path
-	[ "$(grep -c 'allowed (known gap' <<<"$output")" -eq 5 ]
+	grep -q '^state: uid 0, capabilities "cap_chown,cap_dac_override,cap_fowner,cap_fsetid,cap_sys_chroot,cap_mknod,cap_setfcap=ep", bounding set 0, securebits 0xef$' <<<"$output"
+	grep -q "^open for write inside the tree *allowed (the role's job)" <<<"$output"
+	refute grep -q "ALLOWED\|cannot chroot" <<<"$output"
+	untouched
+}
+
+@test "restorer run by an ordinary user is rooted at its destination too (user namespace)" {
+	new_user
+	mkdir "$T/tree/dest"
+	chown -R "$NEW_USER" "$T/tree" "$T/outside/victim"
+	# the victim process is the user's own too
+	kill "$VICTIM"
+	VICTIM=$(run_as "$NEW_USER" sh -c 'sleep 600 >/dev/null 2>&1 & echo $!')
+	run run_as "$NEW_USER" "$CAPBACK_BUILD/capback-restorer" --sandbox-test "$T/outside:$VICTIM" "$T/tree/dest"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	for a in "chmod beyond" "chown beyond" "utimensat beyond" "setxattr beyond" \
+	    "chmod beyond through ../.." "chroot escape (chroot, then ..)"; do
+		grep -q "^$a *denied" <<<"$output"
+	done
+	refute grep -q "ALLOWED\|cannot chroot" <<<"$output"
+	[ "$(stat -c %a "$T/outside/victim")" = 644 ]
+	[ "$(ls "$T/outside")" = victim ]
 }
 
 @test "the running roles are confined: Seccomp 2 and NoNewPrivs 1 in /proc" {
@@ -90,6 +128,7 @@ untouched() {
 			pid=$(pgrep -n -f "$role .*$T/(repo|out)") || continue
 			st=$(cat "/proc/$pid/status" 2>/dev/null) || continue
 			grep -qx 'Seccomp:	2' <<<"$st" && grep -qx 'NoNewPrivs:	1' <<<"$st" &&
+				grep -qx 'CapBnd:	0000000000000000' <<<"$st" &&
 				[[ "$seen" != *"$role"* ]] && seen="$seen $role"
 		done
 		[[ "$seen" == *writer* && "$seen" == *restorer* ]] && break
