@@ -21,6 +21,7 @@
 #include "log.h"
 #include "select.h"
 #include "doctor.h"
+#include "drill.h"
 #include "setup.h"
 #include "spawn.h"
 #include "strbuf.h"
@@ -52,6 +53,8 @@ usage_main(FILE *f)
 	    "(--at)\n"
 	    "  remove increments --older-than TIME REPOSITORY\n"
 	    "                              forget the sessions before TIME\n"
+	    "  drill REPOSITORY            restore a sample and check it "
+	    "(--sample, --all)\n"
 	    "  doctor [--role R] [--user U]  check privileges on this host\n"
 	    "  setup --role R --user U [--apply]  configure them\n"
 	    "\n"
@@ -1079,6 +1082,8 @@ main(int argc, char **argv)
 		return cmd_compare(argc, argv, &g);
 	if (strcmp(argv[0], "doctor") == 0)
 		return cmd_doctor(argc, argv);
+	if (strcmp(argv[0], "drill") == 0)
+		return drill_main(argc, argv, g.verbosity);
 	if (strcmp(argv[0], "setup") == 0)
 		return cmd_setup(argc, argv);
 	log_error("unknown action '%s'", argv[0]);

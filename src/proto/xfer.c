@@ -317,3 +317,25 @@ xfer_decode_file_end(const uint8_t *p, size_t len, uint32_t *err,
 		return CB_ERR_BAD_VALUE;
 	return r;
 }
+
+int
+xfer_sha1_fd(int fd, uint8_t out[20])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t buf[65536];
+	unsigned int len = 0;
+	off_t off = 0;
+	ssize_t n;
+
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1) {
+		EVP_MD_CTX_free(ctx);
+		return CB_ERR_NOMEM;
+	}
+	while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		off += n;
+	}
+	EVP_DigestFinal_ex(ctx, out, &len);
+	EVP_MD_CTX_free(ctx);
+	return n < 0 ? CB_ERR_SYS : 0;
+}

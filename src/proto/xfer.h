@@ -67,4 +67,10 @@ int xfer_sink_finish(struct xfer_sink *s, uint8_t sha1[20]);
 int xfer_decode_file_end(const uint8_t *p, size_t len, uint32_t *err,
     uint64_t *flags);
 
+/*
+ * xfer_sha1_fd(fd, out): the SHA-1 of the whole content of ${fd} (read
+ * with pread from offset 0).  0, CB_ERR_NOMEM or CB_ERR_SYS (errno).
+ */
+int xfer_sha1_fd(int fd, uint8_t out[20]);
+
 #endif

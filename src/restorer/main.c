@@ -10,9 +10,8 @@
  *           one validated name relative to a directory fd this process
  *           created or opened without following symlinks.  From its root
  *           entry on, the destination is also its root directory
- *           (chroot, then CAP_SYS_CHROOT dropped; an ordinary user gets
- *           it from a user namespace mapping only its own ids), which
- *           bounds the calls by name that symlinks and devices need.
+ *           (chroot, then CAP_SYS_CHROOT dropped), which bounds the calls
+ *           by name that symlinks and devices need.
  * Accepts:  HELLO, then ENTRY, FILE, DATA, HOLE, FILE_END, ENTRIES_END.
  *           Repository content is hostile: order, structure, names and
  *           sizes are checked before use.
@@ -24,6 +23,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,8 +75,10 @@ struct restorer {
 	uint64_t seq;
 	struct xfer_sink sink;
 	int can_chown;
+	int drill; /* --drill: read back and check every entry */
+	uint64_t checked, unchecked;
 	int rooted;	/* DEST (or its parent, for one file) is our root */
-	int userns_err; /* why no user namespace could be made, or 0 */
+	int privileged; /* holds CHOWN, FOWNER or DAC_OVERRIDE */
 	int no_setid;	/* strip set-id bits and file capabilities */
 	int warned_setid;
 	int warned_chown;
@@ -84,13 +86,33 @@ struct restorer {
 	int done;
 };
 
+/* A drill's report (fd 3): one line per entry that failed, a summary. */
+#define DRILL_FD 3
+
 static void
 rs_error(struct restorer *rs, const struct meta_rec *r, const char *what,
     int err)
 {
 	log_error("%s '%s': %s", what, log_quote(r->path, r->pathlen),
 	    strerror(err));
+	if (rs->drill)
+		dprintf(DRILL_FD, "FAIL\t%s\t%s: %s\n",
+		    log_quote(r->path, r->pathlen), what, strerror(err));
 	rs->errors++;
+}
+
+/*
+ * In a drill run without privileges, what the kernel keeps from an
+ * ordinary user is not checkable there (device nodes, security.* and
+ * trusted.* xattrs): counted, not failed.
+ */
+static int
+drill_unprivileged(struct restorer *rs, int err)
+{
+	if (!rs->drill || rs->can_chown || (err != EPERM && err != EACCES))
+		return 0;
+	rs->unchecked++;
+	return 1;
 }
 
 static int open_dest(struct restorer *rs);
@@ -152,6 +174,17 @@ have_cap(cap_value_t c)
 
 /* ---- attributes, in the order that keeps them (facts doc §8) ----------- */
 
+/* The mode to give ${r}: its own, without set-id bits under --no-setid. */
+static mode_t
+wanted_mode(const struct restorer *rs, const struct meta_rec *r)
+{
+	mode_t mode = (mode_t)r->perms;
+
+	if (rs->no_setid && r->type != META_DIR)
+		mode &= ~(mode_t)(S_ISUID | S_ISGID);
+	return mode;
+}
+
 /*
  * Set an xattr on ${name} in directory ${pfd} without following a symlink
  * there: Linux has no lsetxattrat, so from that directory.
@@ -194,10 +227,8 @@ set_attrs(struct restorer *rs, const struct meta_rec *r, int fd, int pfd,
 			rs_error(rs, r, "cannot set owner of", errno);
 	} else if (!rs->warned_chown++)
 		log_warn("not running with CAP_CHOWN: owners are not restored");
-	mode = (mode_t)r->perms;
-	if (rs->no_setid && r->type != META_DIR &&
-	    (mode & (S_ISUID | S_ISGID)) != 0) {
-		mode &= ~(mode_t)(S_ISUID | S_ISGID);
+	mode = wanted_mode(rs, r);
+	if (mode != (mode_t)r->perms) {
 		if (!rs->warned_setid++)
 			log_warn("set-id bits and file capabilities are not "
 				 "restored (%s)",
@@ -218,7 +249,7 @@ set_attrs(struct restorer *rs, const struct meta_rec *r, int fd, int pfd,
 			rc = fd >= 0 ?
 			    fsetxattr(fd, x->name, x->value, x->vlen, 0) :
 			    lsetxattr_at(pfd, name, x->name, x->value, x->vlen);
-			if (rc != 0)
+			if (rc != 0 && !drill_unprivileged(rs, errno))
 				rs_error(rs, r, x->name, errno);
 		}
 	}
@@ -246,6 +277,136 @@ set_attrs(struct restorer *rs, const struct meta_rec *r, int fd, int pfd,
 	if ((fd >= 0 ? futimens(fd, ts) :
 		       utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW)) != 0)
 		rs_error(rs, r, "cannot set times of", errno);
+}
+
+/* ---- drills: read back what was written, against the record --------- */
+
+static void __attribute__((format(printf, 3, 4)))
+drill_fail(struct restorer *rs, const struct meta_rec *r, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_error("drill: '%s': %s", log_quote(r->path, r->pathlen), why);
+	dprintf(DRILL_FD, "FAIL\t%s\t%s\n", log_quote(r->path, r->pathlen),
+	    why);
+	rs->errors++;
+}
+
+static ssize_t
+xattr_get(int fd, int pfd, const char *name, const char *key, void *buf,
+    size_t len)
+{
+	if (fd >= 0)
+		return fgetxattr(fd, key, buf, len);
+	if (fchdir(pfd) != 0)
+		return -1;
+	return lgetxattr(name, key, buf, len);
+}
+
+static void
+drill_xattrs(struct restorer *rs, const struct meta_rec *r, int fd, int pfd,
+    const char *name)
+{
+	for (size_t i = 0; i < r->nxattrs; i++) {
+		const struct meta_xattr *x = &r->xattrs[i];
+		uint8_t *buf;
+		ssize_t n;
+
+		if (rs->no_setid && strcmp(x->name, "security.capability") == 0)
+			continue;
+		/* an ordinary user may keep only user.* */
+		if (!rs->can_chown && strncmp(x->name, "user.", 5) != 0)
+			continue;
+		if ((buf = malloc(x->vlen + 1)) == NULL)
+			fatal("out of memory");
+		n = xattr_get(fd, pfd, name, x->name, buf, x->vlen + 1);
+		if (n < 0)
+			drill_fail(rs, r, "xattr %s: %s", x->name,
+			    strerror(errno));
+		else if ((size_t)n != x->vlen ||
+		    (n > 0 && memcmp(buf, x->value, x->vlen) != 0))
+			drill_fail(rs, r, "xattr %s differs", x->name);
+		free(buf);
+	}
+}
+
+/*
+ * --drill: the entry ${r} just written (${fd}, or ${name} in ${pfd}) is
+ * examined again from the file system: type, mode, times, owner (when
+ * we could set it), size and content (SHA-1 read back), symlink target,
+ * device number, xattrs.  A difference is a failure on fd 3.
+ */
+static void
+drill_check(struct restorer *rs, const struct meta_rec *r, int fd, int pfd,
+    const char *name)
+{
+	struct stat st;
+	mode_t type, want, mask = 07777;
+	uint64_t before = rs->errors;
+	uint8_t sum[20];
+
+	if (!rs->drill)
+		return;
+	if ((fd >= 0 ? fstat(fd, &st) :
+		       fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW)) != 0) {
+		drill_fail(rs, r, "cannot examine: %s", strerror(errno));
+		return;
+	}
+	switch (r->type) {
+	case META_REG: type = S_IFREG; break;
+	case META_DIR: type = S_IFDIR; break;
+	case META_SYM: type = S_IFLNK; break;
+	case META_FIFO: type = S_IFIFO; break;
+	case META_SOCK: type = S_IFSOCK; break;
+	default: type = r->dev_kind == 'b' ? S_IFBLK : S_IFCHR; break;
+	}
+	if ((st.st_mode & S_IFMT) != type) {
+		drill_fail(rs, r, "not of the recorded type");
+		return;
+	}
+	/* An ordinary user cannot keep set-gid for a group it is not in. */
+	if (!rs->can_chown)
+		mask &= ~(mode_t)S_ISGID;
+	want = wanted_mode(rs, r);
+	if (r->type != META_SYM && (st.st_mode & mask) != (want & mask))
+		drill_fail(rs, r, "mode %04o, recorded %04o",
+		    (unsigned)(st.st_mode & 07777), (unsigned)want);
+	if (r->type != META_SYM && r->type != META_DEV &&
+	    (int64_t)st.st_mtime != r->mtime)
+		drill_fail(rs, r, "modified %lld, recorded %lld",
+		    (long long)st.st_mtime, (long long)r->mtime);
+	if (rs->can_chown &&
+	    (st.st_uid != map_uid(r) || st.st_gid != map_gid(r)))
+		drill_fail(rs, r, "owner %u:%u, recorded %u:%u",
+		    (unsigned)st.st_uid, (unsigned)st.st_gid,
+		    (unsigned)map_uid(r), (unsigned)map_gid(r));
+	if (r->type == META_REG) {
+		if ((uint64_t)st.st_size != r->size)
+			drill_fail(rs, r, "size %lld, recorded %llu",
+			    (long long)st.st_size, (unsigned long long)r->size);
+		else if (r->has_sha1 &&
+		    (xfer_sha1_fd(fd, sum) != 0 ||
+			memcmp(sum, r->sha1, 20) != 0))
+			drill_fail(rs, r,
+			    "content read back does not match "
+			    "the recorded SHA-1");
+	} else if (r->type == META_SYM) {
+		char buf[4097];
+		ssize_t n = readlinkat(pfd, name, buf, sizeof(buf));
+
+		if (n < 0 || (size_t)n != r->symlen ||
+		    memcmp(buf, r->symdata, (size_t)n) != 0)
+			drill_fail(rs, r, "symlink target differs");
+	} else if (r->type == META_DEV &&
+	    st.st_rdev != makedev(r->dev_major, r->dev_minor))
+		drill_fail(rs, r, "device number differs");
+	drill_xattrs(rs, r, fd, pfd, name);
+	if (rs->errors == before)
+		rs->checked++;
 }
 
 /* ---- directory stack ----------------------------------------------------- */
@@ -283,6 +444,7 @@ dir_pop(struct restorer *rs)
 	prune_old(rs, l, NULL);
 	free(l->old);
 	set_attrs(rs, &l->rec, l->fd, -1, NULL);
+	drill_check(rs, &l->rec, l->fd, -1, NULL);
 	close(l->fd);
 	meta_rec_clear(&l->rec);
 }
@@ -410,9 +572,12 @@ narrow_to_dest(struct restorer *rs)
 /*
  * Make ${dirfd} (DEST, or its parent when the backup is one file) the
  * root directory: from here on no name the restorer uses, whatever the
- * repository sends, reaches anything else.  Without CAP_SYS_CHROOT and a
- * user namespace that is not possible; the restore goes on, bounded by
- * its beneath-only name handling and Landlock, and says so.
+ * repository sends, reaches anything else.  Without CAP_SYS_CHROOT that
+ * is not possible; the restore goes on, bounded by its beneath-only name
+ * handling and Landlock.  For an ordinary user that is no gap (its calls
+ * by name reach only files it owns anyway; a user namespace would give
+ * it the chroot, but then ACLs naming other users cannot be set); with
+ * privileges it is one, and it is said.
  */
 static void
 make_root(struct restorer *rs, int dirfd)
@@ -423,11 +588,16 @@ make_root(struct restorer *rs, int dirfd)
 	}
 	if (errno == ENOSYS) /* a build without the sandbox */
 		return;
-	log_warn("cannot make the destination the root directory (%s%s%s): "
+	if (!rs->privileged) {
+		log_info("the destination is not the root directory (%s): an "
+			 "ordinary user's restore",
+		    strerror(errno));
+		return;
+	}
+	log_warn("cannot make the destination the root directory (%s): "
 		 "owners, modes and times of symlinks and devices are set by "
-		 "name without that bound",
-	    strerror(errno), rs->userns_err ? "; no user namespace: " : "",
-	    rs->userns_err ? strerror(rs->userns_err) : "");
+		 "name without that bound (give the restorer CAP_SYS_CHROOT)",
+	    strerror(errno));
 }
 
 static void
@@ -489,7 +659,9 @@ restore_special(struct restorer *rs, const struct meta_rec *r)
 		    (r->dev_kind == 'b' ? S_IFBLK : S_IFCHR) | 0600,
 		    makedev(r->dev_major, r->dev_minor));
 	if (rc != 0) {
-		rs_error(rs, r, "cannot create", errno);
+		/* an ordinary user's drill cannot make devices */
+		if (!drill_unprivileged(rs, errno))
+			rs_error(rs, r, "cannot create", errno);
 		return;
 	}
 	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -504,7 +676,7 @@ restore_special(struct restorer *rs, const struct meta_rec *r)
 		uid_t uid = map_uid(r);
 		gid_t gid = map_gid(r);
 
-		if ((rs->can_chown || uid == geteuid()) &&
+		if ((rs->can_chown || (uid == geteuid() && gid == getegid())) &&
 		    fchownat(fd, "", uid, gid,
 			AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
 			rs_error(rs, r, "cannot set owner of", errno);
@@ -514,6 +686,7 @@ restore_special(struct restorer *rs, const struct meta_rec *r)
 				rs_error(rs, r, r->xattrs[i].name, errno);
 	} else if (!S_ISLNK(st.st_mode))
 		set_attrs(rs, r, -1, pfd, name);
+	drill_check(rs, r, -1, pfd, name);
 	close(fd);
 }
 
@@ -538,6 +711,17 @@ restore_link(struct restorer *rs, const struct msg_entry *e)
 		    linkat(rs->destfd, e->link_to, pfd, name, 0) :
 		    linkat(AT_FDCWD, proc, pfd, name, AT_SYMLINK_FOLLOW)) != 0)
 		rs_error(rs, &e->rec, "cannot hard-link", errno);
+	else if (rs->drill) {
+		struct stat a, b;
+
+		if (fstat(src, &a) != 0 ||
+		    fstatat(pfd, name, &b, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    a.st_ino != b.st_ino || a.st_dev != b.st_dev)
+			drill_fail(rs, &e->rec, "not a link of '%s'",
+			    e->link_to);
+		else
+			rs->checked++;
+	}
 	if (src >= 0)
 		close(src);
 }
@@ -635,6 +819,7 @@ file_end(struct restorer *rs, uint32_t err)
 		    EIO);
 	xfer_sink_release(&rs->sink);
 	set_attrs(rs, r, rs->curfd, -1, NULL);
+	drill_check(rs, r, rs->curfd, -1, NULL);
 	close(rs->curfd);
 	rs->curfd = -1;
 	rs->receiving = 0;
@@ -787,6 +972,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: capback-restorer [-v N] [--force] [--no-setid] DEST\n"
+	    "       capback-restorer --drill DEST   (fd 3: the report)\n"
 	    "       capback-restorer --serve --restrict-path DIR   (SSH "
 	    "forced command)\n"
 	    "Writes the tree streamed on stdin below DEST.\n"
@@ -796,7 +982,10 @@ usage(FILE *f)
 	    "With --serve the request comes from SSH_ORIGINAL_COMMAND; DEST "
 	    "must lie\nbeneath DIR, reached without symlinks.  A host "
 	    "accepts restores only\nthrough a key its admin gave this "
-	    "forced command.\n");
+	    "forced command.\n"
+	    "--drill: read every entry back once written and check it "
+	    "against its\nrecord; each failure and a summary go to fd "
+	    "3.\n");
 }
 
 int
@@ -811,6 +1000,7 @@ main(int argc, char **argv)
 		{ "sandbox-test", required_argument, NULL, 'T' },
 		{ "no-setid", no_argument, NULL, 'n' },
 		{ "allow-setid", no_argument, NULL, 'A' },
+		{ "drill", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *restrict_path = NULL, *base = NULL;
@@ -838,6 +1028,7 @@ main(int argc, char **argv)
 			case 'T': sbtest = optarg; break;
 			case 'n': rs.no_setid = 1; break;
 			case 'A': allow_setid = 1; break;
+			case 'D': rs.drill = 1; break;
 			case 'h': usage(stdout); return 0;
 			default: usage(stderr); return 1;
 			}
@@ -861,15 +1052,13 @@ main(int argc, char **argv)
 			CAP_DAC_OVERRIDE, CAP_MKNOD, CAP_SETFCAP, CAP_FSETID,
 			CAP_SYS_CHROOT };
 
-		/* Owners are ours to set only with CAP_CHOWN (or as root):
-		 * decided before a user namespace could seem to give it. */
-		rs.can_chown = geteuid() == 0 || have_cap(CAP_CHOWN);
-		/* An ordinary user gets CAP_SYS_CHROOT for make_root() from
-		 * a user namespace that maps only its own ids. */
-		if (!rs.can_chown && sandbox_userns() != 0)
-			rs.userns_err = errno;
 		sandbox_keep_caps(keep, 7);
-		sandbox_close_fds(3);
+		rs.can_chown = geteuid() == 0 || have_cap(CAP_CHOWN);
+		rs.privileged = rs.can_chown || have_cap(CAP_FOWNER) ||
+		    have_cap(CAP_DAC_OVERRIDE);
+		if (rs.drill && fcntl(DRILL_FD, F_GETFD) < 0)
+			fatal("--drill reports on fd 3, which is not open");
+		sandbox_close_fds(rs.drill ? DRILL_FD + 1 : 3);
 	}
 	/* A dead peer must be an EPIPE we handle, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
@@ -919,6 +1108,11 @@ main(int argc, char **argv)
 		dir_pop(&rs);
 	for (i = 0; i < 8; i++)
 		b[4 + i] = (uint8_t)(rs.errors >> (56 - 8 * i));
+	if (rs.drill)
+		dprintf(DRILL_FD, "SUMMARY\t%llu\t%llu\t%llu\n",
+		    (unsigned long long)rs.checked,
+		    (unsigned long long)rs.errors,
+		    (unsigned long long)rs.unchecked);
 	if (frame_put(&rs.out, MSG_DONE, b, 12) != 0 ||
 	    frame_out_flush(&rs.out) != 0)
 		log_warn("cannot tell the repository side we are done");

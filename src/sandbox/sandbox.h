@@ -59,22 +59,13 @@ void sandbox_narrow(const struct sandbox_rule *rules, int n);
 void sandbox_keep_caps(const int *keep, int n);
 
 /*
- * sandbox_userns(): for a role without CAP_SYS_CHROOT (an ordinary user),
- * enter a new user namespace that maps only our own uid and gid, so that
- * sandbox_chroot() can work; it grants nothing outside (no other uid is
- * mapped).  0 if done or not needed, -1 (errno) if the kernel refuses.
- * Before sandbox_keep_caps and any confinement.
- */
-int sandbox_userns(void);
-
-/*
  * sandbox_chroot(dirfd): make ${dirfd} the root directory and the working
  * directory, then drop CAP_SYS_CHROOT for good.  Every path the process
  * names from then on, absolute, relative, through "..", a symlink or
  * a renamed directory, resolves beneath it; /proc is out of reach.  This
  * is what bounds the restorer's path-based metadata calls, which neither
- * seccomp nor Landlock (ABI <= 7) can see.  0, or -1 with errno (ENOSYS
- * in builds without the sandbox).
+ * seccomp nor Landlock (ABI <= 7) can see.  Needs CAP_SYS_CHROOT (EPERM
+ * without).  0, or -1 with errno (ENOSYS in builds without the sandbox).
  */
 int sandbox_chroot(int dirfd);
 

@@ -42,6 +42,8 @@ usage(FILE *f)
 	    "[--force] backup REPO\n"
 	    "       capback-writer [-v N] [--current-time SECS] [--at TIME] "
 	    "restore-source REPO\n"
+	    "             [--sample M:R]  (a drill: directories, and the "
+	    "entries of slot R of M)\n"
 	    "       capback-writer [-v N] [--current-time SECS] [--at TIME] "
 	    "compare-{meta,hash,full} REPO  (report on fd 3)\n"
 	    "Owns a backup repository; talks to its peer role over "
@@ -61,6 +63,25 @@ parse_time(const char *s)
 	return (int64_t)v;
 }
 
+/* --sample M:R, 1 <= M <= 2^20, R < M */
+static void
+parse_sample(const char *s, struct writer_opts *o)
+{
+	char *end;
+	unsigned long long m, r;
+
+	errno = 0;
+	m = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != ':' || m < 1 || m > (1u << 20))
+		fatal("invalid --sample '%s' (M:R, 1 <= M <= 1048576)", s);
+	s = end + 1;
+	r = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || r >= m)
+		fatal("invalid --sample: R must be below M");
+	o->sample_m = m;
+	o->sample_r = r;
+}
+
 /* --find-repo's repository and path, alive until exit (external: leak
  * checkers see them reachable). */
 char *writer_found[2];
@@ -78,6 +99,7 @@ main(int argc, char **argv)
 		{ "delta", no_argument, NULL, 'D' },
 		{ "sandbox-test", required_argument, NULL, 'T' },
 		{ "native-owners", no_argument, NULL, 'N' },
+		{ "sample", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -101,6 +123,7 @@ main(int argc, char **argv)
 		case 'D': o.delta = 1; break;
 		case 'T': writer_sbtest = optarg; break;
 		case 'N': mirror_native = 1; break;
+		case 'S': parse_sample(optarg, &o); break;
 		case 'p':
 			o.sub = optarg;
 			o.sublen = strlen(optarg);

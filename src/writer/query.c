@@ -21,6 +21,7 @@
 #include "timefmt.h"
 #include "timespec.h"
 #include "writer.h"
+#include "xfer.h"
 
 static const char *
 ctime_of(int64_t t, char *buf, size_t cap)
@@ -229,28 +230,6 @@ writer_list_changed(struct repo *repo, const struct writer_opts *o)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-static int
-sha1_fd(int fd, uint8_t out[20])
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	uint8_t buf[65536];
-	unsigned int len = 0;
-	off_t off = 0;
-	ssize_t n;
-
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1) {
-		EVP_MD_CTX_free(ctx);
-		return CB_ERR_NOMEM;
-	}
-	while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-		off += n;
-	}
-	EVP_DigestFinal_ex(ctx, out, &len);
-	EVP_MD_CTX_free(ctx);
-	return n < 0 ? CB_ERR_SYS : 0;
-}
-
 /*
  * verify: rebuild every regular file of the session as a restore would
  * and compare its SHA-1 with the recorded one.  Exit 2 (rdiff-backup's
@@ -278,7 +257,7 @@ writer_verify(struct repo *repo, const struct writer_opts *o)
 		}
 		rc =
 		    hist_file_at(&hd, repo->rootfd, repo->datafd, &r, q.t, &fd);
-		if (rc != 0 || sha1_fd(fd, sum) != 0) {
+		if (rc != 0 || xfer_sha1_fd(fd, sum) != 0) {
 			log_error("could not rebuild '%s': %s",
 			    log_quote(r.path, r.pathlen),
 			    rc == CB_ERR_SYS || rc == 0 ? strerror(errno) :

@@ -99,6 +99,38 @@ send_content(struct source *src, struct frame_out *out,
 		fatal("sending to restorer: %s", cb_strerror(rc));
 }
 
+static uint64_t
+fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	while (n-- > 0)
+		h = (h ^ *b++) * 0x100000001b3ull;
+	return h;
+}
+
+uint64_t
+sample_slot(const struct meta_rec *r, uint64_t m)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	if (r->type == META_REG && r->nlink > 1) {
+		h = fnv1a(h, &r->devloc, sizeof(r->devloc));
+		h = fnv1a(h, &r->inode, sizeof(r->inode));
+	} else
+		h = fnv1a(h, r->path, r->pathlen);
+	return m > 0 ? h % m : 0;
+}
+
+/* In a drill's sample: every directory (the tree's frame), and the
+ * entries of slot R. */
+static int
+in_sample(const struct writer_opts *o, const struct meta_rec *r)
+{
+	return o->sample_m == 0 || r->type == META_DIR ||
+	    sample_slot(r, o->sample_m) == o->sample_r;
+}
+
 /* The session asked for: --at rounded down to a session time. */
 int64_t
 writer_pick_time(struct repo *repo, const struct writer_opts *o)
@@ -160,6 +192,10 @@ writer_serve_restore(struct repo *repo, const struct writer_opts *o)
 		const char *first = NULL, *orig = e.rec.path;
 		size_t origlen = e.rec.pathlen;
 
+		if (!in_sample(o, &e.rec)) {
+			msg_entry_clear(&e);
+			continue;
+		}
 		seq++;
 		/* The restorer sees paths relative to the sub-tree. */
 		if (o->sublen == 1 && o->sub[0] == '.')

@@ -36,7 +36,17 @@ struct writer_opts {
 	const char *at;	 /* restore: --at time spec, NULL = newest */
 	const char *sub; /* --path: a sub-tree of the repository, "." = all */
 	size_t sublen;
+	/* restore-source --sample M:R (drills): directories, and the other
+	 * entries whose sample_slot() is R of M; M = 0: everything */
+	uint64_t sample_m, sample_r;
 };
+
+/*
+ * sample_slot(r, m): which of ${m} slots the record ${r} falls in, stable
+ * across sessions: by path (FNV-1a), and for a hard-linked file by its
+ * inode (devloc, inode), so that all links of one file go together.
+ */
+uint64_t sample_slot(const struct meta_rec *r, uint64_t m);
 
 /*
  * repo_check_for_backup(path, force, repo):
