@@ -6,7 +6,8 @@
 #   3. unit tests under valgrind memcheck, and the integration files that
 #      drive every role with each role process under valgrind, from a
 #      build without the sandbox (valgrind cannot run under the roles'
-#      seccomp filter) (tools/valgrind-suite.sh --all runs every file).
+#      seccomp filter) (tools/valgrind-suite.sh --all runs every file);
+#   4. the libFuzzer harnesses (tests/fuzz), 10 s each from their seeds.
 # Builds without the sandbox refuse to run as root; the tests allow it
 # with CAPBACK_ALLOW_UNSANDBOXED_ROOT=1.
 # Ends with one line "N passed, N failed, N skipped" over all of them.
@@ -47,7 +48,16 @@ meson test -C build --suite unit --logbase valgrind-unit --print-errorlogs \
 sh tools/valgrind-suite.sh >build/meson-logs/valgrind-integ.tap 2>&1 || rc=1
 grep -E '^not ok' -A8 build/meson-logs/valgrind-integ.tap || true
 
+# libFuzzer: each harness for 10 s from its seed corpus (clang, ASan+UBSan).
+if [ ! -f build-fuzz/build.ninja ]; then
+	CC=clang quiet meson setup build-fuzz -Dfuzz=true -Dsandbox=none \
+	    -Dtests=disabled -Db_sanitize=address,undefined -Db_lundef=false \
+	    -Dc_args=-fsanitize=fuzzer-no-link || exit 1
+fi
+quiet ninja -C build-fuzz || exit 1
+meson test -C build-fuzz --suite fuzz --print-errorlogs || rc=1
+
 python3 tools/count-tests.py build/meson-logs/testlog.json \
     build-asan/meson-logs/testlog.json build/meson-logs/valgrind-unit-valgrind.json \
-    build/meson-logs/valgrind-integ.tap || rc=1
+    build/meson-logs/valgrind-integ.tap build-fuzz/meson-logs/testlog.json || rc=1
 exit $rc
