@@ -674,14 +674,17 @@ usage_query(FILE *f)
 	    "       capback [GLOBAL OPTIONS] list files [--at TIME | "
 	    "--changed-since TIME]\n"
 	    "                                          REPOSITORY[/PATH]\n"
-	    "       capback [GLOBAL OPTIONS] verify [--at TIME] REPOSITORY\n"
+	    "       capback [GLOBAL OPTIONS] verify [--at TIME | --all] "
+	    "REPOSITORY\n"
 	    "\n"
 	    "list increments: the sessions that can be restored.\n"
 	    "list files: every path of the session TIME (default newest);\n"
 	    "  --changed-since: what is new, deleted or changed since TIME.\n"
 	    "verify: rebuild every regular file of the session and check "
 	    "it\nagainst its recorded SHA-1 (exit status 2 when any "
-	    "differs).\n");
+	    "differs).\n"
+	    "verify --all: every session; damaged increments, metadata or "
+	    "mirror files\nare named with the points in time they spoil.\n");
 }
 
 /* list increments|files, verify: the options and the one location. */
@@ -691,11 +694,12 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 	static const struct option opts[] = {
 		{ "at", required_argument, NULL, 't' },
 		{ "changed-since", required_argument, NULL, 'c' },
+		{ "all", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *at = NULL, *mode = "verify", *since = NULL;
-	int c;
+	int c, all = 0;
 
 	if (is_list) {
 		if (argc < 2 ||
@@ -719,6 +723,7 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 		switch (c) {
 		case 't': at = optarg; break;
 		case 'c': since = optarg; break;
+		case 'a': all = 1; break;
 		case 'h': usage_query(stdout); return 0;
 		default: usage_query(stderr); return 1;
 		}
@@ -730,6 +735,11 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 	}
 	if (at != NULL && strcmp(mode, "list-increments") == 0)
 		fatal("list increments takes no --at");
+	if (all) {
+		if (strcmp(mode, "verify") != 0 || at != NULL)
+			fatal("--all goes with verify, without --at");
+		mode = "verify-all";
+	}
 	if (since != NULL) {
 		if (strcmp(mode, "list-files") != 0 || at != NULL)
 			fatal("--changed-since goes with list files, without "

@@ -198,6 +198,7 @@ main(int argc, char **argv)
 	    strcmp(argv[optind], "list-files") != 0 &&
 	    strcmp(argv[optind], "list-changed") != 0 &&
 	    strcmp(argv[optind], "verify") != 0 &&
+	    strcmp(argv[optind], "verify-all") != 0 &&
 	    strncmp(argv[optind], "compare-", 8) != 0)
 		fatal("%s works on the whole repository, not on a path in it",
 		    argv[optind]);
@@ -214,9 +215,12 @@ main(int argc, char **argv)
 	if (strcmp(argv[optind], "list-increments") == 0 ||
 	    strcmp(argv[optind], "list-files") == 0 ||
 	    strcmp(argv[optind], "list-changed") == 0 ||
-	    strcmp(argv[optind], "verify") == 0) {
+	    strcmp(argv[optind], "verify") == 0 ||
+	    strcmp(argv[optind], "verify-all") == 0) {
 		repo_open_existing(argv[optind + 1], &repo, 0);
 		writer_confine(&repo, 0);
+		if (strcmp(argv[optind], "verify-all") == 0)
+			return writer_verify_all(&repo, &o);
 		if (argv[optind][0] == 'v')
 			return writer_verify(&repo, &o);
 		if (strcmp(argv[optind], "list-files") == 0)

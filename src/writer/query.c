@@ -230,64 +230,229 @@ writer_list_changed(struct repo *repo, const struct writer_opts *o)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-/*
- * verify: rebuild every regular file of the session as a restore would
- * and compare its SHA-1 with the recorded one.  Exit 2 (rdiff-backup's
- * code) when any differs or cannot be rebuilt.
- */
-int
-writer_verify(struct repo *repo, const struct writer_opts *o)
+/* A file that did not rebuild right, and as of which session. */
+struct damage {
+	char *what; /* a path, or "" for the session's metadata */
+	int64_t t;
+	char *why;
+};
+
+struct vstats {
+	unsigned long ok, bad, nohash;
+	struct damage *d;
+	size_t nd, cap;
+	int quiet; /* --all: the report comes at the end, grouped */
+};
+
+static void
+damage(struct vstats *v, const char *path, size_t len, int64_t t,
+    const char *why)
 {
+	if (!v->quiet)
+		log_error("%s '%s': %s", len ? "could not verify" : "metadata",
+		    log_quote(path, len), why);
+	if (v->nd == v->cap) {
+		size_t nc = v->cap ? 2 * v->cap : 64;
+		struct damage *nd = realloc(v->d, nc * sizeof(*nd));
+
+		if (nd == NULL)
+			fatal("out of memory");
+		v->d = nd;
+		v->cap = nc;
+	}
+	if ((v->d[v->nd].what = strndup(path, len)) == NULL ||
+	    (v->d[v->nd].why = strdup(why)) == NULL)
+		fatal("out of memory");
+	v->d[v->nd++].t = t;
+	v->bad++;
+}
+
+/*
+ * Rebuild every regular file of session ${t} as a restore would and
+ * compare its SHA-1 with the recorded one; what fails is noted in ${v}.
+ * Unreadable metadata is damage too, never fatal here.
+ */
+static void
+verify_session(struct repo *repo, const struct writer_opts *o, int64_t t,
+    struct vstats *v)
+{
+	struct writer_opts one = *o;
 	struct snapsrc q;
 	struct hist_dir hd;
 	struct meta_rec r;
-	unsigned long ok = 0, bad = 0, nohash = 0;
+	char at[32];
 	uint8_t sum[20];
 	int rc, fd;
 
-	snapsrc_open(&q, repo, o);
+	snprintf(at, sizeof(at), "%lld", (long long)t);
+	one.at = at;
+	if ((rc = snapsrc_try_open(&q, repo, &one)) != 0) {
+		damage(v, "", 0, t, cb_strerror(rc));
+		return;
+	}
 	hist_dir_init(&hd);
 	meta_rec_init(&r);
 	while ((rc = snapsrc_next(&q, &r)) == 0) {
 		if (r.type != META_REG)
 			continue;
 		if (!r.has_sha1) {
-			nohash++;
+			v->nohash++;
 			continue;
 		}
 		rc =
 		    hist_file_at(&hd, repo->rootfd, repo->datafd, &r, q.t, &fd);
-		if (rc != 0 || xfer_sha1_fd(fd, sum) != 0) {
-			log_error("could not rebuild '%s': %s",
-			    log_quote(r.path, r.pathlen),
+		if (rc != 0 || xfer_sha1_fd(fd, sum) != 0)
+			damage(v, r.path, r.pathlen, t,
 			    rc == CB_ERR_SYS || rc == 0 ? strerror(errno) :
 							  cb_strerror(rc));
-			bad++;
-		} else if (memcmp(sum, r.sha1, 20) != 0) {
-			log_error("computed SHA1 digest of '%s' does not match "
-				  "the recorded one",
-			    log_quote(r.path, r.pathlen));
-			bad++;
-		} else
-			ok++;
+		else if (memcmp(sum, r.sha1, 20) != 0)
+			damage(v, r.path, r.pathlen, t,
+			    "its SHA-1 does not match the recorded one");
+		else
+			v->ok++;
 		if (rc == 0)
 			close(fd);
 	}
-	snapsrc_end(&q, rc);
+	if (rc != CB_ERR_EOF)
+		damage(v, "", 0, t, cb_strerror(rc));
 	meta_rec_clear(&r);
 	hist_dir_release(&hd);
 	snapsrc_close(&q);
-	if (nohash > 0)
+}
+
+/*
+ * verify: one session (--at, default the newest).  Exit 2 (rdiff-backup's
+ * code) when any file differs or cannot be rebuilt.
+ */
+int
+writer_verify(struct repo *repo, const struct writer_opts *o)
+{
+	struct vstats v;
+
+	memset(&v, 0, sizeof(v));
+	verify_session(repo, o, writer_pick_time(repo, o), &v);
+	if (v.nohash > 0)
 		log_warn("%lu files have no recorded SHA-1 and were not "
 			 "checked",
-		    nohash);
-	if (bad > 0) {
-		log_error("%lu of %lu files failed verification", bad,
-		    bad + ok);
+		    v.nohash);
+	for (size_t i = 0; i < v.nd; i++) {
+		free(v.d[i].what);
+		free(v.d[i].why);
+	}
+	free(v.d);
+	if (v.bad > 0) {
+		log_error("%lu of %lu files failed verification", v.bad,
+		    v.bad + v.ok);
 		return 2;
 	}
-	printf("All %lu files verified successfully\n", ok);
+	printf("All %lu files verified successfully\n", v.ok);
 	return 0;
+}
+
+static int
+damage_cmp(const void *a, const void *b)
+{
+	const struct damage *x = a, *y = b;
+	int c = strcmp(x->what, y->what);
+
+	return c ? c : (x->t > y->t) - (x->t < y->t);
+}
+
+static void
+print_time(int64_t t)
+{
+	char ts[TIMEFMT_LEN];
+
+	timefmt_utc(t, ts);
+	fputs(ts, stdout);
+}
+
+/*
+ * verify --all: every session, newest first; then the damage grouped by
+ * file with the points in time it spoils, and which points are intact.
+ */
+int
+writer_verify_all(struct repo *repo, const struct writer_opts *o)
+{
+	struct vstats v;
+	int64_t *sessions = NULL;
+	size_t n = 0, i, j, shown = 0;
+	unsigned char *hit;
+	int r;
+
+	memset(&v, 0, sizeof(v));
+	v.quiet = 1;
+	if ((r = repo_sessions(repo->datafd, &sessions, &n)) != 0)
+		fatal("cannot list the sessions of '%s': %s", repo->path,
+		    cb_strerror(r));
+	if ((hit = calloc(n ? n : 1, 1)) == NULL)
+		fatal("out of memory");
+	for (i = n; i-- > 0;) {
+		unsigned long ok0 = v.ok, bad0 = v.bad;
+
+		verify_session(repo, o, sessions[i], &v);
+		printf("session ");
+		print_time(sessions[i]);
+		if (v.bad > bad0) {
+			hit[i] = 1;
+			printf(": DAMAGED, %lu of %lu files\n", v.bad - bad0,
+			    v.bad - bad0 + v.ok - ok0);
+		} else
+			printf(": %lu files verified\n", v.ok - ok0);
+		fflush(stdout);
+	}
+	qsort(v.d, v.nd, sizeof(*v.d), damage_cmp);
+	if (v.nd > 0)
+		printf("damage:\n");
+	for (i = 0; i < v.nd; i = j) {
+		for (j = i; j < v.nd && strcmp(v.d[j].what, v.d[i].what) == 0;
+		     j++)
+			;
+		if (shown++ < 200) {
+			if (v.d[i].what[0] == '\0')
+				printf("  the metadata (%s) spoils",
+				    v.d[i].why);
+			else
+				printf("  '%s' (%s) does not restore as of",
+				    log_quote(v.d[i].what, strlen(v.d[i].what)),
+				    v.d[i].why);
+			for (size_t k = i; k < j; k++) {
+				putchar(' ');
+				print_time(v.d[k].t);
+			}
+			putchar('\n');
+		}
+	}
+	if (shown > 200)
+		printf("  ... and %zu more damaged files\n", shown - 200);
+	printf("points in time intact:");
+	for (i = n, j = 0; i-- > 0;)
+		if (!hit[i]) {
+			putchar(' ');
+			print_time(sessions[i]);
+			j++;
+		}
+	printf(j ? "\n" : " none\n");
+	printf("points in time damaged:");
+	for (i = n, j = 0; i-- > 0;)
+		if (hit[i]) {
+			putchar(' ');
+			print_time(sessions[i]);
+			j++;
+		}
+	printf(j ? "\n" : " none\n");
+	if (v.nohash > 0)
+		log_warn("%lu file versions have no recorded SHA-1 and were "
+			 "not checked",
+		    v.nohash);
+	for (i = 0; i < v.nd; i++) {
+		free(v.d[i].what);
+		free(v.d[i].why);
+	}
+	free(v.d);
+	free(hit);
+	free(sessions);
+	return v.bad > 0 ? 2 : 0;
 }
 
 /*

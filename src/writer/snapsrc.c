@@ -14,6 +14,17 @@
 void
 snapsrc_open(struct snapsrc *s, struct repo *repo, const struct writer_opts *o)
 {
+	int r = snapsrc_try_open(s, repo, o);
+
+	if (r != 0)
+		fatal("cannot read the metadata of session %lld: %s",
+		    (long long)s->t, cb_strerror(r));
+}
+
+int
+snapsrc_try_open(struct snapsrc *s, struct repo *repo,
+    const struct writer_opts *o)
+{
 	int r;
 
 	memset(s, 0, sizeof(*s));
@@ -26,9 +37,7 @@ snapsrc_open(struct snapsrc *s, struct repo *repo, const struct writer_opts *o)
 		    repo->acl_name[0] ? repo->acl_name : NULL, &s->snap);
 	else
 		r = mdhist_open(repo->datafd, s->t, &s->hist);
-	if (r != 0)
-		fatal("cannot read the metadata of session %lld: %s",
-		    (long long)s->t, cb_strerror(r));
+	return r;
 }
 
 int

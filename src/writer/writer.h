@@ -140,9 +140,12 @@ struct snapsrc {
 	uint64_t count; /* records returned */
 };
 
-/* snapsrc_open(s, repo, o): fatal (with a message) if unreadable. */
+/* snapsrc_open(s, repo, o): fatal (with a message) if unreadable;
+ * snapsrc_try_open returns the error (CB_ERR_*) instead. */
 void
 snapsrc_open(struct snapsrc *s, struct repo *repo, const struct writer_opts *o);
+int snapsrc_try_open(struct snapsrc *s, struct repo *repo,
+    const struct writer_opts *o);
 
 /* snapsrc_next(s, r): 0, CB_ERR_EOF after the last, or an error. */
 int snapsrc_next(struct snapsrc *s, struct meta_rec *r);
@@ -167,5 +170,8 @@ int writer_list_increments(struct repo *repo, const struct writer_opts *o);
 int writer_list_files(struct repo *repo, const struct writer_opts *o);
 int writer_list_changed(struct repo *repo, const struct writer_opts *o);
 int writer_verify(struct repo *repo, const struct writer_opts *o);
+/* verify --all: every session; damage grouped by file with the points in
+ * time it spoils.  0, or 2 when anything is damaged. */
+int writer_verify_all(struct repo *repo, const struct writer_opts *o);
 
 #endif
