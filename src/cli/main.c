@@ -92,6 +92,9 @@ usage_backup(FILE *f)
 	    "  --native-owners  the mirror keeps true owners and modes (the "
 	    "writer\n                needs CAP_CHOWN, CAP_FOWNER, "
 	    "CAP_DAC_OVERRIDE)\n"
+	    "  --check-unchanged  also read files whose size and time are "
+	    "the same and\n                report those whose content "
+	    "changed anyway (bit rot)\n"
 	    "\n"
 	    "Selection (rdiff-backup's options and rules: in order, the "
 	    "first that\nmatches decides, default include; globs match "
@@ -391,13 +394,15 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		{ "delta", no_argument, NULL, 'd' },
 		{ "whole-file", no_argument, NULL, 'W' },
 		{ "native-owners", no_argument, NULL, 'N' },
+		{ "check-unchanged", no_argument, NULL, 'C' },
 	};
 	/* static: alive until exit, also on the fatal() paths */
 	static char **rargv, **sel;
 	char *wargv[16], *shost, *rhost;
 	int c, rn = 0, wn = 0, rst, wst, noarg, nul_sep = 0;
-	size_t i, no = 7, nsel = 0, inline_total = 0;
+	size_t i, no = 8, nsel = 0, inline_total = 0;
 	int delta = -1; /* -1: by delta when one side is remote */
+	int rehash = 0;
 	int native = 0;
 	const char *name, *spath, *rpath;
 	struct stat st;
@@ -455,6 +460,7 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		case 'd': delta = 1; break;
 		case 'W': delta = 0; break;
 		case 'N': native = 1; break;
+		case 'C': rehash = 1; break;
 		case 'h': usage_backup(stdout); return 0;
 		default: usage_backup(stderr); return 1;
 		}
@@ -493,6 +499,8 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		wargv[wn++] = (char *)"--delta";
 	if (native)
 		wargv[wn++] = (char *)"--native-owners";
+	if (rehash)
+		wargv[wn++] = (char *)"--check-unchanged";
 	wargv[wn++] = (char *)"--";
 	wargv[wn++] = (char *)"backup";
 	wargv[wn++] = (char *)rpath;

@@ -284,6 +284,13 @@ decide_regular(struct session *s, struct action *a)
 	}
 	a->dec =
 	    (same && (n->nlink <= 1 || a->prev.has_sha1)) ? D_NONE : D_DATA;
+	/* --check-unchanged: the content is read and its SHA-1 compared
+	 * with the recorded one (bit rot on the source, or a tool that
+	 * puts mtimes back, shows as a difference). */
+	if (a->dec == D_NONE && s->o->rehash && a->prev.has_sha1) {
+		a->dec = D_DATA;
+		a->rehash = 1;
+	}
 }
 
 static void
@@ -787,6 +794,10 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 	    (unsigned long long)s.st.delta_bytes,
 	    (unsigned long long)s.st.delta_size,
 	    (unsigned long long)s.st.sig_bytes);
+	if (o->rehash)
+		log_warn("--check-unchanged: %llu files changed although "
+			 "their size and modification time did not",
+		    (unsigned long long)s.rehash_changed);
 	{
 		uint8_t b[12] = { 0 };
 		int k;

@@ -559,6 +559,14 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 	}
 	r->has_sha1 = 1;
 	r->size = s->sink.off;
+	if (a->rehash && memcmp(a->prev.sha1, r->sha1, 20) != 0) {
+		log_warn("'%s': the content changed but the size and "
+			 "modification time did not (bit rot, or a tool that "
+			 "sets times back); the new content is backed up, the "
+			 "old one kept as an increment",
+		    log_quote(r->path, r->pathlen));
+		s->rehash_changed++;
+	}
 	if (flags & FILE_CHANGED)
 		log_warn("'%s' changed while it was being read",
 		    log_quote(r->path, r->pathlen));

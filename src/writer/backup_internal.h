@@ -29,6 +29,7 @@ struct action {
 	char *link_to;	  /* D_LINK: first path of the hard-link group */
 	size_t siglen;	  /* D_DATA asked by WANT_DELTA: signature bytes */
 	int replaces_dir; /* a directory stood here: no .missing marker */
+	int rehash;	  /* read although size and mtime are the same */
 };
 
 enum dir_marker {
@@ -58,6 +59,7 @@ struct stats {
 };
 
 struct session {
+	uint64_t rehash_changed; /* --check-unchanged found these */
 	struct repo *repo;
 	const struct writer_opts *o;
 	struct frame_in in;

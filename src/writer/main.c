@@ -100,6 +100,7 @@ main(int argc, char **argv)
 		{ "sandbox-test", required_argument, NULL, 'T' },
 		{ "native-owners", no_argument, NULL, 'N' },
 		{ "sample", required_argument, NULL, 'S' },
+		{ "check-unchanged", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -124,6 +125,7 @@ main(int argc, char **argv)
 		case 'T': writer_sbtest = optarg; break;
 		case 'N': mirror_native = 1; break;
 		case 'S': parse_sample(optarg, &o); break;
+		case 'C': o.rehash = 1; break;
 		case 'p':
 			o.sub = optarg;
 			o.sublen = strlen(optarg);

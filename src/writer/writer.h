@@ -31,7 +31,9 @@ struct writer_opts {
 	int force;
 	int64_t now; /* session time */
 	int compress;
-	int delta; /* backup: ask for deltas of changed files (remote links) */
+	int delta;  /* backup: ask for deltas of changed files (remote links) */
+	int rehash; /* backup: read files whose size and mtime are the same
+		     * too, and report those whose content changed anyway */
 	int verbosity;
 	const char *at;	 /* restore: --at time spec, NULL = newest */
 	const char *sub; /* --path: a sub-tree of the repository, "." = all */

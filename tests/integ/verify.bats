@@ -94,3 +94,25 @@ verify_all() {
 	[[ "$output" == *"the metadata ("*") spoils"*"$T2"* ]]
 	[[ "$output" == *"points in time intact: $T4 $T3"* ]]
 }
+
+@test "backup --check-unchanged: content changed under the same size and time is found and kept both ways" {
+	# bit rot, or a tool that puts the time back: same size, same mtime
+	touch -r "$T/src/same" "$T/ref"
+	echo SAME >"$T/src/same"
+	touch -r "$T/ref" "$T/src/same"
+	cb --current-time 1700004000 backup "$T/src" "$T/repo"
+	# an ordinary backup trusts size and time, as rdiff-backup does
+	[ "$(cat "$T/repo/same")" = same ]
+	run cb --current-time 1700005000 backup --check-unchanged "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"'same': the content changed but the size and modification time did not"* ]]
+	[[ "$output" == *"--check-unchanged: 1 files changed although"* ]]
+	[ "$(cat "$T/repo/same")" = SAME ]
+	# the version before is an increment, and the repository verifies
+	cb restore --at 1700004000 "$T/repo/same" "$T/old"
+	[ "$(cat "$T/old")" = same ]
+	rdiff-backup --terminal-verbosity 1 verify "$T/repo"
+	run cb verify --all "$T/repo"
+	[ "$status" -eq 0 ]
+}
