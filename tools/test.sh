@@ -7,7 +7,7 @@
 #      drive every role with each role process under valgrind, from a
 #      build without the sandbox (valgrind cannot run under the roles'
 #      seccomp filter) (tools/valgrind-suite.sh --all runs every file);
-#   4. the libFuzzer harnesses (tests/fuzz), 10 s each from their seeds.
+#   4. the libFuzzer harnesses (tests/fuzz), 5 s each from their seeds.
 # Builds without the sandbox refuse to run as root; the tests allow it
 # with CAPBACK_ALLOW_UNSANDBOXED_ROOT=1.
 # Ends with one line "N passed, N failed, N skipped" over all of them.
@@ -39,7 +39,7 @@ export CAPBACK_ALLOW_UNSANDBOXED_ROOT=1
 # (the normal pass has them in full) to keep CI within its time.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-CAPBACK_TEST_KILLS=4 CAPBACK_TEST_BIG=2097152 \
+CAPBACK_TEST_KILLS=4 CAPBACK_TEST_BIG=2097152 CAPBACK_FAULT_POINTS=20 \
     meson test -C build-asan --print-errorlogs || rc=1
 
 meson test -C build --suite unit --logbase valgrind-unit --print-errorlogs \
@@ -48,7 +48,7 @@ meson test -C build --suite unit --logbase valgrind-unit --print-errorlogs \
 sh tools/valgrind-suite.sh >build/meson-logs/valgrind-integ.tap 2>&1 || rc=1
 grep -E '^not ok' -A8 build/meson-logs/valgrind-integ.tap || true
 
-# libFuzzer: each harness for 10 s from its seed corpus (clang, ASan+UBSan).
+# libFuzzer: each harness for 5 s from its seed corpus (clang, ASan+UBSan).
 if [ ! -f build-fuzz/build.ninja ]; then
 	CC=clang quiet meson setup build-fuzz -Dfuzz=true -Dsandbox=none \
 	    -Dtests=disabled -Db_sanitize=address,undefined -Db_lundef=false \

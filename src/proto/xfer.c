@@ -89,6 +89,22 @@ send_hole(struct frame_out *fo, uint64_t len)
 	return frame_put(fo, MSG_HOLE, buf, 8);
 }
 
+/*
+ * Did the file change while it was read?  Size or mtime (grew, shrank,
+ * rewritten), or ctime and link count (removed, or replaced by a rename:
+ * the descriptor still reads the old file, which is then no longer what
+ * the tree holds).
+ */
+static int
+stat_changed(const struct stat *a, const struct stat *b)
+{
+	return a->st_size != b->st_size ||
+	    a->st_mtim.tv_sec != b->st_mtim.tv_sec ||
+	    a->st_mtim.tv_nsec != b->st_mtim.tv_nsec ||
+	    a->st_ctim.tv_sec != b->st_ctim.tv_sec ||
+	    a->st_ctim.tv_nsec != b->st_ctim.tv_nsec || b->st_nlink == 0;
+}
+
 int
 xfer_send_file(struct frame_out *fo, int fd, uint64_t seq, uint64_t size_hint)
 {
@@ -136,10 +152,7 @@ xfer_send_file(struct frame_out *fo, int fd, uint64_t seq, uint64_t size_hint)
 	}
 	if (r != 0)
 		goto out;
-	if (err == 0 &&
-	    (fstat(fd, &st1) != 0 || st1.st_size != st0.st_size ||
-		st1.st_mtim.tv_sec != st0.st_mtim.tv_sec ||
-		st1.st_mtim.tv_nsec != st0.st_mtim.tv_nsec))
+	if (err == 0 && (fstat(fd, &st1) != 0 || stat_changed(&st0, &st1)))
 		flags |= FILE_CHANGED;
 	if ((r = put_file_end(fo, (uint32_t)err, flags)) != 0)
 		goto out;
@@ -216,9 +229,7 @@ xfer_send_delta(struct frame_out *fo, int fd, uint64_t seq, const uint8_t *sig,
 		goto out; /* a signature we refuse, or no memory */
 	if (err == 0 &&
 	    (ds.read != (uint64_t)st0.st_size || fstat(fd, &st1) != 0 ||
-		st1.st_size != st0.st_size ||
-		st1.st_mtim.tv_sec != st0.st_mtim.tv_sec ||
-		st1.st_mtim.tv_nsec != st0.st_mtim.tv_nsec))
+		stat_changed(&st0, &st1)))
 		flags |= FILE_CHANGED;
 	EVP_DigestFinal_ex(ds.sha, sha1, &dlen);
 	wire_wr_init(&wr, 64);

@@ -22,7 +22,10 @@ set_times(int fd, int64_t mtime)
 {
 	struct timespec ts[2] = { { 0, UTIME_OMIT }, { (time_t)mtime, 0 } };
 
-	futimens(fd, ts);
+	/* A file system that cannot keep a time (EIO) cannot be trusted
+	 * with the session either: it stops here, to be regressed. */
+	if (futimens(fd, ts) != 0)
+		fatal("setting a time in the mirror: %s", strerror(errno));
 }
 
 static const char *
@@ -568,7 +571,9 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 		s->rehash_changed++;
 	}
 	if (flags & FILE_CHANGED)
-		log_warn("'%s' changed while it was being read",
+		log_warn("'%s' changed while it was being read (it grew, "
+			 "shrank, was rewritten, removed or replaced): what "
+			 "was read is kept, the next backup reads it again",
 		    log_quote(r->path, r->pathlen));
 	mirror_chown(s->tmpfd, r);
 	if (fchmod(s->tmpfd, mirror_mode(r)) != 0)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -455,6 +456,75 @@ writer_verify_all(struct repo *repo, const struct writer_opts *o)
 	return v.bad > 0 ? 2 : 0;
 }
 
+/* A file at the top of rdiff-backup-data, by its time. */
+struct topname {
+	int64_t t;
+	int rank; /* within a time: what lists the session goes first */
+	const char *name;
+};
+
+/*
+ * Within one time, increments.<T>.* goes first, then mirror_metadata.<T>.*
+ * (after which the session is no longer listed), then the rest: a
+ * session that is still listed has all its metadata, EAs and ACLs.
+ */
+static int
+top_rank(const char *name)
+{
+	if (strncmp(name, "increments.", 11) == 0)
+		return 0;
+	if (strncmp(name, "mirror_metadata.", 16) == 0)
+		return 1;
+	return 2;
+}
+
+static int
+topname_cmp(const void *a, const void *b)
+{
+	const struct topname *x = a, *y = b;
+
+	if (x->t != y->t)
+		return (x->t > y->t) - (x->t < y->t);
+	return x->rank - y->rank;
+}
+
+/* Remove the files at the top of rdiff-backup-data named with a time up
+ * to ${upto}, in ascending order of time, then sync. */
+static void
+remove_top_upto(int datafd, int64_t upto)
+{
+	struct topname *top;
+	char **names;
+	size_t n, i, k = 0;
+
+	if (fs_list_names(datafd, &names, &n) != 0)
+		fatal("cannot list rdiff-backup-data: %s", strerror(errno));
+	if ((top = calloc(n ? n : 1, sizeof(*top))) == NULL)
+		fatal("out of memory");
+	for (i = 0; i < n; i++) {
+		struct incname in;
+		struct stat st;
+
+		if (incname_parse(names[i], strlen(names[i]), &in) == 0 &&
+		    in.time <= upto &&
+		    fstatat(datafd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    !S_ISDIR(st.st_mode))
+			top[k++] = (struct topname){ in.time,
+				top_rank(names[i]), names[i] };
+	}
+	qsort(top, k, sizeof(*top), topname_cmp);
+	for (i = 0; i < k; i++)
+		if (unlinkat(datafd, top[i].name, 0) != 0 && errno != ENOENT)
+			fatal("cannot remove '%s': %s", top[i].name,
+			    strerror(errno));
+	if (fsync(datafd) != 0)
+		fatal("syncing: %s", strerror(errno));
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(top);
+}
+
 /*
  * remove increments --older-than TIME (docs/rdiff-backup-format.md 9):
  * the candidates are the root markers older than TIME; the current mirror
@@ -503,7 +573,12 @@ writer_remove_older(struct repo *repo, const struct writer_opts *o)
 	free(inc);
 	timefmt_utc(newest, ts);
 	log_info("removing increments up to %s", ts);
-	inc_tree_remove(repo->datafd, INT64_MIN, newest + 1, 0);
+	/* First the sessions' own files at the top (markers, metadata,
+	 * statistics), oldest first: once they are gone the sessions are
+	 * no longer listed, so a removal stopped halfway never leaves a
+	 * listed session whose increments are half gone.  Then the
+	 * increments themselves. */
+	remove_top_upto(repo->datafd, newest);
 	if ((fd = openat(repo->datafd, "increments",
 		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
 		if (inc_tree_remove(fd, INT64_MIN, newest + 1, 1))

@@ -93,7 +93,8 @@ set_mtime(int fd, int64_t mtime)
 {
 	struct timespec ts[2] = { { 0, UTIME_OMIT }, { (time_t)mtime, 0 } };
 
-	futimens(fd, ts);
+	if (futimens(fd, ts) != 0)
+		fatal("setting a time in the mirror: %s", strerror(errno));
 }
 
 /* Put the regular file of ${r} back as it was at the good session. */
@@ -124,8 +125,14 @@ rebuild_regular(struct regress *g, int dirfd, const char *name,
 	set_mtime(out, r->mtime);
 	close(out);
 	close(in);
-	fs_remove_at(dirfd, name); /* a directory may stand there */
-	if (renameat(dirfd, tmp, dirfd, name) != 0)
+	/* The mirror file is the basis of the rebuild: it goes only by
+	 * being replaced, in one step (killed before, the next regress
+	 * rebuilds from it again).  A directory standing there is removed
+	 * first. */
+	if (renameat(dirfd, tmp, dirfd, name) != 0 &&
+	    ((errno != EISDIR && errno != ENOTEMPTY && errno != EEXIST) ||
+		fs_remove_at(dirfd, name) != 0 ||
+		renameat(dirfd, tmp, dirfd, name) != 0))
 		fatal("cannot replace '%s': %s", log_quote(r->path, r->pathlen),
 		    strerror(errno));
 	g->fixed++;

@@ -113,7 +113,7 @@ PY
 	dur=$((($(date +%s%N) - t0) / 1000000))
 	rm -rf "$T/timed"
 	echo "a whole session takes $dur ms"
-	for i in $(seq 1 "${CAPBACK_TEST_KILLS:-12}"); do
+	for i in $(seq 1 "${CAPBACK_TEST_KILLS:-5}"); do
 		rm -rf "$T/repo" "$T/out"
 		cp -a "$T/base" "$T/repo"
 		setsid "$CAPBACK_BUILD/capback" --current-time 1700000100 backup \
@@ -165,7 +165,7 @@ PY
 		run rdiff-backup verify "$T/repo"
 		[ "$status" -eq 0 ]
 	done
-	echo "regressed after ${regressed:-0} of ${CAPBACK_TEST_KILLS:-12} kills"
+	echo "regressed after ${regressed:-0} of ${CAPBACK_TEST_KILLS:-5} kills"
 }
 
 @test "stopped while the old snapshot became a diff: both tools regress it" {

@@ -33,13 +33,12 @@ def xattrs(path):
     return out
 
 
-def main():
-    args = sys.argv[1:]
-    no_owner = "--no-owner" in args
-    no_dir_mtime = "--no-dir-mtime" in args
-    root = os.fsencode([a for a in args if not a.startswith("--")][0])
+def manifest(root, no_owner=False, no_dir_mtime=False):
+    """The manifest lines of the tree ${root} (str or bytes)."""
+    root = os.fsencode(root)
     groups = {}
     entries = []
+    lines = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         for name in [b""] if dirpath == root else []:
@@ -72,7 +71,16 @@ def main():
         elif stat.S_ISCHR(m) or stat.S_ISBLK(m):
             f.append("dev=%d:%d" % (os.major(st.st_rdev), os.minor(st.st_rdev)))
         f += xattrs(p)
-        print(" ".join(f))
+        lines.append(" ".join(f))
+    return lines
 
 
-main()
+def main():
+    args = sys.argv[1:]
+    root = [a for a in args if not a.startswith("--")][0]
+    for line in manifest(root, "--no-owner" in args, "--no-dir-mtime" in args):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

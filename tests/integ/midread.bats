@@ -1,0 +1,86 @@
+#!/usr/bin/env bats
+# Files that grow, shrink, vanish or are replaced while the reader reads
+# them: the backup says so, and the mirror holds exactly what was read
+# (its recorded size and SHA-1 match: verify passes, restores are whole).
+# The reader runs under strace, which slows each of its reads, so that
+# the change lands in the middle of the file's read.
+
+load ../lib/helpers
+
+setup() {
+	need_root
+	command -v strace >/dev/null || skip "needs strace"
+	setup_scratch
+	mkdir -p "$T/src" "$T/libexec"
+	for r in capback-writer capback-restorer; do ln -s "$CAPBACK_BUILD/$r" "$T/libexec/$r"; done
+	cat >"$T/libexec/capback-reader" <<EOS
+#!/bin/sh
+exec strace -f -qq -o /dev/null -e inject=pread64:delay_enter=40000 -- "$CAPBACK_BUILD/capback-reader" "\$@"
+EOS
+	chmod 0755 "$T/libexec/capback-reader"
+	echo small >"$T/src/other"
+	python3 -c "import random,sys; sys.stdout.buffer.write(random.Random(1).randbytes(8 << 20))" >"$T/src/big"
+}
+
+teardown() {
+	teardown_scratch
+}
+
+# backup_while CMD: a backup through the slow reader, CMD run 0.5 s in
+backup_while() {
+	(sleep 0.5 && eval "$1") &
+	run env CAPBACK_LIBEXEC="$T/libexec" "$CAPBACK_BUILD/capback" backup --whole-file "$T/src" "$T/repo"
+	wait
+	echo "$output"
+}
+
+consistent() {
+	run cb verify "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	rdiff-backup --terminal-verbosity 1 verify "$T/repo"
+	rm -rf "$T/out"
+	cb restore "$T/repo" "$T/out"
+	[ "$(cat "$T/out/other")" = small ]
+}
+
+@test "a file that grows during the read" {
+	backup_while 'head -c 3000000 /dev/zero >>"$T/src/big"'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"'big' changed while it was being read"* ]]
+	consistent
+	# what was read is the file as it was when the read began
+	[ "$(stat -c %s "$T/out/big")" -eq $((8 << 20)) ]
+	# and the next backup takes the whole file
+	cb backup "$T/src" "$T/repo"
+	cmp "$T/src/big" "$T/repo/big"
+}
+
+@test "a file that shrinks during the read" {
+	backup_while 'truncate -s 1000000 "$T/src/big"'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"'big' changed while it was being read"* ]]
+	consistent
+	[ "$(stat -c %s "$T/out/big")" -le $((8 << 20)) ]
+}
+
+@test "a file removed during the read" {
+	backup_while 'rm "$T/src/big"'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"'big' changed while it was being read"* ]]
+	consistent
+	cb backup "$T/src" "$T/repo"
+	[ ! -e "$T/repo/big" ]
+	consistent
+}
+
+@test "a file replaced by a rename during the read" {
+	echo replacement >"$T/new"
+	backup_while 'mv "$T/new" "$T/src/big"'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"'big' changed while it was being read"* ]]
+	consistent
+	cb backup "$T/src" "$T/repo"
+	[ "$(cat "$T/repo/big")" = replacement ]
+	consistent
+}
