@@ -22,6 +22,7 @@
 #include "select.h"
 #include "doctor.h"
 #include "drill.h"
+#include "run.h"
 #include "setup.h"
 #include "spawn.h"
 #include "strbuf.h"
@@ -55,6 +56,9 @@ usage_main(FILE *f)
 	    "                              forget the sessions before TIME\n"
 	    "  drill REPOSITORY            restore a sample and check it "
 	    "(--sample, --all)\n"
+	    "  run [CONFIG]                the backup server's job: every "
+	    "host, report\n"
+	    "  status [--json] [CONFIG]    the last result of every host\n"
 	    "  doctor [--role R] [--user U]  check privileges on this host\n"
 	    "  setup --role R --user U [--apply]  configure them\n"
 	    "\n"
@@ -1102,6 +1106,10 @@ main(int argc, char **argv)
 		return cmd_doctor(argc, argv);
 	if (strcmp(argv[0], "drill") == 0)
 		return drill_main(argc, argv, g.verbosity);
+	if (strcmp(argv[0], "run") == 0)
+		return run_main(argc, argv, g.verbosity);
+	if (strcmp(argv[0], "status") == 0)
+		return status_main(argc, argv);
 	if (strcmp(argv[0], "setup") == 0)
 		return cmd_setup(argc, argv);
 	log_error("unknown action '%s'", argv[0]);

@@ -225,7 +225,7 @@ set_attrs(struct restorer *rs, const struct meta_rec *r, int fd, int pfd,
 
 		if (rc != 0)
 			rs_error(rs, r, "cannot set owner of", errno);
-	} else if (!rs->warned_chown++)
+	} else if (!rs->drill && !rs->warned_chown++)
 		log_warn("not running with CAP_CHOWN: owners are not restored");
 	mode = wanted_mode(rs, r);
 	if (mode != (mode_t)r->perms) {

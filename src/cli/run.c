@@ -1,0 +1,1200 @@
+/*
+ * capback run: the backup server's job (what sysadmins write cron scripts
+ * around rdiff-backup for).  From one INI file: back up every host, with
+ * a bound on how many run at once and a lock per host; then per host the
+ * retention (remove increments older than "keep") and a drill; then one
+ * plain-text report, by mail through sendmail if asked; then the global
+ * "after" hook (a shutdown, say), once the report has been handed over.
+ *
+ * Each host's work runs in a child process (a worker) that calls this
+ * same program for backup, remove increments and drill, with the
+ * host's lock held; it leaves its result in STATE/hosts/NAME.result,
+ * which the report and "capback status" read.
+ */
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "fsutil.h"
+#include "log.h"
+#include "strbuf.h"
+#include "timefmt.h"
+#include "timespec.h"
+
+#define DEFAULT_CONFIG "/etc/capback/capback.conf"
+#define MAX_HOSTS      256
+#define MAX_RULES      64
+
+struct host {
+	char *name;
+	char *source, *repo, *keep, *drill, *before, *after, *schema;
+	char *rules[2 * MAX_RULES]; /* "--include", "X", ... */
+	size_t nrules;
+	long drill_max; /* --max-duration of the drill, seconds */
+};
+
+struct config {
+	const char *path;
+	long parallel;
+	char *mail_to, *mail_from, *mail_when, *after, *state, *schema;
+	char *sendmail, *overdue;
+	struct host *hosts;
+	size_t n;
+	int bad; /* a value was refused (reported by line) */
+};
+
+/* What a worker found, as kept in STATE/hosts/NAME.result. */
+struct result {
+	char status[16]; /* ok, failed, skipped */
+	char why[4200];
+	int64_t started, finished;
+	uint64_t files, changed, inc_bytes, source_bytes;
+	char oldest_proven[512];
+	int64_t drilled; /* when the last drill ran */
+	char retention[160];
+	unsigned nwarn;
+};
+
+static char *
+xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL)
+		fatal("out of memory");
+	return d;
+}
+
+/* ---- configuration --------------------------------------------------- */
+
+static void
+set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = xstrdup(v);
+}
+
+static struct host *
+host_of(struct config *c, const char *section)
+{
+	const char *name = section + 5; /* "host " */
+
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->hosts[i].name, name) == 0)
+			return &c->hosts[i];
+	if (c->n == MAX_HOSTS)
+		return NULL;
+	if (c->n == 0 &&
+	    (c->hosts = calloc(MAX_HOSTS, sizeof(*c->hosts))) == NULL)
+		fatal("out of memory");
+	c->hosts[c->n].name = xstrdup(name);
+	c->hosts[c->n].drill = xstrdup("0.02");
+	c->hosts[c->n].drill_max = 1800;
+	return &c->hosts[c->n++];
+}
+
+/* A host name: it names files in the state directory. */
+static int
+name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= 64 && s[0] != '.' &&
+	    strspn(s,
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		"0123456789._-") == n;
+}
+
+static int
+handler(void *arg, const char *section, const char *key, const char *v)
+{
+	struct config *c = arg;
+	char *end;
+
+	if (strcmp(section, "global") == 0) {
+		if (strcmp(key, "parallel") == 0) {
+			c->parallel = strtol(v, &end, 10);
+			return *end == '\0' && c->parallel >= 1 &&
+			    c->parallel <= 64;
+		}
+		if (strcmp(key, "mail-to") == 0)
+			set_str(&c->mail_to, v);
+		else if (strcmp(key, "mail-from") == 0)
+			set_str(&c->mail_from, v);
+		else if (strcmp(key, "mail") == 0) {
+			if (strcmp(v, "always") != 0 &&
+			    strcmp(v, "on-failure") != 0 &&
+			    strcmp(v, "never") != 0)
+				return 0;
+			set_str(&c->mail_when, v);
+		} else if (strcmp(key, "after") == 0)
+			set_str(&c->after, v);
+		else if (strcmp(key, "state-dir") == 0) {
+			if (v[0] != '/')
+				return 0;
+			set_str(&c->state, v);
+		} else if (strcmp(key, "remote-schema") == 0)
+			set_str(&c->schema, v);
+		else if (strcmp(key, "sendmail") == 0) {
+			if (v[0] != '/')
+				return 0;
+			set_str(&c->sendmail, v);
+		} else if (strcmp(key, "overdue") == 0)
+			set_str(&c->overdue, v);
+		else
+			return 0;
+		return 1;
+	}
+	if (strncmp(section, "host ", 5) == 0) {
+		struct host *h;
+
+		if (!name_ok(section + 5) || (h = host_of(c, section)) == NULL)
+			return 0;
+		if (strcmp(key, "source") == 0)
+			set_str(&h->source, v);
+		else if (strcmp(key, "repository") == 0)
+			set_str(&h->repo, v);
+		else if (strcmp(key, "keep") == 0)
+			set_str(&h->keep, v);
+		else if (strcmp(key, "drill") == 0)
+			set_str(&h->drill, v);
+		else if (strcmp(key, "drill-max-duration") == 0) {
+			h->drill_max = strtol(v, &end, 10);
+			return *end == '\0' && h->drill_max > 0;
+		} else if (strcmp(key, "before") == 0)
+			set_str(&h->before, v);
+		else if (strcmp(key, "after") == 0)
+			set_str(&h->after, v);
+		else if (strcmp(key, "remote-schema") == 0)
+			set_str(&h->schema, v);
+		else if (strcmp(key, "include") == 0 ||
+		    strcmp(key, "exclude") == 0 ||
+		    strcmp(key, "include-regexp") == 0 ||
+		    strcmp(key, "exclude-regexp") == 0) {
+			if (h->nrules == 2 * MAX_RULES)
+				return 0;
+			h->rules[h->nrules] = malloc(strlen(key) + 3);
+			if (h->rules[h->nrules] == NULL)
+				fatal("out of memory");
+			sprintf(h->rules[h->nrules++], "--%s", key);
+			h->rules[h->nrules++] = xstrdup(v);
+		} else
+			return 0;
+		return 1;
+	}
+	return 0;
+}
+
+static void
+config_load(struct config *c, const char *path)
+{
+	int line;
+
+	memset(c, 0, sizeof(*c));
+	c->path = path;
+	c->parallel = 2;
+	c->state = xstrdup("/var/lib/capback");
+	c->sendmail = xstrdup("/usr/sbin/sendmail");
+	c->mail_when = xstrdup("always");
+	c->overdue = xstrdup("36h");
+	/* Commands may hold ';' and be long (Debian's inih: at run time). */
+	ini_allow_inline_comments = false;
+	ini_use_stack = false;
+	ini_initial_alloc = 8192;
+	ini_max_line = 8192;
+	line = ini_parse(path, handler, c);
+	if (line == -1)
+		fatal("cannot read the configuration %s: %s", path,
+		    strerror(errno));
+	if (line != 0)
+		fatal("%s, line %d: unknown or invalid setting (see "
+		      "capback.conf(5))",
+		    path, line);
+	if (c->n == 0)
+		fatal("%s: no [host NAME] section", path);
+	for (size_t i = 0; i < c->n; i++) {
+		struct host *h = &c->hosts[i];
+
+		if (h->source == NULL || h->repo == NULL)
+			fatal("%s: [host %s] needs source and repository", path,
+			    h->name);
+		if (strcmp(h->drill, "none") != 0 &&
+		    strcmp(h->drill, "all") != 0 && atof(h->drill) <= 0)
+			fatal("%s: [host %s] drill is a fraction, all or none",
+			    path, h->name);
+		if (h->keep != NULL) {
+			int64_t t;
+
+			if (timespec_parse(h->keep, (int64_t)time(NULL), NULL,
+				0, &t) != 0)
+				fatal("%s: [host %s] keep = %s is not a time "
+				      "span (e.g. 30D)",
+				    path, h->name, h->keep);
+		}
+	}
+}
+
+static void
+config_free(struct config *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		struct host *h = &c->hosts[i];
+
+		free(h->name);
+		free(h->source);
+		free(h->repo);
+		free(h->keep);
+		free(h->drill);
+		free(h->before);
+		free(h->after);
+		free(h->schema);
+		for (size_t k = 0; k < h->nrules; k++)
+			free(h->rules[k]);
+	}
+	free(c->hosts);
+	free(c->mail_to);
+	free(c->mail_from);
+	free(c->mail_when);
+	free(c->after);
+	free(c->state);
+	free(c->schema);
+	free(c->sendmail);
+	free(c->overdue);
+}
+
+/* ---- results ---------------------------------------------------------- */
+
+static void
+state_path(const struct config *c, char *buf, size_t len, const char *sub,
+    const char *name, const char *ext)
+{
+	snprintf(buf, len, "%s/%s/%s%s", c->state, sub, name, ext);
+}
+
+static void
+mkdirs(const struct config *c)
+{
+	static const char *subs[] = { "", "/hosts", "/locks", "/logs" };
+	char p[4096];
+
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(p, sizeof(p), "%s%s", c->state, subs[i]);
+		if (mkdir(p, 0750) != 0 && errno != EEXIST)
+			fatal("cannot make the state directory %s: %s", p,
+			    strerror(errno));
+	}
+}
+
+static void
+result_save(const struct config *c, const struct host *h,
+    const struct result *r)
+{
+	char path[4096], tmp[4200];
+	FILE *f;
+
+	state_path(c, path, sizeof(path), "hosts", h->name, ".result");
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	if ((f = fopen(tmp, "w")) == NULL)
+		fatal("cannot write %s: %s", tmp, strerror(errno));
+	fprintf(f,
+	    "status %s\nstarted %lld\nfinished %lld\nfiles %" PRIu64
+	    "\nchanged %" PRIu64 "\nincrement-bytes %" PRIu64
+	    "\nsource-bytes %" PRIu64 "\nwarnings %u\ndrilled %lld\n"
+	    "oldest-proven %s\nretention %s\nwhy %s\n",
+	    r->status, (long long)r->started, (long long)r->finished, r->files,
+	    r->changed, r->inc_bytes, r->source_bytes, r->nwarn,
+	    (long long)r->drilled, r->oldest_proven, r->retention, r->why);
+	if (fclose(f) != 0 || rename(tmp, path) != 0)
+		fatal("cannot write %s: %s", path, strerror(errno));
+}
+
+/* 0 and ${r} filled, or -1 if the host has no result yet. */
+static int
+result_load(const struct config *c, const struct host *h, struct result *r)
+{
+	char path[4096], line[4400];
+	FILE *f;
+
+	memset(r, 0, sizeof(*r));
+	state_path(c, path, sizeof(path), "hosts", h->name, ".result");
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *sp = strchr(line, ' '), *nl = strchr(line, '\n');
+		long long v;
+
+		if (sp == NULL)
+			continue;
+		if (nl != NULL)
+			*nl = '\0';
+		*sp++ = '\0';
+		v = atoll(sp);
+		if (strcmp(line, "status") == 0)
+			snprintf(r->status, sizeof(r->status), "%s", sp);
+		else if (strcmp(line, "why") == 0)
+			snprintf(r->why, sizeof(r->why), "%s", sp);
+		else if (strcmp(line, "oldest-proven") == 0)
+			snprintf(r->oldest_proven, sizeof(r->oldest_proven),
+			    "%s", sp);
+		else if (strcmp(line, "retention") == 0)
+			snprintf(r->retention, sizeof(r->retention), "%s", sp);
+		else if (strcmp(line, "started") == 0)
+			r->started = v;
+		else if (strcmp(line, "finished") == 0)
+			r->finished = v;
+		else if (strcmp(line, "files") == 0)
+			r->files = (uint64_t)v;
+		else if (strcmp(line, "changed") == 0)
+			r->changed = (uint64_t)v;
+		else if (strcmp(line, "increment-bytes") == 0)
+			r->inc_bytes = (uint64_t)v;
+		else if (strcmp(line, "source-bytes") == 0)
+			r->source_bytes = (uint64_t)v;
+		else if (strcmp(line, "warnings") == 0)
+			r->nwarn = (unsigned)v;
+		else if (strcmp(line, "drilled") == 0)
+			r->drilled = v;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* ---- running commands -------------------------------------------------- */
+
+/*
+ * Run ${argv} (argv[0] a path) with stdout and stderr appended to
+ * ${logfd} (or /dev/null); its exit status, 128+signal, or -1.
+ */
+static int
+run_argv(char *const argv[], int logfd)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDWR);
+
+		dup2(nul, 0);
+		dup2(logfd >= 0 ? logfd : nul, 1);
+		dup2(logfd >= 0 ? logfd : nul, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A hook from the configuration: the administrator's shell command. */
+static int
+run_hook(const char *cmd, int logfd)
+{
+	char *argv[] = { (char *)"/bin/sh", (char *)"-c", (char *)cmd, NULL };
+
+	return run_argv(argv, logfd);
+}
+
+static char self[4096];
+
+/* This program, for its own actions. */
+static void
+find_self(void)
+{
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n <= 0)
+		fatal("cannot find this program: %s", strerror(errno));
+	self[n] = '\0';
+}
+
+/* ---- one host's work ----------------------------------------------------- */
+
+static void
+logline(int fd, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		(void)!write(fd, buf,
+		    (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+/* The newest session's statistics of a local repository. */
+static void
+read_stats(const char *repo, struct result *r)
+{
+	char path[4096], line[256], best[256] = "";
+	int dfd, fd;
+	char **names;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/rdiff-backup-data", repo);
+	if ((dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return;
+	if (fs_list_names(dfd, &names, &n) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (strncmp(names[i], "session_statistics.", 19) == 0 &&
+			    strcmp(names[i], best) > 0)
+				snprintf(best, sizeof(best), "%s", names[i]);
+			free(names[i]);
+		}
+		free(names);
+	}
+	if (best[0] == '\0' || (fd = openat(dfd, best, O_RDONLY)) < 0 ||
+	    (f = fdopen(fd, "r")) == NULL) {
+		close(dfd);
+		return;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned long long v;
+		char key[64];
+
+		if (sscanf(line, "%63s %llu", key, &v) != 2)
+			continue;
+		if (strcmp(key, "SourceFiles") == 0)
+			r->files = v;
+		else if (strcmp(key, "ChangedFiles") == 0)
+			r->changed += v;
+		else if (strcmp(key, "NewFiles") == 0 ||
+		    strcmp(key, "DeletedFiles") == 0)
+			r->changed += v;
+		else if (strcmp(key, "IncrementFileSize") == 0)
+			r->inc_bytes = v;
+		else if (strcmp(key, "SourceFileSize") == 0)
+			r->source_bytes = v;
+	}
+	fclose(f);
+	close(dfd);
+}
+
+/* Lines of the host's log that are warnings or errors of this run. */
+static unsigned
+count_warnings(const char *log, off_t from)
+{
+	char line[2048];
+	unsigned n = 0;
+	FILE *f = fopen(log, "r");
+
+	if (f == NULL)
+		return 0;
+	fseeko(f, from, SEEK_SET);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "capback: ", 9) == 0)
+			n++;
+	fclose(f);
+	return n;
+}
+
+static int
+is_remote(const char *loc)
+{
+	return strstr(loc, "::") != NULL;
+}
+
+/* Phase 1: before, backup, after.  Returns the worker's exit status. */
+static int
+host_backup(const struct config *c, const struct host *h, const char *vb,
+    int logfd, const char *logpath, struct result *r)
+{
+	char *argv[16 + 2 * MAX_RULES];
+	const char *schema = h->schema ? h->schema : c->schema;
+	int n = 0, st;
+	off_t start = lseek(logfd, 0, SEEK_END);
+
+	if (h->before != NULL) {
+		logline(logfd, "== before: %s\n", h->before);
+		if ((st = run_hook(h->before, logfd)) != 0) {
+			snprintf(r->status, sizeof(r->status), "failed");
+			snprintf(r->why, sizeof(r->why),
+			    "the before command failed (status %d)", st);
+			return 1;
+		}
+	}
+	argv[n++] = self;
+	argv[n++] = (char *)"-v";
+	argv[n++] = (char *)vb;
+	if (schema != NULL) {
+		argv[n++] = (char *)"--remote-schema";
+		argv[n++] = (char *)schema;
+	}
+	argv[n++] = (char *)"backup";
+	for (size_t i = 0; i < h->nrules; i++)
+		argv[n++] = h->rules[i];
+	argv[n++] = (char *)"--";
+	argv[n++] = h->source;
+	argv[n++] = h->repo;
+	argv[n] = NULL;
+	logline(logfd, "== backup %s -> %s\n", h->source, h->repo);
+	st = run_argv(argv, logfd);
+	r->nwarn = count_warnings(logpath, start);
+	/* rdiff-backup's bits: 2 warnings, 4 files that could not be
+	 * read (named in the log); 1 or worse: no session */
+	if (st >= 0 && st < 8 && (st & 1) == 0) {
+		snprintf(r->status, sizeof(r->status), "ok");
+		if (!is_remote(h->repo))
+			read_stats(h->repo, r);
+	} else {
+		snprintf(r->status, sizeof(r->status), "failed");
+		snprintf(r->why, sizeof(r->why),
+		    "the backup failed (status %d): see %s", st, logpath);
+	}
+	if (h->after != NULL) {
+		logline(logfd, "== after: %s\n", h->after);
+		if ((st = run_hook(h->after, logfd)) != 0) {
+			r->nwarn++;
+			logline(logfd,
+			    "capback: the after command failed "
+			    "(status %d)\n",
+			    st);
+		}
+	}
+	return strcmp(r->status, "ok") != 0;
+}
+
+/* The "oldest point in time proven restorable" line of a drill. */
+static void
+drill_oldest(const char *log, off_t from, struct result *r)
+{
+	char line[512];
+	FILE *f = fopen(log, "r");
+	static const char key[] = "oldest point in time proven restorable: ";
+
+	if (f == NULL)
+		return;
+	fseeko(f, from, SEEK_SET);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, key, sizeof(key) - 1) == 0) {
+			char *nl = strchr(line, '\n');
+
+			if (nl != NULL)
+				*nl = '\0';
+			snprintf(r->oldest_proven, sizeof(r->oldest_proven),
+			    "%s", line + sizeof(key) - 1);
+		}
+	fclose(f);
+}
+
+/* Phase 2: retention, then the drill (local repositories). */
+static void
+host_keep_and_drill(const struct host *h, const char *vb, int logfd,
+    const char *logpath, struct result *r)
+{
+	char maxd[32];
+	int st;
+
+	if (h->keep != NULL) {
+		char *argv[] = { self, (char *)"-v", (char *)vb,
+			(char *)"--force", (char *)"remove",
+			(char *)"increments", (char *)"--older-than", h->keep,
+			h->repo, NULL };
+
+		logline(logfd, "== remove increments older than %s\n", h->keep);
+		st = run_argv(argv, logfd);
+		snprintf(r->retention, sizeof(r->retention), "%s",
+		    st == 0	? "older increments removed" :
+			st == 2 ? "nothing older to remove" :
+				  "FAILED (see the log)");
+		if (st != 0 && st != 2)
+			r->nwarn++;
+	}
+	if (strcmp(h->drill, "none") == 0 || is_remote(h->repo))
+		return;
+	{
+		off_t start = lseek(logfd, 0, SEEK_END);
+		char *argv[12];
+		int n = 0;
+
+		snprintf(maxd, sizeof(maxd), "%ld", h->drill_max);
+		argv[n++] = self;
+		argv[n++] = (char *)"-v";
+		argv[n++] = (char *)vb;
+		argv[n++] = (char *)"drill";
+		if (strcmp(h->drill, "all") == 0)
+			argv[n++] = (char *)"--all";
+		else {
+			argv[n++] = (char *)"--sample";
+			argv[n++] = h->drill;
+		}
+		argv[n++] = (char *)"--max-duration";
+		argv[n++] = maxd;
+		argv[n++] = h->repo;
+		argv[n] = NULL;
+		logline(logfd, "== drill\n");
+		st = run_argv(argv, logfd);
+		r->drilled = (int64_t)time(NULL);
+		drill_oldest(logpath, start, r);
+		if (st != 0) {
+			snprintf(r->status, sizeof(r->status), "failed");
+			snprintf(r->why, sizeof(r->why),
+			    "the drill found damage (status %d): see %s", st,
+			    logpath);
+		}
+	}
+}
+
+/*
+ * A worker: one host's phase (1: before, backup, after; 2: retention and
+ * drill) under the host's lock.  A host whose lock is held (a backup of
+ * it still running from before) is skipped.  Exit status 0 ok, 1 failed,
+ * 3 skipped.
+ */
+static int
+worker(const struct config *c, const struct host *h, const char *vb, int phase)
+{
+	char lock[4096], logpath[4096];
+	struct result r, last;
+	int lfd, logfd, rc = 0, has_last;
+
+	state_path(c, lock, sizeof(lock), "locks", h->name, ".lock");
+	state_path(c, logpath, sizeof(logpath), "logs", h->name, ".log");
+	if ((lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0)
+		fatal("cannot open %s: %s", lock, strerror(errno));
+	has_last = result_load(c, h, &last) == 0;
+	if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+		if (phase == 2)
+			return 3;
+		memset(&r, 0, sizeof(r));
+		r.started = r.finished = (int64_t)time(NULL);
+		snprintf(r.status, sizeof(r.status), "skipped");
+		snprintf(r.why, sizeof(r.why),
+		    "a backup of this host is still running");
+		if (has_last) {
+			r.drilled = last.drilled;
+			memcpy(r.oldest_proven, last.oldest_proven,
+			    sizeof(r.oldest_proven));
+		}
+		result_save(c, h, &r);
+		return 3;
+	}
+	if ((logfd = open(logpath,
+		 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+		     (phase == 1 ? O_TRUNC : 0),
+		 0640)) < 0)
+		fatal("cannot open %s: %s", logpath, strerror(errno));
+	if (phase == 1) {
+		memset(&r, 0, sizeof(r));
+		r.started = (int64_t)time(NULL);
+		/* the last drill stays known until this run drills */
+		if (has_last) {
+			r.drilled = last.drilled;
+			memcpy(r.oldest_proven, last.oldest_proven,
+			    sizeof(r.oldest_proven));
+		}
+		rc = host_backup(c, h, vb, logfd, logpath, &r);
+	} else {
+		if (!has_last || strcmp(last.status, "ok") != 0)
+			return 0; /* nothing to keep or drill after a failure */
+		r = last;
+		host_keep_and_drill(h, vb, logfd, logpath, &r);
+		rc = strcmp(r.status, "ok") != 0;
+	}
+	r.finished = (int64_t)time(NULL);
+	result_save(c, h, &r);
+	close(logfd);
+	close(lfd);
+	return rc;
+}
+
+/* ---- the report ------------------------------------------------------ */
+
+static void
+human_bytes(char *buf, size_t len, uint64_t v)
+{
+	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double d = (double)v;
+	int u = 0;
+
+	while (d >= 1024 && u < 4) {
+		d /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", d, unit[u]);
+}
+
+/* The warning lines of a host's log (at most ${max}). */
+static void
+add_warnings(struct strbuf *sb, const struct config *c, const struct host *h,
+    unsigned max)
+{
+	char path[4096], line[2048];
+	unsigned n = 0, more = 0;
+	FILE *f;
+
+	state_path(c, path, sizeof(path), "logs", h->name, ".log");
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "capback: ", 9) != 0)
+			continue;
+		if (n++ < max)
+			strbuf_addf(sb, "      %s", line + 9);
+		else
+			more++;
+	}
+	if (more > 0)
+		strbuf_addf(sb, "      ... and %u more (in %s)\n", more, path);
+	fclose(f);
+}
+
+/* The last lines of a failed host's log (not the "==" step lines). */
+static void
+add_log_tail(struct strbuf *sb, const struct config *c, const struct host *h,
+    unsigned max)
+{
+	char path[4096], line[2048], ring[8][2048];
+	unsigned n = 0;
+	FILE *f;
+
+	if (max > 8)
+		max = 8;
+	state_path(c, path, sizeof(path), "logs", h->name, ".log");
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "== ", 3) != 0)
+			memcpy(ring[n++ % max], line, sizeof(line));
+	fclose(f);
+	for (unsigned i = n > max ? n - max : 0; i < n; i++)
+		strbuf_addf(sb, "      %s", ring[i % max]);
+}
+
+static unsigned
+build_report(const struct config *c, struct strbuf *sb, int64_t began)
+{
+	unsigned failed = 0;
+	char ts[TIMEFMT_LEN];
+
+	timefmt_utc(began, ts);
+	strbuf_addf(sb, "capback run of %s, started %s (%s)\n\n", c->path, ts,
+	    "UTC");
+	for (size_t i = 0; i < c->n; i++) {
+		const struct host *h = &c->hosts[i];
+		struct result r;
+		char inc[32], src[32];
+
+		if (result_load(c, h, &r) != 0 || r.finished < began) {
+			strbuf_addf(sb, "%-16s NO RESULT\n", h->name);
+			failed++;
+			continue;
+		}
+		if (strcmp(r.status, "ok") != 0)
+			failed++;
+		human_bytes(inc, sizeof(inc), r.inc_bytes);
+		human_bytes(src, sizeof(src), r.source_bytes);
+		strbuf_addf(sb, "%-16s %s in %lld s\n", h->name,
+		    strcmp(r.status, "ok") == 0		 ? "OK" :
+			strcmp(r.status, "skipped") == 0 ? "SKIPPED" :
+							   "FAILED",
+		    (long long)(r.finished - r.started));
+		if (r.why[0] != '\0')
+			strbuf_addf(sb, "    %s\n", r.why);
+		if (strcmp(r.status, "failed") == 0)
+			add_log_tail(sb, c, h, 6);
+		if (strcmp(r.status, "skipped") != 0 && strcmp(r.why, "") == 0)
+			strbuf_addf(sb,
+			    "    %" PRIu64 " files (%s), %" PRIu64
+			    " changed, increment %s\n",
+			    r.files, src, r.changed, inc);
+		if (r.retention[0] != '\0')
+			strbuf_addf(sb, "    retention: %s\n", r.retention);
+		strbuf_addf(sb, "    oldest point proven restorable: %s\n",
+		    r.oldest_proven[0] ? r.oldest_proven : "none yet");
+		if (r.nwarn > 0) {
+			strbuf_addf(sb, "    %u warnings:\n", r.nwarn);
+			add_warnings(sb, c, h, 20);
+		}
+	}
+	strbuf_addf(sb, "\n%zu hosts, %u failed\n", c->n, failed);
+	return failed;
+}
+
+/* Hand the report to sendmail; 0 once it accepted it. */
+static int
+send_report(const struct config *c, const struct strbuf *report,
+    unsigned failed)
+{
+	char date[64], host[256] = "localhost";
+	struct strbuf msg = STRBUF_INIT;
+	time_t now = time(NULL);
+	int p[2], st;
+	pid_t pid;
+
+	gethostname(host, sizeof(host) - 1);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000",
+	    gmtime(&now));
+	if (c->mail_from != NULL)
+		strbuf_addf(&msg, "From: %s\n", c->mail_from);
+	strbuf_addf(&msg,
+	    "To: %s\nSubject: capback on %s: %zu hosts, %u failed\n"
+	    "Date: %s\nMIME-Version: 1.0\n"
+	    "Content-Type: text/plain; charset=utf-8\n\n",
+	    c->mail_to, host, c->n, failed, date);
+	strbuf_addf(&msg, "%s", report->buf);
+	if (pipe(p) != 0 || (pid = fork()) < 0)
+		fatal("cannot start %s: %s", c->sendmail, strerror(errno));
+	if (pid == 0) {
+		char *argv[8];
+		int n = 0;
+
+		dup2(p[0], 0);
+		close(p[0]);
+		close(p[1]);
+		argv[n++] = c->sendmail;
+		argv[n++] = (char *)"-oi";
+		argv[n++] = (char *)"-t";
+		if (c->mail_from != NULL) {
+			argv[n++] = (char *)"-f";
+			argv[n++] = c->mail_from;
+		}
+		argv[n] = NULL;
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(p[0]);
+	signal(SIGPIPE, SIG_IGN);
+	st = fs_write_all(p[1], msg.buf, msg.len);
+	close(p[1]);
+	strbuf_release(&msg);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		log_error("%s did not take the report (status %d)", c->sendmail,
+		    WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- capback run ------------------------------------------------------- */
+
+static void
+progress(const struct config *c, const pid_t *pids, size_t done, int64_t began)
+{
+	struct strbuf sb = STRBUF_INIT;
+	uint64_t files = 0, bytes = 0;
+	long secs = (long)(time(NULL) - began);
+	char b[32], rate[32];
+
+	for (size_t i = 0; i < c->n; i++) {
+		struct result r;
+
+		if (pids[i] == 0 && result_load(c, &c->hosts[i], &r) == 0 &&
+		    r.finished >= began) {
+			files += r.files;
+			bytes += r.source_bytes;
+		}
+	}
+	human_bytes(b, sizeof(b), bytes);
+	human_bytes(rate, sizeof(rate), secs > 0 ? bytes / (uint64_t)secs : 0);
+	strbuf_addf(&sb, "\r\033[K%zu/%zu hosts, %" PRIu64 " files, %s, %s/s;",
+	    done, c->n, files, b, rate);
+	for (size_t i = 0; i < c->n; i++)
+		if (pids[i] > 0)
+			strbuf_addf(&sb, " %s", c->hosts[i].name);
+	(void)!write(2, sb.buf, sb.len);
+	strbuf_release(&sb);
+}
+
+/* Run ${phase} of every host, at most c->parallel at once. */
+static void
+run_phase(const struct config *c, pid_t *pids, int phase, const char *vb,
+    int tty, int64_t began)
+{
+	size_t next = 0, running = 0, done = 0;
+
+	while (done < c->n) {
+		int st;
+		pid_t pid;
+
+		while (running < (size_t)c->parallel && next < c->n) {
+			if ((pid = fork()) < 0)
+				fatal("fork: %s", strerror(errno));
+			if (pid == 0)
+				_exit(worker(c, &c->hosts[next], vb, phase));
+			pids[next++] = pid;
+			running++;
+		}
+		if (tty)
+			progress(c, pids, phase == 1 ? done : c->n, began);
+		pid = tty ? waitpid(-1, &st, WNOHANG) : waitpid(-1, &st, 0);
+		if (pid == 0) {
+			sleep(1);
+			continue;
+		}
+		if (pid < 0) {
+			if (errno == EINTR)
+				continue;
+			fatal("waitpid: %s", strerror(errno));
+		}
+		for (size_t i = 0; i < c->n; i++)
+			if (pids[i] == pid) {
+				pids[i] = 0;
+				running--;
+				done++;
+				if (!WIFEXITED(st) || WEXITSTATUS(st) == 1)
+					log_error("host %s: %s failed (see "
+						  "%s/logs/%s.log)",
+					    c->hosts[i].name,
+					    phase == 1 ? "the backup" :
+							 "the drill",
+					    c->state, c->hosts[i].name);
+			}
+	}
+	if (tty)
+		(void)!write(2, "\r\033[K", 4);
+}
+
+static void
+usage_run(FILE *f)
+{
+	fprintf(f,
+	    "usage: capback [GLOBAL OPTIONS] run [--report] [CONFIG]\n"
+	    "\n"
+	    "Back up every host of CONFIG (default " DEFAULT_CONFIG
+	    "), at most\n'parallel' at a time; then remove increments "
+	    "older than each host's\n'keep', drill each repository, mail "
+	    "one report, and run the 'after'\nhook.  See capback.conf(5).  "
+	    "On a terminal it shows progress and\nprints the report; "
+	    "otherwise it is quiet but for failures (--report\nprints the "
+	    "report anyway).  Exit status: 0 every host OK, 1 otherwise.\n");
+}
+
+int
+run_main(int argc, char **argv, const char *verbosity)
+{
+	static const struct option opts[] = {
+		{ "report", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct config c;
+	struct strbuf report = STRBUF_INIT;
+	pid_t *pids;
+	int64_t began = (int64_t)time(NULL);
+	int opt, print = isatty(1), tty = isatty(2), rc = 0;
+	unsigned failed;
+
+	optind = 1;
+	argv[0] = (char *)"capback";
+	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'r': print = 1; break;
+		case 'h': usage_run(stdout); return 0;
+		default: usage_run(stderr); return 1;
+		}
+	}
+	if (argc - optind > 1) {
+		usage_run(stderr);
+		return 1;
+	}
+	config_load(&c, optind < argc ? argv[optind] : DEFAULT_CONFIG);
+	find_self();
+	mkdirs(&c);
+	if ((pids = calloc(c.n, sizeof(*pids))) == NULL)
+		fatal("out of memory");
+	fflush(NULL);
+	/* The backups first, then retention and drills: the drills read
+	 * repositories hard and should not slow the backups down. */
+	run_phase(&c, pids, 1, verbosity, tty, began);
+	run_phase(&c, pids, 2, verbosity, tty, began);
+	failed = build_report(&c, &report, began);
+	if (print)
+		fputs(report.buf, stdout);
+	fflush(stdout);
+	{
+		char path[4096];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/last-report.txt", c.state);
+		if ((f = fopen(path, "w")) != NULL) {
+			fputs(report.buf, f);
+			fclose(f);
+		}
+	}
+	if (c.mail_to != NULL && strcmp(c.mail_when, "never") != 0 &&
+	    (strcmp(c.mail_when, "always") == 0 || failed > 0)) {
+		if (send_report(&c, &report, failed) != 0)
+			rc = 1;
+		else
+			log_info("report handed to %s for %s", c.sendmail,
+			    c.mail_to);
+	}
+	/* Only now: the report is with sendmail (a shutdown may follow). */
+	if (c.after != NULL) {
+		int st = run_hook(c.after, 2);
+
+		if (st != 0)
+			log_error("the after command failed (status %d): %s",
+			    st, c.after);
+	}
+	strbuf_release(&report);
+	free(pids);
+	config_free(&c);
+	return failed > 0 ? 1 : rc;
+}
+
+/* ---- capback status ------------------------------------------------------ */
+
+/* The time of a local repository's newest session, 0 if unknown. */
+static int64_t
+newest_backup(const char *repo)
+{
+	char path[4096];
+	int64_t *s = NULL, t = 0;
+	size_t n = 0;
+	int dfd;
+
+	if (is_remote(repo))
+		return 0;
+	snprintf(path, sizeof(path), "%s/rdiff-backup-data", repo);
+	if ((dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return 0;
+	if (repo_sessions(dfd, &s, &n) == 0 && n > 0)
+		t = s[n - 1];
+	free(s);
+	close(dfd);
+	return t;
+}
+
+static void
+age(char *buf, size_t len, int64_t now, int64_t t)
+{
+	long long d = (long long)(now - t);
+
+	if (t == 0)
+		snprintf(buf, len, "never");
+	else if (d < 3600)
+		snprintf(buf, len, "%lldm", d / 60);
+	else if (d < 172800)
+		snprintf(buf, len, "%lldh", d / 3600);
+	else
+		snprintf(buf, len, "%lldD", d / 86400);
+}
+
+static void
+json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void
+usage_status(FILE *f)
+{
+	fprintf(f,
+	    "usage: capback [GLOBAL OPTIONS] status [--json] [CONFIG]\n"
+	    "\n"
+	    "The last result of each host of CONFIG, the age of its newest "
+	    "backup and\nof its last drill.  A host is overdue when its "
+	    "newest backup is older\nthan 'overdue' (default 36h).  Exit "
+	    "status: 0 all fine, 1 a host is\noverdue or its last run "
+	    "failed.\n");
+}
+
+int
+status_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct config c;
+	int64_t now = (int64_t)time(NULL), limit;
+	int opt, json = 0, bad = 0;
+
+	optind = 1;
+	argv[0] = (char *)"capback";
+	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'j': json = 1; break;
+		case 'h': usage_status(stdout); return 0;
+		default: usage_status(stderr); return 1;
+		}
+	}
+	if (argc - optind > 1) {
+		usage_status(stderr);
+		return 1;
+	}
+	config_load(&c, optind < argc ? argv[optind] : DEFAULT_CONFIG);
+	if (timespec_parse(c.overdue, now, NULL, 0, &limit) != 0)
+		fatal("%s: overdue = %s is not a time span", c.path, c.overdue);
+	if (json)
+		printf("{\"hosts\": [");
+	else
+		printf("%-16s %-8s %-8s %-8s %s\n", "HOST", "LAST", "BACKUP",
+		    "DRILL", "OLDEST PROVEN");
+	for (size_t i = 0; i < c.n; i++) {
+		const struct host *h = &c.hosts[i];
+		struct result r;
+		int64_t newest = newest_backup(h->repo);
+		int has = result_load(&c, h, &r) == 0;
+		int overdue = newest == 0 || newest < limit;
+		char a1[32], a2[32];
+
+		if (!has)
+			snprintf(r.status, sizeof(r.status), "none");
+		bad |= overdue || strcmp(r.status, "failed") == 0 || !has;
+		age(a1, sizeof(a1), now, newest);
+		age(a2, sizeof(a2), now, r.drilled);
+		if (json) {
+			printf("%s\n  {\"host\": ", i ? "," : "");
+			json_str(stdout, h->name);
+			printf(", \"last\": ");
+			json_str(stdout, r.status);
+			printf(", \"why\": ");
+			json_str(stdout, r.why);
+			printf(", \"last_finished\": %lld, \"newest_backup\": "
+			       "%lld, \"backup_age_s\": %lld, \"last_drill\": "
+			       "%lld, \"oldest_proven\": ",
+			    (long long)r.finished, (long long)newest,
+			    newest ? (long long)(now - newest) : -1LL,
+			    (long long)r.drilled);
+			json_str(stdout, r.oldest_proven);
+			printf(", \"overdue\": %s}",
+			    overdue ? "true" : "false");
+		} else
+			printf("%-16s %-8s %-8s %-8s %s%s\n", h->name, r.status,
+			    a1, a2, r.oldest_proven[0] ? r.oldest_proven : "-",
+			    overdue ? "  OVERDUE" : "");
+	}
+	if (json)
+		printf("\n]}\n");
+	config_free(&c);
+	return bad ? 1 : 0;
+}

@@ -1,0 +1,224 @@
+#!/usr/bin/env bats
+# capback run: the backup server's job over three hosts, each its own
+# OpenSSH server on 127.0.0.1 (alpha: an agent holding
+# CAP_DAC_READ_SEARCH; beta: an agent without it, so a root-only file is
+# unreadable; gamma: down), run by an ordinary account.  The report goes
+# through Debian's exim4 into a real mailbox; the after hook runs once the
+# mail is handed over.
+
+load ../lib/helpers
+
+setup() {
+	need_root
+	[ -x /usr/sbin/sshd ] || skip "openssh-server not installed"
+	[ -x /usr/sbin/sendmail ] || skip "no MTA (exim4) installed"
+	setup_scratch
+	new_user && AGENT=$NEW_USER
+	usermod -s /bin/sh "$AGENT"
+	new_user && SERVER=$NEW_USER
+	usermod -s /bin/sh "$SERVER"
+	# the mailbox owner needs a home for exim's local delivery
+	MAILUSER="cbm$$_${BATS_TEST_NUMBER}"
+	useradd -m -N -s /usr/sbin/nologin "$MAILUSER"
+	# a mailbox the server's hook may read (exim keeps its mode)
+	install -m 0644 -o "$MAILUSER" -g mail /dev/null "/var/mail/$MAILUSER"
+	mkdir -p "$T/agent/caps" "$T/agent/plain"
+	cp "$CAPBACK_BUILD/capback-reader" "$T/agent/caps/"
+	cp "$CAPBACK_BUILD/capback-reader" "$T/agent/plain/"
+	setcap cap_dac_read_search+p "$T/agent/caps/capback-reader"
+	for h in alpha beta; do
+		mkdir -p "$T/$h/private"
+		echo "public of $h" >"$T/$h/public"
+		echo "secret of $h" >"$T/$h/private/key"
+		chmod 0700 "$T/$h/private"
+		chmod 0600 "$T/$h/private/key"
+	done
+	P1=$((20000 + RANDOM % 20000))
+	P2=$((P1 + 1))
+	sh "$LIB/sshd-loopback.sh" start "$T/sshd1" "$P1" \
+	    "$AGENT=$T/agent/caps/capback-reader --serve --restrict-path $T/alpha"
+	sh "$LIB/sshd-loopback.sh" start "$T/sshd2" "$P2" \
+	    "$AGENT=$T/agent/plain/capback-reader --serve --restrict-path $T/beta"
+	chown "$SERVER" "$T/sshd1/client_key" "$T/sshd2/client_key"
+	mkdir -p "$T/server"
+	chown "$SERVER" "$T/server"
+	write_config
+}
+
+teardown() {
+	for d in sshd1 sshd2; do sh "$LIB/sshd-loopback.sh" stop "$T/$d" 2>/dev/null || true; done
+	pkill -u "$AGENT" 2>/dev/null || true
+	userdel -r "$MAILUSER" 2>/dev/null || true
+	rm -f "/var/mail/$MAILUSER"
+	teardown_scratch
+}
+
+# write_config: the server's configuration and its after hook
+write_config() {
+	cat >"$T/server/capback.conf" <<EOF
+[global]
+parallel = 2
+state-dir = $T/server/state
+mail-to = $MAILUSER@localhost
+mail-from = capback@localhost
+after = $T/server/hook
+
+[host alpha]
+source = x@127.0.0.1::$T/alpha
+repository = $T/server/alpha
+remote-schema = $(sh "$LIB/sshd-loopback.sh" sshcmd "$T/sshd1" "$AGENT") {h}
+keep = 30D
+drill = all
+
+[host beta]
+source = x@127.0.0.1::$T/beta
+repository = $T/server/beta
+remote-schema = $(sh "$LIB/sshd-loopback.sh" sshcmd "$T/sshd2" "$AGENT") {h}
+
+[host gamma]
+source = x@127.0.0.1::/srv
+repository = $T/server/gamma
+remote-schema = ssh -F none -p 1 -o BatchMode=yes -o ConnectTimeout=3 {h}
+EOF
+	# the hook: was the report already in the mailbox when it started?
+	# (if it ran first, the run would wait for it and no mail could come)
+	cat >"$T/server/hook" <<EOF
+#!/bin/sh
+n=0
+for i in \$(seq 1 40); do
+	n=\$(grep -c '^Subject: capback' /var/mail/$MAILUSER 2>/dev/null) && [ "\$n" -gt 0 ] && break
+	sleep 0.25
+done
+echo "mails \$n" >"$T/server/hook-ran"
+EOF
+	chmod 0755 "$T/server/hook"
+	chown -R "$SERVER" "$T/server"
+}
+
+cbrun() {
+	run run_as "$SERVER" env HOME="$T/server" "$CAPBACK_BUILD/capback" "$@"
+	echo "$output"
+}
+
+mailbox() {
+	for _ in $(seq 1 40); do
+		[ -s "/var/mail/$MAILUSER" ] && break
+		sleep 0.25
+	done
+	cat "/var/mail/$MAILUSER"
+}
+
+@test "a run: two hosts backed up, the down one and the unreadable file reported, the mail delivered, then the hook" {
+	cbrun run --report "$T/server/capback.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"host gamma: the backup failed"* ]]
+	# alpha read the root-only file through its agent's capability
+	[ "$(cat "$T/server/alpha/private/key")" = "secret of alpha" ]
+	[ "$(cat "$T/server/beta/public")" = "public of beta" ]
+	[ ! -e "$T/server/beta/private/key" ]
+	# the report: per host status, counts, the warnings, the drill
+	[[ "$output" == *"alpha            OK in"* ]]
+	[[ "$output" == *"beta             OK in"* ]]
+	[[ "$output" == *"gamma            FAILED in"* ]]
+	[[ "$output" == *"oldest point proven restorable: 2"* ]]
+	[[ "$output" == *"warnings:"*"private"* ]]
+	[[ "$output" == *"3 hosts, 1 failed"* ]]
+	m=$(mailbox)
+	echo "$m"
+	[[ "$m" == *"Subject: capback on "*": 3 hosts, 1 failed"* ]]
+	[[ "$m" == *"From: capback@localhost"* ]]
+	[[ "$m" == *"gamma            FAILED"* ]]
+	[[ "$m" == *"Connection refused"* ]]
+	[[ "$m" == *"beta             OK"* ]]
+	# the hook ran after the report was handed to sendmail
+	[ "$(cat "$T/server/hook-ran")" = "mails 1" ]
+	[ -s "$T/server/state/last-report.txt" ]
+}
+
+@test "status: ages and results, --json for monitoring, non-zero while a host fails or is overdue" {
+	cbrun run "$T/server/capback.conf"
+	[ "$status" -eq 1 ]
+	cbrun status "$T/server/capback.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"alpha            ok       0m"* ]]
+	[[ "$output" == *"gamma            failed   never    never    -  OVERDUE"* ]]
+	cbrun status --json "$T/server/capback.conf"
+	[ "$status" -eq 1 ]
+	python3 -c '
+import json, sys
+d = {h["host"]: h for h in json.loads(sys.argv[1])["hosts"]}
+assert d["alpha"]["last"] == "ok" and not d["alpha"]["overdue"], d
+assert d["alpha"]["last_drill"] > 0 and d["alpha"]["oldest_proven"], d
+assert d["gamma"]["last"] == "failed" and d["gamma"]["overdue"], d
+' "$output"
+	# without the down host all is well...
+	sed -i '/^\[host gamma\]/,$d' "$T/server/capback.conf"
+	cbrun status "$T/server/capback.conf"
+	[ "$status" -eq 0 ]
+	# ...until the newest backup is older than "overdue"
+	sed -i 's/^\[global\]$/[global]\noverdue = 1s/' "$T/server/capback.conf"
+	sleep 2
+	cbrun status "$T/server/capback.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"OVERDUE"* ]]
+}
+
+@test "a host whose backup still runs is skipped; the others go on; the next run takes it" {
+	sed -i '/^\[host gamma\]/,$d' "$T/server/capback.conf"
+	mkdir -p "$T/server/state/locks"
+	chown -R "$SERVER" "$T/server/state"
+	# (a sleep no other test uses: it holds the lock, not flock)
+	run_as "$SERVER" flock "$T/server/state/locks/alpha.lock" sleep 31.7 &
+	holder=$!
+	sleep 0.3
+	cbrun run --report "$T/server/capback.conf"
+	pkill -f "^sleep 31.7" || true
+	wait "$holder" || true
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"alpha            SKIPPED"* ]]
+	[[ "$output" == *"a backup of this host is still running"* ]]
+	[[ "$output" == *"beta             OK"* ]]
+	[ ! -e "$T/server/alpha" ]
+	cbrun run --report "$T/server/capback.conf"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"alpha            OK"* ]]
+}
+
+@test "retention removes what is older than keep; mail on-failure stays quiet when all is well" {
+	sed -i '/^\[host gamma\]/,$d' "$T/server/capback.conf"
+	sed -i 's/^mail-to = .*/&\nmail = on-failure/' "$T/server/capback.conf"
+	schema="$(sh "$LIB/sshd-loopback.sh" sshcmd "$T/sshd1" "$AGENT") {h}"
+	# two old sessions of alpha (2023), then the run (keep = 30D)
+	cbrun --remote-schema "$schema" --current-time 1700000000 backup "x@127.0.0.1::$T/alpha" "$T/server/alpha"
+	echo more >>"$T/alpha/public"
+	cbrun --remote-schema "$schema" --current-time 1700001000 backup "x@127.0.0.1::$T/alpha" "$T/server/alpha"
+	echo again >>"$T/alpha/public"
+	cbrun run --report "$T/server/capback.conf"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"retention: older increments removed"* ]]
+	cbrun list increments "$T/server/alpha"
+	[[ "$output" == *"Found 0 increments"* ]]
+	# every host OK: no mail, and the hook still runs
+	sleep 1
+	[ ! -s "/var/mail/$MAILUSER" ]
+	[ -e "$T/server/hook-ran" ]
+}
+
+@test "a bad configuration: the line is named, nothing runs" {
+	printf '[global]\nparalel = 2\n[host a]\nsource = /x\nrepository = /y\n' >"$T/bad.conf"
+	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad.conf, line 2: unknown or invalid setting"* ]]
+	printf '[host a]\nsource = /x\n' >"$T/bad.conf"
+	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
+	[[ "$output" == *"[host a] needs source and repository"* ]]
+	printf '[host a]\nsource = /x\nrepository = /y\nkeep = thirty days\n' >"$T/bad.conf"
+	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
+	[[ "$output" == *"keep = thirty days is not a time span"* ]]
+	printf '[host ../evil]\nsource = /x\nrepository = /y\n' >"$T/bad.conf"
+	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
+	[ "$status" -eq 1 ]
+	run "$CAPBACK_BUILD/capback" run "$T/none.conf"
+	[[ "$output" == *"cannot read the configuration"* ]]
+	[ ! -e /x ] && [ ! -e /y ]
+}
