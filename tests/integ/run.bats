@@ -222,3 +222,25 @@ assert d["gamma"]["last"] == "failed" and d["gamma"]["overdue"], d
 	[[ "$output" == *"cannot read the configuration"* ]]
 	[ ! -e /x ] && [ ! -e /y ]
 }
+
+@test "what ships: the systemd units verify, the example configuration parses, every action has its man page entry" {
+	sed "s|/usr/bin/capback|$CAPBACK_BUILD/capback|" "$CAPBACK_SRC/contrib/systemd/capback-run.service" >"$T/capback-run.service"
+	cp "$CAPBACK_SRC/contrib/systemd/capback-run.timer" "$T/"
+	if command -v systemd-analyze >/dev/null; then
+		run systemd-analyze verify --man=no "$T/capback-run.service" "$T/capback-run.timer"
+		echo "$output"
+		[ "$status" -eq 0 ]
+	fi
+	run "$CAPBACK_BUILD/capback" status "$CAPBACK_SRC/contrib/examples/capback.conf"
+	echo "$output"
+	[[ "$output" == *"web1"*"OVERDUE"*"db1"* ]]
+	refute grep -q "invalid setting" <<<"$output"
+	for m in "$CAPBACK_SRC"/man/*.[158]; do
+		run groff -z -man -ww "$m"
+		[ -z "$output" ]
+	done
+	for a in backup restore regress "list increments" "list files" verify compare \
+	    "remove increments" drill run status doctor setup; do
+		grep -q "^\.B $a" "$CAPBACK_SRC/man/capback.1" || { echo "no entry for $a"; false; }
+	done
+}
