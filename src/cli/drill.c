@@ -35,6 +35,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "spawn.h"
+#include "strbuf.h"
 #include "timefmt.h"
 #include "timespec.h"
 
@@ -89,15 +90,12 @@ usage(FILE *f)
 static void
 add_proof(struct drill *d, const struct proof *p)
 {
-	if (d->nproofs == d->cap) {
-		size_t nc = d->cap ? 2 * d->cap : 64;
-		struct proof *np = realloc(d->proofs, nc * sizeof(*np));
+	struct proof *np =
+	    array_grow(d->proofs, &d->cap, d->nproofs, sizeof(*np));
 
-		if (np == NULL)
-			fatal("out of memory");
-		d->proofs = np;
-		d->cap = nc;
-	}
+	if (np == NULL)
+		fatal("out of memory");
+	d->proofs = np;
 	d->proofs[d->nproofs++] = *p;
 }
 

@@ -114,3 +114,19 @@ strbuf_detach(struct strbuf *sb, size_t *len)
 	strbuf_init(sb);
 	return p;
 }
+
+void *
+array_grow(void *p, size_t *cap, size_t n, size_t elem)
+{
+	size_t nc = *cap ? *cap : 32;
+	void *np;
+
+	if (n < *cap)
+		return p;
+	while (nc <= n)
+		nc *= 2;
+	if ((np = realloc(p, nc * elem)) == NULL)
+		return NULL;
+	*cap = nc;
+	return np;
+}

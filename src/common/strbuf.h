@@ -31,4 +31,12 @@ int strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 /* strbuf_detach(sb, len): hand the buffer out (caller frees), re-init. */
 char *strbuf_detach(struct strbuf *sb, size_t *len);
 
+/*
+ * array_grow(p, cap, n, elem): make room in the array ${p} of *cap
+ * elements of ${elem} bytes for element ${n} (doubling, from 32).
+ * Returns the array (maybe moved; *cap updated), or NULL out of memory
+ * (${p} still valid).
+ */
+void *array_grow(void *p, size_t *cap, size_t n, size_t elem);
+
 #endif

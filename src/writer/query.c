@@ -19,6 +19,7 @@
 #include "log.h"
 #include "mdfile.h"
 #include "mdhist.h"
+#include "strbuf.h"
 #include "timefmt.h"
 #include "timespec.h"
 #include "writer.h"
@@ -249,18 +250,14 @@ static void
 damage(struct vstats *v, const char *path, size_t len, int64_t t,
     const char *why)
 {
+	struct damage *nd;
+
 	if (!v->quiet)
 		log_error("%s '%s': %s", len ? "could not verify" : "metadata",
 		    log_quote(path, len), why);
-	if (v->nd == v->cap) {
-		size_t nc = v->cap ? 2 * v->cap : 64;
-		struct damage *nd = realloc(v->d, nc * sizeof(*nd));
-
-		if (nd == NULL)
-			fatal("out of memory");
-		v->d = nd;
-		v->cap = nc;
-	}
+	if ((nd = array_grow(v->d, &v->cap, v->nd, sizeof(*nd))) == NULL)
+		fatal("out of memory");
+	v->d = nd;
 	if ((v->d[v->nd].what = strndup(path, len)) == NULL ||
 	    (v->d[v->nd].why = strdup(why)) == NULL)
 		fatal("out of memory");
