@@ -221,8 +221,9 @@ apply_dir(struct session *s, struct action *a)
 		if (fd < 0)
 			fatal("cannot open mirror directory '%s': %s",
 			    log_quote(r->path, r->pathlen), strerror(errno));
-	} else
-		fchmod(fd, 0700); /* we add children before the final mode */
+	} else if (fchmod(fd, 0700) != 0) /* children come before the mode */
+		fatal("cannot open up mirror directory '%s': %s",
+		    log_quote(r->path, r->pathlen), strerror(errno));
 	dir_push(s, fd, r);
 	if (!a->has_prev)
 		s->dstack[s->ddepth - 1].marker = MARK_MISSING;
@@ -252,7 +253,9 @@ delete_dir(struct session *s, const struct meta_rec *old, int pfd,
 			    log_quote(old->path, old->pathlen),
 			    strerror(errno));
 	}
-	fchmod(fd, 0700);
+	if (fchmod(fd, 0700) != 0)
+		fatal("cannot open up mirror directory '%s': %s",
+		    log_quote(old->path, old->pathlen), strerror(errno));
 	dir_push(s, fd, old);
 	s->dstack[s->ddepth - 1].deleted = 1;
 }

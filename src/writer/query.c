@@ -232,6 +232,8 @@ writer_list_changed(struct repo *repo, const struct writer_opts *o)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+#define SHA_DIFFERS "its SHA-1 does not match the recorded one"
+
 /* A file that did not rebuild right, and as of which session. */
 struct damage {
 	char *what; /* a path, or "" for the session's metadata */
@@ -252,9 +254,15 @@ damage(struct vstats *v, const char *path, size_t len, int64_t t,
 {
 	struct damage *nd;
 
-	if (!v->quiet)
-		log_error("%s '%s': %s", len ? "could not verify" : "metadata",
-		    log_quote(path, len), why);
+	if (!v->quiet && len == 0)
+		log_error("cannot read the metadata: %s", why);
+	else if (!v->quiet && strcmp(why, SHA_DIFFERS) == 0)
+		log_error("computed SHA1 digest of '%s' does not match the "
+			  "recorded one",
+		    log_quote(path, len));
+	else if (!v->quiet)
+		log_error("could not rebuild '%s': %s", log_quote(path, len),
+		    why);
 	if ((nd = array_grow(v->d, &v->cap, v->nd, sizeof(*nd))) == NULL)
 		fatal("out of memory");
 	v->d = nd;
@@ -304,8 +312,7 @@ verify_session(struct repo *repo, const struct writer_opts *o, int64_t t,
 			    rc == CB_ERR_SYS || rc == 0 ? strerror(errno) :
 							  cb_strerror(rc));
 		else if (memcmp(sum, r.sha1, 20) != 0)
-			damage(v, r.path, r.pathlen, t,
-			    "its SHA-1 does not match the recorded one");
+			damage(v, r.path, r.pathlen, t, SHA_DIFFERS);
 		else
 			v->ok++;
 		if (rc == 0)
@@ -313,6 +320,8 @@ verify_session(struct repo *repo, const struct writer_opts *o, int64_t t,
 	}
 	if (rc != CB_ERR_EOF)
 		damage(v, "", 0, t, cb_strerror(rc));
+	else if (!v->quiet)
+		snapsrc_end(&q, rc); /* a path not in the session: fatal */
 	meta_rec_clear(&r);
 	hist_dir_release(&hd);
 	snapsrc_close(&q);

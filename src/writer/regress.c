@@ -221,10 +221,14 @@ fix_entry(struct regress *g, int dirfd, const char *name, struct meta_rec *r,
 	if (fd < 0)
 		fatal("cannot open '%s': %s", log_quote(r->path, r->pathlen),
 		    strerror(errno));
-	fchmod(fd, 0700);
+	if (fchmod(fd, 0700) != 0)
+		fatal("cannot open up '%s': %s", log_quote(r->path, r->pathlen),
+		    strerror(errno));
 	regress_dir(g, fd, r->path, r->pathlen, 0);
 	mirror_chown(fd, r);
-	fchmod(fd, mirror_mode(r));
+	if (fchmod(fd, mirror_mode(r)) != 0)
+		fatal("cannot set the mode of '%s': %s",
+		    log_quote(r->path, r->pathlen), strerror(errno));
 	set_mtime(fd, r->mtime);
 	close(fd);
 }
