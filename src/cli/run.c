@@ -893,7 +893,8 @@ send_report(const struct config *c, const struct strbuf *report,
 /* ---- capback run ------------------------------------------------------- */
 
 static void
-progress(const struct config *c, const pid_t *pids, size_t done, int64_t began)
+progress(const struct config *c, const pid_t *pids, size_t done, int64_t began,
+    int phase)
 {
 	struct strbuf sb = STRBUF_INIT;
 	uint64_t files = 0, bytes = 0;
@@ -911,8 +912,10 @@ progress(const struct config *c, const pid_t *pids, size_t done, int64_t began)
 	}
 	human_bytes(b, sizeof(b), bytes);
 	human_bytes(rate, sizeof(rate), secs > 0 ? bytes / (uint64_t)secs : 0);
-	strbuf_addf(&sb, "\r\033[K%zu/%zu hosts, %" PRIu64 " files, %s, %s/s;",
-	    done, c->n, files, b, rate);
+	strbuf_addf(&sb,
+	    "\r\033[K%s %zu/%zu hosts, %" PRIu64 " files, %s, %s/s;",
+	    phase == 1 ? "backups" : "retention and drills", done, c->n, files,
+	    b, rate);
 	for (size_t i = 0; i < c->n; i++)
 		if (pids[i] > 0)
 			strbuf_addf(&sb, " %s", c->hosts[i].name);
@@ -940,7 +943,7 @@ run_phase(const struct config *c, pid_t *pids, int phase, const char *vb,
 			running++;
 		}
 		if (tty)
-			progress(c, pids, phase == 1 ? done : c->n, began);
+			progress(c, pids, done, began, phase);
 		pid = tty ? waitpid(-1, &st, WNOHANG) : waitpid(-1, &st, 0);
 		if (pid == 0) {
 			sleep(1);
@@ -956,6 +959,8 @@ run_phase(const struct config *c, pid_t *pids, int phase, const char *vb,
 				pids[i] = 0;
 				running--;
 				done++;
+				if (tty)
+					(void)!write(2, "\r\033[K", 4);
 				if (!WIFEXITED(st) || WEXITSTATUS(st) == 1)
 					log_error("host %s: %s failed (see "
 						  "%s/logs/%s.log)",

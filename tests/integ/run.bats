@@ -179,6 +179,7 @@ assert d["gamma"]["last"] == "failed" and d["gamma"]["overdue"], d
 	[[ "$output" == *"a backup of this host is still running"* ]]
 	[[ "$output" == *"beta             OK"* ]]
 	[ ! -e "$T/server/alpha" ]
+	sleep 1 # a session per second at most, as with rdiff-backup
 	cbrun run --report "$T/server/capback.conf"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"alpha            OK"* ]]
@@ -243,4 +244,18 @@ assert d["gamma"]["last"] == "failed" and d["gamma"]["overdue"], d
 	    "remove increments" drill run status doctor setup; do
 		grep -q "^\.B $a" "$CAPBACK_SRC/man/capback.1" || { echo "no entry for $a"; false; }
 	done
+}
+
+@test "on a terminal: progress and the report; under cron: quiet unless a host fails" {
+	sed -i '/^\[host gamma\]/,$d' "$T/server/capback.conf"
+	run run_as "$SERVER" env HOME="$T/server" script -qec "$CAPBACK_BUILD/capback run $T/server/capback.conf" /dev/null
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"backups 0/2 hosts, 0 files"* ]]
+	[[ "$output" == *"retention and drills"* ]]
+	[[ "$output" == *"alpha            OK in"* ]]
+	# no terminal: nothing on stdout or stderr when all is well
+	sleep 1
+	run_as "$SERVER" env HOME="$T/server" "$CAPBACK_BUILD/capback" run "$T/server/capback.conf" >"$T/out" 2>"$T/err"
+	[ ! -s "$T/out" ] && [ ! -s "$T/err" ]
 }
