@@ -408,7 +408,8 @@ writer_verify_all(struct repo *repo, const struct writer_opts *o)
 			printf(": %lu files verified\n", v.ok - ok0);
 		fflush(stdout);
 	}
-	qsort(v.d, v.nd, sizeof(*v.d), damage_cmp);
+	if (v.nd > 0)
+		qsort(v.d, v.nd, sizeof(*v.d), damage_cmp);
 	if (v.nd > 0)
 		printf("damage:\n");
 	for (i = 0; i < v.nd; i = j) {

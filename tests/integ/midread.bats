@@ -15,6 +15,8 @@ setup() {
 	for r in capback-writer capback-restorer; do ln -s "$CAPBACK_BUILD/$r" "$T/libexec/$r"; done
 	cat >"$T/libexec/capback-reader" <<EOS
 #!/bin/sh
+# LeakSanitizer cannot run under ptrace (sanitizer builds)
+export ASAN_OPTIONS="\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0"
 exec strace -f -qq -o /dev/null -e inject=pread64:delay_enter=40000 -- "$CAPBACK_BUILD/capback-reader" "\$@"
 EOS
 	chmod 0755 "$T/libexec/capback-reader"

@@ -68,6 +68,9 @@ class Harness:
         with open(os.path.join(self.libexec, "capback-writer"), "w") as f:
             f.write('#!/bin/sh\n'
                     'w=%s\n'
+                    '# LeakSanitizer cannot run under ptrace\n'
+                    'export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}'
+                    'detect_leaks=0"\n'
                     'if [ -s %s ]; then exec strace -f -qq '
                     '$(cat %s) -- "$w" "$@"; fi\n'
                     'exec "$w" "$@"\n' % (os.path.join(build, "capback-writer"),
