@@ -427,7 +427,7 @@ find_self(void)
 
 /* ---- one host's work ----------------------------------------------------- */
 
-static void
+static void __attribute__((format(printf, 2, 3)))
 logline(int fd, const char *fmt, ...)
 {
 	char buf[1024];
