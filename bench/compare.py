@@ -280,18 +280,24 @@ def main():
         res.setdefault((tool, step), []).append(v)
 
     for run in range(a.runs):
-        shutil.rmtree(src, ignore_errors=True)
-        sh(["cp", "-a", pristine, src])
+        if not os.path.isdir(src):
+            sh(["cp", "-a", pristine, src])
+        else:  # back to day 0 without deleting much: rsync
+            sh(["rsync", "-aHAX", "--delete", pristine + "/", src])
         for t in tools:
             t.init()
             t.sessions = []
-        # floors
+        # Nothing is deleted while a step is timed, or just before: ext4
+        # skips recently freed inodes when it allocates (find_inode_bit,
+        # recently_deleted), which made file creation several times
+        # slower for whichever tool came right after an rm -rf (perf).
+        # What a run writes goes at its end, then the cache settles.
+        trash = []
         dst = os.path.join(work, "floor")
-        shutil.rmtree(dst, ignore_errors=True)
         note("cp -a", "full", timed(["cp", "-a", src, dst]))
+        trash.append(dst)
         note("find", "walk", timed(["find", src, "-printf",
                                     "%p %s %T@ %m %u %g\\n"]))
-        shutil.rmtree(dst)
         states = {}
         steps = [("full", 0)] + [("no-change", 0)] + \
             [("day %d" % d, d) for d in range(1, a.days + 1)]
@@ -310,8 +316,7 @@ def main():
             note(tool.name, "size", (tool.size(), 0))
             for which, k in (("restore newest", -1), ("restore 3 back", -4)):
                 t_sess, label = tool.sessions[k]
-                out = os.path.join(work, "out")
-                shutil.rmtree(out, ignore_errors=True)
+                out = os.path.join(work, "out-%s-%d" % (tool.name, -k))
                 cmd, cwd, tree = tool.restore(t_sess, label, out, src)
                 v = timed(cmd, cwd=cwd)
                 got = manifest(tree)
@@ -322,11 +327,18 @@ def main():
                     note(tool.name, which + " (wrong)", v)
                 else:
                     note(tool.name, which, v)
-                shutil.rmtree(out)
+                trash.append(out)
         # restore floor: a plain copy of the newest state
         note("cp -a", "restore", timed(["cp", "-a", src,
-                                        os.path.join(work, "out")]))
-        shutil.rmtree(os.path.join(work, "out"))
+                                        os.path.join(work, "out-floor")]))
+        trash.append(os.path.join(work, "out-floor"))
+        for d in trash:
+            shutil.rmtree(d)
+        for t in tools:
+            shutil.rmtree(t.repo, ignore_errors=True)
+        if run + 1 < a.runs:
+            sh(["sync"])
+            time.sleep(310)  # past ext4's recently-deleted window
         print("run %d done" % (run + 1), flush=True)
 
     # ---- report --------------------------------------------------------
