@@ -411,6 +411,32 @@ frame_put(struct frame_out *fo, uint8_t type, const void *payload, size_t len)
 	return 0;
 }
 
+int
+frame_put_space(struct frame_out *fo, size_t max, uint8_t **payload)
+{
+	int r;
+
+	fo_check(fo);
+	*payload = NULL;
+	if (max > FRAME_ABS_MAX)
+		return CB_ERR_TOO_LARGE;
+	if ((r = fo_reserve(fo, FRAME_HDR_LEN + max)) != 0)
+		return r;
+	*payload = fo->buf + fo->end + FRAME_HDR_LEN;
+	return 0;
+}
+
+void
+frame_put_commit(struct frame_out *fo, uint8_t type, size_t n)
+{
+	uint8_t *h = fo->buf + fo->end;
+
+	put_be32(h, (uint32_t)n);
+	h[4] = type;
+	fo->end += FRAME_HDR_LEN + n;
+	fo_check(fo);
+}
+
 /*
  * fo_write(fo):
  * One write(2) of pending bytes, EINTR retried.  Returns the count

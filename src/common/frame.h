@@ -100,8 +100,19 @@ void frame_out_release(struct frame_out *fo);
  * frame_put(fo, type, payload, len): queue one frame (copied).  Returns 0,
  * CB_ERR_TOO_LARGE (len > FRAME_ABS_MAX) or CB_ERR_NOMEM.
  */
-int frame_put(struct frame_out *fo, uint8_t type, const void *payload,
-    size_t len);
+int
+frame_put(struct frame_out *fo, uint8_t type, const void *payload, size_t len);
+
+/*
+ * frame_put_space(fo, max, &payload) / frame_put_commit(fo, type, n):
+ * queue a frame whose payload is written in place (read(2) straight into
+ * the queue, no copy).  frame_put_space makes room for a payload of up to
+ * ${max} bytes and points ${payload} at it (0, CB_ERR_TOO_LARGE or
+ * CB_ERR_NOMEM); frame_put_commit then queues the frame with the first
+ * ${n} <= max bytes.  Nothing may be queued in between.
+ */
+int frame_put_space(struct frame_out *fo, size_t max, uint8_t **payload);
+void frame_put_commit(struct frame_out *fo, uint8_t type, size_t n);
 
 /* frame_out_pending(fo): bytes queued and not yet written. */
 size_t frame_out_pending(const struct frame_out *fo);

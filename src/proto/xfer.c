@@ -50,25 +50,30 @@ xfer_send_failed(struct frame_out *fo, uint64_t seq, int err)
 	return frame_out_flush(fo);
 }
 
-/* Send [off, end) as DATA frames; returns 0, or errno of a read error (>0). */
+/*
+ * Send [off, end) as DATA frames, read straight into the output queue;
+ * returns 0, or errno of a read error (>0).
+ */
 static int
 send_range(struct frame_out *fo, int fd, uint64_t off, uint64_t end,
-    uint8_t *buf, uint64_t *sent, int *stream_err)
+    uint64_t *sent, int *stream_err)
 {
 	while (off < end) {
 		size_t want = end - off > MSG_DATA_MAX ? MSG_DATA_MAX :
 							 (size_t)(end - off);
-		ssize_t n = pread(fd, buf, want, (off_t)off);
+		uint8_t *p;
+		ssize_t n;
 
+		if ((*stream_err = frame_put_space(fo, want, &p)) != 0)
+			return 0;
+		n = pread(fd, p, want, (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return errno;
 		if (n == 0)
 			break; /* shrank while reading */
-		if ((*stream_err = frame_put(fo, MSG_DATA, buf, (size_t)n)) !=
-		    0)
-			return 0;
+		frame_put_commit(fo, MSG_DATA, (size_t)n);
 		if (frame_out_pending(fo) >= 4 * MSG_DATA_MAX &&
 		    (*stream_err = frame_out_flush(fo)) != 0)
 			return 0;
@@ -105,25 +110,36 @@ stat_changed(const struct stat *a, const struct stat *b)
 	    a->st_ctim.tv_nsec != b->st_ctim.tv_nsec || b->st_nlink == 0;
 }
 
+/*
+ * Can ${st} have holes?  Not when its blocks cover its size: then the
+ * SEEK_DATA/SEEK_HOLE probes are skipped (two system calls a file).
+ */
+static int
+may_be_sparse(const struct stat *st)
+{
+	return (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size;
+}
+
 int
-xfer_send_file(struct frame_out *fo, int fd, uint64_t seq, uint64_t size_hint)
+xfer_send_file(struct frame_out *fo, int fd, uint64_t seq,
+    const struct stat *st)
 {
 	struct stat st0, st1;
-	uint8_t *buf = NULL;
 	uint64_t off = 0, sent = 0, size;
 	uint64_t flags = 0;
-	int err = 0, r = 0;
+	int err = 0, r = 0, sparse;
 
-	if (fstat(fd, &st0) != 0)
+	if (st != NULL)
+		st0 = *st;
+	else if (fstat(fd, &st0) != 0)
 		return xfer_send_failed(fo, seq, errno);
-	(void)size_hint;
 	size = (uint64_t)st0.st_size;
-	if ((buf = malloc(MSG_DATA_MAX)) == NULL)
-		return CB_ERR_NOMEM;
+	sparse = may_be_sparse(&st0);
 	if ((r = xfer_put_u64pair(fo, MSG_FILE, seq, size)) != 0)
-		goto out;
+		return r;
 	while (off < size && err == 0 && r == 0) {
-		off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+		off_t d =
+		    sparse ? lseek(fd, (off_t)off, SEEK_DATA) : (off_t)off;
 		off_t h;
 
 		if (d < 0 && errno == ENXIO)
@@ -140,10 +156,10 @@ xfer_send_file(struct frame_out *fo, int fd, uint64_t seq, uint64_t size_hint)
 			sent = off;
 			continue;
 		}
-		h = lseek(fd, (off_t)off, SEEK_HOLE);
+		h = sparse ? lseek(fd, (off_t)off, SEEK_HOLE) : (off_t)size;
 		if (h < 0 || (uint64_t)h > size)
 			h = (off_t)size;
-		err = send_range(fo, fd, off, (uint64_t)h, buf, &sent, &r);
+		err = send_range(fo, fd, off, (uint64_t)h, &sent, &r);
 		if (sent < (uint64_t)h && err == 0 && r == 0) {
 			flags |= FILE_CHANGED; /* shrank */
 			break;
@@ -151,14 +167,13 @@ xfer_send_file(struct frame_out *fo, int fd, uint64_t seq, uint64_t size_hint)
 		off = (uint64_t)h;
 	}
 	if (r != 0)
-		goto out;
+		return r;
 	if (err == 0 && (fstat(fd, &st1) != 0 || stat_changed(&st0, &st1)))
 		flags |= FILE_CHANGED;
 	if ((r = put_file_end(fo, (uint32_t)err, flags)) != 0)
-		goto out;
-	r = frame_out_flush(fo);
-out:
-	free(buf);
+		return r;
+	if (frame_out_pending(fo) >= XFER_FLUSH_AT)
+		r = frame_out_flush(fo);
 	return r;
 }
 
@@ -248,6 +263,7 @@ xfer_sink_init(struct xfer_sink *s, int fd, uint64_t limit)
 {
 	s->fd = fd;
 	s->off = 0;
+	s->written = 0;
 	s->limit = limit;
 	if ((s->sha = EVP_MD_CTX_new()) == NULL)
 		return CB_ERR_NOMEM;
@@ -286,6 +302,8 @@ xfer_sink_data(struct xfer_sink *s, const uint8_t *p, size_t n)
 		done += (size_t)w;
 	}
 	s->off += n;
+	if (s->fd >= 0)
+		s->written = s->off;
 	return 0;
 }
 
@@ -313,7 +331,9 @@ xfer_sink_finish(struct xfer_sink *s, uint8_t sha1[20])
 	unsigned int dlen = 0;
 
 	EVP_DigestFinal_ex(s->sha, sha1, &dlen);
-	if (s->fd >= 0 && ftruncate(s->fd, (off_t)s->off) != 0)
+	/* The file was new and empty: only a trailing hole needs a length. */
+	if (s->fd >= 0 && s->written != s->off &&
+	    ftruncate(s->fd, (off_t)s->off) != 0)
 		return CB_ERR_SYS;
 	return 0;
 }

@@ -12,16 +12,23 @@ struct frame_out;
  *	FILE(seq, size)  { DATA | HOLE }*  FILE_END(errno, flags)
  */
 
+/* Queued bytes at which xfer_send_file flushes; callers flush the rest
+ * before they wait for their peer. */
+#define XFER_FLUSH_AT (64u * 1024)
+
 /*
- * xfer_send_file(fo, fd, seq, size_hint):
- * Queue and flush FILE, the content of ${fd} from offset 0 to its end
- * (holes found with SEEK_DATA/SEEK_HOLE travel as HOLE frames) and
- * FILE_END.  A read error ends the content early and is reported in
- * FILE_END (errno), so the peer never mistakes a partial file for a
- * whole one.  Returns 0, or CB_ERR_SYS when the *stream* failed.
+ * xfer_send_file(fo, fd, seq, st):
+ * Queue FILE, the content of ${fd} from offset 0 to its end (holes found
+ * with SEEK_DATA/SEEK_HOLE travel as HOLE frames, probed only when the
+ * file's blocks do not cover its size) and FILE_END; flush once
+ * XFER_FLUSH_AT bytes are queued.  ${st} is fstat of ${fd} when the
+ * caller has it, else NULL.  A read error ends the content early and is
+ * reported in FILE_END (errno), so the peer never mistakes a partial file
+ * for a whole one.  Returns 0, or CB_ERR_SYS when the *stream* failed.
  */
-int
-xfer_send_file(struct frame_out *fo, int fd, uint64_t seq, uint64_t size_hint);
+struct stat;
+int xfer_send_file(struct frame_out *fo, int fd, uint64_t seq,
+    const struct stat *st);
 
 /* xfer_put_u64pair(fo, type, a, b): queue a frame of two u64 fields. */
 int
@@ -50,11 +57,13 @@ int xfer_send_failed(struct frame_out *fo, uint64_t seq, int err);
 struct xfer_sink {
 	int fd;
 	uint64_t off;
-	uint64_t limit;	 /* refuse content beyond this (bytes) */
-	EVP_MD_CTX *sha; /* owned */
+	uint64_t written; /* end of the last pwrite (fd new and empty) */
+	uint64_t limit;	  /* refuse content beyond this (bytes) */
+	EVP_MD_CTX *sha;  /* owned */
 };
 
-/* xfer_sink_init: 0 or CB_ERR_NOMEM; xfer_sink_release frees (always call). */
+/* xfer_sink_init: ${fd} is a new, empty file (or -1: digest only).
+ * 0 or CB_ERR_NOMEM; xfer_sink_release frees (always call). */
 int xfer_sink_init(struct xfer_sink *s, int fd, uint64_t limit);
 void xfer_sink_release(struct xfer_sink *s);
 /* xfer_sink_data / xfer_sink_hole: 0, CB_ERR_SYS (write), CB_ERR_TOO_LARGE. */

@@ -88,6 +88,13 @@ struct reader {
 	size_t phead, pcount, pcap;
 	struct pending *sigrx; /* signature being received */
 	size_t sigbytes;       /* signature bytes held */
+	size_t nwanted;	       /* pending entries wanted and not served */
+	unsigned unpolled;     /* loop turns since the input was looked at */
+	/* The directory of the last file served (files come in walk order,
+	 * so most share it): its path beneath the root and an O_PATH fd. */
+	char *dirpath;
+	size_t dirlen;
+	int dirfd;
 };
 
 static struct pending *
@@ -137,6 +144,7 @@ handle_want(struct reader *rd, uint64_t seq)
 
 		if (p->seq == seq && !p->wanted) {
 			p->wanted = 1;
+			rd->nwanted++;
 			return p;
 		}
 	}
@@ -247,24 +255,52 @@ pump_input(struct reader *rd, int block)
 
 static void flush_or_exit(struct reader *rd);
 
+/*
+ * Open the file at ${path} (beneath the root, no symlinks) for reading.
+ * Its directory is resolved once for all the files served from it.
+ */
 static int
-have_wanted(struct reader *rd)
+open_served(struct reader *rd, const char *path)
 {
-	size_t i;
+	const char *slash = strrchr(path, '/');
+	size_t dlen = slash != NULL ? (size_t)(slash - path) : 0;
+	int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
 
-	for (i = 0; i < rd->pcount; i++)
-		if (pend_at(rd, i)->wanted)
-			return 1;
-	return 0;
+	if (slash == NULL)
+		return fs_open_beneath(rd->rootfd, path, flags, 0);
+	if (rd->dirfd < 0 || dlen != rd->dirlen ||
+	    memcmp(path, rd->dirpath, dlen) != 0) {
+		char *dp;
+		int fd;
+
+		if ((dp = strndup(path, dlen)) == NULL)
+			fatal("out of memory");
+		fd = fs_open_beneath(rd->rootfd, dp,
+		    O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
+		if (fd < 0) {
+			free(dp);
+			return -1;
+		}
+		if (rd->dirfd >= 0)
+			close(rd->dirfd);
+		free(rd->dirpath);
+		rd->dirpath = dp;
+		rd->dirlen = dlen;
+		rd->dirfd = fd;
+	}
+	return openat(rd->dirfd, slash + 1, flags | O_CLOEXEC);
 }
 
 static void
 serve_wanted(struct reader *rd)
 {
 	struct pending *p = NULL;
+	struct stat st;
 	size_t i;
 	int fd, r;
 
+	if (rd->nwanted == 0)
+		return;
 	for (i = 0; i < rd->pcount; i++) {
 		if (pend_at(rd, i)->wanted) {
 			p = pend_at(rd, i);
@@ -272,17 +308,14 @@ serve_wanted(struct reader *rd)
 		}
 	}
 	if (p == NULL)
-		return;
+		fatal("internal: no wanted file pending");
 	/* The whole signature first (it follows its WANT_DELTA). */
 	while (p->sig != NULL && p->sigfill < p->siglen) {
 		flush_or_exit(rd);
 		pump_input(rd, 1);
 	}
-	fd = fs_open_beneath(rd->rootfd, p->path,
-	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
+	fd = open_served(rd, p->path);
 	if (fd >= 0) {
-		struct stat st;
-
 		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 			close(fd);
 			fd = -1;
@@ -299,7 +332,7 @@ serve_wanted(struct reader *rd)
 			    log_quote(p->path, strlen(p->path)));
 		close(fd);
 	} else {
-		r = xfer_send_file(&rd->out, fd, p->seq, 0);
+		r = xfer_send_file(&rd->out, fd, p->seq, &st);
 		close(fd);
 	}
 	if (r != 0) {
@@ -313,6 +346,7 @@ serve_wanted(struct reader *rd)
 		p->sig = NULL;
 	}
 	p->wanted = 0;
+	rd->nwanted--;
 	p->seq = 0; /* served: trimmed once the writer's PROGRESS passes it */
 	free(p->path);
 	p->path = NULL;
@@ -376,10 +410,15 @@ run(struct reader *rd)
 	msg_entry_init(&e);
 	hello_exchange(&rd->in, &rd->out, ROLE_READER, ROLE_WRITER, "writer");
 	while (!rd->done) {
-		pump_input(rd, 0);
+		/* Look at the input now and then: WANTs answer what was
+		 * flushed, and a poll per entry costs as much as its stat. */
+		if (++rd->unpolled >= 16) {
+			rd->unpolled = 0;
+			pump_input(rd, 0);
+		}
 		if (rd->done)
 			break;
-		if (have_wanted(rd)) {
+		if (rd->nwanted > 0) {
 			serve_wanted(rd);
 			continue;
 		}
@@ -768,6 +807,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	memset(&rd, 0, sizeof(rd));
+	rd.dirfd = -1;
 	if (ro.serve)
 		rd.rootfd =
 		    forced_open_beneath(ro.restrict_path, argv[optind], NULL);
@@ -807,6 +847,9 @@ main(int argc, char **argv)
 		rd.pcount--;
 	}
 	free(rd.pend);
+	if (rd.dirfd >= 0)
+		close(rd.dirfd);
+	free(rd.dirpath);
 	close(rd.rootfd);
 	return 0;
 }

@@ -43,6 +43,7 @@ struct idcache_ent {
 
 struct walk {
 	int rootfd;
+	int cwdfd; /* the working directory (fchdir), or -1 */
 	unsigned flags;
 	int started;
 	struct wframe *stack;
@@ -92,6 +93,7 @@ walk_open(int rootfd, unsigned flags, struct walk **out)
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return CB_ERR_NOMEM;
 	w->rootfd = rootfd;
+	w->cwdfd = -1;
 	w->flags = flags;
 	strbuf_init(&w->path);
 	msg_entry_init(&w->held);
@@ -397,7 +399,14 @@ examine(struct walk *w, int dirfd, const char *name, struct msg_entry *e)
 	if (sel == SEL_EXCLUDE || (sel == SEL_SCAN && !S_ISDIR(st.st_mode)))
 		return EXAMINE_SKIP;
 	fill_stat(w, &st, r);
-	snprintf(pp, sizeof(pp), "/proc/self/fd/%d/%s", dirfd, name);
+	/* The directory is pinned by its fd; made the working directory
+	 * (once per directory), its entries resolve by their bare name. */
+	if (w->cwdfd != dirfd && fchdir(dirfd) == 0)
+		w->cwdfd = dirfd;
+	if (w->cwdfd == dirfd)
+		snprintf(pp, sizeof(pp), "%s", name);
+	else
+		snprintf(pp, sizeof(pp), "/proc/self/fd/%d/%s", dirfd, name);
 	if (r->type == META_SYM) {
 		char target[META_PATH_MAX + 1];
 		ssize_t n = readlinkat(dirfd, name, target, sizeof(target));
@@ -516,6 +525,8 @@ walk_next(struct walk *w, struct msg_entry *e)
 		if (f == NULL)
 			return CB_ERR_EOF;
 		if (f->i == f->n) {
+			if (f->fd == w->cwdfd)
+				w->cwdfd = -1; /* its number may come back */
 			if (f->fd != w->rootfd)
 				close(f->fd);
 			fs_free_names(f->names, f->n);

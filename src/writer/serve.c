@@ -92,7 +92,7 @@ send_content(struct source *src, struct frame_out *out,
 		    log_quote(r->path, r->pathlen), strerror(errno));
 		rc = xfer_send_failed(out, seq, errno);
 	} else {
-		rc = xfer_send_file(out, fd, seq, r->size);
+		rc = xfer_send_file(out, fd, seq, NULL);
 		close(fd);
 	}
 	if (rc != 0)
