@@ -3,7 +3,7 @@
 
 compare.py WORK [--corpus small|large|debian] [--files N] [--large-mib M]
            [--runs R] [--days D] [--tools capback,rdiff,rsync,borg,restic]
-           [--capback BUILD_DIR]
+           [--capback BUILD_DIR] [--mkfs IMAGE] [--json FILE]
 
 Builds a deterministic corpus in WORK/pristine:
   small   N small files (default 100000, 0..11 KiB, about 5.6 KiB each,
@@ -21,9 +21,19 @@ newest state and the state 3 sessions back into a scratch directory, and
 the restore is compared with a manifest of the source as it was (content,
 modes, owners, mtimes of files, symlinks, hard links).  Floors: cp -a
 (full copy, and restore as a copy of a plain tree) and find -printf (a
-metadata walk).  Prints the median time and peak RSS (largest process) of
-each step, repository sizes after D days, and the ratios the issue's
-targets are about.  Warm page cache throughout (say so when quoting).
+metadata walk), and cp -a followed by sync (a copy that is on disk when
+it ends, as capback's and rdiff-backup's sessions are).  Prints the
+median time and peak RSS (largest process) of each step, repository
+sizes after D days, and the ratios the issue's targets are about.  Warm
+page cache throughout (say so when quoting); every timed step starts
+after a sync, so no step pays for the previous one's writeback.
+
+--mkfs IMAGE (root): every run gets a new ext4 file system, made on the
+sparse file IMAGE (20 GiB) and loop-mounted at WORK/fs.  A file system
+that has just had 10 GB deleted allocates inodes slowly for minutes
+(ext4 find_inode_bit / recently_deleted), which once made whichever
+tool came after an rm -rf look several times slower; a new file system
+per run removes that and the 310 s pause otherwise kept between runs.
 """
 import argparse
 import json
@@ -59,6 +69,7 @@ PEAK = None
 
 def timed(args, cwd=None):
     """(seconds, peak RSS KiB of the largest process) of running args."""
+    subprocess.run(["sync"])
     p = subprocess.run([PEAK] + args, cwd=cwd, env=ENV,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = p.stdout.decode(errors="replace")
@@ -243,6 +254,17 @@ class Tool:
         return int(sh(["du", "-sb", self.repo]).stdout.split()[0])
 
 
+def new_fs(image, mnt):
+    """A new, empty ext4 on the file image, mounted at mnt."""
+    subprocess.run(["umount", mnt], stderr=subprocess.DEVNULL)
+    if not os.path.exists(image):
+        with open(image, "wb") as f:
+            f.truncate(20 << 30)
+    sh(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0",
+        image])
+    sh(["mount", "-o", "loop", image, mnt])
+
+
 def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
@@ -260,6 +282,8 @@ def main():
     ap.add_argument("--tools", default="capback,rdiff,rsync,borg,restic")
     ap.add_argument("--capback", default=os.path.join(HERE, "..", "build"))
     ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--mkfs", metavar="IMAGE",
+                    help="a new ext4 on this file for every run, at WORK/fs")
     a = ap.parse_args()
     files = a.files if a.files is not None else (
         100000 if a.corpus == "small" else 24000)
@@ -272,6 +296,9 @@ def main():
     if not os.path.isdir(pristine):
         print("building the %s corpus ..." % a.corpus, flush=True)
         make_corpus(a.corpus, pristine, files, a.large_mib)
+    top = work
+    work = os.path.join(top, "fs")
+    os.makedirs(work, exist_ok=True)
     src = os.path.join(work, "src")
     tools = [Tool(n, work, a.capback) for n in a.tools.split(",")]
     res = {}  # (tool, step) -> [(secs, rss)]
@@ -280,6 +307,8 @@ def main():
         res.setdefault((tool, step), []).append(v)
 
     for run in range(a.runs):
+        if a.mkfs:
+            new_fs(a.mkfs, work)
         if not os.path.isdir(src):
             sh(["cp", "-a", pristine, src])
         else:  # back to day 0 without deleting much: rsync
@@ -296,6 +325,9 @@ def main():
         dst = os.path.join(work, "floor")
         note("cp -a", "full", timed(["cp", "-a", src, dst]))
         trash.append(dst)
+        note("cp -a + sync", "full",
+             timed(["sh", "-c", 'cp -a "$0" "$1" && sync', src, dst + "2"]))
+        trash.append(dst + "2")
         note("find", "walk", timed(["find", src, "-printf",
                                     "%p %s %T@ %m %u %g\\n"]))
         states = {}
@@ -332,13 +364,16 @@ def main():
         note("cp -a", "restore", timed(["cp", "-a", src,
                                         os.path.join(work, "out-floor")]))
         trash.append(os.path.join(work, "out-floor"))
-        for d in trash:
-            shutil.rmtree(d)
-        for t in tools:
-            shutil.rmtree(t.repo, ignore_errors=True)
-        if run + 1 < a.runs:
-            sh(["sync"])
-            time.sleep(310)  # past ext4's recently-deleted window
+        if a.mkfs:
+            sh(["umount", work])
+        else:
+            for d in trash:
+                shutil.rmtree(d)
+            for t in tools:
+                shutil.rmtree(t.repo, ignore_errors=True)
+            if run + 1 < a.runs:
+                sh(["sync"])
+                time.sleep(310)  # past ext4's recently-deleted window
         print("run %d done" % (run + 1), flush=True)
 
     # ---- report --------------------------------------------------------
@@ -363,11 +398,14 @@ def main():
         print(" | ".join(row))
     print("size after %d days (MB) | " % a.days + " | ".join(
         "%.0f" % (med(n, "size") / 1e6) for n in names))
-    print("floors: cp -a full %.2f s, cp -a restore %.2f s, find walk %.2f s"
-          % (med("cp -a", "full"), med("cp -a", "restore"), med("find", "walk")))
+    print("floors: cp -a full %.2f s (%.2f s with sync), cp -a restore %.2f s, "
+          "find walk %.2f s" % (med("cp -a", "full"), med("cp -a + sync", "full"),
+                                med("cp -a", "restore"), med("find", "walk")))
     if "capback" in names:
         c = lambda s: med("capback", s)  # noqa: E731
         print("capback full / cp -a: %.2f" % (c("full") / med("cp -a", "full")))
+        print("capback full / (cp -a + sync): %.2f"
+              % (c("full") / med("cp -a + sync", "full")))
         print("capback restore newest / cp -a: %.2f" %
               (c("restore newest") / med("cp -a", "restore")))
         print("capback no-change / find: %.2f" % (c("no-change") / med("find", "walk")))

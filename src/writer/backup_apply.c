@@ -467,7 +467,21 @@ apply_file_begin(struct session *s, uint64_t seq, uint64_t size, int delta)
 			    log_quote(a->e.rec.path, a->e.rec.pathlen),
 			    cb_strerror(r));
 	}
-	s->tmpfd = create_tmp(s, pfd, s->tmpname, sizeof(s->tmpname));
+	/*
+	 * A path the last session did not have is written under its own
+	 * name: should the session not finish, regress removes what is new.
+	 * Anything else goes to a temporary name, renamed over the old.
+	 */
+	s->direct = 0;
+	if (!delta && !a->has_prev && !a->replaces_dir) {
+		s->tmpfd = openat(pfd, name,
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		s->direct = s->tmpfd >= 0;
+		if (s->direct) /* a name of the mirror: at most NAME_MAX */
+			snprintf(s->tmpname, sizeof(s->tmpname), "%s", name);
+	}
+	if (!s->direct)
+		s->tmpfd = create_tmp(s, pfd, s->tmpname, sizeof(s->tmpname));
 	if (s->tmpfd < 0)
 		fatal("cannot create a file in the mirror: %s",
 		    strerror(errno));
@@ -593,7 +607,8 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 	if (close(s->tmpfd) != 0)
 		fatal("writing mirror file '%s': %s",
 		    log_quote(r->path, r->pathlen), strerror(errno));
-	install_tmp(pfd, s->tmpname, name);
+	if (!s->direct)
+		install_tmp(pfd, s->tmpname, name);
 	s->receiving = 0;
 	write_record(s, r);
 	q_pop_head(s);

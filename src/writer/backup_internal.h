@@ -81,7 +81,8 @@ struct session {
 	/* file being received */
 	int receiving;
 	int tmpfd;
-	char tmpname[64];
+	int direct;	   /* tmpname is the new file's own name */
+	char tmpname[256]; /* removed when the session dies */
 	struct xfer_sink sink;
 	uint64_t tmpcount;
 	struct delta_patcher *patcher; /* the file comes as a delta */
