@@ -12,7 +12,7 @@ Builds a deterministic corpus in WORK/pristine:
   large   files of 128, 256, 512 and 1024 MiB (scaled by --large-mib, the
           size of the largest) plus N/4 small ones (default 24k);
   debian  the debootstrap minbase tree the tests cache
-          (/var/cache/capback-test/bookworm-minbase.tar).
+          (/var/cache/capback-test/bookworm-minbase, 6.8k entries, 206 MB).
 Then, R times: every tool backs up the same source state by state: the
 full backup, a backup with no change, and D "days of changes" (2% of the
 small files edited, logs appended, a few small writes in every large file,
@@ -43,7 +43,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -102,12 +101,16 @@ def small_files(root, n, rnd, prefix="d"):
 
 def make_corpus(kind, root, files, large_mib):
     rnd = random.Random(8)
-    os.makedirs(root)
     if kind == "debian":
-        tar = "/var/cache/capback-test/bookworm-minbase.tar"
-        with tarfile.open(tar) as t:
-            t.extractall(root, numeric_owner=True)
+        # the tree tests/integ/debian_tree.bats caches (debootstrap)
+        tree = os.path.join(os.environ.get("CAPBACK_DEBIAN_CACHE",
+                                           "/var/cache/capback-test"),
+                            "bookworm-minbase")
+        if not os.path.isdir(tree):
+            sys.exit("no %s: run tests/integ/debian_tree.bats once" % tree)
+        sh(["cp", "-a", tree, root])
         return
+    os.makedirs(root)
     os.makedirs(os.path.join(root, "logs"))
     for j in range(4):
         with open(os.path.join(root, "logs", "app%d.log" % j), "w") as f:

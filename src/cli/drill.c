@@ -171,16 +171,15 @@ save_state(struct drill *d)
 		    strerror(errno));
 }
 
-/* Slots of ${session} proven (no failure) on this chain; a failure
- * anywhere in it sets *failed. */
+/* Slots of ${session} proven (no failure) on this chain, marked in
+ * ${seen} (d->m bytes); a failure anywhere in it sets *failed. */
 static uint64_t
 proven_slots(const struct drill *d, int64_t session, int *failed,
     unsigned char *seen)
 {
 	uint64_t n = 0;
 
-	if (seen != NULL)
-		memset(seen, 0, (size_t)d->m);
+	memset(seen, 0, (size_t)d->m);
 	*failed = 0;
 	for (size_t i = 0; i < d->nproofs; i++) {
 		const struct proof *p = &d->proofs[i];
@@ -189,7 +188,7 @@ proven_slots(const struct drill *d, int64_t session, int *failed,
 			continue;
 		if (p->failed > 0)
 			*failed = 1;
-		else if (seen != NULL && !seen[p->r]) {
+		else if (!seen[p->r]) {
 			seen[p->r] = 1;
 			n++;
 		}

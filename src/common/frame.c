@@ -394,20 +394,14 @@ fo_reserve(struct frame_out *fo, size_t n)
 int
 frame_put(struct frame_out *fo, uint8_t type, const void *payload, size_t len)
 {
-	uint8_t *h;
+	uint8_t *p;
 	int r;
 
-	fo_check(fo);
-	if (len > FRAME_ABS_MAX)
-		return CB_ERR_TOO_LARGE;
-	if ((r = fo_reserve(fo, FRAME_HDR_LEN + len)) != 0)
+	if ((r = frame_put_space(fo, len, &p)) != 0)
 		return r;
-	h = fo->buf + fo->end;
-	put_be32(h, (uint32_t)len);
-	h[4] = type;
 	if (len > 0)
-		memcpy(h + FRAME_HDR_LEN, payload, len);
-	fo->end += FRAME_HDR_LEN + len;
+		memcpy(p, payload, len);
+	frame_put_commit(fo, type, len);
 	return 0;
 }
 

@@ -789,11 +789,16 @@ file_begin(struct restorer *rs, uint64_t seq, uint64_t size)
 	rs->expecting = 0;
 	rs->receiving = 1;
 	pfd = parent_of(rs, r, &name);
-	if (clear_name(rs, pfd, name, 0) != 0)
-		fatal("cannot replace '%s': %s", log_quote(r->path, r->pathlen),
-		    strerror(errno));
-	rs->curfd = openat(pfd, name,
-	    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* Created at once; only a name already taken needs clearing. */
+	for (int tries = 0;; tries++) {
+		rs->curfd = openat(pfd, name,
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (rs->curfd >= 0 || errno != EEXIST || tries > 0)
+			break;
+		if (clear_name(rs, pfd, name, 0) != 0)
+			fatal("cannot replace '%s': %s",
+			    log_quote(r->path, r->pathlen), strerror(errno));
+	}
 	if (rs->curfd < 0)
 		fatal("cannot create '%s': %s", log_quote(r->path, r->pathlen),
 		    strerror(errno));
