@@ -85,18 +85,29 @@ int
 strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 {
 	va_list ap;
+	size_t avail = sb->cap > sb->len ? sb->cap - sb->len : 0;
 	int n, r;
 
+	/* Straight into the room there is; measured and grown only when
+	 * it does not fit (one vsnprintf instead of two, mostly). */
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(avail ? sb->buf + sb->len : NULL, avail, fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	if (n < 0) {
+		if (avail)
+			sb->buf[sb->len] = '\0';
 		return CB_ERR_BAD_VALUE;
-	if ((r = strbuf_grow(sb, (size_t)n)) != 0)
-		return r;
-	va_start(ap, fmt);
-	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
+	}
+	if ((size_t)n >= avail) {
+		if ((r = strbuf_grow(sb, (size_t)n)) != 0) {
+			if (avail)
+				sb->buf[sb->len] = '\0';
+			return r;
+		}
+		va_start(ap, fmt);
+		vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	sb->len += (size_t)n;
 	return 0;
 }

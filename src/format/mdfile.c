@@ -1082,7 +1082,10 @@ writer_create(struct md_writer *w, int gz)
 		return 0;
 	if ((gfd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return CB_ERR_SYS;
-	if ((w->gz = gzdopen(gfd, "wb6")) == NULL) {
+	/* Level 1: the snapshot of 100k files is written every session;
+	 * it compresses 18.5 MB to 3.8 MB in 0.11 s, where level 6 gives
+	 * 3.4 MB in 0.25 s (bench/ note, issue 8).  Reading is as fast. */
+	if ((w->gz = gzdopen(gfd, "wb1")) == NULL) {
 		close(gfd);
 		return CB_ERR_NOMEM;
 	}
