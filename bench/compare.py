@@ -263,8 +263,10 @@ def new_fs(image, mnt):
     if not os.path.exists(image):
         with open(image, "wb") as f:
             f.truncate(20 << 30)
-    sh(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0",
-        image])
+    # one inode per 4 KiB: a run keeps ten restores of the tree, the
+    # tools' repositories and rsync's snapshots, about 2M inodes in all
+    sh(["mkfs.ext4", "-q", "-F", "-i", "4096",
+        "-E", "lazy_itable_init=0,lazy_journal_init=0", image])
     sh(["mount", "-o", "loop", image, mnt])
 
 

@@ -1,9 +1,11 @@
 #!/bin/sh
 # Peak RSS and time of capback backup (initial, unchanged) and restore on
 # generated trees: bench/rss.sh [N ...]   (default 10000 100000)
+# BENCH_DIR: where (default /tmp/capback-bench); BENCH_MAXBYTES: largest
+# file (default 8192); BENCH_CAPBACK: the capback binary to measure.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-cb="$top/build/capback"
+cb=${BENCH_CAPBACK:-$top/build/capback}
 work=${BENCH_DIR:-/tmp/capback-bench}
 mkdir -p "$work"
 peak="$work/peakrss"
@@ -11,7 +13,7 @@ cc -O2 -o "$peak" "$top/bench/peakrss.c"
 measure() { "$peak" "$@"; }
 for n in ${*:-10000 100000}; do
 	src="$work/src-$n"
-	[ -d "$src" ] || python3 "$top/bench/mktree.py" "$src" "$n"
+	[ -d "$src" ] || python3 "$top/bench/mktree.py" "$src" "$n" "${BENCH_MAXBYTES:-8192}"
 	rm -rf "$work/repo-$n" "$work/out-$n"
 	sync
 	printf '%7d files, initial backup:   ' "$n"
