@@ -29,7 +29,7 @@ page cache throughout (say so when quoting); every timed step starts
 after a sync, so no step pays for the previous one's writeback.
 
 --mkfs IMAGE (root): every run gets a new ext4 file system, made on the
-sparse file IMAGE (20 GiB) and loop-mounted at WORK/fs.  A file system
+sparse file IMAGE (40 GiB) and loop-mounted at WORK/fs.  A file system
 that has just had 10 GB deleted allocates inodes slowly for minutes
 (ext4 find_inode_bit / recently_deleted), which once made whichever
 tool came after an rm -rf look several times slower; a new file system
@@ -260,12 +260,12 @@ class Tool:
 def new_fs(image, mnt):
     """A new, empty ext4 on the file image, mounted at mnt."""
     subprocess.run(["umount", mnt], stderr=subprocess.DEVNULL)
-    if not os.path.exists(image):
-        with open(image, "wb") as f:
-            f.truncate(20 << 30)
-    # one inode per 4 KiB: a run keeps ten restores of the tree, the
-    # tools' repositories and rsync's snapshots, about 2M inodes in all
-    sh(["mkfs.ext4", "-q", "-F", "-i", "4096",
+    with open(image, "ab") as f:  # sparse; room for ten restores
+        f.truncate(40 << 30)
+    # one inode per 8 KiB (5.2M): a run of the small corpus keeps ten
+    # restores of the tree, the repositories and rsync's snapshots,
+    # about 2M inodes in all (the default ratio gave 1.3M: too few)
+    sh(["mkfs.ext4", "-q", "-F", "-i", "8192",
         "-E", "lazy_itable_init=0,lazy_journal_init=0", image])
     sh(["mount", "-o", "loop", image, mnt])
 
