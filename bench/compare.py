@@ -4,6 +4,7 @@
 compare.py WORK [--corpus small|large|debian] [--files N] [--large-mib M]
            [--runs R] [--days D] [--tools capback,rdiff,rsync,borg,restic]
            [--capback BUILD_DIR] [--mkfs IMAGE] [--json FILE]
+compare.py WORK --report JSON... [--corpus C] [--days D]
 
 Builds a deterministic corpus in WORK/pristine:
   small   N small files (default 100000, 0..11 KiB, about 5.6 KiB each,
@@ -274,6 +275,49 @@ def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
+def report(res, names, corpus, runs, days):
+    """Medians, sizes and the targets' ratios of raw results."""
+    def med(tool, step, i=0):
+        return median([v[i] for v in res.get((tool, step), [])])
+
+    print("\n%s corpus, %d runs (medians), warm cache; seconds / peak RSS MiB"
+          % (corpus, runs))
+    hdr = ["step"] + names
+    print(" | ".join(hdr))
+    for step in ("full", "no-change", "daily", "restore newest",
+                 "restore 3 back"):
+        row = [step]
+        for n in names:
+            if (n, step) in res:
+                row.append("%.2f s / %.0f" % (med(n, step), med(n, step, 1) / 1024))
+            elif (n, step + " (wrong)") in res:
+                row.append("WRONG")
+            else:
+                row.append("-")
+        print(" | ".join(row))
+    print("size after %d days (MB) | " % days + " | ".join(
+        "%.0f" % (med(n, "size") / 1e6) for n in names))
+    print("floors: cp -a full %.2f s (%.2f s with sync), cp -a restore %.2f s, "
+          "find walk %.2f s" % (med("cp -a", "full"), med("cp -a + sync", "full"),
+                                med("cp -a", "restore"), med("find", "walk")))
+    if "capback" in names:
+        c = lambda s: med("capback", s)  # noqa: E731
+        print("capback full / cp -a: %.2f" % (c("full") / med("cp -a", "full")))
+        print("capback full / (cp -a + sync): %.2f"
+              % (c("full") / med("cp -a + sync", "full")))
+        print("capback restore newest / cp -a: %.2f" %
+              (c("restore newest") / med("cp -a", "restore")))
+        print("capback no-change / find: %.2f" % (c("no-change") / med("find", "walk")))
+        print("capback restore 3 back / newest: %.2f" %
+              (c("restore 3 back") / c("restore newest")))
+        for n in names:
+            if n != "capback":
+                print("%s daily / capback daily: %.2f" % (n, med(n, "daily") / c("daily")))
+        print("capback peak RSS: %.1f MiB" % (max(
+            med("capback", s, 1) for s in ("full", "no-change", "daily",
+                                            "restore newest")) / 1024))
+
+
 def main():
     global PEAK
     ap = argparse.ArgumentParser()
@@ -289,7 +333,21 @@ def main():
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--mkfs", metavar="IMAGE",
                     help="a new ext4 on this file for every run, at WORK/fs")
+    ap.add_argument("--report", nargs="+", metavar="JSON",
+                    help="no runs: the report of raw results that --json "
+                         "wrote (several files: their runs together)")
     a = ap.parse_args()
+    if a.report:
+        res = {}
+        for fn in a.report:
+            with open(fn) as f:
+                for k, v in json.load(f).items():
+                    res.setdefault(tuple(k.split("|")), []).extend(v)
+        names = [t for t in a.tools.split(",")
+                 if any(k[0] == t for k in res)]
+        runs = len(res.get((names[0], "full"), []))
+        report(res, names, a.corpus, runs, a.days)
+        return
     files = a.files if a.files is not None else (
         100000 if a.corpus == "small" else 24000)
     work = os.path.abspath(a.work)
@@ -381,47 +439,7 @@ def main():
                 time.sleep(310)  # past ext4's recently-deleted window
         print("run %d done" % (run + 1), flush=True)
 
-    # ---- report --------------------------------------------------------
-    def med(tool, step, i=0):
-        return median([v[i] for v in res.get((tool, step), [])])
-
-    names = [t.name for t in tools]
-    print("\n%s corpus, %d runs (medians), warm cache; seconds / peak RSS MiB"
-          % (a.corpus, a.runs))
-    hdr = ["step"] + names
-    print(" | ".join(hdr))
-    for step in ("full", "no-change", "daily", "restore newest",
-                 "restore 3 back"):
-        row = [step]
-        for n in names:
-            if (n, step) in res:
-                row.append("%.2f s / %.0f" % (med(n, step), med(n, step, 1) / 1024))
-            elif (n, step + " (wrong)") in res:
-                row.append("WRONG")
-            else:
-                row.append("-")
-        print(" | ".join(row))
-    print("size after %d days (MB) | " % a.days + " | ".join(
-        "%.0f" % (med(n, "size") / 1e6) for n in names))
-    print("floors: cp -a full %.2f s (%.2f s with sync), cp -a restore %.2f s, "
-          "find walk %.2f s" % (med("cp -a", "full"), med("cp -a + sync", "full"),
-                                med("cp -a", "restore"), med("find", "walk")))
-    if "capback" in names:
-        c = lambda s: med("capback", s)  # noqa: E731
-        print("capback full / cp -a: %.2f" % (c("full") / med("cp -a", "full")))
-        print("capback full / (cp -a + sync): %.2f"
-              % (c("full") / med("cp -a + sync", "full")))
-        print("capback restore newest / cp -a: %.2f" %
-              (c("restore newest") / med("cp -a", "restore")))
-        print("capback no-change / find: %.2f" % (c("no-change") / med("find", "walk")))
-        print("capback restore 3 back / newest: %.2f" %
-              (c("restore 3 back") / c("restore newest")))
-        for n in names:
-            if n != "capback":
-                print("%s daily / capback daily: %.2f" % (n, med(n, "daily") / c("daily")))
-        print("capback peak RSS: %.1f MiB" % (max(
-            med("capback", s, 1) for s in ("full", "no-change", "daily",
-                                            "restore newest")) / 1024))
+    report(res, [t.name for t in tools], a.corpus, a.runs, a.days)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"%s|%s" % k: v for k, v in res.items()}, f, indent=1)
