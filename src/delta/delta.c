@@ -9,54 +9,15 @@
 #include <unistd.h>
 
 #include <librsync.h>
-#define ZLIB_CONST
-#include <zlib.h>
 
 #include "cb_err.h"
-
-/* Size of every I/O buffer (rdiff-backup also streams in 64 KiB pieces). */
-#define DELTA_BUF ((size_t)64 * 1024)
+#include "delta_io.h"
 /* Level of the gzip streams we write; any level reads back everywhere. */
 #define DELTA_GZ_LEVEL 6
 /* zlib windowBits: 32 KiB window, gzip wrapper (and only gzip on input). */
 #define DELTA_GZ_WBITS (15 + 16)
 /* Signature type of our reverse deltas; never MD4 (house style 3.7). */
 #define DELTA_SIG_MAGIC RS_BLAKE2_SIG_MAGIC
-
-/* A byte source: a descriptor (or the gzip file it holds), or memory. */
-struct source {
-	int fd;
-	const uint8_t *mem; /* if set, read from here instead of fd */
-	size_t memlen;
-	uint64_t limit;	  /* raw bytes to read at most (DELTA_NO_LIMIT) */
-	delta_tap_fn tap; /* if set, sees every raw byte read */
-	void *tap_arg;
-	int seekable;	/* pread works; cleared on ESPIPE at offset 0 */
-	uint64_t off;	/* next byte to pread */
-	int gz;		/* decompress what fd holds */
-	int zinit;	/* z needs inflateEnd */
-	int raw_eof;	/* fd has no more bytes */
-	int member_end; /* inflate finished a gzip member */
-	z_stream z;
-	uint8_t *zbuf; /* compressed bytes, DELTA_BUF */
-};
-
-/*
- * A byte sink: a descriptor (optionally through gzip), a loadsig job or a
- * callback.
- */
-struct sink {
-	int fd;
-	delta_out_fn fn; /* if set, bytes go here */
-	void *fn_arg;
-	int gz;	   /* compress into fd */
-	int zinit; /* z needs deflateEnd */
-	z_stream z;
-	uint8_t *zbuf;	/* compressed bytes, DELTA_BUF */
-	rs_job_t *job;	/* borrowed; if set, bytes go here instead of fd */
-	uint64_t max;	/* bound on total */
-	uint64_t total; /* bytes accepted so far (before compression) */
-};
 
 /* The basis of delta_patch, as seen by basis_copy. */
 struct basis {
@@ -216,7 +177,7 @@ gz_read(struct source *src, uint8_t *buf, size_t cap, size_t *got)
 }
 
 /* source_read(src, buf, cap, got): next bytes; *got = 0 at the end. */
-static int
+int
 source_read(struct source *src, uint8_t *buf, size_t cap, size_t *got)
 {
 	if (src->gz)
@@ -225,7 +186,7 @@ source_read(struct source *src, uint8_t *buf, size_t cap, size_t *got)
 }
 
 /* source_init(src, fd, gz): read ${fd}, decompressing if ${gz}. */
-static int
+int
 source_init(struct source *src, int fd, int gz)
 {
 	memset(src, 0, sizeof(*src));
@@ -244,7 +205,7 @@ source_init(struct source *src, int fd, int gz)
 }
 
 /* source_release(src): free src's buffers; safe on a zeroed source. */
-static void
+void
 source_release(struct source *src)
 {
 	if (src->zinit)
@@ -314,7 +275,7 @@ sink_deflate(struct sink *s, int flush)
 }
 
 /* sink_put(s, p, n): accept ${n} (<= DELTA_BUF) bytes, within s->max. */
-static int
+int
 sink_put(struct sink *s, uint8_t *p, size_t n)
 {
 	/* The bound holds before any byte reaches the descriptor. */
@@ -323,8 +284,6 @@ sink_put(struct sink *s, uint8_t *p, size_t n)
 	s->total += n;
 	if (s->fn != NULL)
 		return s->fn(s->fn_arg, p, n);
-	if (s->job != NULL)
-		return job_feed(s->job, p, n, 0);
 	if (!s->gz)
 		return write_all(s->fd, p, n);
 	s->z.next_in = p;
@@ -332,12 +291,10 @@ sink_put(struct sink *s, uint8_t *p, size_t n)
 	return sink_deflate(s, Z_NO_FLUSH);
 }
 
-/* sink_finish(s): end the gzip stream or the job; nothing for a raw fd. */
-static int
+/* sink_finish(s): end the gzip stream; nothing for a raw fd. */
+int
 sink_finish(struct sink *s)
 {
-	if (s->job != NULL)
-		return job_feed(s->job, NULL, 0, 1);
 	if (!s->gz)
 		return 0;
 	s->z.next_in = NULL;
@@ -350,7 +307,7 @@ sink_finish(struct sink *s)
  * Write to ${fd}, gzip-compressed if ${gz}, at most ${max} bytes before
  * compression.
  */
-static int
+int
 sink_init_fd(struct sink *s, int fd, int gz, uint64_t max)
 {
 	int zr;
@@ -371,16 +328,6 @@ sink_init_fd(struct sink *s, int fd, int gz, uint64_t max)
 	return 0;
 }
 
-/* sink_init_job(s, job): feed ${job} (borrowed), unbounded. */
-static void
-sink_init_job(struct sink *s, rs_job_t *job)
-{
-	memset(s, 0, sizeof(*s));
-	s->fd = -1;
-	s->job = job;
-	s->max = DELTA_NO_LIMIT;
-}
-
 /* sink_init_fn(s, fn, arg): give everything to ${fn}, unbounded. */
 static void
 sink_init_fn(struct sink *s, delta_out_fn fn, void *arg)
@@ -393,7 +340,7 @@ sink_init_fn(struct sink *s, delta_out_fn fn, void *arg)
 }
 
 /* sink_release(s): free s's buffers; safe on a zeroed sink. */
-static void
+void
 sink_release(struct sink *s)
 {
 	if (s->zinit)
@@ -501,74 +448,6 @@ out:
 }
 
 /*
- * make_signature(fd, sigp):
- * Compute the signature of the regular file ${fd} and load it straight
- * into memory (no serialised copy is kept), indexed for rs_delta_begin.
- * *sigp is owned by the caller (rs_free_sumset).
- */
-static int
-make_signature(int fd, rs_signature_t **sigp)
-{
-	rs_signature_t *sig = NULL;
-	rs_job_t *sigjob = NULL, *loadjob = NULL;
-	rs_magic_number magic = DELTA_SIG_MAGIC;
-	struct source in = { .fd = -1 };
-	struct sink out = { .fd = -1 };
-	struct stat sb;
-	size_t blen, slen = 0; /* 0: the longest strong sum the magic allows */
-	rs_result rr;
-	int r, e;
-
-	*sigp = NULL;
-	if (fstat(fd, &sb) != 0) {
-		r = CB_ERR_SYS;
-		goto out;
-	}
-	/* The size picks the block length, and bounds the signature. */
-	if (!S_ISREG(sb.st_mode) || sb.st_size < 0) {
-		r = CB_ERR_BAD_VALUE;
-		goto out;
-	}
-	blen = delta_block_len((uint64_t)sb.st_size);
-	/* librsync keeps the block length in an int. */
-	if (blen > INT_MAX) {
-		r = CB_ERR_BAD_VALUE;
-		goto out;
-	}
-	rr = rs_sig_args((rs_long_t)sb.st_size, &magic, &blen, &slen);
-	if (rr != RS_DONE) {
-		r = CB_ERR_BAD_VALUE;
-		goto out;
-	}
-	if ((r = source_init(&in, fd, 0)) != 0)
-		goto out;
-	loadjob = rs_loadsig_begin(&sig);
-	sink_init_job(&out, loadjob);
-	sigjob = rs_sig_begin(blen, slen, magic);
-	if ((r = pump(sigjob, &in, &out)) != 0)
-		goto out;
-	if (rs_build_hash_table(sig) != RS_DONE) {
-		r = CB_ERR_NOMEM;
-		goto out;
-	}
-	*sigp = sig;
-	sig = NULL; /* transferred */
-	r = 0;
-out:
-	e = errno;
-	if (sigjob != NULL)
-		rs_job_free(sigjob);
-	if (loadjob != NULL)
-		rs_job_free(loadjob); /* does not own sig */
-	if (sig != NULL)
-		rs_free_sumset(sig);
-	source_release(&in);
-	sink_release(&out);
-	errno = e;
-	return r;
-}
-
-/*
  * basis_copy(arg, pos, len, buf):
  * rs_copy_cb for delta_patch: read *len bytes at ${pos} of the basis into
  * *buf (librsync's output buffer, at least *len bytes).
@@ -625,29 +504,21 @@ delta_block_len(uint64_t size)
 int
 delta_reverse(int newfd, int oldfd, int outfd, int compress)
 {
-	rs_signature_t *sig = NULL;
-	rs_job_t *job = NULL;
 	struct source in = { .fd = -1 };
 	struct sink out = { .fd = -1 };
+	struct stat sb;
 	int r, e;
 
-	quiet_librsync();
-	/* Signature of the new file; the delta re-creates the old one. */
-	if ((r = make_signature(newfd, &sig)) != 0)
-		goto out;
-	if ((r = source_init(&in, oldfd, 0)) != 0 ||
-	    (r = sink_init_fd(&out, outfd, compress, DELTA_NO_LIMIT)) != 0)
-		goto out;
-	job = rs_delta_begin(sig);
-	if ((r = pump(job, &in, &out)) != 0)
-		goto out;
-	r = 0;
-out:
+	if (fstat(newfd, &sb) != 0)
+		return CB_ERR_SYS;
+	/* The size picks the block length and bounds every COPY. */
+	if (!S_ISREG(sb.st_mode) || sb.st_size < 0)
+		return CB_ERR_BAD_VALUE;
+	if ((r = source_init(&in, oldfd, 0)) == 0 &&
+	    (r = sink_init_fd(&out, outfd, compress, DELTA_NO_LIMIT)) == 0 &&
+	    (r = rev_delta(newfd, (uint64_t)sb.st_size, &in, &out)) == 0)
+		r = sink_finish(&out);
 	e = errno;
-	if (job != NULL)
-		rs_job_free(job); /* does not own sig */
-	if (sig != NULL)
-		rs_free_sumset(sig);
 	source_release(&in);
 	sink_release(&out);
 	errno = e;

@@ -46,17 +46,19 @@ uint32_t delta_block_len(uint64_t size);
  * delta_reverse(newfd, oldfd, outfd, compress):
  * Write to ${outfd} a librsync delta (RS_DELTA_MAGIC stream) that turns the
  * content of ${newfd} into the content of ${oldfd}: rdiff-backup's reverse
- * increment, to be applied later with the new file as basis.  The
- * signature of the new file (BLAKE2, RS_BLAKE2_SIG_MAGIC, block length
- * delta_block_len(size of newfd), full 32-byte strong sums) is held in
- * memory: about 36 bytes per block plus librsync's hash table.  If
- * ${compress} is non-zero the delta is written gzip-compressed (for a
- * ".diff.gz" increment).
- * ${newfd} must be a regular file (its size picks the block length;
- * otherwise CB_ERR_BAD_VALUE); ${oldfd} may be any readable descriptor.
- * Returns 0, CB_ERR_SYS, CB_ERR_NOMEM, CB_ERR_BAD_VALUE, or CB_ERR_CORRUPT
- * if librsync fails in a way that should not happen with local files
- * (e.g. a file that changes while it is read).
+ * increment, to be applied later with the new file as basis.  Both files
+ * are local, so no signature is made: the files are compared at the same
+ * offsets first (an edit in place becomes a LITERAL of the bytes that
+ * differ), then the old file is searched for the new file's blocks
+ * (block length delta_block_len(size of newfd)) with a rolling hash, and
+ * every match is checked byte for byte (revdelta.c).  Memory: a few
+ * blocks of each file plus 8 bytes per block of the new file (at most
+ * about 12, only when the search runs).  If ${compress} is non-zero the
+ * delta is written gzip-compressed (for a ".diff.gz" increment).
+ * ${newfd} must be a regular file (read with pread; otherwise
+ * CB_ERR_BAD_VALUE); ${oldfd} may be any readable descriptor, read once
+ * from start to end.  Returns 0, CB_ERR_SYS (errno EIO if the new file
+ * got shorter while it was read), CB_ERR_NOMEM or CB_ERR_BAD_VALUE.
  */
 int delta_reverse(int newfd, int oldfd, int outfd, int compress);
 

@@ -459,6 +459,187 @@ test_ten_mib(void **state)
 	free(old);
 }
 
+/*
+ * mutate(src, len, &olen, s): a copy of src with a few edits of the kinds
+ * files see: bytes overwritten, inserted or deleted (shifting the rest),
+ * a range copied elsewhere, zeroed, appended to or truncated.
+ */
+static uint8_t *
+mutate(const uint8_t *src, size_t len, size_t *olen, uint64_t *s)
+{
+	size_t cap = len + 64 * 1024, n = len, edits = 1 + rnd(s) % 6;
+	uint8_t *p = malloc(cap);
+
+	assert_non_null(p);
+	memcpy(p, src, len);
+	for (size_t e = 0; e < edits; e++) {
+		size_t at = n > 0 ? rnd(s) % n : 0, k = 1 + rnd(s) % 5000;
+		size_t from;
+
+		if (k > cap - n)
+			k = cap - n;
+		switch (rnd(s) % 7) {
+		case 0: /* overwrite */
+			if (k > n - at)
+				k = n - at;
+			for (size_t i = 0; i < k; i++)
+				p[at + i] = (uint8_t)rnd(s);
+			break;
+		case 1: /* insert */
+			memmove(p + at + k, p + at, n - at);
+			for (size_t i = 0; i < k; i++)
+				p[at + i] = (uint8_t)rnd(s);
+			n += k;
+			break;
+		case 2: /* delete */
+			if (k > n - at)
+				k = n - at;
+			memmove(p + at, p + at + k, n - at - k);
+			n -= k;
+			break;
+		case 3: /* copy a range over another place */
+			from = n > 0 ? rnd(s) % n : 0;
+			if (k > n - at)
+				k = n - at;
+			if (k > n - from)
+				k = n - from;
+			memmove(p + at, p + from, k);
+			break;
+		case 4: /* zero */
+			if (k > n - at)
+				k = n - at;
+			memset(p + at, 0, k);
+			break;
+		case 5: /* append */
+			for (size_t i = 0; i < k; i++)
+				p[n + i] = (uint8_t)rnd(s);
+			n += k;
+			break;
+		default: /* truncate */ n = at; break;
+		}
+	}
+	*olen = n;
+	return p;
+}
+
+/*
+ * The size of the reverse delta rdiff(1) makes the way rdiff-backup does
+ * (BLAKE2 signature of the new file, its block length, then a rolling
+ * search of the old file) for tdir/new -> tdir/old.
+ */
+static size_t
+rdiff_size(size_t newlen)
+{
+	char pn[PATH_MAX], po[PATH_MAX], ps[PATH_MAX], pd[PATH_MAX], b[32];
+	int fd;
+	size_t n;
+
+	path_of(pn, sizeof(pn), "new");
+	path_of(po, sizeof(po), "old");
+	path_of(ps, sizeof(ps), "rsig");
+	path_of(pd, sizeof(pd), "rdelta");
+	snprintf(b, sizeof(b), "%u", delta_block_len(newlen));
+	const char *sg[] = { "rdiff", "-f", "-H", "blake2", "-b", b,
+		"signature", pn, ps, NULL };
+	const char *dl[] = { "rdiff", "-f", "delta", ps, po, pd, NULL };
+	assert_int_equal(run(sg, NULL), 0);
+	assert_int_equal(run(dl, NULL), 0);
+	fd = topen("rdelta", O_RDONLY);
+	n = fsize(fd);
+	close(fd);
+	return n;
+}
+
+/*
+ * Many files, from a few bytes to 3 MiB (block lengths 64 to 1536), of
+ * random, text and zero runs, each with a few random edits: every reverse
+ * delta re-creates the old file exactly (roundtrip), and is never
+ * larger than librsync's own, as rdiff-backup makes it, beyond a block or
+ * two of slack.
+ */
+static void
+test_random_edits(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 63, 64, 200, 9000, 10240, 70000,
+		300000, 1 * MIB, 3 * MIB };
+	uint64_t s = 20261130, ours = 0, theirs = 0;
+	int rdiff = have_prog("rdiff");
+
+	(void)state;
+	for (unsigned it = 0; it < 66; it++) {
+		size_t len = sizes[it % 11], olen, k, sz;
+		uint8_t *nw = malloc(len > 0 ? len : 1), *old, *r;
+
+		assert_non_null(nw);
+		/* runs of random bytes, text and zeros */
+		for (size_t i = 0; i < len; i += k) {
+			k = 1 + rnd(&s) % 20000;
+			if (k > len - i)
+				k = len - i;
+			if (rnd(&s) % 3 == 0)
+				memset(nw + i, 0, k);
+			else {
+				r = rnd(&s) % 2 ? rand_buf(k, rnd(&s)) :
+						  text_buf(k, rnd(&s));
+				memcpy(nw + i, r, k);
+				free(r);
+			}
+		}
+		old = mutate(nw, len, &olen, &s);
+		sz = roundtrip(old, olen, nw, len, it % 5 == 0);
+		if (rdiff && it % 5 != 0) {
+			size_t rs = rdiff_size(len);
+
+			ours += sz;
+			theirs += rs;
+			if (sz > rs + rs / 50 + 2 * delta_block_len(len) + 64)
+				fail_msg("case %u (%zu -> %zu bytes): ours "
+					 "%zu, "
+					 "rdiff %zu",
+				    it, len, olen, sz, rs);
+		}
+		free(nw);
+		free(old);
+	}
+	if (rdiff)
+		printf("# random edits: our deltas %llu bytes, rdiff's %llu\n",
+		    (unsigned long long)ours, (unsigned long long)theirs);
+	else
+		skip_quietly("rdiff not installed: sizes not compared");
+}
+
+/*
+ * Hash collisions made on purpose must not become matches.  The rolling
+ * hash is a polynomial modulo 2^64, which the Thue-Morse sequence defeats
+ * for any multiplier: a block of 'b's and the same block with its last
+ * 2048 bytes turned into 'a'/'c' by that sequence hash alike.  The new
+ * file holds the altered block; every position of the old file ('b's
+ * only) hits it in the table, and memcmp must refuse each one (after
+ * 2048 equal bytes, so the search's budget is what keeps this linear).
+ */
+static void
+test_forged_collisions(void **state)
+{
+	size_t len = 16 * MIB, blen = delta_block_len(len), olen = 4 * MIB;
+	uint8_t *nw = calloc(1, len), *old = malloc(olen);
+	size_t sz;
+
+	(void)state;
+	assert_int_equal(blen, 4096);
+	assert_non_null(nw);
+	assert_non_null(old);
+	memset(nw, 'b', blen);
+	for (size_t i = 0; i < 2048; i++) /* Thue-Morse: parity of bits */
+		nw[blen - 2048 + i] = __builtin_parityll(i) ? 'a' : 'c';
+	memset(old, 'b', olen);
+	sz = roundtrip(old, olen, nw, len, 0);
+	printf("# forged collisions: %zu-byte delta for %zu bytes\n", sz, olen);
+	/* Nothing in the new file is a run of 'b's: all of it is LITERAL. */
+	assert_true(sz >= olen - blen && sz < olen + olen / 100);
+	free(nw);
+	free(old);
+}
+
 /* ---- interoperability with the rdiff tool and gzip ---- */
 
 static void
@@ -1539,6 +1720,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_empty_and_tiny, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ten_mib, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_edits, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_forged_collisions, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_rdiff_applies_ours, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_we_apply_rdiffs, setup,
