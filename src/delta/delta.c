@@ -525,47 +525,6 @@ delta_reverse(int newfd, int oldfd, int outfd, int compress)
 	return r;
 }
 
-int
-delta_patch(int basisfd, int deltafd, int deltagz, int outfd, uint64_t max_out)
-{
-	struct basis bs = { .fd = basisfd };
-	struct source in = { .fd = -1 };
-	struct sink out = { .fd = -1 };
-	struct stat sb;
-	rs_job_t *job = NULL;
-	int r, e;
-
-	quiet_librsync();
-	if (fstat(basisfd, &sb) != 0) {
-		r = CB_ERR_SYS;
-		goto out;
-	}
-	/* Only a regular file has a size we can hold COPY commands to. */
-	if (S_ISREG(sb.st_mode) && sb.st_size > 0)
-		bs.size = (uint64_t)sb.st_size;
-	if ((r = source_init(&in, deltafd, deltagz)) != 0 ||
-	    (r = sink_init_fd(&out, outfd, 0, max_out)) != 0)
-		goto out;
-	job = rs_patch_begin(basis_copy, &bs);
-	if ((r = pump(job, &in, &out)) != 0) {
-		/* A failed COPY says more than librsync's result does. */
-		if (bs.err != 0)
-			r = bs.err;
-		if (bs.err == CB_ERR_SYS)
-			errno = bs.saved_errno;
-		goto out;
-	}
-	r = 0;
-out:
-	e = errno;
-	if (job != NULL)
-		rs_job_free(job);
-	source_release(&in);
-	sink_release(&out);
-	errno = e;
-	return r;
-}
-
 /* copy_stream(in, out): everything from ${in} to ${out}, then finish. */
 static int
 copy_stream(struct source *in, struct sink *out)

@@ -66,10 +66,11 @@ int delta_reverse(int newfd, int oldfd, int outfd, int compress);
  * delta_patch(basisfd, deltafd, deltagz, outfd, max_out):
  * Apply the librsync delta read from ${deltafd} (gzip-compressed if
  * ${deltagz} is non-zero, raw otherwise) to the basis ${basisfd}, writing
- * the result to ${outfd}.  The delta is untrusted: COPY commands are
- * served by a callback that reads the basis with pread(2) and refuses any
- * range outside [0, size of basisfd at the call); at most ${max_out}
- * bytes are ever written to ${outfd}.  ${basisfd} must be seekable.
+ * the result to ${outfd} as it goes.  The delta is untrusted (patch.c
+ * parses it, not librsync): COPY commands are read from the basis with
+ * pread(2) and refused if any part lies outside [0, size of basisfd at
+ * the call); empty commands are refused; at most ${max_out} bytes are ever
+ * written to ${outfd}.  ${basisfd} must be seekable.
  * Returns 0 once the whole delta (and, if compressed, the gzip trailer,
  * with its CRC) has been consumed and nothing follows it;
  * CB_ERR_CORRUPT for a delta that is malformed, truncated, has bytes after
@@ -80,6 +81,35 @@ int delta_reverse(int newfd, int oldfd, int outfd, int compress);
  */
 int
 delta_patch(int basisfd, int deltafd, int deltagz, int outfd, uint64_t max_out);
+
+/*
+ * A chain applies several deltas in turn (an older version from the
+ * mirror: the newest increment first) in one pass.  Each delta is parsed,
+ * as by delta_patch, into a map of the version it makes: pieces of the
+ * basis, and literal bytes kept in the store ${litfd} (an empty, seekable
+ * scratch file the caller owns).  delta_chain_write then writes the last
+ * version once, rather than every version between.
+ * - delta_chain_new(&c, basefd, litfd): the basis (seekable; COPY is held
+ *   to its size now).  0, CB_ERR_SYS or CB_ERR_NOMEM.
+ * - delta_chain_add(c, deltafd, gz, max_out): apply the next delta; its
+ *   COPY commands are held to the size of the version before it, the
+ *   version it makes to ${max_out}.  Returns what delta_patch does, and
+ *   CB_ERR_TOO_LARGE also when the map would need more than
+ *   DELTA_CHAIN_PIECES_MAX pieces (deltas that scatter copies: the caller
+ *   can apply them one at a time instead).  After a failure only
+ *   delta_chain_free may follow.
+ * - delta_chain_write(c, outfd): write the last version to ${outfd} (at
+ *   its offset, as write(2) does).  0, CB_ERR_SYS (EIO if the basis or
+ *   the store got shorter) or CB_ERR_NOMEM.
+ * Memory: 24 bytes per piece, at most twice DELTA_CHAIN_PIECES_MAX.
+ */
+#define DELTA_CHAIN_PIECES_MAX ((size_t)1 << 19)
+struct delta_chain;
+int delta_chain_new(struct delta_chain **cp, int basefd, int litfd);
+int
+delta_chain_add(struct delta_chain *c, int deltafd, int gz, uint64_t max_out);
+int delta_chain_write(struct delta_chain *c, int outfd);
+void delta_chain_free(struct delta_chain *c);
 
 /*
  * delta_gzip_copy(infd, outfd):

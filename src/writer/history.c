@@ -157,6 +157,85 @@ scratch_fd(void)
 	    O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 }
 
+/* Open increment ${h} for reading. */
+static int
+open_inc(const struct hist_dir *d, const struct hinc *h)
+{
+	return openat(d->fd, h->name,
+	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+}
+
+/*
+ * Apply the diffs chain[k - 1] .. chain[0] to ${base} (borrowed) in one
+ * pass (delta_chain); *outfd the result in a scratch file.
+ */
+static int
+patch_at_once(const struct hist_dir *d, struct hinc **chain, size_t k, int base,
+    int *outfd)
+{
+	struct delta_chain *c = NULL;
+	int lit, out = -1, dfd, rc;
+
+	if ((lit = scratch_fd()) < 0)
+		return CB_ERR_SYS;
+	rc = delta_chain_new(&c, base, lit);
+	while (rc == 0 && k-- > 0) {
+		if ((dfd = open_inc(d, chain[k])) < 0) {
+			rc = CB_ERR_SYS;
+			break;
+		}
+		rc = delta_chain_add(c, dfd, chain[k]->gz, INT64_MAX);
+		close(dfd);
+	}
+	if (rc == 0 && (out = scratch_fd()) < 0)
+		rc = CB_ERR_SYS;
+	if (rc == 0)
+		rc = delta_chain_write(c, out);
+	delta_chain_free(c);
+	close(lit);
+	if (rc != 0 && out >= 0) {
+		close(out);
+		out = -1;
+	}
+	*outfd = out;
+	return rc;
+}
+
+/*
+ * The same one diff at a time, each version in a scratch file; ${cur}
+ * (the base, owned) is closed.
+ */
+static int
+patch_in_turn(const struct hist_dir *d, struct hinc **chain, size_t k, int cur,
+    int *outfd)
+{
+	int next, dfd, rc = 0;
+
+	if (cur < 0)
+		return CB_ERR_SYS;
+	while (k-- > 0) {
+		if ((dfd = open_inc(d, chain[k])) < 0 ||
+		    (next = scratch_fd()) < 0) {
+			rc = CB_ERR_SYS;
+			if (dfd >= 0)
+				close(dfd);
+			break;
+		}
+		rc = delta_patch(cur, dfd, chain[k]->gz, next, INT64_MAX);
+		close(dfd);
+		close(cur);
+		cur = next;
+		if (rc != 0)
+			break;
+	}
+	if (rc != 0) {
+		close(cur);
+		cur = -1;
+	}
+	*outfd = cur;
+	return rc;
+}
+
 int
 hist_file_at(struct hist_dir *d, int rootfd, int datafd,
     const struct meta_rec *r, int64_t t, int *outfd)
@@ -169,7 +248,7 @@ hist_file_at(struct hist_dir *d, int rootfd, int datafd,
 	char altname[32];
 	struct hinc **chain = NULL;
 	size_t n = 0, i, k;
-	int base = -1, cur, next, rc = 0;
+	int base = -1, rc = 0;
 
 	*outfd = -1;
 	if (r->alt_inc != 0 || r->alt_mirror != 0) {
@@ -237,30 +316,13 @@ hist_file_at(struct hist_dir *d, int rootfd, int datafd,
 		free(chain);
 		return CB_ERR_SYS;
 	}
-	/* Newest diff first, back to the one named with time t. */
-	cur = base;
-	while (k-- > 0) {
-		int dfd = openat(d->fd, chain[k]->name,
-		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-
-		if (dfd < 0 || (next = scratch_fd()) < 0) {
-			rc = CB_ERR_SYS;
-			if (dfd >= 0)
-				close(dfd);
-			break;
-		}
-		rc = delta_patch(cur, dfd, chain[k]->gz, next, INT64_MAX);
-		close(dfd);
-		close(cur);
-		cur = next;
-		if (rc != 0)
-			break;
-	}
+	/* Newest diff first, back to the one named with time t: in one pass
+	 * if the map of pieces stays small, else one diff at a time. */
+	if (k > 1)
+		rc = patch_at_once(d, chain, k, base, outfd);
+	if (k <= 1 || rc == CB_ERR_TOO_LARGE)
+		rc = patch_in_turn(d, chain, k, dup(base), outfd);
+	close(base);
 	free(chain);
-	if (rc != 0) {
-		close(cur);
-		return rc;
-	}
-	*outfd = cur;
-	return 0;
+	return rc;
 }

@@ -2,7 +2,7 @@
  * librsync input that crosses a trust boundary, through our checks:
  * a signature a writer sends to a reader (byte 0 even), and a delta
  * from a repository applied to a basis (byte 0 odd: raw, or gzip when
- * bit 1 is set).
+ * bit 1 is set; by delta_patch, or twice in a delta_chain when bit 2 is).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -58,7 +58,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in = memfd_with(data + 1, size - 1);
 	out = memfd_create("out", 0);
 	lseek(in, 0, SEEK_SET);
-	(void)delta_patch(basis, in, (data[0] & 2) != 0, out, 1 << 20);
+	if ((data[0] & 4) == 0)
+		(void)delta_patch(basis, in, (data[0] & 2) != 0, out, 1 << 20);
+	else {
+		/* The same delta twice in a chain: the second is held to
+		 * what the first made. */
+		struct delta_chain *c;
+		int lit = memfd_create("lit", 0), gz = (data[0] & 2) != 0;
+
+		if (lit < 0 || delta_chain_new(&c, basis, lit) != 0)
+			abort();
+		if (delta_chain_add(c, in, gz, 1 << 20) == 0 &&
+		    delta_chain_add(c, in, gz, 1 << 20) == 0)
+			(void)delta_chain_write(c, out);
+		delta_chain_free(c);
+		close(lit);
+	}
 	close(in);
 	close(out);
 	return 0;

@@ -799,6 +799,43 @@ db_lit(struct dbuf *d, uint64_t len, int lw, const void *data, size_t n)
 	d->n += n;
 }
 
+/*
+ * chain_of(bfd, dfds, gzs, n, max, same):
+ * Apply the ${n} deltas to ${bfd} as one delta_chain into "chained"; on
+ * success its content must be that of ${same} (if >= 0).  Returns what
+ * the chain returned; nothing is written unless it all parses.
+ */
+static int
+chain_of(int bfd, const int *dfds, const int *gzs, size_t n, uint64_t max,
+    int same)
+{
+	struct delta_chain *c;
+	int lit = tfile("lit", NULL, 0), out = tfile("chained", NULL, 0), r;
+	size_t alen, blen;
+	uint8_t *a, *b;
+
+	assert_int_equal(delta_chain_new(&c, bfd, lit), 0);
+	r = 0;
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = delta_chain_add(c, dfds[i], gzs[i], max);
+	if (r == 0)
+		r = delta_chain_write(c, out);
+	else
+		assert_int_equal(fsize(out), 0);
+	delta_chain_free(c);
+	if (r == 0 && same >= 0) {
+		a = slurp(out, &alen);
+		b = slurp(same, &blen);
+		assert_int_equal(alen, blen);
+		assert_memory_equal(a, b, alen);
+		free(a);
+		free(b);
+	}
+	close(lit);
+	close(out);
+	return r;
+}
+
 /* Patch ${basis} with the delta ${d}; the output goes to "out". */
 static int
 patch_buf(const uint8_t *basis, size_t blen, const uint8_t *delta, size_t dlen,
@@ -812,6 +849,8 @@ patch_buf(const uint8_t *basis, size_t blen, const uint8_t *delta, size_t dlen,
 		*outlen = fsize(outfd);
 	/* Never more than max, whatever happened. */
 	assert_true(fsize(outfd) <= max);
+	/* A chain of this one delta reads it alike, and makes the same. */
+	assert_int_equal(chain_of(bfd, &dfd, &gz, 1, max, outfd), r);
 	close(bfd);
 	close(dfd);
 	close(outfd);
@@ -1096,6 +1135,129 @@ test_mutations(void **state)
 		free(old);
 	}
 	printf("# mutations: %d of 1800 still decoded (all bounded)\n", ok);
+}
+
+/*
+ * Older versions from a chain of reverse deltas: the mirror V0 and older
+ * versions V1..Vk, each an edit of the one after it, the delta i turning
+ * V(i-1) into Vi.  The chain applied in one pass gives exactly Vk, for
+ * every k, raw and gzip deltas mixed, files from empty to 1 MiB.
+ */
+static void
+test_chain_versions(void **state)
+{
+	static const size_t sizes[] = { 0, 100, 9000, 70000, 1 * MIB };
+	uint64_t s = 77;
+	char name[32];
+
+	(void)state;
+	for (unsigned it = 0; it < 20; it++) {
+		size_t len[7], k = 1 + it % 6;
+		uint8_t *v[7];
+		int dfd[6], gz[6], vfd, bfd;
+
+		len[0] = sizes[it % 5];
+		v[0] = rand_buf(len[0], it);
+		for (size_t i = 1; i <= k; i++)
+			v[i] = mutate(v[i - 1], len[i - 1], &len[i], &s);
+		bfd = tfile("v0", v[0], len[0]);
+		for (size_t i = 1; i <= k; i++) {
+			int nf = tfile("vn", v[i - 1], len[i - 1]);
+			int of = tfile("vo", v[i], len[i]);
+
+			snprintf(name, sizeof(name), "d%zu", i);
+			gz[i - 1] = (int)((it + i) % 2);
+			dfd[i - 1] = tfile(name, NULL, 0);
+			assert_int_equal(delta_reverse(nf, of, dfd[i - 1],
+					     gz[i - 1]),
+			    0);
+			close(nf);
+			close(of);
+		}
+		vfd = tfile("vk", v[k], len[k]);
+		assert_int_equal(chain_of(bfd, dfd, gz, k, DELTA_NO_LIMIT, vfd),
+		    0);
+		/* The bound holds for every version on the way. */
+		if (len[k] > 0)
+			assert_int_equal(chain_of(bfd, dfd, gz, k, len[k] - 1,
+					     -1),
+			    CB_ERR_TOO_LARGE);
+		close(vfd);
+		close(bfd);
+		for (size_t i = 0; i < k; i++)
+			close(dfd[i]);
+		for (size_t i = 0; i <= k; i++)
+			free(v[i]);
+	}
+}
+
+/*
+ * The second delta of a chain is held to the size of the version the
+ * first made, not to the basis; a map that would need more than
+ * DELTA_CHAIN_PIECES_MAX pieces is refused (the caller patches in turn).
+ */
+static void
+test_chain_bounds(void **state)
+{
+	uint8_t *basis = rand_buf(1000, 18), *big;
+	struct dbuf d;
+	int bfd, dfd[2], gz[2] = { 0, 0 }, fd;
+	size_t n;
+
+	(void)state;
+	bfd = tfile("basis", basis, 1000);
+	db_start(&d); /* version 1: ten bytes of the basis */
+	db_copy(&d, 500, 2, 10, 1);
+	db_u(&d, 0, 1);
+	dfd[0] = tfile("d1", d.p, d.n);
+	db_start(&d);
+	db_copy(&d, 0, 1, 10, 1);
+	db_u(&d, 0, 1);
+	dfd[1] = tfile("d2", d.p, d.n);
+	fd = tfile("want", basis + 500, 10);
+	assert_int_equal(chain_of(bfd, dfd, gz, 2, 1000, fd), 0);
+	close(fd);
+	close(dfd[1]);
+	db_start(&d);
+	db_copy(&d, 0, 1, 11, 1); /* one byte past version 1 */
+	db_u(&d, 0, 1);
+	dfd[1] = tfile("d2", d.p, d.n);
+	assert_int_equal(chain_of(bfd, dfd, gz, 2, 1000, -1), CB_ERR_CORRUPT);
+	close(dfd[1]);
+	db_start(&d);
+	db_copy(&d, 1, 1, 9, 1); /* ...but inside is fine */
+	db_u(&d, 0, 1);
+	dfd[1] = tfile("d2", d.p, d.n);
+	fd = tfile("want", basis + 501, 9);
+	assert_int_equal(chain_of(bfd, dfd, gz, 2, 1000, fd), 0);
+	close(fd);
+	close(dfd[1]);
+
+	/* One byte of the basis, then the byte before it, again and again:
+	 * no two pieces join. */
+	n = DELTA_CHAIN_PIECES_MAX + 1;
+	big = malloc(4 + 3 * n + 1);
+	assert_non_null(big);
+	memcpy(big, d.p, 4);
+	for (size_t i = 0; i < n; i++) {
+		big[4 + 3 * i] = 0x45;
+		big[4 + 3 * i + 1] = (uint8_t)(i % 2 ? 7 : 9);
+		big[4 + 3 * i + 2] = 1;
+	}
+	big[4 + 3 * n] = 0;
+	close(dfd[0]);
+	dfd[0] = tfile("d1", big, 4 + 3 * n + 1);
+	assert_int_equal(chain_of(bfd, dfd, gz, 1, DELTA_NO_LIMIT, -1),
+	    CB_ERR_TOO_LARGE);
+	/* One piece fewer fits. */
+	big[4 + 3 * (n - 1)] = 0;
+	close(dfd[0]);
+	dfd[0] = tfile("d1", big, 4 + 3 * (n - 1) + 1);
+	assert_int_equal(chain_of(bfd, dfd, gz, 1, DELTA_NO_LIMIT, -1), 0);
+	close(dfd[0]);
+	close(bfd);
+	free(big);
+	free(basis);
 }
 
 /* ---- gzip ---- */
@@ -1723,6 +1885,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_random_edits, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_forged_collisions, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_chain_versions, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_chain_bounds, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_rdiff_applies_ours, setup,
 		    teardown),
