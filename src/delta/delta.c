@@ -525,6 +525,25 @@ delta_reverse(int newfd, int oldfd, int outfd, int compress)
 	return r;
 }
 
+int
+buf_append(uint8_t *buf, size_t *len, size_t cap, const uint8_t *p, size_t n,
+    int (*flush)(void *), void *arg)
+{
+	size_t k;
+	int r;
+
+	while (n > 0) {
+		if (*len == cap && (r = flush(arg)) != 0)
+			return r;
+		k = cap - *len < n ? cap - *len : n;
+		memcpy(buf + *len, p, k);
+		*len += k;
+		p += k;
+		n -= k;
+	}
+	return 0;
+}
+
 /* copy_stream(in, out): everything from ${in} to ${out}, then finish. */
 static int
 copy_stream(struct source *in, struct sink *out)

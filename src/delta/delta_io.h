@@ -71,6 +71,15 @@ int sink_finish(struct sink *s);
 void sink_release(struct sink *s);
 
 /*
+ * buf_append(buf, len, cap, p, n, flush, arg):
+ * Copy ${n} bytes to the end of ${buf} (holding *len of ${cap}), calling
+ * flush(arg) whenever it is full; flush must empty it (*len = 0).
+ * Returns 0 or what flush returned.
+ */
+int buf_append(uint8_t *buf, size_t *len, size_t cap, const uint8_t *p,
+    size_t n, int (*flush)(void *), void *arg);
+
+/*
  * rev_delta(newfd, newsize, old, out):
  * Write to ${out} (not finished) the librsync delta that turns the first
  * ${newsize} bytes of the regular file ${newfd} into everything ${old}

@@ -293,6 +293,7 @@ struct seg {
 struct delta_chain {
 	int basefd, litfd;
 	uint64_t litsize; /* bytes in the store, with those in lbuf */
+	uint64_t litdone; /* bytes written to litfd */
 	uint8_t *lbuf;	  /* the store's tail, not yet written */
 	size_t llen;
 	struct seg *cur, *nxt; /* the last version; the one being made */
@@ -400,14 +401,15 @@ chain_copy(void *arg, uint64_t pos, uint64_t len)
 
 /* Write the store's buffered tail. */
 static int
-lit_flush(struct delta_chain *c)
+lit_flush(void *arg)
 {
+	struct delta_chain *c = arg;
 	size_t done = 0;
 	ssize_t k;
 
 	while (done < c->llen) {
 		k = pwrite(c->litfd, c->lbuf + done, c->llen - done,
-		    (off_t)(c->litsize - c->llen + done));
+		    (off_t)(c->litdone + done));
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0) {
@@ -417,6 +419,7 @@ lit_flush(struct delta_chain *c)
 		}
 		done += (size_t)k;
 	}
+	c->litdone += c->llen;
 	c->llen = 0;
 	return 0;
 }
@@ -426,24 +429,14 @@ static int
 chain_literal(void *arg, const uint8_t *p, size_t n)
 {
 	struct delta_chain *c = arg;
-	size_t k;
 	int r;
 
 	if (c->litsize > PT_FIELD_MAX - n)
 		return CB_ERR_TOO_LARGE;
 	if ((r = push(c, n, PT_LIT | c->litsize)) != 0)
 		return r;
-	while (n > 0) {
-		if (c->llen == DELTA_BUF && (r = lit_flush(c)) != 0)
-			return r;
-		k = DELTA_BUF - c->llen < n ? DELTA_BUF - c->llen : n;
-		memcpy(c->lbuf + c->llen, p, k);
-		c->llen += k;
-		c->litsize += k;
-		p += k;
-		n -= k;
-	}
-	return 0;
+	c->litsize += n;
+	return buf_append(c->lbuf, &c->llen, DELTA_BUF, p, n, lit_flush, c);
 }
 
 int

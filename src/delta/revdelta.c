@@ -91,8 +91,9 @@ struct rv {
 /* ---- output ------------------------------------------------------------ */
 
 static int
-out_flush(struct rv *rv)
+out_flush(void *arg)
 {
+	struct rv *rv = arg;
 	int r;
 
 	if (rv->wlen == 0)
@@ -106,19 +107,7 @@ out_flush(struct rv *rv)
 static int
 out_bytes(struct rv *rv, const uint8_t *p, size_t n)
 {
-	size_t k;
-	int r;
-
-	while (n > 0) {
-		if (rv->wlen == RV_OUTBUF && (r = out_flush(rv)) != 0)
-			return r;
-		k = RV_OUTBUF - rv->wlen < n ? RV_OUTBUF - rv->wlen : n;
-		memcpy(rv->wb + rv->wlen, p, k);
-		rv->wlen += k;
-		p += k;
-		n -= k;
-	}
-	return 0;
+	return buf_append(rv->wb, &rv->wlen, RV_OUTBUF, p, n, out_flush, rv);
 }
 
 /* Width code of an integer in a command: 0..3 for 1, 2, 4, 8 bytes. */

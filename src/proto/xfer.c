@@ -47,7 +47,11 @@ xfer_send_failed(struct frame_out *fo, uint64_t seq, int err)
 	if ((r = xfer_put_u64pair(fo, MSG_FILE, seq, 0)) != 0 ||
 	    (r = put_file_end(fo, (uint32_t)err, 0)) != 0)
 		return r;
-	return frame_out_flush(fo);
+	/* Flushed as xfer_send_file's are: at XFER_FLUSH_AT, and by every
+	 * caller before it waits for its peer. */
+	if (frame_out_pending(fo) >= XFER_FLUSH_AT)
+		r = frame_out_flush(fo);
+	return r;
 }
 
 /*

@@ -133,6 +133,14 @@ parent_of(struct session *s, const char *path, size_t len, const char **name)
 	return s->dstack[s->ddepth - 1].fd;
 }
 
+/* A new file ${name} in the mirror, private until it is complete. */
+static int
+create_new(int dirfd, const char *name)
+{
+	return openat(dirfd, name,
+	    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
 /* A fresh temporary name in ${dirfd}; returns the fd (O_RDWR) or -1. */
 static int
 create_tmp(struct session *s, int dirfd, char *name, size_t cap)
@@ -142,8 +150,7 @@ create_tmp(struct session *s, int dirfd, char *name, size_t cap)
 
 		snprintf(name, cap, "rdiff-backup.tmp.%llu",
 		    (unsigned long long)++s->tmpcount);
-		fd = openat(dirfd, name,
-		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		fd = create_new(dirfd, name);
 		if (fd >= 0 || errno != EEXIST)
 			return fd;
 	}
@@ -474,8 +481,7 @@ apply_file_begin(struct session *s, uint64_t seq, uint64_t size, int delta)
 	 */
 	s->direct = 0;
 	if (!delta && !a->has_prev && !a->replaces_dir) {
-		s->tmpfd = openat(pfd, name,
-		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		s->tmpfd = create_new(pfd, name);
 		s->direct = s->tmpfd >= 0;
 		if (s->direct) /* a name of the mirror: at most NAME_MAX */
 			snprintf(s->tmpname, sizeof(s->tmpname), "%s", name);

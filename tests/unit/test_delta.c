@@ -1191,6 +1191,18 @@ test_chain_versions(void **state)
 	}
 }
 
+/* The file ${name} holding a delta of one COPY (a 1-byte length). */
+static int
+one_copy(const char *name, uint64_t pos, int pw, uint64_t len)
+{
+	struct dbuf d;
+
+	db_start(&d);
+	db_copy(&d, pos, pw, len, 1);
+	db_u(&d, 0, 1);
+	return tfile(name, d.p, d.n);
+}
+
 /*
  * The second delta of a chain is held to the size of the version the
  * first made, not to the basis; a map that would need more than
@@ -1200,34 +1212,22 @@ static void
 test_chain_bounds(void **state)
 {
 	uint8_t *basis = rand_buf(1000, 18), *big;
-	struct dbuf d;
+	static const uint8_t magic[4] = { 0x72, 0x73, 0x02, 0x36 };
 	int bfd, dfd[2], gz[2] = { 0, 0 }, fd;
 	size_t n;
 
 	(void)state;
 	bfd = tfile("basis", basis, 1000);
-	db_start(&d); /* version 1: ten bytes of the basis */
-	db_copy(&d, 500, 2, 10, 1);
-	db_u(&d, 0, 1);
-	dfd[0] = tfile("d1", d.p, d.n);
-	db_start(&d);
-	db_copy(&d, 0, 1, 10, 1);
-	db_u(&d, 0, 1);
-	dfd[1] = tfile("d2", d.p, d.n);
+	dfd[0] = one_copy("d1", 500, 2, 10); /* version 1: 10 basis bytes */
+	dfd[1] = one_copy("d2", 0, 1, 10);
 	fd = tfile("want", basis + 500, 10);
 	assert_int_equal(chain_of(bfd, dfd, gz, 2, 1000, fd), 0);
 	close(fd);
 	close(dfd[1]);
-	db_start(&d);
-	db_copy(&d, 0, 1, 11, 1); /* one byte past version 1 */
-	db_u(&d, 0, 1);
-	dfd[1] = tfile("d2", d.p, d.n);
+	dfd[1] = one_copy("d2", 0, 1, 11); /* one byte past version 1 */
 	assert_int_equal(chain_of(bfd, dfd, gz, 2, 1000, -1), CB_ERR_CORRUPT);
 	close(dfd[1]);
-	db_start(&d);
-	db_copy(&d, 1, 1, 9, 1); /* ...but inside is fine */
-	db_u(&d, 0, 1);
-	dfd[1] = tfile("d2", d.p, d.n);
+	dfd[1] = one_copy("d2", 1, 1, 9); /* ...but inside is fine */
 	fd = tfile("want", basis + 501, 9);
 	assert_int_equal(chain_of(bfd, dfd, gz, 2, 1000, fd), 0);
 	close(fd);
@@ -1238,7 +1238,7 @@ test_chain_bounds(void **state)
 	n = DELTA_CHAIN_PIECES_MAX + 1;
 	big = malloc(4 + 3 * n + 1);
 	assert_non_null(big);
-	memcpy(big, d.p, 4);
+	memcpy(big, magic, 4);
 	for (size_t i = 0; i < n; i++) {
 		big[4 + 3 * i] = 0x45;
 		big[4 + 3 * i + 1] = (uint8_t)(i % 2 ? 7 : 9);
