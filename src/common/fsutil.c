@@ -146,23 +146,47 @@ fs_remove_at(int dirfd, const char *name)
 	return 0;
 }
 
-int
-fs_write_all(int fd, const void *p, size_t n)
+/* write(2), or pwrite(2) at ${off} if it is not negative, to the end. */
+static int
+write_all_at(int fd, const void *p, size_t n, int64_t off)
 {
 	const char *c = p;
 
 	while (n > 0) {
-		ssize_t w = write(fd, c, n);
+		ssize_t w =
+		    off < 0 ? write(fd, c, n) : pwrite(fd, c, n, (off_t)off);
 
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
 			return CB_ERR_SYS;
 		}
+		if (w == 0) {
+			errno = EIO;
+			return CB_ERR_SYS;
+		}
 		c += w;
 		n -= (size_t)w;
+		if (off >= 0)
+			off += w;
 	}
 	return 0;
+}
+
+int
+fs_write_all(int fd, const void *p, size_t n)
+{
+	return write_all_at(fd, p, n, -1);
+}
+
+int
+fs_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
+{
+	if (off > INT64_MAX) {
+		errno = EINVAL;
+		return CB_ERR_SYS;
+	}
+	return write_all_at(fd, p, n, (int64_t)off);
 }
 
 int

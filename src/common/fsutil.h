@@ -2,6 +2,7 @@
 #define FSUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /*
@@ -26,6 +27,9 @@ int fs_remove_at(int dirfd, const char *name);
 
 /* fs_write_all(fd, p, n): write everything, retrying EINTR. */
 int fs_write_all(int fd, const void *p, size_t n);
+/* fs_pwrite_all(fd, p, n, off): write everything at ${off}, retrying
+ * EINTR; 0 or CB_ERR_SYS. */
+int fs_pwrite_all(int fd, const void *p, size_t n, uint64_t off);
 
 /*
  * fs_create_file_at(dirfd, name, p, n):

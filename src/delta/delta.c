@@ -12,6 +12,7 @@
 
 #include "cb_err.h"
 #include "delta_io.h"
+#include "fsutil.h"
 /* Level of the gzip streams we write; any level reads back everywhere. */
 #define DELTA_GZ_LEVEL 6
 /* zlib windowBits: 32 KiB window, gzip wrapper (and only gzip on input). */
@@ -42,28 +43,6 @@ rs_to_cb(rs_result rr)
 		return CB_ERR_NOMEM;
 	/* Bad magic, bad command, input ended, no progress, ... */
 	return CB_ERR_CORRUPT;
-}
-
-/* write_all(fd, p, n): write all ${n} bytes, retrying EINTR. */
-static int
-write_all(int fd, const uint8_t *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		if ((w = write(fd, p, n)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return CB_ERR_SYS;
-		}
-		if (w == 0) {
-			errno = EIO;
-			return CB_ERR_SYS;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /*
@@ -262,7 +241,7 @@ sink_deflate(struct sink *s, int flush)
 		if (zr == Z_STREAM_ERROR)
 			abort(); /* inconsistent zlib state: a bug here */
 		n = DELTA_BUF - s->z.avail_out;
-		if (n > 0 && (r = write_all(s->fd, s->zbuf, n)) != 0)
+		if (n > 0 && (r = fs_write_all(s->fd, s->zbuf, n)) != 0)
 			return r;
 		if (flush == Z_FINISH && zr == Z_STREAM_END)
 			return 0;
@@ -285,7 +264,7 @@ sink_put(struct sink *s, uint8_t *p, size_t n)
 	if (s->fn != NULL)
 		return s->fn(s->fn_arg, p, n);
 	if (!s->gz)
-		return write_all(s->fd, p, n);
+		return fs_write_all(s->fd, p, n);
 	s->z.next_in = p;
 	s->z.avail_in = (uInt)n;
 	return sink_deflate(s, Z_NO_FLUSH);
@@ -504,6 +483,13 @@ delta_block_len(uint64_t size)
 int
 delta_reverse(int newfd, int oldfd, int outfd, int compress)
 {
+	return delta_reverse_ranges(newfd, oldfd, outfd, compress, NULL);
+}
+
+int
+delta_reverse_ranges(int newfd, int oldfd, int outfd, int compress,
+    struct delta_ranges *rg)
+{
 	struct source in = { .fd = -1 };
 	struct sink out = { .fd = -1 };
 	struct stat sb;
@@ -516,7 +502,7 @@ delta_reverse(int newfd, int oldfd, int outfd, int compress)
 		return CB_ERR_BAD_VALUE;
 	if ((r = source_init(&in, oldfd, 0)) == 0 &&
 	    (r = sink_init_fd(&out, outfd, compress, DELTA_NO_LIMIT)) == 0 &&
-	    (r = rev_delta(newfd, (uint64_t)sb.st_size, &in, &out)) == 0)
+	    (r = rev_delta(newfd, (uint64_t)sb.st_size, &in, &out, rg)) == 0)
 		r = sink_finish(&out);
 	e = errno;
 	source_release(&in);

@@ -63,6 +63,27 @@ uint32_t delta_block_len(uint64_t size);
 int delta_reverse(int newfd, int oldfd, int outfd, int compress);
 
 /*
+ * Where an old file differs from the new one, if it was edited in place:
+ * delta_reverse_ranges fills this as it makes the delta.  in_place is 1
+ * when every COPY of the delta is from the offset it fills (nothing
+ * moved) and at most DELTA_RANGES_MAX LITERAL ranges were needed; r[] are
+ * then those ranges, old offsets [start, end) in order, and every byte
+ * of the old file outside them, below the smaller of the two sizes,
+ * equals the new file's byte at the same offset.  Such a delta re-creates
+ * the old file from any mix of old and new bytes inside the ranges.
+ */
+#define DELTA_RANGES_MAX 256
+struct delta_ranges {
+	int in_place;
+	size_t n;
+	uint64_t r[DELTA_RANGES_MAX][2];
+};
+
+/* delta_reverse, also filling ${rg} (if not NULL). */
+int delta_reverse_ranges(int newfd, int oldfd, int outfd, int compress,
+    struct delta_ranges *rg);
+
+/*
  * delta_patch(basisfd, deltafd, deltagz, outfd, max_out):
  * Apply the librsync delta read from ${deltafd} (gzip-compressed if
  * ${deltagz} is non-zero, raw otherwise) to the basis ${basisfd}, writing

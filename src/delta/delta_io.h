@@ -80,15 +80,16 @@ int buf_append(uint8_t *buf, size_t *len, size_t cap, const uint8_t *p,
     size_t n, int (*flush)(void *), void *arg);
 
 /*
- * rev_delta(newfd, newsize, old, out):
+ * rev_delta(newfd, newsize, old, out, rg):
  * Write to ${out} (not finished) the librsync delta that turns the first
  * ${newsize} bytes of the regular file ${newfd} into everything ${old}
  * gives, read once from start to end.  Matches are checked by comparing
  * the bytes of both files, never by a hash alone.  Returns 0, CB_ERR_SYS
  * (errno EIO if ${newfd} is shorter than ${newsize}), CB_ERR_NOMEM or
- * what ${out} returned.
+ * what ${out} returned.  ${rg}, if not NULL, is filled as
+ * delta_reverse_ranges describes.
  */
-int
-rev_delta(int newfd, uint64_t newsize, struct source *old, struct sink *out);
+int rev_delta(int newfd, uint64_t newsize, struct source *old, struct sink *out,
+    struct delta_ranges *rg);
 
 #endif

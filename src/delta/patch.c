@@ -404,21 +404,10 @@ static int
 lit_flush(void *arg)
 {
 	struct delta_chain *c = arg;
-	size_t done = 0;
-	ssize_t k;
+	int r;
 
-	while (done < c->llen) {
-		k = pwrite(c->litfd, c->lbuf + done, c->llen - done,
-		    (off_t)(c->litdone + done));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			if (k == 0)
-				errno = EIO;
-			return CB_ERR_SYS;
-		}
-		done += (size_t)k;
-	}
+	if ((r = fs_pwrite_all(c->litfd, c->lbuf, c->llen, c->litdone)) != 0)
+		return r;
 	c->litdone += c->llen;
 	c->llen = 0;
 	return 0;

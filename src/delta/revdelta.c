@@ -84,7 +84,8 @@ struct rv {
 	/* What is decided and not yet written. */
 	uint64_t cpos, clen; /* a COPY from the new file */
 	uint64_t lit;	     /* old offset where the pending LITERAL starts */
-	uint8_t *wb;	     /* output buffer, RV_OUTBUF */
+	struct delta_ranges *rg; /* filled if not NULL */
+	uint8_t *wb;		 /* output buffer, RV_OUTBUF */
 	size_t wlen;
 };
 
@@ -126,6 +127,25 @@ put_be(uint8_t *p, uint64_t v, unsigned code)
 	for (unsigned i = 0; i < n; i++)
 		p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
 	return p + n;
+}
+
+/* Note the LITERAL [a, b) among the ranges where old and new differ. */
+static void
+note_range(struct delta_ranges *rg, uint64_t a, uint64_t b)
+{
+	if (rg == NULL || !rg->in_place)
+		return;
+	if (rg->n > 0 && rg->r[rg->n - 1][1] == a) {
+		rg->r[rg->n - 1][1] = b; /* a LITERAL split by the window */
+		return;
+	}
+	if (rg->n == DELTA_RANGES_MAX) {
+		rg->in_place = 0;
+		return;
+	}
+	rg->r[rg->n][0] = a;
+	rg->r[rg->n][1] = b;
+	rg->n++;
 }
 
 /* Write the pending COPY, if any. */
@@ -172,6 +192,7 @@ flush_literal(struct rv *rv, uint64_t pos)
 	if ((r = out_bytes(rv, cmd, (size_t)(e - cmd))) != 0 ||
 	    (r = out_bytes(rv, rv->ob + (rv->lit - rv->ows), (size_t)n)) != 0)
 		return r;
+	note_range(rv->rg, rv->lit, pos);
 	rv->lit = pos;
 	return 0;
 }
@@ -184,6 +205,8 @@ copy_to(struct rv *rv, uint64_t pos, uint64_t noff, uint64_t n)
 
 	if ((r = flush_literal(rv, pos)) != 0)
 		return r;
+	if (rv->rg != NULL && noff != pos)
+		rv->rg->in_place = 0; /* content moved */
 	rv->lit = pos + n;
 	if (rv->clen > 0 && rv->cpos + rv->clen == noff) {
 		rv->clen += n;
@@ -540,7 +563,8 @@ step(struct rv *rv, uint64_t *pos, uint64_t *q, int *done)
 }
 
 int
-rev_delta(int newfd, uint64_t newsize, struct source *old, struct sink *out)
+rev_delta(int newfd, uint64_t newsize, struct source *old, struct sink *out,
+    struct delta_ranges *rg)
 {
 	struct rv rv;
 	uint8_t head[4];
@@ -550,6 +574,11 @@ rev_delta(int newfd, uint64_t newsize, struct source *old, struct sink *out)
 	memset(&rv, 0, sizeof(rv));
 	rv.old = old;
 	rv.out = out;
+	rv.rg = rg;
+	if (rg != NULL) {
+		rg->in_place = 1;
+		rg->n = 0;
+	}
 	rv.newfd = newfd;
 	rv.nsize = newsize;
 	rv.blen = delta_block_len(newsize);

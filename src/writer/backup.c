@@ -794,6 +794,10 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 	    (unsigned long long)s.st.delta_bytes,
 	    (unsigned long long)s.st.delta_size,
 	    (unsigned long long)s.st.sig_bytes);
+	if (s.st.in_place_files > 0)
+		log_info("%llu large mirror files updated in place (only "
+			 "their changed ranges written)",
+		    (unsigned long long)s.st.in_place_files);
 	if (o->rehash)
 		log_warn("--check-unchanged: %llu files changed although "
 			 "their size and modification time did not",

@@ -541,6 +541,105 @@ finish_delta(struct session *s, uint32_t err)
 	return err;
 }
 
+/*
+ * A changed mirror file of at least IN_PLACE_MIN bytes whose reverse delta
+ * says it was edited in place is updated in place: only its changed
+ * ranges are written, not the whole file, when they are at most
+ * 1/IN_PLACE_PART of it.  It costs one fsync (the marker below), so small
+ * files are rewritten whole as before.
+ */
+#define IN_PLACE_MIN  ((uint64_t)4 * 1024 * 1024)
+#define IN_PLACE_PART 8
+
+/* [off, off + len) of ${in} to the same offsets of ${out}. */
+static void
+copy_same_offsets(int in, int out, uint64_t off, uint64_t len)
+{
+	static uint8_t buf[256 * 1024];
+	size_t k;
+	ssize_t n;
+
+	while (len > 0) {
+		k = len < sizeof(buf) ? (size_t)len : sizeof(buf);
+		n = pread(in, buf, k, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || fs_pwrite_all(out, buf, (size_t)n, off) != 0)
+			fatal("updating a mirror file in place: %s",
+			    n == 0 ? "the new content is shorter" :
+				     strerror(errno));
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+}
+
+/* Bytes the in-place update of ${rg} would write. */
+static uint64_t
+in_place_bytes(const struct delta_ranges *rg, uint64_t oldsize,
+    uint64_t newsize)
+{
+	uint64_t lo = oldsize < newsize ? oldsize : newsize, n = 0;
+
+	for (size_t i = 0; i < rg->n && rg->r[i][0] < lo; i++)
+		n += (rg->r[i][1] < lo ? rg->r[i][1] : lo) - rg->r[i][0];
+	return n + (newsize > oldsize ? newsize - oldsize : 0);
+}
+
+/*
+ * update_in_place(s, pfd, name, r, prev, rg): make the mirror file
+ * ${name} (the content of ${prev}) hold the received file s->tmpfd
+ * (${r}) by writing only the ranges of ${rg}; 0 if it does not qualify
+ * (nothing done).  The increment is already on disk.  The file's mtime
+ * is first set to one that is not ${prev}'s and made durable: from then
+ * on, a crash leaves a file that regress does not take for ${prev}'s and
+ * rebuilds from the increment, which re-creates ${prev} from any mix of
+ * old and new bytes in the ranges (delta_reverse_ranges).
+ */
+static int
+update_in_place(struct session *s, int pfd, const char *name,
+    const struct meta_rec *r, const struct meta_rec *prev,
+    const struct delta_ranges *rg)
+{
+	uint64_t lo = prev->size < r->size ? prev->size : r->size;
+	struct stat st;
+	int fd;
+
+	if (!rg->in_place || prev->size < IN_PLACE_MIN ||
+	    prev->mtime == r->mtime ||
+	    in_place_bytes(rg, prev->size, r->size) >
+		prev->size / IN_PLACE_PART)
+		return 0;
+	fd = openat(pfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    (uint64_t)st.st_size != prev->size) {
+		close(fd); /* a hard link, or not what the metadata says */
+		return 0;
+	}
+	set_times(fd, prev->mtime != 0 ? 0 : 1);
+	if (fsync(fd) != 0)
+		fatal("marking mirror file '%s': %s",
+		    log_quote(r->path, r->pathlen), strerror(errno));
+	for (size_t i = 0; i < rg->n && rg->r[i][0] < lo; i++)
+		copy_same_offsets(s->tmpfd, fd, rg->r[i][0],
+		    (rg->r[i][1] < lo ? rg->r[i][1] : lo) - rg->r[i][0]);
+	if (r->size > prev->size)
+		copy_same_offsets(s->tmpfd, fd, prev->size,
+		    r->size - prev->size);
+	else if (r->size < prev->size && ftruncate(fd, (off_t)r->size) != 0)
+		fatal("updating a mirror file in place: %s", strerror(errno));
+	mirror_chown(fd, r);
+	if (fchmod(fd, mirror_mode(r)) != 0)
+		fatal("chmod in mirror: %s", strerror(errno));
+	set_times(fd, r->mtime);
+	if (close(fd) != 0)
+		fatal("writing mirror file '%s': %s",
+		    log_quote(r->path, r->pathlen), strerror(errno));
+	s->st.in_place_files++;
+	return 1;
+}
+
 void
 apply_file_end(struct session *s, uint32_t err, uint64_t flags,
     const uint8_t *sha1)
@@ -550,7 +649,8 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 	int pfd = s->dstack[s->ddepth - 1].fd;
 	const char *slash = memrchr(r->path, '/', r->pathlen);
 	const char *name = slash ? slash + 1 : r->path;
-	int rc;
+	struct delta_ranges rg;
+	int rc, in_place = 0;
 
 	if (s->patcher != NULL)
 		err = finish_delta(s, err);
@@ -604,8 +704,9 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 	set_times(s->tmpfd, r->mtime);
 	if (a->has_prev && a->prev.type == META_REG) {
 		if (!a->prev.has_sha1 || memcmp(a->prev.sha1, r->sha1, 20) != 0)
-			inc_reverse_diff(s, s->tmpfd, pfd, name,
-			    a->prev.alt_inc);
+			in_place = inc_reverse_diff(s, s->tmpfd, pfd, name,
+				       a->prev.alt_inc, &rg) &&
+			    update_in_place(s, pfd, name, r, &a->prev, &rg);
 		else if (!meta_attr_equal(r, &a->prev))
 			inc_changed(s); /* same content: attributes only */
 	} else
@@ -613,7 +714,10 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 	if (close(s->tmpfd) != 0)
 		fatal("writing mirror file '%s': %s",
 		    log_quote(r->path, r->pathlen), strerror(errno));
-	if (!s->direct)
+	if (in_place)
+		unlinkat(pfd, s->tmpname,
+		    0); /* never synced: nothing written */
+	else if (!s->direct)
 		install_tmp(pfd, s->tmpname, name);
 	s->receiving = 0;
 	write_record(s, r);

@@ -56,6 +56,7 @@ struct stats {
 	/* what crossed the link (not in session_statistics) */
 	uint64_t whole_files, whole_bytes;
 	uint64_t delta_files, delta_bytes, delta_size, sig_bytes;
+	uint64_t in_place_files; /* mirror files updated in place */
 };
 
 struct session {
@@ -145,8 +146,15 @@ void inc_marker(struct session *s, int incdir, const char *name,
     const char *ext, uint64_t alt);
 void inc_old_object(struct session *s, int pfd, const char *name,
     const struct meta_rec *old);
-void inc_reverse_diff(struct session *s, int newfd, int pfd, const char *name,
-    uint64_t alt);
+/*
+ * inc_reverse_diff(s, newfd, pfd, name, alt, rg): the increment of the
+ * mirror file ${name} about to be replaced by ${newfd}, written and
+ * fsync'd; ${rg} (if not NULL) says where the two differ
+ * (delta_reverse_ranges).  Returns 1 once the increment is safely on
+ * disk, 0 if none was kept (increments off, or the mirror file gone).
+ */
+int inc_reverse_diff(struct session *s, int newfd, int pfd, const char *name,
+    uint64_t alt, struct delta_ranges *rg);
 
 /* inc_alloc_alt(s): a new AlternateIncrementName number. */
 uint64_t inc_alloc_alt(struct session *s);

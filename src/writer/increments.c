@@ -297,31 +297,33 @@ inc_old_object(struct session *s, int pfd, const char *name,
 	}
 }
 
-void
+int
 inc_reverse_diff(struct session *s, int newfd, int pfd, const char *name,
-    uint64_t alt)
+    uint64_t alt, struct delta_ranges *rg)
 {
-	int gz = inc_compress(name), old, out, r, incdir;
+	int gz = inc_compress(name), old, out, r, incdir, written = 0;
 	const char *incname = name;
 	char altname[32];
 
 	inc_changed(s);
 	if (!s->incs)
-		return;
+		return 0;
 	old = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (old < 0) {
 		log_warn("no increment kept for '%s': mirror file: %s", name,
 		    strerror(errno));
-		return;
+		return 0;
 	}
 	incdir = inc_dirfd(s, s->ddepth - 1);
 	inc_where(s, &incdir, &incname, alt, altname, sizeof(altname));
 	out = inc_create(s, incdir, incname, "diff", gz);
 	if (out >= 0) {
-		if ((r = delta_reverse(newfd, old, out, gz)) != 0)
+		if ((r = delta_reverse_ranges(newfd, old, out, gz, rg)) != 0)
 			fatal("computing the increment of '%s': %s", name,
 			    cb_strerror(r));
 		inc_close(s, out);
+		written = 1;
 	}
 	close(old);
+	return written;
 }

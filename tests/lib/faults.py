@@ -19,11 +19,15 @@ gives the same points: replay with --seed.  After each fault:
   - the operation, run again, completes and verifies;
   - every twentieth point, rdiff-backup agrees: it verifies the repository
     and restores the oldest session to the same tree.
+Then every call of the backup's in-place update of the mirror of "big"
+(found by a dry run under strace -y) is a kill point too, checked with
+rdiff-backup as well.
 Prints one TAP line per point and the seed; exit status 1 on a failure.
 """
 import argparse
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +41,9 @@ MUTATING = ["write", "pwrite64", "renameat", "unlinkat", "mkdirat",
             "fsync", "ftruncate", "fchmod", "utimensat", "linkat",
             "symlinkat", "syncfs"]
 TIMES = [1700000000, 1700001000, 1700002000, 1700003000]
+# The size of "big": at least the writer's IN_PLACE_MIN (4 MiB), so each
+# session's three small writes into it are applied to the mirror in place.
+BIG = 5 * 1024 * 1024
 
 
 def run(args, env=None, check=False):
@@ -96,8 +103,9 @@ class Harness:
                 with open(os.path.join(src, "d" if i % 2 else "", "f%d" % i),
                           "w") as f:
                     f.write("file %d\n" % i * (i + 1))
+            # big enough (BIG) to be updated in place by later sessions
             with open(os.path.join(src, "big"), "wb") as f:
-                f.write(r.randbytes(300000))
+                f.write(r.randbytes(BIG))
             os.symlink("f1", os.path.join(src, "link"))
             os.link(os.path.join(src, "f2"), os.path.join(src, "d/e/hard"))
             os.setxattr(os.path.join(src, "f4"), "user.k", b"v")
@@ -111,7 +119,7 @@ class Harness:
                     f.write("edit %d\n" % k)
         with open(os.path.join(src, "big"), "r+b") as f:
             for _ in range(3):
-                f.seek(r.randrange(290000))
+                f.seek(r.randrange(BIG - 1000))
                 f.write(r.randbytes(100))
         # same size: a new time tells the backup (the run takes < 1 s)
         os.utime(os.path.join(src, "big"), (1600000000 + k, 1600000000 + k))
@@ -177,6 +185,30 @@ class Harness:
                 counts[f[1]] = int(f[0])
         shutil.rmtree(repo)
         return counts
+
+    def in_place_calls(self):
+        """The backup's calls on the mirror file "big" itself (not its
+        temporary): the in-place update, each of them a kill point
+        (a dry run under strace -y, which names each descriptor's file)."""
+        repo = os.path.join(self.work, "count")
+        out = os.path.join(self.work, "inplace.txt")
+        shutil.rmtree(repo, ignore_errors=True)
+        self.start_state("backup", repo)
+        p = self.op("backup", repo, fault="-y -o %s -e trace=%s" % (
+            out, ",".join(MUTATING)))
+        if p.returncode != 0:
+            raise RuntimeError(p.stdout.decode())
+        seen, points = {}, []
+        target = os.path.join(os.path.realpath(repo), "big")
+        for line in open(out):
+            m = re.match(r"^(?:\d+\s+)?(\w+)\(\d+<([^>]*)>", line)
+            if not m or m.group(1) not in MUTATING:
+                continue
+            seen[m.group(1)] = seen.get(m.group(1), 0) + 1
+            if m.group(2) == target:
+                points.append((m.group(1), seen[m.group(1)]))
+        shutil.rmtree(repo)
+        return points
 
     # ---- checks -----------------------------------------------------
     def sessions(self, repo):
@@ -299,6 +331,16 @@ def points_run(a, seed):
         else:
             err = h.rng.choice(["EIO", "ENOSPC"])
             points.append((name, s, n, "error=" + err))
+    # Every call of the in-place update of "big", each a kill point whose
+    # regress rdiff-backup checks too (the marker time, the ranges, the
+    # final attributes).
+    inplace = h.in_place_calls()
+    print("# in place: %s" % " ".join("%s#%d" % sn for sn in inplace),
+          flush=True)
+    if len(inplace) < 4:
+        print("1..1\nnot ok 1 the mirror of big was not updated in place")
+        return 1
+    points += [("backup", s, n, "signal=KILL") for s, n in inplace]
     print("1..%d" % len(points), flush=True)
     bad = 0
     for i, (name, s, n, what) in enumerate(points, 1):
@@ -314,7 +356,8 @@ def points_run(a, seed):
             if b"Input/output error" not in p.stdout and \
                     b"No space left" not in p.stdout:
                 fails.append("the injected %s went unreported" % what)
-        fails += h.check(name, repo, (s, n), rdiff=(i % 20 == 0))
+        fails += h.check(name, repo, (s, n),
+                         rdiff=(i % 20 == 0 or i > a.points + a.errors))
         desc = "%s: %s at call %d of %s" % (name, what, n, s)
         if fails:
             bad += 1

@@ -609,6 +609,95 @@ test_random_edits(void **state)
 }
 
 /*
+ * An edit in place (bytes overwritten, a tail appended or cut) gives a
+ * delta_ranges with in_place set, and then the delta re-creates the old
+ * file from the new one with any of its ranges already put back to the
+ * old bytes, or half done, as an update in place killed midway leaves
+ * it (the writer's regress relies on this).  An insertion, which moves
+ * content, is not in place.
+ */
+static void
+test_in_place_ranges(void **state)
+{
+	uint64_t s = 4242;
+	struct delta_ranges rg;
+
+	(void)state;
+	for (unsigned it = 0; it < 40; it++) {
+		size_t len = 100000 + (size_t)(rnd(&s) % 3000000), olen = len;
+		uint8_t *nw = rand_buf(len + 70000, it), *old, *mix;
+		int nfd, ofd, dfd, mfd, outfd, edits = 1 + (int)(rnd(&s) % 5);
+
+		old = malloc(len + 70000);
+		assert_non_null(old);
+		memcpy(old, nw, len);
+		for (int e = 0; e < edits; e++) {
+			size_t at = (size_t)(rnd(&s) % (len - 5000));
+			size_t k = 1 + (size_t)(rnd(&s) % 4000);
+
+			for (size_t i = 0; i < k; i++)
+				old[at + i] = (uint8_t)rnd(&s);
+		}
+		if (it % 3 == 1)
+			olen =
+			    len - (size_t)(rnd(&s) % 5000); /* new appended */
+		else if (it % 3 == 2) /* new cut short: old has more */
+			olen = len + (size_t)(rnd(&s) % 60000);
+		nfd = tfile("new", nw, len);
+		ofd = tfile("old", old, olen);
+		dfd = tfile("delta", NULL, 0);
+		assert_int_equal(delta_reverse_ranges(nfd, ofd, dfd, 0, &rg),
+		    0);
+		assert_int_equal(rg.in_place, 1);
+		assert_true(rg.n >= 1 || olen < len);
+		/* a mix: each range old, new, or half and half */
+		mix = malloc(len > olen ? len : olen);
+		assert_non_null(mix);
+		memcpy(mix, nw, len);
+		for (size_t i = 0; i < rg.n; i++) {
+			uint64_t a = rg.r[i][0], b = rg.r[i][1];
+
+			if (b > len)
+				b = len;
+			if (a >= b || rnd(&s) % 3 == 0)
+				continue;
+			if (rnd(&s) % 2)
+				b = a + (b - a) / 2;
+			memcpy(mix + a, old + a, (size_t)(b - a));
+		}
+		mfd = tfile("mix", mix, len);
+		outfd = tfile("out", NULL, 0);
+		assert_int_equal(delta_patch(mfd, dfd, 0, outfd, olen), 0);
+		assert_content(outfd, old, olen);
+		close(nfd);
+		close(ofd);
+		close(dfd);
+		close(mfd);
+		close(outfd);
+		free(nw);
+		free(old);
+		free(mix);
+	}
+	/* Content inserted into the new file moves the rest: not in place. */
+	{
+		size_t len = 1 * MIB;
+		uint8_t *nw = rand_buf(len + 7, 99);
+		int nfd = tfile("new", nw, len + 7), ofd, dfd;
+
+		memmove(nw + 5000, nw + 5007, len - 5000);
+		ofd = tfile("old", nw, len);
+		dfd = tfile("delta", NULL, 0);
+		assert_int_equal(delta_reverse_ranges(nfd, ofd, dfd, 1, &rg),
+		    0);
+		assert_int_equal(rg.in_place, 0);
+		close(nfd);
+		close(ofd);
+		close(dfd);
+		free(nw);
+	}
+}
+
+/*
  * Hash collisions made on purpose must not become matches.  The rolling
  * hash is a polynomial modulo 2^64, which the Thue-Morse sequence defeats
  * for any multiplier: a block of 'b's and the same block with its last
@@ -1885,6 +1974,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_random_edits, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_forged_collisions, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_in_place_ranges, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_chain_versions, setup,
 		    teardown),
