@@ -714,10 +714,13 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 	if (close(s->tmpfd) != 0)
 		fatal("writing mirror file '%s': %s",
 		    log_quote(r->path, r->pathlen), strerror(errno));
-	if (in_place)
-		unlinkat(pfd, s->tmpname,
-		    0); /* never synced: nothing written */
-	else if (!s->direct)
+	if (in_place) {
+		/* Never synced: its pages go unwritten.  Left behind, it
+		 * would be a stray file in the mirror. */
+		if (unlinkat(pfd, s->tmpname, 0) != 0)
+			fatal("removing '%s' from the mirror: %s", s->tmpname,
+			    strerror(errno));
+	} else if (!s->direct)
 		install_tmp(pfd, s->tmpname, name);
 	s->receiving = 0;
 	write_record(s, r);
