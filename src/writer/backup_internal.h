@@ -86,6 +86,9 @@ struct session {
 	char tmpname[256]; /* removed when the session dies */
 	struct xfer_sink sink;
 	uint64_t tmpcount;
+	/* The content increment being written (inc_open .. inc_close). */
+	int inc_dir;
+	char inc_tmp[48], inc_final[512];
 	struct delta_patcher *patcher; /* the file comes as a delta */
 	int basisfd;		       /* its basis, the mirror file */
 	/* deltas asked for */
@@ -144,6 +147,16 @@ int inc_dirfd(struct session *s, size_t level);
  */
 void inc_marker(struct session *s, int incdir, const char *name,
     const char *ext, uint64_t alt);
+/*
+ * inc_open(s, incdir, name, ext, gz): a content increment, written under
+ * a temporary name (INC_TMP_PREFIX) until inc_close(s, fd) has fsync'd
+ * it and renamed it to its own: a writer killed midway leaves no partial
+ * increment, which rdiff-backup's regress would try to apply.  Regress
+ * removes the temporaries.
+ */
+int inc_open(struct session *s, int incdir, const char *name, const char *ext,
+    int gz);
+void inc_close(struct session *s, int fd);
 void inc_old_object(struct session *s, int pfd, const char *name,
     const struct meta_rec *old);
 /*

@@ -192,8 +192,31 @@ inc_create(struct session *s, int incdir, const char *name, const char *ext,
 	return fd;
 }
 
-/* Make an increment durable before the mirror it describes changes. */
-static void
+int
+inc_open(struct session *s, int incdir, const char *name, const char *ext,
+    int gz)
+{
+	int fd;
+
+	if (inc_name(s, name, ext, gz, s->inc_final, sizeof(s->inc_final)) != 0)
+		return -1;
+	do {
+		snprintf(s->inc_tmp, sizeof(s->inc_tmp), INC_TMP_PREFIX "%llu",
+		    (unsigned long long)++s->tmpcount);
+		fd = openat(incdir, s->inc_tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	} while (fd < 0 && errno == EEXIST);
+	if (fd < 0)
+		fatal("cannot create increment '%s': %s", s->inc_final,
+		    strerror(errno));
+	s->inc_dir = incdir;
+	s->st.inc_files++;
+	return fd;
+}
+
+/* Make an increment durable, under its own name, before the mirror it
+ * describes changes. */
+void
 inc_close(struct session *s, int fd)
 {
 	struct stat st;
@@ -202,6 +225,9 @@ inc_close(struct session *s, int fd)
 		s->st.inc_size += (uint64_t)st.st_size;
 	if (fsync(fd) != 0 || close(fd) != 0)
 		fatal("writing an increment: %s", strerror(errno));
+	if (renameat(s->inc_dir, s->inc_tmp, s->inc_dir, s->inc_final) != 0)
+		fatal("cannot create increment '%s': %s", s->inc_final,
+		    strerror(errno));
 }
 
 void
@@ -246,7 +272,7 @@ snapshot_regular(struct session *s, int incdir, const char *incname, int pfd,
 		    strerror(errno));
 		return;
 	}
-	if ((out = inc_create(s, incdir, incname, "snapshot", gz)) >= 0) {
+	if ((out = inc_open(s, incdir, incname, "snapshot", gz)) >= 0) {
 		r = gz ? delta_gzip_copy(in, out) : copy_fd(in, out);
 		if (r != 0)
 			fatal("writing a snapshot of '%s': %s", name,
@@ -316,7 +342,7 @@ inc_reverse_diff(struct session *s, int newfd, int pfd, const char *name,
 	}
 	incdir = inc_dirfd(s, s->ddepth - 1);
 	inc_where(s, &incdir, &incname, alt, altname, sizeof(altname));
-	out = inc_create(s, incdir, incname, "diff", gz);
+	out = inc_open(s, incdir, incname, "diff", gz);
 	if (out >= 0) {
 		if ((r = delta_reverse_ranges(newfd, old, out, gz, rg)) != 0)
 			fatal("computing the increment of '%s': %s", name,

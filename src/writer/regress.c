@@ -304,8 +304,10 @@ inc_tree_remove(int fd, int64_t lo, int64_t hi, int rmdirs)
 		struct incname in;
 		struct stat st;
 
-		if (incname_parse(names[i], strlen(names[i]), &in) == 0 &&
-		    in.time >= lo && in.time < hi) {
+		if ((incname_parse(names[i], strlen(names[i]), &in) == 0 &&
+			in.time >= lo && in.time < hi) ||
+		    strncmp(names[i], INC_TMP_PREFIX,
+			sizeof(INC_TMP_PREFIX) - 1) == 0) {
 			if (fs_remove_at(fd, names[i]) != 0)
 				fatal("cannot remove increment '%s': %s",
 				    names[i], strerror(errno));

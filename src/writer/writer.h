@@ -73,11 +73,15 @@ repo_open_existing(const char *path, struct repo *repo, int allow_unfinished);
  */
 void writer_regress(struct repo *repo, int force);
 
+/* The temporary name of a content increment being written (inc_open). */
+#define INC_TMP_PREFIX "rdiff-backup.tmp.i"
+
 /*
  * inc_tree_remove(fd, lo, hi, rmdirs): remove the increment-style files
- * below ${fd} with a time in [lo, hi), and with ${rmdirs} the directories
- * that become empty.  Returns 1 if ${fd} is empty afterwards.  Fatal on
- * errors.
+ * below ${fd} with a time in [lo, hi), and the temporaries of increments
+ * a killed session left (INC_TMP_PREFIX), and with ${rmdirs} the
+ * directories that become empty.  Returns 1 if ${fd} is empty afterwards.
+ * Fatal on errors.
  */
 int inc_tree_remove(int fd, int64_t lo, int64_t hi, int rmdirs);
 

@@ -57,7 +57,8 @@ load ../lib/history
 # emptied increment directories behind).
 repo_files() {
 	# gzip files by their content: rdiff-backup's regress may write a
-	# metadata snapshot again, compressed differently
+	# metadata snapshot again, compressed differently; without the
+	# temporaries of increments (see below)
 	python3 - "$1" <<'PY'
 import gzip, hashlib, os, sys
 root = sys.argv[1]
@@ -67,6 +68,11 @@ for d, dirs, files in os.walk(root):
         p = os.path.join(d, n)
         rel = "." + p[len(root):]
         if n.endswith(".log"):
+            continue
+        # an increment capback was still writing when it was killed:
+        # capback's regress removes it, rdiff-backup's does not know it
+        # (a name it does not parse, so it never applies it)
+        if n.startswith("rdiff-backup.tmp.i") and "/increments" in d:
             continue
         if os.path.islink(p) or not os.path.isfile(p):
             out.append(rel)
