@@ -652,7 +652,7 @@ write_error_log(struct session *s, const char *ts)
 	    (s->errlog.len > 0 &&
 		md_writer_write(w, s->errlog.buf, s->errlog.len) != 0) ||
 	    md_writer_close(w, NULL, 0) != 0)
-		log_warn("cannot write %s", name);
+		log_warn("cannot write %s: %s", name, strerror(errno));
 }
 
 /*
