@@ -190,6 +190,48 @@ fs_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
 }
 
 int
+fs_pread_all(int fd, void *p, size_t n, uint64_t off)
+{
+	char *c = p;
+	ssize_t k;
+
+	while (n > 0) {
+		k = pread(fd, c, n, (off_t)off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			if (k == 0)
+				errno = EIO; /* the file ends before */
+			return CB_ERR_SYS;
+		}
+		c += k;
+		n -= (size_t)k;
+		off += (uint64_t)k;
+	}
+	return 0;
+}
+
+int
+fs_copy_range(int in, uint64_t off, uint64_t len, int out, int64_t outoff,
+    void *buf, size_t cap)
+{
+	size_t k;
+	int r;
+
+	while (len > 0) {
+		k = len < cap ? (size_t)len : cap;
+		if ((r = fs_pread_all(in, buf, k, off)) != 0 ||
+		    (r = write_all_at(out, buf, k, outoff)) != 0)
+			return r;
+		off += k;
+		len -= k;
+		if (outoff >= 0)
+			outoff += (int64_t)k;
+	}
+	return 0;
+}
+
+int
 fs_create_file_at(int dirfd, const char *name, const void *p, size_t n)
 {
 	int fd, e;

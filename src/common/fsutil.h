@@ -30,6 +30,18 @@ int fs_write_all(int fd, const void *p, size_t n);
 /* fs_pwrite_all(fd, p, n, off): write everything at ${off}, retrying
  * EINTR; 0 or CB_ERR_SYS. */
 int fs_pwrite_all(int fd, const void *p, size_t n, uint64_t off);
+/* fs_pread_all(fd, p, n, off): read all ${n} bytes at ${off}, retrying
+ * EINTR; 0 or CB_ERR_SYS (EIO if the file ends first). */
+int fs_pread_all(int fd, void *p, size_t n, uint64_t off);
+
+/*
+ * fs_copy_range(in, off, len, out, outoff, buf, cap):
+ * Copy [off, off + len) of ${in} to ${out} at ${outoff}, or appended with
+ * write(2) if ${outoff} is negative, through ${buf} of ${cap} bytes.
+ * 0 or CB_ERR_SYS (EIO if ${in} ends first).
+ */
+int fs_copy_range(int in, uint64_t off, uint64_t len, int out, int64_t outoff,
+    void *buf, size_t cap);
 
 /*
  * fs_create_file_at(dirfd, name, p, n):

@@ -436,8 +436,7 @@ basis_copy(void *arg, rs_long_t pos, size_t *len, void **buf)
 {
 	struct basis *bs = arg;
 	uint8_t *p = *buf;
-	size_t want = *len, done = 0;
-	ssize_t n;
+	size_t want = *len;
 
 	/*
 	 * The delta is untrusted: the whole range must lie inside the basis
@@ -449,21 +448,12 @@ basis_copy(void *arg, rs_long_t pos, size_t *len, void **buf)
 		bs->err = CB_ERR_CORRUPT;
 		return RS_CORRUPT;
 	}
-	while (done < want) {
-		n = pread(bs->fd, p + done, want - done,
-		    (off_t)((uint64_t)pos + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO; /* the basis shrank under us */
-			bs->err = CB_ERR_SYS;
-			bs->saved_errno = errno;
-			return RS_IO_ERROR;
-		}
-		done += (size_t)n;
+	if (fs_pread_all(bs->fd, p, want, (uint64_t)pos) != 0) {
+		bs->err = CB_ERR_SYS;
+		bs->saved_errno = errno;
+		return RS_IO_ERROR;
 	}
-	*len = done; /* all of it */
+	*len = want; /* all of it */
 	return RS_DONE;
 }
 

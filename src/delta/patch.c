@@ -183,44 +183,11 @@ out:
 	return r;
 }
 
-/* pread_all(fd, p, n, off): all ${n} bytes, or CB_ERR_SYS (EIO if short). */
-static int
-pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
-{
-	ssize_t k;
-
-	while (n > 0) {
-		k = pread(fd, p, n, (off_t)off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			if (k == 0)
-				errno = EIO; /* the file shrank under us */
-			return CB_ERR_SYS;
-		}
-		p += k;
-		n -= (size_t)k;
-		off += (uint64_t)k;
-	}
-	return 0;
-}
-
 /* copy_range(in, off, len, outfd, buf): [off, off + len) of in to out. */
 static int
 copy_range(int in, uint64_t off, uint64_t len, int outfd, uint8_t *buf)
 {
-	size_t k;
-	int r;
-
-	while (len > 0) {
-		k = len < PT_COPY_BUF ? (size_t)len : PT_COPY_BUF;
-		if ((r = pread_all(in, buf, k, off)) != 0 ||
-		    (r = fs_write_all(outfd, buf, k)) != 0)
-			return r;
-		off += k;
-		len -= k;
-	}
-	return 0;
+	return fs_copy_range(in, off, len, outfd, -1, buf, PT_COPY_BUF);
 }
 
 /* The size a basis offers to COPY: only a regular file has one. */

@@ -35,6 +35,7 @@
 
 #include "cb_err.h"
 #include "delta_io.h"
+#include "fsutil.h"
 
 /* Read-ahead of both windows beyond the blocks they must hold. */
 #define RV_AHEAD ((size_t)1024 * 1024)
@@ -267,26 +268,15 @@ new_at(struct rv *rv, uint64_t noff, size_t n, const uint8_t **p)
 {
 	uint64_t left;
 	size_t want;
-	ssize_t k;
 
 	if (noff < rv->nws || noff + n > rv->nws + rv->nlen) {
 		left = rv->nsize - noff;
 		want = left < rv->nbcap ? (size_t)left : rv->nbcap;
 		rv->nws = noff;
 		rv->nlen = 0;
-		while (rv->nlen < want) {
-			k = pread(rv->newfd, rv->nb + rv->nlen, want - rv->nlen,
-			    (off_t)(noff + rv->nlen));
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k <= 0) {
-				if (k == 0)
-					errno = EIO; /* shorter than it was */
-				rv->nlen = 0;
-				return CB_ERR_SYS;
-			}
-			rv->nlen += (size_t)k;
-		}
+		if (fs_pread_all(rv->newfd, rv->nb, want, noff) != 0)
+			return CB_ERR_SYS;
+		rv->nlen = want;
 	}
 	*p = rv->nb + (noff - rv->nws);
 	return 0;

@@ -550,27 +550,17 @@ finish_delta(struct session *s, uint32_t err)
  */
 #define IN_PLACE_MIN  ((uint64_t)4 * 1024 * 1024)
 #define IN_PLACE_PART 8
+#define IN_PLACE_BUF  ((size_t)256 * 1024)
 
-/* [off, off + len) of ${in} to the same offsets of ${out}. */
+/* [off, off + len) of ${in} to the same offsets of ${out}, or fatal. */
 static void
-copy_same_offsets(int in, int out, uint64_t off, uint64_t len)
+copy_same_offsets(int in, int out, uint64_t off, uint64_t len, void *buf)
 {
-	static uint8_t buf[256 * 1024];
-	size_t k;
-	ssize_t n;
-
-	while (len > 0) {
-		k = len < sizeof(buf) ? (size_t)len : sizeof(buf);
-		n = pread(in, buf, k, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0 || fs_pwrite_all(out, buf, (size_t)n, off) != 0)
-			fatal("updating a mirror file in place: %s",
-			    n == 0 ? "the new content is shorter" :
-				     strerror(errno));
-		off += (uint64_t)n;
-		len -= (uint64_t)n;
-	}
+	if (fs_copy_range(in, off, len, out, (int64_t)off, buf, IN_PLACE_BUF) !=
+	    0)
+		fatal("updating a mirror file in place: %s",
+		    errno == EIO ? "the new content is shorter" :
+				   strerror(errno));
 }
 
 /* Bytes the in-place update of ${rg} would write. */
@@ -602,6 +592,7 @@ update_in_place(struct session *s, int pfd, const char *name,
 {
 	uint64_t lo = prev->size < r->size ? prev->size : r->size;
 	struct stat st;
+	void *buf;
 	int fd;
 
 	if (!rg->in_place || prev->size < IN_PLACE_MIN ||
@@ -617,18 +608,21 @@ update_in_place(struct session *s, int pfd, const char *name,
 		close(fd); /* a hard link, or not what the metadata says */
 		return 0;
 	}
+	if ((buf = malloc(IN_PLACE_BUF)) == NULL)
+		fatal("out of memory");
 	set_times(fd, prev->mtime != 0 ? 0 : 1);
 	if (fsync(fd) != 0)
 		fatal("marking mirror file '%s': %s",
 		    log_quote(r->path, r->pathlen), strerror(errno));
 	for (size_t i = 0; i < rg->n && rg->r[i][0] < lo; i++)
 		copy_same_offsets(s->tmpfd, fd, rg->r[i][0],
-		    (rg->r[i][1] < lo ? rg->r[i][1] : lo) - rg->r[i][0]);
+		    (rg->r[i][1] < lo ? rg->r[i][1] : lo) - rg->r[i][0], buf);
 	if (r->size > prev->size)
 		copy_same_offsets(s->tmpfd, fd, prev->size,
-		    r->size - prev->size);
+		    r->size - prev->size, buf);
 	else if (r->size < prev->size && ftruncate(fd, (off_t)r->size) != 0)
 		fatal("updating a mirror file in place: %s", strerror(errno));
+	free(buf);
 	mirror_chown(fd, r);
 	if (fchmod(fd, mirror_mode(r)) != 0)
 		fatal("chmod in mirror: %s", strerror(errno));
