@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #include "cb_err.h"
@@ -12,6 +13,8 @@
 #define FRAME_CHUNK (64u * 1024)
 /* Smallest allocation of an output buffer. */
 #define FRAME_OUT_MINCAP 256u
+/* Bytes read at a time when a sent file is read after all (fo_fill). */
+#define FO_FILL_CHUNK (64u * 1024)
 /* Largest input buffer frame_in_push may create. */
 #define FRAME_IN_PUSH_MAX ((size_t)FRAME_ABS_MAX + FRAME_HDR_LEN)
 
@@ -471,6 +474,90 @@ frame_out_flush(struct frame_out *fo)
 			errno = EPIPE;
 			return CB_ERR_SYS;
 		}
+	}
+	return 0;
+}
+
+/*
+ * fo_fill(fo, fd, off, n, got, ferr):
+ * The last ${n} bytes of a frame through our memory: read with pread(2)
+ * while the file gives bytes (they count in *got), zeros once it ends or
+ * fails (*ferr), each piece written out at once.
+ */
+static int
+fo_fill(struct frame_out *fo, int fd, uint64_t off, size_t n, size_t *got,
+    int *ferr)
+{
+	int reading = 1, r;
+	size_t want;
+	ssize_t k;
+
+	while (n > 0) {
+		want = min_size(n, FO_FILL_CHUNK);
+		if ((r = fo_reserve(fo, want)) != 0)
+			return r;
+		k = reading ? pread(fd, fo->buf + fo->end, want, (off_t)off) :
+			      0;
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			*ferr = errno;
+		if (k > 0)
+			*got += (size_t)k;
+		else {
+			reading = 0;
+			memset(fo->buf + fo->end, 0, want);
+			k = (ssize_t)want;
+		}
+		fo->end += (size_t)k;
+		off += (uint64_t)k;
+		n -= (size_t)k;
+		if ((r = frame_out_flush(fo)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+int
+frame_out_sendfile(struct frame_out *fo, uint8_t type, int fd, uint64_t off,
+    size_t n, size_t *got, int *ferr)
+{
+	off_t o = (off_t)off;
+	ssize_t k;
+	int r;
+
+	fo_check(fo);
+	*got = 0;
+	*ferr = 0;
+	if (n > FRAME_ABS_MAX)
+		return CB_ERR_TOO_LARGE;
+	if ((r = fo_reserve(fo, FRAME_HDR_LEN)) != 0)
+		return r;
+	put_be32(fo->buf + fo->end, (uint32_t)n);
+	fo->buf[fo->end + 4] = type;
+	fo->end += FRAME_HDR_LEN;
+	if ((r = frame_out_flush(fo)) != 0)
+		return r;
+	while (*got < n) {
+		k = sendfile(fo->fd, fd, &o, n - *got);
+		if (k > 0) {
+			*got += (size_t)k;
+			continue;
+		}
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (wait_fd(fo->fd, POLLOUT) != 0)
+				return CB_ERR_SYS;
+			continue;
+		}
+		/*
+		 * The file ended, or sendfile failed on one side or the
+		 * other: the rest goes through our memory, where a read
+		 * that fails is the file's and a write that fails the
+		 * stream's.
+		 */
+		return fo_fill(fo, fd, off + *got, n - *got, got, ferr);
 	}
 	return 0;
 }

@@ -114,6 +114,20 @@ frame_put(struct frame_out *fo, uint8_t type, const void *payload, size_t len);
 int frame_put_space(struct frame_out *fo, size_t max, uint8_t **payload);
 void frame_put_commit(struct frame_out *fo, uint8_t type, size_t n);
 
+/*
+ * frame_out_sendfile(fo, type, fd, off, n, &got, &ferr):
+ * Write what is queued, then a frame of ${n} bytes whose payload is
+ * [off, off + n) of the regular file ${fd}, moved by the kernel
+ * (sendfile(2): no copy through our memory).  Should ${fd} end or fail
+ * first, the rest is read with pread(2) and, if that fails too, filled
+ * with zeros: the frame is always whole.  *got counts the bytes that are
+ * the file's, and *ferr is 0, or the errno of the read that failed (0
+ * with *got < n: the file ended).  Returns 0 or CB_ERR_SYS (the *stream*
+ * failed), CB_ERR_TOO_LARGE, CB_ERR_NOMEM.
+ */
+int frame_out_sendfile(struct frame_out *fo, uint8_t type, int fd, uint64_t off,
+    size_t n, size_t *got, int *ferr);
+
 /* frame_out_pending(fo): bytes queued and not yet written. */
 size_t frame_out_pending(const struct frame_out *fo);
 

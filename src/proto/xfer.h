@@ -1,6 +1,7 @@
 #ifndef XFER_H
 #define XFER_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <openssl/evp.h>
@@ -15,6 +16,16 @@ struct frame_out;
 /* Queued bytes at which xfer_send_file flushes; callers flush the rest
  * before they wait for their peer. */
 #define XFER_FLUSH_AT (64u * 1024)
+
+/* Pieces of a file at least this long are sent by sendfile(2). */
+#define XFER_SENDFILE_MIN (64u * 1024)
+
+/*
+ * The error FILE_END reports when the file ended inside a DATA frame sent
+ * by sendfile: the frame was filled up with zeros, so the content must not
+ * be used (the file shrank while it was read).
+ */
+#define XFER_ERR_SHRANK ENODATA
 
 /*
  * xfer_send_file(fo, fd, seq, st):

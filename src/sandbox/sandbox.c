@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -526,6 +527,8 @@ apply_seccomp(enum sandbox_role role)
 	/* Signals to ourselves only (abort). */
 	bad = bad || ALLOW1(kill, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)me)) ||
 	    ALLOW1(tgkill, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)me));
+	/* File content to the stream, copied by the kernel. */
+	bad = bad || ALLOW1(sendfile, SCMP_A0(SCMP_CMP_EQ, 1));
 	/* Reading the state of our own process; nothing that sets it. */
 	bad = bad || ALLOW1(prctl, SCMP_A0(SCMP_CMP_EQ, PR_GET_DUMPABLE)) ||
 	    ALLOW1(prctl, SCMP_A0(SCMP_CMP_EQ, PR_GET_NO_NEW_PRIVS)) ||
@@ -614,6 +617,7 @@ static const struct {
 	{ "kill a same-uid process", 0, 0 },
 	{ "ptrace a same-uid process", 0, 0 },
 	{ "mmap PROT_EXEC", 0, 0 },
+	{ "sendfile to another descriptor", 0, 0 },
 };
 
 /* One attack, run in a confined child: 0 if it worked, else errno. */
@@ -721,6 +725,14 @@ attack(int which, const char *in, const char *out, int victim)
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		return m != MAP_FAILED ? 0 : errno;
+	}
+	case 18: { /* the stream (fd 1) is its only destination */
+		off_t o = 0;
+
+		if ((fd = dup(2)) < 0)
+			return errno;
+		/* Any answer but the filter's means the call ran. */
+		return sendfile(fd, 0, &o, 1) < 0 && errno == EPERM ? EPERM : 0;
 	}
 	default: return EINVAL;
 	}

@@ -670,7 +670,17 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 		close(s->tmpfd);
 		unlinkat(pfd, s->tmpname, 0);
 		s->receiving = 0;
-		note_error(s, r->path, r->pathlen, "cannot read", (int)err);
+		if (err == XFER_ERR_SHRANK)
+			log_warn("'%s' shrank while it was being read: %s",
+			    log_quote(r->path, r->pathlen),
+			    a->has_prev ?
+				"its previous version is kept, the next "
+				"backup reads it again" :
+				"it is left out of this backup, the next "
+				"one reads it again");
+		else
+			note_error(s, r->path, r->pathlen, "cannot read",
+			    (int)err);
 		if (a->has_prev)
 			write_record(s, &a->prev); /* keep the old version */
 		q_pop_head(s);

@@ -623,7 +623,11 @@ file_end(struct cmp *c, uint32_t err, uint64_t flags)
 		fatal("internal: finishing a digest");
 	xfer_sink_release(&c->sink);
 	c->receiving = 0;
-	if (err != 0) {
+	if (err == XFER_ERR_SHRANK) {
+		log_warn("'%s' shrank while it was being read",
+		    log_quote(it->path, it->pathlen));
+		data_changed = 1;
+	} else if (err != 0) {
 		/* As rdiff-backup: what cannot be read is not the same. */
 		log_error("cannot read '%s': %s",
 		    log_quote(it->path, it->pathlen), strerror((int)err));

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -741,6 +742,156 @@ test_fill_no_growth_for_unconsumed(void **state)
 	close(fds[1]);
 }
 
+/* ---- frame_out_sendfile ------------------------------------------------ */
+
+#define SF_SIZE	 (1u << 20)
+#define SF_TAIL	 1000u
+#define SF_PAST	 5000u
+#define SF_SHORT 100u
+
+/* A file of SF_SIZE random bytes (unlinked), and its content in *data. */
+static int
+sf_file(uint8_t **data)
+{
+	char path[] = "/tmp/test_frame.XXXXXX";
+	int fd = mkstemp(path);
+	uint8_t *p = malloc(SF_SIZE);
+
+	assert_true(fd >= 0);
+	assert_non_null(p);
+	unlink(path);
+	srandom(7);
+	for (size_t i = 0; i < SF_SIZE; i++)
+		p[i] = (uint8_t)random();
+	assert_int_equal(write(fd, p, SF_SIZE), SF_SIZE);
+	*data = p;
+	return fd;
+}
+
+/*
+ * Child: a queued frame, a frame sent from the middle of the file, one
+ * that runs past its end (the file "shrank"), one from a descriptor that
+ * cannot be read, and a last queued frame.  Exit status 0 if every
+ * report was right.
+ */
+static void
+sf_child(int out, int fd)
+{
+	struct frame_out fo;
+	static const uint8_t last[3] = { 'e', 'n', 'd' };
+	int wfd = open("/dev/null", O_WRONLY), ferr, ok;
+	size_t got;
+
+	frame_out_init(&fo, out);
+	ok = frame_put(&fo, 1, "abc", 3) == 0;
+	ok = ok &&
+	    frame_out_sendfile(&fo, 3, fd, 1000, SF_SIZE - 2000, &got, &ferr) ==
+		0 &&
+	    got == SF_SIZE - 2000 && ferr == 0;
+	ok = ok &&
+	    frame_out_sendfile(&fo, 3, fd, SF_SIZE - SF_TAIL, SF_PAST, &got,
+		&ferr) == 0 &&
+	    got == SF_TAIL && ferr == 0;
+	ok = ok &&
+	    frame_out_sendfile(&fo, 3, wfd, 0, SF_SHORT, &got, &ferr) == 0 &&
+	    got == 0 && ferr == EBADF;
+	ok = ok && frame_put(&fo, 1, last, 3) == 0 && frame_out_flush(&fo) == 0;
+	frame_out_release(&fo);
+	_exit(ok ? 0 : 1);
+}
+
+static void
+sendfile_over(int sock, int nonblock)
+{
+	static const uint8_t zeros[SF_PAST];
+	struct frame_in fi;
+	const uint8_t *payload;
+	uint8_t *data, type;
+	size_t len;
+	int fds[2], fd = sf_file(&data);
+	pid_t pid;
+
+	if (sock)
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	else
+		assert_int_equal(pipe(fds), 0);
+	if (nonblock)
+		set_nonblock(sock ? fds[0] : fds[1]);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(sock ? fds[1] : fds[0]);
+		sf_child(sock ? fds[0] : fds[1], fd);
+	}
+	close(sock ? fds[0] : fds[1]);
+	frame_in_init(&fi, sock ? fds[1] : fds[0], test_max);
+	assert_int_equal(frame_in_get(&fi, &type, &payload, &len), 0);
+	assert_int_equal(type, 1);
+	assert_memory_equal(payload, "abc", 3);
+	assert_int_equal(frame_in_get(&fi, &type, &payload, &len), 0);
+	assert_int_equal(type, 3);
+	assert_int_equal(len, SF_SIZE - 2000);
+	assert_memory_equal(payload, data + 1000, len);
+	/* Past the end: the file's bytes, then zeros; the frame is whole. */
+	assert_int_equal(frame_in_get(&fi, &type, &payload, &len), 0);
+	assert_int_equal(type, 3);
+	assert_int_equal(len, SF_PAST);
+	assert_memory_equal(payload, data + SF_SIZE - SF_TAIL, SF_TAIL);
+	assert_memory_equal(payload + SF_TAIL, zeros, SF_PAST - SF_TAIL);
+	assert_int_equal(frame_in_get(&fi, &type, &payload, &len), 0);
+	assert_int_equal(type, 3);
+	assert_int_equal(len, SF_SHORT);
+	assert_memory_equal(payload, zeros, SF_SHORT);
+	assert_int_equal(frame_in_get(&fi, &type, &payload, &len), 0);
+	assert_int_equal(type, 1);
+	assert_int_equal(len, 3);
+	assert_memory_equal(payload, "end", 3);
+	assert_int_equal(frame_in_get(&fi, &type, &payload, &len), CB_ERR_EOF);
+	frame_in_release(&fi);
+	close(sock ? fds[1] : fds[0]);
+	close(fd);
+	free(data);
+	wait_child(pid);
+}
+
+static void
+test_sendfile_pipe(void **state)
+{
+	(void)state;
+	sendfile_over(0, 0);
+}
+
+static void
+test_sendfile_socket_nonblocking(void **state)
+{
+	(void)state;
+	sendfile_over(1, 1);
+}
+
+/* A stream that is gone is the stream's failure, not the file's. */
+static void
+test_sendfile_stream_gone(void **state)
+{
+	struct frame_out fo;
+	uint8_t *data;
+	int fds[2], fd = sf_file(&data), ferr;
+	size_t got;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	close(fds[0]);
+	frame_out_init(&fo, fds[1]);
+	errno = 0;
+	assert_int_equal(frame_out_sendfile(&fo, 3, fd, 0, SF_SIZE / 2, &got,
+			     &ferr),
+	    CB_ERR_SYS);
+	assert_int_equal(errno, EPIPE);
+	frame_out_release(&fo);
+	close(fds[1]);
+	close(fd);
+	free(data);
+}
+
 int
 main(void)
 {
@@ -757,6 +908,9 @@ main(void)
 		cmocka_unit_test(test_eintr),
 		cmocka_unit_test(test_out_buffer_bounded),
 		cmocka_unit_test(test_fill_no_growth_for_unconsumed),
+		cmocka_unit_test(test_sendfile_pipe),
+		cmocka_unit_test(test_sendfile_socket_nonblocking),
+		cmocka_unit_test(test_sendfile_stream_gone),
 	};
 
 	/* A reader that dies must fail a test, not kill the runner. */
