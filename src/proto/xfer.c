@@ -1,6 +1,7 @@
 #include "xfer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include "delta.h"
 #include "frame.h"
 #include "fsutil.h"
+#include "hashbehind.h"
 #include "msg.h"
 #include "wire.h"
 
@@ -286,10 +288,14 @@ out:
 int
 xfer_sink_init(struct xfer_sink *s, int fd, uint64_t limit)
 {
+	int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+
 	s->fd = fd;
 	s->off = 0;
 	s->written = 0;
 	s->limit = limit;
+	s->readable = fl >= 0 && (fl & O_ACCMODE) == O_RDWR;
+	s->behind = 0;
 	if ((s->sha = EVP_MD_CTX_new()) == NULL)
 		return CB_ERR_NOMEM;
 	if (EVP_DigestInit_ex(s->sha, EVP_sha1(), NULL) != 1) {
@@ -303,6 +309,10 @@ xfer_sink_init(struct xfer_sink *s, int fd, uint64_t limit)
 void
 xfer_sink_release(struct xfer_sink *s)
 {
+	if (s->behind) {
+		hb_abandon();
+		s->behind = 0;
+	}
 	EVP_MD_CTX_free(s->sha);
 	s->sha = NULL;
 }
@@ -310,25 +320,20 @@ xfer_sink_release(struct xfer_sink *s)
 int
 xfer_sink_data(struct xfer_sink *s, const uint8_t *p, size_t n)
 {
-	uint64_t o = s->off;
-	size_t done = 0;
-
 	if (n > s->limit - s->off)
 		return CB_ERR_TOO_LARGE;
-	EVP_DigestUpdate(s->sha, p, n);
-	while (s->fd >= 0 && done < n) {
-		ssize_t w =
-		    pwrite(s->fd, p + done, n - done, (off_t)(o + done));
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return CB_ERR_SYS;
-		done += (size_t)w;
-	}
+	if (!s->behind && s->readable && s->off + n >= XFER_BEHIND_MIN &&
+	    hb_begin(s->fd, s->sha, s->off) == 0)
+		s->behind = 1;
+	if (!s->behind)
+		EVP_DigestUpdate(s->sha, p, n);
+	if (s->fd >= 0 && fs_pwrite_all(s->fd, p, n, s->off) != 0)
+		return CB_ERR_SYS;
 	s->off += n;
 	if (s->fd >= 0)
 		s->written = s->off;
+	if (s->behind)
+		hb_written(s->written);
 	return 0;
 }
 
@@ -340,7 +345,9 @@ xfer_sink_hole(struct xfer_sink *s, uint64_t n)
 
 	if (n > s->limit - s->off)
 		return CB_ERR_TOO_LARGE;
-	while (left > 0) {
+	/* Behind, the hole is read back as zeros (the file is extended to
+	 * its length before the end). */
+	while (left > 0 && !s->behind) {
 		size_t c = left > sizeof(zeros) ? sizeof(zeros) : (size_t)left;
 
 		EVP_DigestUpdate(s->sha, zeros, c);
@@ -354,12 +361,20 @@ int
 xfer_sink_finish(struct xfer_sink *s, uint8_t sha1[20])
 {
 	unsigned int dlen = 0;
+	int e;
 
-	EVP_DigestFinal_ex(s->sha, sha1, &dlen);
 	/* The file was new and empty: only a trailing hole needs a length. */
 	if (s->fd >= 0 && s->written != s->off &&
 	    ftruncate(s->fd, (off_t)s->off) != 0)
 		return CB_ERR_SYS;
+	if (s->behind) {
+		s->behind = 0;
+		if (hb_end(s->off, &e) != 0) {
+			errno = e;
+			return CB_ERR_SYS;
+		}
+	}
+	EVP_DigestFinal_ex(s->sha, sha1, &dlen);
 	return 0;
 }
 

@@ -62,7 +62,8 @@ int xfer_send_failed(struct frame_out *fo, uint64_t seq, int err);
 
 /*
  * The receiving side: content is written to ${fd} (positioned writes
- * from 0; holes are left unwritten) and hashed with SHA-1.  With ${fd}
+ * from 0; holes are left unwritten) and hashed with SHA-1, beyond
+ * XFER_BEHIND_MIN bytes by a second thread when ${fd} is open O_RDWR.  With ${fd}
  * -1 the content is only hashed and counted (compare --method hash).
  */
 struct xfer_sink {
@@ -71,7 +72,13 @@ struct xfer_sink {
 	uint64_t written; /* end of the last pwrite (fd new and empty) */
 	uint64_t limit;	  /* refuse content beyond this (bytes) */
 	EVP_MD_CTX *sha;  /* owned */
+	int readable;	  /* fd is open for reading too */
+	int behind;	  /* sha is with the hashing thread (hashbehind.h) */
 };
+
+/* Content at which the SHA-1 of a file being received moves to a second
+ * thread that reads it back (hashbehind.h), if the file can be read. */
+#define XFER_BEHIND_MIN ((uint64_t)1024 * 1024)
 
 /* xfer_sink_init: ${fd} is a new, empty file (or -1: digest only).
  * 0 or CB_ERR_NOMEM; xfer_sink_release frees (always call). */
