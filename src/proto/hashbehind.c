@@ -8,42 +8,61 @@
 /* Bytes read back and hashed at a time. */
 #define HB_CHUNK ((size_t)256 * 1024)
 
+/* One file in the thread's hands. */
+struct hb_slot {
+	int fd; /* -1: the slot is free */
+	EVP_MD_CTX *sha;
+	uint64_t hashed; /* bytes of the file in sha */
+	uint64_t avail;	 /* bytes that may be read */
+	uint64_t order;	 /* when it was begun: the oldest is hashed first */
+	int stop;	 /* abandoned */
+	int err;	 /* errno of the read that failed */
+	int reading;	 /* the thread uses fd and sha outside the lock */
+};
+
 /*
- * The state both threads share, under ${mu}.  The helper waits on ${work}
- * and announces progress and idleness on ${progress}.  While ${reading},
- * it uses fd and sha outside the lock; the caller then never takes them
- * back.
+ * The state both threads share, under ${mu}.  The helper waits on
+ * ${work}, and announces progress on ${progress} whenever it runs out of
+ * work.  A slot the helper is reading is never handed back.
  */
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t work;
 	pthread_cond_t progress;
 	int started; /* 1 running, -1 could not be started */
-	int fd;	     /* the file, -1 when none */
-	EVP_MD_CTX *sha;
-	uint64_t hashed; /* bytes of the file in sha */
-	uint64_t avail;	 /* bytes that may be read */
-	int stop;	 /* abandon the file */
-	int err;	 /* errno of the read that failed */
-	int reading;
+	uint64_t next_order;
+	struct hb_slot slot[HB_SLOTS];
 	uint8_t *buf;
 } hb = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 	.work = PTHREAD_COND_INITIALIZER,
 	.progress = PTHREAD_COND_INITIALIZER,
-	.fd = -1,
 };
 
-/* Is there something for the helper to hash?  (Under mu.) */
+/* Has ${s} bytes the helper may hash now?  (Under mu.) */
 static int
-has_work(void)
+has_work(const struct hb_slot *s)
 {
-	return hb.fd >= 0 && !hb.stop && hb.err == 0 && hb.hashed < hb.avail;
+	return s->fd >= 0 && !s->stop && s->err == 0 && s->hashed < s->avail;
+}
+
+/* The oldest slot with work, or NULL.  (Under mu.) */
+static struct hb_slot *
+next_work(void)
+{
+	struct hb_slot *best = NULL;
+
+	for (int i = 0; i < HB_SLOTS; i++)
+		if (has_work(&hb.slot[i]) &&
+		    (best == NULL || hb.slot[i].order < best->order))
+			best = &hb.slot[i];
+	return best;
 }
 
 static void *
 hb_main(void *arg)
 {
+	struct hb_slot *s;
 	uint64_t off;
 	size_t want;
 	ssize_t k;
@@ -51,26 +70,28 @@ hb_main(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&hb.mu);
 	for (;;) {
-		while (!has_work()) {
+		while ((s = next_work()) == NULL) {
 			pthread_cond_broadcast(&hb.progress);
 			pthread_cond_wait(&hb.work, &hb.mu);
 		}
-		off = hb.hashed;
-		want = hb.avail - off < HB_CHUNK ? (size_t)(hb.avail - off) :
+		off = s->hashed;
+		want = s->avail - off < HB_CHUNK ? (size_t)(s->avail - off) :
 						   HB_CHUNK;
-		hb.reading = 1;
+		s->reading = 1;
 		pthread_mutex_unlock(&hb.mu);
 		do
-			k = pread(hb.fd, hb.buf, want, (off_t)off);
+			k = pread(s->fd, hb.buf, want, (off_t)off);
 		while (k < 0 && errno == EINTR);
 		if (k > 0)
-			EVP_DigestUpdate(hb.sha, hb.buf, (size_t)k);
+			EVP_DigestUpdate(s->sha, hb.buf, (size_t)k);
 		pthread_mutex_lock(&hb.mu);
-		hb.reading = 0;
+		s->reading = 0;
 		if (k > 0)
-			hb.hashed += (uint64_t)k;
+			s->hashed += (uint64_t)k;
 		else
-			hb.err = k < 0 ? errno : EIO; /* ended before avail */
+			s->err = k < 0 ? errno : EIO; /* ended before avail */
+		if (!has_work(s)) /* caught up with it, or done */
+			pthread_cond_broadcast(&hb.progress);
 	}
 	return NULL;
 }
@@ -86,6 +107,8 @@ start(void)
 	if (hb.started != 0)
 		return hb.started > 0 ? 0 : -1;
 	hb.started = -1;
+	for (int i = 0; i < HB_SLOTS; i++)
+		hb.slot[i].fd = -1;
 	if ((hb.buf = malloc(HB_CHUNK)) == NULL)
 		return -1;
 	if (pthread_attr_init(&at) != 0)
@@ -105,54 +128,71 @@ start(void)
 int
 hb_begin(int fd, EVP_MD_CTX *sha, uint64_t hashed)
 {
-	int r;
+	struct hb_slot *s;
+	int k = -1;
 
 	pthread_mutex_lock(&hb.mu);
-	r = hb.fd < 0 ? start() : -1; /* one file at a time */
-	if (r == 0) {
-		hb.fd = fd;
-		hb.sha = sha;
-		hb.hashed = hashed;
-		hb.avail = hashed;
-		hb.stop = 0;
-		hb.err = 0;
+	if (start() == 0)
+		for (int i = 0; i < HB_SLOTS && k < 0; i++)
+			if (hb.slot[i].fd < 0)
+				k = i;
+	if (k >= 0) {
+		s = &hb.slot[k];
+		s->fd = fd;
+		s->sha = sha;
+		s->hashed = hashed;
+		s->avail = hashed;
+		s->order = hb.next_order++;
+		s->stop = 0;
+		s->err = 0;
+		s->reading = 0;
 	}
 	pthread_mutex_unlock(&hb.mu);
-	return r;
+	return k;
 }
 
 void
-hb_written(uint64_t end)
+hb_written(int k, uint64_t end)
 {
 	pthread_mutex_lock(&hb.mu);
-	hb.avail = end;
+	hb.slot[k].avail = end;
 	pthread_cond_signal(&hb.work);
 	pthread_mutex_unlock(&hb.mu);
 }
 
-int
-hb_end(uint64_t end, int *err)
+/* Hand slot ${s} back to the caller, free.  (Under mu.) */
+static void
+release(struct hb_slot *s)
 {
+	s->fd = -1;
+	s->sha = NULL;
+}
+
+int
+hb_end(int k, uint64_t end, int *err)
+{
+	struct hb_slot *s = &hb.slot[k];
+
 	pthread_mutex_lock(&hb.mu);
-	hb.avail = end;
+	s->avail = end;
 	pthread_cond_signal(&hb.work);
-	while (hb.reading || has_work())
+	while (s->reading || has_work(s))
 		pthread_cond_wait(&hb.progress, &hb.mu);
-	*err = hb.err;
-	hb.fd = -1;
-	hb.sha = NULL;
+	*err = s->err;
+	release(s);
 	pthread_mutex_unlock(&hb.mu);
 	return *err != 0 ? -1 : 0;
 }
 
 void
-hb_abandon(void)
+hb_abandon(int k)
 {
+	struct hb_slot *s = &hb.slot[k];
+
 	pthread_mutex_lock(&hb.mu);
-	hb.stop = 1;
-	while (hb.reading)
+	s->stop = 1;
+	while (s->reading)
 		pthread_cond_wait(&hb.progress, &hb.mu);
-	hb.fd = -1;
-	hb.sha = NULL;
+	release(s);
 	pthread_mutex_unlock(&hb.mu);
 }

@@ -296,6 +296,7 @@ xfer_sink_init(struct xfer_sink *s, int fd, uint64_t limit)
 	s->limit = limit;
 	s->readable = fl >= 0 && (fl & O_ACCMODE) == O_RDWR;
 	s->behind = 0;
+	s->slot = -1;
 	if ((s->sha = EVP_MD_CTX_new()) == NULL)
 		return CB_ERR_NOMEM;
 	if (EVP_DigestInit_ex(s->sha, EVP_sha1(), NULL) != 1) {
@@ -310,7 +311,7 @@ void
 xfer_sink_release(struct xfer_sink *s)
 {
 	if (s->behind) {
-		hb_abandon();
+		hb_abandon(s->slot);
 		s->behind = 0;
 	}
 	EVP_MD_CTX_free(s->sha);
@@ -323,7 +324,7 @@ xfer_sink_data(struct xfer_sink *s, const uint8_t *p, size_t n)
 	if (n > s->limit - s->off)
 		return CB_ERR_TOO_LARGE;
 	if (!s->behind && s->readable && s->off + n >= XFER_BEHIND_MIN &&
-	    hb_begin(s->fd, s->sha, s->off) == 0)
+	    (s->slot = hb_begin(s->fd, s->sha, s->off)) >= 0)
 		s->behind = 1;
 	if (!s->behind)
 		EVP_DigestUpdate(s->sha, p, n);
@@ -333,7 +334,7 @@ xfer_sink_data(struct xfer_sink *s, const uint8_t *p, size_t n)
 	if (s->fd >= 0)
 		s->written = s->off;
 	if (s->behind)
-		hb_written(s->written);
+		hb_written(s->slot, s->written);
 	return 0;
 }
 
@@ -358,18 +359,30 @@ xfer_sink_hole(struct xfer_sink *s, uint64_t n)
 }
 
 int
+xfer_sink_seal(struct xfer_sink *s)
+{
+	/* The file was new and empty: only a trailing hole needs a length. */
+	if (s->fd >= 0 && s->written != s->off) {
+		if (ftruncate(s->fd, (off_t)s->off) != 0)
+			return CB_ERR_SYS;
+		s->written = s->off; /* once: a truncate sets the times */
+	}
+	if (s->behind)
+		hb_written(s->slot, s->off);
+	return 0;
+}
+
+int
 xfer_sink_finish(struct xfer_sink *s, uint8_t sha1[20])
 {
 	unsigned int dlen = 0;
 	int e;
 
-	/* The file was new and empty: only a trailing hole needs a length. */
-	if (s->fd >= 0 && s->written != s->off &&
-	    ftruncate(s->fd, (off_t)s->off) != 0)
+	if (xfer_sink_seal(s) != 0)
 		return CB_ERR_SYS;
 	if (s->behind) {
 		s->behind = 0;
-		if (hb_end(s->off, &e) != 0) {
+		if (hb_end(s->slot, s->off, &e) != 0) {
 			errno = e;
 			return CB_ERR_SYS;
 		}

@@ -74,6 +74,7 @@ struct xfer_sink {
 	EVP_MD_CTX *sha;  /* owned */
 	int readable;	  /* fd is open for reading too */
 	int behind;	  /* sha is with the hashing thread (hashbehind.h) */
+	int slot;	  /* its slot there */
 };
 
 /* Content at which the SHA-1 of a file being received moves to a second
@@ -87,6 +88,14 @@ void xfer_sink_release(struct xfer_sink *s);
 /* xfer_sink_data / xfer_sink_hole: 0, CB_ERR_SYS (write), CB_ERR_TOO_LARGE. */
 int xfer_sink_data(struct xfer_sink *s, const uint8_t *p, size_t n);
 int xfer_sink_hole(struct xfer_sink *s, uint64_t n);
+/*
+ * xfer_sink_seal(s): the content is complete: set the file's length and
+ * let the hashing thread finish on its own; xfer_sink_finish then only
+ * waits for the digest.  The caller may go on with other work (and other
+ * sinks, hashed in line while this one is behind) meanwhile; ${fd} must
+ * stay open until xfer_sink_finish.  0 or CB_ERR_SYS.
+ */
+int xfer_sink_seal(struct xfer_sink *s);
 /* xfer_sink_finish(s, sha1): set the file length, return the digest. */
 int xfer_sink_finish(struct xfer_sink *s, uint8_t sha1[20]);
 

@@ -45,6 +45,7 @@
 #include "pathcheck.h"
 #include "sandbox.h"
 #include "wire.h"
+#include "hashbehind.h"
 #include "xfer.h"
 
 struct rlevel {
@@ -54,6 +55,16 @@ struct rlevel {
 	 * backup does not have are removed as the stream passes them. */
 	char **old;
 	size_t nold, iold;
+};
+
+/* Files whose SHA-1 may still be in the hashing thread's hands: one slot
+ * of it stays free for the file being received. */
+#define RS_PENDING (HB_SLOTS - 1)
+
+struct pending_file {
+	int fd;
+	struct xfer_sink sink;
+	struct meta_rec rec; /* path and SHA-1 */
 };
 
 struct restorer {
@@ -84,6 +95,13 @@ struct restorer {
 	int warned_chown;
 	uint64_t errors;
 	int done;
+	/*
+	 * Large files whose content is in place but whose SHA-1 the
+	 * hashing thread is still computing (xfer_sink_seal), oldest
+	 * first: checked when their room is needed, and at the end.
+	 */
+	struct pending_file pend[RS_PENDING];
+	size_t pend_head, npend;
 };
 
 /* A drill's report (fd 3): one line per entry that failed, a summary. */
@@ -116,6 +134,7 @@ drill_unprivileged(struct restorer *rs, int err)
 }
 
 static int open_dest(struct restorer *rs);
+static void pend_finish(struct restorer *rs);
 static void open_dest_parent(struct restorer *rs);
 
 /* ---- owners ------------------------------------------------------------ */
@@ -788,6 +807,9 @@ file_begin(struct restorer *rs, uint64_t seq, uint64_t size)
 		fatal("protocol: bad FILE size");
 	rs->expecting = 0;
 	rs->receiving = 1;
+	/* A large file needs a free slot of the hashing thread. */
+	if (size >= XFER_BEHIND_MIN && rs->npend == RS_PENDING)
+		pend_finish(rs);
 	pfd = parent_of(rs, r, &name);
 	/* Created at once; only a name already taken needs clearing. */
 	for (int tries = 0;; tries++) {
@@ -806,26 +828,90 @@ file_begin(struct restorer *rs, uint64_t seq, uint64_t size)
 		fatal("out of memory");
 }
 
+/* The SHA-1 of ${r}'s content, in ${sha1}, against the metadata. */
+static void
+check_sha1(struct restorer *rs, const struct meta_rec *r,
+    const uint8_t sha1[20])
+{
+	if (r->has_sha1 && memcmp(sha1, r->sha1, 20) != 0)
+		rs_error(rs, r, "content does not match the recorded SHA-1 of",
+		    EIO);
+}
+
+/* Wait for the oldest pending file's digest and check it. */
+static void
+pend_finish(struct restorer *rs)
+{
+	struct pending_file *pf = &rs->pend[rs->pend_head];
+	uint8_t sha1[20];
+
+	if (rs->npend == 0)
+		return;
+	if (xfer_sink_finish(&pf->sink, sha1) != 0)
+		fatal("reading back '%s': %s",
+		    log_quote(pf->rec.path, pf->rec.pathlen), strerror(errno));
+	check_sha1(rs, &pf->rec, sha1);
+	xfer_sink_release(&pf->sink);
+	close(pf->fd);
+	meta_rec_clear(&pf->rec);
+	rs->pend_head = (rs->pend_head + 1) % RS_PENDING;
+	rs->npend--;
+}
+
+/*
+ * Leave the digest of the file just received to the hashing thread and
+ * go on: the file becomes a pending one.  Not in a drill, which reads
+ * every file back anyway.  0 if the file is not behind.
+ */
+static int
+pend_start(struct restorer *rs, const struct meta_rec *r)
+{
+	struct pending_file *pf;
+
+	if (!rs->sink.behind || rs->drill || !r->has_sha1)
+		return 0;
+	if (xfer_sink_seal(&rs->sink) != 0)
+		fatal("writing '%s': %s", log_quote(r->path, r->pathlen),
+		    strerror(errno));
+	if (rs->npend == RS_PENDING)
+		pend_finish(rs);
+	pf = &rs->pend[(rs->pend_head + rs->npend++) % RS_PENDING];
+	pf->sink = rs->sink;
+	pf->fd = rs->curfd;
+	meta_rec_init(&pf->rec);
+	if ((pf->rec.path = malloc(r->pathlen + 1)) == NULL)
+		fatal("out of memory");
+	memcpy(pf->rec.path, r->path, r->pathlen + 1);
+	pf->rec.pathlen = r->pathlen;
+	pf->rec.has_sha1 = 1;
+	memcpy(pf->rec.sha1, r->sha1, 20);
+	return 1;
+}
+
 static void
 file_end(struct restorer *rs, uint32_t err)
 {
 	struct meta_rec *r = &rs->cur.rec;
 	uint8_t sha1[20];
+	int pending = 0;
 
-	if (xfer_sink_finish(&rs->sink, sha1) != 0)
+	if (err == 0 && rs->sink.off == r->size)
+		pending = pend_start(rs, r);
+	if (!pending && xfer_sink_finish(&rs->sink, sha1) != 0)
 		fatal("writing '%s': %s", log_quote(r->path, r->pathlen),
 		    strerror(errno));
 	if (err != 0)
 		rs_error(rs, r, "cannot read the repository copy of", (int)err);
 	else if (rs->sink.off != r->size)
 		rs_error(rs, r, "size differs from the metadata for", EIO);
-	else if (r->has_sha1 && memcmp(sha1, r->sha1, 20) != 0)
-		rs_error(rs, r, "content does not match the recorded SHA-1 of",
-		    EIO);
-	xfer_sink_release(&rs->sink);
+	else if (!pending)
+		check_sha1(rs, r, sha1);
+	if (!pending)
+		xfer_sink_release(&rs->sink);
 	set_attrs(rs, r, rs->curfd, -1, NULL);
 	drill_check(rs, r, rs->curfd, -1, NULL);
-	close(rs->curfd);
+	if (!pending) /* else a pending file's until pend_finish */
+		close(rs->curfd);
 	rs->curfd = -1;
 	rs->receiving = 0;
 	msg_entry_clear(&rs->cur);
@@ -1109,6 +1195,8 @@ main(int argc, char **argv)
 			fatal("repository stream: %s", cb_strerror(r));
 		handle_frame(&rs, type, p, len);
 	}
+	while (rs.npend > 0)
+		pend_finish(&rs);
 	while (rs.depth > 0)
 		dir_pop(&rs);
 	for (i = 0; i < 8; i++)
