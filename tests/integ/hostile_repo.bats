@@ -132,3 +132,29 @@ evil() {
 	run evil setuid
 	[ "$(stat -c %a "$T/dest/rootshell")" = 4755 ]
 }
+
+@test "content that does not match the recorded SHA-1 is reported, for large files checked late as for small ones" {
+	mkdir -p "$T/src/a" "$T/src/b"
+	for i in 1 2 3 4 5; do
+		head -c $((i * 1500000)) /dev/urandom >"$T/src/a/big$i"
+	done
+	echo small >"$T/src/b/small"
+	head -c 3000000 /dev/urandom >"$T/src/b/last"
+	cb backup "$T/src" "$T/repo"
+	# same size, same time: only the content says
+	for f in a/big2 a/big4 b/small b/last; do
+		touch -r "$T/repo/$f" "$T/stamp"
+		printf 'X' | dd of="$T/repo/$f" bs=1 seek=5 conv=notrunc 2>/dev/null
+		touch -r "$T/stamp" "$T/repo/$f"
+	done
+	run cb restore "$T/repo" "$T/out"
+	echo "$output"
+	[ "$status" -eq 4 ]
+	for f in a/big2 a/big4 b/small b/last; do
+		[[ "$output" == *"content does not match the recorded SHA-1 of '$f'"* ]]
+	done
+	[ "$(grep -c 'does not match the recorded SHA-1' <<<"$output")" -eq 4 ]
+	for f in a/big1 a/big3 a/big5; do
+		cmp "$T/src/$f" "$T/out/$f"
+	done
+}
