@@ -288,13 +288,11 @@ out:
 int
 xfer_sink_init(struct xfer_sink *s, int fd, uint64_t limit)
 {
-	int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
-
 	s->fd = fd;
 	s->off = 0;
 	s->written = 0;
 	s->limit = limit;
-	s->readable = fl >= 0 && (fl & O_ACCMODE) == O_RDWR;
+	s->readable = fd >= 0 ? -1 : 0; /* asked when it matters */
 	s->behind = 0;
 	s->slot = -1;
 	if ((s->sha = EVP_MD_CTX_new()) == NULL)
@@ -318,13 +316,26 @@ xfer_sink_release(struct xfer_sink *s)
 	s->sha = NULL;
 }
 
+/* Can the hashing thread read the file back? */
+static int
+readable(struct xfer_sink *s)
+{
+	int fl;
+
+	if (s->readable < 0) {
+		fl = fcntl(s->fd, F_GETFL);
+		s->readable = fl >= 0 && (fl & O_ACCMODE) == O_RDWR;
+	}
+	return s->readable;
+}
+
 int
 xfer_sink_data(struct xfer_sink *s, const uint8_t *p, size_t n)
 {
 	if (n > s->limit - s->off)
 		return CB_ERR_TOO_LARGE;
-	if (!s->behind && s->readable && s->off + n >= XFER_BEHIND_MIN &&
-	    (s->slot = hb_begin(s->fd, s->sha, s->off)) >= 0)
+	if (!s->behind && s->readable != 0 && s->off + n >= XFER_BEHIND_MIN &&
+	    readable(s) && (s->slot = hb_begin(s->fd, s->sha, s->off)) >= 0)
 		s->behind = 1;
 	if (!s->behind)
 		EVP_DigestUpdate(s->sha, p, n);

@@ -72,7 +72,7 @@ struct xfer_sink {
 	uint64_t written; /* end of the last pwrite (fd new and empty) */
 	uint64_t limit;	  /* refuse content beyond this (bytes) */
 	EVP_MD_CTX *sha;  /* owned */
-	int readable;	  /* fd is open for reading too */
+	int readable;	  /* fd is open for reading too (-1: not asked) */
 	int behind;	  /* sha is with the hashing thread (hashbehind.h) */
 	int slot;	  /* its slot there */
 };
