@@ -475,6 +475,7 @@ apply_seccomp(enum sandbox_role role)
 		SCMP_SYS(fsync),
 		SCMP_SYS(fdatasync),
 		SCMP_SYS(syncfs),
+		SCMP_SYS(sync_file_range),
 		SCMP_SYS(fchmod),
 		SCMP_SYS(fchown),
 		/* the same by path from the working directory (Landlock

@@ -437,13 +437,47 @@ apply_ready(struct session *s)
 	}
 }
 
+/*
+ * A changed mirror file of at least IN_PLACE_MIN bytes whose reverse delta
+ * says it was edited in place is updated in place: only its changed
+ * ranges are written, not the whole file, when they are at most
+ * 1/IN_PLACE_PART of it.  It costs one fsync (the marker below), so small
+ * files are rewritten whole as before.
+ */
+#define IN_PLACE_MIN  ((uint64_t)4 * 1024 * 1024)
+#define IN_PLACE_PART 8
+#define IN_PLACE_BUF  ((size_t)256 * 1024)
+
+/*
+ * Writeback of a file being received is started every EARLY_FLUSH bytes,
+ * so that the disk writes while the session goes on and the final syncfs
+ * finds little left to do (the kernel would otherwise wait until dirty
+ * pages are 10% of memory).
+ */
+#define EARLY_FLUSH ((uint64_t)8 * 1024 * 1024)
+
+static void
+early_flush(struct session *s)
+{
+	uint64_t off = s->sink.off;
+
+	if (s->flushed == UINT64_MAX || off - s->flushed < EARLY_FLUSH)
+		return;
+	/* Advisory: a failure to write shows at the syncfs. */
+	(void)sync_file_range(s->tmpfd, (off_t)s->flushed,
+	    (off_t)(off - s->flushed), SYNC_FILE_RANGE_WRITE);
+	s->flushed = off;
+}
+
 /* The patcher's output: into the temporary file, hashed. */
 static int
 patch_out(void *arg, const uint8_t *p, size_t n)
 {
 	struct session *s = arg;
+	int r = xfer_sink_data(&s->sink, p, n);
 
-	return xfer_sink_data(&s->sink, p, n);
+	early_flush(s);
+	return r;
 }
 
 void
@@ -493,6 +527,12 @@ apply_file_begin(struct session *s, uint64_t seq, uint64_t size, int delta)
 		    strerror(errno));
 	if (xfer_sink_init(&s->sink, s->tmpfd, size) != 0)
 		fatal("out of memory");
+	/* Not a file that may be updated in place: its temporary copy
+	 * would then never be written at all. */
+	s->flushed = a->has_prev && a->prev.type == META_REG &&
+		a->prev.size >= IN_PLACE_MIN ?
+	    UINT64_MAX :
+	    0;
 	s->receiving = 1;
 }
 
@@ -508,6 +548,7 @@ apply_file_data(struct session *s, const uint8_t *p, size_t n)
 	} else {
 		s->st.whole_bytes += n;
 		rc = xfer_sink_data(&s->sink, p, n);
+		early_flush(s);
 	}
 	if (rc == CB_ERR_SYS)
 		fatal("writing '%s' into the mirror: %s",
@@ -540,17 +581,6 @@ finish_delta(struct session *s, uint32_t err)
 	s->basisfd = -1;
 	return err;
 }
-
-/*
- * A changed mirror file of at least IN_PLACE_MIN bytes whose reverse delta
- * says it was edited in place is updated in place: only its changed
- * ranges are written, not the whole file, when they are at most
- * 1/IN_PLACE_PART of it.  It costs one fsync (the marker below), so small
- * files are rewritten whole as before.
- */
-#define IN_PLACE_MIN  ((uint64_t)4 * 1024 * 1024)
-#define IN_PLACE_PART 8
-#define IN_PLACE_BUF  ((size_t)256 * 1024)
 
 /* [off, off + len) of ${in} to the same offsets of ${out}, or fatal. */
 static void

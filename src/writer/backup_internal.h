@@ -85,6 +85,7 @@ struct session {
 	int direct;	   /* tmpname is the new file's own name */
 	char tmpname[256]; /* removed when the session dies */
 	struct xfer_sink sink;
+	uint64_t flushed; /* writeback started up to here (-1: never) */
 	uint64_t tmpcount;
 	/* The content increment being written (inc_open .. inc_close). */
 	int inc_dir;
