@@ -30,6 +30,8 @@ static struct {
 	pthread_cond_t work;
 	pthread_cond_t progress;
 	int started; /* 1 running, -1 could not be started */
+	int quit;    /* the process is exiting */
+	pthread_t thread;
 	uint64_t next_order;
 	struct hb_slot slot[HB_SLOTS];
 	uint8_t *buf;
@@ -72,6 +74,10 @@ hb_main(void *arg)
 	for (;;) {
 		while ((s = next_work()) == NULL) {
 			pthread_cond_broadcast(&hb.progress);
+			if (hb.quit) {
+				pthread_mutex_unlock(&hb.mu);
+				return NULL;
+			}
 			pthread_cond_wait(&hb.work, &hb.mu);
 		}
 		off = s->hashed;
@@ -96,14 +102,29 @@ hb_main(void *arg)
 	return NULL;
 }
 
+/*
+ * At exit: the helper finishes its piece, ends and is joined, so that
+ * nothing of it outlives the process's other memory.  Files still in its
+ * hands are dropped (their callers are gone).
+ */
+static void
+stop(void)
+{
+	pthread_mutex_lock(&hb.mu);
+	hb.quit = 1;
+	for (int i = 0; i < HB_SLOTS; i++)
+		hb.slot[i].stop = 1;
+	pthread_cond_signal(&hb.work);
+	pthread_mutex_unlock(&hb.mu);
+	pthread_join(hb.thread, NULL);
+	free(hb.buf);
+	hb.buf = NULL;
+}
+
 /* Start the helper once; 0 if it runs.  (Under mu.) */
 static int
 start(void)
 {
-	pthread_attr_t at;
-	pthread_t t;
-	int ok;
-
 	if (hb.started != 0)
 		return hb.started > 0 ? 0 : -1;
 	hb.started = -1;
@@ -111,17 +132,13 @@ start(void)
 		hb.slot[i].fd = -1;
 	if ((hb.buf = malloc(HB_CHUNK)) == NULL)
 		return -1;
-	if (pthread_attr_init(&at) != 0)
-		return -1;
-	ok = pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED) == 0 &&
-	    pthread_create(&t, &at, hb_main, NULL) == 0;
-	pthread_attr_destroy(&at);
-	if (!ok) {
+	if (pthread_create(&hb.thread, NULL, hb_main, NULL) != 0) {
 		free(hb.buf);
 		hb.buf = NULL;
 		return -1;
 	}
 	hb.started = 1;
+	atexit(stop);
 	return 0;
 }
 
