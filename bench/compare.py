@@ -4,6 +4,7 @@
 compare.py WORK [--corpus small|large|debian] [--files N] [--large-mib M]
            [--runs R] [--days D] [--tools capback,rdiff,rsync,borg,restic]
            [--capback BUILD_DIR] [--mkfs IMAGE] [--json FILE]
+           [--full-pairs N]
 compare.py WORK --report JSON... [--corpus C] [--days D]
 
 Builds a deterministic corpus in WORK/pristine:
@@ -305,6 +306,16 @@ def report(res, names, corpus, runs, days):
         print("capback full / cp -a: %.2f" % (c("full") / med("cp -a", "full")))
         print("capback full / (cp -a + sync): %.2f"
               % (c("full") / med("cp -a + sync", "full")))
+        if ("capback", "full (paired)") in res:
+            pc = [v[0] for v in res[("capback", "full (paired)")]]
+            pf = [v[0] for v in res[("cp -a + sync", "full (paired)")]]
+            print("paired full backups: capback %s, cp -a + sync %s" % (
+                " ".join("%.2f" % x for x in pc),
+                " ".join("%.2f" % x for x in pf)))
+            print("capback full / (cp -a + sync), paired medians: %.2f; "
+                  "capback faster in %d of %d pairs" % (
+                      median(pc) / median(pf),
+                      sum(1 for x, y in zip(pc, pf) if x < y), len(pc)))
         print("capback restore newest / cp -a: %.2f" %
               (c("restore newest") / med("cp -a", "restore")))
         print("capback no-change / find: %.2f" % (c("no-change") / med("find", "walk")))
@@ -331,6 +342,10 @@ def main():
     ap.add_argument("--tools", default="capback,rdiff,rsync,borg,restic")
     ap.add_argument("--capback", default=os.path.join(HERE, "..", "build"))
     ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--full-pairs", type=int, default=0, metavar="N",
+                    help="at the end of each run, N more full backups by "
+                         "capback and N cp -a + sync of the newest state, "
+                         "alternately")
     ap.add_argument("--mkfs", metavar="IMAGE",
                     help="a new ext4 on this file for every run, at WORK/fs")
     ap.add_argument("--report", nargs="+", metavar="JSON",
@@ -427,6 +442,18 @@ def main():
         note("cp -a", "restore", timed(["cp", "-a", src,
                                         os.path.join(work, "out-floor")]))
         trash.append(os.path.join(work, "out-floor"))
+        # --full-pairs: capback's full backup and cp -a + sync of the
+        # newest state, alternately, which goes first alternating too: on
+        # a disk whose speed drifts, one timing of each says little
+        for k in range(a.full_pairs if "capback" in a.tools.split(",") else 0):
+            fb = [os.path.join(a.capback, "capback"), "--current-time",
+                  str(T0), "backup", src, os.path.join(work, "pair-repo%d" % k)]
+            fc = ["sh", "-c", 'cp -a "$0" "$1" && sync', src,
+                  os.path.join(work, "pair-copy%d" % k)]
+            pair = [("capback", fb), ("cp -a + sync", fc)]
+            for name, cmd in (pair if k % 2 == 0 else pair[::-1]):
+                note(name, "full (paired)", timed(cmd))
+            trash += [fb[-1], fc[-1]]
         if a.mkfs:
             sh(["umount", work])
         else:
