@@ -25,14 +25,21 @@ EOS
 	python3 -c "import random,sys; sys.stdout.buffer.write(random.Random(1).randbytes(8 << 20))" >"$T/src/big"
 }
 
+next_backup() {
+	cb --current-time 1700000200 backup "$T/src" "$T/repo"
+}
+
 teardown() {
 	teardown_scratch
 }
 
-# backup_while CMD: a backup through the slow reader, CMD run 0.5 s in
+# backup_while CMD: a backup through the slow reader, CMD run 0.5 s in.
+# Its session time is fixed, and the backup after it (next_backup) is
+# later: a backup that ends within the same second would otherwise find
+# its session time taken.
 backup_while() {
 	(sleep 0.5 && eval "$1") &
-	run env CAPBACK_LIBEXEC="$T/libexec" "$CAPBACK_BUILD/capback" backup --whole-file "$T/src" "$T/repo"
+	run env CAPBACK_LIBEXEC="$T/libexec" "$CAPBACK_BUILD/capback" --current-time 1700000100 backup --whole-file "$T/src" "$T/repo"
 	wait
 	echo "$output"
 }
@@ -55,7 +62,7 @@ consistent() {
 	# what was read is the file as it was when the read began
 	[ "$(stat -c %s "$T/out/big")" -eq $((8 << 20)) ]
 	# and the next backup takes the whole file
-	cb backup "$T/src" "$T/repo"
+	next_backup
 	cmp "$T/src/big" "$T/repo/big"
 }
 
@@ -75,7 +82,7 @@ consistent() {
 		consistent
 		[ "$(stat -c %s "$T/out/big")" -le $((8 << 20)) ]
 	fi
-	cb backup "$T/src" "$T/repo"
+	next_backup
 	cmp "$T/src/big" "$T/repo/big"
 	consistent
 }
@@ -95,7 +102,7 @@ consistent() {
 		[[ "$output" == *"'big' changed while it was being read"* ]]
 		consistent
 	fi
-	cb backup "$T/src" "$T/repo"
+	next_backup
 	cmp "$T/src/big" "$T/repo/big"
 	consistent
 }
@@ -105,7 +112,7 @@ consistent() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"'big' changed while it was being read"* ]]
 	consistent
-	cb backup "$T/src" "$T/repo"
+	next_backup
 	[ ! -e "$T/repo/big" ]
 	consistent
 }
@@ -116,7 +123,7 @@ consistent() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"'big' changed while it was being read"* ]]
 	consistent
-	cb backup "$T/src" "$T/repo"
+	next_backup
 	[ "$(cat "$T/repo/big")" = replacement ]
 	consistent
 }
