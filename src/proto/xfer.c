@@ -293,7 +293,6 @@ xfer_sink_init(struct xfer_sink *s, int fd, uint64_t limit)
 	s->written = 0;
 	s->limit = limit;
 	s->readable = fd >= 0 ? -1 : 0; /* asked when it matters */
-	s->behind = 0;
 	s->slot = -1;
 	if ((s->sha = EVP_MD_CTX_new()) == NULL)
 		return CB_ERR_NOMEM;
@@ -308,9 +307,9 @@ xfer_sink_init(struct xfer_sink *s, int fd, uint64_t limit)
 void
 xfer_sink_release(struct xfer_sink *s)
 {
-	if (s->behind) {
+	if (s->slot >= 0) {
 		hb_abandon(s->slot);
-		s->behind = 0;
+		s->slot = -1;
 	}
 	EVP_MD_CTX_free(s->sha);
 	s->sha = NULL;
@@ -334,17 +333,16 @@ xfer_sink_data(struct xfer_sink *s, const uint8_t *p, size_t n)
 {
 	if (n > s->limit - s->off)
 		return CB_ERR_TOO_LARGE;
-	if (!s->behind && s->readable != 0 && s->off + n >= XFER_BEHIND_MIN &&
-	    readable(s) && (s->slot = hb_begin(s->fd, s->sha, s->off)) >= 0)
-		s->behind = 1;
-	if (!s->behind)
+	if (s->slot < 0 && s->off + n >= XFER_BEHIND_MIN && readable(s))
+		s->slot = hb_begin(s->fd, s->sha, s->off); /* -1: in line */
+	if (s->slot < 0)
 		EVP_DigestUpdate(s->sha, p, n);
 	if (s->fd >= 0 && fs_pwrite_all(s->fd, p, n, s->off) != 0)
 		return CB_ERR_SYS;
 	s->off += n;
 	if (s->fd >= 0)
 		s->written = s->off;
-	if (s->behind)
+	if (s->slot >= 0)
 		hb_written(s->slot, s->written);
 	return 0;
 }
@@ -357,9 +355,9 @@ xfer_sink_hole(struct xfer_sink *s, uint64_t n)
 
 	if (n > s->limit - s->off)
 		return CB_ERR_TOO_LARGE;
-	/* Behind, the hole is read back as zeros (the file is extended to
-	 * its length before the end). */
-	while (left > 0 && !s->behind) {
+	/* With the thread, the hole is read back as zeros (the file is
+	 * extended to its length before the end). */
+	while (left > 0 && s->slot < 0) {
 		size_t c = left > sizeof(zeros) ? sizeof(zeros) : (size_t)left;
 
 		EVP_DigestUpdate(s->sha, zeros, c);
@@ -378,7 +376,7 @@ xfer_sink_seal(struct xfer_sink *s)
 			return CB_ERR_SYS;
 		s->written = s->off; /* once: a truncate sets the times */
 	}
-	if (s->behind)
+	if (s->slot >= 0)
 		hb_written(s->slot, s->off);
 	return 0;
 }
@@ -387,13 +385,14 @@ int
 xfer_sink_finish(struct xfer_sink *s, uint8_t sha1[20])
 {
 	unsigned int dlen = 0;
-	int e;
+	int e, k;
 
 	if (xfer_sink_seal(s) != 0)
 		return CB_ERR_SYS;
-	if (s->behind) {
-		s->behind = 0;
-		if (hb_end(s->slot, s->off, &e) != 0) {
+	if (s->slot >= 0) {
+		k = s->slot;
+		s->slot = -1;
+		if (hb_end(k, s->off, &e) != 0) {
 			errno = e;
 			return CB_ERR_SYS;
 		}

@@ -73,8 +73,8 @@ struct xfer_sink {
 	uint64_t limit;	  /* refuse content beyond this (bytes) */
 	EVP_MD_CTX *sha;  /* owned */
 	int readable;	  /* fd is open for reading too (-1: not asked) */
-	int behind;	  /* sha is with the hashing thread (hashbehind.h) */
-	int slot;	  /* its slot there */
+	int slot;	  /* sha is with the hashing thread (hashbehind.h)
+			   * in this slot; -1: hashed in line */
 };
 
 /* Content at which the SHA-1 of a file being received moves to a second

@@ -36,6 +36,7 @@
 #include "aclblob.h"
 #include "cb_err.h"
 #include "forced.h"
+#include "hashbehind.h"
 #include "frame.h"
 #include "fsutil.h"
 #include "hello.h"
@@ -45,7 +46,6 @@
 #include "pathcheck.h"
 #include "sandbox.h"
 #include "wire.h"
-#include "hashbehind.h"
 #include "xfer.h"
 
 struct rlevel {
@@ -861,14 +861,14 @@ pend_finish(struct restorer *rs)
 /*
  * Leave the digest of the file just received to the hashing thread and
  * go on: the file becomes a pending one.  Not in a drill, which reads
- * every file back anyway.  0 if the file is not behind.
+ * every file back anyway.  0 if the thread does not hash it.
  */
 static int
 pend_start(struct restorer *rs, const struct meta_rec *r)
 {
 	struct pending_file *pf;
 
-	if (!rs->sink.behind || rs->drill || !r->has_sha1)
+	if (rs->sink.slot < 0 || rs->drill || !r->has_sha1)
 		return 0;
 	if (xfer_sink_seal(&rs->sink) != 0)
 		fatal("writing '%s': %s", log_quote(r->path, r->pathlen),
