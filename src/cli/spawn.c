@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,11 +35,11 @@ spawn_libexec_dir(void)
 }
 
 /*
- * Start ${argv} with ${fd} (if >= 0) as its stdin and stdout and our
- * descriptor ${fd3} (if >= 0) as its fd 3.
+ * Start ${argv} with ${in} (if >= 0) as its stdin, ${out} (if >= 0) as
+ * its stdout and our descriptor ${fd3} (if >= 0) as its fd 3.
  */
 static pid_t
-start(char *const argv[], int fd, int fd3)
+start(char *const argv[], int in, int out, int fd3)
 {
 	char path[PATH_MAX + 64];
 	pid_t pid;
@@ -58,16 +57,17 @@ start(char *const argv[], int fd, int fd3)
 	if (pid < 0)
 		fatal("fork: %s", strerror(errno));
 	if (pid == 0) {
-		/* Out of the way first: ${fd} may be 3, ${fd3} may be 1. */
-		int extra = fd3 >= 0 ? fcntl(fd3, F_DUPFD_CLOEXEC, 10) : -1;
+		/* Out of the way first (above 9, closed at exec): any of
+		 * them may be 0, 1 or 3. */
+		int fds[3] = { in, out, fd3 }, k;
 
-		if (fd3 >= 0 && extra < 0)
-			_exit(127);
-		if (fd >= 0 && (dup2(fd, 0) < 0 || dup2(fd, 1) < 0))
-			_exit(127);
-		if (fd > 1)
-			close(fd);
-		if (extra >= 0 && dup2(extra, 3) < 0)
+		for (k = 0; k < 3; k++)
+			if (fds[k] >= 0 &&
+			    (fds[k] = fcntl(fds[k], F_DUPFD_CLOEXEC, 10)) < 0)
+				_exit(127);
+		if ((fds[0] >= 0 && dup2(fds[0], 0) < 0) ||
+		    (fds[1] >= 0 && dup2(fds[1], 1) < 0) ||
+		    (fds[2] >= 0 && dup2(fds[2], 3) < 0))
 			_exit(127);
 		signal(SIGPIPE, SIG_DFL);
 		execv(path, argv);
@@ -96,7 +96,7 @@ wait_status(pid_t pid)
 int
 spawn_one(char *const argv[], int *st)
 {
-	pid_t p = start(argv, -1, -1);
+	pid_t p = start(argv, -1, -1, -1);
 
 	*st = wait_status(p);
 	return 0;
@@ -108,20 +108,48 @@ spawn_pair(char *const argv_a[], char *const argv_b[], int *st_a, int *st_b)
 	return spawn_pair_out(argv_a, argv_b, -1, st_a, st_b);
 }
 
+/*
+ * The two roles talk over two pipes, one each way.  Each holds up to
+ * SPAWN_PIPE bytes (F_SETPIPE_SZ, which any user may ask for up to
+ * fs.pipe-max-size, 1 MiB by default).  A socketpair's buffer is
+ * net.core.wmem_default, 208 KiB, and only root may raise it past
+ * net.core.wmem_max: with it, the sender filled it every three frames
+ * of content and waited for the receiver, and the two took turns on the
+ * CPUs.  sendfile(2) into a pipe also lends the page cache's pages
+ * instead of copying them.  A pipe that cannot grow keeps its 64 KiB:
+ * slower, still correct.
+ */
+#define SPAWN_PIPE (1 << 20)
+
+static int
+roomy_pipe(int p[2])
+{
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return -1;
+	(void)fcntl(p[1], F_SETPIPE_SZ, SPAWN_PIPE);
+	return 0;
+}
+
 int
 spawn_pair_out(char *const argv_a[], char *const argv_b[], int out_b, int *st_a,
     int *st_b)
 {
-	int sv[2];
+	int ab[2], ba[2];
 	pid_t a, b;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+	if (roomy_pipe(ab) != 0)
 		return -1;
-	/* The children get their end without CLOEXEC via dup2. */
-	a = start(argv_a, sv[0], -1);
-	b = start(argv_b, sv[1], out_b);
-	close(sv[0]);
-	close(sv[1]);
+	if (roomy_pipe(ba) != 0) {
+		close(ab[0]);
+		close(ab[1]);
+		return -1;
+	}
+	a = start(argv_a, ba[0], ab[1], -1);
+	b = start(argv_b, ab[0], ba[1], out_b);
+	close(ab[0]);
+	close(ab[1]);
+	close(ba[0]);
+	close(ba[1]);
 	*st_a = wait_status(a);
 	*st_b = wait_status(b);
 	return 0;
