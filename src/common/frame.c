@@ -4,7 +4,11 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cb_err.h"
@@ -345,6 +349,7 @@ frame_out_init(struct frame_out *fo, int fd)
 	fo->cap = 0;
 	fo->start = 0;
 	fo->end = 0;
+	fo->lent = 0;
 }
 
 void
@@ -541,6 +546,7 @@ frame_out_sendfile(struct frame_out *fo, uint8_t type, int fd, uint64_t off,
 	while (*got < n) {
 		k = sendfile(fo->fd, fd, &o, n - *got);
 		if (k > 0) {
+			fo->lent = 1;
 			*got += (size_t)k;
 			continue;
 		}
@@ -560,6 +566,36 @@ frame_out_sendfile(struct frame_out *fo, uint8_t type, int fd, uint64_t off,
 		return fo_fill(fo, fd, off + *got, n - *got, got, ferr);
 	}
 	return 0;
+}
+
+void
+frame_out_settle(struct frame_out *fo)
+{
+	struct stat st;
+	unsigned long req;
+	long pause_ns = 10000;
+	int left;
+
+	if (!fo->lent)
+		return;
+	fo->lent = 0;
+	if (fstat(fo->fd, &st) != 0)
+		return;
+	if (S_ISFIFO(st.st_mode))
+		req = FIONREAD;
+	else if (S_ISSOCK(st.st_mode))
+		req = SIOCOUTQ;
+	else
+		return;
+	/* No event says "empty": look, then pause, 10 us growing to 1 ms
+	 * (a receiver takes the 1 MiB a pipe holds in about a ms). */
+	while (ioctl(fo->fd, req, &left) == 0 && left > 0) {
+		struct timespec ts = { 0, pause_ns };
+
+		nanosleep(&ts, NULL);
+		if (pause_ns < 1000000)
+			pause_ns *= 2;
+	}
 }
 
 int

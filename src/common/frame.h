@@ -90,6 +90,7 @@ struct frame_out {
 	size_t cap;
 	size_t start;
 	size_t end;
+	int lent; /* frame_out_sendfile moved bytes since frame_out_settle */
 };
 
 /* frame_out_init(fo, fd) / frame_out_release(fo). */
@@ -127,6 +128,20 @@ void frame_put_commit(struct frame_out *fo, uint8_t type, size_t n);
  */
 int frame_out_sendfile(struct frame_out *fo, uint8_t type, int fd, uint64_t off,
     size_t n, size_t *got, int *ferr);
+
+/*
+ * frame_out_settle(fo): wait until the receiver has taken everything that
+ * frame_out_sendfile moved since the last call.  sendfile(2) into a pipe
+ * or a unix socket lends the file's page-cache pages rather than copying
+ * them (splice), so the receiver copies the bytes only when it reads: a
+ * file changed before that reaches it as changed.  A sender that checks
+ * the file afterwards (xfer_send_file: "did it change while it was
+ * read?") settles first, so that no change can fall between its check and
+ * the receiver's copy.  Waits while the pipe (FIONREAD) or socket
+ * (SIOCOUTQ) holds bytes not yet read; any other descriptor, or an ioctl
+ * that fails, is not waited for.
+ */
+void frame_out_settle(struct frame_out *fo);
 
 /* frame_out_pending(fo): bytes queued and not yet written. */
 size_t frame_out_pending(const struct frame_out *fo);

@@ -195,6 +195,7 @@ xfer_send_file(struct frame_out *fo, int fd, uint64_t seq,
 	}
 	if (r != 0)
 		return r;
+	frame_out_settle(fo); /* the receiver has copied the bytes lent */
 	if (err == 0 && (fstat(fd, &st1) != 0 || stat_changed(&st0, &st1)))
 		flags |= FILE_CHANGED;
 	if ((r = put_file_end(fo, (uint32_t)err, flags)) != 0)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/capability.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/resource.h>
@@ -20,6 +21,7 @@
 #include <sys/xattr.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <unistd.h>
 
 #include <seccomp.h>
@@ -540,8 +542,13 @@ apply_seccomp(enum sandbox_role role)
 	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3),
 		0) != 0 ||
 	    ALLOW(set_robust_list) || ALLOW(rseq);
-	/* File content to the stream, copied by the kernel. */
-	bad = bad || ALLOW1(sendfile, SCMP_A0(SCMP_CMP_EQ, 1));
+	/* File content to the stream, moved by the kernel; how much of it
+	 * the stream still holds (frame_out_settle). */
+	bad = bad || ALLOW1(sendfile, SCMP_A0(SCMP_CMP_EQ, 1)) ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
+		SCMP_A0(SCMP_CMP_EQ, 1), SCMP_A1(SCMP_CMP_EQ, FIONREAD)) != 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
+		SCMP_A0(SCMP_CMP_EQ, 1), SCMP_A1(SCMP_CMP_EQ, SIOCOUTQ)) != 0;
 	/* Reading the state of our own process; nothing that sets it. */
 	bad = bad || ALLOW1(prctl, SCMP_A0(SCMP_CMP_EQ, PR_GET_DUMPABLE)) ||
 	    ALLOW1(prctl, SCMP_A0(SCMP_CMP_EQ, PR_GET_NO_NEW_PRIVS)) ||
@@ -632,6 +639,7 @@ static const struct {
 	{ "mmap PROT_EXEC", 0, 0 },
 	{ "sendfile to another descriptor", 0, 0 },
 	{ "fork (clone without CLONE_THREAD)", 0, 0 },
+	{ "ioctl TIOCSTI (type into a terminal)", 0, 0 },
 };
 
 /* One attack, run in a confined child: 0 if it worked, else errno. */
@@ -757,6 +765,13 @@ attack(int which, const char *in, const char *out, int victim)
 			return errno;
 		waitpid(pid, NULL, 0);
 		return 0;
+	}
+	case 20: { /* the stream's fill level is the only ioctl */
+		char c = 'x';
+
+		/* Any answer but the filter's (ENOTTY: not a terminal)
+		 * means the call ran. */
+		return ioctl(2, TIOCSTI, &c) < 0 && errno == EPERM ? EPERM : 0;
 	}
 	default: return EINVAL;
 	}

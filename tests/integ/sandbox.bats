@@ -41,7 +41,7 @@ untouched() {
 	[ "$status" -eq 0 ]
 	# started as root: one capability, locked securebits, no bounding set
 	[[ "$output" == *'state: uid 0, capabilities "cap_dac_read_search=ep", bounding set 0, securebits 0xef'* ]]
-	[ "$(grep -c ' denied (' <<<"$output")" -eq 20 ]
+	[ "$(grep -c ' denied (' <<<"$output")" -eq 21 ]
 	[[ "$output" == *"open for write inside the tree     denied"* ]]
 	[[ "$output" == *"execve /bin/true                   denied (killed by signal 31, SIGSYS)"* ]]
 	[[ "$output" == *"ptrace a same-uid process          denied (killed by signal 31, SIGSYS)"* ]]
@@ -67,7 +67,7 @@ untouched() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *'state: uid 0, capabilities "cap_dac_override,cap_dac_read_search,cap_fowner=ep", bounding set 0, securebits 0xef'* ]]
-	[ "$(grep -c ' denied (' <<<"$output")" -eq 19 ]
+	[ "$(grep -c ' denied (' <<<"$output")" -eq 20 ]
 	[[ "$output" == *"open for write inside the tree     allowed (the role's job)"* ]]
 	for a in "chmod beyond" "chown beyond" "utimensat beyond" "setxattr beyond" \
 	    "O_PATH + chmod via /proc/self/fd" "read beyond the tree" "rename beyond"; do
@@ -88,7 +88,8 @@ untouched() {
 	    "setxattr beyond" "O_PATH + chmod via /proc/self/fd" "chmod beyond through ../.." \
 	    "chroot escape (chroot, then ..)" "execve /bin/true" "socket + connect 127.0.0.1:22" \
 	    "kill a same-uid process" "ptrace a same-uid process" "mmap PROT_EXEC" \
-	    "sendfile to another descriptor" "fork (clone without CLONE_THREAD)"; do
+	    "sendfile to another descriptor" "fork (clone without CLONE_THREAD)" \
+	    "ioctl TIOCSTI (type into a terminal)"; do
 		grep -q "^$a *denied" <<<"$output"
 	done
 	grep -q '^state: uid 0, capabilities "cap_chown,cap_dac_override,cap_fowner,cap_fsetid,cap_sys_chroot,cap_mknod,cap_setfcap=ep", bounding set 0, securebits 0xef$' <<<"$output"

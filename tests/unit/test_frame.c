@@ -892,6 +892,84 @@ test_sendfile_stream_gone(void **state)
 	free(data);
 }
 
+/*
+ * sendfile into a pipe or unix socket lends the file's pages: the bytes
+ * are copied when the receiver reads them.  The receiver here reads only
+ * after 300 ms; the sender settles, then overwrites the file.  What the
+ * receiver gets must be what the file held when it was sent.  (Without
+ * frame_out_settle it gets the overwritten bytes.)
+ */
+#define LEND_SIZE (128u << 10)
+
+static void
+settled_over(int sock)
+{
+	struct frame_out fo;
+	uint8_t *data, *other;
+	int fds[2], fd = sf_file(&data), ferr, size = 1 << 20, st;
+	size_t got;
+	pid_t pid;
+
+	if (sock) {
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+		(void)setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &size,
+		    sizeof(size));
+	} else {
+		assert_int_equal(pipe(fds), 0);
+		(void)fcntl(fds[1], F_SETPIPE_SZ, size);
+	}
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct frame_in fi;
+		const uint8_t *payload;
+		uint8_t type;
+		size_t len;
+
+		close(fds[1]);
+		usleep(300000);
+		frame_in_init(&fi, fds[0], test_max);
+		_exit(frame_in_get(&fi, &type, &payload, &len) == 0 &&
+			    len == LEND_SIZE &&
+			    memcmp(payload, data, LEND_SIZE) == 0 ?
+			0 :
+			1);
+	}
+	close(fds[0]);
+	frame_out_init(&fo, fds[1]);
+	assert_int_equal(frame_out_sendfile(&fo, 3, fd, 0, LEND_SIZE, &got,
+			     &ferr),
+	    0);
+	assert_int_equal(got, LEND_SIZE);
+	frame_out_settle(&fo);
+	other = malloc(LEND_SIZE);
+	assert_non_null(other);
+	memset(other, 0x5a, LEND_SIZE);
+	assert_int_equal(pwrite(fd, other, LEND_SIZE, 0), LEND_SIZE);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	frame_out_release(&fo);
+	close(fds[1]);
+	close(fd);
+	free(other);
+	free(data);
+}
+
+static void
+test_settle_pipe(void **state)
+{
+	(void)state;
+	settled_over(0);
+}
+
+static void
+test_settle_socket(void **state)
+{
+	(void)state;
+	settled_over(1);
+}
+
 int
 main(void)
 {
@@ -911,6 +989,8 @@ main(void)
 		cmocka_unit_test(test_sendfile_pipe),
 		cmocka_unit_test(test_sendfile_socket_nonblocking),
 		cmocka_unit_test(test_sendfile_stream_gone),
+		cmocka_unit_test(test_settle_pipe),
+		cmocka_unit_test(test_settle_socket),
 	};
 
 	/* A reader that dies must fail a test, not kill the runner. */
