@@ -8,7 +8,6 @@
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cb_err.h"
@@ -588,11 +587,16 @@ frame_out_settle(struct frame_out *fo)
 	else
 		return;
 	/* No event says "empty": look, then pause, 10 us growing to 1 ms
-	 * (a receiver takes the 1 MiB a pipe holds in about a ms). */
+	 * (a receiver takes the 1 MiB a pipe holds in about a ms).  The
+	 * pause is a poll for no event, which ends it early if the receiver
+	 * is gone (POLLERR, POLLHUP): then nothing will ever be taken. */
 	while (ioctl(fo->fd, req, &left) == 0 && left > 0) {
 		struct timespec ts = { 0, pause_ns };
+		struct pollfd pfd = { fo->fd, 0, 0 };
+		int n = ppoll(&pfd, 1, &ts, NULL);
 
-		nanosleep(&ts, NULL);
+		if (n > 0 || (n < 0 && errno != EINTR))
+			return;
 		if (pause_ns < 1000000)
 			pause_ns *= 2;
 	}

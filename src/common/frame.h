@@ -138,8 +138,8 @@ int frame_out_sendfile(struct frame_out *fo, uint8_t type, int fd, uint64_t off,
  * the file afterwards (xfer_send_file: "did it change while it was
  * read?") settles first, so that no change can fall between its check and
  * the receiver's copy.  Waits while the pipe (FIONREAD) or socket
- * (SIOCOUTQ) holds bytes not yet read; any other descriptor, or an ioctl
- * that fails, is not waited for.
+ * (SIOCOUTQ) holds bytes not yet read, and the receiver is still there;
+ * any other descriptor, or an ioctl that fails, is not waited for.
  */
 void frame_out_settle(struct frame_out *fo);
 

@@ -970,6 +970,39 @@ test_settle_socket(void **state)
 	settled_over(1);
 }
 
+/* A receiver that is gone never takes what the pipe holds: no waiting
+ * for it (alarm: a test that hangs fails). */
+static void
+test_settle_receiver_gone(void **state)
+{
+	struct frame_out fo;
+	uint8_t *data;
+	int fds[2], fd = sf_file(&data), ferr, sock;
+	size_t got;
+
+	(void)state;
+	for (sock = 0; sock < 2; sock++) {
+		if (sock)
+			assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0,
+					     fds),
+			    0);
+		else
+			assert_int_equal(pipe(fds), 0);
+		frame_out_init(&fo, fds[1]);
+		assert_int_equal(frame_out_sendfile(&fo, 3, fd, 0, 4096 * 8,
+				     &got, &ferr),
+		    0);
+		close(fds[0]);
+		alarm(10);
+		frame_out_settle(&fo);
+		alarm(0);
+		frame_out_release(&fo);
+		close(fds[1]);
+	}
+	close(fd);
+	free(data);
+}
+
 int
 main(void)
 {
@@ -991,6 +1024,7 @@ main(void)
 		cmocka_unit_test(test_sendfile_stream_gone),
 		cmocka_unit_test(test_settle_pipe),
 		cmocka_unit_test(test_settle_socket),
+		cmocka_unit_test(test_settle_receiver_gone),
 	};
 
 	/* A reader that dies must fail a test, not kill the runner. */
