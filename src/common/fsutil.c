@@ -71,8 +71,14 @@ open_beneath_walk(int dirfd, const char *path, int flags, mode_t mode)
 int
 fs_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
 {
+	/* Once ENOSYS (an old kernel, valgrind, or the reader's seccomp
+	 * filter, which cannot see openat2's flags), always: not asked
+	 * again for every file. */
+	static int no_openat2;
 	struct open_how how;
 
+	if (no_openat2)
+		return open_beneath_walk(dirfd, path, flags, mode);
 	memset(&how, 0, sizeof(how));
 	how.flags = (unsigned long long)(flags | O_CLOEXEC);
 	how.mode = (flags & O_CREAT) ? mode : 0;
@@ -82,9 +88,11 @@ fs_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
 		long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
 
 		if (fd >= 0 || errno != EINTR) {
-			if (fd < 0 && errno == ENOSYS)
+			if (fd < 0 && errno == ENOSYS) {
+				no_openat2 = 1;
 				return open_beneath_walk(dirfd, path, flags,
 				    mode);
+			}
 			return (int)fd;
 		}
 	}

@@ -197,7 +197,7 @@ apply_dir(struct session *s, struct action *a)
 {
 	const struct meta_rec *r = &a->e.rec;
 	const char *name;
-	int pfd, fd;
+	int pfd, fd, made;
 
 	if (r->pathlen == 1 && r->path[0] == '.') {
 		if ((fd = dup(s->repo->rootfd)) < 0)
@@ -215,6 +215,8 @@ apply_dir(struct session *s, struct action *a)
 			fatal("cannot replace '%s' in the mirror: %s",
 			    log_quote(r->path, r->pathlen), strerror(errno));
 	}
+	/* A new path: made first, not after an open that fails. */
+	made = !a->has_prev && mkdirat(pfd, name, 0700) == 0;
 	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno != ENOENT && fs_remove_at(pfd, name) != 0)
@@ -228,7 +230,7 @@ apply_dir(struct session *s, struct action *a)
 		if (fd < 0)
 			fatal("cannot open mirror directory '%s': %s",
 			    log_quote(r->path, r->pathlen), strerror(errno));
-	} else if (fchmod(fd, 0700) != 0) /* children come before the mode */
+	} else if (!made && fchmod(fd, 0700) != 0) /* children before mode */
 		fatal("cannot open up mirror directory '%s': %s",
 		    log_quote(r->path, r->pathlen), strerror(errno));
 	dir_push(s, fd, r);
@@ -281,6 +283,17 @@ special_same(const struct meta_rec *r, const struct meta_rec *p)
 	return 1;
 }
 
+/* Make the symlink, fifo or socket ${r} as ${name} in ${pfd}: 0 or -1. */
+static int
+make_special(int pfd, const char *name, const struct meta_rec *r)
+{
+	if (r->type == META_SYM)
+		return symlinkat(r->symdata, pfd, name);
+	if (r->type == META_FIFO)
+		return mkfifoat(pfd, name, 0600);
+	return mknodat(pfd, name, S_IFSOCK | 0600, 0);
+}
+
 /* Symlinks, fifos, sockets, devices: recreated when anything differs. */
 static void
 apply_special(struct session *s, struct action *a)
@@ -288,7 +301,7 @@ apply_special(struct session *s, struct action *a)
 	const struct meta_rec *r = &a->e.rec, *p = &a->prev;
 	char tmp[64];
 	const char *name;
-	int pfd, fd, rc;
+	int pfd, fd;
 
 	pfd = parent_of(s, r->path, r->pathlen, &name);
 	if (a->has_prev && special_same(r, p)) {
@@ -297,6 +310,12 @@ apply_special(struct session *s, struct action *a)
 		return; /* the mirror object still stands for it */
 	}
 	note_old(s, a, pfd, name);
+	/* A new path under its own name, as a new file (apply_file_begin);
+	 * should something stand there after all, the way below replaces
+	 * it. */
+	if (r->type != META_DEV && !a->has_prev && !a->replaces_dir &&
+	    make_special(pfd, name, r) == 0)
+		return;
 	if ((fd = create_tmp(s, pfd, tmp, sizeof(tmp))) < 0)
 		fatal("cannot create in mirror: %s", strerror(errno));
 	close(fd);
@@ -305,13 +324,7 @@ apply_special(struct session *s, struct action *a)
 		return;
 	}
 	unlinkat(pfd, tmp, 0);
-	if (r->type == META_SYM)
-		rc = symlinkat(r->symdata, pfd, tmp);
-	else if (r->type == META_FIFO)
-		rc = mkfifoat(pfd, tmp, 0600);
-	else
-		rc = mknodat(pfd, tmp, S_IFSOCK | 0600, 0);
-	if (rc != 0)
+	if (make_special(pfd, tmp, r) != 0)
 		fatal("cannot create '%s' in the mirror: %s",
 		    log_quote(r->path, r->pathlen), strerror(errno));
 	install_tmp(pfd, tmp, name);
@@ -332,11 +345,16 @@ apply_link(struct session *s, struct action *a)
 		fatal("cannot open '%s' in the mirror to link it: %s",
 		    log_quote(a->link_to, strlen(a->link_to)), strerror(errno));
 	note_old(s, a, pfd, name);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", src);
+	if (!a->has_prev && !a->replaces_dir &&
+	    linkat(AT_FDCWD, proc, pfd, name, AT_SYMLINK_FOLLOW) == 0) {
+		close(src); /* a new path: under its own name */
+		return;
+	}
 	if ((fd = create_tmp(s, pfd, tmp, sizeof(tmp))) < 0)
 		fatal("cannot create in mirror: %s", strerror(errno));
 	close(fd);
 	unlinkat(pfd, tmp, 0);
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", src);
 	if (linkat(AT_FDCWD, proc, pfd, tmp, AT_SYMLINK_FOLLOW) != 0)
 		fatal("cannot hard-link '%s' in the mirror: %s",
 		    log_quote(r->path, r->pathlen), strerror(errno));
