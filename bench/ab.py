@@ -66,8 +66,11 @@ def main():
     target = a.target
     if target is None:
         target = mounted = tempfile.mkdtemp(prefix="capback-ab.")
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + a.tmpfs_size,
-                        "tmpfs", target], check=True)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o",
+                           "size=" + a.tmpfs_size, "tmpfs", target]).returncode:
+            os.rmdir(target)
+            sys.exit("ab.py: cannot mount a tmpfs (root only); "
+                     "give --target DIR")
     out = os.path.join(target, "out")
     times = {n: [] for n in runs}
     try:
