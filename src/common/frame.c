@@ -349,6 +349,7 @@ frame_out_init(struct frame_out *fo, int fd)
 	fo->start = 0;
 	fo->end = 0;
 	fo->lent = 0;
+	fo->settles = 0;
 }
 
 void
@@ -575,8 +576,10 @@ frame_out_settle(struct frame_out *fo)
 	long pause_ns = 10000;
 	int left;
 
-	if (!fo->lent)
+	if (!fo->lent || !fo->settles) {
+		fo->lent = 0;
 		return;
+	}
 	fo->lent = 0;
 	if (fstat(fo->fd, &st) != 0)
 		return;

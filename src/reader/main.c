@@ -824,6 +824,9 @@ main(int argc, char **argv)
 	free(ro.inl);
 	frame_in_init(&rd.in, 0, reader_max);
 	frame_out_init(&rd.out, 1);
+	/* "Changed while it was read?" is asked after the receiver has the
+	 * bytes sendfile lent (frame.h). */
+	rd.out.settles = 1;
 	/* Stray descriptors go; a filelist on one was read by now. */
 	if (rd.rootfd > 3 && dup2(rd.rootfd, 3) == 3) {
 		close(rd.rootfd);
