@@ -215,8 +215,12 @@ apply_dir(struct session *s, struct action *a)
 			fatal("cannot replace '%s' in the mirror: %s",
 			    log_quote(r->path, r->pathlen), strerror(errno));
 	}
-	/* A new path: made first, not after an open that fails. */
+	/* A new path: made first, not after an open that fails.  Only
+	 * EEXIST (something stands there after all) goes the way below. */
 	made = !a->has_prev && mkdirat(pfd, name, 0700) == 0;
+	if (!a->has_prev && !made && errno != EEXIST)
+		fatal("cannot create mirror directory '%s': %s",
+		    log_quote(r->path, r->pathlen), strerror(errno));
 	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno != ENOENT && fs_remove_at(pfd, name) != 0)
@@ -313,9 +317,13 @@ apply_special(struct session *s, struct action *a)
 	/* A new path under its own name, as a new file (apply_file_begin);
 	 * should something stand there after all, the way below replaces
 	 * it. */
-	if (r->type != META_DEV && !a->has_prev && !a->replaces_dir &&
-	    make_special(pfd, name, r) == 0)
-		return;
+	if (r->type != META_DEV && !a->has_prev && !a->replaces_dir) {
+		if (make_special(pfd, name, r) == 0)
+			return;
+		if (errno != EEXIST)
+			fatal("cannot create '%s' in the mirror: %s",
+			    log_quote(r->path, r->pathlen), strerror(errno));
+	}
 	if ((fd = create_tmp(s, pfd, tmp, sizeof(tmp))) < 0)
 		fatal("cannot create in mirror: %s", strerror(errno));
 	close(fd);
@@ -346,10 +354,14 @@ apply_link(struct session *s, struct action *a)
 		    log_quote(a->link_to, strlen(a->link_to)), strerror(errno));
 	note_old(s, a, pfd, name);
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", src);
-	if (!a->has_prev && !a->replaces_dir &&
-	    linkat(AT_FDCWD, proc, pfd, name, AT_SYMLINK_FOLLOW) == 0) {
-		close(src); /* a new path: under its own name */
-		return;
+	if (!a->has_prev && !a->replaces_dir) {
+		if (linkat(AT_FDCWD, proc, pfd, name, AT_SYMLINK_FOLLOW) == 0) {
+			close(src); /* a new path: under its own name */
+			return;
+		}
+		if (errno != EEXIST)
+			fatal("cannot hard-link '%s' in the mirror: %s",
+			    log_quote(r->path, r->pathlen), strerror(errno));
 	}
 	if ((fd = create_tmp(s, pfd, tmp, sizeof(tmp))) < 0)
 		fatal("cannot create in mirror: %s", strerror(errno));
