@@ -125,8 +125,10 @@ untouched() {
 }
 
 @test "the running roles are confined: Seccomp 2 and NoNewPrivs 1 in /proc, in every thread" {
-	# random data: zeros would cross as holes, too fast to catch
-	head -c 50000000 /dev/urandom >"$T/tree/big"
+	# random data: zeros would cross as holes, too fast to catch; 200 MB:
+	# a restore of 50 MB over the pipes ended between two looks, five
+	# times in a row, in one run
+	head -c 200000000 /dev/urandom >"$T/tree/big"
 	run cb --current-time 1700000000 backup "$T/tree" "$T/repo"
 	[ "$status" -eq 0 ]
 	# a restore that streams a big file: catch both roles while they
