@@ -820,6 +820,7 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 	free(s.q);
 	free(s.dstack);
 	linkmap_free(s.links);
+	batch_free(&s);
 	md_snap_free(s.prev);
 	meta_rec_clear(&s.prec);
 	strbuf_release(&s.fmt);

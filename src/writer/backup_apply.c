@@ -36,19 +36,10 @@ base_of(const struct meta_rec *r)
 	return slash ? slash + 1 : r->path;
 }
 
-/*
- * Finish the innermost open directory: its attributes come last, then
- * its increment marker if it took part in this session.
- */
-static void
-dir_pop(struct session *s)
+void
+dir_finish(struct dlevel *l, int pfd, int is_root)
 {
-	struct dlevel *l = &s->dstack[s->ddepth - 1];
-	int is_root = s->ddepth == 1;
-	int took_part = l->changed || l->marker == MARK_MISSING || l->deleted;
-
 	if (l->deleted) {
-		int pfd = s->dstack[s->ddepth - 2].fd;
 		const char *name = base_of(&l->rec);
 
 		close(l->fd);
@@ -67,6 +58,23 @@ dir_pop(struct session *s)
 		set_times(l->fd, l->rec.mtime);
 		close(l->fd);
 	}
+	if (l->incfd >= 0)
+		close(l->incfd);
+	meta_rec_clear(&l->rec);
+}
+
+/*
+ * Finish the innermost open directory: its increment marker if it took
+ * part in this session, then its attributes (once the changes in it are
+ * done: they would change its time).
+ */
+static void
+dir_pop(struct session *s)
+{
+	struct dlevel *l = &s->dstack[s->ddepth - 1];
+	int is_root = s->ddepth == 1;
+	int took_part = l->changed || l->marker == MARK_MISSING || l->deleted;
+
 	if (s->incs && took_part && l->marker != MARK_NONE) {
 		if (is_root)
 			inc_marker(s, s->repo->datafd, "increments", "dir", 0);
@@ -76,9 +84,8 @@ dir_pop(struct session *s)
 			    l->marker == MARK_MISSING ? "missing" : "dir",
 			    l->rec.alt_inc);
 	}
-	if (l->incfd >= 0)
-		close(l->incfd);
-	meta_rec_clear(&l->rec);
+	mirror_dir_done(s, l, is_root ? -1 : s->dstack[s->ddepth - 2].fd,
+	    is_root);
 	s->ddepth--;
 	if (took_part && s->ddepth > 0)
 		s->dstack[s->ddepth - 1].changed = 1;
@@ -157,7 +164,7 @@ create_tmp(struct session *s, int dirfd, char *name, size_t cap)
 }
 
 /* Move ${tmp} over ${name}, removing a directory that stands there. */
-static void
+void
 install_tmp(int dirfd, const char *tmp, const char *name)
 {
 	if (renameat(dirfd, tmp, dirfd, name) == 0)
@@ -211,6 +218,7 @@ apply_dir(struct session *s, struct action *a)
 	if (a->has_prev && a->prev.type != META_DIR) {
 		/* A file became a directory: keep the file, then replace. */
 		inc_old_object(s, pfd, name, &a->prev);
+		batch_flush(s);
 		if (fs_remove_at(pfd, name) != 0)
 			fatal("cannot replace '%s' in the mirror: %s",
 			    log_quote(r->path, r->pathlen), strerror(errno));
@@ -327,15 +335,13 @@ apply_special(struct session *s, struct action *a)
 	if ((fd = create_tmp(s, pfd, tmp, sizeof(tmp))) < 0)
 		fatal("cannot create in mirror: %s", strerror(errno));
 	close(fd);
-	if (r->type == META_DEV) {
-		install_tmp(pfd, tmp, name); /* defanged: an empty file */
-		return;
+	if (r->type != META_DEV) { /* a device: defanged, an empty file */
+		unlinkat(pfd, tmp, 0);
+		if (make_special(pfd, tmp, r) != 0)
+			fatal("cannot create '%s' in the mirror: %s",
+			    log_quote(r->path, r->pathlen), strerror(errno));
 	}
-	unlinkat(pfd, tmp, 0);
-	if (make_special(pfd, tmp, r) != 0)
-		fatal("cannot create '%s' in the mirror: %s",
-		    log_quote(r->path, r->pathlen), strerror(errno));
-	install_tmp(pfd, tmp, name);
+	mirror_install(s, pfd, tmp, name, r->path, r->pathlen);
 }
 
 static void
@@ -343,12 +349,15 @@ apply_link(struct session *s, struct action *a)
 {
 	const struct meta_rec *r = &a->e.rec;
 	char tmp[64], proc[64];
-	const char *name;
-	int pfd, src, fd;
+	const char *name, *wtmp;
+	int pfd, src, fd, wdir;
 
 	pfd = parent_of(s, r->path, r->pathlen, &name);
-	src = fs_open_beneath(s->repo->rootfd, a->link_to, O_PATH | O_NOFOLLOW,
-	    0);
+	if (batch_waiting(s, a->link_to, &wdir, &wtmp)) /* not yet in place */
+		src = openat(wdir, wtmp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	else
+		src = fs_open_beneath(s->repo->rootfd, a->link_to,
+		    O_PATH | O_NOFOLLOW, 0);
 	if (src < 0)
 		fatal("cannot open '%s' in the mirror to link it: %s",
 		    log_quote(a->link_to, strlen(a->link_to)), strerror(errno));
@@ -371,7 +380,7 @@ apply_link(struct session *s, struct action *a)
 		fatal("cannot hard-link '%s' in the mirror: %s",
 		    log_quote(r->path, r->pathlen), strerror(errno));
 	close(src);
-	install_tmp(pfd, tmp, name);
+	mirror_install(s, pfd, tmp, name, r->path, r->pathlen);
 }
 
 static void
@@ -411,9 +420,7 @@ apply_delete(struct session *s, const struct meta_rec *old)
 		return;
 	}
 	inc_old_object(s, pfd, name, old);
-	if (fs_remove_at(pfd, name) != 0)
-		fatal("cannot remove '%s' from the mirror: %s",
-		    log_quote(old->path, old->pathlen), strerror(errno));
+	mirror_remove(s, pfd, name, old->path, old->pathlen);
 }
 
 /*
@@ -640,7 +647,8 @@ in_place_bytes(const struct delta_ranges *rg, uint64_t oldsize,
  * ${name} (the content of ${prev}) hold the received file s->tmpfd
  * (${r}) by writing only the ranges of ${rg}; 0 if it does not qualify
  * (nothing done).  The increment is already on disk.  The file's mtime
- * is first set to one that is not ${prev}'s and made durable: from then
+ * is first set to one that is not ${prev}'s and made durable (after the
+ * waiting increments, this one among them): from then
  * on, a crash leaves a file that regress does not take for ${prev}'s and
  * rebuilds from the increment, which re-creates ${prev} from any mix of
  * old and new bytes in the ranges (delta_reverse_ranges).
@@ -670,6 +678,7 @@ update_in_place(struct session *s, int pfd, const char *name,
 	}
 	if ((buf = malloc(IN_PLACE_BUF)) == NULL)
 		fatal("out of memory");
+	batch_flush(s); /* the increment first */
 	set_times(fd, prev->mtime != 0 ? 0 : 1);
 	if (fsync(fd) != 0)
 		fatal("marking mirror file '%s': %s",
@@ -785,7 +794,7 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 			fatal("removing '%s' from the mirror: %s", s->tmpname,
 			    strerror(errno));
 	} else if (!s->direct)
-		install_tmp(pfd, s->tmpname, name);
+		mirror_install(s, pfd, s->tmpname, name, r->path, r->pathlen);
 	s->receiving = 0;
 	write_record(s, r);
 	q_pop_head(s);
@@ -797,4 +806,5 @@ apply_finish(struct session *s)
 {
 	while (s->ddepth > 0)
 		dir_pop(s);
+	batch_flush(s);
 }

@@ -59,6 +59,8 @@ struct stats {
 	uint64_t in_place_files; /* mirror files updated in place */
 };
 
+struct batch;
+
 struct session {
 	uint64_t rehash_changed; /* --check-unchanged found these */
 	struct repo *repo;
@@ -107,8 +109,9 @@ struct session {
 	char prevts[32];
 	/* long_filename_data (7.3): increments of names too long to carry a
 	 * ".<time>.<ext>" suffix, named by number instead */
-	int altfd;	    /* -1 until needed */
-	uint64_t next_free; /* 0 until read */
+	int altfd;	     /* -1 until needed */
+	uint64_t next_free;  /* 0 until read */
+	struct batch *batch; /* increments and changes waiting (batch.c) */
 };
 
 /* Files smaller than this in the mirror cross whole, never as deltas. */
@@ -139,6 +142,43 @@ void apply_file_end(struct session *s, uint32_t err, uint64_t flags,
     const uint8_t *sha1);
 void apply_finish(struct session *s);
 
+/*
+ * dir_finish(l, pfd, is_root): a directory's last step: its attributes
+ * set (or, deleted, its removal from ${pfd}), its descriptors closed.
+ */
+void dir_finish(struct dlevel *l, int pfd, int is_root);
+/* install_tmp(dirfd, tmp, name): ${tmp} renamed over ${name}, or fatal. */
+void install_tmp(int dirfd, const char *tmp, const char *name);
+
+/*
+ * batch.c: mirror changes wait until the increments describing what they
+ * replace are durable; one flush makes many durable together.
+ */
+/*
+ * batch_inc(s, fd, dirfd, tmp, final): the increment written to ${fd} (it
+ * closes it) as ${tmp} in ${dirfd} is to be renamed to ${final} once
+ * durable.
+ */
+void batch_inc(struct session *s, int fd, int dirfd, const char *tmp,
+    const char *final);
+int batch_pending(const struct session *s);
+/*
+ * batch_waiting(s, path, &dirfd, &tmp): 1 if the new version of ${path}
+ * waits as ${tmp} in ${dirfd} to be put in place.
+ */
+int batch_waiting(const struct session *s, const char *path, int *dirfd,
+    const char **tmp);
+/* Make the waiting increments durable, then do the waiting changes. */
+void batch_flush(struct session *s);
+void batch_free(struct session *s);
+/* The changes, done now if nothing waits, else after the next flush. */
+void mirror_install(struct session *s, int dirfd, const char *tmp,
+    const char *name, const char *path, size_t pathlen);
+void mirror_remove(struct session *s, int dirfd, const char *name,
+    const char *path, size_t pathlen);
+/* Takes l's descriptors and record. */
+void mirror_dir_done(struct session *s, struct dlevel *l, int pfd, int is_root);
+
 /* increments.c: reverse increments of one session. */
 int inc_dirfd(struct session *s, size_t level);
 
@@ -150,10 +190,10 @@ void inc_marker(struct session *s, int incdir, const char *name,
     const char *ext, uint64_t alt);
 /*
  * inc_open(s, incdir, name, ext, gz): a content increment, written under
- * a temporary name (INC_TMP_PREFIX) until inc_close(s, fd) has fsync'd
- * it and renamed it to its own: a writer killed midway leaves no partial
- * increment, which rdiff-backup's regress would try to apply.  Regress
- * removes the temporaries.
+ * a temporary name (INC_TMP_PREFIX) until it is durable and renamed to
+ * its own (inc_close(s, fd) hands it to the batch): a writer killed
+ * midway leaves no partial increment, which rdiff-backup's regress would
+ * try to apply.  Regress removes the temporaries.
  */
 int inc_open(struct session *s, int incdir, const char *name, const char *ext,
     int gz);
@@ -163,9 +203,9 @@ void inc_old_object(struct session *s, int pfd, const char *name,
 /*
  * inc_reverse_diff(s, newfd, pfd, name, alt, rg): the increment of the
  * mirror file ${name} about to be replaced by ${newfd}, written and
- * fsync'd; ${rg} (if not NULL) says where the two differ
- * (delta_reverse_ranges).  Returns 1 once the increment is safely on
- * disk, 0 if none was kept (increments off, or the mirror file gone).
+ * waiting in the batch; ${rg} (if not NULL) says where the two differ
+ * (delta_reverse_ranges).  Returns 1 once the increment is written, 0 if
+ * none was kept (increments off, or the mirror file gone).
  */
 int inc_reverse_diff(struct session *s, int newfd, int pfd, const char *name,
     uint64_t alt, struct delta_ranges *rg);

@@ -214,8 +214,8 @@ inc_open(struct session *s, int incdir, const char *name, const char *ext,
 	return fd;
 }
 
-/* Make an increment durable, under its own name, before the mirror it
- * describes changes. */
+/* The increment is written: it becomes durable, under its own name, in
+ * the next flush, before the mirror change it describes. */
 void
 inc_close(struct session *s, int fd)
 {
@@ -223,11 +223,7 @@ inc_close(struct session *s, int fd)
 
 	if (fstat(fd, &st) == 0)
 		s->st.inc_size += (uint64_t)st.st_size;
-	if (fsync(fd) != 0 || close(fd) != 0)
-		fatal("writing an increment: %s", strerror(errno));
-	if (renameat(s->inc_dir, s->inc_tmp, s->inc_dir, s->inc_final) != 0)
-		fatal("cannot create increment '%s': %s", s->inc_final,
-		    strerror(errno));
+	batch_inc(s, fd, s->inc_dir, s->inc_tmp, s->inc_final);
 }
 
 void

@@ -75,6 +75,54 @@ inodes() { # inode and mtime of every regular mirror file
 	fi
 }
 
+@test "a day of more changes than one batch of increments, with hard links to changed files, restores exactly (both tools)" {
+	command -v rdiff-backup >/dev/null || skip "rdiff-backup not installed"
+	rm -rf "$T/src" && mkdir "$T/src"
+	for d in $(seq 1 12); do
+		mkdir "$T/src/d$d"
+		for f in $(seq 1 100); do echo "$d $f" >"$T/src/d$d/f$f"; done
+	done
+	# Links whose first path comes after the first 1 024 increments,
+	# so that its new version still waits when the link is made.
+	mkdir "$T/src/y" "$T/src/z"
+	for i in $(seq 1 10); do
+		echo "linked $i" >"$T/src/y/l$i"
+		ln "$T/src/y/l$i" "$T/src/z/h$i"
+	done
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	cp -a "$T/src" "$T/state0"
+	# 1 110 files edited (each its own increment; the writer makes
+	# them durable 1 024 at a time), 100 deleted with their directory.
+	for d in $(seq 1 11); do
+		for f in $(seq 1 100); do echo changed >>"$T/src/d$d/f$f"; done
+	done
+	for i in $(seq 1 10); do echo changed >>"$T/src/y/l$i"; done
+	rm -rf "$T/src/d12"
+	cp -a "$T/src" "$T/state1"
+	run cb --current-time 1700000100 backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(stat_value "$T/repo" ChangedFiles)" -ge 1120 ]
+	[ "$(stat_value "$T/repo" IncrementFiles)" -ge 1220 ]
+	# Nothing left under a temporary name, in the mirror or increments.
+	[ -z "$(find "$T/repo" -name 'rdiff-backup.tmp.*')" ]
+	# The later links share the new version's file in the mirror.
+	for i in $(seq 1 10); do
+		[ "$(stat -c %i "$T/repo/y/l$i")" = "$(stat -c %i "$T/repo/z/h$i")" ]
+		grep -q changed "$T/repo/z/h$i"
+	done
+	cb restore --at 1700000000 "$T/repo" "$T/out0"
+	assert_same_tree "$T/state0" "$T/out0"
+	cb restore "$T/repo" "$T/out1"
+	assert_same_tree "$T/state1" "$T/out1"
+	run rdiff-backup verify "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run rdiff-backup restore --at 1700000000 "$T/repo" "$T/rb0"
+	[ "$status" -eq 0 ]
+	assert_same_tree "$T/state0" "$T/rb0"
+}
+
 @test "a hard link replaced by a file of the same size and mtime is re-read" {
 	echo aaaa >"$T/src/swap"
 	touch -d '2020-01-01' "$T/src/swap"
