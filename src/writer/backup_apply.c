@@ -493,6 +493,14 @@ apply_ready(struct session *s)
  */
 #define EARLY_FLUSH ((uint64_t)8 * 1024 * 1024)
 
+/* May the mirror file of ${a} be updated in place (update_in_place)? */
+static int
+in_place_candidate(const struct action *a)
+{
+	return a->has_prev && a->prev.type == META_REG &&
+	    a->prev.size >= IN_PLACE_MIN;
+}
+
 static void
 early_flush(struct session *s)
 {
@@ -566,10 +574,7 @@ apply_file_begin(struct session *s, uint64_t seq, uint64_t size, int delta)
 		fatal("out of memory");
 	/* Not a file that may be updated in place: its temporary copy
 	 * would then never be written at all. */
-	s->flushed = a->has_prev && a->prev.type == META_REG &&
-		a->prev.size >= IN_PLACE_MIN ?
-	    UINT64_MAX :
-	    0;
+	s->flushed = in_place_candidate(a) ? UINT64_MAX : 0;
 	s->receiving = 1;
 }
 
@@ -648,7 +653,7 @@ in_place_bytes(const struct delta_ranges *rg, uint64_t oldsize,
  * (${r}) by writing only the ranges of ${rg}; 0 if it does not qualify
  * (nothing done).  The increment is already on disk.  The file's mtime
  * is first set to one that is not ${prev}'s and made durable (after the
- * waiting increments, this one among them): from then
+ * increment: in_place_candidate): from then
  * on, a crash leaves a file that regress does not take for ${prev}'s and
  * rebuilds from the increment, which re-creates ${prev} from any mix of
  * old and new bytes in the ranges (delta_reverse_ranges).
@@ -678,7 +683,6 @@ update_in_place(struct session *s, int pfd, const char *name,
 	}
 	if ((buf = malloc(IN_PLACE_BUF)) == NULL)
 		fatal("out of memory");
-	batch_flush(s); /* the increment first */
 	set_times(fd, prev->mtime != 0 ? 0 : 1);
 	if (fsync(fd) != 0)
 		fatal("marking mirror file '%s': %s",
@@ -777,8 +781,9 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 	set_times(s->tmpfd, r->mtime);
 	if (a->has_prev && a->prev.type == META_REG) {
 		if (!a->prev.has_sha1 || memcmp(a->prev.sha1, r->sha1, 20) != 0)
-			in_place = inc_reverse_diff(s, s->tmpfd, pfd, name,
-				       a->prev.alt_inc, &rg) &&
+			in_place =
+			    inc_reverse_diff(s, s->tmpfd, pfd, name,
+				a->prev.alt_inc, &rg, in_place_candidate(a)) &&
 			    update_in_place(s, pfd, name, r, &a->prev, &rg);
 		else if (!meta_attr_equal(r, &a->prev))
 			inc_changed(s); /* same content: attributes only */

@@ -198,17 +198,20 @@ void inc_marker(struct session *s, int incdir, const char *name,
 int inc_open(struct session *s, int incdir, const char *name, const char *ext,
     int gz);
 void inc_close(struct session *s, int fd);
+/* inc_close_now(s, fd): durable and under its own name on return. */
+void inc_close_now(struct session *s, int fd);
 void inc_old_object(struct session *s, int pfd, const char *name,
     const struct meta_rec *old);
 /*
- * inc_reverse_diff(s, newfd, pfd, name, alt, rg): the increment of the
- * mirror file ${name} about to be replaced by ${newfd}, written and
- * waiting in the batch; ${rg} (if not NULL) says where the two differ
- * (delta_reverse_ranges).  Returns 1 once the increment is written, 0 if
- * none was kept (increments off, or the mirror file gone).
+ * inc_reverse_diff(s, newfd, pfd, name, alt, rg, now): the increment of
+ * the mirror file ${name} about to be replaced by ${newfd}, written and
+ * waiting in the batch, or with ${now} durable on return; ${rg} (if not
+ * NULL) says where the two differ (delta_reverse_ranges).  Returns 1 once
+ * the increment is written, 0 if none was kept (increments off, or the
+ * mirror file gone).
  */
 int inc_reverse_diff(struct session *s, int newfd, int pfd, const char *name,
-    uint64_t alt, struct delta_ranges *rg);
+    uint64_t alt, struct delta_ranges *rg, int now);
 
 /* inc_alloc_alt(s): a new AlternateIncrementName number. */
 uint64_t inc_alloc_alt(struct session *s);

@@ -214,16 +214,33 @@ inc_open(struct session *s, int incdir, const char *name, const char *ext,
 	return fd;
 }
 
-/* The increment is written: it becomes durable, under its own name, in
- * the next flush, before the mirror change it describes. */
-void
-inc_close(struct session *s, int fd)
+static void
+inc_count_size(struct session *s, int fd)
 {
 	struct stat st;
 
 	if (fstat(fd, &st) == 0)
 		s->st.inc_size += (uint64_t)st.st_size;
+}
+
+/* The increment is written: it becomes durable, under its own name, in
+ * the next flush, before the mirror change it describes. */
+void
+inc_close(struct session *s, int fd)
+{
+	inc_count_size(s, fd);
 	batch_inc(s, fd, s->inc_dir, s->inc_tmp, s->inc_final);
+}
+
+void
+inc_close_now(struct session *s, int fd)
+{
+	inc_count_size(s, fd);
+	if (fsync(fd) != 0 || close(fd) != 0)
+		fatal("writing an increment: %s", strerror(errno));
+	if (renameat(s->inc_dir, s->inc_tmp, s->inc_dir, s->inc_final) != 0)
+		fatal("cannot create increment '%s': %s", s->inc_final,
+		    strerror(errno));
 }
 
 void
@@ -255,6 +272,22 @@ copy_fd(int in, int out)
 	return 0;
 }
 
+/*
+ * The mirror file ${name} could not be opened to keep its old content: a
+ * mirror damaged by hand (gone, or not a file) loses only that; any
+ * other failure (out of descriptors or memory, I/O) stops the session
+ * before the old content is replaced without its increment.
+ */
+static void
+mirror_damaged(const char *name)
+{
+	if (errno != ENOENT && errno != ELOOP && errno != ENOTDIR)
+		fatal("cannot keep the old content of '%s': %s", name,
+		    strerror(errno));
+	log_warn("no increment kept for '%s': mirror file: %s", name,
+	    strerror(errno));
+}
+
 /* The old regular file's content, gzipped where rdiff-backup would. */
 static void
 snapshot_regular(struct session *s, int incdir, const char *incname, int pfd,
@@ -264,8 +297,7 @@ snapshot_regular(struct session *s, int incdir, const char *incname, int pfd,
 
 	in = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (in < 0) {
-		log_warn("no increment kept for '%s': mirror file: %s", name,
-		    strerror(errno));
+		mirror_damaged(name);
 		return;
 	}
 	if ((out = inc_open(s, incdir, incname, "snapshot", gz)) >= 0) {
@@ -321,7 +353,7 @@ inc_old_object(struct session *s, int pfd, const char *name,
 
 int
 inc_reverse_diff(struct session *s, int newfd, int pfd, const char *name,
-    uint64_t alt, struct delta_ranges *rg)
+    uint64_t alt, struct delta_ranges *rg, int now)
 {
 	int gz = inc_compress(name), old, out, r, incdir, written = 0;
 	const char *incname = name;
@@ -332,8 +364,7 @@ inc_reverse_diff(struct session *s, int newfd, int pfd, const char *name,
 		return 0;
 	old = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (old < 0) {
-		log_warn("no increment kept for '%s': mirror file: %s", name,
-		    strerror(errno));
+		mirror_damaged(name);
 		return 0;
 	}
 	incdir = inc_dirfd(s, s->ddepth - 1);
@@ -343,7 +374,10 @@ inc_reverse_diff(struct session *s, int newfd, int pfd, const char *name,
 		if ((r = delta_reverse_ranges(newfd, old, out, gz, rg)) != 0)
 			fatal("computing the increment of '%s': %s", name,
 			    cb_strerror(r));
-		inc_close(s, out);
+		if (now)
+			inc_close_now(s, out);
+		else
+			inc_close(s, out);
 		written = 1;
 	}
 	close(old);

@@ -123,6 +123,60 @@ inodes() { # inode and mtime of every regular mirror file
 	assert_same_tree "$T/state0" "$T/rb0"
 }
 
+@test "a change before 1 500 directories: the backup stays within 1 024 descriptors" {
+	rm -rf "$T/src" && mkdir "$T/src"
+	echo a >"$T/src/a"
+	for i in $(seq 1 1500); do mkdir "$T/src/d$i" && echo "$i" >"$T/src/d$i/f"; done
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	cp -a "$T/src" "$T/state0"
+	# The increment of "a" waits for a flush while the walk leaves 1 500
+	# directories; each one's attributes wait behind it.
+	echo changed >>"$T/src/a"
+	run bash -c 'ulimit -n 1024 && exec "$@"' sh "$CAPBACK_BUILD/capback" \
+	    --current-time 1700000100 backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	cb restore --at 1700000000 "$T/repo" "$T/out0"
+	assert_same_tree "$T/state0" "$T/out0"
+	cb restore "$T/repo" "$T/out1"
+	assert_same_tree "$T/src" "$T/out1"
+}
+
+@test "a big file edited in a few places after another change: updated in place, its received copy never written" {
+	command -v mkfs.ext4 >/dev/null || skip "no mkfs.ext4"
+	truncate -s 300M "$T/fs.img"
+	mkfs.ext4 -q -F "$T/fs.img"
+	mkdir "$T/fs"
+	mount -o loop "$T/fs.img" "$T/fs"
+	MOUNTS="$MOUNTS $T/fs"
+	dev=$(basename "$(findmnt -n -o SOURCE "$T/fs")")
+	rm -rf "$T/src" && mkdir "$T/src"
+	echo a >"$T/src/a"
+	head -c 64M /dev/urandom >"$T/src/big"
+	cb --current-time 1700000000 backup "$T/src" "$T/fs/repo"
+	cp -a "$T/src" "$T/state0"
+	# "a" first: its increment waits in the batch when "big" comes.
+	echo changed >>"$T/src/a"
+	printf 'XYZ' | dd of="$T/src/big" bs=1 seek=1000000 conv=notrunc status=none
+	touch -d '2024-01-01' "$T/src/big"
+	sync
+	w0=$(awk '{ print $7 }' "/sys/block/$dev/stat")
+	run cb -v 4 --current-time 1700000100 backup "$T/src" "$T/fs/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"1 large mirror files updated in place"* ]]
+	sync
+	w1=$(awk '{ print $7 }' "/sys/block/$dev/stat")
+	# Sectors written by the session: its increments, metadata and the
+	# journal, not the 64 MiB received copy of "big".
+	echo "written: $(((w1 - w0) * 512)) bytes"
+	[ $(((w1 - w0) * 512)) -lt $((16 * 1024 * 1024)) ]
+	cb restore --at 1700000000 "$T/fs/repo" "$T/out0"
+	assert_same_tree "$T/state0" "$T/out0"
+	cb restore "$T/fs/repo" "$T/out1"
+	assert_same_tree "$T/src" "$T/out1"
+}
+
 @test "a hard link replaced by a file of the same size and mtime is re-read" {
 	echo aaaa >"$T/src/swap"
 	touch -d '2020-01-01' "$T/src/swap"
