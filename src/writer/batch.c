@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "backup_internal.h"
@@ -35,13 +36,15 @@
 
 /*
  * A flush comes at the latest after this many increments or changes, or
- * when the waiting directories hold this many descriptors (each keeps its
- * own and maybe its increments directory's until the flush: the writer
- * must stay well within a soft RLIMIT_NOFILE of 1 024).
+ * when the waiting directories hold a number of descriptors (each keeps
+ * its own and maybe its increments directory's until the flush) that
+ * leaves FD_RESERVE of the soft RLIMIT_NOFILE, which the writer raises
+ * towards the hard one for that (up to FD_WANT).
  */
 #define BATCH_INCS 1024
 #define BATCH_OPS  4096
-#define BATCH_FDS  256
+#define FD_RESERVE 256
+#define FD_WANT	   8192
 
 enum op_kind { OP_INSTALL, OP_REMOVE, OP_DIR };
 
@@ -65,7 +68,8 @@ struct batch {
 	size_t ninc, capinc;
 	struct batch_op *op;
 	size_t nop, capop;
-	size_t nfd; /* descriptors the waiting directories hold */
+	size_t nfd;   /* descriptors the waiting directories hold */
+	size_t maxfd; /* flush when they hold this many */
 };
 
 static void *
@@ -86,12 +90,34 @@ dupstr(const char *p)
 	return d;
 }
 
+/* Descriptors the waiting directories may hold (at least 32). */
+static size_t
+fd_budget(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 32;
+	if (rl.rlim_cur < FD_WANT && rl.rlim_cur < rl.rlim_max) {
+		struct rlimit want = rl;
+
+		want.rlim_cur = rl.rlim_max < FD_WANT ? rl.rlim_max : FD_WANT;
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl = want;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > FD_WANT)
+		rl.rlim_cur = FD_WANT;
+	return rl.rlim_cur > FD_RESERVE + 32 ? rl.rlim_cur - FD_RESERVE : 32;
+}
+
 static struct batch *
 batch_of(struct session *s)
 {
-	if (s->batch == NULL &&
-	    (s->batch = calloc(1, sizeof(*s->batch))) == NULL)
-		fatal("out of memory");
+	if (s->batch == NULL) {
+		if ((s->batch = calloc(1, sizeof(*s->batch))) == NULL)
+			fatal("out of memory");
+		s->batch->maxfd = fd_budget();
+	}
 	return s->batch;
 }
 
@@ -105,7 +131,7 @@ static void
 flush_if_full(struct session *s)
 {
 	if (s->batch->ninc >= BATCH_INCS || s->batch->nop >= BATCH_OPS ||
-	    s->batch->nfd >= BATCH_FDS)
+	    s->batch->nfd >= s->batch->maxfd)
 		batch_flush(s);
 }
 
