@@ -187,14 +187,20 @@ mirror_install(struct session *s, int dirfd, const char *tmp, const char *name,
 	flush_if_full(s);
 }
 
+static void
+remove_entry(int dirfd, const char *name, const char *path, size_t pathlen)
+{
+	if (fs_remove_at(dirfd, name) != 0)
+		fatal("cannot remove '%s' from the mirror: %s",
+		    log_quote(path, pathlen), strerror(errno));
+}
+
 void
 mirror_remove(struct session *s, int dirfd, const char *name, const char *path,
     size_t pathlen)
 {
 	if (!batch_pending(s)) {
-		if (fs_remove_at(dirfd, name) != 0)
-			fatal("cannot remove '%s' from the mirror: %s",
-			    log_quote(path, pathlen), strerror(errno));
+		remove_entry(dirfd, name, path, pathlen);
 		return;
 	}
 	new_op(s, OP_REMOVE, dirfd, name, path, pathlen);
@@ -248,8 +254,8 @@ batch_flush(struct session *s)
 	/* One wait for the disk, not one per increment: an fsync of each,
 	 * even of a file whose data and inode a previous fsync's journal
 	 * commit already wrote, makes the disk flush its cache again
-	 * (0.5 ms each here, 3 569 in a daily backup of 100k files). */
-	/* (syncfs reports writeback errors since Linux 5.8.) */
+	 * (0.5 ms each here, 3 569 in a daily backup of 100k files).
+	 * syncfs reports writeback errors since Linux 5.8. */
 	if (b->ninc > 0 && syncfs(s->repo->rootfd) != 0)
 		fatal("writing increments: %s", strerror(errno));
 	for (i = 0; i < b->ninc; i++) {
@@ -268,10 +274,8 @@ batch_flush(struct session *s)
 		switch (o->kind) {
 		case OP_INSTALL: install_tmp(o->dirfd, o->tmp, o->name); break;
 		case OP_REMOVE:
-			if (fs_remove_at(o->dirfd, o->name) != 0)
-				fatal("cannot remove '%s' from the mirror: %s",
-				    log_quote(o->path, strlen(o->path)),
-				    strerror(errno));
+			remove_entry(o->dirfd, o->name, o->path,
+			    strlen(o->path));
 			break;
 		case OP_DIR: dir_finish(&o->dir, o->dirfd, o->is_root); break;
 		}
