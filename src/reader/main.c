@@ -89,6 +89,7 @@ struct reader {
 	struct pending *sigrx; /* signature being received */
 	size_t sigbytes;       /* signature bytes held */
 	size_t nwanted;	       /* pending entries wanted and not served */
+	uint64_t wfirst;       /* no entry before this seq is wanted */
 	unsigned unpolled;     /* loop turns since the input was looked at */
 	/* The directory of the last file served (files come in walk order,
 	 * so most share it): its path beneath the root and an O_PATH fd. */
@@ -119,14 +120,37 @@ pend_push(struct reader *rd, uint64_t seq, const char *path)
 		fatal("out of memory");
 }
 
-/* Drop undecided-and-unwanted files the writer has passed. */
+/*
+ * The index of the first pending entry whose seq is ${seq} or more
+ * (pcount: none).  Entries are pushed in seq order and keep their seq
+ * when served, so the window is sorted: a lookup costs a few probes, not
+ * a walk through up to 2 * READER_WINDOW entries per file.
+ */
+static size_t
+pend_lower(struct reader *rd, uint64_t seq)
+{
+	size_t lo = 0, hi = rd->pcount;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (pend_at(rd, mid)->seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Drop served files, and undecided-and-unwanted ones the writer has
+ * passed. */
 static void
 pend_trim(struct reader *rd)
 {
 	while (rd->pcount > 0) {
 		struct pending *p = pend_at(rd, 0);
 
-		if (p->wanted || p->seq > rd->acked)
+		if (p->wanted || (p->path != NULL && p->seq > rd->acked))
 			break;
 		free(p->path);
 		rd->phead = (rd->phead + 1) % rd->pcap;
@@ -137,19 +161,18 @@ pend_trim(struct reader *rd)
 static struct pending *
 handle_want(struct reader *rd, uint64_t seq)
 {
-	size_t i;
+	size_t i = pend_lower(rd, seq);
+	struct pending *p = i < rd->pcount ? pend_at(rd, i) : NULL;
 
-	for (i = 0; i < rd->pcount; i++) {
-		struct pending *p = pend_at(rd, i);
-
-		if (p->seq == seq && !p->wanted) {
-			p->wanted = 1;
-			rd->nwanted++;
-			return p;
-		}
-	}
-	fatal("protocol: WANT for %llu, which is not a pending file",
-	    (unsigned long long)seq);
+	/* Served (path NULL), already wanted, or never sent as a file. */
+	if (p == NULL || p->seq != seq || p->wanted || p->path == NULL)
+		fatal("protocol: WANT for %llu, which is not a pending file",
+		    (unsigned long long)seq);
+	p->wanted = 1;
+	rd->nwanted++;
+	if (seq < rd->wfirst)
+		rd->wfirst = seq;
+	return p;
 }
 
 /* WANT_DELTA(seq, len): the signature follows as DATA frames. */
@@ -301,7 +324,7 @@ serve_wanted(struct reader *rd)
 
 	if (rd->nwanted == 0)
 		return;
-	for (i = 0; i < rd->pcount; i++) {
+	for (i = pend_lower(rd, rd->wfirst); i < rd->pcount; i++) {
 		if (pend_at(rd, i)->wanted) {
 			p = pend_at(rd, i);
 			break;
@@ -347,9 +370,9 @@ serve_wanted(struct reader *rd)
 	}
 	p->wanted = 0;
 	rd->nwanted--;
-	p->seq = 0; /* served: trimmed once the writer's PROGRESS passes it */
+	rd->wfirst = p->seq + 1; /* p was the first wanted */
 	free(p->path);
-	p->path = NULL;
+	p->path = NULL; /* served: trimmed from the front */
 	/* Served entries may sit before others; compact from the front. */
 	while (rd->pcount > 0 && pend_at(rd, 0)->path == NULL) {
 		rd->phead = (rd->phead + 1) % rd->pcap;

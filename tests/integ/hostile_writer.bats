@@ -55,6 +55,11 @@ evil() {
 	[[ "$output" == *"exit 1"* ]]
 	run evil want-beyond
 	[[ "$output" == *"which is not a pending file"* ]]
+	run evil want-zero file
+	echo "$output"
+	[[ "$output" == *"served"* ]]
+	[[ "$output" == *"WANT for 0, which is not a pending file"* ]]
+	[[ "$output" == *"exit 1"* ]]
 }
 
 @test "a file swapped for a symlink to a root-only file after the walk: nothing read" {

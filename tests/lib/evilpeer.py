@@ -151,6 +151,13 @@ def main():
         elif scen == "want-twice":
             peer.send(WANT, u64(seq))
             peer.send(WANT, u64(seq))
+        elif scen == "want-zero":     # once a file is served, seq 0
+            peer.send(WANT, u64(seq))  # (never sent; served entries
+            f = peer.frame()           # once had it)
+            while f is not None and f[0] != FILE_END:
+                f = peer.frame()
+            print("served" if f else "not served")
+            peer.send(WANT, u64(0))
         elif scen == "want-beyond":   # a seq the reader never sent
             peer.send(WANT, u64(len(ents) + 5))
         elif scen == "want-race":     # swap the file for a symlink, then WANT
