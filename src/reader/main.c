@@ -372,12 +372,8 @@ serve_wanted(struct reader *rd)
 	rd->nwanted--;
 	rd->wfirst = p->seq + 1; /* p was the first wanted */
 	free(p->path);
-	p->path = NULL; /* served: trimmed from the front */
-	/* Served entries may sit before others; compact from the front. */
-	while (rd->pcount > 0 && pend_at(rd, 0)->path == NULL) {
-		rd->phead = (rd->phead + 1) % rd->pcap;
-		rd->pcount--;
-	}
+	p->path = NULL; /* served */
+	pend_trim(rd);
 }
 
 /* Send what is queued; a writer that went away has said why already. */

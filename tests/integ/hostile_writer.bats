@@ -57,7 +57,7 @@ evil() {
 	[[ "$output" == *"which is not a pending file"* ]]
 	run evil want-zero file
 	echo "$output"
-	[[ "$output" == *"served"* ]]
+	grep -qx served <<<"$output"
 	[[ "$output" == *"WANT for 0, which is not a pending file"* ]]
 	[[ "$output" == *"exit 1"* ]]
 }

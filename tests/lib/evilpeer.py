@@ -151,9 +151,11 @@ def main():
         elif scen == "want-twice":
             peer.send(WANT, u64(seq))
             peer.send(WANT, u64(seq))
-        elif scen == "want-zero":     # once a file is served, seq 0
-            peer.send(WANT, u64(seq))  # (never sent; served entries
-            f = peer.frame()           # once had it)
+        elif scen == "want-zero":
+            # once a file is served, seq 0: never sent, but served
+            # entries once had it
+            peer.send(WANT, u64(seq))
+            f = peer.frame()
             while f is not None and f[0] != FILE_END:
                 f = peer.frame()
             print("served" if f else "not served")
