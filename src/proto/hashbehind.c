@@ -177,6 +177,18 @@ hb_written(int k, uint64_t end)
 	pthread_mutex_unlock(&hb.mu);
 }
 
+int
+hb_done(int k)
+{
+	struct hb_slot *s = &hb.slot[k];
+	int done;
+
+	pthread_mutex_lock(&hb.mu);
+	done = !s->reading && !has_work(s);
+	pthread_mutex_unlock(&hb.mu);
+	return done;
+}
+
 /* Hand slot ${s} back to the caller, free.  (Under mu.) */
 static void
 release(struct hb_slot *s)

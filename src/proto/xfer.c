@@ -383,6 +383,20 @@ xfer_sink_seal(struct xfer_sink *s)
 }
 
 int
+xfer_sink_done(const struct xfer_sink *s)
+{
+	return s->slot < 0 || hb_done(s->slot);
+}
+
+void
+xfer_sink_move(struct xfer_sink *to, struct xfer_sink *from)
+{
+	*to = *from;
+	from->sha = NULL;
+	from->slot = -1;
+}
+
+int
 xfer_sink_finish(struct xfer_sink *s, uint8_t sha1[20])
 {
 	unsigned int dlen = 0;

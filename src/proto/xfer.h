@@ -79,7 +79,7 @@ struct xfer_sink {
 
 /* Content at which the SHA-1 of a file being received moves to a second
  * thread that reads it back (hashbehind.h), if the file can be read. */
-#define XFER_BEHIND_MIN ((uint64_t)1024 * 1024)
+#define XFER_BEHIND_MIN ((uint64_t)64 * 1024)
 
 /* xfer_sink_init: ${fd} is a new, empty file (or -1: digest only).
  * 0 or CB_ERR_NOMEM; xfer_sink_release frees (always call). */
@@ -96,8 +96,14 @@ int xfer_sink_hole(struct xfer_sink *s, uint64_t n);
  * stay open until xfer_sink_finish.  0 or CB_ERR_SYS.
  */
 int xfer_sink_seal(struct xfer_sink *s);
+/* xfer_sink_done(s): 1 if xfer_sink_finish would not wait for the
+ * hashing thread (call after xfer_sink_seal). */
+int xfer_sink_done(const struct xfer_sink *s);
 /* xfer_sink_finish(s, sha1): set the file length, return the digest. */
 int xfer_sink_finish(struct xfer_sink *s, uint8_t sha1[20]);
+/* xfer_sink_move(to, from): ${to} takes over ${from}, which is left
+ * released (xfer_sink_init it again to reuse it). */
+void xfer_sink_move(struct xfer_sink *to, struct xfer_sink *from);
 
 /* xfer_decode_file_end(p, len, err, flags). */
 int xfer_decode_file_end(const uint8_t *p, size_t len, uint32_t *err,

@@ -202,12 +202,19 @@ send_frame(struct session *s, uint8_t type, uint64_t v)
 void
 write_record(struct session *s, const struct meta_rec *r)
 {
+	pending_poll(s);
+	write_record_only(s, r);
+}
+
+void
+write_record_only(struct session *s, const struct meta_rec *r)
+{
 	int e;
 
 	strbuf_reset(&s->fmt);
 	if (meta_format(&s->fmt, r) != 0)
 		fatal("out of memory");
-	if ((e = md_writer_write(s->wmeta, s->fmt.buf, s->fmt.len)) != 0)
+	if ((e = pending_meta(s, s->fmt.buf, s->fmt.len)) != 0)
 		fatal("writing metadata: %s", cb_strerror(e));
 	if (r->nxattrs > 0) {
 		strbuf_reset(&s->fmt);
@@ -737,6 +744,7 @@ session_init(struct session *s, struct repo *repo, const struct writer_opts *o)
 	meta_rec_init(&s->prec);
 	frame_in_init(&s->in, 0, msg_backup_stream_max);
 	strbuf_init(&s->sig);
+	strbuf_init(&s->mpend);
 	s->basisfd = -1;
 	s->incs = repo->exists;
 	s->altfd = -1;
@@ -824,6 +832,7 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 	md_snap_free(s.prev);
 	meta_rec_clear(&s.prec);
 	strbuf_release(&s.fmt);
+	strbuf_release(&s.mpend);
 	strbuf_release(&s.errlog);
 	strbuf_release(&s.sig);
 	frame_in_release(&s.in);

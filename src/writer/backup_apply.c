@@ -717,12 +717,20 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 	const char *slash = memrchr(r->path, '/', r->pathlen);
 	const char *name = slash ? slash + 1 : r->path;
 	struct delta_ranges rg;
-	int rc, in_place = 0;
+	int rc, in_place = 0, later;
 
 	if (s->patcher != NULL)
 		err = finish_delta(s, err);
-	rc = xfer_sink_finish(&s->sink, r->sha1);
-	xfer_sink_release(&s->sink);
+	/* A new file, whole: its digest is needed for its record only. */
+	later = err == 0 && sha1 == NULL && s->direct && !a->has_prev &&
+	    s->sink.slot >= 0;
+	if (later) {
+		rc = xfer_sink_seal(&s->sink);
+		memset(r->sha1, 0, sizeof(r->sha1)); /* pending_add */
+	} else {
+		rc = xfer_sink_finish(&s->sink, r->sha1);
+		xfer_sink_release(&s->sink);
+	}
 	if (rc != 0)
 		fatal("writing mirror file '%s': %s",
 		    log_quote(r->path, r->pathlen), strerror(errno));
@@ -789,6 +797,13 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 			inc_changed(s); /* same content: attributes only */
 	} else
 		note_old(s, a, pfd, name);
+	if (later) {
+		s->receiving = 0;
+		pending_add(s, r, s->tmpfd);
+		q_pop_head(s);
+		apply_ready(s);
+		return;
+	}
 	if (close(s->tmpfd) != 0)
 		fatal("writing mirror file '%s': %s",
 		    log_quote(r->path, r->pathlen), strerror(errno));
@@ -809,6 +824,7 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 void
 apply_finish(struct session *s)
 {
+	pending_finish_all(s);
 	while (s->ddepth > 0)
 		dir_pop(s);
 	batch_flush(s);

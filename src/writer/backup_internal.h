@@ -5,6 +5,7 @@
 
 #include "delta.h"
 #include "frame.h"
+#include "hashbehind.h"
 #include "linkmap.h"
 #include "mdfile.h"
 #include "msg.h"
@@ -61,6 +62,19 @@ struct stats {
 
 struct batch;
 
+/* Files whose digest may still be in the hashing thread's hands: one of
+ * its slots stays free for the file being received. */
+#define PENDING_MAX (HB_SLOTS - 1)
+
+/* A new mirror file whose record waits for its SHA-1 (pending.c). */
+struct pending {
+	struct xfer_sink sink;
+	int fd;		/* open until the digest is known */
+	char *path;	/* for messages */
+	size_t rec_off; /* its record in s->mpend */
+	size_t sha_off; /* the 40 hex digits of its digest there */
+};
+
 struct session {
 	uint64_t rehash_changed; /* --check-unchanged found these */
 	struct repo *repo;
@@ -112,6 +126,11 @@ struct session {
 	int altfd;	     /* -1 until needed */
 	uint64_t next_free;  /* 0 until read */
 	struct batch *batch; /* increments and changes waiting (batch.c) */
+	/* new files waiting for their digests, and the metadata text from
+	 * the oldest one's record on (pending.c) */
+	struct pending pend[PENDING_MAX];
+	size_t pend_head, npend;
+	struct strbuf mpend;
 };
 
 /* Files smaller than this in the mirror cross whole, never as deltas. */
@@ -125,7 +144,10 @@ struct session {
 /* backup.c */
 void note_error(struct session *s, const char *path, size_t len,
     const char *what, int err);
+/* write_record(s, r): the record into the metadata files (after the
+ * digests already known are collected: pending_poll). */
 void write_record(struct session *s, const struct meta_rec *r);
+void write_record_only(struct session *s, const struct meta_rec *r);
 void q_pop_head(struct session *s);
 
 /* backup_apply.c: mirror updates, in record order. */
@@ -216,5 +238,21 @@ int inc_reverse_diff(struct session *s, int newfd, int pfd, const char *name,
 /* inc_alloc_alt(s): a new AlternateIncrementName number. */
 uint64_t inc_alloc_alt(struct session *s);
 void inc_changed(struct session *s);
+
+/*
+ * pending.c: a new file whose SHA-1 the hashing thread still computes.
+ *
+ * pending_add(s, r, fd): the file received for ${r} (s->sink, sealed, is
+ * taken over; ${fd} is closed once the digest is known) is complete but
+ * for its digest: its record is written with it when it is known.
+ * pending_poll(s): collect the digests known, oldest first.
+ * pending_meta(s, text, len): metadata text, held while a file is
+ * pending; 0 or a cb_err.
+ * pending_finish_all(s): wait for every digest; all metadata written.
+ */
+void pending_add(struct session *s, const struct meta_rec *r, int fd);
+void pending_poll(struct session *s);
+int pending_meta(struct session *s, const char *text, size_t len);
+void pending_finish_all(struct session *s);
 
 #endif

@@ -127,3 +127,44 @@ teardown() {
 	cmp "$T/src/random1m" "$T/userout/r/random1m"
 	[ "$(readlink "$T/userout/r/symlink")" = plain ]
 }
+
+@test "every SHA1Digest is its file's, whether hashed in line or by the second thread, and records stay in order" {
+	# Sizes around the point where hashing moves to the second thread
+	# (64 KiB), more large files than it holds at once, small files and
+	# a hard link between them; the names sort as they were made.
+	mkdir "$T/h"
+	sizes="100 65535 65536 70000 0 3000 1500000 200000 17 400000"
+	i=0
+	for round in 1 2 3 4 5; do
+		for sz in $sizes; do
+			i=$((i + 1))
+			head -c "$sz" /dev/urandom >"$T/h/f$(printf %03d $i)"
+		done
+	done
+	ln "$T/h/f007" "$T/h/f007-link"
+	head -c 300000 /dev/urandom >"$T/h/new
+line"
+	cb --current-time 1700000000 backup "$T/h" "$T/repo"
+	metadata "$T/repo" | awk '/^File / { p = substr($0, 6) }
+	    /^  SHA1Digest / { print $2 "  " p }' | grep -v '\\n' |
+	    LC_ALL=C sort -k2 >"$T/recorded"
+	(cd "$T/h" && find . -type f ! -name '*
+*' -printf '%P\n' | LC_ALL=C sort | while read -r f; do
+		sha1sum "$f"
+	done) >"$T/actual"
+	# Of a hard-link group only the first record carries the digest.
+	grep -v ' f007-link$' "$T/actual" >"$T/expected"
+	diff "$T/expected" "$T/recorded"
+	[ "$(wc -l <"$T/recorded")" -eq 50 ]
+	want=$(sha1sum <"$T/h/new
+line" | cut -d' ' -f1)
+	record "$T/repo" 'new\nline' | grep -qx "  SHA1Digest $want"
+	# In rdiff-backup's order, and rdiff-backup agrees with every digest.
+	metadata "$T/repo" | sed -n 's/^File //p' >"$T/order"
+	[ "$(head -1 "$T/order")" = . ]
+	[ "$(wc -l <"$T/order")" -eq 53 ]
+	LC_ALL=C sort -c "$T/order"
+	run rdiff-backup --api-version 201 verify "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
