@@ -55,7 +55,9 @@ def manifest(root, no_owner=False, no_dir_mtime=False):
             f += [str(st.st_uid), str(st.st_gid)]
         if not (stat.S_ISLNK(m) or stat.S_ISCHR(m) or stat.S_ISBLK(m) or
                 (stat.S_ISDIR(m) and no_dir_mtime)):
-            f.append("mtime=%d" % int(st.st_mtime))
+            # whole seconds, as the format keeps them: from st_mtime_ns
+            # (a float st_mtime rounds x.99999995 up to the next second)
+            f.append("mtime=%d" % (st.st_mtime_ns // 1000000000))
         if stat.S_ISREG(m):
             h = hashlib.sha1()
             with open(p, "rb") as fh:
