@@ -615,6 +615,10 @@ test_eintr(void **state)
 
 	memset(&it, 0, sizeof(it));
 	assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+	/* A tick already sent (late under valgrind) is discarded here, not
+	 * delivered to the default action, which ends the process. */
+	sa.sa_handler = SIG_IGN;
+	assert_int_equal(sigaction(SIGALRM, &sa, NULL), 0);
 	assert_int_equal(sigaction(SIGALRM, &osa, NULL), 0);
 }
 
