@@ -396,12 +396,21 @@ rec_format_ok(const struct meta_rec *r)
 	    r->perms <= 07777;
 }
 
+void
+meta_sha1_hex(const uint8_t sha1[20], char out[40])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < 20; i++) {
+		out[2 * i] = hex[sha1[i] >> 4];
+		out[2 * i + 1] = hex[sha1[i] & 15];
+	}
+}
+
 static int
 format_reg(struct strbuf *out, const struct meta_rec *r)
 {
-	static const char hex[] = "0123456789abcdef";
 	char sha[41];
-	size_t i;
 	int rc;
 
 	if ((rc = strbuf_addf(out, "  Size %llu\n",
@@ -415,10 +424,7 @@ format_reg(struct strbuf *out, const struct meta_rec *r)
 		return rc;
 	if (!r->has_sha1)
 		return 0;
-	for (i = 0; i < 20; i++) {
-		sha[2 * i] = hex[r->sha1[i] >> 4];
-		sha[2 * i + 1] = hex[r->sha1[i] & 15];
-	}
+	meta_sha1_hex(r->sha1, sha);
 	sha[40] = '\0';
 	return strbuf_addf(out, "  SHA1Digest %s\n", sha);
 }

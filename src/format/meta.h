@@ -141,6 +141,9 @@ int meta_attr_equal(const struct meta_rec *a, const struct meta_rec *b);
  */
 struct strbuf;
 int meta_format(struct strbuf *out, const struct meta_rec *r);
+/* meta_sha1_hex(sha1, out): the 40 lower-case hex digits of a digest, as
+ * SHA1Digest holds them (no NUL). */
+void meta_sha1_hex(const uint8_t sha1[20], char out[40]);
 
 /*
  * EA file record (section 5.1): "# file: <q>\n" + one line per xattr.

@@ -331,11 +331,12 @@ recorded_digest(struct cmp *c, const struct meta_rec *m, uint8_t out[20])
 {
 	char hex[41] = "";
 	const char *first = NULL;
-	int i;
 
 	if (m->nlink > 1) {
-		for (i = 0; m->has_sha1 && i < 20; i++)
-			snprintf(hex + 2 * i, 3, "%02x", m->sha1[i]);
+		if (m->has_sha1) {
+			meta_sha1_hex(m->sha1, hex);
+			hex[40] = '\0';
+		}
 		if (linkmap_visit(c->groups, m->devloc, m->inode, m->nlink, hex,
 			&first) != 0)
 			fatal("out of memory");

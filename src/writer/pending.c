@@ -37,7 +37,6 @@ static const char digest_field[] = "\n  SHA1Digest ";
 static int
 finish_oldest(struct session *s, int wait)
 {
-	static const char hex[] = "0123456789abcdef";
 	struct pending *pf = &s->pend[s->pend_head];
 	size_t out;
 	uint8_t sha1[20];
@@ -52,10 +51,7 @@ finish_oldest(struct session *s, int wait)
 	if (close(pf->fd) != 0)
 		fatal("writing mirror file '%s': %s",
 		    log_quote(pf->path, strlen(pf->path)), strerror(errno));
-	for (int i = 0; i < 20; i++) {
-		s->mpend.buf[pf->sha_off + 2 * i] = hex[sha1[i] >> 4];
-		s->mpend.buf[pf->sha_off + 2 * i + 1] = hex[sha1[i] & 15];
-	}
+	meta_sha1_hex(sha1, s->mpend.buf + pf->sha_off);
 	free(pf->path);
 	s->pend_head = (s->pend_head + 1) % PENDING_MAX;
 	s->npend--;
