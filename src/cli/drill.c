@@ -34,6 +34,7 @@
 
 #include "fsutil.h"
 #include "log.h"
+#include "repoloc.h"
 #include "spawn.h"
 #include "strbuf.h"
 #include "timefmt.h"
@@ -343,7 +344,8 @@ drill_main(int argc, char **argv, const char *verbosity)
 	long max_duration = 0;
 	time_t start = time(NULL);
 	unsigned char *seen;
-	int c, all = 0, bad = 0, rootfd;
+	int c, all = 0, bad = 0;
+	struct repo_loc loc;
 	char *end;
 
 	memset(&d, 0, sizeof(d));
@@ -390,18 +392,17 @@ drill_main(int argc, char **argv, const char *verbosity)
 	if (strstr(argv[optind], "::") != NULL)
 		fatal("drill runs where the repository is (a remote repository "
 		      "is not drilled over ssh)");
-	d.repo = argv[optind];
+	repo_open_top(argv[optind], &loc);
+	d.repo = loc.repo;
 	d.m = all ? 1 : (uint64_t)(1.0 / fraction + 0.5);
 	if (d.m < 1)
 		d.m = 1;
 	if (d.m > SLOTS_MAX)
 		fatal("--sample %g is too small (at least 1/%u)", fraction,
 		    SLOTS_MAX);
-	if ((rootfd = open(d.repo, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-	    (d.datafd = openat(rootfd, "rdiff-backup-data",
-		 O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+	if ((d.datafd = openat(loc.rootfd, "rdiff-backup-data",
+		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		fatal("'%s' is not a repository: %s", d.repo, strerror(errno));
-	close(rootfd);
 	if (repo_sessions(d.datafd, &d.sessions, &d.nsessions) != 0 ||
 	    d.nsessions == 0)
 		fatal("'%s' has no backup session", d.repo);

@@ -18,6 +18,7 @@
 
 #include "cb_err.h"
 #include "fsutil.h"
+#include "repoloc.h"
 #include "log.h"
 #include "select.h"
 #include "doctor.h"
@@ -565,7 +566,7 @@ cmd_restore(int argc, char **argv, struct global *g)
 		if (repo == NULL || sub == NULL)
 			fatal("out of memory");
 	} else
-		repo = fs_split_repo(rloc, &sub);
+		repo = repo_split(rloc, &sub);
 	if (strcmp(sub, ".") != 0) {
 		sargv[sn++] = (char *)"--path";
 		sargv[sn++] = sub;
@@ -651,7 +652,7 @@ run_query(const char *mode, const char *at, const char *location,
 		if (repo == NULL || sub == NULL)
 			fatal("out of memory");
 	} else
-		repo = fs_split_repo(loc, &sub);
+		repo = repo_split(loc, &sub);
 	if (strcmp(sub, ".") != 0 && strcmp(mode, "remove-older-than") == 0)
 		fatal("remove increments works on a whole repository, not on "
 		      "'%s' in it",
@@ -996,7 +997,7 @@ cmd_compare(int argc, char **argv, const struct global *g)
 		wargv[wn++] = (char *)"--at";
 		wargv[wn++] = (char *)at;
 	}
-	repo = fs_split_repo(argv[optind + 1], &sub);
+	repo = repo_split(argv[optind + 1], &sub);
 	if (strcmp(sub, ".") != 0) {
 		wargv[wn++] = (char *)"--path";
 		wargv[wn++] = sub;

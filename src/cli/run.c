@@ -32,6 +32,7 @@
 
 #include "fsutil.h"
 #include "log.h"
+#include "repoloc.h"
 #include "strbuf.h"
 #include "timefmt.h"
 #include "timespec.h"
@@ -446,14 +447,13 @@ logline(int fd, const char *fmt, ...)
 static void
 read_stats(const char *repo, struct result *r)
 {
-	char path[4096], line[256], best[256] = "";
+	char line[256], best[256] = "";
 	int dfd, fd;
 	char **names;
 	size_t n;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/rdiff-backup-data", repo);
-	if ((dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+	if ((dfd = repo_open_data(repo)) < 0)
 		return;
 	if (fs_list_names(dfd, &names, &n) == 0) {
 		for (size_t i = 0; i < n; i++) {
@@ -1069,15 +1069,13 @@ run_main(int argc, char **argv, const char *verbosity)
 static int64_t
 newest_backup(const char *repo)
 {
-	char path[4096];
 	int64_t *s = NULL, t = 0;
 	size_t n = 0;
 	int dfd;
 
 	if (is_remote(repo))
 		return 0;
-	snprintf(path, sizeof(path), "%s/rdiff-backup-data", repo);
-	if ((dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+	if ((dfd = repo_open_data(repo)) < 0)
 		return 0;
 	if (repo_sessions(dfd, &s, &n) == 0 && n > 0)
 		t = s[n - 1];

@@ -400,69 +400,6 @@ fs_list_names(int fd, char ***out, size_t *outn)
 	return 0;
 }
 
-/*
- * fs_split_repo(arg, sub): rdiff-backup's REPOSITORY[/PATH] location.  The
- * repository is the longest prefix of ${arg} holding rdiff-backup-data;
- * the rest (normalised, "." for the whole) goes to *sub.  Without any
- * such prefix the whole ${arg} is the repository (the writer then says
- * what is wrong with it).  Returns the repository part (malloc'd).
- */
-char *
-fs_split_repo(const char *arg, char **sub)
-{
-	size_t len = strlen(arg), cut, i, o = 0;
-	char *root = strdup(arg), *probe, *rest;
-	struct stat st;
-
-	if (root == NULL || (probe = malloc(len + 32)) == NULL ||
-	    (rest = malloc(len + 2)) == NULL)
-		fatal("out of memory");
-	while (len > 1 && root[len - 1] == '/')
-		root[--len] = '\0';
-	for (cut = len;;) {
-		snprintf(probe, len + 32, "%.*s/rdiff-backup-data", (int)cut,
-		    root);
-		if (cut > 0 && stat(probe, &st) == 0 && S_ISDIR(st.st_mode))
-			break;
-		while (cut > 0 && root[cut - 1] != '/')
-			cut--;
-		while (cut > 1 && root[cut - 1] == '/')
-			cut--;
-		if (cut <= 1) {
-			cut = len; /* no repository on the way up */
-			break;
-		}
-	}
-	/* The rest, component by component: no "..", no empty or "." ones. */
-	for (i = cut; i < len;) {
-		size_t n;
-
-		while (i < len && root[i] == '/')
-			i++;
-		n = strcspn(root + i, "/");
-		if (n == 0 || (n == 1 && root[i] == '.')) {
-			i += n;
-			continue;
-		}
-		if (n == 2 && root[i] == '.' && root[i + 1] == '.')
-			fatal("'%s': '..' is not allowed in a path inside a "
-			      "repository",
-			    arg);
-		if (o > 0)
-			rest[o++] = '/';
-		memcpy(rest + o, root + i, n);
-		o += n;
-		i += n;
-	}
-	if (o == 0)
-		rest[o++] = '.';
-	rest[o] = '\0';
-	root[cut] = '\0';
-	free(probe);
-	*sub = rest;
-	return root;
-}
-
 int
 fs_open_parent(const char *path)
 {

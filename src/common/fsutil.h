@@ -69,14 +69,6 @@ int fs_list_names(int fd, char ***names, size_t *n);
 void fs_free_names(char **names, size_t n);
 
 /*
- * fs_split_repo(arg, sub): rdiff-backup's REPOSITORY[/PATH]: the longest
- * prefix of ${arg} holding rdiff-backup-data is the repository (returned,
- * malloc'd); the normalised rest, "." for none, in *sub.  Fatal on ".."
- * in the rest or out of memory.
- */
-char *fs_split_repo(const char *arg, char **sub);
-
-/*
  * fs_open_parent(path): an O_PATH descriptor of the directory holding the
  * last component of ${path} ("." for a bare name), or -1 with errno.
  */

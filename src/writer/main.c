@@ -28,6 +28,7 @@
 #include "cb_err.h"
 #include "frame.h"
 #include "fsutil.h"
+#include "repoloc.h"
 #include "log.h"
 #include "msg.h"
 #include "sandbox.h"
@@ -190,7 +191,7 @@ main(int argc, char **argv)
 		if (!(o.sublen == 1 && o.sub[0] == '.'))
 			fatal("--find-repo and --path exclude each other");
 		argv[optind + 1] = writer_found[0] =
-		    fs_split_repo(argv[optind + 1], &sub);
+		    repo_split(argv[optind + 1], &sub);
 		o.sub = writer_found[1] = sub;
 		o.sublen = strlen(sub);
 	}

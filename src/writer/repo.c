@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "fsutil.h"
 #include "history.h"
 #include "log.h"
+#include "repoloc.h"
 #include "sandbox.h"
 #include "timefmt.h"
 
@@ -149,37 +149,53 @@ find_current_files(struct repo *repo)
 	    sizeof(repo->acl_name));
 }
 
+/*
+ * Find ${path} with repo_locate (the one lookup of every action): the
+ * repository's path and top are the walk's, never a second lookup by
+ * name.  Keeps the located path alive for repo->path.
+ */
+static void
+repo_take(struct repo *repo, struct repo_loc *loc)
+{
+	repo->path = loc->repo;
+	repo->rootfd = loc->rootfd;
+	loc->repo = NULL;
+	loc->rootfd = -1;
+	repo_loc_release(loc);
+}
+
 void
 repo_check_for_backup(const char *path, int force, struct repo *repo)
 {
-	struct stat st;
+	struct repo_loc loc;
 	int e;
 
 	memset(repo, 0, sizeof(*repo));
-	repo->path = path;
 	repo->rootfd = repo->datafd = -1;
-	if (lstat(path, &st) != 0) {
-		char *dup1, *dir;
-
-		if (errno != ENOENT)
-			fatal("cannot examine repository '%s': %s", path,
-			    strerror(errno));
-		if ((dup1 = strdup(path)) == NULL)
-			fatal("out of memory");
-		dir = dirname(dup1);
-		if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-			fatal("cannot create repository '%s': parent directory "
-			      "'%s' does not exist",
-			    path, dir);
-		free(dup1);
-		return; /* created later by repo_create */
+	repo_locate_or_die(path, &loc);
+	if (loc.found && strcmp(loc.sub, ".") != 0)
+		fatal("cannot back up into '%s': it is inside the repository "
+		      "'%s' (a repository cannot be made inside another's "
+		      "mirror)",
+		    path, loc.repo);
+	if (!loc.found && loc.err != 0) {
+		if (loc.err == ENOENT && loc.err_last) {
+			repo_take(repo, &loc);
+			return; /* created later by repo_create */
+		}
+		if (loc.err == ENOTDIR && loc.err_last)
+			fatal("repository path '%s' exists and is not a "
+			      "directory",
+			    path);
+		if (loc.err == ENOENT || loc.err == ENOTDIR)
+			fatal("cannot create repository '%s': its parent "
+			      "directory does not exist",
+			    path);
+		fatal("cannot examine repository '%s': %s", path,
+		    strerror(loc.err));
 	}
-	if (!S_ISDIR(st.st_mode))
-		fatal("repository path '%s' exists and is not a directory",
-		    path);
-	repo->rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (repo->rootfd < 0)
-		fatal("cannot open repository '%s': %s", path, strerror(errno));
+	repo_take(repo, &loc);
+	path = repo->path;
 	repo->datafd = openat(repo->rootfd, DATA_DIR,
 	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (repo->datafd < 0) {
@@ -211,11 +227,12 @@ repo_check_for_backup(const char *path, int force, struct repo *repo)
 void
 repo_open_existing(const char *path, struct repo *repo, int allow_unfinished)
 {
+	struct repo_loc loc;
+
 	memset(repo, 0, sizeof(*repo));
-	repo->path = path;
-	repo->rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (repo->rootfd < 0)
-		fatal("cannot open repository '%s': %s", path, strerror(errno));
+	repo_open_top(path, &loc);
+	repo_take(repo, &loc);
+	path = repo->path;
 	repo->datafd = openat(repo->rootfd, DATA_DIR,
 	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (repo->datafd < 0)

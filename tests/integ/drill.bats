@@ -120,7 +120,7 @@ drill() {
 	[ "$status" -eq 1 ]
 	drill "$T/src"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"is not a repository"* ]]
+	[[ "$output" == *"is not a backup repository"* ]]
 	drill --at yesterday-ish "$T/repo"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"bad time string"* ]]

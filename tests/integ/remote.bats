@@ -435,3 +435,51 @@ PY
 	run run_as "$SERVER" $SSHCMD 127.0.0.1 "capback-reader --select-inline include-filelist=zz -- $T/target/data" </dev/null
 	[[ "$output" == *"bad inline filelist"* ]]
 }
+
+@test "a taken-over host's symlink to another host's repository leads nowhere, over ssh both ways" {
+	# another host's repository beside this one, with a secret
+	mkdir -p "$T/h2"
+	echo "HOST2 SECRET" >"$T/h2/secret"
+	chown -R "$SERVER" "$T/h2"
+	run as_server --current-time 1700000000 backup "$T/h2" "$T/server/host2"
+	[ "$status" -eq 0 ]
+	mkdir -p "$T/target/data/srv"
+	echo "host1 own" >"$T/target/data/srv/file"
+	run as_server --remote-schema "$SSHCMD {h}" --current-time 1700000000 \
+	    backup "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	[ "$status" -eq 0 ]
+	# the host is taken over: srv now leads to host2's repository from
+	# inside this host's mirror
+	rm -rf "$T/target/data/srv"
+	ln -s ../host2 "$T/target/data/srv"
+	run as_server --remote-schema "$SSHCMD {h}" --current-time 1700000100 \
+	    backup "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	[ "$status" -eq 0 ]
+	[ -e "$T/server/repo/srv/secret" ]
+	# the admin restores the old srv onto the host over ssh
+	run as_server --remote-schema "$RSTCMD {h}" restore --at 1700000000 \
+	    "$T/server/repo/srv" "r@127.0.0.1::$T/restore/srv"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$T/restore/srv/file")" = "host1 own" ]
+	[ ! -e "$T/restore/srv/secret" ]
+	[ ! -e "$T/restore/srv/rdiff-backup-data" ]
+	# ... and from another machine, through the server's account
+	# (--find-repo: the remote writer finds the repository)
+	run cb --remote-schema "$SRVCMD" restore --at 1700000000 \
+	    "s@127.0.0.1::$T/server/repo/srv" "$T/out"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$T/out/file")" = "host1 own" ]
+	[ ! -e "$T/out/secret" ]
+	run cb --remote-schema "$SRVCMD" restore "s@127.0.0.1::$T/server/repo/srv/secret" "$T/leak"
+	[ "$status" -ne 0 ]
+	[ ! -e "$T/leak" ]
+	run cb --remote-schema "$SRVCMD" list files "s@127.0.0.1::$T/server/repo/srv"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *secret* ]]
+	run cb --remote-schema "$SRVCMD" verify --all "s@127.0.0.1::$T/server/repo/srv"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *HOST2* ]]
+}

@@ -1,0 +1,209 @@
+#!/usr/bin/env bats
+# A compromised host names its own mirror: symlinks and planted
+# repositories in it must not steer any action to another repository
+# (or to forged history).  Each action gets REPO/PATH through the
+# symlink, at several depths; the repository is always the outermost
+# directory holding rdiff-backup-data, found without following anything
+# inside a mirror (src/common/repoloc.c).
+
+load ../lib/helpers
+
+BASE=1700000000
+
+setup() {
+	need_root
+	setup_scratch
+	mkdir -p "$T/backups" "$T/h1/srv/data" "$T/h1/a/b/c" "$T/h2/etc"
+	echo "host1 data" >"$T/h1/srv/data/file"
+	echo "host1 deep" >"$T/h1/a/b/c/file"
+	echo "HOST2 SECRET" >"$T/h2/etc/secret"
+	chmod 0600 "$T/h2/etc/secret"
+	cb --current-time $BASE backup "$T/h2" "$T/backups/host2" >/dev/null
+	cb --current-time $BASE backup "$T/h1" "$T/backups/host1" >/dev/null
+	# host1 is taken over: its directories become symlinks that lead,
+	# from inside its mirror, to host2's repository
+	rm -rf "$T/h1/srv/data" "$T/h1/a/b/c"
+	ln -s ../../host2 "$T/h1/srv/data"
+	ln -s ../../../host2 "$T/h1/a/b/c"
+	ln -s ../host2 "$T/h1/srv2"
+	cb --current-time $((BASE + 100)) backup "$T/h1" "$T/backups/host1" >/dev/null
+	# the mirror now holds the symlinks, and they do lead to host2
+	[ -L "$T/backups/host1/srv/data" ]
+	[ -e "$T/backups/host1/srv/data/rdiff-backup-data" ]
+	[ -e "$T/backups/host1/a/b/c/etc/secret" ]
+}
+
+teardown() {
+	teardown_scratch
+}
+
+# no_host2 TEXT...: nothing of host2's repository shows in TEXT
+no_host2() {
+	if printf '%s\n' "$@" | grep -q 'HOST2\|etc/secret\|host2'; then
+		echo "host2 leaked: $*" >&2
+		return 1
+	fi
+}
+
+@test "restore through a symlink in the mirror restores host1's own history, never host2" {
+	for p in srv/data a/b/c; do
+		rm -rf "$T/out"
+		run cb restore --at $BASE "$T/backups/host1/$p" "$T/out"
+		echo "$output"
+		[ "$status" -eq 0 ]
+		[ -f "$T/out/file" ]
+		grep -q "^host1" "$T/out/file"
+		[ ! -e "$T/out/etc" ]
+		[ ! -e "$T/out/rdiff-backup-data" ]
+		# the newest state of that path is the symlink itself
+		rm -rf "$T/new"
+		run cb restore "$T/backups/host1/$p" "$T/new"
+		echo "$output"
+		[ "$status" -eq 0 ]
+		[ -L "$T/new" ]
+	done
+	# a path below the symlink is not in host1's newest session
+	run cb restore "$T/backups/host1/srv/data/etc/secret" "$T/leak"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[ ! -e "$T/leak" ]
+	run cb restore "$T/backups/host1/srv2/etc" "$T/leak2"
+	[ "$status" -ne 0 ]
+	[ ! -e "$T/leak2" ]
+}
+
+@test "list, verify, compare and list increments through the symlink stay in host1" {
+	run cb list files --at $BASE "$T/backups/host1/srv/data"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"srv/data/file"* ]]
+	no_host2 "$output"
+	run cb list files "$T/backups/host1/a/b/c"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	no_host2 "$output"
+	run cb list increments "$T/backups/host1/srv/data"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	no_host2 "$output"
+	run cb verify --at $BASE "$T/backups/host1/srv/data"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	no_host2 "$output"
+	run cb verify --all "$T/backups/host1/a/b/c"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# compare host2's own tree against "host1/srv/data": host1's record
+	# there is a symlink, so everything of host2 is new, nothing equal
+	run cb compare "$T/h2" "$T/backups/host1/srv/data"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" != *"No changes found"* ]]
+}
+
+@test "repository commands need the repository itself, not a path inside one" {
+	run cb drill "$T/backups/host1/srv/data"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is inside the repository '$T/backups/host1'"* ]]
+	[ ! -e "$T/backups/host2/rdiff-backup-data/capback-drill.state" ]
+	run cb regress "$T/backups/host1/srv/data"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is inside the repository"* ]]
+	run cb remove increments --older-than now "$T/backups/host1/a/b/c"
+	[ "$status" -eq 1 ]
+	# a backup into a path inside a repository is refused (the symlink
+	# and a real directory of the mirror alike); nothing is written
+	before=$(cb list increments "$T/backups/host2")
+	for p in srv/data a/b/c srv/data/new srv; do
+		run cb --current-time $((BASE + 200)) backup "$T/h1" "$T/backups/host1/$p"
+		echo "$output"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"inside the repository '$T/backups/host1'"* ]]
+	done
+	[ "$before" = "$(cb list increments "$T/backups/host2")" ]
+	[ ! -e "$T/backups/host1/srv/new" ]
+}
+
+@test "the admin's own symlinks on the way to a repository still work" {
+	ln -s "$T/backups" "$T/link"
+	ln -s host1 "$T/backups/alias"
+	run cb restore --at $BASE "$T/link/alias/srv/data" "$T/out"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -q "^host1" "$T/out/file"
+	# relative locations, from a directory inside the mirror too
+	cd "$T/backups/host1/srv"
+	run cb restore --at $BASE data "$T/out2"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -q "^host1" "$T/out2/file"
+	cd "$T/backups"
+	run cb list files ./host1/a/b/c
+	[ "$status" -eq 0 ]
+	no_host2 "$output"
+	# ".." inside a repository means nothing in its records: refused
+	run cb list files ./host1/../host1/a/b/c
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'..' is not allowed in a path inside a repository"* ]]
+	# a symlink of the admin's that points into a mirror is followed up to
+	# the repository, and the rest is looked up in host1's records
+	ln -s "$T/backups/host1/srv/data" "$T/into"
+	run cb restore --at $BASE "$T/into" "$T/out3"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -q "^host1" "$T/out3/file"
+	run cb list files "$T/into"
+	no_host2 "$output"
+}
+
+# plant DIR: make DIR (a directory of a compromised host's source) a
+# self-consistent repository made by capback itself, whose mirror is DIR
+# as it is and whose older session holds forged content
+plant() {
+	rm -rf "$T/forge" "$T/forged"
+	cp -a "$1" "$T/forge"
+	echo "FORGED" >"$T/forge/file"
+	cb --current-time $((BASE - 50)) backup "$T/forge" "$T/forged" >/dev/null
+	cp -a "$1/file" "$T/forge/file"
+	cb --current-time $((BASE + 50)) backup "$T/forge" "$T/forged" >/dev/null
+	cp -a "$T/forged/rdiff-backup-data" "$1/"
+}
+
+@test "a repository planted in the source is data, not history (depth 1 and 3)" {
+	for sub in sub x/y/sub; do
+		rm -rf "$T/src" "$T/repo"
+		mkdir -p "$T/src/$sub"
+		echo "real v1" >"$T/src/$sub/file"
+		cb --current-time $BASE backup "$T/src" "$T/repo" >/dev/null
+		echo "real v2" >"$T/src/$sub/file"
+		touch -d @$((BASE + 90)) "$T/src/$sub/file"
+		plant "$T/src/$sub"
+		cb --current-time $((BASE + 100)) backup "$T/src" "$T/repo" >/dev/null
+		[ -d "$T/repo/$sub/rdiff-backup-data" ]
+		# the old state of the sub-tree is the real one
+		rm -rf "$T/out"
+		run cb restore --at $BASE "$T/repo/$sub" "$T/out"
+		echo "$output"
+		[ "$status" -eq 0 ]
+		[ "$(cat "$T/out/file")" = "real v1" ]
+		[ ! -e "$T/out/rdiff-backup-data" ]
+		# the newest state holds the planted directory as plain data
+		rm -rf "$T/now"
+		run cb restore "$T/repo/$sub" "$T/now"
+		[ "$status" -eq 0 ]
+		[ "$(cat "$T/now/file")" = "real v2" ]
+		[ -d "$T/now/rdiff-backup-data" ]
+		# list increments and list files speak of the real repository
+		run cb list increments "$T/repo/$sub"
+		echo "$output"
+		[ "$status" -eq 0 ]
+		[[ "$output" != *"$((BASE - 50))"* ]]
+		rm -rf "$T/older"
+		run cb restore --at $((BASE - 50)) "$T/repo/$sub" "$T/older"
+		echo "$output"
+		[ "$status" -ne 0 ] || [ "$(cat "$T/older/file")" = "real v1" ]
+		run cb verify --at $BASE "$T/repo/$sub"
+		[ "$status" -eq 0 ]
+	done
+}
