@@ -497,6 +497,7 @@ drill_main(int argc, char **argv, const char *verbosity)
 	free(seen);
 	free(d.proofs);
 	free(d.sessions);
+	repo_loc_release(&loc);
 	close(d.datafd);
 	return bad ? 2 : 0;
 }

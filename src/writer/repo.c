@@ -152,12 +152,16 @@ find_current_files(struct repo *repo)
 /*
  * Find ${path} with repo_locate (the one lookup of every action): the
  * repository's path and top are the walk's, never a second lookup by
- * name.  Keeps the located path alive for repo->path.
+ * name.  The located path stays alive (for repo->path) until the next
+ * call.
  */
+char *repo_located; /* external: leak checkers see it reachable */
+
 static void
 repo_take(struct repo *repo, struct repo_loc *loc)
 {
-	repo->path = loc->repo;
+	free(repo_located);
+	repo->path = repo_located = loc->repo;
 	repo->rootfd = loc->rootfd;
 	loc->repo = NULL;
 	loc->rootfd = -1;
