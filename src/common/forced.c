@@ -127,8 +127,12 @@ forced_open_beneath(const char *restrict_path, const char *path,
 		fatal("cannot open restrict path '%s': %s", restrict_path,
 		    strerror(errno));
 	if (*rel == '\0') {
+		/* A destination is made or replaced: never the restrict
+		 * path itself, only something strictly beneath it. */
 		if (base != NULL)
-			*base = ".";
+			fatal("refusing '%s': the destination must lie beneath "
+			      "the restrict path '%s', not be it",
+			    path, restrict_path);
 		return rfd;
 	}
 	if (base == NULL) {

@@ -23,9 +23,9 @@ char **forced_request(const char *role, const char *what, int *argc);
  * ${path} must be absolute, without "." or ".." components, and lie
  * beneath ${restrict_path}; every component is then opened without
  * following a symlink.  With ${base} NULL: returns a directory fd of
- * ${path} itself.  Otherwise: returns a directory fd of its parent (the
- * restrict path's own fd when ${path} is the restrict path, with *base
- * ".") and sets *base to the last component, which need not exist.
+ * ${path} itself.  Otherwise ${path} must lie strictly beneath it (it is
+ * to be made or replaced): returns a directory fd of its parent and sets
+ * *base to the last component, one name, which need not exist.
  * Fatal with a message on any violation.
  */
 int forced_open_beneath(const char *restrict_path, const char *path,

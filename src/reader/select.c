@@ -604,10 +604,13 @@ select_add(struct select *s, const char *opt, const char *arg, size_t arglen,
 		break;
 	}
 	case SF_PRESENT:
-		if (*arg == '\0' || *arg == '/')
+		/* One name, looked up in each directory: never a path,
+		 * which could reach (and tell of) anything on the host. */
+		if (*arg == '\0' || strchr(arg, '/') != NULL ||
+		    strcmp(arg, ".") == 0 || strcmp(arg, "..") == 0)
 			r = fail(err, cap,
-			    "--%s needs a name relative to the directory, not "
-			    "'%s'",
+			    "--%s needs one file name (no '/', not '.' or "
+			    "'..'), not '%s'",
 			    opt, arg);
 		else if ((f->rel = strdup(arg)) == NULL)
 			r = CB_ERR_NOMEM;

@@ -91,7 +91,10 @@ struct restorer {
 	int rooted;	/* DEST (or its parent, for one file) is our root */
 	int privileged; /* holds CHOWN, FOWNER or DAC_OVERRIDE */
 	int no_setid;	/* strip set-id bits and file capabilities */
+	int no_devices; /* make no block or char device nodes */
+	int no_sysxattrs; /* set no trusted.* or security.* xattrs */
 	int warned_setid;
+	int warned_sysxattr;
 	int warned_chown;
 	uint64_t errors;
 	int done;
@@ -205,6 +208,40 @@ wanted_mode(const struct restorer *rs, const struct meta_rec *r)
 }
 
 /*
+ * May the xattr ${key} be set?  security.capability only with set-id
+ * bits; other security.* and trusted.* (which the kernel leaves to
+ * CAP_SYS_ADMIN and security modules) not from another host.
+ */
+static int
+xattr_allowed(const struct restorer *rs, const char *key)
+{
+	if (strcmp(key, "security.capability") == 0)
+		return !rs->no_setid;
+	if (strncmp(key, "security.", 9) == 0 ||
+	    strncmp(key, "trusted.", 8) == 0)
+		return !rs->no_sysxattrs;
+	return 1;
+}
+
+/* ${key} of ${r} is not set: said once, naming the first. */
+static void
+xattr_skipped(struct restorer *rs, const struct meta_rec *r, const char *key)
+{
+	if (strcmp(key, "security.capability") == 0) {
+		if (!rs->warned_setid++)
+			log_warn("set-id bits and file capabilities are not "
+				 "restored (%s)",
+			    log_quote(r->path, r->pathlen));
+		return;
+	}
+	if (rs->warned_sysxattr++)
+		return;
+	log_warn("trusted.* and security.* extended attributes are not "
+		 "restored through a forced command (%s on '%s')",
+	    key, log_quote(r->path, r->pathlen));
+}
+
+/*
  * Set an xattr on ${name} in directory ${pfd} without following a symlink
  * there: Linux has no lsetxattrat, so from that directory.
  */
@@ -263,8 +300,12 @@ set_attrs(struct restorer *rs, const struct meta_rec *r, int fd, int pfd,
 			    strcmp(x->name, "security.capability") == 0;
 			int rc;
 
-			if (is_cap != def || (is_cap && rs->no_setid))
+			if (is_cap != def)
 				continue;
+			if (!xattr_allowed(rs, x->name)) {
+				xattr_skipped(rs, r, x->name);
+				continue;
+			}
 			rc = fd >= 0 ?
 			    fsetxattr(fd, x->name, x->value, x->vlen, 0) :
 			    lsetxattr_at(pfd, name, x->name, x->value, x->vlen);
@@ -335,7 +376,7 @@ drill_xattrs(struct restorer *rs, const struct meta_rec *r, int fd, int pfd,
 		uint8_t *buf;
 		ssize_t n;
 
-		if (rs->no_setid && strcmp(x->name, "security.capability") == 0)
+		if (!xattr_allowed(rs, x->name))
 			continue;
 		/* an ordinary user may keep only user.* */
 		if (!rs->can_chown && strncmp(x->name, "user.", 5) != 0)
@@ -667,6 +708,16 @@ restore_special(struct restorer *rs, const struct meta_rec *r)
 	if (clear_name(rs, pfd, name, 0) != 0)
 		fatal("cannot replace '%s': %s", log_quote(r->path, r->pathlen),
 		    strerror(errno));
+	if (r->type == META_DEV && rs->no_devices) {
+		log_error("not restoring the %s device '%s' (%u, %u): the "
+			  "forced command makes devices only with "
+			  "--allow-devices",
+		    r->dev_kind == 'b' ? "block" : "character",
+		    log_quote(r->path, r->pathlen), (unsigned)r->dev_major,
+		    (unsigned)r->dev_minor);
+		rs->errors++;
+		return;
+	}
 	if (r->type == META_SYM)
 		rc = symlinkat(r->symdata, pfd, name);
 	else if (r->type == META_FIFO)
@@ -699,10 +750,15 @@ restore_special(struct restorer *rs, const struct meta_rec *r)
 		    fchownat(fd, "", uid, gid,
 			AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
 			rs_error(rs, r, "cannot set owner of", errno);
-		for (size_t i = 0; i < r->nxattrs; i++)
-			if (lsetxattr_at(pfd, name, r->xattrs[i].name,
-				r->xattrs[i].value, r->xattrs[i].vlen) != 0)
-				rs_error(rs, r, r->xattrs[i].name, errno);
+		for (size_t i = 0; i < r->nxattrs; i++) {
+			const struct meta_xattr *x = &r->xattrs[i];
+
+			if (!xattr_allowed(rs, x->name))
+				xattr_skipped(rs, r, x->name);
+			else if (lsetxattr_at(pfd, name, x->name, x->value,
+				     x->vlen) != 0)
+				rs_error(rs, r, x->name, errno);
+		}
 	} else if (!S_ISLNK(st.st_mode))
 		set_attrs(rs, r, -1, pfd, name);
 	drill_check(rs, r, -1, pfd, name);
@@ -1070,6 +1126,10 @@ usage(FILE *f)
 	    "--no-setid: no set-id bits and no file capabilities (the "
 	    "default with\n--serve, unless its command line has "
 	    "--allow-setid).\n"
+	    "--allow-devices on a --serve command line: block and char "
+	    "devices are made\n(else skipped, named, exit 4).  With --serve "
+	    "no trusted.* or security.*\nxattrs are set (security.capability: "
+	    "--allow-setid).\n"
 	    "With --serve the request comes from SSH_ORIGINAL_COMMAND; DEST "
 	    "must lie\nbeneath DIR, reached without symlinks.  A host "
 	    "accepts restores only\nthrough a key its admin gave this "
@@ -1091,11 +1151,12 @@ main(int argc, char **argv)
 		{ "sandbox-test", required_argument, NULL, 'T' },
 		{ "no-setid", no_argument, NULL, 'n' },
 		{ "allow-setid", no_argument, NULL, 'A' },
+		{ "allow-devices", no_argument, NULL, 'B' },
 		{ "drill", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *restrict_path = NULL, *base = NULL;
-	int allow_setid = 0;
+	int allow_setid = 0, allow_devices = 0;
 	struct restorer rs;
 	const uint8_t *p;
 	size_t len;
@@ -1119,6 +1180,7 @@ main(int argc, char **argv)
 			case 'T': sbtest = optarg; break;
 			case 'n': rs.no_setid = 1; break;
 			case 'A': allow_setid = 1; break;
+			case 'B': allow_devices = 1; break;
 			case 'D': rs.drill = 1; break;
 			case 'h': usage(stdout); return 0;
 			default: usage(stderr); return 1;
@@ -1160,12 +1222,18 @@ main(int argc, char **argv)
 	umask(077);
 	rs.dest = argv[optind];
 	/*
-	 * Through a forced command the repository side is another host:
-	 * no set-id bits or file capabilities unless the host's admin put
-	 * --allow-setid on that command.
+	 * Through a forced command the repository side is another host: it
+	 * gets only what the host's admin put on that command.  No set-id
+	 * bits or file capabilities without --allow-setid, no device nodes
+	 * without --allow-devices (skipped, named, exit 4), and never
+	 * trusted.* or other security.* xattrs (they would need
+	 * CAP_SYS_ADMIN, which no restorer holds: skipped, said once).
 	 */
-	if (serve && !allow_setid)
-		rs.no_setid = 1;
+	if (serve) {
+		rs.no_setid |= !allow_setid;
+		rs.no_devices = !allow_devices;
+		rs.no_sysxattrs = 1;
+	}
 	/* Nothing is taken from the environment (HOME, TMPDIR, TZ, ...). */
 	sandbox_clear_env(0);
 	if (serve) {
@@ -1218,7 +1286,7 @@ main(int argc, char **argv)
 	if (rs.dest_parent >= 0)
 		close(rs.dest_parent);
 	free(rs.dest_base);
-	if (base != NULL && strcmp(base, ".") != 0)
+	if (base != NULL)
 		free((char *)base);
 	return rs.errors > 0 ? 4 : 0;
 }

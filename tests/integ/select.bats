@@ -95,7 +95,11 @@ same_selection() {
 	same_selection --include-regexp 'a/b' --exclude '**'
 	same_selection --exclude-regexp '^src/f'
 	same_selection --exclude-if-present CACHEDIR.TAG
-	same_selection --exclude-if-present b/deep
+	# one name, not a path (rdiff-backup also follows a path from each
+	# directory, which from a forced command reaches beyond the tree)
+	run cb backup --exclude-if-present b/deep src "$T/refused"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"needs one file name"* ]]
 	same_selection --exclude-other-filesystems
 	same_selection --exclude-special-files
 	same_selection --exclude-device-files --exclude-fifos --exclude-sockets

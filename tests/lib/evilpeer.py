@@ -145,8 +145,11 @@ def main():
         peer.send(99, b"x")
     else:
         ents = peer.entries()
-        seq = ents[args[0]][0] if args else 1
-        if scen == "want":            # WANT for a named entry
+        seq = ents[args[0]][0] if args and scen != "list" else 1
+        if scen == "list":            # what the listing says
+            for path in sorted(ents):
+                print("entry", path)
+        elif scen == "want":            # WANT for a named entry
             peer.send(WANT, u64(seq))
         elif scen == "want-twice":
             peer.send(WANT, u64(seq))

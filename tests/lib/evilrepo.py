@@ -16,16 +16,19 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cbwire import (DATA, ENTRIES_END, ENTRY, FILE, FILE_END, HELLO,  # noqa
                     ROLE_REPO_SOURCE, blob, frame, hello, u64)
 
-REG, DIR, SYM, DEV, FIFO = 1, 2, 3, 4, 5
+REG, DIR, SYM, DEV, FIFO, SOCK = 1, 2, 3, 4, 5, 6
 
 
 def entry(path, typ, perms=0o644, size=0, symdata=b"", link_to=b"",
-          nlink=1, inode=0, dev=(0, 0, 0)):
+          nlink=1, inode=0, dev=(0, 0, 0), xattrs=()):
+    xa = struct.pack(">I", len(xattrs))
+    for name, value in sorted(xattrs):
+        xa += blob(name) + blob(value)
     return (blob(path) + struct.pack(">BIII", typ, perms, 0, 0) +
             blob(b"") + blob(b"") +
             struct.pack(">QQQQQB", 1690000000, size, nlink, inode, 1, 0) +
             blob(symdata) + struct.pack(">BII", *dev) +
-            struct.pack(">II", 0, 0) + struct.pack(">II", 0, 0) +
+            xa + struct.pack(">I", 0) + struct.pack(">II", 0, 0) +
             blob(link_to))
 
 
@@ -71,6 +74,21 @@ def scenario(name, out):
     if name == "setuid":
         return [root, frame(ENTRY, entry(b"rootshell", REG, 0o4755, size=3)),
                 content(2, b"sh\n")]
+    if name == "specials":
+        # a root-only disk and /dev/mem-like node made world-writable,
+        # next to the harmless fifo and socket
+        return [root,
+                frame(ENTRY, entry(b"blk", DEV, 0o666, dev=(ord("b"), 7, 0))),
+                frame(ENTRY, entry(b"chr", DEV, 0o666, dev=(ord("c"), 1, 1))),
+                frame(ENTRY, entry(b"fifo", FIFO, 0o666)),
+                frame(ENTRY, entry(b"sock", SOCK, 0o755))]
+    if name == "xattrs":
+        xa = ((b"security.evil", b"1"), (b"trusted.evil", b"1"),
+              (b"user.ok", b"1"))
+        return [root, frame(ENTRY, entry(b"f", REG, size=1, xattrs=xa)),
+                content(2, b"x"),
+                frame(ENTRY, entry(b"link", SYM, 0o777, symdata=b"f",
+                                   xattrs=xa[1:2]))]
     if name == "out-of-order":
         return [root, frame(ENTRY, entry(b"b", REG, size=0)),
                 frame(ENTRY, entry(b"a", REG, size=0))]
