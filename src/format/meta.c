@@ -622,17 +622,16 @@ out:
 	return rc;
 }
 
-/* A qualifier that the ACL parser reads back unchanged. */
-static int
-acl_qual_ok(const char *q)
+int
+meta_acl_qual_ok(const char *q)
 {
 	size_t len = strlen(q);
-	const char *p;
+	const unsigned char *p;
 
 	if (len == 0 || len > META_UNAME_MAX)
 		return 0;
-	for (p = q; *p != '\0'; p++) {
-		if (strchr(" \t\n\r\v\f:#", *p) != NULL)
+	for (p = (const unsigned char *)q; *p != '\0'; p++) {
+		if (*p <= 0x20 || *p == 0x7f || *p == ':' || *p == '#')
 			return 0;
 	}
 	return 1;
@@ -654,7 +653,7 @@ acl_entry_ok(const struct meta_acl_entry *e)
 	}
 	if (e->perm > 7)
 		return 0;
-	return named ? e->qual != NULL && acl_qual_ok(e->qual) : 1;
+	return named ? e->qual != NULL && meta_acl_qual_ok(e->qual) : 1;
 }
 
 static int

@@ -154,6 +154,14 @@ int meta_format_ea(struct strbuf *out, const struct meta_rec *r);
 int meta_format_acl(struct strbuf *out, const struct meta_rec *r);
 
 /*
+ * meta_acl_qual_ok(q): 1 when ${q} can be the qualifier of a named ACL
+ * entry in access_control_lists and be read back unchanged: 1..256
+ * bytes, no whitespace or control character, no ':' (the field
+ * separator) and no '#' (a comment starts there).
+ */
+int meta_acl_qual_ok(const char *q);
+
+/*
  * meta_acl_is_basic(r): 1 when the ACL holds only the three owner/group/
  * other access entries and no default entries (then no ACL record).
  */

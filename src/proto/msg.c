@@ -363,8 +363,11 @@ decode_acl(struct wire_rd *rd, struct meta_rec *m)
 			return r;
 		m->nacl = i + 1;
 		named = a->tag == ACLT_USER || a->tag == ACLT_GROUP;
+		/* only qualifiers the ACL file carries (a '#' there
+		 * starts a comment) */
 		if (a->is_default > 1 || !acl_tag_ok(a->tag) || a->perm > 7 ||
-		    named != (a->qual != NULL))
+		    named != (a->qual != NULL) ||
+		    (named && !meta_acl_qual_ok(a->qual)))
 			return CB_ERR_BAD_VALUE;
 	}
 	return 0;

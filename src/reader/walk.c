@@ -79,10 +79,14 @@ id_name(struct walk *w, int is_group, uint32_t id)
 	return c->name;
 }
 
+/* A name the ACL file cannot carry ('#' starts a comment there): the
+ * number instead. */
 static const char *
 acl_name_cb(int is_group, uint32_t id, void *arg)
 {
-	return id_name(arg, is_group, id);
+	const char *nm = id_name(arg, is_group, id);
+
+	return nm != NULL && meta_acl_qual_ok(nm) ? nm : NULL;
 }
 
 int

@@ -211,23 +211,27 @@ write_record_only(struct session *s, const struct meta_rec *r)
 {
 	int e;
 
+	/* Not always memory: a record the format cannot carry is named. */
 	strbuf_reset(&s->fmt);
-	if (meta_format(&s->fmt, r) != 0)
-		fatal("out of memory");
+	if ((e = meta_format(&s->fmt, r)) != 0)
+		fatal("cannot record '%s': %s", log_quote(r->path, r->pathlen),
+		    cb_strerror(e));
 	if ((e = pending_meta(s, s->fmt.buf, s->fmt.len)) != 0)
 		fatal("writing metadata: %s", cb_strerror(e));
 	if (r->nxattrs > 0) {
 		strbuf_reset(&s->fmt);
-		if (meta_format_ea(&s->fmt, r) != 0)
-			fatal("out of memory");
+		if ((e = meta_format_ea(&s->fmt, r)) != 0)
+			fatal("cannot record the xattrs of '%s': %s",
+			    log_quote(r->path, r->pathlen), cb_strerror(e));
 		if ((e = md_writer_write(s->wea, s->fmt.buf, s->fmt.len)) != 0)
 			fatal("writing extended attributes: %s",
 			    cb_strerror(e));
 	}
 	if (r->nacl > 0 && !meta_acl_is_basic(r)) {
 		strbuf_reset(&s->fmt);
-		if (meta_format_acl(&s->fmt, r) != 0)
-			fatal("out of memory");
+		if ((e = meta_format_acl(&s->fmt, r)) != 0)
+			fatal("cannot record the ACL of '%s': %s",
+			    log_quote(r->path, r->pathlen), cb_strerror(e));
 		if ((e = md_writer_write(s->wacl, s->fmt.buf, s->fmt.len)) != 0)
 			fatal("writing ACLs: %s", cb_strerror(e));
 	}

@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cb_err.h"
+#include "meta.h"
 #include "msg.h"
+#include "strbuf.h"
 #include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -33,6 +36,23 @@ entry_roundtrip(const struct msg_entry *e)
 	wire_wr_release(&wr);
 }
 
+/*
+ * What a peer may send, the writer must be able to record: an entry the
+ * decoder takes and the metadata files cannot carry killed the writer
+ * (an ACL qualifier with '#').
+ */
+static void
+entry_formats(const struct msg_entry *e)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	if (meta_format(&sb, &e->rec) == CB_ERR_BAD_VALUE ||
+	    meta_format_ea(&sb, &e->rec) == CB_ERR_BAD_VALUE ||
+	    meta_format_acl(&sb, &e->rec) == CB_ERR_BAD_VALUE)
+		abort();
+	strbuf_release(&sb);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -52,8 +72,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct msg_entry e;
 
 		msg_entry_init(&e);
-		if (msg_entry_decode(p, n, &e) == 0)
+		if (msg_entry_decode(p, n, &e) == 0) {
 			entry_roundtrip(&e);
+			entry_formats(&e);
+		}
 		msg_entry_clear(&e);
 		break;
 	}

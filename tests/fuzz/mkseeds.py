@@ -31,6 +31,12 @@ put("fuzz_msg", "entry-dir", b"\1" + entry(b".", DIR, 0o755))
 put("fuzz_msg", "entry-reg", b"\1" + entry(b"a/b", REG, size=5, nlink=2,
                                            inode=7, link_to=b"a/a"))
 put("fuzz_msg", "entry-sym", b"\1" + entry(b"l", SYM, symdata=b"../x"))
+# ACL: user::rwx, user:QUAL:r--, group::r--, mask::r--, other::---
+for name, qual in (("entry-acl", b"alice"), ("entry-acl-hash", b"a#b")):
+    put("fuzz_msg", name, b"\1" + entry(
+        b"f", REG, size=0, acl=((0, 1, 7, b""), (0, 2, 4, qual),
+                                (0, 4, 4, b""), (0, 16, 4, b""),
+                                (0, 32, 0, b""))))
 put("fuzz_msg", "u64", b"\2" + u64(42))
 put("fuzz_msg", "pair", b"\3" + u64(1, 2))
 put("fuzz_msg", "u32pair", b"\4" + struct.pack(">IQ", 0, 3))

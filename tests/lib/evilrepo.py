@@ -20,15 +20,18 @@ REG, DIR, SYM, DEV, FIFO, SOCK = 1, 2, 3, 4, 5, 6
 
 
 def entry(path, typ, perms=0o644, size=0, symdata=b"", link_to=b"",
-          nlink=1, inode=0, dev=(0, 0, 0), xattrs=()):
+          nlink=1, inode=0, dev=(0, 0, 0), xattrs=(), acl=()):
     xa = struct.pack(">I", len(xattrs))
     for name, value in sorted(xattrs):
         xa += blob(name) + blob(value)
+    ac = struct.pack(">I", len(acl))
+    for default, tag, perm, qual in acl:
+        ac += struct.pack(">BBB", default, tag, perm) + blob(qual)
     return (blob(path) + struct.pack(">BIII", typ, perms, 0, 0) +
             blob(b"") + blob(b"") +
             struct.pack(">QQQQQB", 1690000000, size, nlink, inode, 1, 0) +
             blob(symdata) + struct.pack(">BII", *dev) +
-            xa + struct.pack(">I", 0) + struct.pack(">II", 0, 0) +
+            xa + ac + struct.pack(">II", 0, 0) +
             blob(link_to))
 
 

@@ -691,7 +691,8 @@ test_format_acl(void **state)
 static void
 test_format_acl_rejects(void **state)
 {
-	static const char *const bad[] = { NULL, "", "a b", "a:b", "a#" };
+	static const char *const bad[] = { NULL, "", "a b", "a:b", "a#",
+		"a\x1b", "a\x7f" };
 	struct strbuf sb = STRBUF_INIT;
 	struct meta_rec r;
 	size_t i;

@@ -167,6 +167,19 @@ test_entry_hostile(void **state)
 	free(e.rec.uname);
 	e.rec.uname = strdup("bad\nname");
 	expect_bad(&e);
+	/* ACL qualifiers the ACL file cannot carry: the writer died of
+	 * them ("out of memory") when they passed the decoder */
+	{
+		static const char *bad_quals[] = { "a#b", "#", "a b", "a:b",
+			"a\x1b[2Jb", "a\nb", "" };
+
+		for (i = 0; i < sizeof(bad_quals) / sizeof(bad_quals[0]); i++) {
+			sample_entry(&e);
+			free(e.rec.acl[1].qual);
+			e.rec.acl[1].qual = strdup(bad_quals[i]);
+			expect_bad(&e);
+		}
+	}
 	sample_entry(&e); /* named ACL entry without a qualifier */
 	free(e.rec.acl[1].qual);
 	e.rec.acl[1].qual = NULL;
