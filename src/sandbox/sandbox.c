@@ -504,6 +504,14 @@ apply_seccomp(enum sandbox_role role)
 		SCMP_SYS(chroot),
 		SCMP_SYS(capset),
 	};
+	/*
+	 * Never allowed (the default answer, EPERM), named here because
+	 * they are CAP_DAC_READ_SEARCH's other power: open_by_handle_at
+	 * opens any file of a mount from a handle an attacker can guess
+	 * (inode and generation), beneath no directory and no path, and
+	 * the reader holds that capability.  name_to_handle_at makes such
+	 * handles.  The self-test tries both in every role.
+	 */
 	static const int killed[] = {
 		SCMP_SYS(execve),
 		SCMP_SYS(execveat),
@@ -640,7 +648,46 @@ static const struct {
 	{ "sendfile to another descriptor", 0, 0 },
 	{ "fork (clone without CLONE_THREAD)", 0, 0 },
 	{ "ioctl TIOCSTI (type into a terminal)", 0, 0 },
+	{ "name_to_handle_at beyond", 0, 0 },
+	{ "open_by_handle_at beyond", 0, 0 },
 };
+
+/* The index of "open_by_handle_at beyond": its handle is made first. */
+#define ATTACK_BY_HANDLE 22
+
+/*
+ * A handle of the victim and a descriptor on its mount, made before the
+ * child is confined (an attacker could guess one: inode and generation
+ * on ext4), and whether it opens unconfined (so the row is not vacuous).
+ */
+static struct {
+	struct file_handle fh;
+	unsigned char room[MAX_HANDLE_SZ];
+} victim_handle;
+static int victim_mountfd = -1;
+
+static void
+make_victim_handle(const char *in, const char *out)
+{
+	char p[4096];
+	int mid, fd;
+
+	snprintf(p, sizeof(p), "%s/victim", out);
+	victim_handle.fh.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(AT_FDCWD, p, &victim_handle.fh, &mid, 0) != 0) {
+		printf("(no handle: %s) ", strerror(errno));
+		return;
+	}
+	/* any descriptor on the same file system will do */
+	victim_mountfd = open(in, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open_by_handle_at(victim_mountfd, &victim_handle.fh, O_RDONLY);
+	if (fd < 0)
+		printf("(unconfined, the handle does not open either: %s) ",
+		    strerror(errno));
+	else
+		close(fd);
+	fflush(stdout);
+}
 
 /* One attack, run in a confined child: 0 if it worked, else errno. */
 static int
@@ -773,6 +820,23 @@ attack(int which, const char *in, const char *out, int victim)
 		 * means the call ran. */
 		return ioctl(2, TIOCSTI, &c) < 0 && errno == EPERM ? EPERM : 0;
 	}
+	case 21: { /* make a handle of a file beyond */
+		struct {
+			struct file_handle fh;
+			unsigned char room[MAX_HANDLE_SZ];
+		} h;
+		int mid;
+
+		snprintf(p, sizeof(p), "%s/victim", out);
+		h.fh.handle_bytes = MAX_HANDLE_SZ;
+		return name_to_handle_at(AT_FDCWD, p, &h.fh, &mid, 0) == 0 ?
+		    0 :
+		    errno;
+	}
+	case ATTACK_BY_HANDLE: /* open it by the handle made unconfined */
+		fd = open_by_handle_at(victim_mountfd, &victim_handle.fh,
+		    O_RDONLY);
+		return fd >= 0 ? 0 : errno;
 	default: return EINVAL;
 	}
 }
@@ -823,6 +887,8 @@ sandbox_selftest(enum sandbox_role role, const struct sandbox_rule *rules,
 			/* quiet: no landlock warning per child */
 			if (fd2 >= 0)
 				dup2(fd2, 2);
+			if (i == ATTACK_BY_HANDLE)
+				make_victim_handle(inside, outside);
 			if (rooted &&
 			    (root = open(inside,
 				 O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)

@@ -41,8 +41,14 @@ untouched() {
 	[ "$status" -eq 0 ]
 	# started as root: one capability, locked securebits, no bounding set
 	[[ "$output" == *'state: uid 0, capabilities "cap_dac_read_search=ep", bounding set 0, securebits 0xef'* ]]
-	[ "$(grep -c ' denied (' <<<"$output")" -eq 21 ]
+	[ "$(grep -c ' denied (' <<<"$output")" -eq 23 ]
 	[[ "$output" == *"open for write inside the tree     denied"* ]]
+	# CAP_DAC_READ_SEARCH's other power: a handle opens any file of the
+	# mount.  Unconfined it does; confined seccomp says EPERM (Landlock
+	# alone would say EACCES, and name_to_handle_at would work)
+	refute grep -q "the handle does not open" <<<"$output"
+	grep -qx "name_to_handle_at beyond  *denied (Operation not permitted)" <<<"$output"
+	grep -qx "open_by_handle_at beyond  *denied (Operation not permitted)" <<<"$output"
 	[[ "$output" == *"execve /bin/true                   denied (killed by signal 31, SIGSYS)"* ]]
 	[[ "$output" == *"ptrace a same-uid process          denied (killed by signal 31, SIGSYS)"* ]]
 	untouched
@@ -53,6 +59,11 @@ untouched() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"state: uid $(id -u nobody), capabilities \"cap_dac_read_search=ep\", bounding set 0, securebits 0xef"* ]]
+	# as that user, with only the capability, a handle of root's file
+	# opens unconfined, and confined the filter refuses it
+	refute grep -q "the handle does not open" <<<"$output"
+	grep -qx "open_by_handle_at beyond  *denied (Operation not permitted)" <<<"$output"
+	refute grep -q "ALLOWED" <<<"$output"
 	run "$CAPBACK_BUILD/capback-reader" --user nobody --check /etc/shadow
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -67,7 +78,7 @@ untouched() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *'state: uid 0, capabilities "cap_dac_override,cap_dac_read_search,cap_fowner=ep", bounding set 0, securebits 0xef'* ]]
-	[ "$(grep -c ' denied (' <<<"$output")" -eq 20 ]
+	[ "$(grep -c ' denied (' <<<"$output")" -eq 22 ]
 	[[ "$output" == *"open for write inside the tree     allowed (the role's job)"* ]]
 	for a in "chmod beyond" "chown beyond" "utimensat beyond" "setxattr beyond" \
 	    "O_PATH + chmod via /proc/self/fd" "read beyond the tree" "rename beyond"; do
@@ -89,9 +100,10 @@ untouched() {
 	    "chroot escape (chroot, then ..)" "execve /bin/true" "socket + connect 127.0.0.1:22" \
 	    "kill a same-uid process" "ptrace a same-uid process" "mmap PROT_EXEC" \
 	    "sendfile to another descriptor" "fork (clone without CLONE_THREAD)" \
-	    "ioctl TIOCSTI (type into a terminal)"; do
+	    "ioctl TIOCSTI (type into a terminal)" "name_to_handle_at beyond"; do
 		grep -q "^$a *denied" <<<"$output"
 	done
+	grep -q "open_by_handle_at beyond *denied" <<<"$output"
 	grep -q '^state: uid 0, capabilities "cap_chown,cap_dac_override,cap_fowner,cap_fsetid,cap_sys_chroot,cap_mknod,cap_setfcap=ep", bounding set 0, securebits 0xef$' <<<"$output"
 	grep -q "^open for write inside the tree *allowed (the role's job)" <<<"$output"
 	refute grep -q "ALLOWED\|cannot chroot" <<<"$output"
