@@ -393,6 +393,7 @@ drill_main(int argc, char **argv, const char *verbosity)
 		fatal("drill runs where the repository is (a remote repository "
 		      "is not drilled over ssh)");
 	repo_open_top(argv[optind], &loc);
+	repo_refuse_inside(d.scratch, "the scratch directory");
 	d.repo = loc.repo;
 	d.m = all ? 1 : (uint64_t)(1.0 / fraction + 0.5);
 	if (d.m < 1)

@@ -554,6 +554,8 @@ cmd_restore(int argc, char **argv, struct global *g)
 	dhost = split_remote(argv[optind + 1], &dloc);
 	if (rhost != NULL && dhost != NULL)
 		fatal("only one side of a restore can be remote");
+	if (dhost == NULL)
+		repo_refuse_inside(dloc, "the restore target");
 	add_globals(sargv, &sn, g, G_TIME);
 	if (at != NULL) {
 		sargv[sn++] = (char *)"--at";

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include "cb_err.h"
@@ -22,24 +24,38 @@ repo_loc_release(struct repo_loc *loc)
 	free(loc->sub);
 	if (loc->rootfd >= 0)
 		close(loc->rootfd);
+	if (loc->parentfd >= 0)
+		close(loc->parentfd);
 	loc->repo = loc->sub = NULL;
-	loc->rootfd = -1;
+	loc->rootfd = loc->parentfd = -1;
 }
 
-/* Does the directory open at ${fd} hold a directory rdiff-backup-data? */
+/*
+ * Does the directory ${cur} open at ${fd} hold rdiff-backup-data?  1 a
+ * directory, 0 nothing of that name; any other entry of that name (a
+ * symlink most of all) stops the walk: CB_ERR_BAD_VALUE, logged.
+ */
 static int
-holds_repo(int fd)
+holds_repo(int fd, const char *cur)
 {
 	struct stat st;
 
-	return fstatat(fd, DATA_DIR, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISDIR(st.st_mode);
+	if (fstatat(fd, DATA_DIR, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return 0;
+	if (S_ISDIR(st.st_mode))
+		return 1;
+	log_error("'%s%s%s' is %s, not a directory: refused as a "
+		  "repository (its data directory must be a directory in it)",
+	    cur, strcmp(cur, "/") == 0 ? "" : "/", DATA_DIR,
+	    S_ISLNK(st.st_mode) ? "a symlink" : "no directory");
+	return CB_ERR_BAD_VALUE;
 }
 
 /*
  * The rest of the location inside a repository, component by component:
- * no empty or "." ones; ".." is refused (a path inside a mirror is looked
- * up in the metadata, where ".." means nothing).
+ * no empty or "." ones.  It is looked up in the metadata records, never
+ * in the mirror, so ".." takes back the component before it (as a shell
+ * does); one that would leave the repository is refused.
  */
 static int
 normalise_sub(const char *arg, const char *p, char **out)
@@ -56,12 +72,19 @@ normalise_sub(const char *arg, const char *p, char **out)
 			i++;
 		n = strcspn(p + i, "/");
 		if (n == 2 && p[i] == '.' && p[i + 1] == '.') {
-			log_error("'%s': '..' is not allowed in a path inside "
-				  "a "
-				  "repository",
-			    arg);
-			free(rest);
-			return CB_ERR_BAD_VALUE;
+			if (o == 0) {
+				log_error("'%s': '..' would leave the "
+					  "repository it is in",
+				    arg);
+				free(rest);
+				return CB_ERR_BAD_VALUE;
+			}
+			while (o > 0 && rest[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--;
+			i += n;
+			continue;
 		}
 		if (n > 0 && !(n == 1 && p[i] == '.')) {
 			if (o > 0)
@@ -132,6 +155,39 @@ walk_splice(struct walk *w, const char *target)
 }
 
 /*
+ * May the walk follow the symlink ${name} (${lst}) of the directory it is
+ * in?  Not in /proc: its magic links (/proc/PID/root, fd/N) name objects
+ * their text does not reach.  Not one in a sticky world-writable
+ * directory that neither the directory's owner nor this user owns (the
+ * kernel's fs.protected_symlinks, kept whatever the sysctl says: another
+ * user's link in /tmp must not choose where a repository is).  0 with
+ * errno set and the reason logged when not.
+ */
+static int
+may_follow(const struct walk *w, const char *name, const struct stat *lst)
+{
+	struct statfs fs;
+	struct stat dst;
+
+	if (fstatfs(w->fd, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC) {
+		log_error("'%s/%s': symlinks in /proc are not followed", w->cur,
+		    name);
+		errno = EPERM;
+		return 0;
+	}
+	if (fstat(w->fd, &dst) == 0 && (dst.st_mode & S_ISVTX) &&
+	    (dst.st_mode & S_IWOTH) && lst->st_uid != dst.st_uid &&
+	    lst->st_uid != geteuid()) {
+		log_error("'%s/%s': a symlink of another user (uid %lu) in a "
+			  "sticky world-writable directory is not followed",
+		    w->cur, name, (unsigned long)lst->st_uid);
+		errno = EACCES;
+		return 0;
+	}
+	return 1;
+}
+
+/*
  * One step: take the next component and go there.  Returns 1 when moved
  * (or nothing to do for "." / empty), 0 at the end of the location, -1
  * with errno when the component cannot be entered, CB_ERR_NOMEM.
@@ -179,6 +235,8 @@ walk_step(struct walk *w)
 	if (fstatat(w->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return -1;
 	if (S_ISLNK(st.st_mode)) {
+		if (!may_follow(w, name, &st))
+			return -1;
 		if ((tl = readlinkat(w->fd, name, target, sizeof(target))) < 0)
 			return -1;
 		if ((size_t)tl >= sizeof(target) || tl == 0) {
@@ -227,6 +285,38 @@ walk_at_end(const struct walk *w)
 	}
 }
 
+/*
+ * The current directory as the user reached it.  getcwd() names the
+ * directory itself, so after "cd /backups/host1/srv/data" through a
+ * symlink that host1 put in its mirror it names host2's repository.  The
+ * shell's $PWD keeps the way the user took; it is used when it is
+ * absolute, has no "." or ".." component and is the current directory
+ * (same device and inode); otherwise getcwd().
+ */
+static const char *
+logical_cwd(char *buf, size_t cap)
+{
+	const char *pwd = getenv("PWD"), *p;
+	struct stat a, b;
+
+	if (pwd == NULL || pwd[0] != '/' || strlen(pwd) >= cap)
+		return getcwd(buf, cap);
+	for (p = pwd; *p != '\0';) {
+		size_t n;
+
+		p += strspn(p, "/");
+		n = strcspn(p, "/");
+		if ((n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.'))
+			return getcwd(buf, cap);
+		p += n;
+	}
+	if (stat(pwd, &a) != 0 || stat(".", &b) != 0 || a.st_dev != b.st_dev ||
+	    a.st_ino != b.st_ino)
+		return getcwd(buf, cap);
+	return pwd;
+}
+
 int
 repo_locate(const char *arg, struct repo_loc *loc)
 {
@@ -234,15 +324,16 @@ repo_locate(const char *arg, struct repo_loc *loc)
 	int r = 0, s, at_dir = 0;
 
 	memset(loc, 0, sizeof(*loc));
-	loc->rootfd = -1;
+	loc->rootfd = loc->parentfd = -1;
 	memset(&w, 0, sizeof(w));
 	w.fd = -1;
 	if (arg[0] == '/')
 		w.rest = strdup(arg);
 	else {
-		char cwd[PATH_MAX];
+		char buf[PATH_MAX];
+		const char *cwd = logical_cwd(buf, sizeof(buf));
 
-		if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		if (cwd == NULL) {
 			log_error("cannot find the current directory: %s",
 			    strerror(errno));
 			return CB_ERR_SYS;
@@ -257,7 +348,11 @@ repo_locate(const char *arg, struct repo_loc *loc)
 		goto as_given;
 	}
 	for (;;) {
-		if (holds_repo(w.fd)) {
+		if ((s = holds_repo(w.fd, w.cur)) != 0) {
+			if (s < 0) {
+				r = s;
+				break;
+			}
 			loc->found = at_dir = 1;
 			r = normalise_sub(arg, w.rest + w.pos, &loc->sub);
 			break;
@@ -288,11 +383,13 @@ repo_locate(const char *arg, struct repo_loc *loc)
 			loc->err_last = 1;
 		}
 	} else if (loc->err_last && w.lastlen > 0 &&
-	    (loc->repo = malloc(w.curlen + w.lastlen + 2)) != NULL)
+	    (loc->repo = malloc(w.curlen + w.lastlen + 2)) != NULL) {
 		/* the directory it is to be made in, and its name */
 		sprintf(loc->repo, "%s%s%.*s", w.cur, w.curlen > 1 ? "/" : "",
 		    (int)w.lastlen, w.rest + w.last);
-	else
+		loc->parentfd =
+		    openat(w.fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	} else
 		goto as_given;
 	if (loc->sub == NULL)
 		loc->sub = strdup(".");
@@ -368,4 +465,17 @@ repo_open_data(const char *path)
 		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	repo_loc_release(&loc);
 	return fd;
+}
+
+void
+repo_refuse_inside(const char *path, const char *what)
+{
+	struct repo_loc loc;
+
+	repo_locate_or_die(path, &loc);
+	if (loc.found)
+		fatal("%s '%s' is inside the repository '%s': a backed-up host "
+		      "names what is there, so nothing is written into it",
+		    what, path, loc.repo);
+	repo_loc_release(&loc);
 }

@@ -28,6 +28,8 @@ struct repo_loc {
 		     * for its top (always "." when not found) */
 	int rootfd;   /* the directory the walk ended at (the repository's
 		     * top when found), O_RDONLY|O_DIRECTORY; -1 if none */
+	int parentfd; /* the location's last component is missing: the
+		       * directory it is to be made in (O_PATH); else -1 */
 	int found;    /* 1: a repository holds the location */
 	int err;      /* errno of the component the walk stopped at
 		     * (ENOENT, ENOTDIR, EACCES, ELOOP...); 0 when the whole
@@ -50,6 +52,13 @@ void repo_loc_release(struct repo_loc *loc);
  */
 void repo_locate_or_die(const char *arg, struct repo_loc *loc);
 void repo_open_top(const char *arg, struct repo_loc *loc);
+
+/*
+ * repo_refuse_inside(path, what): fatal when ${path} (a restore's
+ * destination, a scratch directory: ${what}) lies inside a repository,
+ * whose mirror the backed-up host names.
+ */
+void repo_refuse_inside(const char *path, const char *what);
 
 /*
  * repo_open_data(path): rdiff-backup-data of the repository whose top is

@@ -157,14 +157,25 @@ find_current_files(struct repo *repo)
  */
 char *repo_located; /* external: leak checkers see it reachable */
 
+/* The last component of repo->path: the name a new repository gets in
+ * repo->parentfd. */
+static const char *
+repo_name(const struct repo *repo)
+{
+	const char *slash = strrchr(repo->path, '/');
+
+	return slash != NULL ? slash + 1 : repo->path;
+}
+
 static void
 repo_take(struct repo *repo, struct repo_loc *loc)
 {
 	free(repo_located);
 	repo->path = repo_located = loc->repo;
 	repo->rootfd = loc->rootfd;
+	repo->parentfd = loc->parentfd;
 	loc->repo = NULL;
-	loc->rootfd = -1;
+	loc->rootfd = loc->parentfd = -1;
 	repo_loc_release(loc);
 }
 
@@ -175,7 +186,7 @@ repo_check_for_backup(const char *path, int force, struct repo *repo)
 	int e;
 
 	memset(repo, 0, sizeof(*repo));
-	repo->rootfd = repo->datafd = -1;
+	repo->rootfd = repo->datafd = repo->parentfd = -1;
 	repo_locate_or_die(path, &loc);
 	if (loc.found && strcmp(loc.sub, ".") != 0)
 		fatal("cannot back up into '%s': it is inside the repository "
@@ -260,12 +271,12 @@ void
 repo_create(struct repo *repo)
 {
 	if (repo->rootfd < 0) {
-		if (mkdir(repo->path, 0700) != 0)
+		if (mkdirat(repo->parentfd, repo_name(repo), 0700) != 0)
 			fatal("cannot create repository '%s': %s", repo->path,
 			    strerror(errno));
 		repo->created_root = 1;
-		repo->rootfd =
-		    open(repo->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		repo->rootfd = openat(repo->parentfd, repo_name(repo),
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (repo->rootfd < 0)
 			fatal("cannot open repository '%s': %s", repo->path,
 			    strerror(errno));
@@ -304,7 +315,7 @@ repo_destroy_new(struct repo *repo)
 	if (repo->rootfd < 0)
 		return;
 	if (repo->created_root) {
-		if (fs_remove_at(AT_FDCWD, repo->path) != 0)
+		if (fs_remove_at(repo->parentfd, repo_name(repo)) != 0)
 			log_error("cannot remove partial repository '%s': %s",
 			    repo->path, strerror(errno));
 		return;
@@ -334,7 +345,9 @@ const char *writer_sbtest;
 static int
 repo_parent(const struct repo *repo)
 {
-	int fd = fs_open_parent(repo->path);
+	int fd = repo->parentfd >= 0 ?
+	    fcntl(repo->parentfd, F_DUPFD_CLOEXEC, 3) :
+	    fs_open_parent(repo->path);
 
 	if (fd < 0)
 		fatal("cannot open the directory of '%s': %s", repo->path,

@@ -12,6 +12,8 @@
 struct repo {
 	const char *path;
 	int rootfd;	     /* the mirror root = REPO */
+	int parentfd;	     /* REPO is to be made: its directory (O_PATH),
+			      * as the location's walk found it; else -1 */
 	int datafd;	     /* REPO/rdiff-backup-data, -1 if absent */
 	int created_root;    /* this process created REPO */
 	int exists;	     /* a repository with a current mirror */

@@ -142,10 +142,15 @@ no_host2() {
 	run cb list files ./host1/a/b/c
 	[ "$status" -eq 0 ]
 	no_host2 "$output"
-	# ".." inside a repository means nothing in its records: refused
+	# ".." inside a repository takes back a component of the path in its
+	# records (as the shell does); leaving the repository is refused
+	run cb list files ./host1/a/../a/b/c
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"a/b/c"* ]]
+	no_host2 "$output"
 	run cb list files ./host1/../host1/a/b/c
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"'..' is not allowed in a path inside a repository"* ]]
+	[[ "$output" == *"'..' would leave the repository"* ]]
 	# a symlink of the admin's that points into a mirror is followed up to
 	# the repository, and the rest is looked up in host1's records
 	ln -s "$T/backups/host1/srv/data" "$T/into"
@@ -206,4 +211,91 @@ plant() {
 		run cb verify --at $BASE "$T/repo/$sub"
 		[ "$status" -eq 0 ]
 	done
+}
+
+@test "cd through the host's symlink, then a relative location: still host1's records" {
+	cd "$T/backups/host1/srv/data"
+	# the shell's PWD says host1; the directory itself is host2's top
+	[ "$PWD" = "$T/backups/host1/srv/data" ]
+	run cb list files .
+	echo "$output"
+	[ "$status" -eq 0 ]
+	no_host2 "$output"
+	run cb restore --at $BASE etc/secret "$T/leak"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[ ! -e "$T/leak" ]
+	run cb restore --at $BASE . "$T/out"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -q "^host1" "$T/out/file"
+	# a PWD that is not the current directory is not believed
+	cd "$T/backups/host1"
+	PWD="$T/backups/host2" run cb list files --at $BASE srv/data
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"srv/data/file"* ]]
+	no_host2 "$output"
+}
+
+@test "an entry rdiff-backup-data that is no directory stops the walk: refused, not walked past" {
+	mkdir -p "$T/h3/srv"
+	echo x >"$T/h3/srv/f"
+	cb --current-time $BASE backup "$T/h3" "$T/backups/host3" >/dev/null
+	ln -s ../../host2 "$T/h3/srv/data"
+	cb --current-time $((BASE + 10)) backup "$T/h3" "$T/backups/host3" >/dev/null
+	# the admin moved the metadata away and left a symlink
+	mv "$T/backups/host3/rdiff-backup-data" "$T/moved"
+	ln -s "$T/moved" "$T/backups/host3/rdiff-backup-data"
+	for action in "list files" "list increments" "verify"; do
+		run cb $action "$T/backups/host3/srv/data"
+		echo "$output"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"rdiff-backup-data' is a symlink, not a directory: refused"* ]]
+		no_host2 "${output//host3/}"
+	done
+	run cb --current-time $((BASE + 20)) backup "$T/h3" "$T/backups/host3"
+	[ "$status" -eq 1 ]
+	[ "$(readlink "$T/backups/host3/rdiff-backup-data")" = "$T/moved" ]
+}
+
+@test "a restore target or drill scratch inside a repository is refused" {
+	mkdir "$T/victim"
+	ln -s "$T/victim" "$T/h1/evil"
+	cb --current-time $((BASE + 200)) backup "$T/h1" "$T/backups/host1" >/dev/null
+	for dest in "$T/backups/host1/evil/restored" "$T/backups/host1/new" "$T/backups/host2/x"; do
+		run cb restore --at $BASE "$T/backups/host1/srv/data" "$dest"
+		echo "$output"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"the restore target '$dest' is inside the repository"* ]]
+	done
+	[ -z "$(ls -A "$T/victim")" ]
+	[ ! -e "$T/backups/host1/new" ]
+	run cb drill --scratch "$T/backups/host1/evil" "$T/backups/host1"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"the scratch directory"*"is inside the repository"* ]]
+	[ -z "$(ls -A "$T/victim")" ]
+}
+
+@test "another user's symlink in a sticky directory, and /proc's magic links, are not followed" {
+	new_user
+	mkdir -m 1777 "$T/sticky"
+	run_as "$NEW_USER" ln -s "$T/backups/host2" "$T/sticky/repo"
+	run cb list increments "$T/sticky/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"a symlink of another user"*"is not followed"* ]]
+	# a new repository is not made where such a link points
+	run_as "$NEW_USER" ln -s "$T/victim2" "$T/sticky/newrepo"
+	run cb --current-time $BASE backup "$T/h2" "$T/sticky/newrepo"
+	[ "$status" -eq 1 ]
+	[ ! -e "$T/victim2" ]
+	# the admin's own link there is followed
+	ln -s "$T/backups/host2" "$T/sticky/mine"
+	run cb list increments "$T/sticky/mine"
+	[ "$status" -eq 0 ]
+	run cb list increments "/proc/self/cwd/$T/backups/host2"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"symlinks in /proc are not followed"* ]]
 }

@@ -97,7 +97,7 @@ session() {
 	[ ! -e "$T/out" ]
 	run cb restore "$T/repo/dir/sub/../../../plain" "$T/out"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"'..' is not allowed"* ]]
+	[[ "$output" == *"'..' would leave the repository"* ]]
 	run cb restore "$T/repo/rdiff-backup-data" "$T/out"
 	[ "$status" -eq 1 ]
 	[ ! -e "$T/out" ]
