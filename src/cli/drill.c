@@ -228,7 +228,10 @@ read_report(int fd, struct proof *p)
 			if (tab == NULL)
 				continue;
 			*tab = '\0';
-			printf("  FAILED  %s: %s", line + 5, tab + 1);
+			printf("  FAILED  %s: ",
+			    log_text(line + 5, strlen(line + 5)));
+			printf("%s\n",
+			    log_text(tab + 1, strcspn(tab + 1, "\n")));
 			/* an entry's failures come together: count it once */
 			if (strcmp(last, line + 5) != 0)
 				p->failed++;

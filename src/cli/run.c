@@ -735,6 +735,21 @@ human_bytes(char *buf, size_t len, uint64_t v)
 	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", d, unit[u]);
 }
 
+/*
+ * A line of a host's log into the report, indented: what a remote role
+ * printed (a host's reader over ssh) is the host's to choose, so control
+ * characters are shown escaped and cannot forge a line of the report.
+ */
+static void
+add_log_line(struct strbuf *sb, const char *line)
+{
+	size_t n = strlen(line);
+
+	if (n > 0 && line[n - 1] == '\n')
+		n--;
+	strbuf_addf(sb, "      %s\n", log_text(line, n));
+}
+
 /* The warning lines of a host's log (at most ${max}). */
 static void
 add_warnings(struct strbuf *sb, const struct config *c, const struct host *h,
@@ -751,7 +766,7 @@ add_warnings(struct strbuf *sb, const struct config *c, const struct host *h,
 		if (strncmp(line, "capback: ", 9) != 0)
 			continue;
 		if (n++ < max)
-			strbuf_addf(sb, "      %s", line + 9);
+			add_log_line(sb, line + 9);
 		else
 			more++;
 	}
@@ -779,7 +794,7 @@ add_log_tail(struct strbuf *sb, const struct config *c, const struct host *h,
 			memcpy(ring[n++ % max], line, sizeof(line));
 	fclose(f);
 	for (unsigned i = n > max ? n - max : 0; i < n; i++)
-		strbuf_addf(sb, "      %s", ring[i % max]);
+		add_log_line(sb, ring[i % max]);
 }
 
 static unsigned

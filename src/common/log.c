@@ -58,22 +58,66 @@ fatal(const char *fmt, ...)
 	exit(1);
 }
 
-const char *
-log_quote(const char *p, unsigned long len)
+/*
+ * The length of the UTF-8 sequence at ${p} (${n} bytes left) if it is a
+ * valid one of a character a terminal shows as such, else 0: not C1
+ * controls (U+0080..U+009F, which some terminals obey), not the bidi
+ * controls that reorder what follows (U+202A..U+202E, U+2066..U+2069),
+ * no overlong forms, surrogates or values beyond U+10FFFF.
+ */
+static size_t
+utf8_shown(const unsigned char *p, size_t n)
 {
-	static char bufs[4][4100];
-	static int which;
-	char *out = bufs[which++ & 3];
-	size_t o = 0;
-	unsigned long i;
+	size_t len, i;
+	unsigned long cp;
 
-	for (i = 0; i < len && o < 4000; i++) {
-		unsigned char c = (unsigned char)p[i];
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2, cp = p[0] & 0x1fu;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3, cp = p[0] & 0x0fu;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4, cp = p[0] & 0x07u;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3fu);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0 ||
+	    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+		return 0;
+	return len;
+}
 
-		if (c >= 0x20 && c < 0x7f && c != '\\')
-			out[o++] = (char)c;
-		else
-			o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
+#define Q_UTF8	    1 /* keep what utf8_shown accepts */
+#define Q_BACKSLASH 2 /* keep '\' (text whose names are quoted already) */
+
+/*
+ * ${p} into ${out} (${cap} bytes, at least 8): printable ASCII as it is,
+ * and what ${how} keeps; every other byte (and '\') as \xNN; "..." at the
+ * end when it does not fit.
+ */
+static const char *
+quote_into(char *out, size_t cap, const char *p, size_t len, int how)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	size_t o = 0, i = 0, k;
+	int utf8 = how & Q_UTF8;
+
+	while (i < len && o + 8 < cap) {
+		if (u[i] >= 0x20 && u[i] < 0x7f &&
+		    (u[i] != '\\' || (how & Q_BACKSLASH)))
+			out[o++] = (char)u[i++];
+		else if (utf8 && (k = utf8_shown(u + i, len - i)) > 0) {
+			memcpy(out + o, p + i, k);
+			o += k;
+			i += k;
+		} else
+			o += (size_t)snprintf(out + o, 5, "\\x%02x", u[i++]);
 	}
 	if (i < len) {
 		memcpy(out + o, "...", 3);
@@ -81,4 +125,33 @@ log_quote(const char *p, unsigned long len)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+const char *
+log_quote(const char *p, unsigned long len)
+{
+	static char bufs[4][4010];
+	static int which;
+
+	return quote_into(bufs[which++ & 3], sizeof(bufs[0]), p, len, 0);
+}
+
+const char *
+log_name(const char *p, unsigned long len)
+{
+	/* a whole path of 4096 bytes, every byte escaped */
+	static char bufs[4][4 * 4096 + 8 + 4];
+	static int which;
+
+	return quote_into(bufs[which++ & 3], sizeof(bufs[0]), p, len, Q_UTF8);
+}
+
+const char *
+log_text(const char *p, unsigned long len)
+{
+	static char bufs[2][4 * 4096 + 8 + 4];
+	static int which;
+
+	return quote_into(bufs[which++ & 1], sizeof(bufs[0]), p, len,
+	    Q_UTF8 | Q_BACKSLASH);
 }

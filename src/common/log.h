@@ -29,4 +29,22 @@ fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
  */
 const char *log_quote(const char *p, unsigned long len);
 
+/*
+ * log_name(p, len): a name from a source or a repository as a person
+ * reads it (list files, compare's and run's reports, ...): printable
+ * ASCII and UTF-8 as they are; control characters (C0, DEL, C1), the
+ * bidi controls, bytes that are not UTF-8 and '\' itself as \xNN, so a
+ * name can neither move the cursor nor start a line of its own.  Never
+ * truncated for a path of up to 4096 bytes.  Rotating static buffers,
+ * as log_quote.
+ */
+const char *log_name(const char *p, unsigned long len);
+
+/*
+ * log_text(p, len): a line of text that came from another program (a
+ * role's log, a peer's message) as log_name shows a name, but '\' kept:
+ * the names in it were quoted by its writer.
+ */
+const char *log_text(const char *p, unsigned long len);
+
 #endif

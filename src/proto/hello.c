@@ -70,7 +70,8 @@ hello_exchange(struct frame_in *in, struct frame_out *out, uint8_t myrole,
 	if (h.version != MSG_PROTO_VERSION)
 		fatal("the %s speaks protocol %u, this program %u (%s): "
 		      "install the same capback version on both sides",
-		    peername, h.version, MSG_PROTO_VERSION, h.software);
+		    peername, h.version, MSG_PROTO_VERSION,
+		    log_quote(h.software, strlen(h.software)));
 	if (h.role != peerrole)
 		fatal("protocol: the peer is not a %s (role %u)", peername,
 		    h.role);

@@ -238,7 +238,7 @@ xattr_skipped(struct restorer *rs, const struct meta_rec *r, const char *key)
 		return;
 	log_warn("trusted.* and security.* extended attributes are not "
 		 "restored through a forced command (%s on '%s')",
-	    key, log_quote(r->path, r->pathlen));
+	    log_quote(key, strlen(key)), log_quote(r->path, r->pathlen));
 }
 
 /*
@@ -310,7 +310,8 @@ set_attrs(struct restorer *rs, const struct meta_rec *r, int fd, int pfd,
 			    fsetxattr(fd, x->name, x->value, x->vlen, 0) :
 			    lsetxattr_at(pfd, name, x->name, x->value, x->vlen);
 			if (rc != 0 && !drill_unprivileged(rs, errno))
-				rs_error(rs, r, x->name, errno);
+				rs_error(rs, r,
+				    log_quote(x->name, strlen(x->name)), errno);
 		}
 	}
 	for (def = 0; def <= 1; def++) {
@@ -385,11 +386,13 @@ drill_xattrs(struct restorer *rs, const struct meta_rec *r, int fd, int pfd,
 			fatal("out of memory");
 		n = xattr_get(fd, pfd, name, x->name, buf, x->vlen + 1);
 		if (n < 0)
-			drill_fail(rs, r, "xattr %s: %s", x->name,
+			drill_fail(rs, r, "xattr %s: %s",
+			    log_quote(x->name, strlen(x->name)),
 			    strerror(errno));
 		else if ((size_t)n != x->vlen ||
 		    (n > 0 && memcmp(buf, x->value, x->vlen) != 0))
-			drill_fail(rs, r, "xattr %s differs", x->name);
+			drill_fail(rs, r, "xattr %s differs",
+			    log_quote(x->name, strlen(x->name)));
 		free(buf);
 	}
 }
@@ -483,11 +486,12 @@ prune_old(struct restorer *rs, struct rlevel *l, const char *upto)
 			break;
 		if (c < 0) {
 			log_info("removing '%s/%s': not in the backup",
-			    log_quote(l->rec.path, l->rec.pathlen), n);
+			    log_quote(l->rec.path, l->rec.pathlen),
+			    log_quote(n, strlen(n)));
 			if (fs_remove_at(l->fd, n) != 0) {
 				log_error("cannot remove '%s/%s': %s",
-				    log_quote(l->rec.path, l->rec.pathlen), n,
-				    strerror(errno));
+				    log_quote(l->rec.path, l->rec.pathlen),
+				    log_quote(n, strlen(n)), strerror(errno));
 				rs->errors++;
 			}
 		}
@@ -757,7 +761,8 @@ restore_special(struct restorer *rs, const struct meta_rec *r)
 				xattr_skipped(rs, r, x->name);
 			else if (lsetxattr_at(pfd, name, x->name, x->value,
 				     x->vlen) != 0)
-				rs_error(rs, r, x->name, errno);
+				rs_error(rs, r,
+				    log_quote(x->name, strlen(x->name)), errno);
 		}
 	} else if (!S_ISLNK(st.st_mode))
 		set_attrs(rs, r, -1, pfd, name);
@@ -793,7 +798,7 @@ restore_link(struct restorer *rs, const struct msg_entry *e)
 		    fstatat(pfd, name, &b, AT_SYMLINK_NOFOLLOW) != 0 ||
 		    a.st_ino != b.st_ino || a.st_dev != b.st_dev)
 			drill_fail(rs, &e->rec, "not a link of '%s'",
-			    e->link_to);
+			    log_quote(e->link_to, e->link_len));
 		else
 			rs->checked++;
 	}

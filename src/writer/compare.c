@@ -192,10 +192,7 @@ static void
 emit(struct cmp *c, const char *reason, const char *path, size_t len)
 {
 	c->ndiff++;
-	fputs(reason, c->report);
-	fputs(": ", c->report);
-	fwrite(path, 1, len, c->report);
-	fputc('\n', c->report);
+	fprintf(c->report, "%s: %s\n", reason, log_name(path, len));
 }
 
 static struct cmp_item *

@@ -98,7 +98,8 @@ list_path_increments(struct repo *repo, const struct writer_opts *o)
 		qsort(items, n, sizeof(*items), inc_item_cmp);
 	printf("Found %zu increments:\n", n);
 	for (i = 0; i < n; i++) {
-		printf("    %s   %s\n", items[i].name,
+		printf("    %s   %s\n",
+		    log_name(items[i].name, strlen(items[i].name)),
 		    ctime_of(items[i].t, when, sizeof(when)));
 		free(items[i].name);
 	}
@@ -144,7 +145,8 @@ writer_list_increments(struct repo *repo, const struct writer_opts *o)
 	qsort(sel, k, sizeof(*sel), entry_time_cmp);
 	printf("Found %zu increments:\n", k);
 	for (i = 0; i < k; i++)
-		printf("    %s   %s\n", sel[i]->name,
+		printf("    %s   %s\n",
+		    log_name(sel[i]->name, strlen(sel[i]->name)),
 		    ctime_of(sel[i]->inc.time, when, sizeof(when)));
 	printf("Current mirror: %s\n",
 	    ctime_of(repo->cur_time, when, sizeof(when)));
@@ -162,10 +164,9 @@ writer_list_files(struct repo *repo, const struct writer_opts *o)
 
 	snapsrc_open(&q, repo, o);
 	meta_rec_init(&r);
-	while ((rc = snapsrc_next(&q, &r)) == 0) {
-		fwrite(r.path, 1, r.pathlen, stdout);
-		putchar('\n');
-	}
+	/* names are the source's: escaped (log_name), no line forged */
+	while ((rc = snapsrc_next(&q, &r)) == 0)
+		puts(log_name(r.path, r.pathlen));
 	snapsrc_end(&q, rc);
 	meta_rec_clear(&r);
 	snapsrc_close(&q);
@@ -175,9 +176,7 @@ writer_list_files(struct repo *repo, const struct writer_opts *o)
 static void
 print_change(const char *what, const struct meta_rec *r)
 {
-	printf("%-7s ", what);
-	fwrite(r->path, 1, r->pathlen, stdout);
-	putchar('\n');
+	printf("%-7s %s\n", what, log_name(r->path, r->pathlen));
 }
 
 /*
@@ -422,7 +421,7 @@ writer_verify_all(struct repo *repo, const struct writer_opts *o)
 				    v.d[i].why);
 			else
 				printf("  '%s' (%s) does not restore as of",
-				    log_quote(v.d[i].what, strlen(v.d[i].what)),
+				    log_name(v.d[i].what, strlen(v.d[i].what)),
 				    v.d[i].why);
 			for (size_t k = i; k < j; k++) {
 				putchar(' ');

@@ -36,3 +36,82 @@ teardown() {
 	[ "$status" -eq 0 ]
 	getfacl -n "$T/out/f" | grep -qx "user:$uid:r--"
 }
+
+# names_tree DIR: names that would write to a terminal or forge a line
+names_tree() {
+	mkdir -p "$1"
+	echo 1 >"$1/$(printf 'a\nb')"
+	echo 2 >"$1/$(printf 'e\033[31mred')"
+	echo 3 >"$1/$(printf 'back\\x0a')"
+	echo 4 >"$1/$(printf 'caf\303\251')"
+	echo 5 >"$1/$(printf 'c1\302\233x')"
+}
+
+# no_raw_controls: $output holds no byte below 0x20 but newline, no DEL,
+# no C1 control in UTF-8
+no_raw_controls() {
+	refute grep -qP '[\x00-\x09\x0b-\x1f\x7f]' <<<"$output"
+	refute grep -qP '\xc2[\x80-\x9f]' <<<"$output"
+}
+
+@test "list files, --changed-since, list increments and compare escape control characters in names" {
+	names_tree "$T/src"
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	run cb list files "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	no_raw_controls
+	# one line per name: the newline did not make a line "b"
+	[ "${#lines[@]}" -eq 6 ]
+	refute grep -qx b <<<"$output"
+	grep -qxF 'a\x0ab' <<<"$output"
+	grep -qxF 'e\x1b[31mred' <<<"$output"
+	grep -qxF 'back\x5cx0a' <<<"$output"
+	grep -qxF 'c1\xc2\x9bx' <<<"$output"
+	grep -qx "$(printf 'caf\303\251')" <<<"$output" # UTF-8 stays readable
+	# changes since, and the increments of a path
+	rm "$T/src/$(printf 'a\nb')"
+	echo changed >"$T/src/$(printf 'e\033[31mred')"
+	echo new >"$T/src/$(printf 'n\033]0;title\007')"
+	cb --current-time 1700001000 backup "$T/src" "$T/repo"
+	run cb list files --changed-since 1700000000 "$T/repo"
+	echo "$output"
+	no_raw_controls
+	grep -qxF 'deleted a\x0ab' <<<"$output"
+	grep -qxF 'changed e\x1b[31mred' <<<"$output"
+	grep -qxF 'new     n\x1b]0;title\x07' <<<"$output"
+	run cb list increments "$T/repo/$(printf 'a\nb')"
+	echo "$output"
+	no_raw_controls
+	[[ "$output" == *'a\x0ab.2023-11-14T22:13:20Z.snapshot'* ]]
+	# compare: the source against the newest backup
+	echo again >"$T/src/$(printf 'e\033[31mred')"
+	touch -d @1690000000 "$T/src/$(printf 'e\033[31mred')"
+	echo x >"$T/src/$(printf 'z\nchanged: forged')"
+	run cb compare "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	no_raw_controls
+	grep -qxF 'changed: e\x1b[31mred' <<<"$output"
+	grep -qxF 'new: z\x0achanged: forged' <<<"$output"
+	refute grep -qx 'changed: forged' <<<"$output"
+}
+
+@test "capback run's report shows a host's log lines with control characters escaped" {
+	mkdir -p "$T/src" "$T/state"
+	echo x >"$T/src/f"
+	cat >"$T/capback.conf" <<CONF
+[global]
+state-dir = $T/state
+
+[host evil]
+source = $T/src
+repository = $T/repo
+before = printf 'capback: warning\\033[2J\\rhost2 OK\\n'; exit 1
+CONF
+	run cb run --report "$T/capback.conf"
+	echo "$output"
+	no_raw_controls
+	[[ "$output" == *'warning\x1b[2J\x0dhost2 OK'* ]]
+	refute grep -q '^host2 OK' <<<"$output"
+}
