@@ -38,7 +38,8 @@ both_compare() {
 	cb "${CMP_GLOBAL[@]}" compare "$@" >"$T/cb.raw" 2>"$T/cb.err" ||
 	    CB_ST=$?
 	sort "$T/rb.raw" >"$T/rb.out"
-	sort "$T/cb.raw" >"$T/cb.out"
+	# names as rdiff-backup prints them, raw (capback escapes them)
+	unescape_names <"$T/cb.raw" | sort >"$T/cb.out"
 	echo "== compare $*: rdiff-backup $RB_ST, capback $CB_ST"
 	cat "$T/cb.raw" "$T/cb.err"
 	roles_sane <"$T/cb.err"

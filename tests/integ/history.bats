@@ -56,7 +56,7 @@ load ../lib/history
 	for n in 0 1 2 3; do
 		t=$((1700000000 + 100 * n))
 		diff <(rdiff-backup list files --at "$t" "$T/repo" | LC_ALL=C sort) \
-		    <(cb list files --at "$t" "$T/repo" | python3 -c \
+		    <(cb list files --at "$t" "$T/repo" | unescape_names | python3 -c \
 			"import sys; sys.stdout.write(sys.stdin.buffer.read().decode('utf-8', 'replace'))" |
 			LC_ALL=C sort)
 		run cb verify --at "$t" "$T/repo"
@@ -67,11 +67,11 @@ load ../lib/history
 	# list files --changed-since agrees too (new, deleted, changed)
 	for since in 1700000000 1700000150 1700000300 2B; do
 		diff <(rdiff-backup list files --changed-since "$since" "$T/repo") \
-		    <(cb list files --changed-since "$since" "$T/repo")
+		    <(cb list files --changed-since "$since" "$T/repo" | unescape_names)
 	done
 	[ "$(cb list files --changed-since 1700000000 "$T/repo" | grep -c '^deleted ')" -gt 0 ]
 	diff <(rdiff-backup list files --changed-since 1700000000 "$T/repo/dir") \
-	    <(cb list files --changed-since 1700000000 "$T/repo/dir")
+	    <(cb list files --changed-since 1700000000 "$T/repo/dir" | unescape_names)
 	[ "$(ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror')" -eq 1 ]
 }
 

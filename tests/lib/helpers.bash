@@ -52,6 +52,15 @@ run_as() {
 	setpriv --reuid "$u" --regid nogroup --init-groups -- "$@"
 }
 
+# unescape_names <OUTPUT: capback's output with the names as rdiff-backup
+# prints them, raw: capback shows a name's control characters, non-UTF-8
+# bytes and '\' as \xNN (log_name), so each \xNN is one byte again.
+unescape_names() {
+	python3 -c 'import re, sys; sys.stdout.buffer.write(re.sub(
+	    rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m.group(1), 16)]),
+	    sys.stdin.buffer.read()))'
+}
+
 treesum() {
 	python3 "$LIB/treesum.py" "$@"
 }
