@@ -52,7 +52,7 @@ a="" b="" alone=""
 i=0
 for f in "$@"; do
 	case $f in
-	*/remote.bats) alone="$alone $f"; continue ;; # see tests/meson.build
+	*/remote.bats | */peers.bats) alone="$alone $f"; continue ;; # see tests/meson.build
 	esac
 	if [ $((i % 2)) -eq 0 ]; then a="$a $f"; else b="$b $f"; fi
 	i=$((i + 1))
