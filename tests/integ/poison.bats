@@ -1,0 +1,265 @@
+#!/usr/bin/env bats
+# The increments tree is named by the source (issue 20, item 2): a source
+# directory "victim.<T>.missing" is mirrored as a directory of that name
+# under rdiff-backup-data/increments, next to the real increments of
+# "victim".  Only regular files with a valid name and the time of one of
+# the repository's sessions are increments: such entries change no
+# restore, no retention and no regress, and regress proves what it
+# rebuilds against the recorded SHA-1 before it replaces or removes
+# anything.
+
+load ../lib/helpers
+
+setup() {
+	need_root
+	setup_scratch
+	mkdir -p "$T/src/docs"
+	P=docs/victim.2099-01-01T00:00:00Z.missing
+}
+
+teardown() {
+	teardown_scratch
+}
+
+at() { echo $((1700000000 + 100 * $1)); }
+ts() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+
+# sess N: back up at session N's time, keep a copy of the source.
+sess() {
+	run cb --current-time "$(at "$1")" backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	rm -rf "$T/state$1"
+	cp -a "$T/src" "$T/state$1"
+}
+
+# edit FILE N: another content and a time of its own.
+edit() {
+	echo "version $2 of $(basename "$1")" >>"$1"
+	touch -d "@$((1600000000 + $2))" "$1"
+}
+
+# exact N...: each session N restores exactly (the whole tree and each
+# regular file of docs/ alone), and verify --all passes (its output is
+# left in $output).
+exact() {
+	local i f
+	for i in "$@"; do
+		rm -rf "$T/out"
+		run cb restore --at "$(at "$i")" "$T/repo" "$T/out"
+		echo "$output"
+		[ "$status" -eq 0 ]
+		assert_same_tree "$T/state$i" "$T/out"
+		for f in "$T/state$i"/docs/*; do
+			[ -f "$f" ] || continue
+			rm -rf "$T/one"
+			cb restore --at "$(at "$i")" "$T/repo/docs/${f##*/}" "$T/one"
+			cmp "$f" "$T/one"
+		done
+	done
+	run cb verify --all "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
+# cut_session N LIMIT: back up at session N's time from a source that
+# drops the connection after LIMIT bytes of its stream; the session is
+# left unfinished (two current_mirror markers).
+cut_session() {
+	run env PATH="$CAPBACK_BUILD:$PATH" "$CAPBACK_BUILD/capback" \
+	    --current-time "$(at "$1")" \
+	    --remote-schema "python3 $LIB/cutpeer.py $2 {h}" \
+	    backup "x@h::$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[ "$(ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror')" -eq 2 ]
+}
+
+@test "poison: a directory named as a later increment of its sibling changes none of its versions" {
+	v="$T/src/docs/victim"
+	echo v0 >"$v"
+	sess 0
+	mkdir "$T/src/$P"
+	echo c1 >"$T/src/$P/child"
+	edit "$v" 1
+	sess 1
+	edit "$v" 2
+	sess 2
+	edit "$v" 3
+	echo c3 >"$T/src/$P/child"
+	sess 3
+	# the source's directory is in the increments tree, by that name
+	[ -d "$T/repo/rdiff-backup-data/increments/$P" ]
+	exact 0 1 2 3
+	[[ "$output" == *"foreign"*"$P"* ]]
+	run cb list increments "$T/repo/docs/victim"
+	echo "$output"
+	[[ "$output" == *"Found 3 increments"* ]]
+}
+
+@test "retention: remove increments keeps a directory named as an old increment, and its children's history" {
+	z="$T/src/z.2020-02-02T02:02:02Z.missing"
+	mkdir "$z"
+	echo a0 >"$z/a"
+	echo b0 >"$z/b"
+	echo z0 >"$T/src/z"
+	sess 0
+	edit "$z/a" 1
+	sess 1
+	edit "$z/b" 2
+	edit "$T/src/z" 2
+	sess 2
+	edit "$z/a" 3
+	sess 3
+	run cb remove increments --older-than "$(($(at 0) + 50))" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -d "$T/repo/rdiff-backup-data/increments/z.2020-02-02T02:02:02Z.missing" ]
+	[ -n "$(ls "$T/repo/rdiff-backup-data/increments/z.2020-02-02T02:02:02Z.missing")" ]
+	exact 1 2 3
+	run cb remove increments --force --older-than "$(at 2)" "$T/repo"
+	[ "$status" -eq 0 ]
+	exact 2 3
+}
+
+# destroy MODE CHANGED: after a poison, a session changes victim (MODE
+# inplace: 8 MiB edited in one place, updated in place; whole: rewritten)
+# and CHANGED files after it (1 100: one flush of the batch of increments
+# happens after victim's change), then the source drops the connection in
+# a large new file.  The regress that follows (RECOVER: "regress" or the
+# next "backup") must keep every version.
+destroy() {
+	local mode=$1 changed=$2 recover=$3 v="$T/src/docs/victim" i
+	mkdir -p "$T/src/more"
+	if [ "$mode" = inplace ]; then
+		head -c 8M /dev/urandom >"$v"
+	else
+		head -c 300K /dev/urandom >"$v"
+	fi
+	for i in $(seq 1 "$changed"); do echo "$i" >"$T/src/more/f$i"; done
+	sess 0
+	mkdir "$T/src/$P"
+	echo c1 >"$T/src/$P/child"
+	for i in 1 2 3; do
+		if [ "$mode" = inplace ]; then
+			printf 'edit%d' "$i" | dd of="$v" bs=1 seek=$((1000000 * i)) conv=notrunc status=none
+		else
+			head -c 300K /dev/urandom >"$v"
+		fi
+		touch -d "@$((1600000000 + i))" "$v"
+		[ "$i" -eq 3 ] && break
+		sess "$i"
+	done
+	for i in $(seq 1 "$changed"); do echo "changed" >>"$T/src/more/f$i"; done
+	head -c 24M /dev/urandom >"$T/src/zzbig"
+	cut_session 3 12000000
+	# the session got as far as changing victim's mirror file
+	refute cmp -s "$T/repo/docs/victim" "$T/state2/docs/victim"
+	if [ "$recover" = regress ]; then
+		run cb regress "$T/repo"
+		echo "$output"
+		[ "$status" -eq 2 ]
+		cmp "$T/repo/docs/victim" "$T/state2/docs/victim"
+		exact 0 1 2
+	else
+		# regressed first (rdiff-backup's warning bit), then backed up
+		run cb --current-time "$(at 4)" backup "$T/src" "$T/repo"
+		echo "$output"
+		[ "$status" -eq 2 ]
+		[[ "$output" == *"regressing"* ]]
+		cp -a "$T/src" "$T/state4"
+		exact 0 1 2 4
+	fi
+	[ -z "$(find "$T/repo" -name 'rdiff-backup.tmp.*')" ]
+}
+
+@test "destroy: an unfinished in-place update after a poison is regressed without losing history" {
+	destroy inplace 0 regress
+}
+
+@test "destroy: an unfinished whole-file rewrite after a poison, flushed, is undone by the next backup" {
+	destroy whole 1100 backup
+}
+
+@test "destroy: an unfinished in-place update followed by a flush of the batch is regressed exactly" {
+	destroy inplace 1100 regress
+}
+
+@test "regress checks the recorded SHA-1 before it replaces a mirror file: a wrong rebuild stops it, nothing more changed" {
+	v="$T/src/docs/victim"
+	head -c 8M /dev/urandom >"$v"
+	echo other >"$T/src/docs/other"
+	sess 0
+	printf 'edit' | dd of="$v" bs=1 seek=3000000 conv=notrunc status=none
+	touch -d "@1600000001" "$v"
+	head -c 24M /dev/urandom >"$T/src/zzbig"
+	cut_session 1 12000000
+	d="$T/repo/rdiff-backup-data/increments/docs"
+	inc=$(ls "$d" | grep "^victim\.$(ts "$(at 0)")\.")
+	# the increment that would rebuild victim now gives other content
+	rm "$d/$inc"
+	echo "not victim" | gzip >"$d/victim.$(ts "$(at 0)").snapshot.gz"
+	cp -a "$T/repo" "$T/before"
+	run cb regress "$T/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"docs/victim"*"SHA-1"* ]]
+	# nothing more changed: the mirror file, the increment, both markers
+	cmp "$T/before/docs/victim" "$T/repo/docs/victim"
+	[ -f "$d/victim.$(ts "$(at 0)").snapshot.gz" ]
+	[ "$(ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror')" -eq 2 ]
+	diff <(cd "$T/before" && find . | sort) <(cd "$T/repo" && find . | sort)
+}
+
+@test "variants: files and directories named with every increment suffix and time change no restore, retention or regress" {
+	local t s n=0
+	echo vf0 >"$T/src/docs/vf"
+	echo vd0 >"$T/src/docs/vd"
+	sess 0
+	for t in 2000-01-01T00:00:00Z "$(ts 1700000050)" "$(ts "$(at 1)")" \
+	    "$(ts "$(at 2)")" 2099-01-01T00:00:00Z; do
+		for s in missing snapshot snapshot.gz diff diff.gz dir; do
+			# not the name of one of vd's own increments (a directory
+			# there makes the writer fail: a denial of the session,
+			# not of its history; left for later)
+			case "$t.$s" in "$(ts "$(at 1)").diff.gz" | "$(ts "$(at 2)").diff.gz") continue ;; esac
+			echo "file $t $s" >"$T/src/docs/vf.$t.$s"
+			mkdir "$T/src/docs/vd.$t.$s"
+			echo "child $t $s" >"$T/src/docs/vd.$t.$s/c"
+			n=$((n + 1))
+		done
+	done
+	edit "$T/src/docs/vf" 1
+	edit "$T/src/docs/vd" 1
+	sess 1
+	for f in "$T/src/docs/"v?.*; do
+		[ -f "$f" ] && edit "$f" 2
+		[ -d "$f" ] && edit "$f/c" 2
+	done
+	edit "$T/src/docs/vf" 2
+	edit "$T/src/docs/vd" 2
+	sess 2
+	edit "$T/src/docs/vf" 3
+	edit "$T/src/docs/vd" 3
+	sess 3
+	exact 0 1 2 3
+	# every directory named as an increment is named as foreign
+	[ "$(printf '%s\n' "$output" | grep -c 'foreign.*docs/vd\.')" -eq "$n" ]
+	# an unfinished session changing both is regressed exactly
+	edit "$T/src/docs/vf" 4
+	edit "$T/src/docs/vd" 4
+	head -c 24M /dev/urandom >"$T/src/zzbig"
+	cut_session 4 12000000
+	run cb regress "$T/repo"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	exact 0 1 2 3
+	# retention keeps what the kept sessions need
+	run cb remove increments --force --older-than "$(at 2)" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	for t in 2000-01-01T00:00:00Z 2099-01-01T00:00:00Z; do
+		[ -d "$T/repo/rdiff-backup-data/increments/docs/vd.$t.missing" ]
+	done
+	exact 2 3
+}
