@@ -17,6 +17,7 @@
 #include "delta.h"
 #include "fsutil.h"
 #include "history.h"
+#include "incscan.h"
 #include "log.h"
 #include "timefmt.h"
 
@@ -35,8 +36,9 @@ hist_dir_init(struct hist_dir *d)
 	d->fd = -1;
 }
 
-void
-hist_dir_release(struct hist_dir *d)
+/* Forget the directory loaded, keep the sessions. */
+static void
+hist_dir_drop(struct hist_dir *d)
 {
 	size_t i;
 
@@ -46,6 +48,17 @@ hist_dir_release(struct hist_dir *d)
 	free(d->path);
 	if (d->fd >= 0)
 		close(d->fd);
+	d->incs = NULL;
+	d->path = NULL;
+	d->n = d->cap = 0;
+	d->fd = -1;
+}
+
+void
+hist_dir_release(struct hist_dir *d)
+{
+	hist_dir_drop(d);
+	inc_times_release(&d->times);
 	hist_dir_init(d);
 }
 
@@ -62,9 +75,14 @@ hist_dir_load(struct hist_dir *d, int datafd, const char *parent, size_t plen)
 	char rel[4200];
 	DIR *dir;
 	struct dirent *de;
-	int dfd;
+	int dfd, rc;
 
-	hist_dir_release(d);
+	hist_dir_drop(d);
+	if (!d->have_times) {
+		if ((rc = inc_times_load(datafd, &d->times)) != 0)
+			return rc;
+		d->have_times = 1;
+	}
 	if ((d->path = strndup(parent, plen)) == NULL)
 		return CB_ERR_NOMEM;
 	if (plen == 0)
@@ -83,8 +101,8 @@ hist_dir_load(struct hist_dir *d, int datafd, const char *parent, size_t plen)
 		struct incname in;
 		struct hinc *ni;
 
-		if (incname_parse(de->d_name, strlen(de->d_name), &in) != 0 ||
-		    in.ext == INC_DATA)
+		if (inc_classify(d->fd, de->d_name, de->d_type, &d->times,
+			&in) != INC_REAL)
 			continue;
 		if (d->n == d->cap) {
 			size_t ncap = d->cap ? d->cap * 2 : 32;

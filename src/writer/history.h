@@ -4,14 +4,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "incscan.h"
 #include "meta.h"
 
-/* The increments of one directory, loaded when a restore enters it. */
+/*
+ * The increments of one directory, loaded when a restore enters it: only
+ * the entries inc_classify takes for increments (the sessions are listed
+ * at the first load).
+ */
 struct hist_dir {
 	char *path; /* the mirror directory these increments belong to */
 	int fd;	    /* its increments directory, -1 if there is none */
 	struct hinc *incs;
 	size_t n, cap;
+	struct inc_times times;
+	int have_times;
 };
 
 void hist_dir_init(struct hist_dir *d);

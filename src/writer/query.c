@@ -16,6 +16,7 @@
 #include "cb_err.h"
 #include "fsutil.h"
 #include "history.h"
+#include "incscan.h"
 #include "log.h"
 #include "mdfile.h"
 #include "mdhist.h"
@@ -63,9 +64,12 @@ list_path_increments(struct repo *repo, const struct writer_opts *o)
 	char dir[META_PATH_MAX + 16], when[64];
 	struct dirent *de;
 	struct incname in;
+	struct inc_times times;
 	DIR *d = NULL;
 	int fd;
 
+	if (inc_times_load(repo->datafd, &times) != 0)
+		fatal("cannot list the sessions of '%s'", repo->path);
 	snprintf(dir, sizeof(dir), "increments%s%.*s", slash ? "/" : "",
 	    slash ? (int)(slash - o->sub) : 0, o->sub);
 	fd = fs_open_beneath(repo->datafd, dir,
@@ -75,9 +79,8 @@ list_path_increments(struct repo *repo, const struct writer_opts *o)
 	if (fd >= 0 && (d = fdopendir(fd)) == NULL)
 		fatal("cannot list '%s': %s", dir, strerror(errno));
 	while (d != NULL && (errno = 0, de = readdir(d)) != NULL) {
-		size_t len = strlen(de->d_name);
-
-		if (incname_parse(de->d_name, len, &in) != 0 ||
+		if (inc_classify(fd, de->d_name, de->d_type, &times, &in) !=
+			INC_REAL ||
 		    in.baselen != blen || memcmp(de->d_name, base, blen) != 0)
 			continue;
 		if (n == cap) {
@@ -94,6 +97,7 @@ list_path_increments(struct repo *repo, const struct writer_opts *o)
 		fatal("cannot list '%s': %s", dir, strerror(errno));
 	if (d != NULL)
 		closedir(d);
+	inc_times_release(&times);
 	if (n > 1)
 		qsort(items, n, sizeof(*items), inc_item_cmp);
 	printf("Found %zu increments:\n", n);
@@ -373,6 +377,61 @@ print_time(int64_t t)
 	fputs(ts, stdout);
 }
 
+/* foreign_visit: an entry named like an increment that is none. */
+static int
+foreign_visit(struct inc_walk *w, int dirfd, const char *name, enum inc_class c,
+    const struct incname *in, int is_dir)
+{
+	unsigned long *count = w->arg;
+
+	(void)dirfd;
+	(void)name;
+	(void)in;
+	if (c == INC_FOREIGN) {
+		log_warn("foreign entry in the increments, not an increment "
+			 "(ignored): '%s' (%s)",
+		    log_quote(w->path.buf, w->path.len),
+		    is_dir ? "a directory" : "not a regular file of a session");
+		(*count)++;
+	}
+	return 0;
+}
+
+/*
+ * Name the entries of increments/ and long_filename_data that are named
+ * like increments but are none (inc_classify): a source's directories
+ * named so, or anything not written by a session.  A warning, not damage:
+ * every walk ignores them.
+ */
+static void
+report_foreign(struct repo *repo, int64_t *sessions, size_t n)
+{
+	static const char *const tops[] = { "increments",
+		"long_filename_data" };
+	struct inc_times times = { sessions, n };
+	unsigned long count = 0;
+	struct inc_walk w = { &times, foreign_visit, 0, STRBUF_INIT, &count };
+	size_t i;
+	int fd;
+
+	for (i = 0; i < 2; i++) {
+		fd = openat(repo->datafd, tops[i],
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		strbuf_reset(&w.path);
+		if (strbuf_addstr(&w.path, tops[i]) != 0)
+			fatal("out of memory");
+		inc_tree_walk(fd, &w);
+		close(fd);
+	}
+	strbuf_release(&w.path);
+	if (count > 0)
+		log_warn("%lu foreign entries in the increments: no restore, "
+			 "regress or removal uses them",
+		    count);
+}
+
 /*
  * verify --all: every session, newest first; then the damage grouped by
  * file with the points in time it spoils, and which points are intact.
@@ -452,6 +511,7 @@ writer_verify_all(struct repo *repo, const struct writer_opts *o)
 		log_warn("%lu file versions have no recorded SHA-1 and were "
 			 "not checked",
 		    v.nohash);
+	report_foreign(repo, sessions, n);
 	for (i = 0; i < v.nd; i++) {
 		free(v.d[i].what);
 		free(v.d[i].why);
@@ -543,6 +603,7 @@ writer_remove_older(struct repo *repo, const struct writer_opts *o)
 {
 	int64_t *all = NULL, *inc = NULL, t, newest = 0;
 	size_t nall = 0, ninc = 0, i, cand = 0;
+	struct inc_times times;
 	char ts[TIMEFMT_LEN];
 	int r, fd;
 
@@ -559,8 +620,8 @@ writer_remove_older(struct repo *repo, const struct writer_opts *o)
 				newest = inc[i];
 		}
 	}
-	free(all);
 	if (cand == 0) {
+		free(all);
 		free(inc);
 		log_warn("no increments older than %s found", o->at);
 		return 2;
@@ -573,6 +634,7 @@ writer_remove_older(struct repo *repo, const struct writer_opts *o)
 			if (inc[i] < t && inc[i] != repo->cur_time &&
 			    timefmt_utc(inc[i], ts) == 0)
 				log_error("    %s", ts);
+		free(all);
 		free(inc);
 		return 1;
 	}
@@ -584,18 +646,21 @@ writer_remove_older(struct repo *repo, const struct writer_opts *o)
 	 * no longer listed, so a removal stopped halfway never leaves a
 	 * listed session whose increments are half gone.  Then the
 	 * increments themselves. */
+	times.t = all;
+	times.n = nall;
 	remove_top_upto(repo->datafd, newest);
 	if ((fd = openat(repo->datafd, "increments",
 		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
-		if (inc_tree_remove(fd, INT64_MIN, newest + 1, 1))
+		if (inc_tree_remove(fd, &times, INT64_MIN, newest + 1, 1))
 			unlinkat(repo->datafd, "increments", AT_REMOVEDIR);
 		close(fd);
 	}
 	if ((fd = openat(repo->datafd, "long_filename_data",
 		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
-		inc_tree_remove(fd, INT64_MIN, newest + 1, 0);
+		inc_tree_remove(fd, &times, INT64_MIN, newest + 1, 0);
 		close(fd);
 	}
+	free(all);
 	if (syncfs(repo->datafd) != 0)
 		fatal("syncing: %s", strerror(errno));
 	return 0;

@@ -19,12 +19,14 @@
 #include "cb_err.h"
 #include "fsutil.h"
 #include "history.h"
+#include "incscan.h"
 #include "log.h"
 #include "mdfile.h"
 #include "mdhist.h"
 #include "strbuf.h"
 #include "timefmt.h"
 #include "writer.h"
+#include "xfer.h"
 
 struct regress {
 	struct repo *repo;
@@ -97,6 +99,37 @@ set_mtime(int fd, int64_t mtime)
 		fatal("setting a time in the mirror: %s", strerror(errno));
 }
 
+/*
+ * Nothing is replaced on an unproven rebuild: the content rebuilt for ${r}
+ * (open at ${fd}) must have the SHA-1 its metadata records, else regress
+ * stops here, before it replaces the mirror file or removes an increment.
+ * A record without a digest (older repositories) cannot be checked.
+ */
+static void
+check_rebuilt(const struct regress *g, int fd, const struct meta_rec *r)
+{
+	char want[41], got[41], ts[TIMEFMT_LEN];
+	uint8_t sum[20];
+
+	if (!r->has_sha1)
+		return;
+	if (xfer_sha1_fd(fd, sum) != 0)
+		fatal("cannot read the rebuilt '%s': %s",
+		    log_quote(r->path, r->pathlen), strerror(errno));
+	if (memcmp(sum, r->sha1, sizeof(sum)) == 0)
+		return;
+	meta_sha1_hex(r->sha1, want);
+	meta_sha1_hex(sum, got);
+	want[40] = got[40] = '\0';
+	timefmt_utc(g->repo->cur_time, ts);
+	fatal("regress stopped: '%s' rebuilt from the mirror and the "
+	      "increments as of %s has SHA-1 %s, its metadata records %s; "
+	      "nothing more was changed (the mirror file and the increments "
+	      "are as they were, the unfinished session stays); 'capback "
+	      "verify --all' tells which versions are intact",
+	    log_quote(r->path, r->pathlen), ts, got, want);
+}
+
 /* Put the regular file of ${r} back as it was at the good session. */
 static void
 rebuild_regular(struct regress *g, int dirfd, const char *name,
@@ -110,6 +143,7 @@ rebuild_regular(struct regress *g, int dirfd, const char *name,
 	if (rc != 0)
 		fatal("cannot rebuild '%s': %s", log_quote(r->path, r->pathlen),
 		    rc == CB_ERR_SYS ? strerror(errno) : cb_strerror(rc));
+	check_rebuilt(g, in, r);
 	do {
 		snprintf(tmp, sizeof(tmp), "rdiff-backup.tmp.r%llu",
 		    (unsigned long long)++g->tmpcount);
@@ -289,49 +323,35 @@ regress_dir(struct regress *g, int dirfd, const char *path, size_t plen,
 	free(names);
 }
 
-/*
- * Remove every increment-style file below the directory ${fd} whose time
- * is in [lo, hi); with ${rmdirs} also the directories left empty.
- * Returns 1 when ${fd} itself is empty afterwards.
- */
-int
-inc_tree_remove(int fd, int64_t lo, int64_t hi, int rmdirs)
+/* inc_tree_remove's visit: a real increment of [lo, hi), or a temporary. */
+static int
+remove_visit(struct inc_walk *w, int dirfd, const char *name, enum inc_class c,
+    const struct incname *in, int is_dir)
 {
-	size_t n, i, left = 0;
-	char **names = list_dir(fd, &n, 0);
+	const int64_t *range = w->arg;
 
-	for (i = 0; i < n; i++) {
-		struct incname in;
-		struct stat st;
-
-		if ((incname_parse(names[i], strlen(names[i]), &in) == 0 &&
-			in.time >= lo && in.time < hi) ||
-		    strncmp(names[i], INC_TMP_PREFIX,
-			sizeof(INC_TMP_PREFIX) - 1) == 0) {
-			if (fs_remove_at(fd, names[i]) != 0)
-				fatal("cannot remove increment '%s': %s",
-				    names[i], strerror(errno));
-		} else if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) ==
-			0 &&
-		    S_ISDIR(st.st_mode)) {
-			int sub = openat(fd, names[i],
-			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			int empty =
-			    sub >= 0 && inc_tree_remove(sub, lo, hi, rmdirs);
-
-			if (sub >= 0)
-				close(sub);
-			if (empty && rmdirs &&
-			    unlinkat(fd, names[i], AT_REMOVEDIR) == 0)
-				;
-			else
-				left++;
-		} else
-			left++;
-		free(names[i]);
+	if ((c == INC_REAL && in->time >= range[0] && in->time < range[1]) ||
+	    (!is_dir &&
+		strncmp(name, INC_TMP_PREFIX, sizeof(INC_TMP_PREFIX) - 1) ==
+		    0)) {
+		if (fs_remove_at(dirfd, name) != 0)
+			fatal("cannot remove increment '%s': %s", name,
+			    strerror(errno));
+		return 1;
 	}
-	free(names);
-	return left == 0;
+	return 0;
+}
+
+int
+inc_tree_remove(int fd, const struct inc_times *times, int64_t lo, int64_t hi,
+    int rmdirs)
+{
+	int64_t range[2] = { lo, hi };
+	struct inc_walk w = { times, remove_visit, rmdirs, STRBUF_INIT, range };
+	int empty = inc_tree_walk(fd, &w);
+
+	strbuf_release(&w.path);
+	return empty;
 }
 
 /*
@@ -445,6 +465,7 @@ void
 writer_regress(struct repo *repo, int force)
 {
 	struct regress g;
+	struct inc_times times;
 	int incs;
 
 	if (!repo->unfinished)
@@ -455,6 +476,8 @@ writer_regress(struct repo *repo, int force)
 	    repo->path, (long long)repo->cur_time,
 	    (long long)repo->failed_time);
 	ensure_snapshot(repo);
+	if (inc_times_load(repo->datafd, &times) != 0)
+		fatal("cannot list the sessions of '%s'", repo->path);
 	memset(&g, 0, sizeof(g));
 	g.repo = repo;
 	hist_dir_init(&g.hdir);
@@ -472,12 +495,14 @@ writer_regress(struct repo *repo, int force)
 	/* Only now the failed session's increments and files can go. */
 	if ((incs = openat(repo->datafd, "increments",
 		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
-		inc_tree_remove(incs, repo->cur_time, repo->cur_time + 1, 0);
+		inc_tree_remove(incs, &times, repo->cur_time,
+		    repo->cur_time + 1, 0);
 		close(incs);
 	}
 	if ((incs = openat(repo->datafd, "long_filename_data",
 		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
-		inc_tree_remove(incs, repo->cur_time, repo->cur_time + 1, 0);
+		inc_tree_remove(incs, &times, repo->cur_time,
+		    repo->cur_time + 1, 0);
 		close(incs);
 	}
 	remove_top(repo, repo->cur_time, "", 1); /* diffs of the good time */
@@ -489,6 +514,7 @@ writer_regress(struct repo *repo, int force)
 		unlinkat(repo->datafd, root, 0);
 	}
 	remove_top(repo, repo->failed_time, repo->failed_marker, 0);
+	inc_times_release(&times);
 	if (syncfs(repo->rootfd) != 0)
 		fatal("syncing: %s", strerror(errno));
 	if (unlinkat(repo->datafd, repo->failed_marker, 0) != 0)

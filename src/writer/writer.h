@@ -78,14 +78,18 @@ void writer_regress(struct repo *repo, int force);
 /* The temporary name of a content increment being written (inc_open). */
 #define INC_TMP_PREFIX "rdiff-backup.tmp.i"
 
+struct inc_times;
+
 /*
- * inc_tree_remove(fd, lo, hi, rmdirs): remove the increment-style files
- * below ${fd} with a time in [lo, hi), and the temporaries of increments
- * a killed session left (INC_TMP_PREFIX), and with ${rmdirs} the
+ * inc_tree_remove(fd, times, lo, hi, rmdirs): remove the increments below
+ * ${fd} (inc_classify with the sessions ${times}: nothing a source
+ * named) with a time in [lo, hi), and the temporaries of increments a
+ * killed session left (INC_TMP_PREFIX), and with ${rmdirs} the
  * directories that become empty.  Returns 1 if ${fd} is empty afterwards.
  * Fatal on errors.
  */
-int inc_tree_remove(int fd, int64_t lo, int64_t hi, int rmdirs);
+int inc_tree_remove(int fd, const struct inc_times *times, int64_t lo,
+    int64_t hi, int rmdirs);
 
 /*
  * writer_remove_older(repo, o): "remove increments --older-than o->at"

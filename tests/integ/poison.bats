@@ -86,7 +86,7 @@ cut_session() {
 	edit "$v" 2
 	sess 2
 	edit "$v" 3
-	echo c3 >"$T/src/$P/child"
+	edit "$T/src/$P/child" 3
 	sess 3
 	# the source's directory is in the increments tree, by that name
 	[ -d "$T/repo/rdiff-backup-data/increments/$P" ]
@@ -212,7 +212,7 @@ destroy() {
 }
 
 @test "variants: files and directories named with every increment suffix and time change no restore, retention or regress" {
-	local t s n=0
+	local t s f i n=0
 	echo vf0 >"$T/src/docs/vf"
 	echo vd0 >"$T/src/docs/vd"
 	sess 0
@@ -232,16 +232,15 @@ destroy() {
 	edit "$T/src/docs/vf" 1
 	edit "$T/src/docs/vd" 1
 	sess 1
-	for f in "$T/src/docs/"v?.*; do
-		[ -f "$f" ] && edit "$f" 2
-		[ -d "$f" ] && edit "$f/c" 2
+	for i in 2 3; do
+		for f in "$T/src/docs/"v?.*; do
+			[ -f "$f" ] && edit "$f" "$i"
+			[ -d "$f" ] && edit "$f/c" "$i"
+		done
+		edit "$T/src/docs/vf" "$i"
+		edit "$T/src/docs/vd" "$i"
+		sess "$i"
 	done
-	edit "$T/src/docs/vf" 2
-	edit "$T/src/docs/vd" 2
-	sess 2
-	edit "$T/src/docs/vf" 3
-	edit "$T/src/docs/vd" 3
-	sess 3
 	exact 0 1 2 3
 	# every directory named as an increment is named as foreign
 	[ "$(printf '%s\n' "$output" | grep -c 'foreign.*docs/vd\.')" -eq "$n" ]

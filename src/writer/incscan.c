@@ -1,0 +1,116 @@
+/*
+ * Which entries of the increments tree are increments (incscan.h): one
+ * test for every walk of the tree, so that a source directory named
+ * "victim.2099-01-01T00:00:00Z.missing" is never taken for an increment
+ * of "victim" by a restore, a regress or a removal.
+ */
+#include "incscan.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cb_err.h"
+#include "fsutil.h"
+#include "log.h"
+#include "timespec.h"
+
+int
+inc_times_load(int datafd, struct inc_times *s)
+{
+	s->t = NULL;
+	s->n = 0;
+	return repo_sessions(datafd, &s->t, &s->n);
+}
+
+void
+inc_times_release(struct inc_times *s)
+{
+	free(s->t);
+	s->t = NULL;
+	s->n = 0;
+}
+
+static int
+i64_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+enum inc_class
+inc_classify(int dirfd, const char *name, unsigned char d_type,
+    const struct inc_times *s, struct incname *out)
+{
+	struct incname in;
+	struct stat st;
+
+	if (incname_parse(name, strlen(name), &in) != 0)
+		return INC_NOT;
+	if (d_type == DT_UNKNOWN)
+		d_type = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ?
+		    (unsigned char)IFTODT(st.st_mode) :
+		    DT_UNKNOWN;
+	if (d_type != DT_REG || in.ext == INC_DATA ||
+	    bsearch(&in.time, s->t, s->n, sizeof(*s->t), i64_cmp) == NULL)
+		return INC_FOREIGN;
+	if (out != NULL)
+		*out = in;
+	return INC_REAL;
+}
+
+/* One entry of the walk: visited, then walked into if a directory. */
+static int
+walk_entry(int fd, const char *name, struct inc_walk *w)
+{
+	struct incname in;
+	struct stat st;
+	enum inc_class c;
+	size_t plen = w->path.len;
+	int is_dir, sub, empty, gone;
+
+	if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT;
+	is_dir = S_ISDIR(st.st_mode);
+	c = inc_classify(fd, name, (unsigned char)IFTODT(st.st_mode), w->times,
+	    &in);
+	if ((plen > 0 && strbuf_addch(&w->path, '/') != 0) ||
+	    strbuf_addstr(&w->path, name) != 0)
+		fatal("out of memory");
+	gone = w->visit(w, fd, name, c, &in, is_dir);
+	if (!gone && is_dir) {
+		sub = openat(fd, name,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		empty = sub >= 0 && inc_tree_walk(sub, w);
+		if (sub >= 0)
+			close(sub);
+		gone =
+		    empty && w->rmdirs && unlinkat(fd, name, AT_REMOVEDIR) == 0;
+	}
+	w->path.len = plen;
+	w->path.buf[plen] = '\0';
+	return gone;
+}
+
+int
+inc_tree_walk(int fd, struct inc_walk *w)
+{
+	char **names;
+	size_t n, i, left = 0;
+
+	if (fs_list_names(fd, &names, &n) != 0)
+		fatal("cannot list a directory of the increments: %s",
+		    strerror(errno));
+	for (i = 0; i < n; i++) {
+		if (!walk_entry(fd, names[i], w))
+			left++;
+		free(names[i]);
+	}
+	free(names);
+	return left == 0;
+}

@@ -1,0 +1,73 @@
+#ifndef INCSCAN_H
+#define INCSCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strbuf.h"
+#include "timefmt.h"
+
+/*
+ * Which entries of the increments tree are increments.  The tree below
+ * rdiff-backup-data/increments has a directory for every directory of the
+ * source, named as the source names it, so a name that parses as an
+ * increment (docs/rdiff-backup-format.md 2.3) proves nothing: an entry is
+ * an increment only if it is a regular file, its name parses with an
+ * increment kind (snapshot, diff, dir, missing) and its time is one of
+ * the repository's sessions.  Every walk of the tree asks inc_classify.
+ */
+
+/* The repository's session times (repo_sessions), sorted. */
+struct inc_times {
+	int64_t *t;
+	size_t n;
+};
+
+/*
+ * inc_times_load(datafd, s): the sessions of the repository whose
+ * rdiff-backup-data is open at ${datafd} into *s (inc_times_release).
+ * Returns 0 or repo_sessions' error; *s is empty on failure.
+ */
+int inc_times_load(int datafd, struct inc_times *s);
+void inc_times_release(struct inc_times *s);
+
+enum inc_class {
+	INC_NOT = 0, /* not an increment-style name at all */
+	INC_FOREIGN, /* named like one, but no increment (see above) */
+	INC_REAL,
+};
+
+/*
+ * inc_classify(dirfd, name, d_type, s, out):
+ * The class of the entry ${name} of the increments directory ${dirfd};
+ * ${d_type} is its DT_* type from readdir, or DT_UNKNOWN to have it
+ * looked up (fstatat, a symlink not followed).  For INC_REAL, *out is
+ * the parsed name (${out} may be NULL).
+ */
+enum inc_class inc_classify(int dirfd, const char *name, unsigned char d_type,
+    const struct inc_times *s, struct incname *out);
+
+/*
+ * The walk of an increments tree (inc_tree_walk): ${visit} is called for
+ * every entry of every directory below, with its class and its path
+ * relative to the top in w->path; it returns 1 when it removed the entry.
+ * A directory it leaves is walked in turn, and with ${rmdirs} removed
+ * when that leaves it empty.
+ */
+struct inc_walk {
+	const struct inc_times *times;
+	int (*visit)(struct inc_walk *w, int dirfd, const char *name,
+	    enum inc_class c, const struct incname *in, int is_dir);
+	int rmdirs;
+	struct strbuf path;
+	void *arg;
+};
+
+/*
+ * inc_tree_walk(fd, w): walk the directory ${fd} (borrowed) as above.
+ * Returns 1 when ${fd} is empty afterwards.  Fatal when a directory
+ * cannot be listed.
+ */
+int inc_tree_walk(int fd, struct inc_walk *w);
+
+#endif
