@@ -43,6 +43,24 @@ i64_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/*
+ * The file types an increment of its kind can have (format section 3.1):
+ * a regular file, but for an uncompressed snapshot, which holds a special
+ * file as itself (a symlink, fifo, socket or device node).  Never a
+ * directory, never what is neither of these (a .data file).
+ */
+static int
+type_fits(const struct incname *in, unsigned char d_type)
+{
+	if (in->ext == INC_DATA)
+		return 0;
+	if (d_type == DT_REG)
+		return 1;
+	return in->ext == INC_SNAPSHOT && !in->gz &&
+	    (d_type == DT_LNK || d_type == DT_FIFO || d_type == DT_SOCK ||
+		d_type == DT_BLK || d_type == DT_CHR);
+}
+
 enum inc_class
 inc_classify(int dirfd, const char *name, unsigned char d_type,
     const struct inc_times *s, struct incname *out)
@@ -56,7 +74,7 @@ inc_classify(int dirfd, const char *name, unsigned char d_type,
 		d_type = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ?
 		    (unsigned char)IFTODT(st.st_mode) :
 		    DT_UNKNOWN;
-	if (d_type != DT_REG || in.ext == INC_DATA ||
+	if (!type_fits(&in, d_type) ||
 	    bsearch(&in.time, s->t, s->n, sizeof(*s->t), i64_cmp) == NULL)
 		return INC_FOREIGN;
 	if (out != NULL)

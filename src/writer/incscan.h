@@ -12,9 +12,11 @@
  * rdiff-backup-data/increments has a directory for every directory of the
  * source, named as the source names it, so a name that parses as an
  * increment (docs/rdiff-backup-format.md 2.3) proves nothing: an entry is
- * an increment only if it is a regular file, its name parses with an
- * increment kind (snapshot, diff, dir, missing) and its time is one of
- * the repository's sessions.  Every walk of the tree asks inc_classify.
+ * an increment only if it is a regular file (an uncompressed snapshot
+ * may also be the special file it keeps: symlink, fifo, socket, device;
+ * never a directory), its name parses with an increment kind (snapshot,
+ * diff, dir, missing) and its time is one of the repository's sessions.
+ * Every walk of the tree asks inc_classify.
  */
 
 /* The repository's session times (repo_sessions), sorted. */

@@ -262,3 +262,51 @@ destroy() {
 	done
 	exact 2 3
 }
+
+# gone PATH: nothing there, not even a dangling symlink.
+gone() {
+	[ ! -e "$1" ] && [ ! -L "$1" ]
+}
+
+@test "special files kept as themselves (symlink, fifo, socket snapshots) are increments: regress and removal take them" {
+	d="$T/repo/rdiff-backup-data/increments/docs"
+	s="$T/src/docs"
+	ln -s a "$s/ln"
+	mkfifo "$s/fifo"
+	python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$s/sock"
+	sess 0
+	ln -sfn b "$s/ln"
+	rm "$s/fifo" "$s/sock"
+	echo was-fifo >"$s/fifo"
+	mkfifo "$s/sock"
+	sess 1
+	t0=$(ts "$(at 0)")
+	t1=$(ts "$(at 1)")
+	[ -L "$d/ln.$t0.snapshot" ]
+	[ -p "$d/fifo.$t0.snapshot" ]
+	[ -S "$d/sock.$t0.snapshot" ]
+	exact 0 1
+	# an unfinished session keeps them as of session 1; regress takes them
+	ln -sfn c "$s/ln"
+	rm "$s/sock"
+	head -c 24M /dev/urandom >"$T/src/zzbig"
+	cut_session 2 12000000
+	[ -L "$d/ln.$t1.snapshot" ]
+	[ -p "$d/sock.$t1.snapshot" ]
+	run cb regress "$T/repo"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	gone "$d/ln.$t1.snapshot"
+	gone "$d/sock.$t1.snapshot"
+	rm "$T/src/zzbig"
+	exact 0 1
+	run cb verify --all "$T/repo"
+	[[ "$output" != *"foreign"* ]]
+	run cb remove increments --older-than "$(($(at 0) + 50))" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	gone "$d/ln.$t0.snapshot"
+	gone "$d/fifo.$t0.snapshot"
+	gone "$d/sock.$t0.snapshot"
+	exact 1
+}
