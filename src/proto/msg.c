@@ -186,10 +186,18 @@ put_optstr(struct wire_wr *wr, const char *s)
 static int
 entry_encode_xattrs(struct wire_wr *wr, const struct meta_rec *m)
 {
-	size_t i;
+	size_t i, total = 0;
 	int r;
 
-	if (m->nxattrs > UINT32_MAX)
+	if (m->nxattrs > META_XATTRS_MAX || m->nacl > META_ACL_ENTRIES_MAX)
+		return CB_ERR_TOO_LARGE;
+	for (i = 0; i < m->nxattrs; i++)
+		total += strlen(m->xattrs[i].name) + m->xattrs[i].vlen;
+	if (total > MSG_XATTRS_TOTAL_MAX)
+		return CB_ERR_TOO_LARGE;
+	for (i = 0, total = 0; i < m->nacl; i++)
+		total += m->acl[i].qual != NULL ? strlen(m->acl[i].qual) : 0;
+	if (total > MSG_ACL_QUALS_MAX)
 		return CB_ERR_TOO_LARGE;
 	if ((r = wire_put_u32(wr, (uint32_t)m->nxattrs)) != 0)
 		return r;
@@ -310,6 +318,7 @@ decode_xattrs(struct wire_rd *rd, struct meta_rec *m)
 			 &len)) != 0)
 			return r;
 		m->nxattrs = i + 1;
+		total += len;
 		/* system.* (ACLs) travel separately; names must be real. */
 		if (len == 0 || strncmp(x->name, "system.", 7) == 0 ||
 		    strchr(x->name, '.') == NULL)
@@ -344,6 +353,7 @@ static int
 decode_acl(struct wire_rd *rd, struct meta_rec *m)
 {
 	uint32_t n, i;
+	size_t quals = 0;
 	int r;
 
 	if ((r = wire_get_u32(rd, &n)) != 0)
@@ -362,6 +372,9 @@ decode_acl(struct wire_rd *rd, struct meta_rec *m)
 		    (r = get_optname(rd, &a->qual)) != 0)
 			return r;
 		m->nacl = i + 1;
+		quals += a->qual != NULL ? strlen(a->qual) : 0;
+		if (quals > MSG_ACL_QUALS_MAX)
+			return CB_ERR_TOO_LARGE;
 		named = a->tag == ACLT_USER || a->tag == ACLT_GROUP;
 		/* only qualifiers the ACL file carries (a '#' there
 		 * starts a comment) */

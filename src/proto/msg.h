@@ -45,9 +45,26 @@ enum msg_role {
 	ROLE_REPO_SOURCE = 4, /* writer binary serving a restore */
 };
 
-#define MSG_DATA_MAX	     (256u * 1024)
-#define MSG_ENTRY_MAX	     (2u * 1024 * 1024)
-#define MSG_XATTRS_TOTAL_MAX (1024u * 1024) /* all values of one entry */
+#define MSG_DATA_MAX (256u * 1024)
+/*
+ * Bounds of one ENTRY (docs/protocol.md): its xattrs, names and values,
+ * at most MSG_XATTRS_TOTAL_MAX (Linux caps one value at 64 KiB, ext4 all
+ * of a file's at about a block: four whole values fit); the qualifiers
+ * of its ACL at most MSG_ACL_QUALS_MAX.  The payload (path and symlink
+ * target of 4 KiB, 1024 xattrs and 1024 ACL entries with their lengths)
+ * then stays under MSG_ENTRY_MAX.
+ */
+#define MSG_XATTRS_TOTAL_MAX (256u * 1024)
+#define MSG_ACL_QUALS_MAX    (64u * 1024)
+#define MSG_ENTRY_MAX	     (512u * 1024)
+/*
+ * The credit window (credit.h): entries and bytes of ENTRY payload a
+ * sender may run ahead of the receiver's PROGRESS.  The receiver holds at
+ * most this much metadata waiting (plus what each decoded entry costs
+ * beyond its payload, struct action and the allocator's overhead).
+ */
+#define MSG_CREDIT_ENTRIES 16384
+#define MSG_CREDIT_BYTES   (8u * 1024 * 1024)
 
 /* Entry flags. */
 enum msg_entry_flags {

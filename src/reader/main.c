@@ -28,6 +28,7 @@
 #include <openssl/crypto.h>
 
 #include "cb_err.h"
+#include "credit.h"
 #include "delta.h"
 #include "forced.h"
 #include "frame.h"
@@ -43,12 +44,13 @@
 #include "xfer.h"
 
 /*
- * Entries the reader may run ahead of the writer's decisions.  Large
- * enough that a link with a long round trip stays busy: the writer
- * returns credit every PROGRESS_EVERY entries, so the walk stalls only
- * when a whole window is in flight.
+ * Entries the reader may run ahead of the writer's decisions: the credit
+ * window (credit.h), MSG_CREDIT_ENTRIES entries and MSG_CREDIT_BYTES of
+ * them.  Large enough that a link with a long round trip stays busy: the
+ * writer returns credit every PROGRESS_EVERY entries, so the walk stalls
+ * only when a whole window is in flight.  The writer enforces it.
  */
-#define READER_WINDOW 16384
+#define READER_WINDOW MSG_CREDIT_ENTRIES
 /* Signature bytes the reader holds at most (files asked for by delta). */
 #define READER_SIG_TOTAL (128u * 1024 * 1024)
 
@@ -82,6 +84,7 @@ struct reader {
 	struct walk *walk;
 	uint64_t seq;	/* entries sent */
 	uint64_t acked; /* writer's PROGRESS */
+	struct credit cr;
 	int walk_done;
 	int done;
 	struct pending *pend; /* ring, ordered by seq */
@@ -228,7 +231,7 @@ handle_frame(struct reader *rd, uint8_t type, const uint8_t *p, size_t len)
 	case MSG_DATA: handle_sig_data(rd, p, len); break;
 	case MSG_PROGRESS:
 		if (msg_u64_decode(p, len, &v) != 0 || v < rd->acked ||
-		    v > rd->seq)
+		    v > rd->seq || credit_grant(&rd->cr, v) != 0)
 			fatal("protocol: bad PROGRESS");
 		rd->acked = v;
 		pend_trim(rd);
@@ -412,6 +415,8 @@ send_entry(struct reader *rd, struct msg_entry *e)
 		fatal("encode entry: %s", cb_strerror(r));
 	if (frame_put(&rd->out, MSG_ENTRY, wr.p, wr.len) != 0)
 		fatal("out of memory");
+	if (credit_take(&rd->cr, wr.len) != 0)
+		fatal("internal: an entry beyond the credit window");
 	wire_wr_release(&wr);
 	rd->seq++;
 	if (e->rec.type == META_REG && !(e->flags & ENTRY_ERROR))
@@ -441,7 +446,7 @@ run(struct reader *rd)
 			serve_wanted(rd);
 			continue;
 		}
-		if (!rd->walk_done && rd->seq < rd->acked + READER_WINDOW) {
+		if (!rd->walk_done && credit_may_send(&rd->cr)) {
 			r = walk_next(rd->walk, &e);
 			if (r == CB_ERR_EOF) {
 				uint8_t b[8];
@@ -855,6 +860,7 @@ main(int argc, char **argv)
 	confine(rd.rootfd, ro.sbtest, argv[optind]);
 	rd.pcap = 2 * READER_WINDOW + 1;
 	if ((rd.pend = calloc(rd.pcap, sizeof(*rd.pend))) == NULL ||
+	    credit_init(&rd.cr) != 0 ||
 	    walk_open(rd.rootfd, ro.wflags, &rd.walk) != 0)
 		fatal("out of memory");
 	walk_set_select(rd.walk, sel);
@@ -863,6 +869,7 @@ main(int argc, char **argv)
 	select_free(sel);
 	frame_in_release(&rd.in);
 	frame_out_release(&rd.out);
+	credit_release(&rd.cr);
 	while (rd.pcount > 0) {
 		free(pend_at(&rd, 0)->path);
 		rd.phead = (rd.phead + 1) % rd.pcap;

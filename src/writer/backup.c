@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cb_err.h"
+#include "credit.h"
 #include "fsutil.h"
 #include "linkmap.h"
 #include "hello.h"
@@ -133,6 +134,10 @@ q_pop_head(struct session *s)
 {
 	struct action *a = q_at(s, 0);
 
+	if (a->kind == ACT_ENTRY) {
+		s->qentries--;
+		s->popped_seq = a->seq;
+	}
 	msg_entry_clear(&a->e);
 	meta_rec_clear(&a->prev);
 	free(a->link_to);
@@ -401,6 +406,12 @@ handle_entry(struct session *s, const uint8_t *p, size_t len)
 
 	if (s->entries_done)
 		fatal("protocol: ENTRY after ENTRIES_END");
+	if (credit_take(&s->cr, len) != 0)
+		fatal("protocol: the reader sent entry %llu beyond the credit "
+		      "window (%u entries or %u bytes of entries after "
+		      "PROGRESS %llu)",
+		    (unsigned long long)s->seq + 1, MSG_CREDIT_ENTRIES,
+		    MSG_CREDIT_BYTES, (unsigned long long)s->progress_sent);
 	if ((r = msg_entry_decode(p, len, &e)) != 0)
 		fatal("protocol: bad ENTRY from reader: %s", cb_strerror(r));
 	if (e.link_to != NULL)
@@ -430,6 +441,7 @@ handle_entry(struct session *s, const uint8_t *p, size_t len)
 			replaces_dir = 1;
 		}
 		a = q_push(s, ACT_ENTRY);
+		s->qentries++;
 		a->seq = s->seq;
 		a->e = e; /* transferred */
 		a->replaces_dir = replaces_dir;
@@ -441,11 +453,29 @@ handle_entry(struct session *s, const uint8_t *p, size_t len)
 			send_frame(s, MSG_WANT, a->seq);
 		count_entry(s, a);
 	}
-	if (s->seq - s->progress_sent >= PROGRESS_EVERY) {
-		send_frame(s, MSG_PROGRESS, s->seq);
-		s->progress_sent = s->seq;
-	}
 	apply_ready(s);
+}
+
+/*
+ * Return credit (PROGRESS) for the entries no longer waiting in the
+ * queue: every PROGRESS_EVERY entries, or with ${all} whatever is due
+ * (before the writer waits for input, so a reader at the end of its
+ * window is never left waiting too).  Entries still queued keep their
+ * credit: the queue is bounded by the window.
+ */
+static void
+grant_credit(struct session *s, int all)
+{
+	uint64_t upto = s->qentries > 0 ? s->popped_seq : s->seq;
+
+	if (upto <= s->progress_sent ||
+	    (!all && upto - s->progress_sent < PROGRESS_EVERY))
+		return;
+	send_frame(s, MSG_PROGRESS, upto);
+	s->progress_sent = upto;
+	if (credit_grant(&s->cr, upto) != 0)
+		fatal("internal: PROGRESS %llu beyond %llu entries",
+		    (unsigned long long)upto, (unsigned long long)s->seq);
 }
 
 static void
@@ -461,6 +491,7 @@ handle_entries_end(struct session *s, const uint8_t *p, size_t len)
 	prev_delete_before(s, NULL, 0);
 	send_frame(s, MSG_PROGRESS, s->seq);
 	s->progress_sent = s->seq;
+	(void)credit_grant(&s->cr, s->seq);
 	apply_ready(s);
 }
 
@@ -526,9 +557,11 @@ run_stream(struct session *s)
 			handle_frame(s, type, p, len);
 			if (s->entries_done && s->qcount == 0)
 				return;
+			grant_credit(s, 0);
 		}
 		if (r != CB_ERR_TRUNCATED)
 			fatal("protocol: %s from reader", cb_strerror(r));
+		grant_credit(s, 1);
 		pfd[0].fd = 0;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = 1;
@@ -747,6 +780,8 @@ session_init(struct session *s, struct repo *repo, const struct writer_opts *o)
 	strbuf_init(&s->errlog);
 	meta_rec_init(&s->prec);
 	frame_in_init(&s->in, 0, msg_backup_stream_max);
+	if (credit_init(&s->cr) != 0)
+		fatal("out of memory");
 	strbuf_init(&s->sig);
 	strbuf_init(&s->mpend);
 	s->basisfd = -1;
@@ -841,6 +876,7 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 	strbuf_release(&s.sig);
 	frame_in_release(&s.in);
 	frame_out_release(&s.out);
+	credit_release(&s.cr);
 	/* rdiff-backup's bits: 2 warning (a failed session was undone),
 	 * 4 some files failed. */
 	return (s.st.errors > 0 ? 4 : 0) | (repo->regressed ? 2 : 0);

@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 
+#include "credit.h"
 #include "delta.h"
 #include "frame.h"
 #include "hashbehind.h"
@@ -88,10 +89,13 @@ struct session {
 	/* receipt side: order and structure checks */
 	struct pathcheck pc;
 	uint64_t seq, progress_sent;
+	struct credit cr; /* the reader's window, enforced */
 	int entries_done;
 	/* apply side */
 	struct action *q; /* ring */
 	size_t qhead, qcount, qcap;
+	size_t qentries;     /* ACT_ENTRY actions in q */
+	uint64_t popped_seq; /* seq of the last ACT_ENTRY taken from q */
 	struct dlevel *dstack;
 	size_t ddepth, dcap;
 	struct linkmap *links;

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "cb_err.h"
+#include "credit.h"
 #include "fsutil.h"
 #include "hello.h"
 #include "history.h"
@@ -88,6 +89,7 @@ struct cmp {
 	struct msg_entry *in_q;
 	size_t ihead, icount, icap;
 	uint64_t seq, joined, progress_sent;
+	struct credit cr; /* the reader's window, enforced */
 	int entries_done;
 	/* report lines in record order (ring) */
 	struct cmp_item *q;
@@ -434,6 +436,16 @@ m_before(const struct cmp *c, const struct meta_rec *s)
 		   s->pathlen) < 0;
 }
 
+/* PROGRESS for the entries joined: credit goes back to the reader. */
+static void
+give_credit(struct cmp *c)
+{
+	send_u64(c, MSG_PROGRESS, c->joined);
+	c->progress_sent = c->joined;
+	if (credit_grant(&c->cr, c->joined) != 0)
+		fatal("internal: PROGRESS beyond the entries received");
+}
+
 /*
  * Join what can be joined: records before the next entry are deleted
  * paths; after the last entry every remaining record is.  Pauses while
@@ -461,10 +473,8 @@ pump(struct cmp *c)
 		c->ihead = (c->ihead + 1) % c->icap;
 		c->icount--;
 	}
-	if (c->joined - c->progress_sent >= CMP_PROGRESS_EVERY) {
-		send_u64(c, MSG_PROGRESS, c->joined);
-		c->progress_sent = c->joined;
-	}
+	if (c->joined - c->progress_sent >= CMP_PROGRESS_EVERY)
+		give_credit(c);
 }
 
 static void
@@ -475,6 +485,12 @@ handle_entry(struct cmp *c, const uint8_t *p, size_t len)
 
 	if (c->entries_done)
 		fatal("protocol: ENTRY after ENTRIES_END");
+	if (credit_take(&c->cr, len) != 0)
+		fatal("protocol: the reader sent entry %llu beyond the credit "
+		      "window (%u entries or %u bytes of entries after "
+		      "PROGRESS %llu)",
+		    (unsigned long long)c->seq + 1, MSG_CREDIT_ENTRIES,
+		    MSG_CREDIT_BYTES, (unsigned long long)c->progress_sent);
 	if ((r = msg_entry_decode(p, len, &e)) != 0)
 		fatal("protocol: bad ENTRY from reader: %s", cb_strerror(r));
 	if (e.link_to != NULL)
@@ -714,10 +730,8 @@ run_stream(struct cmp *c)
 		}
 		if (r != CB_ERR_TRUNCATED)
 			fatal("protocol: %s from reader", cb_strerror(r));
-		if (c->joined > c->progress_sent) {
-			send_u64(c, MSG_PROGRESS, c->joined);
-			c->progress_sent = c->joined;
-		}
+		if (c->joined > c->progress_sent)
+			give_credit(c);
 		pfd[0].fd = 0;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = 1;
@@ -808,6 +822,8 @@ writer_compare(const char *method, const char *path,
 	    (c.buf = malloc(MSG_DATA_MAX)) == NULL)
 		fatal("out of memory");
 	frame_in_init(&c.in, 0, msg_entry_stream_max);
+	if (credit_init(&c.cr) != 0)
+		fatal("out of memory");
 	frame_out_init(&c.out, 1);
 	m_advance(&c);
 	hello_exchange(&c.in, &c.out, ROLE_WRITER, ROLE_READER, "reader");
@@ -838,6 +854,7 @@ writer_compare(const char *method, const char *path,
 	meta_rec_clear(&c.mrec);
 	snapsrc_close(&c.src);
 	frame_in_release(&c.in);
+	credit_release(&c.cr);
 	frame_out_release(&c.out);
 	return status;
 }

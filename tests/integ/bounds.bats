@@ -1,0 +1,94 @@
+#!/usr/bin/env bats
+# Every total a peer can drive is bounded, and the receiver enforces the
+# bound (issue 20, item 6): the credit window and the metadata it lets
+# queue, xattrs and ACLs per entry, the expansion of HOLE frames, gzip
+# increments and deltas to the size recorded, and the forced request.
+# A hostile reader (tests/lib/evilreader.py) floods a real writer, a
+# hostile repository side (evilrepo.py) a real restorer; each must end
+# with a named error and a peak RSS that does not follow the flood.
+
+load ../lib/helpers
+
+setup() {
+	need_root
+	setup_scratch
+	# ASan's shadow memory and quarantine inflate the resident set:
+	# the bounds scale there (the floods below would still exceed them
+	# many times over without the limits).
+	RSS_SCALE=1
+	if grep -qa __asan_init "$CAPBACK_BUILD/capback-writer"; then
+		RSS_SCALE=4
+	fi
+}
+
+teardown() {
+	teardown_scratch
+}
+
+flood_writer() {
+	timeout 300 python3 "$LIB/evilreader.py" "$@" -- \
+	    "$CAPBACK_BUILD/capback-writer" -- backup "$T/repo"
+}
+
+# maxrss_below KB: the "maxrss N" line of the last run is under KB * scale.
+maxrss_below() {
+	local kb
+	kb=$(printf '%s\n' "$output" | sed -n 's/^maxrss //p')
+	echo "peak RSS ${kb} KB, bound $(($1 * RSS_SCALE)) KB"
+	[ -n "$kb" ] && [ "$kb" -lt $(($1 * RSS_SCALE)) ]
+}
+
+@test "entries beyond the credit window end the session (one unanswered WANT)" {
+	run flood_writer flood 20000
+	echo "$output"
+	[[ "$output" == *"beyond the credit window"* ]]
+	[[ "$output" == *"exit 1"* ]]
+	maxrss_below 49152
+	# a first backup that failed leaves nothing behind
+	[ ! -e "$T/repo" ]
+}
+
+@test "entries with large xattrs fill the window's bytes first: the queue stays small" {
+	# 300 entries of 240 KiB each (70 MiB) behind one unanswered WANT
+	run flood_writer xattr-flood 300
+	echo "$output"
+	[[ "$output" == *"beyond the credit window"* ]]
+	[[ "$output" == *"exit 1"* ]]
+	maxrss_below 49152
+	# 1024 empty xattrs an entry: what decoding inflates most (37 MB)
+	run flood_writer tiny-xattrs 2000
+	echo "$output"
+	[[ "$output" == *"beyond the credit window"* ]]
+	maxrss_below 49152
+}
+
+@test "xattrs and ACL qualifiers of one entry are bounded" {
+	run flood_writer xattr-entry
+	echo "$output"
+	[[ "$output" == *"bad ENTRY from reader: length exceeds limit"* ]]
+	[[ "$output" == *"exit 1"* ]]
+	run flood_writer acl-entry
+	echo "$output"
+	[[ "$output" == *"bad ENTRY from reader: length exceeds limit"* ]]
+	[[ "$output" == *"exit 1"* ]]
+}
+
+@test "the reader sends a file with xattrs beyond the bound as unreadable, the rest goes on" {
+	# ext4 holds 64 KiB values with ea_inode only
+	truncate -s 64M "$T/img"
+	mkfs.ext4 -q -O ea_inode "$T/img" || skip "no mkfs.ext4 with ea_inode"
+	mkdir "$T/src"
+	mount -o loop "$T/img" "$T/src" || skip "cannot mount a loop device"
+	MOUNTS="$T/src"
+	echo ok >"$T/src/a"
+	echo big >"$T/src/b"
+	head -c 60000 /dev/zero | tr '\0' x >"$T/v"
+	for i in 1 2 3 4 5; do
+		setfattr -n "user.big$i" -v "$(cat "$T/v")" "$T/src/b"
+	done
+	run cb backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"'b'"*"Argument list too long"* ]]
+	[ "$(cat "$T/repo/a")" = ok ]
+}

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""A malicious reader: speaks capback's stream protocol to a real
+capback-writer (backup mode) and floods it.  Usage:
+
+    evilreader.py SCENARIO [N] -- WRITER-COMMAND...
+
+Scenarios (N: how many entries the flood sends):
+  flood        one regular file is left unanswered after its WANT, then N
+               entries follow without waiting for PROGRESS
+  xattr-flood  the same, every entry carrying 240 KiB of xattrs (under
+               the per-entry bound), N of them
+  tiny-xattrs  the same with 1024 empty xattrs an entry, N of them
+  xattr-entry  one entry with 300 KiB of xattrs (5 values of 60 KiB)
+  acl-entry    one entry with 1024 ACL entries of 255-byte qualifiers
+
+Prints the writer's stderr, "exit N" and "maxrss KB" (the writer's peak
+resident set, from getrusage of the children), for the test to judge.
+"""
+import os
+import resource
+import struct
+import subprocess
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cbwire import (ENTRIES_END, ENTRY, HELLO, ROLE_READER, blob,  # noqa
+                    frame, hello, u64)
+
+REG, DIR = 1, 2
+
+
+def entry(path, typ, perms=0o644, size=0, xattrs=(), acl=()):
+    """An ENTRY payload (docs/protocol.md), reader direction."""
+    x = struct.pack(">I", len(xattrs))
+    for name, value in xattrs:
+        x += blob(name) + blob(value)
+    a = struct.pack(">I", len(acl))
+    for tag, qual in acl:
+        a += struct.pack(">BBB", 0, tag, 7) + blob(qual)
+    return (blob(path) + struct.pack(">BIII", typ, perms, 0, 0) +
+            blob(b"") + blob(b"") +
+            struct.pack(">QQQQQB", 1690000000, size, 1, 0, 1, 0) +
+            blob(b"") + struct.pack(">BII", 0, 0, 0) + x + a +
+            struct.pack(">II", 0, 0) + blob(b""))
+
+
+def big_xattrs(n, size):
+    return [(b"user.x%02d" % i, b"v" * size) for i in range(n)]
+
+
+def frames(name, n):
+    root = frame(ENTRY, entry(b".", DIR, 0o755))
+    # "a": new, so the writer sends WANT 2 and the queue waits for it
+    head = [root, frame(ENTRY, entry(b"a", REG, size=10))]
+    if name == "flood":
+        yield from head
+        for i in range(n):
+            yield frame(ENTRY, entry(b"b%07d" % i, REG, size=0))
+        return
+    if name == "xattr-flood":
+        yield from head
+        xs = big_xattrs(4, 60 * 1024)
+        for i in range(n):
+            yield frame(ENTRY, entry(b"b%07d" % i, REG, xattrs=xs))
+        return
+    if name == "tiny-xattrs":         # what decoding costs most per byte
+        yield from head
+        xs = [(b"u.%04d" % i, b"") for i in range(1024)]
+        for i in range(n):
+            yield frame(ENTRY, entry(b"b%07d" % i, REG, xattrs=xs))
+        return
+    if name == "xattr-entry":
+        yield root
+        yield frame(ENTRY, entry(b"b", REG, xattrs=big_xattrs(5, 60 * 1024)))
+        return
+    if name == "acl-entry":
+        acl = [(2, b"u%03d" % i + b"x" * 251) for i in range(1020)]
+        yield root
+        yield frame(ENTRY, entry(b"b", REG, acl=acl))
+        return
+    raise SystemExit("unknown scenario " + name)
+
+
+def main():
+    sep = sys.argv.index("--")
+    name = sys.argv[1]
+    n = int(sys.argv[2]) if sep > 2 else 20000
+    argv = sys.argv[sep + 1:]
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Whatever the writer says (HELLO, WANT, PROGRESS) is read and dropped:
+    # the attack is never answering.
+    drain = threading.Thread(target=p.stdout.read, daemon=True)
+    drain.start()
+    count = 0
+    try:
+        p.stdin.write(frame(HELLO, hello(ROLE_READER, software=b"evilread")))
+        for f in frames(name, n):
+            p.stdin.write(f)
+            count += f[4] == ENTRY
+        p.stdin.write(frame(ENTRIES_END, u64(count)))
+        p.stdin.flush()
+    except BrokenPipeError:
+        pass
+    try:
+        p.stdin.close()
+    except BrokenPipeError:
+        pass
+    err = p.stderr.read()
+    try:
+        p.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        print("writer hung: killed")
+    sys.stdout.write(err.decode(errors="replace"))
+    print("exit", p.returncode)
+    print("maxrss", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+
+
+if __name__ == "__main__":
+    main()
