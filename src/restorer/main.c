@@ -864,8 +864,12 @@ file_begin(struct restorer *rs, uint64_t seq, uint64_t size)
 
 	if (!rs->expecting || seq != rs->seq)
 		fatal("protocol: unexpected FILE");
-	if (size > (uint64_t)INT64_MAX)
-		fatal("protocol: bad FILE size");
+	/* The recorded size bounds what is written (and HOLEs hashed). */
+	if (size > r->size)
+		fatal("protocol: FILE of %llu bytes for '%s', whose recorded "
+		      "size is %llu",
+		    (unsigned long long)size, log_quote(r->path, r->pathlen),
+		    (unsigned long long)r->size);
 	rs->expecting = 0;
 	rs->receiving = 1;
 	/* A large file needs a free slot of the hashing thread. */

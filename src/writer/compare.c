@@ -68,6 +68,7 @@ struct cmp_item {
 	uint8_t sha1[20];    /* hash: the recorded digest */
 	uint64_t alt_mirror; /* full: where a long name's data and */
 	uint64_t alt_inc;    /* increments are kept (long_filename_data) */
+	uint64_t size;	     /* full: the recorded size (bounds the rebuild) */
 };
 
 struct cmp {
@@ -383,6 +384,7 @@ join_regular(struct cmp *c, const struct msg_entry *e)
 		memcpy(it->sha1, digest, sizeof(digest));
 		it->alt_mirror = m->alt_mirror;
 		it->alt_inc = m->alt_inc;
+		it->size = m->size;
 		send_u64(c, MSG_WANT, it->seq);
 		return;
 	}
@@ -556,6 +558,7 @@ file_begin(struct cmp *c, uint64_t seq, uint64_t size)
 		v.pathlen = strlen(full);
 	}
 	v.type = META_REG;
+	v.size = it->size;
 	v.alt_mirror = it->alt_mirror;
 	v.alt_inc = it->alt_inc;
 	r = hist_file_at(&c->hdir, c->repo->rootfd, c->repo->datafd, &v,

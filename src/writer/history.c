@@ -183,13 +183,22 @@ open_inc(const struct hist_dir *d, const struct hinc *h)
 	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 }
 
+/* What a step of a rebuild may make: the last (chain[0], the version
+ * at the session asked for) no more than its recorded ${size}. */
+static uint64_t
+step_max(size_t k, uint64_t size)
+{
+	return k == 0 ? size : INT64_MAX;
+}
+
 /*
  * Apply the diffs chain[k - 1] .. chain[0] to ${base} (borrowed) in one
- * pass (delta_chain); *outfd the result in a scratch file.
+ * pass (delta_chain); *outfd the result in a scratch file of at most
+ * ${size} bytes.
  */
 static int
 patch_at_once(const struct hist_dir *d, struct hinc **chain, size_t k, int base,
-    int *outfd)
+    uint64_t size, int *outfd)
 {
 	struct delta_chain *c = NULL;
 	int lit, out = -1, dfd, rc;
@@ -202,7 +211,7 @@ patch_at_once(const struct hist_dir *d, struct hinc **chain, size_t k, int base,
 			rc = CB_ERR_SYS;
 			break;
 		}
-		rc = delta_chain_add(c, dfd, chain[k]->gz, INT64_MAX);
+		rc = delta_chain_add(c, dfd, chain[k]->gz, step_max(k, size));
 		close(dfd);
 	}
 	if (rc == 0 && (out = scratch_fd()) < 0)
@@ -225,7 +234,7 @@ patch_at_once(const struct hist_dir *d, struct hinc **chain, size_t k, int base,
  */
 static int
 patch_in_turn(const struct hist_dir *d, struct hinc **chain, size_t k, int cur,
-    int *outfd)
+    uint64_t size, int *outfd)
 {
 	int next, dfd, rc = 0;
 
@@ -239,7 +248,8 @@ patch_in_turn(const struct hist_dir *d, struct hinc **chain, size_t k, int cur,
 				close(dfd);
 			break;
 		}
-		rc = delta_patch(cur, dfd, chain[k]->gz, next, INT64_MAX);
+		rc = delta_patch(cur, dfd, chain[k]->gz, next,
+		    step_max(k, size));
 		close(dfd);
 		close(cur);
 		cur = next;
@@ -309,8 +319,8 @@ hist_file_at(struct hist_dir *d, int rootfd, int datafd,
 			int un = scratch_fd();
 
 			if (un < 0 ||
-			    (rc = delta_gunzip_copy(base, un, INT64_MAX)) !=
-				0) {
+			    (rc = delta_gunzip_copy(base, un,
+				 step_max(k, r->size))) != 0) {
 				rc = rc ? rc : CB_ERR_SYS;
 				close(base);
 				if (un >= 0)
@@ -337,9 +347,9 @@ hist_file_at(struct hist_dir *d, int rootfd, int datafd,
 	/* Newest diff first, back to the one named with time t: in one pass
 	 * if the map of pieces stays small, else one diff at a time. */
 	if (k > 1)
-		rc = patch_at_once(d, chain, k, base, outfd);
+		rc = patch_at_once(d, chain, k, base, r->size, outfd);
 	if (k <= 1 || rc == CB_ERR_TOO_LARGE)
-		rc = patch_in_turn(d, chain, k, dup(base), outfd);
+		rc = patch_in_turn(d, chain, k, dup(base), r->size, outfd);
 	close(base);
 	free(chain);
 	return rc;

@@ -29,8 +29,10 @@ void hist_dir_release(struct hist_dir *d);
  * Rebuild the content regular file ${r} had at session time ${t} (older
  * than the mirror): *outfd is an unlinked file holding it (caller closes)
  * or the mirror file itself when no increment applies.  ${d} caches the
- * increments listing of the current directory.  Returns 0, CB_ERR_SYS,
- * CB_ERR_CORRUPT (a bad delta or gzip), CB_ERR_NOMEM.
+ * increments listing of the current directory.  The version is never
+ * made larger than ${r}'s recorded size.  Returns 0, CB_ERR_SYS,
+ * CB_ERR_CORRUPT (a bad delta or gzip), CB_ERR_TOO_LARGE (it would be
+ * larger than recorded), CB_ERR_NOMEM.
  */
 int hist_file_at(struct hist_dir *d, int rootfd, int datafd,
     const struct meta_rec *r, int64_t t, int *outfd);

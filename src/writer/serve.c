@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cb_err.h"
@@ -74,15 +75,24 @@ send_content(struct source *src, struct frame_out *out,
     const struct meta_rec *r, uint64_t seq)
 {
 	struct repo *repo = src->repo;
+	struct stat st;
 	int fd, rc;
 
 	if (src->ss.snap != NULL)
 		fd = open_mirror_file(repo, r);
 	else if ((rc = hist_file_at(&src->hdir, repo->rootfd, repo->datafd, r,
 		      src->ss.t, &fd)) != 0) {
-		log_error("cannot rebuild '%s' as of the session: %s",
-		    log_quote(r->path, r->pathlen),
-		    rc == CB_ERR_SYS ? strerror(errno) : cb_strerror(rc));
+		if (rc == CB_ERR_TOO_LARGE)
+			log_error("cannot rebuild '%s' as of the session: its "
+				  "increments make more than its recorded "
+				  "%llu bytes",
+			    log_quote(r->path, r->pathlen),
+			    (unsigned long long)r->size);
+		else
+			log_error("cannot rebuild '%s' as of the session: %s",
+			    log_quote(r->path, r->pathlen),
+			    rc == CB_ERR_SYS ? strerror(errno) :
+					       cb_strerror(rc));
 		fd = -1;
 		errno = EIO;
 	}
@@ -91,8 +101,16 @@ send_content(struct source *src, struct frame_out *out,
 		log_error("cannot open mirror file '%s': %s",
 		    log_quote(r->path, r->pathlen), strerror(errno));
 		rc = xfer_send_failed(out, seq, errno);
+	} else if (fstat(fd, &st) != 0 || (uint64_t)st.st_size > r->size) {
+		/* The restorer takes no more than the recorded size. */
+		log_error("mirror file '%s' holds more than its recorded %llu "
+			  "bytes: not sent",
+		    log_quote(r->path, r->pathlen),
+		    (unsigned long long)r->size);
+		close(fd);
+		rc = xfer_send_failed(out, seq, EIO);
 	} else {
-		rc = xfer_send_file(out, fd, seq, NULL);
+		rc = xfer_send_file(out, fd, seq, &st);
 		close(fd);
 	}
 	if (rc != 0)

@@ -92,3 +92,37 @@ maxrss_below() {
 	[[ "$output" == *"'b'"*"Argument list too long"* ]]
 	[ "$(cat "$T/repo/a")" = ok ]
 }
+
+@test "the restorer takes no more than the recorded size (a 13-byte HOLE of 1 TiB)" {
+	run timeout 60 python3 "$LIB/evilrepo.py" hole-bomb "$T/outside" -- \
+	    "$CAPBACK_BUILD/capback-restorer" "$T/dest"
+	echo "$output"
+	[[ "$output" == *"FILE of 1099511627776 bytes for 'f', whose recorded size is 4"* ]]
+	[[ "$output" == *"exit 1"* ]]
+	maxrss_below 32768
+}
+
+@test "a gzip increment expands to the recorded size, no further" {
+	mkdir -p "$T/src"
+	echo hello >"$T/src/f"
+	run cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	[ "$status" -eq 0 ]
+	echo "a new version" >"$T/src/f"
+	run cb --current-time 1700000100 backup "$T/src" "$T/repo"
+	[ "$status" -eq 0 ]
+	inc=$(cd "$T/repo/rdiff-backup-data/increments" && ls | grep '^f\.')
+	echo "increment: $inc"
+	bomb=$(echo "$inc" | sed -E 's/\.(diff|snapshot)(\.gz)?$//').snapshot.gz
+	rm "$T/repo/rdiff-backup-data/increments/$inc"
+	# 512 MiB of zeros in half a MiB, for a file recorded as 6 bytes
+	head -c 536870912 /dev/zero | gzip -1 \
+	    >"$T/repo/rdiff-backup-data/increments/$bomb"
+	mkdir "$T/tmp"
+	TMPDIR="$T/tmp" run /usr/bin/time -f 'maxrss %M' \
+	    "$CAPBACK_BUILD/capback" restore --at 1700000000 "$T/repo" "$T/out"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"cannot rebuild 'f'"*"more than its recorded 6 bytes"* ]]
+	[ ! -s "$T/out/f" ] || [ "$(stat -c %s "$T/out/f")" -le 6 ]
+	maxrss_below 65536
+}

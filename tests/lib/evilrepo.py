@@ -5,16 +5,18 @@ capback-restorer.  Usage:
     evilrepo.py SCENARIO OUTSIDE -- RESTORER-COMMAND...
 
 OUTSIDE is a directory beyond the destination that the attack aims at.
-Prints the restorer's stderr and "exit N".
+Prints the restorer's stderr, "exit N" and "maxrss KB" (its peak
+resident set).
 """
 import os
+import resource
 import struct
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cbwire import (DATA, ENTRIES_END, ENTRY, FILE, FILE_END, HELLO,  # noqa
-                    ROLE_REPO_SOURCE, blob, frame, hello, u64)
+                    HOLE, ROLE_REPO_SOURCE, blob, frame, hello, u64)
 
 REG, DIR, SYM, DEV, FIFO, SOCK = 1, 2, 3, 4, 5, 6
 
@@ -74,6 +76,10 @@ def scenario(name, out):
     if name == "oversize":
         return [root, frame(ENTRY, entry(b"f", REG, size=4)),
                 content(2, b"x" * 100000, declared=4)]
+    if name == "hole-bomb":           # 13 bytes that would hash 1 TiB
+        return [root, frame(ENTRY, entry(b"f", REG, size=4)),
+                frame(FILE, u64(2, 1 << 40)), frame(HOLE, u64(1 << 40)),
+                frame(FILE_END, struct.pack(">IQ", 0, 0))]
     if name == "setuid":
         return [root, frame(ENTRY, entry(b"rootshell", REG, 0o4755, size=3)),
                 content(2, b"sh\n")]
@@ -124,6 +130,7 @@ def main():
         print("restorer hung: killed")
     sys.stdout.write(err.decode(errors="replace"))
     print("exit", p.returncode)
+    print("maxrss", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 
 
 if __name__ == "__main__":
