@@ -12,13 +12,15 @@
 /* The words of the request, alive until exit (external: leak checkers
  * see them reachable). */
 char **forced_words;
+char *forced_text; /* the buffer of every word */
 
 static const char safe_chars[] = "abcdefghijklmnopqrstuvwxyz"
 				 "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 				 "0123456789_./:=@%+,-";
 
-/* One word starting at *pp into ${w}; advances *pp past it. */
-static void
+/* One word starting at *pp into ${w}; advances *pp past it.  Returns its
+ * length: never more than the characters consumed. */
+static size_t
 parse_word(const char **pp, char *w)
 {
 	const char *p = *pp;
@@ -45,6 +47,7 @@ parse_word(const char **pp, char *w)
 	}
 	w[o] = '\0';
 	*pp = p;
+	return o;
 }
 
 char **
@@ -56,20 +59,24 @@ forced_request(const char *role, const char *what, int *argc)
 
 	if (cmd == NULL)
 		fatal("no request: this key only serves capback %s", what);
-	len = strlen(cmd);
-	if (len > 1 << 20)
-		fatal("request too long");
-	if ((words = calloc(cap, sizeof(*words))) == NULL)
+	len = strnlen(cmd, FORCED_REQUEST_MAX + 1);
+	if (len > FORCED_REQUEST_MAX)
+		fatal("refusing the request: longer than %u bytes",
+		    FORCED_REQUEST_MAX);
+	/* All words in one buffer: a word is never longer than the text
+	 * it came from, and the space after it holds its NUL. */
+	if ((words = calloc(cap, sizeof(*words))) == NULL ||
+	    (w = malloc(len + 1)) == NULL)
 		fatal("out of memory");
 	forced_words = words;
+	forced_text = w;
 	for (p = cmd; *p != '\0';) {
 		while (*p == ' ')
 			p++;
 		if (*p == '\0')
 			break;
-		if ((w = malloc(len + 1)) == NULL)
-			fatal("out of memory");
-		parse_word(&p, w);
+		words[n] = w;
+		w += parse_word(&p, w) + 1;
 		if (n + 2 > cap) {
 			cap *= 2;
 			if ((words = realloc(words, cap * sizeof(*words))) ==
@@ -77,7 +84,7 @@ forced_request(const char *role, const char *what, int *argc)
 				fatal("out of memory");
 			forced_words = words;
 		}
-		words[n++] = w;
+		n++;
 	}
 	words[n] = NULL;
 	slash = n > 0 ? strrchr(words[0], '/') : NULL;

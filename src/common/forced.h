@@ -13,10 +13,16 @@
  * single-quoted strings (with \' between), nothing a shell would expand.
  * The first word must be ${role} (any directory before it is ignored).
  * Fatal, naming the problem, on anything else or a missing request (the
- * key "only serves capback ${what}").  The words stay allocated until
- * exit.
+ * key "only serves capback ${what}"), and on a request longer than
+ * FORCED_REQUEST_MAX.  The words stay allocated until exit.
  */
 char **forced_request(const char *role, const char *what, int *argc);
+/*
+ * The longest request taken, in bytes (the kernel passes at most 128 KiB
+ * in one environment string).  Parsing holds one copy of it, plus a
+ * pointer per word.
+ */
+#define FORCED_REQUEST_MAX (64u * 1024)
 
 /*
  * forced_open_beneath(restrict_path, path, base):

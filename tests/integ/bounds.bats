@@ -126,3 +126,22 @@ maxrss_below() {
 	[ ! -s "$T/out/f" ] || [ "$(stat -c %s "$T/out/f")" -le 6 ]
 	maxrss_below 65536
 }
+
+@test "a forced request is bounded, and parsed without a copy per word" {
+	mkdir -p "$T/d"
+	# 30 000 words in 60 KB: a copy of the whole per word was 1.8 GB
+	req="capback-reader$(head -c 30000 /dev/zero | sed 's/\x0/ x/g') -- $T/d"
+	run env SSH_ORIGINAL_COMMAND="$req" /usr/bin/time -f 'maxrss %M' \
+	    "$CAPBACK_BUILD/capback-reader" --serve --restrict-path "$T" </dev/null
+	echo "${output:0:600}"
+	[ "$status" -ne 0 ]
+	[[ "$output" != *"out of memory"* ]]
+	maxrss_below 32768
+	# longer than FORCED_REQUEST_MAX (64 KiB): refused before parsing
+	req="capback-reader -- $T/d$(head -c 70000 /dev/zero | tr '\0' /)"
+	run env SSH_ORIGINAL_COMMAND="$req" \
+	    "$CAPBACK_BUILD/capback-reader" --serve --restrict-path "$T" </dev/null
+	echo "${output:0:600}"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"refusing the request: longer than 65536 bytes"* ]]
+}
