@@ -131,6 +131,10 @@ writer_script(struct strbuf *sb, const struct setup_opts *o)
 	    "ReadWritePaths=%s %s/.ssh\nPrivateTmp=yes\n"
 	    "ProtectHome=read-only",
 	    o->repo_dir, o->home);
+	/* One backup: the writer stays under about 40 MB even against a
+	 * hostile host (docs/protocol.md, "Bounds"), ssh and the CLI beside
+	 * it; 5 to 8 tasks. */
+	line(sb, "MemoryMax=256M\nTasksMax=32");
 	line(sb, "CAPBACK_EOF");
 	line(sb, "cat >/etc/systemd/system/capback-%s.timer <<'CAPBACK_EOF'",
 	    o->name);

@@ -67,7 +67,7 @@ teardown() {
 	[[ "$output" == *"ExecStart=$T/bin/capback backup agent@host::/ $T/repos/host1"* ]]
 	for want in "User=$U" "NoNewPrivileges=yes" "CapabilityBoundingSet=" \
 	    "AmbientCapabilities=" "ProtectSystem=strict" "ReadWritePaths=$T/repos $T/home/.ssh" \
-	    "OnCalendar=daily"; do
+	    "OnCalendar=daily" "MemoryMax=256M" "TasksMax=32"; do
 		grep -qx "$want" <<<"$output"
 	done
 	# the account, its key and the repository directory (units need
@@ -82,6 +82,16 @@ teardown() {
 	key=$(md5sum "$T/home/.ssh/id_ed25519")
 	sh -c "$script"
 	[ "$(md5sum "$T/home/.ssh/id_ed25519")" = "$key" ]
+}
+
+@test "the shipped run unit bounds memory and tasks" {
+	unit="$CAPBACK_SRC/contrib/systemd/capback-run.service"
+	grep -qx 'MemoryMax=1G' "$unit"
+	grep -qx 'TasksMax=256' "$unit"
+	if command -v systemd-analyze >/dev/null; then
+		systemd-analyze verify "$unit" 2>&1 | grep -i 'memorymax\|tasksmax' && false
+	fi
+	true
 }
 
 @test "bad input is refused before anything runs" {
