@@ -145,3 +145,31 @@ maxrss_below() {
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"refusing the request: longer than 65536 bytes"* ]]
 }
+
+@test "capback run: a flooding host ends with the bound named, the other host is backed up" {
+	mkdir -p "$T/good"
+	echo "good data" >"$T/good/file"
+	cat >"$T/capback.conf" <<EOF2
+[global]
+parallel = 2
+state-dir = $T/state
+
+[host evil]
+source = x@evil::/srv
+repository = $T/evil
+remote-schema = python3 $LIB/evilreader.py --stdio flood 20000 {h}
+
+[host good]
+source = x@good::$T/good
+repository = $T/goodrepo
+remote-schema = env CBHOST={h} PATH=$CAPBACK_BUILD:/usr/bin:/bin sh -c
+EOF2
+	run /usr/bin/time -f 'maxrss %M' "$CAPBACK_BUILD/capback" run "$T/capback.conf"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"host evil: the backup failed"* ]]
+	[[ "$output" != *"host good: the backup failed"* ]]
+	grep -q "beyond the credit window" "$T/state/logs/evil.log"
+	[ "$(cat "$T/goodrepo/file")" = "good data" ]
+	maxrss_below 49152
+}

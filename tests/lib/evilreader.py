@@ -3,6 +3,10 @@
 capback-writer (backup mode) and floods it.  Usage:
 
     evilreader.py SCENARIO [N] -- WRITER-COMMAND...
+    evilreader.py --stdio SCENARIO N [IGNORED...]
+
+The second form is the "host" itself: it speaks on its own standard
+input and output, as a remote schema's command (capback run's tests).
 
 Scenarios (N: how many entries the flood sends):
   flood        one regular file is left unanswered after its WANT, then N
@@ -82,7 +86,25 @@ def frames(name, n):
     raise SystemExit("unknown scenario " + name)
 
 
+def stdio(name, n):
+    """Flood the writer on our stdout; what it says is read and dropped."""
+    threading.Thread(target=sys.stdin.buffer.read, daemon=True).start()
+    out, count = sys.stdout.buffer, 0
+    try:
+        out.write(frame(HELLO, hello(ROLE_READER, software=b"evilread")))
+        for f in frames(name, n):
+            out.write(f)
+            count += f[4] == ENTRY
+        out.write(frame(ENTRIES_END, u64(count)))
+        out.flush()
+    except BrokenPipeError:
+        os._exit(1)
+    os._exit(0)
+
+
 def main():
+    if sys.argv[1] == "--stdio":
+        stdio(sys.argv[2], int(sys.argv[3]))
     sep = sys.argv.index("--")
     name = sys.argv[1]
     n = int(sys.argv[2]) if sep > 2 else 20000
