@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -35,14 +37,117 @@ spawn_libexec_dir(void)
 }
 
 /*
+ * What a remote role writes to stderr is the other host's to choose (ssh
+ * passes it on byte for byte): it reaches ours through a relay process
+ * that shows control characters escaped (log_text), line by line, so a
+ * host can neither write to the admin's terminal nor forge a line.
+ */
+#define RELAY_MAX 2
+static pid_t relays[RELAY_MAX];
+static int nrelays;
+
+/* Copy ${fd} to our stderr, a line (or 4 KiB of one) at a time. */
+static void
+relay_lines(int fd)
+{
+	char buf[4096];
+	size_t have = 0, i, start;
+	ssize_t n;
+
+	for (;;) {
+		n = read(fd, buf + have, sizeof(buf) - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n > 0)
+			have += (size_t)n;
+		for (start = 0, i = 0; i < have; i++)
+			if (buf[i] == '\n') {
+				dprintf(2, "%s\n",
+				    log_text(buf + start, i - start));
+				start = i + 1;
+			}
+		if (start > 0) {
+			memmove(buf, buf + start, have - start);
+			have -= start;
+		}
+		if (have > 0 && (n <= 0 || have == sizeof(buf))) {
+			dprintf(2, "%s\n", log_text(buf, have));
+			have = 0;
+		}
+		if (n <= 0)
+			return;
+	}
+}
+
+/* A relay for a remote role's stderr: the descriptor to give it as its
+ * fd 2, or -1 (it then shares ours). */
+static int
+start_relay(void)
+{
+	int p[2];
+	pid_t pid;
+
+	if (nrelays == RELAY_MAX || pipe2(p, O_CLOEXEC) != 0)
+		return -1;
+	if ((pid = fork()) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		/* nothing of ours but the pipe and stderr: a role's end of
+		 * a stream held here would never see the other end close */
+		if (dup2(p[0], 0) < 0)
+			_exit(1);
+		close(1);
+		syscall(SYS_close_range, 3u, ~0u, 0);
+		signal(SIGPIPE, SIG_DFL);
+		relay_lines(0);
+		_exit(0);
+	}
+	close(p[0]);
+	relays[nrelays++] = pid;
+	return p[1];
+}
+
+/*
+ * Wait for the relays once the roles are gone: up to 2 s, as something
+ * the remote schema left behind (an ssh ControlPersist master) may hold
+ * the pipe open; then they are ended.
+ */
+static void
+end_relays(void)
+{
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+	int left = 200, st;
+
+	while (nrelays > 0) {
+		pid_t p = relays[nrelays - 1];
+		pid_t r = waitpid(p, &st, left > 0 ? WNOHANG : 0);
+
+		if (r == 0) {
+			nanosleep(&tick, NULL);
+			if (--left == 0)
+				kill(p, SIGTERM);
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		nrelays--;
+	}
+}
+
+/*
  * Start ${argv} with ${in} (if >= 0) as its stdin, ${out} (if >= 0) as
- * its stdout and our descriptor ${fd3} (if >= 0) as its fd 3.
+ * its stdout and our descriptor ${fd3} (if >= 0) as its fd 3; a remote
+ * role's stderr through a relay.
  */
 static pid_t
 start(char *const argv[], int in, int out, int fd3)
 {
 	char path[PATH_MAX + 64];
 	pid_t pid;
+	int err = -1;
 
 	/* A role by name lives beside us; an absolute path (the shell that
 	 * runs a remote schema) is run as it is. */
@@ -53,21 +158,24 @@ start(char *const argv[], int in, int out, int fd3)
 		    argv[0]);
 	if (access(path, X_OK) != 0)
 		fatal("cannot run '%s': %s", path, strerror(errno));
+	if (argv[0][0] == '/')
+		err = start_relay();
 	pid = fork();
 	if (pid < 0)
 		fatal("fork: %s", strerror(errno));
 	if (pid == 0) {
 		/* Out of the way first (above 9, closed at exec): any of
 		 * them may be 0, 1 or 3. */
-		int fds[3] = { in, out, fd3 }, k;
+		int fds[4] = { in, out, fd3, err }, k;
 
-		for (k = 0; k < 3; k++)
+		for (k = 0; k < 4; k++)
 			if (fds[k] >= 0 &&
 			    (fds[k] = fcntl(fds[k], F_DUPFD_CLOEXEC, 10)) < 0)
 				_exit(127);
 		if ((fds[0] >= 0 && dup2(fds[0], 0) < 0) ||
 		    (fds[1] >= 0 && dup2(fds[1], 1) < 0) ||
-		    (fds[2] >= 0 && dup2(fds[2], 3) < 0))
+		    (fds[2] >= 0 && dup2(fds[2], 3) < 0) ||
+		    (fds[3] >= 0 && dup2(fds[3], 2) < 0))
 			_exit(127);
 		signal(SIGPIPE, SIG_DFL);
 		execv(path, argv);
@@ -75,6 +183,8 @@ start(char *const argv[], int in, int out, int fd3)
 		    strerror(errno));
 		_exit(127);
 	}
+	if (err >= 0)
+		close(err);
 	return pid;
 }
 
@@ -99,6 +209,7 @@ spawn_one(char *const argv[], int *st)
 	pid_t p = start(argv, -1, -1, -1);
 
 	*st = wait_status(p);
+	end_relays();
 	return 0;
 }
 
@@ -152,5 +263,6 @@ spawn_pair_out(char *const argv_a[], char *const argv_b[], int out_b, int *st_a,
 	close(ba[1]);
 	*st_a = wait_status(a);
 	*st_b = wait_status(b);
+	end_relays();
 	return 0;
 }

@@ -4,9 +4,10 @@
 /*
  * spawn_pair(argv_a, argv_b):
  * Run two role programs joined by two pipes, one each way (each reads
- * the other's output on its stdin; stderr is shared with us), wait for
- * both and return their exit statuses in *st_a, *st_b (128+signal when
- * killed).
+ * the other's output on its stdin; stderr is shared with us, a remote
+ * role's (argv[0] an absolute path: the schema's shell) through a relay
+ * that escapes control characters), wait for both and return their exit
+ * statuses in *st_a, *st_b (128+signal when killed).
  * argv[0] of each is a role binary name, looked up next to this program
  * (or in $CAPBACK_LIBEXEC).  Returns 0 or -1 (could not start).
  */

@@ -115,3 +115,39 @@ CONF
 	[[ "$output" == *'warning\x1b[2J\x0dhost2 OK'* ]]
 	refute grep -q '^host2 OK' <<<"$output"
 }
+
+@test "what a remote role writes to stderr reaches ours with control characters escaped" {
+	# a "host" that answers with escape sequences and a forged line on
+	# its stderr, then runs the role (here, locally) and fails
+	cat >"$T/evilssh" <<'SH'
+#!/bin/sh
+printf 'capback: \033]0;pwned\007title\033[2J\rcapback: all fine\n' >&2
+printf 'no newline at the end \033[5m' >&2
+exit 255
+SH
+	chmod 0755 "$T/evilssh"
+	run cb --remote-schema "$T/evilssh {h}" list files "h::$T/repo"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	no_raw_controls
+	[[ "$output" == *'capback: \x1b]0;pwned\x07title\x1b[2J\x0dcapback: all fine'* ]]
+	[[ "$output" == *'no newline at the end \x1b[5m'* ]]
+	refute grep -qx 'capback: all fine' <<<"$output"
+	# a real remote role's messages still arrive whole
+	cat >"$T/localssh" <<SH
+#!/bin/sh
+shift
+PATH=$CAPBACK_BUILD:\$PATH exec sh -c "\$*"
+SH
+	chmod 0755 "$T/localssh"
+	mkdir -p "$T/src"
+	echo x >"$T/src/f"
+	cb backup "$T/src" "$T/repo"
+	run cb --remote-schema "$T/localssh {h}" list files "h::$T/repo/nothere"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"nothere"* ]]
+	run cb --remote-schema "$T/localssh {h}" list files "h::$T/repo"
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = f ]
+}
