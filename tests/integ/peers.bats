@@ -128,10 +128,20 @@ sshd_start() {
 	[[ "$output" == *"exit 4"* ]]
 	[ ! -e "$T/restore/d/blk" ] && [ ! -e "$T/restore/d/chr" ]
 	[ -p "$T/restore/d/fifo" ] && [ -S "$T/restore/d/sock" ]
-	# a real restore onto R itself, with --force, is refused
+	# the real pipeline: a backup holding a device, restored onto the host
 	mkdir -p "$T/src/sub"
 	echo a >"$T/src/sub/a"
+	mknod "$T/src/sub/mem" c 1 1
+	mkfifo "$T/src/sub/fifo"
 	cb backup "$T/src" "$T/repo"
+	run cb --remote-schema "$ROOTSSH {h}" restore "$T/repo" "r@127.0.0.1::$T/restore/real"
+	echo "$output"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"not restoring the character device 'sub/mem' (1, 1)"* ]]
+	[ ! -e "$T/restore/real/sub/mem" ]
+	[ -p "$T/restore/real/sub/fifo" ]
+	[ "$(cat "$T/restore/real/sub/a")" = a ]
+	# a real restore onto R itself, with --force, is refused
 	echo keep >"$T/restore/keep"
 	run cb --remote-schema "$ROOTSSH {h}" restore --force "$T/repo" \
 	    "r@127.0.0.1::$T/restore"
