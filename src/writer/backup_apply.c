@@ -79,7 +79,8 @@ dir_pop(struct session *s)
 		if (is_root)
 			inc_marker(s, s->repo->datafd, "increments", "dir", 0);
 		else
-			inc_marker(s, inc_dirfd(s, s->ddepth - 2),
+			inc_marker(s,
+			    inc_dir_for(s, s->ddepth - 2, l->rec.alt_inc),
 			    base_of(&l->rec),
 			    l->marker == MARK_MISSING ? "missing" : "dir",
 			    l->rec.alt_inc);
@@ -194,8 +195,9 @@ note_old(struct session *s, const struct action *a, int pfd, const char *name)
 	else if (!a->replaces_dir) {
 		inc_changed(s);
 		if (s->incs)
-			inc_marker(s, inc_dirfd(s, s->ddepth - 1), name,
-			    "missing", a->e.rec.alt_inc);
+			inc_marker(s,
+			    inc_dir_for(s, s->ddepth - 1, a->e.rec.alt_inc),
+			    name, "missing", a->e.rec.alt_inc);
 	}
 }
 
@@ -425,8 +427,9 @@ apply_delete(struct session *s, const struct meta_rec *old)
 
 /*
  * The AlternateIncrementName of the entry: kept from the previous record,
- * or a new number at a long name's first backup (7.3).  Called in record
- * order, so the numbers come out as rdiff-backup gives them.
+ * or a new number at a long name's first backup (7.3), or below a
+ * directory named like an increment (inc_below_inc_name).  Called in
+ * record order, so the numbers come out as rdiff-backup gives them.
  */
 static void
 take_alt(struct session *s, struct action *a)
@@ -435,7 +438,8 @@ take_alt(struct session *s, struct action *a)
 
 	if (a->has_prev)
 		r->alt_inc = a->prev.alt_inc;
-	else if (r->pathlen - (size_t)(base_of(r) - r->path) > INC_NAME_MAX)
+	else if (r->pathlen - (size_t)(base_of(r) - r->path) > INC_NAME_MAX ||
+	    inc_below_inc_name(r->path, r->pathlen))
 		r->alt_inc = inc_alloc_alt(s);
 }
 

@@ -207,6 +207,19 @@ void mirror_dir_done(struct session *s, struct dlevel *l, int pfd, int is_root);
 
 /* increments.c: reverse increments of one session. */
 int inc_dirfd(struct session *s, size_t level);
+/*
+ * inc_dir_for(s, level, alt): inc_dirfd, or -1 for an entry whose
+ * increments go to long_filename_data (${alt} != 0): the directory is
+ * then not made.
+ */
+int inc_dir_for(struct session *s, size_t level, uint64_t alt);
+/*
+ * inc_below_inc_name(path, len): 1 when a directory above ${path} is named
+ * like an increment (incname_parse).  Its directory in the increments tree
+ * would stand next to real increments under that name, so the writer
+ * never makes it: the entries below get an AlternateIncrementName.
+ */
+int inc_below_inc_name(const char *path, size_t len);
 
 /*
  * inc_marker(s, incdir, name, ext, alt): an empty "<name>.<T>.<ext>" in

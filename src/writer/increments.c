@@ -19,6 +19,7 @@
 #include "delta.h"
 #include "fsutil.h"
 #include "log.h"
+#include "timefmt.h"
 
 /* rdiff-backup's --not-compressed-regexp default: already compressed. */
 static int
@@ -76,6 +77,26 @@ inc_dirfd(struct session *s, size_t level)
 		fatal("cannot open increments directory for '%s': %s",
 		    log_quote(l->rec.path, l->rec.pathlen), strerror(errno));
 	return l->incfd;
+}
+
+int
+inc_dir_for(struct session *s, size_t level, uint64_t alt)
+{
+	return alt != 0 ? -1 : inc_dirfd(s, level);
+}
+
+int
+inc_below_inc_name(const char *path, size_t len)
+{
+	const char *p = path, *slash;
+	struct incname in;
+
+	while ((slash = memchr(p, '/', len - (size_t)(p - path))) != NULL) {
+		if (incname_parse(p, (size_t)(slash - p), &in) == 0)
+			return 1;
+		p = slash + 1;
+	}
+	return 0;
 }
 
 void
@@ -321,7 +342,7 @@ inc_old_object(struct session *s, int pfd, const char *name,
 	inc_changed(s);
 	if (!s->incs)
 		return;
-	incdir = inc_dirfd(s, s->ddepth - 1);
+	incdir = inc_dir_for(s, s->ddepth - 1, old->alt_inc);
 	inc_where(s, &incdir, &incname, old->alt_inc, altname, sizeof(altname));
 	switch (old->type) {
 	case META_REG: snapshot_regular(s, incdir, incname, pfd, name); return;
@@ -367,7 +388,7 @@ inc_reverse_diff(struct session *s, int newfd, int pfd, const char *name,
 		mirror_damaged(name);
 		return 0;
 	}
-	incdir = inc_dirfd(s, s->ddepth - 1);
+	incdir = inc_dir_for(s, s->ddepth - 1, alt);
 	inc_where(s, &incdir, &incname, alt, altname, sizeof(altname));
 	out = inc_open(s, incdir, incname, "diff", gz);
 	if (out >= 0) {

@@ -1,20 +1,27 @@
 #!/usr/bin/env bats
 # The increments tree is named by the source (issue 20, item 2): a source
-# directory "victim.<T>.missing" is mirrored as a directory of that name
+# directory "victim.<T>.missing" was mirrored as a directory of that name
 # under rdiff-backup-data/increments, next to the real increments of
-# "victim".  Only regular files with a valid name and the time of one of
-# the repository's sessions are increments: such entries change no
-# restore, no retention and no regress, and regress proves what it
-# rebuilds against the recorded SHA-1 before it replaces or removes
-# anything.
+# "victim", and taken for one.  Two defences, each tested here:
+# - capback never makes such a directory: what is below it gets an
+#   AlternateIncrementName (long_filename_data), so rdiff-backup reads
+#   capback's repositories right too (POISONER=capback);
+# - in a repository that has one (made by rdiff-backup 2.2.2 or an older
+#   capback: POISONER=rdiff backs up the session where it appears), only
+#   regular files with a valid name and the time of a session are
+#   increments: such entries change no restore, retention or regress.
+# And regress proves what it rebuilds against the recorded SHA-1 before it
+# replaces or removes anything.
 
 load ../lib/helpers
 
 setup() {
 	need_root
+	command -v rdiff-backup >/dev/null || skip "rdiff-backup not installed"
 	setup_scratch
 	mkdir -p "$T/src/docs"
 	P=docs/victim.2099-01-01T00:00:00Z.missing
+	POISONER=capback
 }
 
 teardown() {
@@ -24,13 +31,23 @@ teardown() {
 at() { echo $((1700000000 + 100 * $1)); }
 ts() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 
-# sess N: back up at session N's time, keep a copy of the source.
+# sess N [rdiff]: back up at session N's time (with rdiff-backup when
+# asked), keep a copy of the source.
 sess() {
-	run cb --current-time "$(at "$1")" backup "$T/src" "$T/repo"
+	if [ "${2:-}" = rdiff ]; then
+		run rdiff-backup --current-time "$(at "$1")" backup "$T/src" "$T/repo"
+	else
+		run cb --current-time "$(at "$1")" backup "$T/src" "$T/repo"
+	fi
 	echo "$output"
 	[ "$status" -eq 0 ]
 	rm -rf "$T/state$1"
 	cp -a "$T/src" "$T/state$1"
+}
+
+# poison_sess N: session N, backed up by $POISONER.
+poison_sess() {
+	if [ "$POISONER" = rdiff ]; then sess "$1" rdiff; else sess "$1"; fi
 }
 
 # edit FILE N: another content and a time of its own.
@@ -39,9 +56,21 @@ edit() {
 	touch -d "@$((1600000000 + $2))" "$1"
 }
 
+# gone PATH: nothing there, not even a dangling symlink.
+gone() {
+	[ ! -e "$1" ] && [ ! -L "$1" ]
+}
+
+# The directories of the increments tree named like an increment.
+named_dirs() {
+	find "$T/repo/rdiff-backup-data/increments" -mindepth 1 -type d |
+	    grep -E '\.[0-9]{4}-[0-9]{2}-[0-9]{2}T[^/]*\.(missing|snapshot|diff|dir|data)(\.gz)?$' || true
+}
+
 # exact N...: each session N restores exactly (the whole tree and each
 # regular file of docs/ alone), and verify --all passes (its output is
-# left in $output).
+# left in $output).  A repository capback made alone has no directory
+# named like an increment, and rdiff-backup restores it exactly too.
 exact() {
 	local i f
 	for i in "$@"; do
@@ -56,7 +85,20 @@ exact() {
 			cb restore --at "$(at "$i")" "$T/repo/docs/${f##*/}" "$T/one"
 			cmp "$f" "$T/one"
 		done
+		if [ "$POISONER" = capback ]; then
+			rm -rf "$T/rout"
+			run rdiff-backup restore --at "$(at "$i")" "$T/repo" "$T/rout"
+			echo "$output"
+			[ "$status" -eq 0 ]
+			assert_same_tree "$T/state$i" "$T/rout"
+		fi
 	done
+	if [ "$POISONER" = capback ]; then
+		[ -z "$(named_dirs)" ]
+		run rdiff-backup verify "$T/repo"
+		echo "$output"
+		[ "$status" -eq 0 ]
+	fi
 	run cb verify --all "$T/repo"
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -75,35 +117,53 @@ cut_session() {
 	[ "$(ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror')" -eq 2 ]
 }
 
-@test "poison: a directory named as a later increment of its sibling changes none of its versions" {
+# poison_case POISONER: a directory named as a later increment of its
+# sibling appears in session 1.
+poison_case() {
+	POISONER=$1
 	v="$T/src/docs/victim"
 	echo v0 >"$v"
 	sess 0
 	mkdir "$T/src/$P"
 	echo c1 >"$T/src/$P/child"
 	edit "$v" 1
-	sess 1
+	poison_sess 1
 	edit "$v" 2
 	sess 2
 	edit "$v" 3
 	edit "$T/src/$P/child" 3
 	sess 3
-	# the source's directory is in the increments tree, by that name
-	[ -d "$T/repo/rdiff-backup-data/increments/$P" ]
 	exact 0 1 2 3
-	[[ "$output" == *"foreign"*"$P"* ]]
+	if [ "$POISONER" = rdiff ]; then
+		# the source's directory is in the increments tree, by that name
+		[ -d "$T/repo/rdiff-backup-data/increments/$P" ]
+		[[ "$output" == *"foreign"*"$P"* ]]
+	else
+		gone "$T/repo/rdiff-backup-data/increments/$P"
+		[[ "$output" != *"foreign"* ]]
+	fi
 	run cb list increments "$T/repo/docs/victim"
 	echo "$output"
 	[[ "$output" == *"Found 3 increments"* ]]
 }
 
-@test "retention: remove increments keeps a directory named as an old increment, and its children's history" {
+@test "poison: a directory named as a later increment of its sibling is never made in the increments tree (both tools restore every version)" {
+	poison_case capback
+}
+
+@test "poison: in a repository that has one (rdiff-backup made it), it changes none of its sibling's versions" {
+	poison_case rdiff
+}
+
+# retention_case POISONER: a directory named as an increment of 2020.
+retention_case() {
+	POISONER=$1
 	z="$T/src/z.2020-02-02T02:02:02Z.missing"
 	mkdir "$z"
 	echo a0 >"$z/a"
 	echo b0 >"$z/b"
 	echo z0 >"$T/src/z"
-	sess 0
+	poison_sess 0
 	edit "$z/a" 1
 	sess 1
 	edit "$z/b" 2
@@ -114,22 +174,33 @@ cut_session() {
 	run cb remove increments --older-than "$(($(at 0) + 50))" "$T/repo"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[ -d "$T/repo/rdiff-backup-data/increments/z.2020-02-02T02:02:02Z.missing" ]
-	[ -n "$(ls "$T/repo/rdiff-backup-data/increments/z.2020-02-02T02:02:02Z.missing")" ]
+	if [ "$POISONER" = rdiff ]; then
+		[ -d "$T/repo/rdiff-backup-data/increments/${z##*/}" ]
+		[ -n "$(ls "$T/repo/rdiff-backup-data/increments/${z##*/}")" ]
+	fi
 	exact 1 2 3
 	run cb remove increments --force --older-than "$(at 2)" "$T/repo"
 	[ "$status" -eq 0 ]
 	exact 2 3
 }
 
-# destroy MODE CHANGED: after a poison, a session changes victim (MODE
-# inplace: 8 MiB edited in one place, updated in place; whole: rewritten)
-# and CHANGED files after it (1 100: one flush of the batch of increments
-# happens after victim's change), then the source drops the connection in
-# a large new file.  The regress that follows (RECOVER: "regress" or the
-# next "backup") must keep every version.
+@test "retention: remove increments keeps the history below a directory named as an old increment" {
+	retention_case capback
+}
+
+@test "retention: ... also where the increments tree has that directory (rdiff-backup made it)" {
+	retention_case rdiff
+}
+
+# destroy POISONER MODE CHANGED RECOVER: after a poison, a session changes
+# victim (MODE inplace: 8 MiB edited in one place, updated in place;
+# whole: rewritten) and CHANGED files after it (1 100: one flush of the
+# batch of increments happens after victim's change), then the source
+# drops the connection in a large new file.  The regress that follows
+# (RECOVER: "regress" or the next "backup") must keep every version.
 destroy() {
-	local mode=$1 changed=$2 recover=$3 v="$T/src/docs/victim" i
+	local mode=$2 changed=$3 recover=$4 v="$T/src/docs/victim" i
+	POISONER=$1
 	mkdir -p "$T/src/more"
 	if [ "$mode" = inplace ]; then
 		head -c 8M /dev/urandom >"$v"
@@ -148,7 +219,7 @@ destroy() {
 		fi
 		touch -d "@$((1600000000 + i))" "$v"
 		[ "$i" -eq 3 ] && break
-		sess "$i"
+		if [ "$i" -eq 1 ]; then poison_sess 1; else sess "$i"; fi
 	done
 	for i in $(seq 1 "$changed"); do echo "changed" >>"$T/src/more/f$i"; done
 	head -c 24M /dev/urandom >"$T/src/zzbig"
@@ -174,15 +245,19 @@ destroy() {
 }
 
 @test "destroy: an unfinished in-place update after a poison is regressed without losing history" {
-	destroy inplace 0 regress
+	destroy rdiff inplace 0 regress
 }
 
 @test "destroy: an unfinished whole-file rewrite after a poison, flushed, is undone by the next backup" {
-	destroy whole 1100 backup
+	destroy rdiff whole 1100 backup
 }
 
 @test "destroy: an unfinished in-place update followed by a flush of the batch is regressed exactly" {
-	destroy inplace 1100 regress
+	destroy rdiff inplace 1100 regress
+}
+
+@test "destroy: the same in a repository capback made alone (both tools restore every version)" {
+	destroy capback inplace 1100 regress
 }
 
 @test "regress checks the recorded SHA-1 before it replaces a mirror file: a wrong rebuild stops it, nothing more changed" {
@@ -211,18 +286,25 @@ destroy() {
 	diff <(cd "$T/before" && find . | sort) <(cd "$T/repo" && find . | sort)
 }
 
-@test "variants: files and directories named with every increment suffix and time change no restore, retention or regress" {
+# variants POISONER: files and directories named with every increment
+# suffix and times before, between, equal to and after sessions appear in
+# session 1 next to vf and vd.
+variants() {
 	local t s f i n=0
+	POISONER=$1
 	echo vf0 >"$T/src/docs/vf"
 	echo vd0 >"$T/src/docs/vd"
 	sess 0
 	for t in 2000-01-01T00:00:00Z "$(ts 1700000050)" "$(ts "$(at 1)")" \
 	    "$(ts "$(at 2)")" 2099-01-01T00:00:00Z; do
 		for s in missing snapshot snapshot.gz diff diff.gz dir; do
-			# not the name of one of vd's own increments (a directory
-			# there makes the writer fail: a denial of the session,
-			# not of its history; left for later)
-			case "$t.$s" in "$(ts "$(at 1)").diff.gz" | "$(ts "$(at 2)").diff.gz") continue ;; esac
+			# Where rdiff-backup makes the directory, it takes the
+			# name of one of vd's own later increments: that session
+			# fails ("Is a directory"), a denial of the session, not
+			# of its history (left for later).
+			if [ "$POISONER" = rdiff ]; then
+				case "$t.$s" in "$(ts "$(at 1)").diff.gz" | "$(ts "$(at 2)").diff.gz") continue ;; esac
+			fi
 			echo "file $t $s" >"$T/src/docs/vf.$t.$s"
 			mkdir "$T/src/docs/vd.$t.$s"
 			echo "child $t $s" >"$T/src/docs/vd.$t.$s/c"
@@ -231,7 +313,7 @@ destroy() {
 	done
 	edit "$T/src/docs/vf" 1
 	edit "$T/src/docs/vd" 1
-	sess 1
+	poison_sess 1
 	for i in 2 3; do
 		for f in "$T/src/docs/"v?.*; do
 			[ -f "$f" ] && edit "$f" "$i"
@@ -243,7 +325,9 @@ destroy() {
 	done
 	exact 0 1 2 3
 	# every directory named as an increment is named as foreign
-	[ "$(printf '%s\n' "$output" | grep -c 'foreign.*docs/vd\.')" -eq "$n" ]
+	if [ "$POISONER" = rdiff ]; then
+		[ "$(printf '%s\n' "$output" | grep -c 'foreign.*docs/vd\.')" -eq "$n" ]
+	fi
 	# an unfinished session changing both is regressed exactly
 	edit "$T/src/docs/vf" 4
 	edit "$T/src/docs/vd" 4
@@ -257,15 +341,20 @@ destroy() {
 	run cb remove increments --force --older-than "$(at 2)" "$T/repo"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	for t in 2000-01-01T00:00:00Z 2099-01-01T00:00:00Z; do
-		[ -d "$T/repo/rdiff-backup-data/increments/docs/vd.$t.missing" ]
-	done
+	if [ "$POISONER" = rdiff ]; then
+		for t in 2000-01-01T00:00:00Z 2099-01-01T00:00:00Z; do
+			[ -d "$T/repo/rdiff-backup-data/increments/docs/vd.$t.missing" ]
+		done
+	fi
 	exact 2 3
 }
 
-# gone PATH: nothing there, not even a dangling symlink.
-gone() {
-	[ ! -e "$1" ] && [ ! -L "$1" ]
+@test "variants: files and directories named with every increment suffix and time change no restore, retention or regress" {
+	variants capback
+}
+
+@test "variants: ... also where rdiff-backup made those directories in the increments tree" {
+	variants rdiff
 }
 
 @test "special files kept as themselves (symlink, fifo, socket snapshots) are increments: regress and removal take them" {
