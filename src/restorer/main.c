@@ -55,7 +55,15 @@ struct rlevel {
 	 * backup does not have are removed as the stream passes them. */
 	char **old;
 	size_t nold, iold;
+	size_t attr_bytes; /* of rec's xattrs and ACL, held until the pop */
 };
+
+/*
+ * The xattrs and ACLs of the open directories, set once their children
+ * are done, at most this much in all (each directory up to 320 KiB,
+ * docs/protocol.md; a path of 4 KiB may nest 2048 of them).
+ */
+#define RS_DIR_ATTRS_MAX (16u * 1024 * 1024)
 
 /* Files whose SHA-1 may still be in the hashing thread's hands: one slot
  * of it stays free for the file being received. */
@@ -78,6 +86,7 @@ struct restorer {
 	struct pathcheck pc;
 	struct rlevel *stack;
 	size_t depth, cap;
+	size_t dir_attrs; /* attr_bytes of every open directory */
 	/* the regular file being received */
 	struct msg_entry cur;
 	int expecting; /* ENTRY seen, FILE not yet */
@@ -505,6 +514,7 @@ dir_pop(struct restorer *rs)
 {
 	struct rlevel *l = &rs->stack[--rs->depth];
 
+	rs->dir_attrs -= l->attr_bytes;
 	prune_old(rs, l, NULL);
 	free(l->old);
 	set_attrs(rs, &l->rec, l->fd, -1, NULL);
@@ -568,6 +578,15 @@ dir_push(struct restorer *rs, int fd, const struct meta_rec *r, int existed)
 	l = &rs->stack[rs->depth];
 	memset(l, 0, sizeof(*l));
 	l->fd = fd;
+	for (size_t i = 0; i < r->nxattrs; i++)
+		l->attr_bytes += strlen(r->xattrs[i].name) + r->xattrs[i].vlen;
+	for (size_t i = 0; i < r->nacl; i++)
+		l->attr_bytes += r->acl[i].qual ? strlen(r->acl[i].qual) : 0;
+	if (l->attr_bytes > RS_DIR_ATTRS_MAX - rs->dir_attrs)
+		fatal("'%s': the directories open above it hold more than %u "
+		      "bytes of extended attributes and ACLs",
+		    log_quote(r->path, r->pathlen), RS_DIR_ATTRS_MAX);
+	rs->dir_attrs += l->attr_bytes;
 	meta_rec_init(&l->rec);
 	if (meta_rec_copy(&l->rec, r) != 0)
 		fatal("out of memory");

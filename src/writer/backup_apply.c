@@ -95,6 +95,7 @@ dir_pop(struct session *s)
 static void
 dir_push(struct session *s, int fd, const struct meta_rec *r)
 {
+	struct meta_rec bare;
 	struct dlevel *l;
 
 	if (s->ddepth == s->dcap) {
@@ -112,7 +113,14 @@ dir_push(struct session *s, int fd, const struct meta_rec *r)
 	l->incfd = -1;
 	l->marker = MARK_DIR;
 	meta_rec_init(&l->rec);
-	if (meta_rec_copy(&l->rec, r) != 0)
+	/* The mirror keeps no xattrs or ACLs: open directories (up to 2048
+	 * deep) and those waiting in the batch hold none of theirs. */
+	bare = *r;
+	bare.xattrs = NULL;
+	bare.nxattrs = 0;
+	bare.acl = NULL;
+	bare.nacl = 0;
+	if (meta_rec_copy(&l->rec, &bare) != 0)
 		fatal("out of memory");
 }
 

@@ -13,6 +13,7 @@ Scenarios (N: how many entries the flood sends):
                entries follow without waiting for PROGRESS
   xattr-flood  the same, every entry carrying 240 KiB of xattrs (under
                the per-entry bound), N of them
+  deep-xattrs  N nested directories, each with 240 KiB of xattrs
   tiny-xattrs  the same with 1024 empty xattrs an entry, N of them
   xattr-entry  one entry with 300 KiB of xattrs (5 values of 60 KiB)
   acl-entry    one entry with 1024 ACL entries of 255-byte qualifiers
@@ -67,6 +68,13 @@ def frames(name, n):
         xs = big_xattrs(4, 60 * 1024)
         for i in range(n):
             yield frame(ENTRY, entry(b"b%07d" % i, REG, xattrs=xs))
+        return
+    if name == "deep-xattrs":         # N nested directories of 240 KiB
+        yield root
+        xs = big_xattrs(4, 60 * 1024)
+        for i in range(n):
+            yield frame(ENTRY, entry(b"/".join([b"d"] * (i + 1)), DIR,
+                                     0o755, xattrs=xs))
         return
     if name == "tiny-xattrs":         # what decoding costs most per byte
         yield from head

@@ -80,6 +80,11 @@ def scenario(name, out):
         return [root, frame(ENTRY, entry(b"f", REG, size=4)),
                 frame(FILE, u64(2, 1 << 40)), frame(HOLE, u64(1 << 40)),
                 frame(FILE_END, struct.pack(">IQ", 0, 0))]
+    if name == "deep-xattrs":         # 100 open directories of 240 KiB
+        xs = [(b"user.x%d" % i, b"v" * 60 * 1024) for i in range(4)]
+        return [root] + [frame(ENTRY, entry(b"/".join([b"d"] * (i + 1)),
+                                            DIR, 0o755, xattrs=xs))
+                         for i in range(100)]
     if name == "setuid":
         return [root, frame(ENTRY, entry(b"rootshell", REG, 0o4755, size=3)),
                 content(2, b"sh\n")]
