@@ -510,6 +510,10 @@ handle_frame(struct session *s, uint8_t type, const uint8_t *p, size_t len)
 	case MSG_DELTA:
 		if (msg_u64pair_decode(p, len, &a, &b) != 0)
 			fatal("protocol: bad %s", msg_name(type));
+		if (b > INT64_MAX) /* bounds DATA and HOLE (xfer_sink) */
+			fatal("protocol: %s of %llu bytes, more than a file "
+			      "holds",
+			    msg_name(type), (unsigned long long)b);
 		apply_file_begin(s, a, b, type == MSG_DELTA);
 		break;
 	case MSG_DATA:

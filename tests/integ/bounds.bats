@@ -110,6 +110,14 @@ maxrss_below() {
 	maxrss_below 32768
 }
 
+@test "the writer takes no FILE larger than a file can be (a HOLE of 1 TiB after it)" {
+	run timeout 60 python3 "$LIB/evilreader.py" hole-huge -- \
+	    "$CAPBACK_BUILD/capback-writer" -- backup "$T/repo"
+	echo "$output"
+	[[ "$output" == *"FILE of 9223373136366403584 bytes, more than a file holds"* ]]
+	[[ "$output" == *"exit 1"* ]]
+}
+
 @test "the restorer takes no more than the recorded size (a 13-byte HOLE of 1 TiB)" {
 	run timeout 60 python3 "$LIB/evilrepo.py" hole-bomb "$T/outside" -- \
 	    "$CAPBACK_BUILD/capback-restorer" "$T/dest"

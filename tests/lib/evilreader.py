@@ -17,6 +17,7 @@ Scenarios (N: how many entries the flood sends):
   tiny-xattrs  the same with 1024 empty xattrs an entry, N of them
   xattr-entry  one entry with 300 KiB of xattrs (5 values of 60 KiB)
   acl-entry    one entry with 1024 ACL entries of 255-byte qualifiers
+  hole-huge    a FILE declaring 2^63 + 1 TiB, then a HOLE of 1 TiB
 
 Prints the writer's stderr, "exit N" and "maxrss KB" (the writer's peak
 resident set, from getrusage of the children), for the test to judge.
@@ -29,8 +30,8 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbwire import (ENTRIES_END, ENTRY, HELLO, ROLE_READER, blob,  # noqa
-                    frame, hello, u64)
+from cbwire import (ENTRIES_END, ENTRY, FILE, FILE_END, HELLO,  # noqa
+                    HOLE, ROLE_READER, blob, frame, hello, u64)
 
 REG, DIR = 1, 2
 
@@ -81,6 +82,13 @@ def frames(name, n):
         xs = [(b"u.%04d" % i, b"") for i in range(1024)]
         for i in range(n):
             yield frame(ENTRY, entry(b"b%07d" % i, REG, xattrs=xs))
+        return
+    if name == "hole-huge":           # a FILE larger than any file can be
+        yield root
+        yield frame(ENTRY, entry(b"a", REG, size=4))
+        yield frame(FILE, u64(2, (1 << 63) + (1 << 40)))
+        yield frame(HOLE, u64(1 << 40))
+        yield frame(FILE_END, struct.pack(">IQ", 0, 0))
         return
     if name == "xattr-entry":
         yield root
