@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "cb_err.h"
+#include "log.h"
 #include "msg.h"
 
 int
@@ -36,6 +37,17 @@ credit_take(struct credit *c, size_t len)
 	c->len[c->sent % MSG_CREDIT_ENTRIES] = (uint32_t)len;
 	c->bytes += len;
 	return 0;
+}
+
+void
+credit_receive(struct credit *c, size_t len, const char *peer)
+{
+	if (credit_take(c, len) != 0)
+		fatal("protocol: the %s sent entry %llu beyond the credit "
+		      "window (%u entries or %u bytes of entries after "
+		      "PROGRESS %llu)",
+		    peer, (unsigned long long)c->sent + 1, MSG_CREDIT_ENTRIES,
+		    MSG_CREDIT_BYTES, (unsigned long long)c->granted);
 }
 
 int

@@ -40,6 +40,12 @@ int credit_may_send(const struct credit *c);
 int credit_take(struct credit *c, size_t len);
 
 /*
+ * credit_receive(c, len, peer): the receiver's credit_take; an entry
+ * beyond the window is fatal, the message naming ${peer} and the bound.
+ */
+void credit_receive(struct credit *c, size_t len, const char *peer);
+
+/*
  * credit_grant(c, upto): PROGRESS ${upto} was sent (receiver) or received
  * (sender).  Returns 0, or CB_ERR_PROTO if ${upto} goes back or beyond
  * the entries sent.

@@ -406,12 +406,7 @@ handle_entry(struct session *s, const uint8_t *p, size_t len)
 
 	if (s->entries_done)
 		fatal("protocol: ENTRY after ENTRIES_END");
-	if (credit_take(&s->cr, len) != 0)
-		fatal("protocol: the reader sent entry %llu beyond the credit "
-		      "window (%u entries or %u bytes of entries after "
-		      "PROGRESS %llu)",
-		    (unsigned long long)s->seq + 1, MSG_CREDIT_ENTRIES,
-		    MSG_CREDIT_BYTES, (unsigned long long)s->progress_sent);
+	credit_receive(&s->cr, len, "reader");
 	if ((r = msg_entry_decode(p, len, &e)) != 0)
 		fatal("protocol: bad ENTRY from reader: %s", cb_strerror(r));
 	if (e.link_to != NULL)

@@ -487,12 +487,7 @@ handle_entry(struct cmp *c, const uint8_t *p, size_t len)
 
 	if (c->entries_done)
 		fatal("protocol: ENTRY after ENTRIES_END");
-	if (credit_take(&c->cr, len) != 0)
-		fatal("protocol: the reader sent entry %llu beyond the credit "
-		      "window (%u entries or %u bytes of entries after "
-		      "PROGRESS %llu)",
-		    (unsigned long long)c->seq + 1, MSG_CREDIT_ENTRIES,
-		    MSG_CREDIT_BYTES, (unsigned long long)c->progress_sent);
+	credit_receive(&c->cr, len, "reader");
 	if ((r = msg_entry_decode(p, len, &e)) != 0)
 		fatal("protocol: bad ENTRY from reader: %s", cb_strerror(r));
 	if (e.link_to != NULL)

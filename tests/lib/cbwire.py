@@ -1,7 +1,10 @@
 """capback's stream protocol for the hostile-peer tests (evilpeer.py,
 evilrepo.py): frame layout, message types, field encodings and HELLO, as
 docs/protocol.md gives them."""
+import resource
+import subprocess
 import struct
+import sys
 
 MAGIC = 0x43424B31  # "CBK1"
 VERSION = 2
@@ -30,3 +33,19 @@ def u64(*v):
 def hello(role, version=VERSION, software=b"evil test peer"):
     """A HELLO frame's payload for ${role}."""
     return struct.pack(">IHBI", MAGIC, version, role, 0) + blob(software)
+
+
+def report(p, role, timeout):
+    """Print ${p}'s stderr, "exit N" and "maxrss KB" (the peak resident
+    set of the children, getrusage) once it ended; killed ("<role> hung")
+    after ${timeout} s."""
+    err = p.stderr.read()
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        print(role, "hung: killed")
+    sys.stdout.write(err.decode(errors="replace"))
+    print("exit", p.returncode)
+    print("maxrss", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)

@@ -23,7 +23,6 @@ Prints the writer's stderr, "exit N" and "maxrss KB" (the writer's peak
 resident set, from getrusage of the children), for the test to judge.
 """
 import os
-import resource
 import struct
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cbwire import (ENTRIES_END, ENTRY, FILE, FILE_END, HELLO,  # noqa
-                    HOLE, ROLE_READER, blob, frame, hello, u64)
+                    HOLE, ROLE_READER, blob, frame, hello, report, u64)
 
 REG, DIR = 1, 2
 
@@ -145,16 +144,7 @@ def main():
         p.stdin.close()
     except BrokenPipeError:
         pass
-    err = p.stderr.read()
-    try:
-        p.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-        print("writer hung: killed")
-    sys.stdout.write(err.decode(errors="replace"))
-    print("exit", p.returncode)
-    print("maxrss", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    report(p, "writer", 120)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,14 @@ Prints the restorer's stderr, "exit N" and "maxrss KB" (its peak
 resident set).
 """
 import os
-import resource
 import struct
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cbwire import (DATA, ENTRIES_END, ENTRY, FILE, FILE_END, HELLO,  # noqa
-                    HOLE, ROLE_REPO_SOURCE, blob, frame, hello, u64)
+                    HOLE, ROLE_REPO_SOURCE, blob, frame, hello, report,
+                    u64)
 
 REG, DIR, SYM, DEV, FIFO, SOCK = 1, 2, 3, 4, 5, 6
 
@@ -126,16 +126,7 @@ def main():
     except BrokenPipeError:
         pass
     p.stdout.read()
-    err = p.stderr.read()
-    try:
-        p.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-        print("restorer hung: killed")
-    sys.stdout.write(err.decode(errors="replace"))
-    print("exit", p.returncode)
-    print("maxrss", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    report(p, "restorer", 30)
 
 
 if __name__ == "__main__":
