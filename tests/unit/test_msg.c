@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,6 +195,97 @@ test_entry_hostile(void **state)
 	expect_bad(&e);
 }
 
+/* ${e} with ${n} xattrs of ${vlen} bytes each ("user.xNN"). */
+static void
+big_xattrs(struct msg_entry *e, size_t n, size_t vlen)
+{
+	struct meta_rec *r = &e->rec;
+	char name[16];
+
+	msg_entry_init(e);
+	r->path = strdup("f");
+	r->pathlen = 1;
+	r->type = META_REG;
+	r->nxattrs = n;
+	r->xattrs = calloc(n, sizeof(*r->xattrs));
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "user.x%02zu", i);
+		r->xattrs[i].name = strdup(name);
+		r->xattrs[i].value = calloc(1, vlen);
+		r->xattrs[i].vlen = vlen;
+	}
+}
+
+/*
+ * Names and values of an entry's xattrs at most MSG_XATTRS_TOTAL_MAX, its
+ * ACL qualifiers at most MSG_ACL_QUALS_MAX: both sides refuse more (the
+ * encoder so that a reader sends such a file as unreadable).
+ */
+static void
+test_entry_totals(void **state)
+{
+	size_t nlen = strlen("user.x00");
+	struct msg_entry e, d;
+	struct wire_wr wr;
+	struct wire_wr raw;
+
+	(void)state;
+	/* four values and their names fill it exactly */
+	big_xattrs(&e, 4, MSG_XATTRS_TOTAL_MAX / 4 - nlen);
+	encode(&e, &wr);
+	assert_int_equal(msg_entry_decode(wr.p, wr.len, &d), 0);
+	msg_entry_clear(&d);
+	wire_wr_release(&wr);
+	/* one byte more: refused by the encoder, and by the decoder */
+	e.rec.xattrs[3].vlen++;
+	e.rec.xattrs[3].value =
+	    realloc(e.rec.xattrs[3].value, e.rec.xattrs[3].vlen);
+	wire_wr_init(&raw, MSG_ENTRY_MAX);
+	assert_int_equal(msg_entry_encode(&raw, &e), CB_ERR_TOO_LARGE);
+	wire_wr_release(&raw);
+	e.rec.xattrs[3].vlen--;
+	encode(&e, &wr);
+	{
+		/* a hostile peer's frame: the last value one byte longer */
+		const uint8_t *nm = memmem(wr.p, wr.len, "user.x03", nlen);
+		size_t off = (size_t)(nm - wr.p) + nlen, vlen;
+		uint8_t *b = malloc(wr.len + 1);
+
+		assert_non_null(nm);
+		vlen = (size_t)nm[nlen] << 24 | (size_t)nm[nlen + 1] << 16 |
+		    (size_t)nm[nlen + 2] << 8 | nm[nlen + 3];
+		assert_int_equal(vlen, e.rec.xattrs[3].vlen);
+		memcpy(b, wr.p, off + 4 + vlen);
+		b[off + 3]++; /* no carry: vlen ends in ...f8 */
+		b[off + 4 + vlen] = 0;
+		memcpy(b + off + 5 + vlen, wr.p + off + 4 + vlen,
+		    wr.len - off - 4 - vlen);
+		assert_int_equal(msg_entry_decode(b, wr.len + 1, &d),
+		    CB_ERR_TOO_LARGE);
+		free(b);
+	}
+	wire_wr_release(&wr);
+	msg_entry_clear(&e);
+	/* ACL: 300 named entries of 255-byte names */
+	sample_entry(&e);
+	free(e.rec.acl[1].qual);
+	e.rec.acl[1].qual = NULL;
+	e.rec.nacl = 300;
+	e.rec.acl = realloc(e.rec.acl, 300 * sizeof(*e.rec.acl));
+	for (size_t i = 1; i < 300; i++) {
+		e.rec.acl[i].is_default = 0;
+		e.rec.acl[i].tag = ACLT_USER;
+		e.rec.acl[i].perm = 4;
+		e.rec.acl[i].qual = malloc(256);
+		memset(e.rec.acl[i].qual, 'u', 255);
+		e.rec.acl[i].qual[255] = '\0';
+	}
+	wire_wr_init(&raw, MSG_ENTRY_MAX);
+	assert_int_equal(msg_entry_encode(&raw, &e), CB_ERR_TOO_LARGE);
+	wire_wr_release(&raw);
+	msg_entry_clear(&e);
+}
+
 static void
 test_table(void **state)
 {
@@ -267,6 +359,7 @@ main(void)
 		cmocka_unit_test(test_entry_roundtrip),
 		cmocka_unit_test(test_entry_prefixes),
 		cmocka_unit_test(test_entry_hostile),
+		cmocka_unit_test(test_entry_totals),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_hello),
 		cmocka_unit_test(test_delta_end),
