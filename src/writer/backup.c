@@ -453,10 +453,10 @@ handle_entry(struct session *s, const uint8_t *p, size_t len)
 
 /*
  * Return credit (PROGRESS) for the entries no longer waiting in the
- * queue: every PROGRESS_EVERY entries, or with ${all} whatever is due
- * (before the writer waits for input, so a reader at the end of its
- * window is never left waiting too).  Entries still queued keep their
- * credit: the queue is bounded by the window.
+ * queue: every PROGRESS_EVERY entries, or with ${all} whatever is due if
+ * the reader has used up its window (before the writer waits for input:
+ * the reader must not be left waiting too).  Entries still queued keep
+ * their credit: the queue is bounded by the window.
  */
 static void
 grant_credit(struct session *s, int all)
@@ -464,7 +464,8 @@ grant_credit(struct session *s, int all)
 	uint64_t upto = s->qentries > 0 ? s->popped_seq : s->seq;
 
 	if (upto <= s->progress_sent ||
-	    (!all && upto - s->progress_sent < PROGRESS_EVERY))
+	    (upto - s->progress_sent < PROGRESS_EVERY &&
+		(!all || credit_may_send(&s->cr))))
 		return;
 	send_frame(s, MSG_PROGRESS, upto);
 	s->progress_sent = upto;
