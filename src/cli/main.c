@@ -33,6 +33,7 @@ struct global {
 	const char *current_time; /* validated decimal seconds or NULL */
 	char verbosity[16];
 	int force;
+	const char *wait; /* --wait[=SECONDS]: "-1" for no limit */
 };
 
 static void
@@ -259,6 +260,7 @@ combine(int a_st, int b_st)
 /* What add_globals passes on besides the verbosity. */
 #define G_TIME	1 /* --current-time */
 #define G_FORCE 2 /* --force */
+#define G_WAIT	4 /* --wait (to a writer) */
 
 static void
 add_globals(char **argv, int *n, const struct global *g, int what)
@@ -271,6 +273,10 @@ add_globals(char **argv, int *n, const struct global *g, int what)
 	}
 	if ((what & G_FORCE) && g->force)
 		argv[(*n)++] = (char *)"--force";
+	if ((what & G_WAIT) && g->wait != NULL) {
+		argv[(*n)++] = (char *)"--wait";
+		argv[(*n)++] = (char *)g->wait;
+	}
 }
 
 #define OPT_SELECT	 1000 /* + index: a selection option */
@@ -499,7 +505,7 @@ cmd_backup(int argc, char **argv, const struct global *g)
 	rargv[rn++] = (char *)"--";
 	rargv[rn++] = (char *)spath;
 	rargv[rn] = NULL;
-	add_globals(wargv, &wn, g, G_TIME | G_FORCE);
+	add_globals(wargv, &wn, g, G_TIME | G_FORCE | G_WAIT);
 	if (delta == 1 || (delta == -1 && (shost != NULL || rhost != NULL)))
 		wargv[wn++] = (char *)"--delta";
 	if (native)
@@ -556,7 +562,7 @@ cmd_restore(int argc, char **argv, struct global *g)
 		fatal("only one side of a restore can be remote");
 	if (dhost == NULL)
 		repo_refuse_inside(dloc, "the restore target");
-	add_globals(sargv, &sn, g, G_TIME);
+	add_globals(sargv, &sn, g, G_TIME | G_WAIT);
 	if (at != NULL) {
 		sargv[sn++] = (char *)"--at";
 		sargv[sn++] = (char *)at;
@@ -627,7 +633,7 @@ cmd_regress(int argc, char **argv, const struct global *g)
 		usage_regress(stderr);
 		return 1;
 	}
-	add_globals(wargv, &wn, g, G_FORCE);
+	add_globals(wargv, &wn, g, G_FORCE | G_WAIT);
 	if (native)
 		wargv[wn++] = (char *)"--native-owners";
 	wargv[wn++] = (char *)"--";
@@ -660,7 +666,7 @@ run_query(const char *mode, const char *at, const char *location,
 		      "'%s' in it",
 		    sub);
 	wargv[wn++] = (char *)"capback-writer";
-	add_globals(wargv, &wn, g, G_TIME | G_FORCE);
+	add_globals(wargv, &wn, g, G_TIME | G_FORCE | G_WAIT);
 	if (at != NULL) {
 		wargv[wn++] = (char *)"--at";
 		wargv[wn++] = (char *)at;
@@ -994,7 +1000,7 @@ cmd_compare(int argc, char **argv, const struct global *g)
 	rargv[rn++] = (char *)spath;
 	rargv[rn] = NULL;
 	wargv[wn++] = (char *)"capback-writer";
-	add_globals(wargv, &wn, g, G_TIME | G_FORCE);
+	add_globals(wargv, &wn, g, G_TIME | G_FORCE | G_WAIT);
 	if (at != NULL) {
 		wargv[wn++] = (char *)"--at";
 		wargv[wn++] = (char *)at;
@@ -1046,6 +1052,23 @@ check_time(const char *s)
 	return s;
 }
 
+/* --wait[=SECONDS]: how long to wait for a repository in use ("-1":
+ * as long as it takes). */
+static const char *
+check_wait(const char *s)
+{
+	char *end;
+	long v;
+
+	if (s == NULL)
+		return "-1";
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 0)
+		fatal("--wait takes a number of seconds, not '%s'", s);
+	return s;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1054,6 +1077,7 @@ main(int argc, char **argv)
 		{ "remote-schema", required_argument, NULL, 'r' },
 		{ "verbosity", required_argument, NULL, 'v' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "wait", optional_argument, NULL, 'w' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -1077,6 +1101,7 @@ main(int argc, char **argv)
 			log_init("capback", v);
 			break;
 		case 'f': g.force = 1; break;
+		case 'w': g.wait = check_wait(optarg); break;
 		case 'r': g.schema = optarg; break;
 		case 'V': printf("capback %s\n", CAPBACK_VERSION); return 0;
 		case 'h': usage_main(stdout); return 0;

@@ -805,7 +805,7 @@ writer_compare(const char *method, const char *path,
 		fatal("compare reports on fd %d, which is not open "
 		      "(capback-writer is started by capback)",
 		    CMP_REPORT_FD);
-	repo_open_existing(path, &repo, 0);
+	repo_open_existing(path, &repo, 0, 0, "compare");
 	writer_confine(&repo, 0);
 	c.repo = &repo;
 	c.repofd = -1;

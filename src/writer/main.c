@@ -64,6 +64,20 @@ parse_time(const char *s)
 	return (int64_t)v;
 }
 
+/* --wait SECONDS: -1 for no limit */
+static int64_t
+parse_wait(const char *s)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || end == s || v < -1)
+		fatal("invalid --wait '%s' (seconds, or -1 for no limit)", s);
+	return (int64_t)v;
+}
+
 /* --sample M:R, 1 <= M <= 2^20, R < M */
 static void
 parse_sample(const char *s, struct writer_opts *o)
@@ -102,6 +116,7 @@ main(int argc, char **argv)
 		{ "native-owners", no_argument, NULL, 'N' },
 		{ "sample", required_argument, NULL, 'S' },
 		{ "check-unchanged", no_argument, NULL, 'C' },
+		{ "wait", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -127,6 +142,7 @@ main(int argc, char **argv)
 		case 'N': mirror_native = 1; break;
 		case 'S': parse_sample(optarg, &o); break;
 		case 'C': o.rehash = 1; break;
+		case 'W': repo_lock_wait = parse_wait(optarg); break;
 		case 'p':
 			o.sub = optarg;
 			o.sublen = strlen(optarg);
@@ -211,7 +227,7 @@ main(int argc, char **argv)
 		return writer_backup(&repo, &o);
 	}
 	if (strcmp(argv[optind], "restore-source") == 0) {
-		repo_open_existing(argv[optind + 1], &repo, 0);
+		repo_open_existing(argv[optind + 1], &repo, 0, 0, "restore");
 		writer_confine(&repo, 0);
 		return writer_serve_restore(&repo, &o);
 	}
@@ -220,7 +236,7 @@ main(int argc, char **argv)
 	    strcmp(argv[optind], "list-changed") == 0 ||
 	    strcmp(argv[optind], "verify") == 0 ||
 	    strcmp(argv[optind], "verify-all") == 0) {
-		repo_open_existing(argv[optind + 1], &repo, 0);
+		repo_open_existing(argv[optind + 1], &repo, 0, 0, argv[optind]);
 		writer_confine(&repo, 0);
 		if (strcmp(argv[optind], "verify-all") == 0)
 			return writer_verify_all(&repo, &o);
@@ -235,14 +251,15 @@ main(int argc, char **argv)
 	if (strncmp(argv[optind], "compare-", 8) == 0)
 		return writer_compare(argv[optind] + 8, argv[optind + 1], &o);
 	if (strcmp(argv[optind], "remove-older-than") == 0) {
-		repo_open_existing(argv[optind + 1], &repo, 0);
+		repo_open_existing(argv[optind + 1], &repo, 0, 1,
+		    "remove increments");
 		writer_confine(&repo, 1);
 		if (o.at == NULL)
 			fatal("remove increments needs --older-than TIME");
 		return writer_remove_older(&repo, &o);
 	}
 	if (strcmp(argv[optind], "regress") == 0) {
-		repo_open_existing(argv[optind + 1], &repo, 1);
+		repo_open_existing(argv[optind + 1], &repo, 1, 1, "regress");
 		writer_confine(&repo, 1);
 		if (!repo.unfinished) {
 			log_warn("'%s' has no unfinished session: nothing to "

@@ -432,7 +432,9 @@ process_alive(long pid)
 	FILE *f;
 	int alive = 1;
 
-	if (kill((pid_t)pid, 0) != 0)
+	/* EPERM: it exists but may not be signalled by us (another user's,
+	 * or outside our Landlock domain's signal scope): alive */
+	if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
 	if ((f = fopen(path, "r")) == NULL)
@@ -444,21 +446,37 @@ process_alive(long pid)
 	return alive;
 }
 
-static void
-check_not_running(struct repo *repo, int force)
+long
+unfinished_owner(struct repo *repo)
 {
 	char buf[64];
 	size_t len;
 	long pid;
 
-	if (fs_read_small_at(repo->datafd, repo->failed_marker, buf,
+	if (!repo->unfinished ||
+	    fs_read_small_at(repo->datafd, repo->failed_marker, buf,
 		sizeof(buf), &len) != 0 ||
-	    sscanf(buf, "PID %ld", &pid) != 1)
-		return;
-	if (pid > 0 && pid != getpid() && process_alive(pid) && !force)
-		fatal("the unfinished session's process (PID %ld) is still "
-		      "running; if it is not a backup, use --force",
-		    pid);
+	    sscanf(buf, "PID %ld", &pid) != 1 || pid <= 0 || pid == getpid())
+		return 0;
+	/* Its writer held the repository lock we hold now: it is gone
+	 * (a capback session; its PID may be another process's by now). */
+	if (pid == repo_lock_prev_pid())
+		return 0;
+	return process_alive(pid) ? pid : 0;
+}
+
+static void
+check_not_running(struct repo *repo, int force)
+{
+	long pid = repo->owner;
+
+	if (pid != 0 && !force)
+		fatal("the unfinished session of '%s' was started by PID %ld, "
+		      "which is still running on this host (rdiff-backup, or "
+		      "a capback older than the repository lock): wait for "
+		      "it to end.  If that PID is another program now, use "
+		      "--force",
+		    repo->path, pid);
 }
 
 void

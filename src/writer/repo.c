@@ -228,7 +228,9 @@ repo_check_for_backup(const char *path, int force, struct repo *repo)
 			    path);
 		return;
 	}
+	repo_lock(repo, 1, "backup");
 	scan_data_dir(repo);
+	repo->owner = unfinished_owner(repo);
 	if (repo->exists)
 		find_current_files(repo);
 	if (repo->unfinished) {
@@ -240,7 +242,8 @@ repo_check_for_backup(const char *path, int force, struct repo *repo)
 }
 
 void
-repo_open_existing(const char *path, struct repo *repo, int allow_unfinished)
+repo_open_existing(const char *path, struct repo *repo, int allow_unfinished,
+    int excl, const char *action)
 {
 	struct repo_loc loc;
 
@@ -253,13 +256,23 @@ repo_open_existing(const char *path, struct repo *repo, int allow_unfinished)
 	if (repo->datafd < 0)
 		fatal("'%s' is not a backup repository (no %s): %s", path,
 		    DATA_DIR, strerror(errno));
+	repo_lock(repo, excl, action);
 	scan_data_dir(repo);
 	if (!repo->exists)
 		fatal("'%s' holds no finished backup", path);
-	if (repo->unfinished && !allow_unfinished)
-		fatal("'%s' holds an unfinished backup session: run 'capback "
-		      "regress %s' first",
+	repo->owner = unfinished_owner(repo);
+	if (repo->unfinished && !allow_unfinished) {
+		long pid = repo->owner;
+
+		if (pid != 0)
+			fatal("'%s' is being backed up by PID %ld (not "
+			      "capback: rdiff-backup, or an older capback); "
+			      "try again when it has ended",
+			    path, pid);
+		fatal("'%s' holds an unfinished backup session, whose process "
+		      "has ended: run 'capback regress %s' first",
 		    path, path);
+	}
 	find_current_files(repo);
 	if (repo->meta_name[0] == '\0' && !repo->unfinished)
 		fatal("'%s': no mirror_metadata snapshot for the current "
@@ -285,9 +298,11 @@ repo_create(struct repo *repo)
 		fatal("cannot chmod repository '%s': %s", repo->path,
 		    strerror(errno));
 	if (repo->datafd >= 0) {
-		/* Leftovers of a failed initial backup. */
+		/* Leftovers of a failed initial backup (its lock file with
+		 * them: the new one is locked below). */
 		close(repo->datafd);
 		repo->datafd = -1;
+		repo_unlock();
 		if (fs_remove_at(repo->rootfd, DATA_DIR) != 0)
 			fatal("cannot remove stale '%s/%s': %s", repo->path,
 			    DATA_DIR, strerror(errno));
@@ -297,6 +312,8 @@ repo_create(struct repo *repo)
 		    strerror(errno));
 	repo->datafd = openat(repo->rootfd, DATA_DIR,
 	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (repo->datafd >= 0)
+		repo_lock(repo, 1, "backup");
 	if (repo->datafd < 0 ||
 	    mkdirat(repo->datafd, "increments", 0700) != 0 ||
 	    fs_create_file_at(repo->datafd, "chars_to_quote", "", 0) != 0 ||

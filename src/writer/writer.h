@@ -27,6 +27,9 @@ struct repo {
 	int64_t failed_time;	 /* its time */
 	char failed_marker[256]; /* its name */
 	int regressed;		 /* this run undid an unfinished session */
+	long owner; /* unfinished: the PID that started it, if it runs on
+		     * this host (unfinished_owner, looked at before the
+		     * sandbox, where /proc and signals are out of reach) */
 };
 
 struct writer_opts {
@@ -61,12 +64,27 @@ uint64_t sample_slot(const struct meta_rec *r, uint64_t m);
 void repo_check_for_backup(const char *path, int force, struct repo *repo);
 
 /*
- * repo_open_existing(path, repo, allow_unfinished): open a repository;
- * fatal if unusable, or if it holds an unfinished session and
- * ${allow_unfinished} is 0.
+ * repo_open_existing(path, repo, allow_unfinished, excl, action): open a
+ * repository and take its lock (exclusive for an ${action} that changes
+ * it, else shared) before anything in it is read; fatal if unusable, or
+ * if it holds an unfinished session and ${allow_unfinished} is 0.
  */
-void
-repo_open_existing(const char *path, struct repo *repo, int allow_unfinished);
+void repo_open_existing(const char *path, struct repo *repo,
+    int allow_unfinished, int excl, const char *action);
+
+/*
+ * repo_lock(repo, excl, action): take the repository lock (lock.c),
+ * exclusive or shared, held until the process ends.  Busy: fatal naming
+ * the holder, or wait, as repo_lock_wait says (-2: the default, no wait
+ * for an exclusive lock and no limit for a shared one; -1 no limit; N
+ * seconds).  repo_lock_prev_pid(): the PID the previous exclusive holder
+ * recorded (a writer that is gone, since we hold the lock), 0 if none.
+ */
+extern int64_t repo_lock_wait;
+void repo_lock(struct repo *repo, int excl, const char *action);
+long repo_lock_prev_pid(void);
+/* repo_unlock(): let go (before the locked file itself is removed). */
+void repo_unlock(void);
 
 /*
  * writer_regress(repo, force): undo the unfinished session of ${repo}
@@ -74,6 +92,13 @@ repo_open_existing(const char *path, struct repo *repo, int allow_unfinished);
  * last good one.  Fatal on failure; may be run again.
  */
 void writer_regress(struct repo *repo, int force);
+
+/*
+ * unfinished_owner(repo): the PID of the process that started ${repo}'s
+ * unfinished session if it still runs on this host (rdiff-backup's
+ * session, say: a capback writer holds the repository lock), else 0.
+ */
+long unfinished_owner(struct repo *repo);
 
 /* The temporary name of a content increment being written (inc_open). */
 #define INC_TMP_PREFIX "rdiff-backup.tmp.i"

@@ -1,0 +1,214 @@
+#!/usr/bin/env bats
+# Two operations on one repository at the same time: the repository lock
+# (src/writer/lock.c) and the check of a live rdiff-backup session.  A
+# backup is held in the middle of its session (its new current_mirror
+# marker written) by stopping its writer with SIGSTOP; the second
+# operation runs; the backup is let go and must finish; then every
+# session verifies and restores bit-exact.
+
+load ../lib/helpers
+
+BASE=1700000000
+
+setup() {
+	need_root
+	setup_scratch
+	mkdir -p "$T/src/d"
+	for i in 1 2 3 4 5 6; do
+		head -c 300000 /dev/urandom >"$T/src/d/f$i"
+	done
+	cb --current-time $BASE backup "$T/src" "$T/repo" >/dev/null
+	rm -rf "$T/state0" && cp -a "$T/src" "$T/state0"
+	for i in 1 2 3; do
+		head -c 300000 /dev/urandom >"$T/src/d/f$i"
+	done
+	echo new >"$T/src/new"
+	touch -d @$((BASE + 50)) "$T/src/d"/* "$T/src/new"
+	BG=""
+	WPID=""
+}
+
+teardown() {
+	[ -n "$WPID" ] && kill -CONT "$WPID" 2>/dev/null || true
+	[ -n "$BG" ] && kill "$BG" 2>/dev/null || true
+	teardown_scratch
+}
+
+markers() {
+	ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror\.'
+}
+
+# wait_markers PID: until the session of PID has written its marker
+wait_markers() {
+	for _ in $(seq 1 500); do
+		[ "$(markers)" -eq 2 ] && return 0
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.02
+	done
+	echo "no second marker" >&2
+	return 1
+}
+
+# held_capback: a capback backup of session 1 held mid-session
+held_capback() {
+	"$CAPBACK_BUILD/capback" --current-time $((BASE + 100)) backup \
+	    "$T/src" "$T/repo" >"$T/bg.out" 2>&1 &
+	BG=$!
+	wait_markers $BG
+	WPID=$(pgrep -P "$BG" capback-writer)
+	[ -n "$WPID" ]
+	kill -STOP "$WPID"
+}
+
+# held_rdiff: an rdiff-backup backup held mid-session
+held_rdiff() {
+	command -v rdiff-backup >/dev/null || skip "rdiff-backup not installed"
+	rdiff-backup --current-time $((BASE + 100)) backup "$T/src" "$T/repo" \
+	    >"$T/bg.out" 2>&1 &
+	BG=$!
+	wait_markers $BG
+	WPID=$BG
+	kill -STOP "$WPID"
+}
+
+# release: let the held backup go on; it must finish well
+release() {
+	kill -CONT "$WPID"
+	WPID=""
+	wait "$BG"
+	local st=$?
+	BG=""
+	cat "$T/bg.out"
+	[ "$st" -eq 0 ]
+	[ "$(markers)" -eq 1 ]
+}
+
+# intact: both sessions verify and restore bit-exact
+intact() {
+	run cb verify --all "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	rm -rf "$T/r0" "$T/r1"
+	cb restore --at $BASE "$T/repo" "$T/r0"
+	assert_same_tree "$T/state0" "$T/r0"
+	cb restore "$T/repo" "$T/r1"
+	assert_same_tree "$T/src" "$T/r1"
+}
+
+@test "regress while a capback backup runs is refused, naming it; the backup finishes and nothing is lost" {
+	held_capback
+	run cb regress "$T/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is in use: capback backup PID $WPID on "* ]]
+	[[ "$output" != *regressing* ]]
+	[ "$(markers)" -eq 2 ]
+	release
+	intact
+}
+
+@test "another backup and remove increments are refused during a backup, or wait with --wait" {
+	held_capback
+	run cb --current-time $((BASE + 200)) backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is in use: capback backup PID $WPID"*"--wait"* ]]
+	run cb --force remove increments --older-than now "$T/repo"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is in use"* ]]
+	run cb --wait=1 regress "$T/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"still in use after 1 s"* ]]
+	# a waiting backup goes on once the first one is done (it reads the
+	# source after the wait: the change is in the third session)
+	echo more >"$T/src/more"
+	"$CAPBACK_BUILD/capback" --wait --current-time $((BASE + 200)) \
+	    backup "$T/src" "$T/repo" >"$T/second.out" 2>&1 &
+	local second=$!
+	sleep 0.5
+	kill -0 $second
+	release
+	wait $second
+	cat "$T/second.out"
+	grep -q "waiting for it to end" "$T/second.out"
+	run cb list increments "$T/repo"
+	echo "$output"
+	[[ "$output" == *"Found 2 increments"* ]]
+	run cb verify --all "$T/repo"
+	[ "$status" -eq 0 ]
+}
+
+@test "reads during a backup wait for it, say so, then answer from the finished session" {
+	held_capback
+	for q in "list increments" "list files" "verify"; do
+		"$CAPBACK_BUILD/capback" $q "$T/repo" >"$T/q.out" 2>&1 &
+		echo "$!" >>"$T/q.pids"
+	done
+	"$CAPBACK_BUILD/capback" restore "$T/repo" "$T/during" >"$T/r.out" 2>&1 &
+	local rp=$!
+	sleep 0.5
+	# all still waiting, none told the user to regress
+	while read -r p; do kill -0 "$p"; done <"$T/q.pids"
+	kill -0 $rp
+	release
+	while read -r p; do wait "$p"; done <"$T/q.pids"
+	wait $rp
+	cat "$T/r.out"
+	grep -q "waiting for it to end" "$T/r.out"
+	refute grep -q "regress" "$T/r.out" "$T/q.out"
+	assert_same_tree "$T/src" "$T/during"
+	intact
+}
+
+@test "rdiff-backup refuses to regress or back up while capback's session is live" {
+	command -v rdiff-backup >/dev/null || skip "rdiff-backup not installed"
+	held_capback
+	run rdiff-backup regress "$T/repo"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"process"*"$WPID"*"still running"* ]]
+	run rdiff-backup --current-time $((BASE + 200)) backup "$T/src" "$T/repo"
+	[ "$status" -ne 0 ]
+	[ "$(markers)" -eq 2 ]
+	release
+	intact
+}
+
+@test "capback refuses to regress, back up or read while rdiff-backup's session is live; never says 'run regress'" {
+	held_rdiff
+	run cb regress "$T/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"started by PID $WPID, which is still running"* ]]
+	run cb --current-time $((BASE + 200)) backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"PID $WPID, which is still running"* ]]
+	for q in "list increments" "verify"; do
+		run cb $q "$T/repo"
+		echo "$output"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"is being backed up by PID $WPID"* ]]
+		[[ "$output" != *"run 'capback regress"* ]]
+	done
+	[ "$(markers)" -eq 2 ]
+	release
+	intact
+}
+
+@test "a backup killed with its writer: reads say to regress, the next backup undoes it" {
+	held_capback
+	kill -KILL "$WPID"
+	WPID=""
+	wait "$BG" || true
+	BG=""
+	[ "$(markers)" -eq 2 ]
+	run cb list increments "$T/repo"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"whose process has ended: run 'capback regress"* ]]
+	run cb --current-time $((BASE + 100)) backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	intact
+}
