@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -146,7 +147,7 @@ static pid_t
 start(char *const argv[], int in, int out, int fd3)
 {
 	char path[PATH_MAX + 64];
-	pid_t pid;
+	pid_t pid, self;
 	int err = -1;
 
 	/* A role by name lives beside us; an absolute path (the shell that
@@ -160,6 +161,7 @@ start(char *const argv[], int in, int out, int fd3)
 		fatal("cannot run '%s': %s", path, strerror(errno));
 	if (argv[0][0] == '/')
 		err = start_relay();
+	self = getpid();
 	pid = fork();
 	if (pid < 0)
 		fatal("fork: %s", strerror(errno));
@@ -167,6 +169,14 @@ start(char *const argv[], int in, int out, int fd3)
 		/* Out of the way first (above 9, closed at exec): any of
 		 * them may be 0, 1 or 3. */
 		int fds[4] = { in, out, fd3, err }, k;
+
+		/* A CLI that dies takes its roles with it: the writer stops
+		 * (its session is regressed by the next operation), and its
+		 * peer sees the stream close.  (Cleared by the exec of a
+		 * binary with file capabilities: that reader ends when the
+		 * writer's end of the stream closes.) */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != self)
+			_exit(127);
 
 		for (k = 0; k < 4; k++)
 			if (fds[k] >= 0 &&

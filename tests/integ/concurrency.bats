@@ -212,3 +212,23 @@ intact() {
 	[ "$status" -eq 2 ]
 	intact
 }
+
+@test "a CLI that dies takes its writer with it; the next backup undoes the session" {
+	held_capback
+	kill -KILL "$BG"
+	wait "$BG" || true
+	BG=""
+	kill -CONT "$WPID"
+	for _ in $(seq 1 100); do
+		kill -0 "$WPID" 2>/dev/null || break
+		sleep 0.05
+	done
+	refute kill -0 "$WPID" 2>/dev/null
+	WPID=""
+	[ "$(markers)" -eq 2 ]
+	run cb --current-time $((BASE + 100)) backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *regressing* ]]
+	intact
+}
