@@ -1172,6 +1172,26 @@ status_main(int argc, char **argv)
 	config_load(&c, optind < argc ? argv[optind] : DEFAULT_CONFIG);
 	if (timespec_parse(c.overdue, now, NULL, 0, &limit) != 0)
 		fatal("%s: overdue = %s is not a time span", c.path, c.overdue);
+	{
+		/* An account that may not read the results would call every
+		 * host "never / OVERDUE": a false alarm.  Say so instead
+		 * (absent is fine: no run yet). */
+		char hosts[4096];
+		int fd;
+
+		snprintf(hosts, sizeof(hosts), "%s/hosts", c.state);
+		fd = open(hosts, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 && errno != ENOENT) {
+			log_error("cannot read the state directory %s: %s (run "
+				  "status as the account that runs the "
+				  "backups, or give this one read access)",
+			    hosts, strerror(errno));
+			config_free(&c);
+			return 2;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
 	if (json)
 		printf("{\"hosts\": [");
 	else

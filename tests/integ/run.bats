@@ -163,6 +163,20 @@ assert d["gamma"]["last"] == "failed" and d["gamma"]["overdue"], d
 	[[ "$output" == *"OVERDUE"* ]]
 }
 
+@test "status by an account that cannot read the state directory: exit 2 naming it, no false OVERDUE" {
+	sed -i '/^\[host gamma\]/,$d' "$T/server/capback.conf"
+	cbrun run "$T/server/capback.conf"
+	[ "$status" -eq 0 ]
+	chmod 0700 "$T/server/state"
+	chmod 0644 "$T/server/capback.conf"
+	new_user
+	run run_as "$NEW_USER" "$CAPBACK_BUILD/capback" status "$T/server/capback.conf"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"cannot read the state directory $T/server/state/hosts: Permission denied"* ]]
+	[[ "$output" != *OVERDUE* ]]
+}
+
 @test "a host whose backup still runs is skipped; the others go on; the next run takes it" {
 	sed -i '/^\[host gamma\]/,$d' "$T/server/capback.conf"
 	mkdir -p "$T/server/state/locks"
