@@ -53,8 +53,10 @@ five_sessions() {
 
 # The repository's files, without the tools' own logs.
 repo_files() {
+	# without the tools' own files: rdiff-backup's logs, capback's lock
 	(cd "$1" && find . -path ./rdiff-backup-data/backup.log -prune -o \
-	    -path ./rdiff-backup-data/remove.log -prune -o -print | sort)
+	    -path ./rdiff-backup-data/remove.log -prune -o \
+	    -path ./rdiff-backup-data/capback.lock -prune -o -print | sort)
 }
 
 @test "refuses to remove several sessions without --force, as rdiff-backup" {
