@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,7 @@ holds_repo(int fd, const char *cur)
 	struct stat st;
 
 	if (fstatat(fd, DATA_DIR, &st, AT_SYMLINK_NOFOLLOW) != 0)
-		return 0;
+		return errno == ENOENT ? 0 : CB_ERR_SYS;
 	if (S_ISDIR(st.st_mode))
 		return 1;
 	log_error("'%s%s%s' is %s, not a directory: refused as a "
@@ -321,7 +322,7 @@ int
 repo_locate(const char *arg, struct repo_loc *loc)
 {
 	struct walk w;
-	int r = 0, s, at_dir = 0;
+	int r = 0, s, at_dir = 0, stuck = 0;
 
 	memset(loc, 0, sizeof(*loc));
 	loc->rootfd = loc->parentfd = -1;
@@ -348,7 +349,14 @@ repo_locate(const char *arg, struct repo_loc *loc)
 		goto as_given;
 	}
 	for (;;) {
-		if ((s = holds_repo(w.fd, w.cur)) != 0) {
+		if ((s = holds_repo(w.fd, w.cur)) == CB_ERR_SYS) {
+			/* cannot look into it (not ours, say) */
+			loc->err = errno;
+			if (walk_at_end(&w))
+				stuck = 1;
+			break;
+		}
+		if (s != 0) {
 			if (s < 0) {
 				r = s;
 				break;
@@ -373,7 +381,9 @@ repo_locate(const char *arg, struct repo_loc *loc)
 	}
 	if (r != 0)
 		goto out;
-	if (at_dir) {
+	if (stuck)
+		loc->repo = strdup(w.cur); /* the location, unreadable */
+	else if (at_dir) {
 		/* The very directory the walk checked, not its name again. */
 		loc->repo = strdup(w.cur);
 		if ((loc->rootfd = openat(w.fd, ".",
@@ -411,6 +421,22 @@ out:
 }
 
 void
+repo_fatal_access(const char *arg, int err)
+{
+	struct stat st;
+	struct passwd *pw;
+
+	if (err == EACCES && stat(arg, &st) == 0 && st.st_uid != geteuid()) {
+		pw = getpwuid(st.st_uid);
+		fatal("'%s' belongs to %s (uid %lu): run this as that account, "
+		      "or as root (capback then works as that account)",
+		    arg, pw != NULL ? pw->pw_name : "another account",
+		    (unsigned long)st.st_uid);
+	}
+	fatal("cannot open repository '%s': %s", arg, strerror(err));
+}
+
+void
 repo_locate_or_die(const char *arg, struct repo_loc *loc)
 {
 	int r = repo_locate(arg, loc);
@@ -427,8 +453,7 @@ repo_open_top(const char *arg, struct repo_loc *loc)
 	repo_locate_or_die(arg, loc);
 	if (!loc->found) {
 		if (loc->err != 0)
-			fatal("cannot open repository '%s': %s", arg,
-			    strerror(loc->err));
+			repo_fatal_access(arg, loc->err);
 		fatal("'%s' is not a backup repository (no %s)", arg, DATA_DIR);
 	}
 	if (strcmp(loc->sub, ".") != 0)

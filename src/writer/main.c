@@ -160,12 +160,15 @@ main(int argc, char **argv)
 		 * The writer needs no capability: ownership is kept as
 		 * metadata.  Started by root (restoring from a backup
 		 * account's repository, say), it keeps only what reaching
-		 * another account's repository takes; Landlock still holds
-		 * it to the repository.  Stray descriptors are closed
+		 * another account's repository takes, and what becoming
+		 * that account takes (repo.c become_owner: it works as the
+		 * owner of the repository it finds, then drops both);
+		 * Landlock still holds it to the repository.  Stray
+		 * descriptors are closed
 		 * (fd 3 is compare's report).
 		 */
 		static const int keep[] = { CAP_DAC_READ_SEARCH,
-			CAP_DAC_OVERRIDE, CAP_FOWNER };
+			CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_SETUID, CAP_SETGID };
 		int cmp =
 		    optind < argc && strncmp(argv[optind], "compare-", 8) == 0;
 
@@ -186,7 +189,7 @@ main(int argc, char **argv)
 				      "the writer as root, or give it those)");
 			sandbox_keep_caps(keep_native, 5);
 		} else
-			sandbox_keep_caps(keep, 3);
+			sandbox_keep_caps(keep, 5);
 		sandbox_close_fds(cmp ? 4 : 3);
 	}
 	/* Of the environment only the time zone (increment names carry

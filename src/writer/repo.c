@@ -10,6 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <grp.h>
+#include <pwd.h>
+#include <sys/capability.h>
+
 #include <openssl/crypto.h>
 
 #include "cb_err.h"
@@ -167,8 +171,74 @@ repo_name(const struct repo *repo)
 	return slash != NULL ? slash + 1 : repo->path;
 }
 
+/* Drop CAP_SETUID and CAP_SETGID (kept only for become_owner). */
 static void
-repo_take(struct repo *repo, struct repo_loc *loc)
+drop_setid_caps(void)
+{
+	static const cap_value_t c[] = { CAP_SETUID, CAP_SETGID };
+	cap_t caps = cap_get_proc();
+
+	if (caps == NULL ||
+	    cap_set_flag(caps, CAP_EFFECTIVE, 2, c, CAP_CLEAR) != 0 ||
+	    cap_set_flag(caps, CAP_PERMITTED, 2, c, CAP_CLEAR) != 0 ||
+	    cap_set_proc(caps) != 0)
+		fatal("cannot drop capabilities: %s", strerror(errno));
+	cap_free(caps);
+}
+
+/*
+ * Work as the owner of the repository (or of the directory it is made in)
+ * at ${fd}.  Root that ran backup, regress or even a restore of a backup
+ * account's repository left root-owned files there (the next run as the
+ * account failed: "cannot open previous metadata: Permission denied"),
+ * so a writer started by root becomes the owner before it touches
+ * anything: its groups, gid and uid, and no capability at all.  Not for
+ * --native-owners, whose mirror holds every owner and wants root.  An
+ * account that cannot switch gets a clear refusal for a change.
+ */
+static void
+become_owner(const struct repo *repo, int fd, int change)
+{
+	struct stat st;
+	struct passwd *pw;
+	cap_t none;
+	gid_t gid;
+
+	if (fd < 0 || fstat(fd, &st) != 0 || st.st_uid == geteuid()) {
+		drop_setid_caps();
+		return;
+	}
+	pw = getpwuid(st.st_uid);
+	if (geteuid() != 0 || mirror_native) {
+		if (change && !mirror_native)
+			fatal("'%s' belongs to %s (uid %lu): run this as that "
+			      "account, or as root (capback then works as "
+			      "that account)",
+			    repo->path,
+			    pw != NULL ? pw->pw_name : "another account",
+			    (unsigned long)st.st_uid);
+		drop_setid_caps();
+		return;
+	}
+	gid = pw != NULL ? pw->pw_gid : st.st_gid;
+	if ((pw != NULL ? initgroups(pw->pw_name, gid) : setgroups(1, &gid)) !=
+		0 ||
+	    setresgid(gid, gid, gid) != 0 ||
+	    setresuid(st.st_uid, st.st_uid, st.st_uid) != 0)
+		fatal("cannot become %s (uid %lu), the owner of '%s': %s",
+		    pw != NULL ? pw->pw_name : "the owner",
+		    (unsigned long)st.st_uid, repo->path, strerror(errno));
+	/* the locked securebits keep capabilities across setuid */
+	if ((none = cap_init()) == NULL || cap_set_proc(none) != 0)
+		fatal("cannot drop capabilities: %s", strerror(errno));
+	cap_free(none);
+	log_info("working as %s (uid %lu), the owner of '%s'",
+	    pw != NULL ? pw->pw_name : "its owner", (unsigned long)st.st_uid,
+	    repo->path);
+}
+
+static void
+repo_take(struct repo *repo, struct repo_loc *loc, int change)
 {
 	free(repo_located);
 	repo->path = repo_located = loc->repo;
@@ -177,6 +247,8 @@ repo_take(struct repo *repo, struct repo_loc *loc)
 	loc->repo = NULL;
 	loc->rootfd = loc->parentfd = -1;
 	repo_loc_release(loc);
+	become_owner(repo, repo->rootfd >= 0 ? repo->rootfd : repo->parentfd,
+	    change);
 }
 
 void
@@ -195,7 +267,7 @@ repo_check_for_backup(const char *path, int force, struct repo *repo)
 		    path, loc.repo);
 	if (!loc.found && loc.err != 0) {
 		if (loc.err == ENOENT && loc.err_last) {
-			repo_take(repo, &loc);
+			repo_take(repo, &loc, 1);
 			return; /* created later by repo_create */
 		}
 		if (loc.err == ENOTDIR && loc.err_last)
@@ -206,10 +278,9 @@ repo_check_for_backup(const char *path, int force, struct repo *repo)
 			fatal("cannot create repository '%s': its parent "
 			      "directory does not exist",
 			    path);
-		fatal("cannot examine repository '%s': %s", path,
-		    strerror(loc.err));
+		repo_fatal_access(path, loc.err);
 	}
-	repo_take(repo, &loc);
+	repo_take(repo, &loc, 1);
 	path = repo->path;
 	repo->datafd = openat(repo->rootfd, DATA_DIR,
 	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -249,7 +320,7 @@ repo_open_existing(const char *path, struct repo *repo, int allow_unfinished,
 
 	memset(repo, 0, sizeof(*repo));
 	repo_open_top(path, &loc);
-	repo_take(repo, &loc);
+	repo_take(repo, &loc, excl);
 	path = repo->path;
 	repo->datafd = openat(repo->rootfd, DATA_DIR,
 	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

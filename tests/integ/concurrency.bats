@@ -232,3 +232,43 @@ intact() {
 	[[ "$output" == *regressing* ]]
 	intact
 }
+
+@test "root on an account's repository works as that account; the account goes on; another account is told whose it is" {
+	new_user && OWNER=$NEW_USER
+	new_user && OTHER=$NEW_USER
+	chmod -R a+rX "$T/src"
+	mkdir "$T/acct"
+	chown "$OWNER" "$T/acct"
+	run run_as "$OWNER" "$CAPBACK_BUILD/capback" --current-time $BASE backup "$T/src" "$T/acct/repo"
+	[ "$status" -eq 0 ]
+	echo more >"$T/src/root-was-here"
+	chmod a+r "$T/src/root-was-here"
+	# root: backup, remove increments, a restore, a regress after a kill
+	run cb -v 4 --current-time $((BASE + 100)) backup "$T/src" "$T/acct/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"working as $OWNER"* ]]
+	cb restore "$T/acct/repo" "$T/byroot"
+	[ -z "$(find "$T/acct" ! -user "$OWNER")" ]
+	# the account goes on where root left off
+	echo again >"$T/src/again"
+	chmod a+r "$T/src/again"
+	run run_as "$OWNER" "$CAPBACK_BUILD/capback" --current-time $((BASE + 200)) backup "$T/src" "$T/acct/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run run_as "$OWNER" "$CAPBACK_BUILD/capback" verify --all "$T/acct/repo"
+	[ "$status" -eq 0 ]
+	run cb --force remove increments --older-than $((BASE + 150)) "$T/acct/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -z "$(find "$T/acct" ! -user "$OWNER")" ]
+	run run_as "$OWNER" "$CAPBACK_BUILD/capback" --current-time $((BASE + 300)) backup "$T/src" "$T/acct/repo"
+	[ "$status" -eq 0 ]
+	# another account gets the owner's name, for a change and a read
+	for a in "--current-time $((BASE + 400)) backup $T/src" "regress" "list increments"; do
+		run run_as "$OTHER" "$CAPBACK_BUILD/capback" $a "$T/acct/repo"
+		echo "$output"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"'$T/acct/repo' belongs to $OWNER (uid $(id -u "$OWNER")): run this as that account, or as root"* ]]
+	done
+}
