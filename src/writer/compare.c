@@ -306,47 +306,6 @@ m_skip_subtree(struct cmp *c, const char *path, size_t len)
 		m_advance(c);
 }
 
-static int
-unhex(const char *s, uint8_t out[20])
-{
-	int i;
-
-	for (i = 0; i < 20; i++) {
-		unsigned v;
-
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return 0;
-		out[i] = (uint8_t)v;
-	}
-	return 1;
-}
-
-/*
- * The recorded digest of the regular file ${m} (rdiff-backup stores it
- * with the first link of a hard-link group only, and reads it from there
- * for every later link): 1 and the digest, or 0 if there is none.
- */
-static int
-recorded_digest(struct cmp *c, const struct meta_rec *m, uint8_t out[20])
-{
-	char hex[41] = "";
-	const char *first = NULL;
-
-	if (m->nlink > 1) {
-		if (m->has_sha1) {
-			meta_sha1_hex(m->sha1, hex);
-			hex[40] = '\0';
-		}
-		if (linkmap_visit(c->groups, m->devloc, m->inode, m->nlink, hex,
-			&first) != 0)
-			fatal("out of memory");
-		if (first != NULL)
-			return first[0] != '\0' && unhex(first, out);
-	}
-	memcpy(out, m->sha1, 20);
-	return m->has_sha1;
-}
-
 /* ---- joining entries with records ---------------------------------------- */
 
 static void
@@ -370,7 +329,8 @@ join_regular(struct cmp *c, const struct msg_entry *e)
 	int meta_changed = !attrs_equal(s, m), data_changed = 0;
 	uint8_t digest[20];
 
-	if (c->method == CMP_HASH && !recorded_digest(c, m, digest))
+	if (c->method == CMP_HASH &&
+	    !hist_recorded_digest(c->groups, m, digest))
 		log_warn("the metadata has no digest for '%s', unable to "
 			 "compare its data",
 		    log_quote(m->path, m->pathlen));

@@ -18,6 +18,7 @@
 #include "fsutil.h"
 #include "history.h"
 #include "incscan.h"
+#include "linkmap.h"
 #include "log.h"
 #include "timefmt.h"
 
@@ -353,4 +354,41 @@ hist_file_at(struct hist_dir *d, int rootfd, int datafd,
 	close(base);
 	free(chain);
 	return rc;
+}
+
+static int
+unhex(const char *s, uint8_t out[20])
+{
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		unsigned v;
+
+		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+			return 0;
+		out[i] = (uint8_t)v;
+	}
+	return 1;
+}
+
+int
+hist_recorded_digest(struct linkmap *groups, const struct meta_rec *m,
+    uint8_t out[20])
+{
+	char hex[41] = "";
+	const char *first = NULL;
+
+	if (m->nlink > 1) {
+		if (m->has_sha1) {
+			meta_sha1_hex(m->sha1, hex);
+			hex[40] = '\0';
+		}
+		if (linkmap_visit(groups, m->devloc, m->inode, m->nlink, hex,
+			&first) != 0)
+			fatal("out of memory");
+		if (first != NULL)
+			return first[0] != '\0' && unhex(first, out);
+	}
+	memcpy(out, m->sha1, 20);
+	return m->has_sha1;
 }

@@ -37,6 +37,19 @@ void hist_dir_release(struct hist_dir *d);
 int hist_file_at(struct hist_dir *d, int rootfd, int datafd,
     const struct meta_rec *r, int64_t t, int *outfd);
 
+struct linkmap;
+
+/*
+ * hist_recorded_digest(groups, m, out):
+ * The recorded digest of the regular file ${m}: rdiff-backup stores it
+ * with the first link of a hard-link group only, and reads it from there
+ * for every later link, so call this for every regular record of a pass,
+ * in record order, with one ${groups} (linkmap_new) for the pass.  1 and
+ * the digest in ${out}, or 0 if there is none.  Fatal when out of memory.
+ */
+int hist_recorded_digest(struct linkmap *groups, const struct meta_rec *m,
+    uint8_t out[20]);
+
 /*
  * history_scratch_init(): pick the directory for the unnamed scratch
  * files that rebuilding older versions needs ($TMPDIR, /var/tmp, /tmp: the

@@ -20,6 +20,7 @@
 #include "fsutil.h"
 #include "history.h"
 #include "incscan.h"
+#include "linkmap.h"
 #include "log.h"
 #include "mdfile.h"
 #include "mdhist.h"
@@ -34,6 +35,7 @@ struct regress {
 	struct meta_rec rec; /* lookahead */
 	int valid;
 	struct hist_dir hdir;
+	struct linkmap *groups; /* hard-link groups: their digest */
 	unsigned long fixed, removed;
 	uint64_t tmpcount;
 };
@@ -103,22 +105,24 @@ set_mtime(int fd, int64_t mtime)
  * Nothing is replaced on an unproven rebuild: the content rebuilt for ${r}
  * (open at ${fd}) must have the SHA-1 its metadata records, else regress
  * stops here, before it replaces the mirror file or removes an increment.
- * A record without a digest (older repositories) cannot be checked.
+ * ${digest} is the recorded one (hist_recorded_digest), NULL where there
+ * is none (older repositories): that cannot be checked.
  */
 static void
-check_rebuilt(const struct regress *g, int fd, const struct meta_rec *r)
+check_rebuilt(const struct regress *g, int fd, const struct meta_rec *r,
+    const uint8_t *digest)
 {
 	char want[41], got[41], ts[TIMEFMT_LEN];
 	uint8_t sum[20];
 
-	if (!r->has_sha1)
+	if (digest == NULL)
 		return;
 	if (xfer_sha1_fd(fd, sum) != 0)
 		fatal("cannot read the rebuilt '%s': %s",
 		    log_quote(r->path, r->pathlen), strerror(errno));
-	if (memcmp(sum, r->sha1, sizeof(sum)) == 0)
+	if (memcmp(sum, digest, sizeof(sum)) == 0)
 		return;
-	meta_sha1_hex(r->sha1, want);
+	meta_sha1_hex(digest, want);
 	meta_sha1_hex(sum, got);
 	want[40] = got[40] = '\0';
 	timefmt_utc(g->repo->cur_time, ts);
@@ -133,7 +137,7 @@ check_rebuilt(const struct regress *g, int fd, const struct meta_rec *r)
 /* Put the regular file of ${r} back as it was at the good session. */
 static void
 rebuild_regular(struct regress *g, int dirfd, const char *name,
-    const struct meta_rec *r)
+    const struct meta_rec *r, const uint8_t *digest)
 {
 	char tmp[64];
 	int in, out, rc;
@@ -143,7 +147,7 @@ rebuild_regular(struct regress *g, int dirfd, const char *name,
 	if (rc != 0)
 		fatal("cannot rebuild '%s': %s", log_quote(r->path, r->pathlen),
 		    rc == CB_ERR_SYS ? strerror(errno) : cb_strerror(rc));
-	check_rebuilt(g, in, r);
+	check_rebuilt(g, in, r, digest);
 	do {
 		snprintf(tmp, sizeof(tmp), "rdiff-backup.tmp.r%llu",
 		    (unsigned long long)++g->tmpcount);
@@ -233,11 +237,16 @@ static void
 fix_entry(struct regress *g, int dirfd, const char *name, struct meta_rec *r,
     int exists)
 {
-	int fd;
+	uint8_t digest[20];
+	int fd, have = 0;
 
+	/* every regular record, so that later links find their group's */
+	if (r->type == META_REG)
+		have = hist_recorded_digest(g->groups, r, digest);
 	if (!matches(dirfd, name, r, exists)) {
 		if (r->type == META_REG)
-			rebuild_regular(g, dirfd, name, r);
+			rebuild_regular(g, dirfd, name, r,
+			    have ? digest : NULL);
 		else if (r->type == META_DIR) {
 			if (fs_remove_at(dirfd, name) != 0 ||
 			    mkdirat(dirfd, name, 0700) != 0)
@@ -499,6 +508,8 @@ writer_regress(struct repo *repo, int force)
 	memset(&g, 0, sizeof(g));
 	g.repo = repo;
 	hist_dir_init(&g.hdir);
+	if (linkmap_new(&g.groups) != 0)
+		fatal("out of memory");
 	meta_rec_init(&g.rec);
 	if (mdhist_open(repo->datafd, repo->cur_time, &g.h) != 0)
 		fatal("cannot read the metadata of the last good session");
@@ -510,6 +521,7 @@ writer_regress(struct repo *repo, int force)
 	regress_dir(&g, repo->rootfd, ".", 1, 1);
 	mdhist_free(g.h);
 	hist_dir_release(&g.hdir);
+	linkmap_free(g.groups);
 	/* Only now the failed session's increments and files can go. */
 	if ((incs = openat(repo->datafd, "increments",
 		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {

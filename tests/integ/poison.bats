@@ -286,6 +286,28 @@ destroy() {
 	diff <(cd "$T/before" && find . | sort) <(cd "$T/repo" && find . | sort)
 }
 
+@test "regress checks a later hard link against its group's recorded SHA-1 (the record of the first link holds it)" {
+	echo "linked content" >"$T/src/docs/h1"
+	ln "$T/src/docs/h1" "$T/src/docs/h2"
+	sess 0
+	record "$T/repo" docs/h2 | grep -q NumHardLinks
+	[ -z "$(record "$T/repo" docs/h2 | grep SHA1Digest)" ]
+	head -c 24M /dev/urandom >"$T/src/zzbig"
+	cut_session 1 12000000
+	# h2 alone in the mirror now holds other content, so regress rebuilds
+	# it (from the mirror: it has no increment)
+	rm "$T/repo/docs/h2"
+	echo "other content!" >"$T/repo/docs/h2"
+	touch -d @1500000000 "$T/repo/docs/h2"
+	cp -a "$T/repo" "$T/before"
+	run cb regress "$T/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"docs/h2"*"SHA-1"* ]]
+	cmp "$T/before/docs/h2" "$T/repo/docs/h2"
+	[ "$(ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror')" -eq 2 ]
+}
+
 # variants POISONER: files and directories named with every increment
 # suffix and times before, between, equal to and after sessions appear in
 # session 1 next to vf and vd.
