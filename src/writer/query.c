@@ -17,6 +17,7 @@
 #include "fsutil.h"
 #include "history.h"
 #include "incscan.h"
+#include "linkmap.h"
 #include "log.h"
 #include "mdfile.h"
 #include "mdhist.h"
@@ -288,9 +289,10 @@ verify_session(struct repo *repo, const struct writer_opts *o, int64_t t,
 	struct writer_opts one = *o;
 	struct snapsrc q;
 	struct hist_dir hd;
+	struct linkmap *groups = NULL;
 	struct meta_rec r;
 	char at[32];
-	uint8_t sum[20];
+	uint8_t sum[20], want[20];
 	int rc, fd;
 
 	snprintf(at, sizeof(at), "%lld", (long long)t);
@@ -300,11 +302,14 @@ verify_session(struct repo *repo, const struct writer_opts *o, int64_t t,
 		return;
 	}
 	hist_dir_init(&hd);
+	if (linkmap_new(&groups) != 0)
+		fatal("out of memory");
 	meta_rec_init(&r);
 	while ((rc = snapsrc_next(&q, &r)) == 0) {
 		if (r.type != META_REG)
 			continue;
-		if (!r.has_sha1) {
+		/* a later hard link: its group's digest, on the first link */
+		if (!hist_recorded_digest(groups, &r, want)) {
 			v->nohash++;
 			continue;
 		}
@@ -314,7 +319,7 @@ verify_session(struct repo *repo, const struct writer_opts *o, int64_t t,
 			damage(v, r.path, r.pathlen, t,
 			    rc == CB_ERR_SYS || rc == 0 ? strerror(errno) :
 							  cb_strerror(rc));
-		else if (memcmp(sum, r.sha1, 20) != 0)
+		else if (memcmp(sum, want, 20) != 0)
 			damage(v, r.path, r.pathlen, t, SHA_DIFFERS);
 		else
 			v->ok++;
@@ -327,6 +332,7 @@ verify_session(struct repo *repo, const struct writer_opts *o, int64_t t,
 		snapsrc_end(&q, rc); /* a path not in the session: fatal */
 	meta_rec_clear(&r);
 	hist_dir_release(&hd);
+	linkmap_free(groups);
 	snapsrc_close(&q);
 }
 

@@ -116,3 +116,26 @@ verify_all() {
 	run cb verify --all "$T/repo"
 	[ "$status" -eq 0 ]
 }
+
+@test "a later hard link is checked against its group's digest (recorded on the first link only), as rdiff-backup does" {
+	rm -rf "$T/repo"
+	echo "linked" >"$T/src/h1"
+	ln "$T/src/h1" "$T/src/h2"
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	run cb verify "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"no recorded SHA-1"* ]]
+	# h2 alone now holds other bytes, same size and time
+	echo "LINKED" >"$T/repo/h2.new"
+	touch -r "$T/repo/h2" "$T/repo/h2.new"
+	mv "$T/repo/h2.new" "$T/repo/h2"
+	run cb verify "$T/repo"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"'h2' does not match"* ]]
+	if command -v rdiff-backup >/dev/null; then
+		run rdiff-backup verify "$T/repo"
+		[ "$status" -ne 0 ]
+	fi
+}
