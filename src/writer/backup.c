@@ -124,6 +124,8 @@ q_push(struct session *s, enum act_kind kind)
 	a = q_at(s, s->qcount++);
 	memset(a, 0, sizeof(*a));
 	a->kind = kind;
+	a->bytes = sizeof(*a);
+	s->qbytes += a->bytes;
 	msg_entry_init(&a->e);
 	meta_rec_init(&a->prev);
 	return a;
@@ -138,11 +140,25 @@ q_pop_head(struct session *s)
 		s->qentries--;
 		s->popped_seq = a->seq;
 	}
+	s->qbytes -= a->bytes;
 	msg_entry_clear(&a->e);
 	meta_rec_clear(&a->prev);
 	free(a->link_to);
 	s->qhead = (s->qhead + 1) % s->qcap;
 	s->qcount--;
+}
+
+/* Bytes of ${r} held in memory beyond its struct. */
+static size_t
+rec_bytes(const struct meta_rec *r)
+{
+	size_t n = r->pathlen + r->symlen, i;
+
+	for (i = 0; i < r->nxattrs; i++)
+		n += strlen(r->xattrs[i].name) + r->xattrs[i].vlen;
+	for (i = 0; i < r->nacl; i++)
+		n += r->acl[i].qual != NULL ? strlen(r->acl[i].qual) : 0;
+	return n;
 }
 
 /* Take the current previous record into ${a} and advance. */
@@ -151,43 +167,71 @@ take_prev(struct session *s, struct action *a)
 {
 	a->prev = s->prec;
 	a->has_prev = 1;
+	a->bytes += rec_bytes(&a->prev);
+	s->qbytes += rec_bytes(&a->prev);
 	meta_rec_init(&s->prec);
 	prev_advance(s);
 }
 
 /*
+ * The queue is full: entries wait to be joined (their credit held) until
+ * applying it makes room.  Deletions and kept records of the previous
+ * session are queued as entries are joined, as many as the previous
+ * session had between two entries: this bounds them too.
+ */
+static int
+q_full(const struct session *s)
+{
+	return s->qcount >= Q_JOIN_MAX || s->qbytes >= Q_JOIN_BYTES;
+}
+
+/* The previous record queued as ${kind} (a deletion or one kept). */
+static void
+take_prev_as(struct session *s, enum act_kind kind)
+{
+	if (kind == ACT_DELETE) {
+		s->st.deleted_files++;
+		if (s->prec.type == META_REG)
+			s->st.deleted_size += s->prec.size;
+	}
+	take_prev(s, q_push(s, kind));
+}
+
+/*
  * Previous records sorting before ${path} no longer exist: delete them.
  * A deleted directory's former children come next in record order and
- * are deleted one by one, so each gets its own increment.
+ * are deleted one by one, so each gets its own increment.  Returns 1
+ * when done, 0 if the queue filled first (call again).
  */
-static void
+static int
 prev_delete_before(struct session *s, const char *path, size_t len)
 {
 	while (s->prec_valid &&
 	    (path == NULL ||
 		meta_path_cmp(s->prec.path, s->prec.pathlen, path, len) < 0)) {
-		struct action *a = q_push(s, ACT_DELETE);
-
-		s->st.deleted_files++;
-		if (s->prec.type == META_REG)
-			s->st.deleted_size += s->prec.size;
-		take_prev(s, a);
+		if (q_full(s))
+			return 0;
+		take_prev_as(s, ACT_DELETE);
 	}
+	return 1;
 }
 
-/* Delete ${path}'s previous subtree (a directory replaced by a file). */
-static void
-prev_delete_subtree(struct session *s, const char *path, size_t len)
+/*
+ * The previous records beneath ${path} as ${kind}: a directory replaced
+ * by a file is deleted, an unreadable one kept.  1 when done, 0 if the
+ * queue filled first.
+ */
+static int
+prev_subtree(struct session *s, const char *path, size_t len,
+    enum act_kind kind)
 {
-	s->st.deleted_files++;
-	take_prev(s, q_push(s, ACT_DELETE));
 	while (s->prec_valid &&
 	    meta_path_is_child(path, len, s->prec.path, s->prec.pathlen)) {
-		s->st.deleted_files++;
-		if (s->prec.type == META_REG)
-			s->st.deleted_size += s->prec.size;
-		take_prev(s, q_push(s, ACT_DELETE));
+		if (q_full(s))
+			return 0;
+		take_prev_as(s, kind);
 	}
+	return 1;
 }
 
 /* ---- output ----------------------------------------------------------- */
@@ -330,26 +374,6 @@ count_entry(struct session *s, struct action *a)
 	}
 }
 
-/* An entry the reader could not read: keep what the repository had. */
-static void
-handle_unreadable(struct session *s, struct msg_entry *e)
-{
-	struct action *a;
-
-	note_error(s, e->rec.path, e->rec.pathlen, "cannot read", (int)e->err);
-	if (!s->prec_valid ||
-	    meta_path_cmp(s->prec.path, s->prec.pathlen, e->rec.path,
-		e->rec.pathlen) != 0)
-		return; /* new and unreadable: nothing to keep */
-	a = q_push(s, ACT_KEEP);
-	take_prev(s, a);
-	/* The previous subtree stays as it was, records and mirror alike. */
-	while (s->prec_valid &&
-	    meta_path_is_child(e->rec.path, e->rec.pathlen, s->prec.path,
-		s->prec.pathlen))
-		take_prev(s, q_push(s, ACT_KEEP));
-}
-
 static int
 sig_put(void *arg, const uint8_t *p, size_t n)
 {
@@ -397,11 +421,147 @@ ask_delta(struct session *s, struct action *a)
 	return 1;
 }
 
+/* Queue the entry ${d} (taken over), after the previous records before
+ * it were queued; ${replaces_dir}: a directory stood at its path. */
+static void
+push_entry(struct session *s, struct deferred *d, int replaces_dir)
+{
+	int match = !replaces_dir && s->prec_valid &&
+	    meta_path_cmp(s->prec.path, s->prec.pathlen, d->e.rec.path,
+		d->e.rec.pathlen) == 0;
+	struct action *a = q_push(s, ACT_ENTRY);
+
+	s->qentries++;
+	a->seq = d->seq;
+	a->e = d->e; /* transferred */
+	a->replaces_dir = replaces_dir;
+	a->bytes += rec_bytes(&a->e.rec);
+	s->qbytes += rec_bytes(&a->e.rec);
+	if (match)
+		take_prev(s, a);
+	if (a->e.rec.type == META_REG)
+		decide_regular(s, a);
+	if (a->dec == D_DATA && !ask_delta(s, a))
+		send_frame(s, MSG_WANT, a->seq);
+	count_entry(s, a);
+}
+
+/* Done with the oldest waiting entry; with ${clear} it was not queued. */
+static void
+dq_pop(struct session *s, int clear)
+{
+	if (clear)
+		msg_entry_clear(&s->dq[s->dqhead].e);
+	s->dqhead = (s->dqhead + 1) % s->dqcap;
+	s->dqcount--;
+	s->jstep = J_BEFORE;
+	s->jreplaces = 0;
+}
+
+/*
+ * Join the oldest waiting entry with the previous metadata, as far as the
+ * queue has room: 1 once it is joined, 0 if the queue filled first (the
+ * step reached is kept in s->jstep).  An unreadable entry keeps what the
+ * repository had: its previous record and subtree stay, records and
+ * mirror alike.  A directory replaced by a file goes first, with its
+ * increments.
+ */
+static int
+join_one(struct session *s)
+{
+	struct deferred *d = &s->dq[s->dqhead];
+	const struct meta_rec *r = &d->e.rec;
+	int err = (d->e.flags & ENTRY_ERROR) != 0, match;
+
+	if (s->jstep == J_BEFORE) {
+		if (!prev_delete_before(s, r->path, r->pathlen))
+			return 0;
+		match = s->prec_valid &&
+		    meta_path_cmp(s->prec.path, s->prec.pathlen, r->path,
+			r->pathlen) == 0;
+		s->jstep = J_PUSH;
+		if (err) {
+			note_error(s, r->path, r->pathlen, "cannot read",
+			    (int)d->e.err);
+			if (!match) { /* new and unreadable: nothing to keep */
+				dq_pop(s, 1);
+				return 1;
+			}
+			take_prev_as(s, ACT_KEEP);
+			s->jkind = ACT_KEEP;
+			s->jstep = J_SUBTREE;
+		} else if (match && s->prec.type == META_DIR &&
+		    r->type != META_DIR) {
+			take_prev_as(s, ACT_DELETE);
+			s->jkind = ACT_DELETE;
+			s->jstep = J_SUBTREE;
+			s->jreplaces = 1;
+		}
+	}
+	if (s->jstep == J_SUBTREE) {
+		if (!prev_subtree(s, r->path, r->pathlen, s->jkind))
+			return 0;
+		if (err) {
+			dq_pop(s, 1);
+			return 1;
+		}
+	}
+	push_entry(s, d, s->jreplaces);
+	dq_pop(s, 0);
+	return 1;
+}
+
+/*
+ * Join the waiting entries, then after ENTRIES_END the records left, as
+ * far as the queue has room, and apply what is ready.
+ */
+static void
+join_ready(struct session *s)
+{
+	for (;;) {
+		int done;
+
+		if (s->dqcount > 0)
+			done = join_one(s);
+		else if (s->entries_done && !s->end_joined)
+			done = s->end_joined = prev_delete_before(s, NULL, 0);
+		else
+			break;
+		apply_ready(s);
+		if (!done && q_full(s))
+			return; /* until the queue head's content arrived */
+	}
+	apply_ready(s);
+}
+
+/* Keep a received entry until it can be joined. */
+static void
+dq_push(struct session *s, struct msg_entry *e)
+{
+	struct deferred *d;
+
+	if (s->dqcount == s->dqcap) {
+		size_t ncap = s->dqcap ? s->dqcap * 2 : 64, i;
+		struct deferred *nd = calloc(ncap, sizeof(*nd));
+
+		if (nd == NULL)
+			fatal("out of memory");
+		for (i = 0; i < s->dqcount; i++)
+			nd[i] = s->dq[(s->dqhead + i) % s->dqcap];
+		free(s->dq);
+		s->dq = nd;
+		s->dqhead = 0;
+		s->dqcap = ncap;
+	}
+	d = &s->dq[(s->dqhead + s->dqcount++) % s->dqcap];
+	d->e = *e; /* transferred */
+	d->seq = s->seq;
+}
+
 static void
 handle_entry(struct session *s, const uint8_t *p, size_t len)
 {
 	struct msg_entry e;
-	struct action *a;
 	int r;
 
 	if (s->entries_done)
@@ -418,37 +578,8 @@ handle_entry(struct session *s, const uint8_t *p, size_t len)
 		    strerror((int)e.err));
 	check_structure(s, &e);
 	s->seq++;
-	prev_delete_before(s, e.rec.path, e.rec.pathlen);
-	if (e.flags & ENTRY_ERROR) {
-		handle_unreadable(s, &e);
-		msg_entry_clear(&e);
-	} else {
-		int match = s->prec_valid &&
-		    meta_path_cmp(s->prec.path, s->prec.pathlen, e.rec.path,
-			e.rec.pathlen) == 0;
-		int replaces_dir = 0;
-
-		if (match && s->prec.type == META_DIR &&
-		    e.rec.type != META_DIR) {
-			/* The old tree goes first, with its increments. */
-			prev_delete_subtree(s, e.rec.path, e.rec.pathlen);
-			match = 0;
-			replaces_dir = 1;
-		}
-		a = q_push(s, ACT_ENTRY);
-		s->qentries++;
-		a->seq = s->seq;
-		a->e = e; /* transferred */
-		a->replaces_dir = replaces_dir;
-		if (match)
-			take_prev(s, a);
-		if (a->e.rec.type == META_REG)
-			decide_regular(s, a);
-		if (a->dec == D_DATA && !ask_delta(s, a))
-			send_frame(s, MSG_WANT, a->seq);
-		count_entry(s, a);
-	}
-	apply_ready(s);
+	dq_push(s, &e);
+	join_ready(s);
 }
 
 /*
@@ -461,7 +592,12 @@ handle_entry(struct session *s, const uint8_t *p, size_t len)
 static void
 grant_credit(struct session *s, int all)
 {
-	uint64_t upto = s->qentries > 0 ? s->popped_seq : s->seq;
+	uint64_t upto = s->seq; /* nothing queued, nothing waiting */
+
+	if (s->qentries > 0)
+		upto = s->popped_seq;
+	else if (s->dqcount > 0)
+		upto = s->dq[s->dqhead].seq - 1;
 
 	if (upto <= s->progress_sent ||
 	    (upto - s->progress_sent < PROGRESS_EVERY &&
@@ -484,11 +620,10 @@ handle_entries_end(struct session *s, const uint8_t *p, size_t len)
 	if (s->seq == 0)
 		fatal("protocol: reader sent no entries");
 	s->entries_done = 1;
-	prev_delete_before(s, NULL, 0);
 	send_frame(s, MSG_PROGRESS, s->seq);
 	s->progress_sent = s->seq;
 	(void)credit_grant(&s->cr, s->seq);
-	apply_ready(s);
+	join_ready(s);
 }
 
 static void
@@ -552,10 +687,13 @@ run_stream(struct session *s)
 
 	fs_set_nonblock(0, 1);
 	fs_set_nonblock(1, 1);
-	while (!(s->entries_done && s->qcount == 0)) {
+	while (!(s->end_joined && s->qcount == 0)) {
 		while ((r = frame_in_next(&s->in, &type, &p, &len)) == 0) {
 			handle_frame(s, type, p, len);
-			if (s->entries_done && s->qcount == 0)
+			if (s->dqcount > 0 ||
+			    (s->entries_done && !s->end_joined))
+				join_ready(s);
+			if (s->end_joined && s->qcount == 0)
 				return;
 			grant_credit(s, 0);
 		}
@@ -865,6 +1003,7 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 		close(s.altfd);
 	pathcheck_release(&s.pc);
 	free(s.q);
+	free(s.dq);
 	free(s.dstack);
 	linkmap_free(s.links);
 	batch_free(&s);

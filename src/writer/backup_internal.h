@@ -32,7 +32,30 @@ struct action {
 	size_t siglen;	  /* D_DATA asked by WANT_DELTA: signature bytes */
 	int replaces_dir; /* a directory stood here: no .missing marker */
 	int rehash;	  /* read although size and mtime are the same */
+	size_t bytes;	  /* held in memory, counted in session.qbytes */
 };
+
+/* An entry received, waiting to be joined while the queue is full. */
+struct deferred {
+	struct msg_entry e;
+	uint64_t seq;
+};
+
+/* How far the join of the oldest waiting entry got. */
+enum join_step {
+	J_BEFORE,  /* the previous records before it are being deleted */
+	J_SUBTREE, /* its previous subtree is being deleted (or kept) */
+	J_PUSH,	   /* it goes into the queue */
+};
+
+/*
+ * The queue of actions waiting to be applied (behind a file whose
+ * content is on its way) holds at most about this many actions and bytes
+ * of records: beyond, received entries wait to be joined, their credit
+ * held (docs/protocol.md, "Bounds").
+ */
+#define Q_JOIN_MAX   4096
+#define Q_JOIN_BYTES (8u * 1024 * 1024)
 
 enum dir_marker {
 	MARK_DIR,     /* existed before: "<name>.<T>.dir" if anything changed */
@@ -95,7 +118,15 @@ struct session {
 	struct action *q; /* ring */
 	size_t qhead, qcount, qcap;
 	size_t qentries;     /* ACT_ENTRY actions in q */
+	size_t qbytes;	     /* the actions' bytes (action.bytes) */
 	uint64_t popped_seq; /* seq of the last ACT_ENTRY taken from q */
+	/* entries received and not joined yet (ring), and the join */
+	struct deferred *dq;
+	size_t dqhead, dqcount, dqcap;
+	enum join_step jstep;
+	enum act_kind jkind; /* J_SUBTREE: ACT_DELETE or ACT_KEEP */
+	int jreplaces;	     /* the entry replaces a directory */
+	int end_joined;	     /* after ENTRIES_END, every record joined */
 	struct dlevel *dstack;
 	size_t ddepth, dcap;
 	struct linkmap *links;

@@ -64,6 +64,32 @@ maxrss_below() {
 	maxrss_below 49152
 }
 
+@test "deletions queued behind an unanswered WANT are bounded too" {
+	# 20 000 files of the previous session, each with 3.9 KB of xattrs
+	mkdir -p "$T/src"
+	python3 -c '
+import os, sys
+for i in range(20000):
+    p = os.path.join(sys.argv[1], "f%06d" % i)
+    open(p, "w").close()
+    os.setxattr(p, "user.big", b"x" * 3900)' "$T/src"
+	run cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	[ "$status" -eq 0 ]
+	# then "a", never sent, and "zzz": every one of them is to be deleted
+	# behind "a" (the whole previous session was queued: 99 MB)
+	run timeout 300 python3 "$LIB/evilreader.py" delete-all -- \
+	    "$CAPBACK_BUILD/capback-writer" --current-time 1700000100 backup "$T/repo"
+	echo "$output"
+	[[ "$output" == *"exit 1"* ]]
+	maxrss_below 32768
+	# and the next backup undoes the unfinished session, then goes on
+	run cb --current-time 1700000200 backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	run cb verify "$T/repo"
+	[ "$status" -eq 0 ]
+}
+
 @test "xattrs and ACL qualifiers of one entry are bounded" {
 	run flood_writer xattr-entry
 	echo "$output"

@@ -17,6 +17,8 @@ Scenarios (N: how many entries the flood sends):
   tiny-xattrs  the same with 1024 empty xattrs an entry, N of them
   xattr-entry  one entry with 300 KiB of xattrs (5 values of 60 KiB)
   acl-entry    one entry with 1024 ACL entries of 255-byte qualifiers
+  delete-all   "a" left unanswered, then "zzz": every file of the previous
+               session is to be deleted behind "a"
   hole-huge    a FILE declaring 2^63 + 1 TiB, then a HOLE of 1 TiB
 
 Prints the writer's stderr, "exit N" and "maxrss KB" (the writer's peak
@@ -81,6 +83,10 @@ def frames(name, n):
         xs = [(b"u.%04d" % i, b"") for i in range(1024)]
         for i in range(n):
             yield frame(ENTRY, entry(b"b%07d" % i, REG, xattrs=xs))
+        return
+    if name == "delete-all":          # every previous file, behind "a"
+        yield from head
+        yield frame(ENTRY, entry(b"zzz", REG, size=0))
         return
     if name == "hole-huge":           # a FILE larger than any file can be
         yield root
