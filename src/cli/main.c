@@ -1135,7 +1135,7 @@ main(int argc, char **argv)
 	if (strcmp(argv[0], "drill") == 0)
 		return drill_main(argc, argv, g.verbosity);
 	if (strcmp(argv[0], "run") == 0)
-		return run_main(argc, argv, g.verbosity);
+		return run_main(argc, argv, g.verbosity, g.current_time);
 	if (strcmp(argv[0], "status") == 0)
 		return status_main(argc, argv);
 	if (strcmp(argv[0], "setup") == 0)

@@ -40,10 +40,16 @@
 #define DEFAULT_CONFIG "/etc/capback/capback.conf"
 #define MAX_HOSTS      256
 #define MAX_RULES      64
+/* The schema of a run (no one at a terminal to answer a prompt; a host
+ * that stops answering is given up, not waited for forever). */
+#define RUN_SCHEMA                                                       \
+	"ssh -C -o BatchMode=yes -o ConnectTimeout=30 "                  \
+	"-o ServerAliveInterval=60 -o ServerAliveCountMax=5 {h}"
 
 struct host {
 	char *name;
 	char *source, *repo, *keep, *drill, *before, *after, *schema;
+	char *timeout; /* NULL: the global one */
 	char *rules[2 * MAX_RULES]; /* "--include", "X", ... */
 	size_t nrules;
 	long drill_max; /* --max-duration of the drill, seconds */
@@ -53,7 +59,8 @@ struct config {
 	const char *path;
 	long parallel;
 	char *mail_to, *mail_from, *mail_when, *after, *state, *schema;
-	char *sendmail, *overdue;
+	char *sendmail, *overdue, *timeout;
+	const char *current_time; /* capback --current-time, or NULL */
 	struct host *hosts;
 	size_t n;
 	int bad; /* a value was refused (reported by line) */
@@ -61,7 +68,7 @@ struct config {
 
 /* What a worker found, as kept in STATE/hosts/NAME.result. */
 struct result {
-	char status[16]; /* ok, failed, skipped */
+	char status[16]; /* ok, failed, skipped, timeout */
 	char why[4200];
 	int64_t started, finished;
 	uint64_t files, changed, inc_bytes, source_bytes;
@@ -157,6 +164,8 @@ handler(void *arg, const char *section, const char *key, const char *v)
 			set_str(&c->sendmail, v);
 		} else if (strcmp(key, "overdue") == 0)
 			set_str(&c->overdue, v);
+		else if (strcmp(key, "timeout") == 0)
+			set_str(&c->timeout, v);
 		else
 			return 0;
 		return 1;
@@ -183,6 +192,8 @@ handler(void *arg, const char *section, const char *key, const char *v)
 			set_str(&h->after, v);
 		else if (strcmp(key, "remote-schema") == 0)
 			set_str(&h->schema, v);
+		else if (strcmp(key, "timeout") == 0)
+			set_str(&h->timeout, v);
 		else if (strcmp(key, "include") == 0 ||
 		    strcmp(key, "exclude") == 0 ||
 		    strcmp(key, "include-regexp") == 0 ||
@@ -201,6 +212,19 @@ handler(void *arg, const char *section, const char *key, const char *v)
 	return 0;
 }
 
+/* A time span ("10s", "30m", "6h", "2D") in seconds; 0 if it is none. */
+static int64_t
+span_seconds(const char *v)
+{
+	int64_t now = (int64_t)time(NULL), t;
+
+	/* a unit is required: a bare number would be a point in time */
+	if (*v == '\0' || strchr("smhDWMY", v[strlen(v) - 1]) == NULL ||
+	    timespec_parse(v, now, NULL, 0, &t) != 0 || t >= now)
+		return 0;
+	return now - t;
+}
+
 static void
 config_load(struct config *c, const char *path)
 {
@@ -213,6 +237,7 @@ config_load(struct config *c, const char *path)
 	c->sendmail = xstrdup("/usr/sbin/sendmail");
 	c->mail_when = xstrdup("always");
 	c->overdue = xstrdup("36h");
+	c->timeout = xstrdup("6h");
 	/* Commands may hold ';' and be long (Debian's inih: at run time). */
 	ini_allow_inline_comments = false;
 	ini_use_stack = false;
@@ -228,12 +253,19 @@ config_load(struct config *c, const char *path)
 		    path, line);
 	if (c->n == 0)
 		fatal("%s: no [host NAME] section", path);
+	if (span_seconds(c->timeout) <= 0)
+		fatal("%s: timeout = %s is not a time span (e.g. 6h)", path,
+		    c->timeout);
 	for (size_t i = 0; i < c->n; i++) {
 		struct host *h = &c->hosts[i];
 
 		if (h->source == NULL || h->repo == NULL)
 			fatal("%s: [host %s] needs source and repository", path,
 			    h->name);
+		if (h->timeout != NULL && span_seconds(h->timeout) <= 0)
+			fatal("%s: [host %s] timeout = %s is not a time span "
+			      "(e.g. 6h)",
+			    path, h->name, h->timeout);
 		if (strcmp(h->drill, "none") != 0 &&
 		    strcmp(h->drill, "all") != 0 && atof(h->drill) <= 0)
 			fatal("%s: [host %s] drill is a fraction, all or none",
@@ -264,6 +296,7 @@ config_free(struct config *c)
 		free(h->before);
 		free(h->after);
 		free(h->schema);
+		free(h->timeout);
 		for (size_t k = 0; k < h->nrules; k++)
 			free(h->rules[k]);
 	}
@@ -276,6 +309,7 @@ config_free(struct config *c)
 	free(c->schema);
 	free(c->sendmail);
 	free(c->overdue);
+	free(c->timeout);
 }
 
 /* ---- results ---------------------------------------------------------- */
@@ -521,7 +555,9 @@ host_backup(const struct config *c, const struct host *h, const char *vb,
     int logfd, const char *logpath, struct result *r)
 {
 	char *argv[16 + 2 * MAX_RULES];
-	const char *schema = h->schema ? h->schema : c->schema;
+	const char *schema = h->schema ? h->schema :
+	    c->schema		       ? c->schema :
+					 RUN_SCHEMA;
 	int n = 0, st;
 	off_t start = lseek(logfd, 0, SEEK_END);
 
@@ -537,9 +573,11 @@ host_backup(const struct config *c, const struct host *h, const char *vb,
 	argv[n++] = self;
 	argv[n++] = (char *)"-v";
 	argv[n++] = (char *)vb;
-	if (schema != NULL) {
-		argv[n++] = (char *)"--remote-schema";
-		argv[n++] = (char *)schema;
+	argv[n++] = (char *)"--remote-schema";
+	argv[n++] = (char *)schema;
+	if (c->current_time != NULL) {
+		argv[n++] = (char *)"--current-time";
+		argv[n++] = (char *)c->current_time;
 	}
 	argv[n++] = (char *)"backup";
 	for (size_t i = 0; i < h->nrules; i++)
@@ -600,17 +638,31 @@ drill_oldest(const char *log, off_t from, struct result *r)
 
 /* Phase 2: retention, then the drill (local repositories). */
 static void
-host_keep_and_drill(const struct host *h, const char *vb, int logfd,
+host_keep_and_drill(const struct config *c, const struct host *h,
+    const char *vb, int logfd,
     const char *logpath, struct result *r)
 {
 	char maxd[32];
 	int st;
 
 	if (h->keep != NULL) {
-		char *argv[] = { self, (char *)"-v", (char *)vb,
-			(char *)"--force", (char *)"remove",
-			(char *)"increments", (char *)"--older-than", h->keep,
-			h->repo, NULL };
+		char *argv[16];
+		int n = 0;
+
+		argv[n++] = self;
+		argv[n++] = (char *)"-v";
+		argv[n++] = (char *)vb;
+		if (c->current_time != NULL) {
+			argv[n++] = (char *)"--current-time";
+			argv[n++] = (char *)c->current_time;
+		}
+		argv[n++] = (char *)"--force";
+		argv[n++] = (char *)"remove";
+		argv[n++] = (char *)"increments";
+		argv[n++] = (char *)"--older-than";
+		argv[n++] = h->keep;
+		argv[n++] = h->repo;
+		argv[n] = NULL;
 
 		logline(logfd, "== remove increments older than %s\n", h->keep);
 		st = run_argv(argv, logfd);
@@ -658,38 +710,19 @@ host_keep_and_drill(const struct host *h, const char *vb, int logfd,
 
 /*
  * A worker: one host's phase (1: before, backup, after; 2: retention and
- * drill) under the host's lock.  A host whose lock is held (a backup of
- * it still running from before) is skipped.  Exit status 0 ok, 1 failed,
- * 3 skipped.
+ * drill), in a process group of its own (a timeout ends all of it).  The
+ * run holds the host's lock for both phases (run_lock_hosts).  Exit
+ * status 0 ok, 1 failed.
  */
 static int
 worker(const struct config *c, const struct host *h, const char *vb, int phase)
 {
-	char lock[4096], logpath[4096];
+	char logpath[4096];
 	struct result r, last;
-	int lfd, logfd, rc = 0, has_last;
+	int logfd, rc = 0, has_last;
 
-	state_path(c, lock, sizeof(lock), "locks", h->name, ".lock");
 	state_path(c, logpath, sizeof(logpath), "logs", h->name, ".log");
-	if ((lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0)
-		fatal("cannot open %s: %s", lock, strerror(errno));
 	has_last = result_load(c, h, &last) == 0;
-	if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
-		if (phase == 2)
-			return 3;
-		memset(&r, 0, sizeof(r));
-		r.started = r.finished = (int64_t)time(NULL);
-		snprintf(r.status, sizeof(r.status), "skipped");
-		snprintf(r.why, sizeof(r.why),
-		    "a backup of this host is still running");
-		if (has_last) {
-			r.drilled = last.drilled;
-			memcpy(r.oldest_proven, last.oldest_proven,
-			    sizeof(r.oldest_proven));
-		}
-		result_save(c, h, &r);
-		return 3;
-	}
 	if ((logfd = open(logpath,
 		 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
 		     (phase == 1 ? O_TRUNC : 0),
@@ -709,14 +742,62 @@ worker(const struct config *c, const struct host *h, const char *vb, int phase)
 		if (!has_last || strcmp(last.status, "ok") != 0)
 			return 0; /* nothing to keep or drill after a failure */
 		r = last;
-		host_keep_and_drill(h, vb, logfd, logpath, &r);
+		host_keep_and_drill(c, h, vb, logfd, logpath, &r);
 		rc = strcmp(r.status, "ok") != 0;
 	}
 	r.finished = (int64_t)time(NULL);
 	result_save(c, h, &r);
 	close(logfd);
-	close(lfd);
 	return rc;
+}
+
+/*
+ * Take every host's lock (STATE/locks/NAME.lock, flock) for the whole run,
+ * from its before command to the end of its drill, and write our PID in
+ * it.  A host whose lock another run holds is left out of this one:
+ * ${skip}[i] is set and its result says "skipped (running in PID n)",
+ * which is no failure.  The descriptors stay open until we exit.
+ */
+static void
+run_lock_hosts(const struct config *c, char *skip)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const struct host *h = &c->hosts[i];
+		char lock[4096], buf[32] = "";
+		struct result r, last;
+		ssize_t n;
+		int fd;
+
+		state_path(c, lock, sizeof(lock), "locks", h->name, ".lock");
+		if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0)
+			fatal("cannot open %s: %s", lock, strerror(errno));
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+			if (ftruncate(fd, 0) != 0 ||
+			    pwrite(fd, buf, (size_t)n, 0) != n)
+				log_warn("cannot note our PID in %s: %s", lock,
+				    strerror(errno));
+			continue;
+		}
+		skip[i] = 1;
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		close(fd);
+		memset(&r, 0, sizeof(r));
+		r.started = r.finished = (int64_t)time(NULL);
+		snprintf(r.status, sizeof(r.status), "skipped");
+		snprintf(r.why, sizeof(r.why),
+		    "another run is still on this host (running in PID %s)",
+		    buf[0] ? buf : "?");
+		if (result_load(c, h, &last) == 0) {
+			r.drilled = last.drilled;
+			memcpy(r.oldest_proven, last.oldest_proven,
+			    sizeof(r.oldest_proven));
+		}
+		result_save(c, h, &r);
+		log_warn("host %s: skipped, %s", h->name, r.why);
+	}
 }
 
 /* ---- the report ------------------------------------------------------ */
@@ -816,18 +897,21 @@ build_report(const struct config *c, struct strbuf *sb, int64_t began)
 			failed++;
 			continue;
 		}
-		if (strcmp(r.status, "ok") != 0)
+		if (strcmp(r.status, "ok") != 0 &&
+		    strcmp(r.status, "skipped") != 0)
 			failed++;
 		human_bytes(inc, sizeof(inc), r.inc_bytes);
 		human_bytes(src, sizeof(src), r.source_bytes);
 		strbuf_addf(sb, "%-16s %s in %lld s\n", h->name,
 		    strcmp(r.status, "ok") == 0		 ? "OK" :
 			strcmp(r.status, "skipped") == 0 ? "SKIPPED" :
+			strcmp(r.status, "timeout") == 0 ? "TIMED OUT" :
 							   "FAILED",
 		    (long long)(r.finished - r.started));
 		if (r.why[0] != '\0')
 			strbuf_addf(sb, "    %s\n", r.why);
-		if (strcmp(r.status, "failed") == 0)
+		if (strcmp(r.status, "failed") == 0 ||
+		    strcmp(r.status, "timeout") == 0)
 			add_log_tail(sb, c, h, 6);
 		if (strcmp(r.status, "skipped") != 0 && strcmp(r.why, "") == 0)
 			strbuf_addf(sb,
@@ -938,30 +1022,101 @@ progress(const struct config *c, const pid_t *pids, size_t done, int64_t began,
 	strbuf_release(&sb);
 }
 
-/* Run ${phase} of every host, at most c->parallel at once. */
+/*
+ * A host whose phase outlived its timeout: end its process group (TERM,
+ * then KILL after 10 s), and once it is reaped, say so in its result.
+ */
 static void
-run_phase(const struct config *c, pid_t *pids, int phase, const char *vb,
-    int tty, int64_t began)
+timed_out(const struct config *c, const struct host *h, int phase,
+    int64_t started, int64_t limit)
 {
-	size_t next = 0, running = 0, done = 0;
+	struct result r;
 
-	while (done < c->n) {
+	if (result_load(c, h, &r) != 0)
+		memset(&r, 0, sizeof(r));
+	if (phase == 1) {
+		/* what this run's worker had: nothing of the last run's */
+		int64_t drilled = r.drilled;
+		char proven[sizeof(r.oldest_proven)];
+
+		memcpy(proven, r.oldest_proven, sizeof(proven));
+		memset(&r, 0, sizeof(r));
+		r.drilled = drilled;
+		memcpy(r.oldest_proven, proven, sizeof(proven));
+		r.started = started;
+	}
+	if (phase == 1 || strcmp(r.status, "ok") == 0) {
+		snprintf(r.status, sizeof(r.status), "timeout");
+		snprintf(r.why, sizeof(r.why),
+		    "%s ended after %lld s (timeout = %s): see %s/logs/%s.log",
+		    phase == 1 ? "the backup" : "retention and the drill",
+		    (long long)limit, h->timeout ? h->timeout : c->timeout,
+		    c->state, h->name);
+	}
+	r.finished = (int64_t)time(NULL);
+	result_save(c, h, &r);
+	log_error("host %s: timed out after %lld s", h->name,
+	    (long long)limit);
+}
+
+/* Run ${phase} of every host not in ${skip}, at most c->parallel at once,
+ * each within its timeout. */
+static void
+run_phase(const struct config *c, pid_t *pids, const char *skip, int phase,
+    const char *vb, int tty, int64_t began)
+{
+	size_t next = 0, running = 0, done = 0, n = c->n;
+	int64_t *start = calloc(n, sizeof(*start)), *limit;
+	int *ended = calloc(n, sizeof(*ended));
+	struct timespec tick = { 0, 200 * 1000 * 1000 };
+
+	if (start == NULL || ended == NULL ||
+	    (limit = calloc(n, sizeof(*limit))) == NULL)
+		fatal("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		limit[i] = span_seconds(
+		    c->hosts[i].timeout ? c->hosts[i].timeout : c->timeout);
+		if (skip[i])
+			done++;
+	}
+	while (done < n) {
 		int st;
 		pid_t pid;
 
-		while (running < (size_t)c->parallel && next < c->n) {
+		while (running < (size_t)c->parallel && next < n) {
+			if (skip[next]) {
+				next++;
+				continue;
+			}
 			if ((pid = fork()) < 0)
 				fatal("fork: %s", strerror(errno));
-			if (pid == 0)
+			if (pid == 0) {
+				setpgid(0, 0);
 				_exit(worker(c, &c->hosts[next], vb, phase));
+			}
+			setpgid(pid, pid);
+			start[next] = (int64_t)time(NULL);
 			pids[next++] = pid;
 			running++;
 		}
 		if (tty)
 			progress(c, pids, done, began, phase);
-		pid = tty ? waitpid(-1, &st, WNOHANG) : waitpid(-1, &st, 0);
+		pid = waitpid(-1, &st, WNOHANG);
 		if (pid == 0) {
-			sleep(1);
+			int64_t now = (int64_t)time(NULL);
+
+			for (size_t i = 0; i < n; i++) {
+				if (pids[i] <= 0 || now - start[i] < limit[i])
+					continue;
+				/* a second chance to end cleanly, then none */
+				if (ended[i] == 0 ||
+				    now - start[i] >= limit[i] + 10) {
+					kill(-pids[i],
+					    ended[i] ? SIGKILL : SIGTERM);
+					ended[i]++;
+				}
+			}
+			nanosleep(&tick, NULL);
 			continue;
 		}
 		if (pid < 0) {
@@ -969,14 +1124,18 @@ run_phase(const struct config *c, pid_t *pids, int phase, const char *vb,
 				continue;
 			fatal("waitpid: %s", strerror(errno));
 		}
-		for (size_t i = 0; i < c->n; i++)
+		for (size_t i = 0; i < n; i++)
 			if (pids[i] == pid) {
 				pids[i] = 0;
 				running--;
 				done++;
 				if (tty)
 					(void)!write(2, "\r\033[K", 4);
-				if (!WIFEXITED(st) || WEXITSTATUS(st) == 1)
+				if (ended[i])
+					timed_out(c, &c->hosts[i], phase,
+					    start[i], limit[i]);
+				else if (!WIFEXITED(st) ||
+				    WEXITSTATUS(st) == 1)
 					log_error("host %s: %s failed (see "
 						  "%s/logs/%s.log)",
 					    c->hosts[i].name,
@@ -987,6 +1146,9 @@ run_phase(const struct config *c, pid_t *pids, int phase, const char *vb,
 	}
 	if (tty)
 		(void)!write(2, "\r\033[K", 4);
+	free(start);
+	free(limit);
+	free(ended);
 }
 
 static void
@@ -1005,7 +1167,8 @@ usage_run(FILE *f)
 }
 
 int
-run_main(int argc, char **argv, const char *verbosity)
+run_main(int argc, char **argv, const char *verbosity,
+    const char *current_time)
 {
 	static const struct option opts[] = {
 		{ "report", no_argument, NULL, 'r' },
@@ -1015,6 +1178,7 @@ run_main(int argc, char **argv, const char *verbosity)
 	struct config c;
 	struct strbuf report = STRBUF_INIT;
 	pid_t *pids;
+	char *skip;
 	int64_t began = (int64_t)time(NULL);
 	int opt, print = isatty(1), tty = isatty(2), rc = 0;
 	unsigned failed;
@@ -1033,15 +1197,18 @@ run_main(int argc, char **argv, const char *verbosity)
 		return 1;
 	}
 	config_load(&c, optind < argc ? argv[optind] : DEFAULT_CONFIG);
+	c.current_time = current_time;
 	find_self();
 	mkdirs(&c);
-	if ((pids = calloc(c.n, sizeof(*pids))) == NULL)
+	if ((pids = calloc(c.n, sizeof(*pids))) == NULL ||
+	    (skip = calloc(c.n, 1)) == NULL)
 		fatal("out of memory");
+	run_lock_hosts(&c, skip);
 	fflush(NULL);
 	/* The backups first, then retention and drills: the drills read
 	 * repositories hard and should not slow the backups down. */
-	run_phase(&c, pids, 1, verbosity, tty, began);
-	run_phase(&c, pids, 2, verbosity, tty, began);
+	run_phase(&c, pids, skip, 1, verbosity, tty, began);
+	run_phase(&c, pids, skip, 2, verbosity, tty, began);
 	failed = build_report(&c, &report, began);
 	if (print)
 		fputs(report.buf, stdout);
@@ -1074,6 +1241,7 @@ run_main(int argc, char **argv, const char *verbosity)
 	}
 	strbuf_release(&report);
 	free(pids);
+	free(skip);
 	config_free(&c);
 	return failed > 0 ? 1 : rc;
 }

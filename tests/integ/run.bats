@@ -188,10 +188,12 @@ assert d["gamma"]["last"] == "failed" and d["gamma"]["overdue"], d
 	cbrun run --report "$T/server/capback.conf"
 	pkill -f "^sleep 31.7" || true
 	wait "$holder" || true
-	[ "$status" -eq 1 ]
+	# skipped is no failure: another run is on it
+	[ "$status" -eq 0 ]
 	[[ "$output" == *"alpha            SKIPPED"* ]]
-	[[ "$output" == *"a backup of this host is still running"* ]]
+	[[ "$output" == *"another run is still on this host (running in PID"* ]]
 	[[ "$output" == *"beta             OK"* ]]
+	[[ "$output" == *"2 hosts, 0 failed"* ]]
 	[ ! -e "$T/server/alpha" ]
 	sleep 1 # a session per second at most, as with rdiff-backup
 	cbrun run --report "$T/server/capback.conf"
@@ -272,4 +274,64 @@ assert d["gamma"]["last"] == "failed" and d["gamma"]["overdue"], d
 	sleep 1
 	run_as "$SERVER" env HOME="$T/server" "$CAPBACK_BUILD/capback" run "$T/server/capback.conf" >"$T/out" 2>"$T/err"
 	[ ! -s "$T/out" ] && [ ! -s "$T/err" ]
+}
+
+@test "a host that accepts the connection and never answers: its timeout ends it, the others are backed up, the mail names it" {
+	sed -i '/^\[host gamma\]/,$d' "$T/server/capback.conf"
+	PS=$((P1 + 7))
+	# a listener that accepts and then says nothing, ever
+	python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+conns = []
+while True:
+    c, _ = s.accept(); conns.append(c)
+' "$PS" &
+	silent=$!
+	printf '\n[host delta]\nsource = x@127.0.0.1::/srv\nrepository = %s\nremote-schema = ssh -F none -p %s -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null {h}\ntimeout = 10s\n' \
+	    "$T/server/delta" "$PS" >>"$T/server/capback.conf"
+	SECONDS=0
+	cbrun run --report "$T/server/capback.conf"
+	took=$SECONDS
+	kill "$silent" || true
+	[ "$status" -eq 1 ]
+	[ "$took" -lt 60 ]
+	[[ "$output" == *"delta            TIMED OUT"* ]]
+	[[ "$output" == *"the backup ended after 10 s (timeout = 10s)"* ]]
+	[[ "$output" == *"alpha            OK"* ]]
+	[[ "$output" == *"beta             OK"* ]]
+	# nothing of it is left running, the mail went out, the hook ran
+	refute pgrep -f -- "-p $PS "
+	for _ in $(seq 1 40); do grep -q "TIMED OUT" "/var/mail/$MAILUSER" && break; sleep 0.25; done
+	grep -q "delta            TIMED OUT" "/var/mail/$MAILUSER"
+	[ -e "$T/server/hook-ran" ]
+}
+
+@test "two runs at once: the second skips the hosts the first is on, naming it, and fails none" {
+	sed -i '/^\[host gamma\]/,$d' "$T/server/capback.conf"
+	# alpha's before command keeps the first run on alpha for a while
+	sed -i 's|^\[host alpha\]$|&\nbefore = sleep 4|' "$T/server/capback.conf"
+	run_as "$SERVER" env HOME="$T/server" "$CAPBACK_BUILD/capback" run "$T/server/capback.conf" \
+	    >"$T/first.out" 2>&1 &
+	first=$!
+	sleep 1
+	holder=$(cat "$T/server/state/locks/alpha.lock")
+	cbrun run --report "$T/server/capback.conf"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"alpha            SKIPPED"* ]]
+	[[ "$output" == *"another run is still on this host (running in PID $holder)"* ]]
+	kill -0 "$holder"
+	wait "$first"
+	cat "$T/first.out"
+	cbrun status "$T/server/capback.conf"
+	[[ "$output" == *"alpha            ok"* ]]
+}
+
+@test "run honours --current-time for its backups and retention" {
+	sed -i '/^\[host gamma\]/,$d' "$T/server/capback.conf"
+	cbrun --current-time 1700000000 run "$T/server/capback.conf"
+	[ "$status" -eq 0 ]
+	cbrun list increments "$T/server/alpha"
+	[[ "$output" == *"Current mirror: Tue Nov 14 22:13:20 2023"* ]]
 }
