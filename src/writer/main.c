@@ -168,14 +168,14 @@ main(int argc, char **argv)
 		 * (fd 3 is compare's report).
 		 */
 		static const int keep[] = { CAP_DAC_READ_SEARCH,
-			CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_SETUID, CAP_SETGID };
+			CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_SETUID, CAP_SETGID,
+			CAP_CHOWN, CAP_FSETID };
 		int cmp =
 		    optind < argc && strncmp(argv[optind], "compare-", 8) == 0;
 
-		/* Native owners: chown and set-id bits on the mirror too. */
-		static const int keep_native[] = { CAP_DAC_READ_SEARCH,
-			CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_CHOWN, CAP_FSETID };
-
+		/* Native owners (asked for, or recorded by the repository,
+		 * which become_owner finds): chown and set-id bits on the
+		 * mirror too; dropped there when not wanted. */
 		if (mirror_native) {
 			cap_t pc = cap_get_proc();
 			cap_flag_value_t v = CAP_CLEAR;
@@ -187,9 +187,8 @@ main(int argc, char **argv)
 				fatal("--native-owners needs CAP_CHOWN, "
 				      "CAP_FOWNER and CAP_DAC_OVERRIDE (run "
 				      "the writer as root, or give it those)");
-			sandbox_keep_caps(keep_native, 5);
-		} else
-			sandbox_keep_caps(keep, 5);
+		}
+		sandbox_keep_caps(keep, 7);
 		sandbox_close_fds(cmp ? 4 : 3);
 	}
 	/* Of the environment only the time zone (increment names carry

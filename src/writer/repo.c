@@ -171,19 +171,67 @@ repo_name(const struct repo *repo)
 	return slash != NULL ? slash + 1 : repo->path;
 }
 
-/* Drop CAP_SETUID and CAP_SETGID (kept only for become_owner). */
+/* Drop what was kept only for become_owner: CAP_SETUID and CAP_SETGID,
+ * and unless the mirror keeps native owners CAP_CHOWN and CAP_FSETID. */
 static void
 drop_setid_caps(void)
 {
-	static const cap_value_t c[] = { CAP_SETUID, CAP_SETGID };
+	static const cap_value_t c[] = { CAP_SETUID, CAP_SETGID, CAP_CHOWN,
+		CAP_FSETID };
+	int n = mirror_native ? 2 : 4;
 	cap_t caps = cap_get_proc();
 
 	if (caps == NULL ||
-	    cap_set_flag(caps, CAP_EFFECTIVE, 2, c, CAP_CLEAR) != 0 ||
-	    cap_set_flag(caps, CAP_PERMITTED, 2, c, CAP_CLEAR) != 0 ||
+	    cap_set_flag(caps, CAP_EFFECTIVE, n, c, CAP_CLEAR) != 0 ||
+	    cap_set_flag(caps, CAP_PERMITTED, n, c, CAP_CLEAR) != 0 ||
 	    cap_set_proc(caps) != 0)
 		fatal("cannot drop capabilities: %s", strerror(errno));
 	cap_free(caps);
+}
+
+/*
+ * A repository made with --native-owners says so in this file, so that
+ * regress, removals and later backups keep its mirror's true owners
+ * without being told (and without root refuse to change it).
+ */
+#define NATIVE_NAME "capback-native-owners"
+
+static void
+native_from_repo(const struct repo *repo, int change)
+{
+	struct stat st;
+	cap_t pc;
+	cap_flag_value_t v = CAP_CLEAR;
+
+	if (repo->rootfd < 0 ||
+	    fstatat(repo->rootfd, DATA_DIR "/" NATIVE_NAME, &st,
+		AT_SYMLINK_NOFOLLOW) != 0 ||
+	    mirror_native)
+		return;
+	if ((pc = cap_get_proc()) != NULL)
+		cap_get_flag(pc, CAP_CHOWN, CAP_PERMITTED, &v);
+	cap_free(pc);
+	if (v == CAP_SET) {
+		mirror_native = 1;
+		log_info("'%s' keeps native owners (%s/%s)", repo->path,
+		    DATA_DIR, NATIVE_NAME);
+	} else if (change)
+		fatal("'%s' keeps the true owners in its mirror (it was made "
+		      "with --native-owners): changing it takes CAP_CHOWN, "
+		      "CAP_FOWNER and CAP_DAC_OVERRIDE (run this as root)",
+		    repo->path);
+}
+
+/* Record that ${repo} keeps native owners (once). */
+static void
+native_note(const struct repo *repo)
+{
+	if (!mirror_native || repo->datafd < 0)
+		return;
+	if (fs_create_file_at(repo->datafd, NATIVE_NAME, "", 0) != 0 &&
+	    errno != EEXIST)
+		fatal("cannot write '%s/%s/%s': %s", repo->path, DATA_DIR,
+		    NATIVE_NAME, strerror(errno));
 }
 
 /*
@@ -247,6 +295,7 @@ repo_take(struct repo *repo, struct repo_loc *loc, int change)
 	loc->repo = NULL;
 	loc->rootfd = loc->parentfd = -1;
 	repo_loc_release(loc);
+	native_from_repo(repo, change);
 	become_owner(repo, repo->rootfd >= 0 ? repo->rootfd : repo->parentfd,
 	    change);
 }
@@ -300,6 +349,7 @@ repo_check_for_backup(const char *path, int force, struct repo *repo)
 		return;
 	}
 	repo_lock(repo, 1, "backup");
+	native_note(repo);
 	scan_data_dir(repo);
 	repo->owner = unfinished_owner(repo);
 	if (repo->exists)
@@ -383,8 +433,10 @@ repo_create(struct repo *repo)
 		    strerror(errno));
 	repo->datafd = openat(repo->rootfd, DATA_DIR,
 	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (repo->datafd >= 0)
+	if (repo->datafd >= 0) {
 		repo_lock(repo, 1, "backup");
+		native_note(repo);
+	}
 	if (repo->datafd < 0 ||
 	    mkdirat(repo->datafd, "increments", 0700) != 0 ||
 	    fs_create_file_at(repo->datafd, "chars_to_quote", "", 0) != 0 ||

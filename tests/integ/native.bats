@@ -86,3 +86,47 @@ teardown() {
 	[[ "$output" == *"--native-owners needs CAP_CHOWN"* ]]
 	[ ! -e "$T/home/repo" ]
 }
+
+@test "a native repository says so: regress and later backups keep true owners without the flag; others are refused" {
+	run cb --current-time 1700000000 backup --native-owners "$T/src" "$T/repo"
+	[ "$status" -eq 0 ]
+	[ -f "$T/repo/rdiff-backup-data/capback-native-owners" ]
+	# a later backup without the flag keeps the mirror native
+	chown 4321 "$T/src/dir/file"
+	echo b >>"$T/src/dir/file"
+	touch -d @1690000100 "$T/src/dir/file"
+	run cb -v 4 --current-time 1700000100 backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"keeps native owners"* ]]
+	[ "$(stat -c %u:%a "$T/repo/dir/file")" = 4321:640 ]
+	[ "$(stat -c %a "$T/repo/suid")" = 4755 ]
+	# an unfinished session undone without the flag: owners as before
+	cp -a "$T/repo" "$T/before"
+	chown 5555 "$T/src/dir/file"
+	touch -d @1690000200 "$T/src/dir/file"
+	head -c 50000000 /dev/zero >"$T/src/big"
+	"$CAPBACK_BUILD/capback" --current-time 1700000200 backup "$T/src" "$T/repo" >/dev/null 2>&1 &
+	bg=$!
+	for _ in $(seq 1 500); do
+		[ "$(ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror')" -eq 2 ] && break
+		sleep 0.01
+	done
+	w=$(pgrep -P $bg capback-writer)
+	kill -STOP $w
+	kill -KILL $bg $w $(pgrep -P $bg) 2>/dev/null || true
+	wait $bg || true
+	[ "$(ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror')" -eq 2 ]
+	run cb regress "$T/repo"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[ "$(stat -c %u:%a "$T/repo/dir/file")" = 4321:640 ]
+	[ "$(stat -c %a "$T/repo/suid")" = 4755 ]
+	run cb verify --all "$T/repo"
+	[ "$status" -eq 0 ]
+	# an ordinary user may read it but not change it
+	new_user
+	run run_as "$NEW_USER" "$CAPBACK_BUILD/capback" regress "$T/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+}
