@@ -575,6 +575,9 @@ host_backup(const struct config *c, const struct host *h, const char *vb,
 	argv[n++] = (char *)vb;
 	argv[n++] = (char *)"--remote-schema";
 	argv[n++] = (char *)schema;
+	/* a repository in use (a backup by hand) is waited for, within
+	 * the host's timeout */
+	argv[n++] = (char *)"--wait";
 	if (c->current_time != NULL) {
 		argv[n++] = (char *)"--current-time";
 		argv[n++] = (char *)c->current_time;
@@ -657,6 +660,7 @@ host_keep_and_drill(const struct config *c, const struct host *h,
 			argv[n++] = (char *)c->current_time;
 		}
 		argv[n++] = (char *)"--force";
+		argv[n++] = (char *)"--wait";
 		argv[n++] = (char *)"remove";
 		argv[n++] = (char *)"increments";
 		argv[n++] = (char *)"--older-than";

@@ -139,12 +139,16 @@ intact() {
 	[ "$status" -eq 0 ]
 }
 
-@test "reads during a backup wait for it, say so, then answer from the finished session" {
+@test "reads (list, verify, compare, drill, restore) during a backup wait for it, say so, then answer from the finished session" {
 	held_capback
 	for q in "list increments" "list files" "verify"; do
 		"$CAPBACK_BUILD/capback" $q "$T/repo" >"$T/q.out" 2>&1 &
 		echo "$!" >>"$T/q.pids"
 	done
+	"$CAPBACK_BUILD/capback" compare "$T/src" "$T/repo" >"$T/c.out" 2>&1 &
+	echo "$!" >>"$T/q.pids"
+	"$CAPBACK_BUILD/capback" drill --all "$T/repo" >"$T/d.out" 2>&1 &
+	echo "$!" >>"$T/q.pids"
 	"$CAPBACK_BUILD/capback" restore "$T/repo" "$T/during" >"$T/r.out" 2>&1 &
 	local rp=$!
 	sleep 0.5
@@ -154,6 +158,10 @@ intact() {
 	release
 	while read -r p; do wait "$p"; done <"$T/q.pids"
 	wait $rp
+	# compare waited and then found the source as backed up
+	cat "$T/c.out"
+	grep -q "No changes found" "$T/c.out"
+	cat "$T/d.out"
 	cat "$T/r.out"
 	grep -q "waiting for it to end" "$T/r.out"
 	refute grep -q "regress" "$T/r.out" "$T/q.out"
