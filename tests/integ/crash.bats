@@ -53,7 +53,7 @@ load ../lib/history
 }
 
 # The repository's files and their sizes (mirror and data), without the
-# tools' logs and without directories (rdiff-backup's regress leaves
+# tools' logs and capback's lock, and without directories (rdiff-backup's regress leaves
 # emptied increment directories behind).
 repo_files() {
 	# gzip files by their content: rdiff-backup's regress may write a
@@ -68,6 +68,9 @@ for d, dirs, files in os.walk(root):
         p = os.path.join(d, n)
         rel = "." + p[len(root):]
         if n.endswith(".log"):
+            continue
+        # the repository lock names its last holder (a PID)
+        if rel == "./rdiff-backup-data/capback.lock":
             continue
         # an increment capback was still writing when it was killed:
         # capback's regress removes it, rdiff-backup's does not know it
