@@ -13,7 +13,9 @@
  * field against a named maximum and end with wire_rd_end().
  */
 
-#define MSG_PROTO_VERSION 2 /* 2: deltas (WANT_DELTA, DELTA, DELTA_END) */
+/* 2: deltas (WANT_DELTA, DELTA, DELTA_END); 3: the credit window counts
+ * ENTRY bytes too and is enforced, ENTRY at most 512 KiB */
+#define MSG_PROTO_VERSION 3
 #define MSG_MAGIC	  0x43424b31u /* "CBK1" */
 
 enum msg_type {

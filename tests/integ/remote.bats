@@ -208,7 +208,7 @@ PY
 	run cb --remote-schema "python3 $T/oldagent.py {h}" backup "x@h::$T/target/data" "$T/repo-old"
 	echo "$output"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"the reader speaks protocol 1, this program 2 (capback-reader 0.0.1)"* ]]
+	[[ "$output" == *"the reader speaks protocol 1, this program 3 (capback-reader 0.0.1)"* ]]
 	[[ "$output" == *"install the same capback version on both sides"* ]]
 	[ ! -e "$T/repo-old" ]
 }

@@ -7,7 +7,7 @@ import struct
 import sys
 
 MAGIC = 0x43424B31  # "CBK1"
-VERSION = 2
+VERSION = 3
 TYPES = dict(HELLO=1, ENTRY=2, ENTRIES_END=3, WANT=4, PROGRESS=5, FILE=6,
              DATA=7, HOLE=8, FILE_END=9, DONE=10, WANT_DELTA=11, DELTA=12,
              DELTA_END=13)

@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cbwire import (DATA, DELTA, DELTA_END, DONE, ENTRIES_END, ENTRY,  # noqa
                     FILE, FILE_END, HELLO, NAMES, PROGRESS, ROLE_WRITER,
-                    WANT, WANT_DELTA, frame, hello, u64)
+                    VERSION, WANT, WANT_DELTA, frame, hello, u64)
 
 
 class Peer:
@@ -62,7 +62,7 @@ class Peer:
                 self.eof = True
             self.buf += chunk
 
-    def hello(self, version=2):
+    def hello(self, version=VERSION):
         self.send(HELLO, hello(ROLE_WRITER, version, b"evilpeer"))
         f = self.frame()
         if f is None or f[0] != HELLO:
