@@ -220,6 +220,7 @@ EOF2
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"host evil: the backup failed"* ]]
 	[[ "$output" != *"host good: the backup failed"* ]]
+	cat "$T/state/logs/evil.log"
 	grep -q "beyond the credit window" "$T/state/logs/evil.log"
 	[ "$(cat "$T/goodrepo/file")" = "good data" ]
 	maxrss_below 49152

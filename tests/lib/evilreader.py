@@ -108,8 +108,11 @@ def frames(name, n):
 
 
 def stdio(name, n):
-    """Flood the writer on our stdout; what it says is read and dropped."""
-    threading.Thread(target=sys.stdin.buffer.read, daemon=True).start()
+    """Flood the writer on our stdout; what it says is read and dropped
+    until it ends (leaving first would end its session on a broken pipe
+    before the attack is judged)."""
+    drain = threading.Thread(target=sys.stdin.buffer.read, daemon=True)
+    drain.start()
     out, count = sys.stdout.buffer, 0
     try:
         out.write(frame(HELLO, hello(ROLE_READER, software=b"evilread")))
@@ -120,6 +123,7 @@ def stdio(name, n):
         out.flush()
     except BrokenPipeError:
         os._exit(1)
+    drain.join(120)
     os._exit(0)
 
 
