@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -156,6 +157,17 @@ save_state(struct drill *d)
 	if (fd < 0 || (f = fdopen(fd, "w")) == NULL)
 		fatal("cannot write the drill state in %s: %s", d->repo,
 		    strerror(errno));
+	{
+		/* root drilling an account's repository: the state stays
+		 * the account's, as everything else in it */
+		struct stat st;
+
+		if (geteuid() == 0 && fstat(d->datafd, &st) == 0 &&
+		    st.st_uid != 0 && fchown(fd, st.st_uid, st.st_gid) != 0)
+			fatal("cannot give the drill state to the repository's "
+			      "owner: %s",
+			    strerror(errno));
+	}
 	fprintf(f, "%s\n", STATE_MAGIC);
 	for (size_t i = 0; i < d->nproofs; i++) {
 		const struct proof *p = &d->proofs[i];
@@ -407,6 +419,13 @@ drill_main(int argc, char **argv, const char *verbosity)
 	if ((d.datafd = openat(loc.rootfd, "rdiff-backup-data",
 		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		fatal("'%s' is not a repository: %s", d.repo, strerror(errno));
+	/* One drill of a repository at a time (its state is read, extended
+	 * and written back whole).  flock on the directory: independent of
+	 * the repository lock, which the drill's writer takes shared. */
+	if (flock(d.datafd, LOCK_EX | LOCK_NB) != 0)
+		fatal("another drill of '%s' is running (its state would be "
+		      "lost): try again when it has ended",
+		    d.repo);
 	if (repo_sessions(d.datafd, &d.sessions, &d.nsessions) != 0 ||
 	    d.nsessions == 0)
 		fatal("'%s' has no backup session", d.repo);

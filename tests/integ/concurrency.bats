@@ -257,7 +257,13 @@ intact() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"working as $OWNER"* ]]
 	cb restore "$T/acct/repo" "$T/byroot"
+	run cb drill --all "$T/acct/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
 	[ -z "$(find "$T/acct" ! -user "$OWNER")" ]
+	run run_as "$OWNER" "$CAPBACK_BUILD/capback" drill --all "$T/acct/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
 	# the account goes on where root left off
 	echo again >"$T/src/again"
 	chmod a+r "$T/src/again"
@@ -279,4 +285,18 @@ intact() {
 		[ "$status" -eq 1 ]
 		[[ "$output" == *"'$T/acct/repo' belongs to $OWNER (uid $(id -u "$OWNER")): run this as that account, or as root"* ]]
 	done
+}
+
+@test "one drill of a repository at a time: a second is refused while the first runs" {
+	# a drill holds rdiff-backup-data (flock) while it runs
+	flock "$T/repo/rdiff-backup-data" sleep 3 &
+	local holder=$!
+	sleep 0.3
+	run cb drill --all "$T/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"another drill of '$T/repo' is running"* ]]
+	wait $holder
+	run cb drill --all "$T/repo"
+	[ "$status" -eq 0 ]
 }
