@@ -128,7 +128,11 @@ intact() {
 	local second=$!
 	sleep 0.5
 	kill -0 $second
-	release
+	# (not release: the waiting backup may have its own marker already)
+	kill -CONT "$WPID"
+	WPID=""
+	wait "$BG"
+	BG=""
 	wait $second
 	cat "$T/second.out"
 	grep -q "waiting for it to end" "$T/second.out"
