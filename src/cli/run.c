@@ -759,11 +759,11 @@ worker(const struct config *c, const struct host *h, const char *vb, int phase)
  * Take every host's lock (STATE/locks/NAME.lock, flock) for the whole run,
  * from its before command to the end of its drill, and write our PID in
  * it.  A host whose lock another run holds is left out of this one:
- * ${skip}[i] is set and its result says "skipped (running in PID n)",
- * which is no failure.  The descriptors stay open until we exit.
+ * ${skip}[i] is set and ${skipped}[i] says "skipped (running in PID n)",
+ * which is no failure (its result file stays the other run's).  The descriptors stay open until we exit.
  */
 static void
-run_lock_hosts(const struct config *c, char *skip)
+run_lock_hosts(const struct config *c, char *skip, struct result *skipped)
 {
 	for (size_t i = 0; i < c->n; i++) {
 		const struct host *h = &c->hosts[i];
@@ -799,7 +799,9 @@ run_lock_hosts(const struct config *c, char *skip)
 			memcpy(r.oldest_proven, last.oldest_proven,
 			    sizeof(r.oldest_proven));
 		}
-		result_save(c, h, &r);
+		/* for this run's report only: the host's result file is the
+		 * other run's to write */
+		skipped[i] = r;
 		log_warn("host %s: skipped, %s", h->name, r.why);
 	}
 }
@@ -883,7 +885,8 @@ add_log_tail(struct strbuf *sb, const struct config *c, const struct host *h,
 }
 
 static unsigned
-build_report(const struct config *c, struct strbuf *sb, int64_t began)
+build_report(const struct config *c, struct strbuf *sb, int64_t began,
+    const char *skip, const struct result *skipped)
 {
 	unsigned failed = 0;
 	char ts[TIMEFMT_LEN];
@@ -896,7 +899,9 @@ build_report(const struct config *c, struct strbuf *sb, int64_t began)
 		struct result r;
 		char inc[32], src[32];
 
-		if (result_load(c, h, &r) != 0 || r.finished < began) {
+		if (skip[i])
+			r = skipped[i];
+		else if (result_load(c, h, &r) != 0 || r.finished < began) {
 			strbuf_addf(sb, "%-16s NO RESULT\n", h->name);
 			failed++;
 			continue;
@@ -1183,6 +1188,7 @@ run_main(int argc, char **argv, const char *verbosity,
 	struct strbuf report = STRBUF_INIT;
 	pid_t *pids;
 	char *skip;
+	struct result *skipped;
 	int64_t began = (int64_t)time(NULL);
 	int opt, print = isatty(1), tty = isatty(2), rc = 0;
 	unsigned failed;
@@ -1205,15 +1211,16 @@ run_main(int argc, char **argv, const char *verbosity,
 	find_self();
 	mkdirs(&c);
 	if ((pids = calloc(c.n, sizeof(*pids))) == NULL ||
-	    (skip = calloc(c.n, 1)) == NULL)
+	    (skip = calloc(c.n, 1)) == NULL ||
+	    (skipped = calloc(c.n, sizeof(*skipped))) == NULL)
 		fatal("out of memory");
-	run_lock_hosts(&c, skip);
+	run_lock_hosts(&c, skip, skipped);
 	fflush(NULL);
 	/* The backups first, then retention and drills: the drills read
 	 * repositories hard and should not slow the backups down. */
 	run_phase(&c, pids, skip, 1, verbosity, tty, began);
 	run_phase(&c, pids, skip, 2, verbosity, tty, began);
-	failed = build_report(&c, &report, began);
+	failed = build_report(&c, &report, began, skip, skipped);
 	if (print)
 		fputs(report.buf, stdout);
 	fflush(stdout);
@@ -1246,6 +1253,7 @@ run_main(int argc, char **argv, const char *verbosity,
 	strbuf_release(&report);
 	free(pids);
 	free(skip);
+	free(skipped);
 	config_free(&c);
 	return failed > 0 ? 1 : rc;
 }

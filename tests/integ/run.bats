@@ -312,7 +312,7 @@ while True:
 	sed -i '/^\[host gamma\]/,$d' "$T/server/capback.conf"
 	# alpha's before command keeps the first run on alpha for a while
 	sed -i 's|^\[host alpha\]$|&\nbefore = sleep 4|' "$T/server/capback.conf"
-	run_as "$SERVER" env HOME="$T/server" "$CAPBACK_BUILD/capback" run "$T/server/capback.conf" \
+	run_as "$SERVER" env HOME="$T/server" "$CAPBACK_BUILD/capback" run --report "$T/server/capback.conf" \
 	    >"$T/first.out" 2>&1 &
 	first=$!
 	sleep 1
@@ -324,6 +324,8 @@ while True:
 	kill -0 "$holder"
 	wait "$first"
 	cat "$T/first.out"
+	# the second run left the first's results alone
+	grep -q "alpha            OK" "$T/first.out"
 	cbrun status "$T/server/capback.conf"
 	[[ "$output" == *"alpha            ok"* ]]
 }
