@@ -72,6 +72,9 @@ usage_main(FILE *f)
 	    "command is appended)\n"
 	    "  -v, --verbosity N     0 silent .. 3 default .. 5 debug\n"
 	    "  --force               allow risky operations (see actions)\n"
+	    "  --wait[=SECS]         wait for a repository another action "
+	    "is changing\n"
+	    "                        (else refused; reads wait anyway)\n"
 	    "  -V, --version         print the version\n"
 	    "  -h, --help            this text; ACTION --help for an "
 	    "action\n");

@@ -457,10 +457,9 @@ repo_open_top(const char *arg, struct repo_loc *loc)
 		fatal("'%s' is not a backup repository (no %s)", arg, DATA_DIR);
 	}
 	if (strcmp(loc->sub, ".") != 0)
-		fatal("'%s' is inside the repository '%s' (a %s below the top "
-		      "of a repository is backed-up data): give the "
-		      "repository itself",
-		    arg, loc->repo, DATA_DIR);
+		fatal("'%s' is inside the repository '%s': this works on a "
+		      "whole repository, give '%s'",
+		    arg, loc->repo, loc->repo);
 }
 
 char *

@@ -93,10 +93,13 @@ repo_lock(struct repo *repo, int excl, const char *action)
 	while (!try_lock(fd, type, who, sizeof(who))) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (wait == 0)
-			fatal("'%s' is in use: %s.  Try again later, or give "
-			      "--wait[=SECONDS] to wait for it",
+			fatal("'%s' is in use: %s.  Try again later, or wait "
+			      "for it: capback --wait[=SECONDS] ACTION ...",
 			    repo->path, who);
-		if (wait > 0 && now.tv_sec - t0.tv_sec >= wait)
+		if (wait > 0 &&
+		    (now.tv_sec - t0.tv_sec) * 1000000000LL +
+			    (now.tv_nsec - t0.tv_nsec) >=
+			wait * 1000000000LL)
 			fatal("'%s' is still in use after %" PRId64 " s: %s",
 			    repo->path, wait, who);
 		if (!said++)

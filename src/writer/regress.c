@@ -498,10 +498,16 @@ writer_regress(struct repo *repo, int force)
 	if (!repo->unfinished)
 		return;
 	check_not_running(repo, force);
-	log_warn("regressing '%s' to the session of %lld (undoing the "
-		 "unfinished one of %lld)",
-	    repo->path, (long long)repo->cur_time,
-	    (long long)repo->failed_time);
+	{
+		char good[TIMEFMT_LEN], bad[TIMEFMT_LEN];
+
+		if (timefmt_utc(repo->cur_time, good) != 0 ||
+		    timefmt_utc(repo->failed_time, bad) != 0)
+			fatal("time out of range");
+		log_warn("regressing '%s' to the session of %s (undoing the "
+			 "unfinished one of %s)",
+		    repo->path, good, bad);
+	}
 	ensure_snapshot(repo);
 	if (inc_times_load(repo->datafd, &times) != 0)
 		fatal("cannot list the sessions of '%s'", repo->path);
