@@ -42,14 +42,14 @@
 #define MAX_RULES      64
 /* The schema of a run (no one at a terminal to answer a prompt; a host
  * that stops answering is given up, not waited for forever). */
-#define RUN_SCHEMA                                                       \
-	"ssh -C -o BatchMode=yes -o ConnectTimeout=30 "                  \
+#define RUN_SCHEMA                                      \
+	"ssh -C -o BatchMode=yes -o ConnectTimeout=30 " \
 	"-o ServerAliveInterval=60 -o ServerAliveCountMax=5 {h}"
 
 struct host {
 	char *name;
 	char *source, *repo, *keep, *drill, *before, *after, *schema;
-	char *timeout; /* NULL: the global one */
+	char *timeout;		    /* NULL: the global one */
 	char *rules[2 * MAX_RULES]; /* "--include", "X", ... */
 	size_t nrules;
 	long drill_max; /* --max-duration of the drill, seconds */
@@ -642,8 +642,7 @@ drill_oldest(const char *log, off_t from, struct result *r)
 /* Phase 2: retention, then the drill (local repositories). */
 static void
 host_keep_and_drill(const struct config *c, const struct host *h,
-    const char *vb, int logfd,
-    const char *logpath, struct result *r)
+    const char *vb, int logfd, const char *logpath, struct result *r)
 {
 	char maxd[32];
 	int st;
@@ -1064,8 +1063,7 @@ timed_out(const struct config *c, const struct host *h, int phase,
 	}
 	r.finished = (int64_t)time(NULL);
 	result_save(c, h, &r);
-	log_error("host %s: timed out after %lld s", h->name,
-	    (long long)limit);
+	log_error("host %s: timed out after %lld s", h->name, (long long)limit);
 }
 
 /* Run ${phase} of every host not in ${skip}, at most c->parallel at once,
@@ -1143,8 +1141,7 @@ run_phase(const struct config *c, pid_t *pids, const char *skip, int phase,
 				if (ended[i])
 					timed_out(c, &c->hosts[i], phase,
 					    start[i], limit[i]);
-				else if (!WIFEXITED(st) ||
-				    WEXITSTATUS(st) == 1)
+				else if (!WIFEXITED(st) || WEXITSTATUS(st) == 1)
 					log_error("host %s: %s failed (see "
 						  "%s/logs/%s.log)",
 					    c->hosts[i].name,
@@ -1176,8 +1173,7 @@ usage_run(FILE *f)
 }
 
 int
-run_main(int argc, char **argv, const char *verbosity,
-    const char *current_time)
+run_main(int argc, char **argv, const char *verbosity, const char *current_time)
 {
 	static const struct option opts[] = {
 		{ "report", no_argument, NULL, 'r' },

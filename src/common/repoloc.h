@@ -53,8 +53,7 @@ void repo_loc_release(struct repo_loc *loc);
 void repo_locate_or_die(const char *arg, struct repo_loc *loc);
 /* repo_fatal_access(arg, err): "cannot open repository", or for EACCES
  * on another account's directory, whose it is and what to do. */
-void repo_fatal_access(const char *arg, int err)
-    __attribute__((noreturn));
+void repo_fatal_access(const char *arg, int err) __attribute__((noreturn));
 void repo_open_top(const char *arg, struct repo_loc *loc);
 
 /*

@@ -51,30 +51,17 @@ usage(FILE *f)
 	    "stdin/stdout.\n");
 }
 
+/* A decimal option value of at least ${min}; fatal naming ${opt} else. */
 static int64_t
-parse_time(const char *s)
+parse_int(const char *s, long long min, const char *opt)
 {
 	char *end;
 	long long v;
 
 	errno = 0;
 	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || end == s || v <= 0)
-		fatal("invalid --current-time '%s'", s);
-	return (int64_t)v;
-}
-
-/* --wait SECONDS: -1 for no limit */
-static int64_t
-parse_wait(const char *s)
-{
-	char *end;
-	long long v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || end == s || v < -1)
-		fatal("invalid --wait '%s' (seconds, or -1 for no limit)", s);
+	if (errno != 0 || *end != '\0' || end == s || v < min)
+		fatal("invalid %s '%s' (a number, at least %lld)", opt, s, min);
 	return (int64_t)v;
 }
 
@@ -133,7 +120,7 @@ main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+v:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v': o.verbosity = atoi(optarg); break;
-		case 't': o.now = parse_time(optarg); break;
+		case 't': o.now = parse_int(optarg, 1, "--current-time"); break;
 		case 'f': o.force = 1; break;
 		case 'a': o.at = optarg; break;
 		case 'F': find_repo = 1; break;
@@ -142,7 +129,9 @@ main(int argc, char **argv)
 		case 'N': mirror_native = 1; break;
 		case 'S': parse_sample(optarg, &o); break;
 		case 'C': o.rehash = 1; break;
-		case 'W': repo_lock_wait = parse_wait(optarg); break;
+		case 'W':
+			repo_lock_wait = parse_int(optarg, -1, "--wait");
+			break;
 		case 'p':
 			o.sub = optarg;
 			o.sublen = strlen(optarg);
