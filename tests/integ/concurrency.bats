@@ -197,16 +197,43 @@ intact() {
 	echo "$output"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"PID $WPID, which is still running"* ]]
-	for q in "list increments" "verify"; do
-		run cb $q "$T/repo"
-		echo "$output"
+	for q in "list increments" "list files" "verify" "compare $T/src" \
+	    "restore" "--force remove increments --older-than now"; do
+		local extra=""
+		[ "$q" = restore ] && extra="$T/out"
+		run cb $q "$T/repo" $extra
+		echo "$q: $output"
 		[ "$status" -eq 1 ]
 		[[ "$output" == *"is being backed up by PID $WPID"* ]]
 		[[ "$output" != *"run 'capback regress"* ]]
 	done
+	[ ! -e "$T/out" ]
+	run cb drill --all "$T/repo"
+	echo "drill: $output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"is being backed up by PID $WPID"* ]]
 	[ "$(markers)" -eq 2 ]
 	release
 	intact
+}
+
+@test "capback run during a backup by hand waits for it, then backs up" {
+	mkdir -p "$T/state"
+	printf '[global]\nstate-dir = %s\nmail = never\n[host here]\nsource = %s\nrepository = %s\ndrill = none\ntimeout = 2m\n' \
+	    "$T/state" "$T/src" "$T/repo" >"$T/run.conf"
+	held_capback
+	"$CAPBACK_BUILD/capback" --current-time $((BASE + 300)) run --report "$T/run.conf" \
+	    >"$T/run.out" 2>&1 &
+	local rp=$!
+	sleep 1
+	kill -0 $rp
+	release
+	wait $rp
+	cat "$T/run.out"
+	grep -q "here             OK" "$T/run.out"
+	run cb list increments "$T/repo"
+	echo "$output"
+	[[ "$output" == *"Current mirror: Tue Nov 14 22:18:20 2023"* ]]
 }
 
 @test "a backup killed with its writer: reads say to regress, the next backup undoes it" {
@@ -303,4 +330,45 @@ intact() {
 	wait $holder
 	run cb drill --all "$T/repo"
 	[ "$status" -eq 0 ]
+}
+
+@test "during a regress: backup, regress, remove increments are refused naming it; reads wait; the regress completes" {
+	command -v strace >/dev/null || skip "strace not installed"
+	held_capback
+	kill -KILL "$WPID" "$BG"
+	WPID=""
+	wait "$BG" || true
+	BG=""
+	[ "$(markers)" -eq 2 ]
+	# a regress held in its middle: its first rename or unlink waits 4 s
+	# (strace)
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	    strace -f -qq -o /dev/null \
+	    -e inject=rename,renameat,renameat2,unlink,unlinkat:delay_enter=4000000:when=1 \
+	    "$CAPBACK_BUILD/capback-writer" regress "$T/repo" >"$T/reg.out" 2>&1 &
+	local rg=$!
+	for _ in $(seq 1 100); do
+		grep -q "capback regress PID" "$T/repo/rdiff-backup-data/capback.lock" 2>/dev/null && break
+		sleep 0.05
+	done
+	grep -q "capback regress PID" "$T/repo/rdiff-backup-data/capback.lock"
+	for a in "--current-time $((BASE + 200)) backup $T/src" "regress" \
+	    "--force remove increments --older-than now"; do
+		run cb $a "$T/repo"
+		echo "$a: $output"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"is in use: capback regress PID"* ]]
+	done
+	run cb list increments "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"waiting for it to end"* ]]
+	wait $rg || true
+	cat "$T/reg.out"
+	[ "$(markers)" -eq 1 ]
+	run cb verify --all "$T/repo"
+	[ "$status" -eq 0 ]
+	rm -rf "$T/r0"
+	cb restore "$T/repo" "$T/r0"
+	assert_same_tree "$T/state0" "$T/r0"
 }
