@@ -891,6 +891,7 @@ commit_session(struct session *s, const char *ts)
 		fatal("syncing repository: %s", strerror(errno));
 	if (!s->repo->exists) {
 		write_marker(s, ts);
+		repo_first_done(s->repo);
 		cleanup_session = NULL;
 		return;
 	}

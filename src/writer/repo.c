@@ -222,6 +222,53 @@ native_from_repo(const struct repo *repo, int change)
 		    repo->path);
 }
 
+/*
+ * A first session into a new or empty directory says so in this file
+ * until its marker is written: if it is killed (nothing removes what it
+ * made then), the next backup knows that everything in the root but
+ * rdiff-backup-data is its debris, and starts over without it.
+ */
+#define FIRST_NAME "capback-first-session"
+
+static int
+first_unfinished(const struct repo *repo)
+{
+	struct stat st;
+
+	return fstatat(repo->datafd, FIRST_NAME, &st, AT_SYMLINK_NOFOLLOW) ==
+	    0;
+}
+
+static void
+first_start_over(struct repo *repo)
+{
+	char **names;
+	size_t n;
+
+	log_warn("'%s': its first backup did not finish; what it left is "
+		 "removed and the backup starts over",
+	    repo->path);
+	if (fs_list_names(repo->rootfd, &names, &n) != 0)
+		fatal("cannot list '%s': %s", repo->path, strerror(errno));
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], DATA_DIR) != 0 &&
+		    fs_remove_at(repo->rootfd, names[i]) != 0)
+			fatal("cannot remove '%s' of the unfinished first "
+			      "backup of '%s': %s",
+			    log_quote(names[i], strlen(names[i])), repo->path,
+			    strerror(errno));
+	fs_free_names(names, n);
+	repo->was_empty = 1;
+}
+
+void
+repo_first_done(struct repo *repo)
+{
+	if (unlinkat(repo->datafd, FIRST_NAME, 0) != 0 && errno != ENOENT)
+		fatal("cannot remove '%s/%s/%s': %s", repo->path, DATA_DIR,
+		    FIRST_NAME, strerror(errno));
+}
+
 /* Record that ${repo} keeps native owners (once). */
 static void
 native_note(const struct repo *repo)
@@ -351,6 +398,8 @@ repo_check_for_backup(const char *path, int force, struct repo *repo)
 	repo_lock(repo, 1, "backup");
 	native_note(repo);
 	scan_data_dir(repo);
+	if (!repo->exists && first_unfinished(repo))
+		first_start_over(repo);
 	repo->owner = unfinished_owner(repo);
 	if (repo->exists)
 		find_current_files(repo);
@@ -379,6 +428,11 @@ repo_open_existing(const char *path, struct repo *repo, int allow_unfinished,
 		    DATA_DIR, strerror(errno));
 	repo_lock(repo, excl, action);
 	scan_data_dir(repo);
+	if (!repo->exists && first_unfinished(repo))
+		fatal("'%s' holds no finished backup: its first backup did not "
+		      "finish (the next backup removes what it left and starts "
+		      "over)",
+		    path);
 	if (!repo->exists)
 		fatal("'%s' holds no finished backup", path);
 	repo->owner = unfinished_owner(repo);
@@ -436,6 +490,11 @@ repo_create(struct repo *repo)
 	if (repo->datafd >= 0) {
 		repo_lock(repo, 1, "backup");
 		native_note(repo);
+		/* what is in the root from now on is this session's */
+		if ((repo->created_root || repo->was_empty) &&
+		    fs_create_file_at(repo->datafd, FIRST_NAME, "", 0) != 0)
+			fatal("cannot write '%s/%s/%s': %s", repo->path,
+			    DATA_DIR, FIRST_NAME, strerror(errno));
 	}
 	if (repo->datafd < 0 ||
 	    mkdirat(repo->datafd, "increments", 0700) != 0 ||

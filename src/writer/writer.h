@@ -141,6 +141,9 @@ mode_t mirror_mode(const struct meta_rec *r);
 extern int mirror_native;
 void mirror_chown(int fd, const struct meta_rec *r);
 
+/* repo_first_done(repo): the first session is complete (repo.c). */
+void repo_first_done(struct repo *repo);
+
 /* repo_create(repo): create REPO (if needed) and rdiff-backup-data. */
 void repo_create(struct repo *repo);
 

@@ -190,3 +190,40 @@ teardown() {
 	refute grep -q "ignoring" <<<"$output"
 	rdiff-backup --terminal-verbosity 1 verify "$T/repo"
 }
+
+@test "a first backup killed midway: regress explains, the next backup removes what it left and starts over" {
+	mkdir -p "$T/big" "$T/small"
+	for i in $(seq 1 30); do head -c 1000000 /dev/urandom >"$T/big/f$i"; done
+	echo small >"$T/small/only"
+	"$CAPBACK_BUILD/capback" --current-time 1700000000 backup "$T/big" "$T/repo" >/dev/null 2>&1 &
+	bg=$!
+	for _ in $(seq 1 400); do
+		[ "$(ls "$T/repo" 2>/dev/null | wc -l)" -ge 4 ] && break
+		sleep 0.01
+	done
+	w=$(pgrep -P $bg capback-writer || true)
+	kill -KILL $bg $w $(pgrep -P $bg) 2>/dev/null || true
+	wait $bg || true
+	# a killed process lets go of the repository lock when it is gone
+	for _ in $(seq 1 100); do
+		[ -n "$w" ] && kill -0 "$w" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ -e "$T/repo/rdiff-backup-data/capback-first-session" ] || skip "the backup finished before it was killed"
+	[ "$(ls "$T/repo" | wc -l)" -ge 2 ]
+	run cb regress "$T/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"its first backup did not finish (the next backup removes what it left and starts over)"* ]]
+	run cb --current-time 1700000100 backup "$T/small" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"first backup did not finish; what it left is removed"* ]]
+	[ "$(ls "$T/repo")" = "$(printf 'only\nrdiff-backup-data')" ]
+	[ ! -e "$T/repo/rdiff-backup-data/capback-first-session" ]
+	rm -rf "$T/out"
+	cb restore "$T/repo" "$T/out"
+	assert_same_tree "$T/small" "$T/out"
+	run rdiff-backup verify "$T/repo"
+	[ "$status" -eq 0 ]
+}
