@@ -1358,10 +1358,23 @@ status_main(int argc, char **argv)
 		snprintf(hosts, sizeof(hosts), "%s/hosts", c.state);
 		fd = open(hosts, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0 && errno != ENOENT) {
+			int e = errno;
+
 			log_error("cannot read the state directory %s: %s (run "
 				  "status as the account that runs the "
 				  "backups, or give this one read access)",
-			    hosts, strerror(errno));
+			    hosts, strerror(e));
+			if (json) {
+				/* a monitor parses stdout: say it there too */
+				printf("{\"error\": ");
+				json_str(stdout, "cannot read the state "
+						 "directory");
+				printf(", \"state_dir\": ");
+				json_str(stdout, hosts);
+				printf(", \"reason\": ");
+				json_str(stdout, strerror(e));
+				printf("}\n");
+			}
 			config_free(&c);
 			return 2;
 		}

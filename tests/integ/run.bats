@@ -175,6 +175,15 @@ assert d["gamma"]["last"] == "failed" and d["gamma"]["overdue"], d
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"cannot read the state directory $T/server/state/hosts: Permission denied"* ]]
 	[[ "$output" != *OVERDUE* ]]
+	# --json says so on stdout, where a monitor looks
+	out=$(run_as "$NEW_USER" "$CAPBACK_BUILD/capback" status --json "$T/server/capback.conf" 2>/dev/null) || st=$?
+	[ "${st:-0}" -eq 2 ]
+	python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["error"] == "cannot read the state directory", d
+assert d["state_dir"].endswith("/state/hosts") and d["reason"] == "Permission denied", d
+' "$out"
 }
 
 @test "a host whose backup still runs is skipped; the others go on; the next run takes it" {
