@@ -128,6 +128,19 @@ name_ok(const char *s)
 		"0123456789._-") == n;
 }
 
+/* A time span ("10s", "30m", "6h", "2D") in seconds; 0 if it is none. */
+static int64_t
+span_seconds(const char *v)
+{
+	int64_t now = (int64_t)time(NULL), t;
+
+	/* a unit is required: a bare number would be a point in time */
+	if (*v == '\0' || strchr("smhDWMY", v[strlen(v) - 1]) == NULL ||
+	    timespec_parse(v, now, NULL, 0, &t) != 0 || t >= now)
+		return 0;
+	return now - t;
+}
+
 static int
 handler(void *arg, const char *section, const char *key, const char *v)
 {
@@ -164,8 +177,10 @@ handler(void *arg, const char *section, const char *key, const char *v)
 			set_str(&c->sendmail, v);
 		} else if (strcmp(key, "overdue") == 0)
 			set_str(&c->overdue, v);
-		else if (strcmp(key, "timeout") == 0)
+		else if (strcmp(key, "timeout") == 0) {
 			set_str(&c->timeout, v);
+			return span_seconds(v) > 0; /* its line is named */
+		}
 		else
 			return 0;
 		return 1;
@@ -192,8 +207,10 @@ handler(void *arg, const char *section, const char *key, const char *v)
 			set_str(&h->after, v);
 		else if (strcmp(key, "remote-schema") == 0)
 			set_str(&h->schema, v);
-		else if (strcmp(key, "timeout") == 0)
+		else if (strcmp(key, "timeout") == 0) {
 			set_str(&h->timeout, v);
+			return span_seconds(v) > 0;
+		}
 		else if (strcmp(key, "include") == 0 ||
 		    strcmp(key, "exclude") == 0 ||
 		    strcmp(key, "include-regexp") == 0 ||
@@ -210,19 +227,6 @@ handler(void *arg, const char *section, const char *key, const char *v)
 		return 1;
 	}
 	return 0;
-}
-
-/* A time span ("10s", "30m", "6h", "2D") in seconds; 0 if it is none. */
-static int64_t
-span_seconds(const char *v)
-{
-	int64_t now = (int64_t)time(NULL), t;
-
-	/* a unit is required: a bare number would be a point in time */
-	if (*v == '\0' || strchr("smhDWMY", v[strlen(v) - 1]) == NULL ||
-	    timespec_parse(v, now, NULL, 0, &t) != 0 || t >= now)
-		return 0;
-	return now - t;
 }
 
 static void
@@ -262,10 +266,6 @@ config_load(struct config *c, const char *path)
 		if (h->source == NULL || h->repo == NULL)
 			fatal("%s: [host %s] needs source and repository", path,
 			    h->name);
-		if (h->timeout != NULL && span_seconds(h->timeout) <= 0)
-			fatal("%s: [host %s] timeout = %s is not a time span "
-			      "(e.g. 6h)",
-			    path, h->name, h->timeout);
 		if (strcmp(h->drill, "none") != 0 &&
 		    strcmp(h->drill, "all") != 0 && atof(h->drill) <= 0)
 			fatal("%s: [host %s] drill is a fraction, all or none",

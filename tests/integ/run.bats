@@ -241,6 +241,11 @@ assert d["state_dir"].endswith("/state/hosts") and d["reason"] == "Permission de
 	printf '[host a]\nsource = /x\nrepository = /y\nkeep = thirty days\n' >"$T/bad.conf"
 	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
 	[[ "$output" == *"keep = thirty days is not a time span"* ]]
+	# a timeout needs a unit (a bare number would be a point in time)
+	printf '[global]\ntimeout = 6h\n[host a]\nsource = /x\nrepository = /y\ntimeout = 10\n' >"$T/bad.conf"
+	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad.conf, line 6: unknown or invalid setting"* ]]
 	printf '[host ../evil]\nsource = /x\nrepository = /y\n' >"$T/bad.conf"
 	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
 	[ "$status" -eq 1 ]
