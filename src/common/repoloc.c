@@ -421,18 +421,23 @@ out:
 }
 
 void
+repo_fatal_owner(const char *path, uid_t uid)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	fatal("'%s' belongs to %s (uid %lu): run this as that account, or as "
+	      "root (capback then works as that account)",
+	    path, pw != NULL ? pw->pw_name : "another account",
+	    (unsigned long)uid);
+}
+
+void
 repo_fatal_access(const char *arg, int err)
 {
 	struct stat st;
-	struct passwd *pw;
 
-	if (err == EACCES && stat(arg, &st) == 0 && st.st_uid != geteuid()) {
-		pw = getpwuid(st.st_uid);
-		fatal("'%s' belongs to %s (uid %lu): run this as that account, "
-		      "or as root (capback then works as that account)",
-		    arg, pw != NULL ? pw->pw_name : "another account",
-		    (unsigned long)st.st_uid);
-	}
+	if (err == EACCES && stat(arg, &st) == 0 && st.st_uid != geteuid())
+		repo_fatal_owner(arg, st.st_uid);
 	fatal("cannot open repository '%s': %s", arg, strerror(err));
 }
 

@@ -1,6 +1,8 @@
 #ifndef REPOLOC_H
 #define REPOLOC_H
 
+#include <sys/types.h>
+
 /*
  * Where a repository is.  The one function every action uses to turn a
  * location the user gave (REPOSITORY or REPOSITORY/PATH) into a
@@ -54,6 +56,9 @@ void repo_locate_or_die(const char *arg, struct repo_loc *loc);
 /* repo_fatal_access(arg, err): "cannot open repository", or for EACCES
  * on another account's directory, whose it is and what to do. */
 void repo_fatal_access(const char *arg, int err) __attribute__((noreturn));
+/* repo_fatal_owner(path, uid): the refusal for another account's
+ * repository, with that account named. */
+void repo_fatal_owner(const char *path, uid_t uid) __attribute__((noreturn));
 void repo_open_top(const char *arg, struct repo_loc *loc);
 
 /*

@@ -165,18 +165,10 @@ main(int argc, char **argv)
 		/* Native owners (asked for, or recorded by the repository,
 		 * which become_owner finds): chown and set-id bits on the
 		 * mirror too; dropped there when not wanted. */
-		if (mirror_native) {
-			cap_t pc = cap_get_proc();
-			cap_flag_value_t v = CAP_CLEAR;
-
-			if (pc != NULL)
-				cap_get_flag(pc, CAP_CHOWN, CAP_PERMITTED, &v);
-			cap_free(pc);
-			if (v != CAP_SET)
-				fatal("--native-owners needs CAP_CHOWN, "
-				      "CAP_FOWNER and CAP_DAC_OVERRIDE (run "
-				      "the writer as root, or give it those)");
-		}
+		if (mirror_native && !native_possible())
+			fatal("--native-owners needs CAP_CHOWN, CAP_FOWNER and "
+			      "CAP_DAC_OVERRIDE (run the writer as root, or "
+			      "give it those)");
 		sandbox_keep_caps(keep, 7);
 		sandbox_close_fds(cmp ? 4 : 3);
 	}

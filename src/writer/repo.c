@@ -189,6 +189,18 @@ drop_setid_caps(void)
 	cap_free(caps);
 }
 
+int
+native_possible(void)
+{
+	cap_t pc = cap_get_proc();
+	cap_flag_value_t v = CAP_CLEAR;
+
+	if (pc != NULL)
+		cap_get_flag(pc, CAP_CHOWN, CAP_PERMITTED, &v);
+	cap_free(pc);
+	return v == CAP_SET;
+}
+
 /*
  * A repository made with --native-owners says so in this file, so that
  * regress, removals and later backups keep its mirror's true owners
@@ -200,18 +212,13 @@ static void
 native_from_repo(const struct repo *repo, int change)
 {
 	struct stat st;
-	cap_t pc;
-	cap_flag_value_t v = CAP_CLEAR;
 
 	if (repo->rootfd < 0 ||
 	    fstatat(repo->rootfd, DATA_DIR "/" NATIVE_NAME, &st,
 		AT_SYMLINK_NOFOLLOW) != 0 ||
 	    mirror_native)
 		return;
-	if ((pc = cap_get_proc()) != NULL)
-		cap_get_flag(pc, CAP_CHOWN, CAP_PERMITTED, &v);
-	cap_free(pc);
-	if (v == CAP_SET) {
+	if (native_possible()) {
 		mirror_native = 1;
 		log_info("'%s' keeps native owners (%s/%s)", repo->path,
 		    DATA_DIR, NATIVE_NAME);
@@ -303,18 +310,13 @@ become_owner(const struct repo *repo, int fd, int change)
 		drop_setid_caps();
 		return;
 	}
-	pw = getpwuid(st.st_uid);
 	if (geteuid() != 0 || mirror_native) {
 		if (change && !mirror_native)
-			fatal("'%s' belongs to %s (uid %lu): run this as that "
-			      "account, or as root (capback then works as "
-			      "that account)",
-			    repo->path,
-			    pw != NULL ? pw->pw_name : "another account",
-			    (unsigned long)st.st_uid);
+			repo_fatal_owner(repo->path, st.st_uid);
 		drop_setid_caps();
 		return;
 	}
+	pw = getpwuid(st.st_uid);
 	gid = pw != NULL ? pw->pw_gid : st.st_gid;
 	if ((pw != NULL ? initgroups(pw->pw_name, gid) : setgroups(1, &gid)) !=
 		0 ||

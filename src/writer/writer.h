@@ -139,6 +139,9 @@ mode_t mirror_mode(const struct meta_rec *r);
  * writer's sandbox has no path-based chown or chmod.
  */
 extern int mirror_native;
+/* native_possible(): may this process keep native owners (CAP_CHOWN
+ * permitted)? */
+int native_possible(void);
 void mirror_chown(int fd, const struct meta_rec *r);
 
 /* repo_first_done(repo): the first session is complete (repo.c). */
