@@ -359,6 +359,23 @@ result_save(const struct config *c, const struct host *h,
 }
 
 /* 0 and ${r} filled, or -1 if the host has no result yet. */
+/*
+ * result_fresh(r, last, started): a new result of this run, started at
+ * ${started}; the last drill (of ${last}, if any) stays known until this
+ * run drills.
+ */
+static void
+result_fresh(struct result *r, const struct result *last, int64_t started)
+{
+	memset(r, 0, sizeof(*r));
+	r->started = started;
+	if (last != NULL) {
+		r->drilled = last->drilled;
+		memcpy(r->oldest_proven, last->oldest_proven,
+		    sizeof(r->oldest_proven));
+	}
+}
+
 static int
 result_load(const struct config *c, const struct host *h, struct result *r)
 {
@@ -732,14 +749,7 @@ worker(const struct config *c, const struct host *h, const char *vb, int phase)
 		 0640)) < 0)
 		fatal("cannot open %s: %s", logpath, strerror(errno));
 	if (phase == 1) {
-		memset(&r, 0, sizeof(r));
-		r.started = (int64_t)time(NULL);
-		/* the last drill stays known until this run drills */
-		if (has_last) {
-			r.drilled = last.drilled;
-			memcpy(r.oldest_proven, last.oldest_proven,
-			    sizeof(r.oldest_proven));
-		}
+		result_fresh(&r, has_last ? &last : NULL, (int64_t)time(NULL));
 		rc = host_backup(c, h, vb, logfd, logpath, &r);
 	} else {
 		if (!has_last || strcmp(last.status, "ok") != 0)
@@ -787,17 +797,13 @@ run_lock_hosts(const struct config *c, char *skip, struct result *skipped)
 		buf[n > 0 ? n : 0] = '\0';
 		buf[strcspn(buf, "\n")] = '\0';
 		close(fd);
-		memset(&r, 0, sizeof(r));
-		r.started = r.finished = (int64_t)time(NULL);
+		result_fresh(&r, result_load(c, h, &last) == 0 ? &last : NULL,
+		    (int64_t)time(NULL));
+		r.finished = r.started;
 		snprintf(r.status, sizeof(r.status), "skipped");
 		snprintf(r.why, sizeof(r.why),
 		    "another run is still on this host (running in PID %s)",
 		    buf[0] ? buf : "?");
-		if (result_load(c, h, &last) == 0) {
-			r.drilled = last.drilled;
-			memcpy(r.oldest_proven, last.oldest_proven,
-			    sizeof(r.oldest_proven));
-		}
 		/* for this run's report only: the host's result file is the
 		 * other run's to write */
 		skipped[i] = r;
@@ -1038,21 +1044,16 @@ static void
 timed_out(const struct config *c, const struct host *h, int phase,
     int64_t started, int64_t limit)
 {
-	struct result r;
+	struct result r, last;
+	int has_last = result_load(c, h, &last) == 0;
 
-	if (result_load(c, h, &r) != 0)
+	/* phase 1: what this run's worker had, nothing of the last run's */
+	if (phase == 1)
+		result_fresh(&r, has_last ? &last : NULL, started);
+	else if (has_last)
+		r = last;
+	else
 		memset(&r, 0, sizeof(r));
-	if (phase == 1) {
-		/* what this run's worker had: nothing of the last run's */
-		int64_t drilled = r.drilled;
-		char proven[sizeof(r.oldest_proven)];
-
-		memcpy(proven, r.oldest_proven, sizeof(proven));
-		memset(&r, 0, sizeof(r));
-		r.drilled = drilled;
-		memcpy(r.oldest_proven, proven, sizeof(proven));
-		r.started = started;
-	}
 	if (phase == 1 || strcmp(r.status, "ok") == 0) {
 		snprintf(r.status, sizeof(r.status), "timeout");
 		snprintf(r.why, sizeof(r.why),
