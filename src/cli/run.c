@@ -795,7 +795,7 @@ run_lock_hosts(const struct config *c, char *skip, struct result *skipped)
 		skip[i] = 1;
 		n = pread(fd, buf, sizeof(buf) - 1, 0);
 		buf[n > 0 ? n : 0] = '\0';
-		buf[strcspn(buf, "\n")] = '\0';
+		buf[strspn(buf, "0123456789")] = '\0'; /* a PID, or nothing */
 		close(fd);
 		result_fresh(&r, result_load(c, h, &last) == 0 ? &last : NULL,
 		    (int64_t)time(NULL));

@@ -28,7 +28,8 @@ int64_t repo_lock_wait = -2;
 static int lock_fd = -1;
 static long lock_prev_pid; /* the PID the last exclusive holder wrote */
 
-/* What the file says of its last exclusive holder, for a person. */
+/* What the file says of its last exclusive holder, for a person (the
+ * repository's to say: control characters escaped). */
 static void
 holder(int fd, char *buf, size_t cap)
 {
@@ -38,6 +39,8 @@ holder(int fd, char *buf, size_t cap)
 	buf[strcspn(buf, "\n")] = '\0';
 	if (buf[0] == '\0')
 		snprintf(buf, cap, "another capback process");
+	else
+		snprintf(buf, cap, "%s", log_text(buf, strlen(buf)));
 }
 
 /* Is the lock free for ${type}?  Else fill ${who} with the holder. */

@@ -372,3 +372,15 @@ intact() {
 	cb restore "$T/repo" "$T/r0"
 	assert_same_tree "$T/state0" "$T/r0"
 }
+
+@test "what the lock file says of its holder reaches the terminal escaped" {
+	held_capback
+	printf 'capback backup PID 1 \033]2;owned\007 on x\n' >"$T/repo/rdiff-backup-data/capback.lock"
+	run cb regress "$T/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'is in use: capback backup PID 1 \x1b]2;owned\x07 on x'* ]]
+	[[ "$output" != *$'\033'* ]]
+	release
+	intact
+}
