@@ -258,8 +258,11 @@ write_record(struct session *s, const struct meta_rec *r)
 void
 write_record_only(struct session *s, const struct meta_rec *r)
 {
+	struct leftout_path *lp;
 	int e;
 
+	if ((lp = leftout_find(&s->lo, r->path, r->pathlen)) != NULL)
+		lp->taken = 1;
 	/* Not always memory: a record the format cannot carry is named. */
 	strbuf_reset(&s->fmt);
 	if ((e = meta_format(&s->fmt, r)) != 0)
@@ -883,6 +886,55 @@ convert_old_snapshot(struct session *s)
 		fatal("removing %s: %s", s->repo->meta_name, strerror(errno));
 }
 
+/*
+ * A session of rdiff-backup that continued this repository may have left
+ * paths out of itself (leftout.c): said before this session takes them
+ * again, and after, which it took.
+ */
+static void
+leftout_begin(struct session *s)
+{
+	int r = leftout_load(s->repo->datafd, s->repo->cur_time, &s->lo);
+
+	if (r != 0)
+		log_warn("cannot read the error log of the session of %s: %s",
+		    s->prevts,
+		    r == CB_ERR_SYS ? strerror(errno) : cb_strerror(r));
+	else if (s->lo.n > 0)
+		log_warn("rdiff-backup's session of %s left out %zu file%s "
+			 "it could not update (its error_log names them): a "
+			 "restore as of then lacks them; this session takes "
+			 "again those the source still has",
+		    s->prevts, s->lo.n + s->lo.more,
+		    s->lo.n + s->lo.more == 1 ? "" : "s");
+}
+
+static void
+leftout_end(struct session *s)
+{
+	size_t i, extra = s->lo.n > 100 ? s->lo.n - 100 : 0;
+
+	for (i = 0; i < s->lo.n && i < 100; i++) {
+		struct leftout_path *p = &s->lo.p[i];
+
+		if (p->taken)
+			log_warn("'%s': taken again by this session",
+			    log_name(p->path, p->len));
+		else
+			log_warn("'%s': not in this session by this name "
+				 "(gone from the source, excluded, or a name "
+				 "rdiff-backup's log cannot spell: it writes a "
+				 "newline as a space, a byte that is not UTF-8 "
+				 "as U+FFFD)",
+			    log_name(p->path, p->len));
+	}
+	if (extra + s->lo.more > 0)
+		log_warn("... and %zu more left out by rdiff-backup's session "
+			 "of %s",
+		    extra + s->lo.more, s->prevts);
+	leftout_free(&s->lo);
+}
+
 /* The new state is complete: make it the current mirror. */
 static void
 commit_session(struct session *s, const char *ts)
@@ -940,6 +992,7 @@ session_init(struct session *s, struct repo *repo, const struct writer_opts *o)
 			fatal("cannot open previous metadata '%s': %s",
 			    repo->meta_name, cb_strerror(r));
 		prev_advance(s);
+		leftout_begin(s);
 	}
 }
 
@@ -970,6 +1023,7 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 	apply_finish(&s);
 	close_outputs(&s);
 	commit_session(&s, ts);
+	leftout_end(&s);
 	write_error_log(&s, ts);
 	write_statistics(&s, ts);
 	log_info("transferred %llu files whole (%llu bytes) and %llu by "

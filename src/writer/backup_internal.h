@@ -7,6 +7,7 @@
 #include "delta.h"
 #include "frame.h"
 #include "hashbehind.h"
+#include "leftout.h"
 #include "linkmap.h"
 #include "mdfile.h"
 #include "msg.h"
@@ -109,6 +110,8 @@ struct session {
 	struct md_snap *prev;
 	struct meta_rec prec;
 	int prec_valid;
+	struct leftout
+	    lo; /* what the previous (rdiff-backup) session left out */
 	/* receipt side: order and structure checks */
 	struct pathcheck pc;
 	uint64_t seq, progress_sent;

@@ -1,0 +1,160 @@
+#!/usr/bin/env bats
+# rdiff-backup continuing a repository capback wrote, and capback taking
+# back what rdiff-backup's sessions left out (issue 22 item 1, format
+# must-do 12.1.6).
+#
+# capback's default mirror is the writer's: its files belong to the
+# writer's account and keep the owner's rw bits (docs/design.md).
+# rdiff-backup links a path that joins a hard-link group to the group's
+# mirror file and then compares that inode with the source (owner when
+# run as root, mode always); an unchanged group still holds capback's
+# inode, so the new path fails the comparison ("UpdateError ... does not
+# match source") and is left out of rdiff-backup's session, exit 0.
+
+load ../lib/helpers
+
+BASE=1700000000
+
+setup() {
+	need_root
+	command -v rdiff-backup >/dev/null || skip "rdiff-backup not installed"
+	setup_scratch
+	mkdir "$T/src"
+	echo group >"$T/src/a"
+	ln "$T/src/a" "$T/src/b"
+	chown nobody:nogroup "$T/src/a"
+	echo plain >"$T/src/p"
+}
+
+teardown() {
+	teardown_scratch
+}
+
+cbk() { # cbk N [options]: capback session N
+	local n=$1
+	shift
+	run cb --current-time $((BASE + 100 * n)) backup "$@" "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
+rbk() { # rbk N: rdiff-backup session N (as root)
+	run rdiff-backup --current-time $((BASE + 100 * $1)) backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
+# The member b of group {a, b} replaced by c: nlink stays 2, a unchanged.
+relink() {
+	rm "$T/src/b"
+	ln "$T/src/$1" "$T/src/$2"
+}
+
+restored_by_both() { # restored_by_both N PATH: content of PATH as of N
+	local t=$((BASE + 100 * $1))
+	rm -rf "$T/r1" "$T/r2"
+	cb restore --at "$t" "$T/repo" "$T/r1" >/dev/null
+	rdiff-backup restore --at "$t" "$T/repo" "$T/r2" >/dev/null
+	cmp "$T/r1/$2" "$T/r2/$2"
+	cat "$T/r1/$2"
+}
+
+@test "rdiff-backup as root leaves out a new link to a group capback wrote; capback's next session takes it and says so" {
+	cbk 1
+	relink a c
+	rbk 2
+	# rdiff-backup's own failure, as the issue found it: c is in
+	# neither its mirror nor its metadata
+	zcat -f "$T"/repo/rdiff-backup-data/error_log.*T22:16:40Z.data* | grep -F "UpdateError: 'c'"
+	[ ! -e "$T/repo/c" ]
+	cbk 3
+	[[ "$output" == *"rdiff-backup's session of 2023-11-14T22:16:40Z left out 1 file"* ]]
+	[[ "$output" == *"'c': taken again by this session"* ]]
+	[ "$(restored_by_both 3 c)" = group ]
+	# the same inode again in the mirror, as in the source
+	[ "$(stat -c %i "$T/repo/a")" = "$(stat -c %i "$T/repo/c")" ]
+	# verify --all names the incomplete session and what a restore of
+	# it lacks
+	run cb verify --all "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"session 2023-11-14T22:16:40Z (rdiff-backup) left out 'c'"* ]]
+	[[ "$output" == *"restores as of 2023-11-14T22:16:40Z lack"* ]]
+	# a session with nothing left out says nothing of it
+	cbk 4
+	[[ "$output" != *"left out"* ]]
+}
+
+@test "a mode the default mirror does not keep (0444) makes rdiff-backup leave the link out too" {
+	chown root:root "$T/src/a"
+	chmod 0444 "$T/src/a"
+	cbk 1
+	relink a c
+	rbk 2
+	[ ! -e "$T/repo/c" ]
+	cbk 3
+	[[ "$output" == *"'c': taken again by this session"* ]]
+	[ "$(restored_by_both 3 c)" = group ]
+}
+
+@test "a left-out file gone from the source by the next session is named as not taken" {
+	cbk 1
+	relink a c
+	rbk 2
+	rm "$T/src/c"
+	cbk 3
+	[[ "$output" == *"'c': not in this session by this name"* ]]
+}
+
+@test "--native-owners on a repository capback wrote by default gives the mirror its owners: rdiff-backup then keeps the new link" {
+	chmod 0444 "$T/src/a"
+	cbk 1
+	[ "$(stat -c %U "$T/repo/a")" = root ]
+	echo changed >"$T/src/p"
+	cbk 2 --native-owners
+	# unchanged files too, not only what the session wrote
+	[ "$(stat -c '%U %a' "$T/repo/a")" = "nobody 444" ]
+	relink a c
+	rbk 3
+	[ -z "$(zcat -f "$T"/repo/rdiff-backup-data/error_log.*T22:18:20Z.data*)" ]
+	[ "$(stat -c %i "$T/repo/a")" = "$(stat -c %i "$T/repo/c")" ]
+	[ "$(restored_by_both 3 c)" = group ]
+}
+
+@test "a name in rdiff-backup's error log reaches the terminal escaped" {
+	cbk 1
+	relink a $'c\e]0;owned\a'
+	rbk 2
+	cbk 3
+	[[ "$output" != *$'\e'* ]]
+	[[ "$output" == *"'c\\x1b]0;owned\\x07': taken again by this session"* ]]
+}
+
+@test "a name rdiff-backup's log cannot spell (not UTF-8) is taken again and said to be unmatched" {
+	cbk 1
+	relink a $'c\xe9'
+	rbk 2
+	cbk 3
+	[[ "$output" == *"': not in this session by this name"* ]]
+	[ "$(restored_by_both 3 $'c\xe9')" = group ]
+}
+
+@test "a hostile error log: a fifo is not waited on, an endless line is bounded" {
+	cbk 1
+	relink a c
+	rbk 2
+	log=$(ls "$T"/repo/rdiff-backup-data/error_log.*T22:16:40Z.data*)
+	rm "$log"
+	mkfifo "$log"
+	run timeout 60 "$CAPBACK_BUILD/capback" --current-time $((BASE + 300)) backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"cannot read the error log of the session of 2023-11-14T22:16:40Z"* ]]
+	rm "$log"
+	{ printf "UpdateError: '"; head -c 20000000 /dev/zero | tr '\0' x; printf "' Updated mirror temp file 't' does not match source\n"; } | gzip >"$log.gz"
+	echo more >>"$T/src/p"
+	run timeout 60 "$CAPBACK_BUILD/capback" --current-time $((BASE + 400)) backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"left out"* ]]
+}
