@@ -161,6 +161,8 @@ leftout_load(int datafd, int64_t t, struct leftout *lo)
 		leftout_free(lo);
 		return r;
 	}
+	if (lo->n == 0)
+		return 0;
 	qsort(lo->p, lo->n, sizeof(*lo->p), path_cmp);
 	/* one path named twice is one left out */
 	for (k = w = 0; k < lo->n; k++) {
