@@ -264,12 +264,127 @@ lsetxattr_at(int pfd, const char *name, const char *key, const void *value,
 }
 
 /*
+ * Where the destination holds fewer xattrs than the source (ext4: a
+ * file's inode and one 4 KiB block, ACLs included), the ones set last are
+ * lost.  So, after owner and mode (chown clears security.capability):
+ * the file capabilities, the ACLs, the other security.* xattrs, and only
+ * then the rest (user.*, trusted.*).
+ */
+enum xattr_rank { XA_CAP, XA_ACL, XA_SECURITY, XA_REST, XA_NRANKS };
+
+static enum xattr_rank
+xattr_rank(const char *key)
+{
+	if (strcmp(key, "security.capability") == 0)
+		return XA_CAP;
+	if (strncmp(key, "security.", 9) == 0)
+		return XA_SECURITY;
+	return XA_REST;
+}
+
+/*
+ * Set the xattrs of ${r} of rank ${rank} (${fd}, or ${name} in ${pfd},
+ * as set_attrs).  Each one not set is named; returns how many did not
+ * fit (ENOSPC, E2BIG).
+ */
+static unsigned
+set_xattrs(struct restorer *rs, const struct meta_rec *r, int fd, int pfd,
+    const char *name, enum xattr_rank rank)
+{
+	char what[1100];
+	unsigned nofit = 0;
+
+	for (size_t i = 0; i < r->nxattrs; i++) {
+		const struct meta_xattr *x = &r->xattrs[i];
+		int rc, err;
+
+		if (xattr_rank(x->name) != rank)
+			continue;
+		if (!xattr_allowed(rs, x->name)) {
+			xattr_skipped(rs, r, x->name);
+			continue;
+		}
+		rc = fd >= 0 ?
+		    fsetxattr(fd, x->name, x->value, x->vlen, 0) :
+		    lsetxattr_at(pfd, name, x->name, x->value, x->vlen);
+		err = errno;
+		if (rc == 0 || drill_unprivileged(rs, err))
+			continue;
+		if (err == ENOSPC || err == E2BIG)
+			nofit++;
+		snprintf(what, sizeof(what),
+		    "cannot set extended attribute %s of",
+		    log_quote(x->name, strlen(x->name)));
+		rs_error(rs, r, what, err);
+	}
+	return nofit;
+}
+
+/* The access and default ACLs of ${r}, as set_xattrs. */
+static void
+set_acls(struct restorer *rs, const struct meta_rec *r, int fd, int pfd,
+    const char *name)
+{
+	uint8_t *blob = NULL;
+	size_t blen = 0;
+	unsigned dropped = 0;
+
+	for (int def = 0; def <= 1; def++) {
+		if (aclblob_build(r, def, acl_qual_id, NULL, &blob, &blen,
+			&dropped) != 0)
+			fatal("out of memory");
+		if (blob != NULL) {
+			const char *an = def ? "system.posix_acl_default" :
+					       "system.posix_acl_access";
+			int rc = fd >= 0 ?
+			    fsetxattr(fd, an, blob, blen, 0) :
+			    lsetxattr_at(pfd, name, an, blob, blen);
+
+			if (rc != 0)
+				rs_error(rs, r,
+				    def ? "cannot set default ACL of" :
+					  "cannot set ACL of",
+				    errno);
+		}
+		free(blob);
+		blob = NULL;
+	}
+	if (dropped > 0)
+		log_warn("'%s': %u ACL entries name unknown users or groups "
+			 "and were dropped",
+		    log_quote(r->path, r->pathlen), dropped);
+}
+
+/*
  * ${fd} is the object itself (regular file or directory) or -1, in which
  * case it is ${name} in directory ${pfd} (a device, fifo or socket).  The
  * calls by name are safe because the restorer's root directory is the
  * destination (sandbox_chroot): a name swapped for a symlink still
- * resolves beneath it.
+ * resolves beneath it.  Without ${acls}, no ACLs (a symlink has none).
  */
+static void
+set_xattrs_acls(struct restorer *rs, const struct meta_rec *r, int fd, int pfd,
+    const char *name, int acls)
+{
+	unsigned nofit = 0;
+
+	for (int rank = XA_CAP; rank < XA_NRANKS; rank++) {
+		if (rank == XA_ACL) {
+			if (acls)
+				set_acls(rs, r, fd, pfd, name);
+		} else
+			nofit += set_xattrs(rs, r, fd, pfd, name,
+			    (enum xattr_rank)rank);
+	}
+	if (nofit > 0)
+		log_warn("'%s': %u extended attributes (named above) did not "
+			 "fit on the destination file system (ext4 keeps a "
+			 "file's in its inode and one block; ACLs and file "
+			 "capabilities go first)",
+		    log_quote(r->path, r->pathlen), nofit);
+}
+
+/* Owner, mode, xattrs and ACLs (set_xattrs_acls), times. */
 static void
 set_attrs(struct restorer *rs, const struct meta_rec *r, int fd, int pfd,
     const char *name)
@@ -277,10 +392,6 @@ set_attrs(struct restorer *rs, const struct meta_rec *r, int fd, int pfd,
 	uid_t uid = map_uid(r);
 	gid_t gid = map_gid(r);
 	struct timespec ts[2] = { { 0, UTIME_OMIT }, { (time_t)r->mtime, 0 } };
-	uint8_t *blob = NULL;
-	size_t blen = 0, i;
-	unsigned dropped = 0;
-	int def;
 	mode_t mode;
 
 	if (rs->can_chown || (uid == geteuid() && gid == getegid())) {
@@ -301,49 +412,8 @@ set_attrs(struct restorer *rs, const struct meta_rec *r, int fd, int pfd,
 	}
 	if ((fd >= 0 ? fchmod(fd, mode) : fchmodat(pfd, name, mode, 0)) != 0)
 		rs_error(rs, r, "cannot set mode of", errno);
-	/* security.capability first of the xattrs, after chown/chmod. */
-	for (def = 1; def >= 0; def--) {
-		for (i = 0; i < r->nxattrs; i++) {
-			const struct meta_xattr *x = &r->xattrs[i];
-			int is_cap =
-			    strcmp(x->name, "security.capability") == 0;
-			int rc;
-
-			if (is_cap != def)
-				continue;
-			if (!xattr_allowed(rs, x->name)) {
-				xattr_skipped(rs, r, x->name);
-				continue;
-			}
-			rc = fd >= 0 ?
-			    fsetxattr(fd, x->name, x->value, x->vlen, 0) :
-			    lsetxattr_at(pfd, name, x->name, x->value, x->vlen);
-			if (rc != 0 && !drill_unprivileged(rs, errno))
-				rs_error(rs, r,
-				    log_quote(x->name, strlen(x->name)), errno);
-		}
-	}
-	for (def = 0; def <= 1; def++) {
-		if (aclblob_build(r, def, acl_qual_id, NULL, &blob, &blen,
-			&dropped) != 0)
-			fatal("out of memory");
-		if (blob != NULL) {
-			const char *an = def ? "system.posix_acl_default" :
-					       "system.posix_acl_access";
-			int rc = fd >= 0 ?
-			    fsetxattr(fd, an, blob, blen, 0) :
-			    lsetxattr_at(pfd, name, an, blob, blen);
-
-			if (rc != 0)
-				rs_error(rs, r, "cannot set ACL of", errno);
-		}
-		free(blob);
-		blob = NULL;
-	}
-	if (dropped > 0)
-		log_warn("'%s': %u ACL entries name unknown users or groups "
-			 "and were dropped",
-		    log_quote(r->path, r->pathlen), dropped);
+	/* after chown and chmod: chown clears security.capability */
+	set_xattrs_acls(rs, r, fd, pfd, name, 1);
 	if ((fd >= 0 ? futimens(fd, ts) :
 		       utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW)) != 0)
 		rs_error(rs, r, "cannot set times of", errno);
@@ -773,16 +843,7 @@ restore_special(struct restorer *rs, const struct meta_rec *r)
 		    fchownat(fd, "", uid, gid,
 			AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
 			rs_error(rs, r, "cannot set owner of", errno);
-		for (size_t i = 0; i < r->nxattrs; i++) {
-			const struct meta_xattr *x = &r->xattrs[i];
-
-			if (!xattr_allowed(rs, x->name))
-				xattr_skipped(rs, r, x->name);
-			else if (lsetxattr_at(pfd, name, x->name, x->value,
-				     x->vlen) != 0)
-				rs_error(rs, r,
-				    log_quote(x->name, strlen(x->name)), errno);
-		}
+		set_xattrs_acls(rs, r, -1, pfd, name, 0);
 	} else if (!S_ISLNK(st.st_mode))
 		set_attrs(rs, r, -1, pfd, name);
 	drill_check(rs, r, -1, pfd, name);
