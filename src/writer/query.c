@@ -17,7 +17,6 @@
 #include "fsutil.h"
 #include "history.h"
 #include "incscan.h"
-#include "leftout.h"
 #include "linkmap.h"
 #include "log.h"
 #include "mdfile.h"
@@ -440,51 +439,6 @@ report_foreign(struct repo *repo, int64_t *sessions, size_t n)
 }
 
 /*
- * The files sessions of rdiff-backup left out of themselves (leftout.c):
- * not damage, nothing restores them, but a restore as of such a session
- * lacks them, and only a later backup takes them again.
- */
-static void
-report_left_out(struct repo *repo, const int64_t *sessions, size_t n)
-{
-	struct leftout lo;
-	size_t i, k, total = 0, shown = 0;
-	int r;
-
-	for (i = n; i-- > 0;) {
-		if ((r = leftout_load(repo->datafd, sessions[i], &lo)) != 0) {
-			log_warn("cannot read an error log: %s",
-			    r == CB_ERR_SYS ? strerror(errno) : cb_strerror(r));
-			continue;
-		}
-		for (k = 0; k < lo.n; k++)
-			if (shown++ < 200) {
-				printf("session ");
-				print_time(sessions[i]);
-				printf(" (rdiff-backup) left out '%s'\n",
-				    log_name(lo.p[k].path, lo.p[k].len));
-			}
-		if (lo.n + lo.more > 0) {
-			printf("  restores as of ");
-			print_time(sessions[i]);
-			printf(" lack %zu file%s its error_log names as not "
-			       "updated\n",
-			    lo.n + lo.more, lo.n + lo.more == 1 ? "" : "s");
-		}
-		total += lo.n + lo.more;
-		leftout_free(&lo);
-	}
-	if (total > 0)
-		log_warn(
-		    "%zu files were left out by sessions of rdiff-backup "
-		    "(a path that joined a hard-link group unchanged since "
-		    "a capback session, docs: rdiff-backup after capback): "
-		    "no tool restores them as of those sessions; a capback "
-		    "backup takes again those the source still has",
-		    total);
-}
-
-/*
  * verify --all: every session, newest first; then the damage grouped by
  * file with the points in time it spoils, and which points are intact.
  */
@@ -564,7 +518,7 @@ writer_verify_all(struct repo *repo, const struct writer_opts *o)
 			 "not checked",
 		    v.nohash);
 	report_foreign(repo, sessions, n);
-	report_left_out(repo, sessions, n);
+	rbstates_report(repo, o, sessions, n);
 	for (i = 0; i < v.nd; i++) {
 		free(v.d[i].what);
 		free(v.d[i].why);

@@ -215,6 +215,13 @@ int writer_list_changed(struct repo *repo, const struct writer_opts *o);
 int writer_verify(struct repo *repo, const struct writer_opts *o);
 /* verify --all: every session; damage grouped by file with the points in
  * time it spoils.  0, or 2 when anything is damaged. */
+/*
+ * rbstates_report(repo, o, sessions, n): for verify --all, print the file
+ * versions rdiff-backup restores wrong and capback right (rbstates.c);
+ * returns how many were named.
+ */
+size_t rbstates_report(struct repo *repo, const struct writer_opts *o,
+    const int64_t *sessions, size_t n);
 int writer_verify_all(struct repo *repo, const struct writer_opts *o);
 
 #endif
