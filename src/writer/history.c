@@ -265,42 +265,133 @@ patch_in_turn(const struct hist_dir *d, struct hinc **chain, size_t k, int cur,
 	return rc;
 }
 
+/*
+ * Where the increments of ${r} are: load the directory that holds them
+ * into ${d} (if not loaded) and set *name, *nlen to their base name.
+ * ${altname} (32 bytes) holds the base of an alternate name.
+ */
+static int
+hist_locate(struct hist_dir *d, int datafd, const struct meta_rec *r,
+    char altname[32], const char **name, size_t *nlen)
+{
+	const char *slash = memrchr(r->path, '/', r->pathlen);
+	const char *parent = slash ? r->path : ".";
+	size_t plen = slash ? (size_t)(slash - r->path) : 1;
+
+	*name = slash ? slash + 1 : r->path;
+	*nlen = r->pathlen - (size_t)(*name - r->path);
+	if (r->alt_inc != 0 || r->alt_mirror != 0) {
+		/* increments named by number in long_filename_data */
+		snprintf(altname, 32, "%llu",
+		    (unsigned long long)(r->alt_mirror ? r->alt_mirror :
+							 r->alt_inc));
+		*name = altname;
+		*nlen = strlen(altname);
+		parent = ALT_KEY;
+		plen = 0;
+	}
+	if (d->path == NULL || strlen(d->path) != plen ||
+	    memcmp(d->path, parent, plen) != 0)
+		return hist_dir_load(d, datafd, parent, plen);
+	return 0;
+}
+
+/* Is ${h} an increment of the base ${name} named with ${t} or later? */
+static int
+hinc_from(const struct hinc *h, const char *name, size_t nlen, int64_t t)
+{
+	return h->baselen == nlen && memcmp(h->name, name, nlen) == 0 &&
+	    h->time >= t;
+}
+
+int
+hist_mirror_open(int rootfd, int datafd, const struct meta_rec *r)
+{
+	char alt[64];
+
+	if (r->alt_mirror != 0) {
+		snprintf(alt, sizeof(alt), "long_filename_data/%llu",
+		    (unsigned long long)r->alt_mirror);
+		return fs_open_beneath(datafd, alt,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
+	}
+	return fs_open_beneath(rootfd, r->path,
+	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
+}
+
+int
+hist_incs_from(struct hist_dir *d, int datafd, const struct meta_rec *r,
+    int64_t t, const char **one)
+{
+	char altname[32];
+	const char *name;
+	size_t nlen, i;
+	int n = 0, rc;
+
+	if (one != NULL)
+		*one = NULL;
+	if ((rc = hist_locate(d, datafd, r, altname, &name, &nlen)) != 0)
+		return rc;
+	for (i = 0; i < d->n; i++)
+		if (hinc_from(&d->incs[i], name, nlen, t)) {
+			if (one != NULL && *one == NULL)
+				*one = d->incs[i].name;
+			n++;
+		}
+	return n;
+}
+
+int
+hist_remove_from(struct hist_dir *d, int datafd, const struct meta_rec *r,
+    int64_t t)
+{
+	char altname[32];
+	const char *name;
+	size_t nlen, i, o = 0;
+	int n = 0, rc;
+
+	if ((rc = hist_locate(d, datafd, r, altname, &name, &nlen)) != 0)
+		return rc;
+	for (i = 0; i < d->n; i++) {
+		if (!hinc_from(&d->incs[i], name, nlen, t)) {
+			d->incs[o++] = d->incs[i];
+			continue;
+		}
+		if (unlinkat(d->fd, d->incs[i].name, 0) != 0 &&
+		    errno != ENOENT) {
+			/* keep what is left listed */
+			for (; i < d->n; i++)
+				d->incs[o++] = d->incs[i];
+			d->n = o;
+			return CB_ERR_SYS;
+		}
+		free(d->incs[i].name);
+		n++;
+	}
+	d->n = o;
+	if (n > 0 && fsync(d->fd) != 0)
+		return CB_ERR_SYS;
+	return n;
+}
+
 int
 hist_file_at(struct hist_dir *d, int rootfd, int datafd,
     const struct meta_rec *r, int64_t t, int *outfd)
 {
-	const char *slash = memrchr(r->path, '/', r->pathlen);
-	const char *name = slash ? slash + 1 : r->path;
-	size_t nlen = r->pathlen - (size_t)(name - r->path);
-	const char *parent = slash ? r->path : ".";
-	size_t plen = slash ? (size_t)(slash - r->path) : 1;
+	const char *name;
+	size_t nlen;
 	char altname[32];
 	struct hinc **chain = NULL;
 	size_t n = 0, i, k;
 	int base = -1, rc = 0;
 
 	*outfd = -1;
-	if (r->alt_inc != 0 || r->alt_mirror != 0) {
-		/* increments named by number in long_filename_data */
-		snprintf(altname, sizeof(altname), "%llu",
-		    (unsigned long long)(r->alt_mirror ? r->alt_mirror :
-							 r->alt_inc));
-		name = altname;
-		nlen = strlen(altname);
-		parent = ALT_KEY;
-		plen = 0;
-	}
-	if (d->path == NULL || strlen(d->path) != plen ||
-	    memcmp(d->path, parent, plen) != 0) {
-		if ((rc = hist_dir_load(d, datafd, parent, plen)) != 0)
-			return rc;
-	}
+	if ((rc = hist_locate(d, datafd, r, altname, &name, &nlen)) != 0)
+		return rc;
 	if (d->n > 0 && (chain = calloc(d->n, sizeof(*chain))) == NULL)
 		return CB_ERR_NOMEM;
 	for (i = 0; i < d->n; i++)
-		if (d->incs[i].baselen == nlen &&
-		    memcmp(d->incs[i].name, name, nlen) == 0 &&
-		    d->incs[i].time >= t)
+		if (hinc_from(&d->incs[i], name, nlen, t))
 			chain[n++] = &d->incs[i];
 	if (n > 1)
 		qsort(chain, n, sizeof(*chain), hinc_cmp);
@@ -332,15 +423,8 @@ hist_file_at(struct hist_dir *d, int rootfd, int datafd,
 			close(base);
 			base = un;
 		}
-	} else if (r->alt_mirror != 0) {
-		char alt[64];
-
-		snprintf(alt, sizeof(alt), "long_filename_data/%llu",
-		    (unsigned long long)r->alt_mirror);
-		base = fs_open_beneath(datafd, alt, O_RDONLY | O_NONBLOCK, 0);
 	} else
-		base =
-		    fs_open_beneath(rootfd, r->path, O_RDONLY | O_NONBLOCK, 0);
+		base = hist_mirror_open(rootfd, datafd, r);
 	if (base < 0) {
 		free(chain);
 		return CB_ERR_SYS;
@@ -387,7 +471,7 @@ hist_recorded_digest(struct linkmap *groups, const struct meta_rec *m,
 			&first) != 0)
 			fatal("out of memory");
 		if (first != NULL)
-			return first[0] != '\0' && unhex(first, out);
+			return first[0] != '\0' && unhex(first, out) ? 2 : 0;
 	}
 	memcpy(out, m->sha1, 20);
 	return m->has_sha1;

@@ -37,6 +37,36 @@ void hist_dir_release(struct hist_dir *d);
 int hist_file_at(struct hist_dir *d, int rootfd, int datafd,
     const struct meta_rec *r, int64_t t, int *outfd);
 
+/*
+ * hist_mirror_open(rootfd, datafd, r):
+ * Open the mirror file that holds the newest data of the regular file
+ * ${r}, as a restore of the newest session reads it (the one place it is
+ * opened): long_filename_data/N for an alternate mirror name, else its
+ * path beneath ${rootfd}, never through a symlink.  The descriptor, or
+ * -1 with errno set.
+ */
+int hist_mirror_open(int rootfd, int datafd, const struct meta_rec *r);
+
+/*
+ * hist_incs_from(d, datafd, r, t, one):
+ * How many increments of ${r} are named with the time ${t} or later (at
+ * the newest session of a repository with one current_mirror marker:
+ * what a regress that did not finish left behind).  With ${one}, *one
+ * borrows the name of one of them (valid until ${d} loads another
+ * directory; NULL if none).  A negative CB_ERR_* if its increments
+ * cannot be listed.
+ */
+int hist_incs_from(struct hist_dir *d, int datafd, const struct meta_rec *r,
+    int64_t t, const char **one);
+
+/*
+ * hist_remove_from(d, datafd, r, t):
+ * Remove those increments and sync their directory.  The number removed,
+ * or CB_ERR_SYS (errno set; what was not removed stays listed in ${d}).
+ */
+int hist_remove_from(struct hist_dir *d, int datafd, const struct meta_rec *r,
+    int64_t t);
+
 struct linkmap;
 
 /*
@@ -45,7 +75,8 @@ struct linkmap;
  * with the first link of a hard-link group only, and reads it from there
  * for every later link, so call this for every regular record of a pass,
  * in record order, with one ${groups} (linkmap_new) for the pass.  1 and
- * the digest in ${out}, or 0 if there is none.  Fatal when out of memory.
+ * the digest in ${out} (2 for a later link of a group: a restore links it
+ * to the first and sends none of its content), or 0 if there is none.  Fatal when out of memory.
  */
 int hist_recorded_digest(struct linkmap *groups, const struct meta_rec *m,
     uint8_t out[20]);

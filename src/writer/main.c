@@ -244,12 +244,8 @@ main(int argc, char **argv)
 	if (strcmp(argv[optind], "regress") == 0) {
 		repo_open_existing(argv[optind + 1], &repo, 1, 1, "regress");
 		writer_confine(&repo, 1);
-		if (!repo.unfinished) {
-			log_warn("'%s' has no unfinished session: nothing to "
-				 "regress",
-			    argv[optind + 1]);
-			return 0;
-		}
+		if (!repo.unfinished)
+			return writer_repair(&repo);
 		writer_regress(&repo, o.force);
 		return 2; /* rdiff-backup's warning bit: a session was undone */
 	}

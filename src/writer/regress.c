@@ -134,23 +134,16 @@ check_rebuilt(const struct regress *g, int fd, const struct meta_rec *r,
 	    log_quote(r->path, r->pathlen), ts, got, want);
 }
 
-/* Put the regular file of ${r} back as it was at the good session. */
-static void
-rebuild_regular(struct regress *g, int dirfd, const char *name,
-    const struct meta_rec *r, const uint8_t *digest)
+void
+regress_install(uint64_t *tmpcount, int dirfd, const char *name,
+    const struct meta_rec *r, int in)
 {
 	char tmp[64];
-	int in, out, rc;
+	int out;
 
-	rc = hist_file_at(&g->hdir, g->repo->rootfd, g->repo->datafd, r,
-	    g->repo->cur_time, &in);
-	if (rc != 0)
-		fatal("cannot rebuild '%s': %s", log_quote(r->path, r->pathlen),
-		    rc == CB_ERR_SYS ? strerror(errno) : cb_strerror(rc));
-	check_rebuilt(g, in, r, digest);
 	do {
 		snprintf(tmp, sizeof(tmp), "rdiff-backup.tmp.r%llu",
-		    (unsigned long long)++g->tmpcount);
+		    (unsigned long long)++*tmpcount);
 		out = openat(dirfd, tmp,
 		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	} while (out < 0 && errno == EEXIST);
@@ -162,7 +155,6 @@ rebuild_regular(struct regress *g, int dirfd, const char *name,
 		    strerror(errno));
 	set_mtime(out, r->mtime);
 	close(out);
-	close(in);
 	/* The mirror file is the basis of the rebuild: it goes only by
 	 * being replaced, in one step (killed before, the next regress
 	 * rebuilds from it again).  A directory standing there is removed
@@ -173,6 +165,23 @@ rebuild_regular(struct regress *g, int dirfd, const char *name,
 		renameat(dirfd, tmp, dirfd, name) != 0))
 		fatal("cannot replace '%s': %s", log_quote(r->path, r->pathlen),
 		    strerror(errno));
+}
+
+/* Put the regular file of ${r} back as it was at the good session. */
+static void
+rebuild_regular(struct regress *g, int dirfd, const char *name,
+    const struct meta_rec *r, const uint8_t *digest)
+{
+	int in, rc;
+
+	rc = hist_file_at(&g->hdir, g->repo->rootfd, g->repo->datafd, r,
+	    g->repo->cur_time, &in);
+	if (rc != 0)
+		fatal("cannot rebuild '%s': %s", log_quote(r->path, r->pathlen),
+		    rc == CB_ERR_SYS ? strerror(errno) : cb_strerror(rc));
+	check_rebuilt(g, in, r, digest);
+	regress_install(&g->tmpcount, dirfd, name, r, in);
+	close(in);
 	g->fixed++;
 }
 
@@ -203,8 +212,9 @@ recreate_special(struct regress *g, int dirfd, const char *name,
 	g->fixed++;
 }
 
-static int
-matches(int dirfd, const char *name, const struct meta_rec *r, int exists)
+int
+regress_matches(int dirfd, const char *name, const struct meta_rec *r,
+    int exists)
 {
 	struct stat st;
 	char target[4097];
@@ -243,7 +253,7 @@ fix_entry(struct regress *g, int dirfd, const char *name, struct meta_rec *r,
 	/* every regular record, so that later links find their group's */
 	if (r->type == META_REG)
 		have = hist_recorded_digest(g->groups, r, digest);
-	if (!matches(dirfd, name, r, exists)) {
+	if (!regress_matches(dirfd, name, r, exists)) {
 		if (r->type == META_REG)
 			rebuild_regular(g, dirfd, name, r,
 			    have ? digest : NULL);

@@ -46,23 +46,6 @@ send_entry(struct frame_out *out, const struct msg_entry *e)
 	wire_wr_release(&wr);
 }
 
-/* Open the mirror file holding ${r}'s data. */
-static int
-open_mirror_file(struct repo *repo, const struct meta_rec *r)
-{
-	char alt[64];
-
-	if (r->alt_mirror != 0) {
-		snprintf(alt, sizeof(alt),
-		    "rdiff-backup-data/long_filename_data/%llu",
-		    (unsigned long long)r->alt_mirror);
-		return fs_open_beneath(repo->rootfd, alt,
-		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
-	}
-	return fs_open_beneath(repo->rootfd, r->path,
-	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
-}
-
 /* Where a restore reads from: the current mirror or an older session. */
 struct source {
 	struct repo *repo;
@@ -79,7 +62,7 @@ send_content(struct source *src, struct frame_out *out,
 	int fd, rc;
 
 	if (src->ss.snap != NULL)
-		fd = open_mirror_file(repo, r);
+		fd = hist_mirror_open(repo->rootfd, repo->datafd, r);
 	else if ((rc = hist_file_at(&src->hdir, repo->rootfd, repo->datafd, r,
 		      src->ss.t, &fd)) != 0) {
 		if (rc == CB_ERR_TOO_LARGE)

@@ -94,6 +94,38 @@ void repo_unlock(void);
 void writer_regress(struct repo *repo, int force);
 
 /*
+ * writer_repair(repo): the check-and-repair of a repository with one
+ * current_mirror marker (regress.c's job when there is no unfinished
+ * session; docs/design.md "Repair"): for each record of the newest
+ * session that still has increments named with its time, prove the
+ * mirror file by the recorded SHA-1 (and remove those increments), or
+ * replace it by the rebuild from them when that has the recorded SHA-1;
+ * nothing else is changed.  Each file is named on stderr.  Returns 0
+ * when there was nothing to repair, 2 when everything found was
+ * repaired, 1 when a file could not be proven (it is left as it was).
+ */
+int writer_repair(struct repo *repo);
+
+/*
+ * regress_install(tmpcount, dirfd, name, r, in): put the content open at
+ * ${in} (read from offset 0) in place of ${name} in the mirror directory
+ * ${dirfd}, with ${r}'s mirror mode, owner and mtime: a temporary file
+ * (rdiff-backup.tmp.rN, N from *tmpcount) written and synced, then
+ * renamed over it.  Fatal on failure (the mirror file is then as it
+ * was).
+ */
+void regress_install(uint64_t *tmpcount, int dirfd, const char *name,
+    const struct meta_rec *r, int in);
+
+/*
+ * regress_matches(dirfd, name, r, exists): does the mirror entry ${name}
+ * stand for ${r} (type; a regular file's size and mtime, a symlink's
+ * target)?  0 when ${exists} is 0.
+ */
+int regress_matches(int dirfd, const char *name, const struct meta_rec *r,
+    int exists);
+
+/*
  * unfinished_owner(repo): the PID of the process that started ${repo}'s
  * unfinished session if it still runs on this host (rdiff-backup's
  * session, say: a capback writer holds the repository lock), else 0.

@@ -153,3 +153,125 @@ run_failed_session_test() {
 	LONGDIR_TOO=1
 	run_failed_session_test
 }
+
+# rdiff-backup 2.2.2's regress looks for the increments of the children of
+# a directory with an AlternateIncrementName in long_filename_data, where
+# they are not: it leaves their mirror files as the failed session wrote
+# them and the increments named with the good session's time behind.
+# This builds that state: a session that ended just before removing the
+# previous current_mirror marker (the last step of its write order), then
+# rdiff-backup's regress.
+rdiff_incomplete_regress() {
+	D230=$(printf 'd%.0s' $(seq 1 230))
+	mkdir "$T/src/$D230"
+	echo "version zero" >"$T/src/$D230/grows"
+	echo "same-0" >"$T/src/$D230/same"
+	echo "kept" >"$T/src/$D230/kept"
+	mkdir "$T/src/$D230/sub"
+	echo "x" >"$T/src/$D230/sub/x"
+	session rdiff 0
+	echo "version one, longer" >"$T/src/$D230/grows"
+	echo "same-1" >"$T/src/$D230/same"
+	touch -d @1690000100 "$T/src/$D230/grows" "$T/src/$D230/same"
+	session rdiff 1
+	cp "$T/repo"/rdiff-backup-data/current_mirror.* "$T/"
+	echo "version two, longer still" >"$T/src/$D230/grows"
+	echo "same-2" >"$T/src/$D230/same"
+	touch -d @1690000200 "$T/src/$D230/grows" "$T/src/$D230/same"
+	# new paths leave .missing increments, a changed directory a .dir
+	echo "new" >"$T/src/$D230/sub/new"
+	echo "new2" >"$T/src/$D230/new2"
+	session rdiff 2
+	cp "$T"/current_mirror.* "$T/repo/rdiff-backup-data/"
+	run rdiff-backup --force regress "$T/repo"
+	echo "$output"
+	[ "$(ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror')" -eq 1 ]
+	# the state: mirror files of session 2, metadata and increments of 1
+	[ "$(cat "$T/repo/$D230/grows")" = "version two, longer still" ]
+	[ "$(cat "$T/repo/$D230/same")" = "same-2" ]
+	[ -n "$(find "$T/repo/rdiff-backup-data/increments" -name 'same.2023-11-14T22:15:00Z.*')" ]
+}
+
+@test "a mirror that rdiff-backup's regress left half done: verify names it, regress repairs it" {
+	rdiff_incomplete_regress
+	# what a restore of the newest session gives is wrong
+	run rdiff-backup verify "$T/repo"
+	[ "$status" -ne 0 ]
+	run cb verify "$T/repo"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"'$D230/same'"* ]]
+	[[ "$output" == *"'$D230/grows'"* ]]
+	[[ "$output" == *"restore of the newest session would write wrong data"* ]]
+	[[ "$output" == *"capback regress"* ]]
+	run cb verify --all "$T/repo"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"$D230/same"* ]]
+	[[ "$output" == *"rdiff-backup restore"* ]]
+	[[ "$output" == *"capback regress"* ]]
+	cp -a "$T/repo" "$T/before"
+	run cb regress "$T/repo"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"'$D230/same'"* ]]
+	[[ "$output" == *"'$D230/grows'"* ]]
+	[[ "$output" == *"'$D230/new2': not in the newest session"* ]]
+	# the increments that held the data are gone, the others are kept
+	[ -z "$(find "$T/repo/rdiff-backup-data/increments" -name '*.2023-11-14T22:15:00Z.*')" ]
+	[ -n "$(find "$T/repo/rdiff-backup-data/increments" -name 'same.2023-11-14T22:13:20Z.*')" ]
+	run cb verify "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run cb verify --all "$T/repo"
+	[ "$status" -eq 0 ]
+	run rdiff-backup verify "$T/repo"
+	[ "$status" -eq 0 ]
+	for n in 0 1; do
+		run cb restore --at $((1700000000 + 100 * n)) "$T/repo" "$T/cb$n"
+		[ "$status" -eq 0 ]
+		assert_same_tree "$T/state$n" "$T/cb$n"
+		run rdiff-backup restore --at $((1700000000 + 100 * n)) "$T/repo" "$T/rb$n"
+		[ "$status" -eq 0 ]
+		assert_same_tree "$T/state$n" "$T/rb$n"
+	done
+	# a second regress finds nothing to do
+	run cb regress "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"nothing to regress"* ]]
+	# and both tools go on from there (rdiff-backup stopped at the
+	# increment name taken before)
+	cp -a "$T/repo" "$T/rrepo"
+	echo "version three" >"$T/src/$D230/same"
+	session cb 3
+	run rdiff-backup --current-time 1700000300 backup "$T/src" "$T/rrepo"
+	[ "$status" -eq 0 ]
+	for r in repo rrepo; do
+		run rdiff-backup restore --at 1700000100 "$T/$r" "$T/again$r"
+		[ "$status" -eq 0 ]
+		assert_same_tree "$T/state1" "$T/again$r"
+	done
+}
+
+@test "regress does not replace a mirror file by a rebuild the metadata does not prove" {
+	rdiff_incomplete_regress
+	inc=$(find "$T/repo/rdiff-backup-data/increments" -name 'same.2023-11-14T22:15:00Z.*')
+	rm "$inc"
+	echo "not what was backed up" | gzip >"${inc%%.diff.gz}.snapshot.gz"
+	cp -a "$T/repo" "$T/before"
+	run cb regress "$T/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'$D230/same'"* ]]
+	# the file it could not prove is as it was, with its increment
+	[ "$(cat "$T/repo/$D230/same")" = "same-2" ]
+	[ -f "${inc%%.diff.gz}.snapshot.gz" ]
+	# the one it could is repaired
+	[ "$(cat "$T/repo/$D230/grows")" = "version one, longer" ]
+	run cb verify "$T/repo"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"'$D230/same'"* ]]
+	[[ "$output" != *"'$D230/grows'"* ]]
+}
