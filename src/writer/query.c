@@ -237,10 +237,9 @@ writer_list_changed(struct repo *repo, const struct writer_opts *o)
 }
 
 #define SHA_DIFFERS "its SHA-1 does not match the recorded one"
-#define MIRROR_DIFFERS                                                      \
-	"the mirror file does not hold the data the newest metadata "       \
-	"records (SHA-1): restore of the newest session would write wrong " \
-	"data"
+#define MIRROR_HEAD "its mirror file does not have the recorded SHA-1: "
+#define MIRROR_DIFFERS \
+	MIRROR_HEAD "restore of the newest session would write wrong data"
 #define MIRROR_LEFTOVER                                                   \
 	MIRROR_DIFFERS "; increments named with that session's time are " \
 		       "left over (a regress that did not finish)"
@@ -273,8 +272,10 @@ damage(struct vstats *v, const char *path, size_t len, int64_t t,
 			  "recorded one",
 		    log_quote(path, len));
 	else if (!v->quiet &&
-	    strncmp(why, MIRROR_DIFFERS, sizeof(MIRROR_DIFFERS) - 1) == 0)
-		log_error("'%s': %s", log_quote(path, len), why);
+	    strncmp(why, MIRROR_HEAD, sizeof(MIRROR_HEAD) - 1) == 0)
+		log_error("computed SHA1 digest of '%s' does not match the "
+			  "recorded one: %s",
+		    log_quote(path, len), why + sizeof(MIRROR_HEAD) - 1);
 	else if (!v->quiet)
 		log_error("could not rebuild '%s': %s", log_quote(path, len),
 		    why);
