@@ -132,3 +132,24 @@ inc_tree_walk(int fd, struct inc_walk *w)
 	free(names);
 	return left == 0;
 }
+
+void
+inc_walk_all(int datafd, struct inc_walk *w)
+{
+	static const char *const tops[] = { "increments",
+		"long_filename_data" };
+	int i, fd;
+
+	for (i = 0; i < 2; i++) {
+		fd = openat(datafd, tops[i],
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		strbuf_reset(&w->path);
+		if (strbuf_addstr(&w->path, tops[i]) != 0)
+			fatal("out of memory");
+		inc_tree_walk(fd, w);
+		close(fd);
+	}
+	strbuf_release(&w->path);
+}

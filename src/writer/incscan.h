@@ -72,4 +72,11 @@ struct inc_walk {
  */
 int inc_tree_walk(int fd, struct inc_walk *w);
 
+/*
+ * inc_walk_all(datafd, w): inc_tree_walk of rdiff-backup-data's
+ * increments and long_filename_data (those present), w->path starting
+ * with their names.  Releases w->path.
+ */
+void inc_walk_all(int datafd, struct inc_walk *w);
+
 #endif

@@ -478,26 +478,11 @@ foreign_visit(struct inc_walk *w, int dirfd, const char *name, enum inc_class c,
 static void
 report_foreign(struct repo *repo, int64_t *sessions, size_t n)
 {
-	static const char *const tops[] = { "increments",
-		"long_filename_data" };
 	struct inc_times times = { sessions, n };
 	unsigned long count = 0;
 	struct inc_walk w = { &times, foreign_visit, 0, STRBUF_INIT, &count };
-	size_t i;
-	int fd;
 
-	for (i = 0; i < 2; i++) {
-		fd = openat(repo->datafd, tops[i],
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		strbuf_reset(&w.path);
-		if (strbuf_addstr(&w.path, tops[i]) != 0)
-			fatal("out of memory");
-		inc_tree_walk(fd, &w);
-		close(fd);
-	}
-	strbuf_release(&w.path);
+	inc_walk_all(repo->datafd, &w);
 	if (count > 0)
 		log_warn("%lu foreign entries in the increments: no restore, "
 			 "regress or removal uses them",

@@ -108,25 +108,11 @@ static void
 find_leftovers(struct repo *repo, const struct inc_times *times,
     struct leftovers *l)
 {
-	static const char *const tops[] = { "increments",
-		"long_filename_data" };
 	struct inc_walk w = { times, count_visit, 0, STRBUF_INIT, l };
-	int i, fd;
 
 	memset(l, 0, sizeof(*l));
 	l->t = repo->cur_time;
-	for (i = 0; i < 2; i++) {
-		fd = openat(repo->datafd, tops[i],
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		strbuf_reset(&w.path);
-		if (strbuf_addstr(&w.path, tops[i]) != 0)
-			fatal("out of memory");
-		inc_tree_walk(fd, &w);
-		close(fd);
-	}
-	strbuf_release(&w.path);
+	inc_walk_all(repo->datafd, &w);
 	if (l->nm > 1)
 		qsort(l->m, l->nm, sizeof(*l->m), lmissing_cmp);
 }
