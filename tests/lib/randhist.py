@@ -38,6 +38,10 @@ Classes of findings:
                  rdiff-regress-longname rdiff-backup's regress leaves the
                                         undone session's increments of names
                                         over 205 bytes (long_filename_data)
+                 rdiff-remove-incname-dir  rdiff-backup's remove increments
+                                        deletes a source directory's
+                                        increments when its name parses as
+                                        an old increment (newer ones too)
                  rdiff-left-out         a path an rdiff-backup session left
                                         out of itself (a new link to a
                                         hard-link group a default capback
@@ -221,6 +225,20 @@ def classify(exp, act, rdiff_involved):
     if exp["type"] == "l" and d and set(d) <= {"uid", "gid"}:
         return "rdiff-symlink-owner"
     return None
+
+
+INCNAME = re.compile(r".*\.\d{4}-\d\d-\d\dT\d\d[:-]\d\d[:-]\d\d(Z|[-+]\d\d[:-]\d\d)"
+                     r"\.(snapshot|diff|missing|dir|data)(\.gz)?$")
+
+
+def under_incname_dir(rel):
+    """A path of increments/ at or below a directory whose name parses as
+    an increment."""
+    parts = rel.rstrip("/").split("/")
+    if parts[:2] != ["rdiff-backup-data", "increments"]:
+        return False
+    return any(INCNAME.match(c) for c in parts[2:-1]) or (
+        rel.endswith("/") and INCNAME.match(parts[-1]) is not None)
 
 
 def repo_names(repo, tmp_ok):
@@ -737,6 +755,12 @@ class Iteration:
                             for x in extra)):
                 self.find("RDIFF-KNOWN", "rdiff-regress-longname: rdiff-backup's %s leaves "
                           "increments of names over 205 bytes" % what, " ".join(sorted(extra)[:4]))
+            elif (a != b and what == "remove increments" and not rd - cbs
+                  and all(under_incname_dir(x) for x in cbs - rd)):
+                self.find("RDIFF-KNOWN", "rdiff-remove-incname-dir: rdiff-backup's remove "
+                          "increments deletes a source directory named like an old "
+                          "increment, with the newer history in it",
+                          " ".join(sorted(cbs - rd)[:4]))
             elif a != b:
                 names = NAMES
                 self.find("FAIL", "%s by %s and by %s leave different repositories" % (
