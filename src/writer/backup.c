@@ -981,6 +981,20 @@ session_init(struct session *s, struct repo *repo, const struct writer_opts *o)
 	if (repo->exists && timefmt_utc(repo->cur_time, s->prevts) != 0)
 		fatal("current mirror time %lld out of range",
 		    (long long)repo->cur_time);
+	if (timefmt_utc(o->now, s->nowts) != 0)
+		fatal("session time %lld out of range", (long long)o->now);
+	{
+		/* temporaries' numbers a source cannot guess (a source file
+		 * of that name is backed up all the same, but rdiff-backup's
+		 * regress could not tell them apart) */
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		s->tmpcount =
+		    ((uint64_t)now.tv_nsec ^ ((uint64_t)getpid() << 20) ^
+			((uint64_t)now.tv_sec << 30)) &
+		    0xffffffffffULL;
+	}
 	frame_out_init(&s->out, 1);
 	if (linkmap_new(&s->links) != 0)
 		fatal("out of memory");
@@ -1016,8 +1030,10 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 	}
 	cleanup_session = &s;
 	atexit(session_cleanup);
-	if (repo->exists)
+	if (repo->exists) {
+		writer_tidy(repo);
 		write_marker(&s, ts);
+	}
 	open_outputs(&s, ts);
 	run_stream(&s);
 	apply_finish(&s);

@@ -142,8 +142,8 @@ struct session {
 	uint64_t flushed; /* writeback started up to here (-1: never) */
 	uint64_t tmpcount;
 	/* The content increment being written (inc_open .. inc_close). */
-	int inc_dir;
-	char inc_tmp[48], inc_final[512];
+	int inc_dir, inc_tmpdir; /* its directory, its temporary's */
+	char inc_tmp[96], inc_final[512];
 	struct delta_patcher *patcher; /* the file comes as a delta */
 	int basisfd;		       /* its basis, the mirror file */
 	/* deltas asked for */
@@ -159,6 +159,7 @@ struct session {
 	int marker_written;
 	char new_meta[256]; /* the new metadata snapshot's file name */
 	char prevts[32];
+	char nowts[32]; /* this session's time: its increments' temporaries */
 	/* long_filename_data (7.3): increments of names too long to carry a
 	 * ".<time>.<ext>" suffix, named by number instead */
 	int altfd;	     /* -1 until needed */
@@ -215,12 +216,12 @@ void install_tmp(int dirfd, const char *tmp, const char *name);
  * replace are durable; one flush makes many durable together.
  */
 /*
- * batch_inc(s, fd, dirfd, tmp, final): the increment written to ${fd} (it
- * closes it) as ${tmp} in ${dirfd} is to be renamed to ${final} once
- * durable.
+ * batch_inc(s, fd, tmpdir, tmp, dirfd, final): the increment written to
+ * ${fd} (it closes it) as ${tmp} in ${tmpdir} is to be renamed to
+ * ${final} in ${dirfd} once durable.
  */
-void batch_inc(struct session *s, int fd, int dirfd, const char *tmp,
-    const char *final);
+void batch_inc(struct session *s, int fd, int tmpdir, const char *tmp,
+    int dirfd, const char *final);
 int batch_pending(const struct session *s);
 /*
  * batch_waiting(s, path, &dirfd, &tmp): 1 if the new version of ${path}

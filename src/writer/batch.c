@@ -49,7 +49,7 @@
 enum op_kind { OP_INSTALL, OP_REMOVE, OP_DIR };
 
 struct batch_inc {
-	int dirfd;
+	int tmpdir, dirfd; /* where its temporary is, where it goes */
 	char *tmp, *final;
 };
 
@@ -136,7 +136,7 @@ flush_if_full(struct session *s)
 }
 
 void
-batch_inc(struct session *s, int fd, int dirfd, const char *tmp,
+batch_inc(struct session *s, int fd, int tmpdir, const char *tmp, int dirfd,
     const char *final)
 {
 	struct batch *b = batch_of(s);
@@ -148,6 +148,7 @@ batch_inc(struct session *s, int fd, int dirfd, const char *tmp,
 		fatal("writing an increment: %s", strerror(errno));
 	b->inc = grow(b->inc, &b->capinc, b->ninc, sizeof(*b->inc));
 	i = &b->inc[b->ninc++];
+	i->tmpdir = tmpdir;
 	i->dirfd = dirfd;
 	i->tmp = dupstr(tmp);
 	i->final = dupstr(final);
@@ -261,7 +262,7 @@ batch_flush(struct session *s)
 	for (i = 0; i < b->ninc; i++) {
 		struct batch_inc *n = &b->inc[i];
 
-		if (renameat(n->dirfd, n->tmp, n->dirfd, n->final) != 0)
+		if (renameat(n->tmpdir, n->tmp, n->dirfd, n->final) != 0)
 			fatal("cannot create increment '%s': %s", n->final,
 			    strerror(errno));
 		free(n->tmp);

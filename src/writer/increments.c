@@ -18,6 +18,7 @@
 #include "cb_err.h"
 #include "delta.h"
 #include "fsutil.h"
+#include "incscan.h"
 #include "log.h"
 #include "timefmt.h"
 
@@ -221,10 +222,17 @@ inc_open(struct session *s, int incdir, const char *name, const char *ext,
 
 	if (inc_name(s, name, ext, gz, s->inc_final, sizeof(s->inc_final)) != 0)
 		return -1;
+	/* Named so that either tool's regress removes it (incscan.h), in
+	 * the top of the increments tree: rdiff-backup's regress walks
+	 * neither long_filename_data nor the increments directory of a
+	 * directory that has an alternate name (it looks for its children's
+	 * increments in long_filename_data/<N>/). */
+	s->inc_tmpdir = inc_dirfd(s, 0);
 	do {
-		snprintf(s->inc_tmp, sizeof(s->inc_tmp), INC_TMP_PREFIX "%llu",
-		    (unsigned long long)++s->tmpcount);
-		fd = openat(incdir, s->inc_tmp,
+		snprintf(s->inc_tmp, sizeof(s->inc_tmp),
+		    INC_TMP_PREFIX "%llu.%s.missing",
+		    (unsigned long long)++s->tmpcount, s->nowts);
+		fd = openat(s->inc_tmpdir, s->inc_tmp,
 		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	} while (fd < 0 && errno == EEXIST);
 	if (fd < 0)
@@ -250,7 +258,7 @@ void
 inc_close(struct session *s, int fd)
 {
 	inc_count_size(s, fd);
-	batch_inc(s, fd, s->inc_dir, s->inc_tmp, s->inc_final);
+	batch_inc(s, fd, s->inc_tmpdir, s->inc_tmp, s->inc_dir, s->inc_final);
 }
 
 void
@@ -259,7 +267,7 @@ inc_close_now(struct session *s, int fd)
 	inc_count_size(s, fd);
 	if (fsync(fd) != 0 || close(fd) != 0)
 		fatal("writing an increment: %s", strerror(errno));
-	if (renameat(s->inc_dir, s->inc_tmp, s->inc_dir, s->inc_final) != 0)
+	if (renameat(s->inc_tmpdir, s->inc_tmp, s->inc_dir, s->inc_final) != 0)
 		fatal("cannot create increment '%s': %s", s->inc_final,
 		    strerror(errno));
 }

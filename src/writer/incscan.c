@@ -19,12 +19,59 @@
 #include "log.h"
 #include "timespec.h"
 
+/*
+ * An increment is named with the time of the session it goes back to,
+ * and written by the session after it: the newest session (the current
+ * mirror, or an unfinished session's marker) has none.  A name carrying
+ * that time is a temporary of the unfinished session (inc_open) or what
+ * one left, never an increment.
+ */
 int
 inc_times_load(int datafd, struct inc_times *s)
 {
+	struct repo_entry *e = NULL;
+	size_t ne = 0, i;
+	int64_t newest = INT64_MIN;
+	int r;
+
 	s->t = NULL;
 	s->n = 0;
-	return repo_sessions(datafd, &s->t, &s->n);
+	if ((r = repo_scan(datafd, &e, &ne)) != 0)
+		return r;
+	for (i = 0; i < ne; i++)
+		if (e[i].base == RB_CURRENT_MIRROR && e[i].inc.time > newest)
+			newest = e[i].inc.time;
+	repo_scan_free(e, ne);
+	if ((r = repo_sessions(datafd, &s->t, &s->n)) != 0)
+		return r;
+	while (s->n > 0 && s->t[s->n - 1] >= newest)
+		s->n--;
+	return 0;
+}
+
+int
+inc_is_tmp_base(const char *name, size_t len)
+{
+	size_t p = sizeof(INC_TMP_PREFIX) - 1, i;
+
+	if (len <= p || memcmp(name, INC_TMP_PREFIX, p) != 0)
+		return 0;
+	for (i = p; i < len; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return 0;
+	return 1;
+}
+
+int
+inc_is_litter(const char *name, enum inc_class c, const struct incname *in,
+    int is_dir)
+{
+	if (is_dir)
+		return 0;
+	if (inc_is_tmp_base(name, strlen(name)))
+		return 1; /* a capback before 0.22's temporary */
+	return c == INC_FOREIGN && in->ext == INC_MISSING && !in->gz &&
+	    inc_is_tmp_base(name, in->baselen);
 }
 
 void
@@ -74,11 +121,11 @@ inc_classify(int dirfd, const char *name, unsigned char d_type,
 		d_type = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ?
 		    (unsigned char)IFTODT(st.st_mode) :
 		    DT_UNKNOWN;
+	if (out != NULL)
+		*out = in;
 	if (!type_fits(&in, d_type) ||
 	    bsearch(&in.time, s->t, s->n, sizeof(*s->t), i64_cmp) == NULL)
 		return INC_FOREIGN;
-	if (out != NULL)
-		*out = in;
 	return INC_REAL;
 }
 

@@ -19,7 +19,25 @@
  * Every walk of the tree asks inc_classify.
  */
 
-/* The repository's session times (repo_sessions), sorted. */
+/*
+ * The name of an increment while it is written (inc_open):
+ * "rdiff-backup.tmp.i<N>.<T>.missing", where <T> is the writing
+ * session's own time, which no increment ever carries (an increment is
+ * named with the time of the session before), and <N> a number.  So it
+ * is an increment of a path "rdiff-backup.tmp.i<N>" newer than any
+ * session it could be regressed to: rdiff-backup's regress deletes it
+ * (a path with neither mirror file nor metadata), and capback never takes
+ * it for one (see inc_times_load).  An older capback named it
+ * "rdiff-backup.tmp.i<N>", which rdiff-backup's regress left behind.
+ */
+#define INC_TMP_PREFIX "rdiff-backup.tmp.i"
+
+/*
+ * The repository's session times that increments may carry, sorted:
+ * repo_sessions, less the newest current_mirror marker's time and any
+ * later one (the session that would name increments with it has not
+ * happened).
+ */
 struct inc_times {
 	int64_t *t;
 	size_t n;
@@ -33,6 +51,9 @@ struct inc_times {
 int inc_times_load(int datafd, struct inc_times *s);
 void inc_times_release(struct inc_times *s);
 
+/* inc_is_tmp_base(name, len): is ${name} INC_TMP_PREFIX and digits? */
+int inc_is_tmp_base(const char *name, size_t len);
+
 enum inc_class {
 	INC_NOT = 0, /* not an increment-style name at all */
 	INC_FOREIGN, /* named like one, but no increment (see above) */
@@ -44,10 +65,21 @@ enum inc_class {
  * The class of the entry ${name} of the increments directory ${dirfd};
  * ${d_type} is its DT_* type from readdir, or DT_UNKNOWN to have it
  * looked up (fstatat, a symlink not followed).  For INC_REAL, *out is
- * the parsed name (${out} may be NULL).
+ * the parsed name (${out} may be NULL); also for INC_FOREIGN.
  */
 enum inc_class inc_classify(int dirfd, const char *name, unsigned char d_type,
     const struct inc_times *s, struct incname *out);
+
+/*
+ * inc_is_litter(name, c, in, is_dir): is the entry ${name} of an
+ * increments tree, of class ${c} (with *${in} parsed, for INC_FOREIGN
+ * too), a temporary of a session that was killed: not a directory, and
+ * named "rdiff-backup.tmp.i<N>" (an older capback's) or, foreign by its time,
+ * "rdiff-backup.tmp.i<N>.<T>.missing".  A source file of that name has
+ * increments only with the times of sessions (INC_REAL): never litter.
+ */
+int inc_is_litter(const char *name, enum inc_class c, const struct incname *in,
+    int is_dir);
 
 /*
  * The walk of an increments tree (inc_tree_walk): ${visit} is called for

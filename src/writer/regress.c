@@ -26,6 +26,7 @@
 #include "mdhist.h"
 #include "strbuf.h"
 #include "timefmt.h"
+#include "timespec.h"
 #include "writer.h"
 #include "xfer.h"
 
@@ -342,7 +343,8 @@ regress_dir(struct regress *g, int dirfd, const char *path, size_t plen,
 	free(names);
 }
 
-/* inc_tree_remove's visit: a real increment of [lo, hi), or a temporary. */
+/* inc_tree_remove's visit: a real increment of [lo, hi), or a killed
+ * session's temporary (never a source file's increment of that name). */
 static int
 remove_visit(struct inc_walk *w, int dirfd, const char *name, enum inc_class c,
     const struct incname *in, int is_dir)
@@ -350,9 +352,7 @@ remove_visit(struct inc_walk *w, int dirfd, const char *name, enum inc_class c,
 	const int64_t *range = w->arg;
 
 	if ((c == INC_REAL && in->time >= range[0] && in->time < range[1]) ||
-	    (!is_dir &&
-		strncmp(name, INC_TMP_PREFIX, sizeof(INC_TMP_PREFIX) - 1) ==
-		    0)) {
+	    inc_is_litter(name, c, in, is_dir)) {
 		if (fs_remove_at(dirfd, name) != 0)
 			fatal("cannot remove increment '%s': %s", name,
 			    strerror(errno));
@@ -375,7 +375,12 @@ inc_tree_remove(int fd, const struct inc_times *times, int64_t lo, int64_t hi,
 
 /*
  * Remove the top-level files of rdiff-backup-data named with time ${t}
- * (all but ${keep}), or with ${meta_diffs} only its mirror_metadata diffs.
+ * (all but ${keep}), or with ${meta_diffs} only its mirror_metadata diffs
+ * and root markers increments.<t>.dir: those the failed session wrote,
+ * with whatever spelling of the time (an rdiff-backup session under
+ * another zone writes "+01:00"; one left behind made a second marker of
+ * that time once the next session wrote its own, which rdiff-backup's
+ * restore, verify and backup then fail on).
  */
 static void
 remove_top(struct repo *repo, int64_t t, const char *keep, int meta_diffs)
@@ -385,7 +390,7 @@ remove_top(struct repo *repo, int64_t t, const char *keep, int meta_diffs)
 
 	for (i = 0; i < n; i++) {
 		struct incname in;
-		int is_meta;
+		int is_meta, is_root;
 
 		if (incname_parse(names[i], strlen(names[i]), &in) != 0 ||
 		    in.time != t || strcmp(names[i], keep) == 0) {
@@ -394,9 +399,13 @@ remove_top(struct repo *repo, int64_t t, const char *keep, int meta_diffs)
 		}
 		is_meta = in.baselen == 15 &&
 		    strncmp(names[i], "mirror_metadata", 15) == 0;
-		if (!meta_diffs || (is_meta && in.ext == INC_DIFF)) {
+		is_root = in.baselen == 10 &&
+		    strncmp(names[i], "increments", 10) == 0 &&
+		    in.ext == INC_DIR;
+		if (!meta_diffs || (is_meta && in.ext == INC_DIFF) || is_root) {
+			/* a directory of that name is not the session's */
 			if (unlinkat(repo->datafd, names[i], 0) != 0 &&
-			    errno != ENOENT)
+			    errno != ENOENT && !(is_root && errno == EISDIR))
 				fatal("cannot remove '%s': %s", names[i],
 				    strerror(errno));
 		}
@@ -551,14 +560,8 @@ writer_regress(struct repo *repo, int force)
 		    repo->cur_time + 1, 0);
 		close(incs);
 	}
-	remove_top(repo, repo->cur_time, "", 1); /* diffs of the good time */
-	{
-		char root[128], ts[TIMEFMT_LEN];
-
-		timefmt_utc(repo->cur_time, ts);
-		snprintf(root, sizeof(root), "increments.%s.dir", ts);
-		unlinkat(repo->datafd, root, 0);
-	}
+	/* the good time's metadata diff and root markers */
+	remove_top(repo, repo->cur_time, "", 1);
 	remove_top(repo, repo->failed_time, repo->failed_marker, 0);
 	inc_times_release(&times);
 	if (syncfs(repo->rootfd) != 0)
@@ -570,4 +573,154 @@ writer_regress(struct repo *repo, int force)
 	repo->unfinished = 0;
 	log_info("regress: %lu entries rebuilt, %lu removed", g.fixed,
 	    g.removed);
+}
+
+/*
+ * Remove in the directory ${fd} (taken), and with ${recurse} below it,
+ * what killed sessions left (inc_is_litter).  It reads only the
+ * directories' entries (their d_type) and looks closer only at names
+ * with the temporaries' prefix.
+ */
+static void
+litter_walk(int fd, const struct inc_times *times, int recurse, int depth)
+{
+	DIR *d = fdopendir(fd);
+	struct dirent *de;
+
+	if (d == NULL) {
+		close(fd);
+		fatal("cannot list a directory of the increments: %s",
+		    strerror(errno));
+	}
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		unsigned char t = de->d_type;
+		struct incname in;
+		struct stat st;
+		enum inc_class c;
+		int sub;
+
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (t == DT_UNKNOWN)
+			t = fstatat(dirfd(d), de->d_name, &st,
+				AT_SYMLINK_NOFOLLOW) == 0 ?
+			    (unsigned char)IFTODT(st.st_mode) :
+			    DT_UNKNOWN;
+		if (t == DT_DIR) {
+			if (!recurse)
+				continue;
+			if (depth >= 4096)
+				fatal("the increments tree is too deep");
+			sub = openat(dirfd(d), de->d_name,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0)
+				litter_walk(sub, times, 1, depth + 1);
+			continue;
+		}
+		if (strncmp(de->d_name, INC_TMP_PREFIX,
+			sizeof(INC_TMP_PREFIX) - 1) != 0 ||
+		    t != DT_REG)
+			continue;
+		c = inc_classify(dirfd(d), de->d_name, t, times, &in);
+		if (!inc_is_litter(de->d_name, c, &in, 0))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno != ENOENT)
+			fatal("cannot remove '%s': %s", de->d_name,
+			    strerror(errno));
+	}
+	if (errno != 0)
+		fatal("cannot list a directory of the increments: %s",
+		    strerror(errno));
+	closedir(d);
+}
+
+/*
+ * The root markers increments.<T>.dir: none of the current mirror's time
+ * (only the session after it writes that one: it is left by a failed
+ * session), and one per time.  Each is an empty file, and a time keeps
+ * at least one, so nothing is lost whichever goes; capback's own
+ * spelling is kept (the first name else).
+ */
+static void
+tidy_root_markers(struct repo *repo)
+{
+	struct repo_entry *e = NULL;
+	size_t ne = 0, i, j;
+	char ts[TIMEFMT_LEN], mine[128];
+
+	if (repo_scan(repo->datafd, &e, &ne) != 0)
+		fatal("cannot list rdiff-backup-data: %s", strerror(errno));
+	for (i = 0; i < ne; i++) {
+		struct stat st;
+		int drop = 0;
+
+		if (e[i].base != RB_INCREMENTS || e[i].inc.ext != INC_DIR ||
+		    fstatat(repo->datafd, e[i].name, &st,
+			AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode)) {
+			e[i].base = RB_OTHER; /* not a marker: left alone */
+			continue;
+		}
+		if (e[i].inc.time == repo->cur_time)
+			drop = 1;
+		else if (timefmt_utc(e[i].inc.time, ts) == 0) {
+			snprintf(mine, sizeof(mine), "increments.%s.dir", ts);
+			/* another marker of this time that stays? */
+			for (j = 0; j < ne && !drop; j++)
+				drop = j != i && e[j].base == RB_INCREMENTS &&
+				    e[j].inc.ext == INC_DIR &&
+				    e[j].inc.time == e[i].inc.time &&
+				    strcmp(e[i].name, mine) != 0 &&
+				    (strcmp(e[j].name, mine) == 0 || j < i);
+		}
+		if (!drop)
+			continue;
+		log_info("removing '%s': %s", e[i].name,
+		    e[i].inc.time == repo->cur_time ?
+			"a failed session's marker of the current mirror" :
+			"a second marker of its time");
+		if (unlinkat(repo->datafd, e[i].name, 0) != 0 &&
+		    errno != ENOENT)
+			fatal("cannot remove '%s': %s", e[i].name,
+			    strerror(errno));
+		e[i].base = RB_OTHER;
+	}
+	repo_scan_free(e, ne);
+}
+
+/* Marks a repository whose increments trees hold no older capback's
+ * temporaries (writer_tidy); rdiff-backup ignores it. */
+#define TMPNAMES_MARK "capback-tmpnames"
+#define TMPNAMES_TEXT "temporaries of increments: only in increments/\n"
+
+void
+writer_tidy(struct repo *repo)
+{
+	static const char *const trees[] = { "increments",
+		"long_filename_data" };
+	struct inc_times times;
+	size_t i;
+	int fd, all;
+
+	tidy_root_markers(repo);
+	if (inc_times_load(repo->datafd, &times) != 0)
+		fatal("cannot list the sessions of '%s'", repo->path);
+	/* Temporaries are made in the top of the increments tree only; an
+	 * older capback made them anywhere below it and below
+	 * long_filename_data: those are looked for once (9 800 entries in
+	 * 1 025 directories took 18 to 70 ms on a busy machine), and the
+	 * repository marked. */
+	all = faccessat(repo->datafd, TMPNAMES_MARK, F_OK,
+		  AT_SYMLINK_NOFOLLOW) != 0;
+	for (i = 0; i < (all ? 2 : 1); i++)
+		if ((fd = openat(repo->datafd, trees[i],
+			 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+			litter_walk(fd, &times, all, 0);
+	inc_times_release(&times);
+	if (all &&
+	    fs_create_file_at(repo->datafd, TMPNAMES_MARK, TMPNAMES_TEXT,
+		sizeof(TMPNAMES_TEXT) - 1) != 0 &&
+	    errno != EEXIST)
+		log_warn("cannot write %s: %s", TMPNAMES_MARK, strerror(errno));
 }

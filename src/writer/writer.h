@@ -132,8 +132,13 @@ int regress_matches(int dirfd, const char *name, const struct meta_rec *r,
  */
 long unfinished_owner(struct repo *repo);
 
-/* The temporary name of a content increment being written (inc_open). */
-#define INC_TMP_PREFIX "rdiff-backup.tmp.i"
+/*
+ * writer_tidy(repo): before a session changes the finished ${repo}:
+ * remove what killed sessions left (inc_is_litter) below increments and
+ * long_filename_data, root markers of the current mirror's time, and
+ * all but one root marker of any other time.  Fatal on errors.
+ */
+void writer_tidy(struct repo *repo);
 
 struct inc_times;
 
@@ -141,7 +146,7 @@ struct inc_times;
  * inc_tree_remove(fd, times, lo, hi, rmdirs): remove the increments below
  * ${fd} (inc_classify with the sessions ${times}: nothing a source
  * named) with a time in [lo, hi), and the temporaries of increments a
- * killed session left (INC_TMP_PREFIX), and with ${rmdirs} the
+ * killed session left (inc_is_litter), and with ${rmdirs} the
  * directories that become empty.  Returns 1 if ${fd} is empty afterwards.
  * Fatal on errors.
  */

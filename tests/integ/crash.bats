@@ -57,8 +57,7 @@ load ../lib/history
 # emptied increment directories behind).
 repo_files() {
 	# gzip files by their content: rdiff-backup's regress may write a
-	# metadata snapshot again, compressed differently; without the
-	# temporaries of increments (see below)
+	# metadata snapshot again, compressed differently
 	python3 - "$1" <<'PY'
 import gzip, hashlib, os, sys
 root = sys.argv[1]
@@ -71,11 +70,6 @@ for d, dirs, files in os.walk(root):
             continue
         # the repository lock names its last holder (a PID)
         if rel == "./rdiff-backup-data/capback.lock":
-            continue
-        # an increment capback was still writing when it was killed:
-        # capback's regress removes it, rdiff-backup's does not know it
-        # (a name it does not parse, so it never applies it)
-        if n.startswith("rdiff-backup.tmp.i") and "/increments" in d:
             continue
         if os.path.islink(p) or not os.path.isfile(p):
             out.append(rel)
