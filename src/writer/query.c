@@ -715,9 +715,14 @@ writer_remove_older(struct repo *repo, const struct writer_opts *o)
 			unlinkat(repo->datafd, "increments", AT_REMOVEDIR);
 		close(fd);
 	}
+	/* as rdiff-backup's removal (manage.py), which deletes every
+	 * directory of rdiff-backup-data it leaves empty: the increments
+	 * directories of long-named directories (long_filename_data/<N>) */
 	if ((fd = openat(repo->datafd, "long_filename_data",
 		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
-		inc_tree_remove(fd, &times, INT64_MIN, newest + 1, 0);
+		if (inc_tree_remove(fd, &times, INT64_MIN, newest + 1, 1))
+			unlinkat(repo->datafd, "long_filename_data",
+			    AT_REMOVEDIR);
 		close(fd);
 	}
 	free(all);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # What an interrupted session leaves in rdiff-backup-data, and what the
 # other tool then sees (issue 22): the root marker of a session killed
-# under another time zone and the temporaries of a killed capback session.
+# under another time zone, the temporaries of a killed capback session,
+# and the directories a removal empties in long_filename_data.
 
 load ../lib/helpers
 
@@ -269,4 +270,33 @@ EOS
 	ls "$inc/rdiff-backup.tmp.i4" | grep -q '^rdiff-backup\.tmp\.i8\..*\.gz$'
 	restore_all_rdiff "$T/repo" 0 1 2
 	restore_all_cb "$T/repo" 0 1 2
+}
+
+@test "remove increments empties long_filename_data as rdiff-backup's removal does" {
+	long=$(printf 'd%.0s' $(seq 1 220))
+	mkdir -p "$T/src/$long/sub"
+	echo a >"$T/src/$long/f"
+	echo a >"$T/src/$long/sub/g"
+	echo b >"$T/src/$(printf 'f%.0s' $(seq 1 220))"
+	cb --current-time $BASE backup "$T/src" "$T/repo"
+	echo x >>"$T/src/$long/f"
+	echo x >>"$T/src/$long/sub/g"
+	cb --current-time $((BASE + 100)) backup "$T/src" "$T/repo"
+	echo y >>"$T/src/$long/sub/g"
+	rdiff-backup --current-time $((BASE + 200)) backup "$T/src" "$T/repo" >/dev/null
+	echo z >>"$T/src/$long/f"
+	cb --current-time $((BASE + 300)) backup "$T/src" "$T/repo"
+	snap 3
+	find "$T/repo/rdiff-backup-data/long_filename_data"
+	[ -n "$(find "$T/repo/rdiff-backup-data/long_filename_data" -mindepth 1 -type d)" ]
+	cp -a "$T/repo" "$T/copy"
+	run rdiff-backup --force remove increments --older-than $((BASE + 250)) "$T/copy"
+	[ "$status" -eq 0 ]
+	run cb --force remove increments --older-than $((BASE + 250)) "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	diff <(cd "$T/copy/rdiff-backup-data" && find long_filename_data increments | sort) \
+	    <(cd "$T/repo/rdiff-backup-data" && find long_filename_data increments | sort)
+	restore_all_rdiff "$T/repo" 3
+	restore_all_cb "$T/repo" 3
 }
