@@ -274,6 +274,10 @@ int inc_open(struct session *s, int incdir, const char *name, const char *ext,
 void inc_close(struct session *s, int fd);
 /* inc_close_now(s, fd): durable and under its own name on return. */
 void inc_close_now(struct session *s, int fd);
+/* inc_install(repo, tmpdir, tmp, dirfd, final): rename into place, never
+ * over an existing increment (fatal then, naming regress). */
+void inc_install(const struct repo *repo, int tmpdir, const char *tmp,
+    int dirfd, const char *final);
 void inc_old_object(struct session *s, int pfd, const char *name,
     const struct meta_rec *old);
 /*

@@ -262,9 +262,7 @@ batch_flush(struct session *s)
 	for (i = 0; i < b->ninc; i++) {
 		struct batch_inc *n = &b->inc[i];
 
-		if (renameat(n->tmpdir, n->tmp, n->dirfd, n->final) != 0)
-			fatal("cannot create increment '%s': %s", n->final,
-			    strerror(errno));
+		inc_install(s->repo, n->tmpdir, n->tmp, n->dirfd, n->final);
 		free(n->tmp);
 		free(n->final);
 	}

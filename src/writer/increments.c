@@ -267,9 +267,40 @@ inc_close_now(struct session *s, int fd)
 	inc_count_size(s, fd);
 	if (fsync(fd) != 0 || close(fd) != 0)
 		fatal("writing an increment: %s", strerror(errno));
-	if (renameat(s->inc_tmpdir, s->inc_tmp, s->inc_dir, s->inc_final) != 0)
-		fatal("cannot create increment '%s': %s", s->inc_final,
-		    strerror(errno));
+	inc_install(s->repo, s->inc_tmpdir, s->inc_tmp, s->inc_dir,
+	    s->inc_final);
+}
+
+/*
+ * Never over an increment that is there: one of this name holds an older
+ * state no other file holds (rdiff-backup 2.2.2's regress leaves the
+ * increments of a failed session below long directory names, named with
+ * the time this session's carry).  The session stops instead; regress
+ * rebuilds the mirror from it (SHA-1 proven) and removes it after.
+ */
+void
+inc_install(const struct repo *repo, int tmpdir, const char *tmp, int dirfd,
+    const char *final)
+{
+	struct stat st;
+
+	if (renameat2(tmpdir, tmp, dirfd, final, RENAME_NOREPLACE) == 0)
+		return;
+	/* a file system without RENAME_NOREPLACE: the lock keeps other
+	 * writers out, so a check first is enough */
+	if (errno == EINVAL &&
+	    fstatat(dirfd, final, &st, AT_SYMLINK_NOFOLLOW) != 0 &&
+	    errno == ENOENT && renameat(tmpdir, tmp, dirfd, final) == 0)
+		return;
+	if (errno == EINVAL)
+		errno = EEXIST;
+	if (errno == EEXIST)
+		fatal("an increment '%s' is already there (a regress that did "
+		      "not finish left it): 'capback regress %s' proves and "
+		      "repairs it",
+		    log_name(final, strlen(final)), repo->path);
+	fatal("cannot create increment '%s': %s",
+	    log_name(final, strlen(final)), strerror(errno));
 }
 
 void

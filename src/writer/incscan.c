@@ -21,16 +21,16 @@
 
 /*
  * An increment is named with the time of the session it goes back to,
- * and written by the session after it: the newest session (the current
- * mirror, or an unfinished session's marker) has none.  A name carrying
- * that time is a temporary of the unfinished session (inc_open) or what
- * one left, never an increment.
+ * and written by the session after it: an unfinished session has none.
+ * A name carrying its time is its temporary (inc_open) or what one left,
+ * never an increment.  A finished newest session has none either, but
+ * what a regress that did not finish left with its time is history.
  */
 int
 inc_times_load(int datafd, struct inc_times *s)
 {
 	struct repo_entry *e = NULL;
-	size_t ne = 0, i;
+	size_t ne = 0, i, markers = 0;
 	int64_t newest = INT64_MIN;
 	int r;
 
@@ -39,9 +39,14 @@ inc_times_load(int datafd, struct inc_times *s)
 	if ((r = repo_scan(datafd, &e, &ne)) != 0)
 		return r;
 	for (i = 0; i < ne; i++)
-		if (e[i].base == RB_CURRENT_MIRROR && e[i].inc.time > newest)
-			newest = e[i].inc.time;
+		if (e[i].base == RB_CURRENT_MIRROR) {
+			markers++;
+			if (e[i].inc.time > newest)
+				newest = e[i].inc.time;
+		}
 	repo_scan_free(e, ne);
+	if (markers < 2)
+		newest = INT64_MAX; /* no unfinished session */
 	if ((r = repo_sessions(datafd, &s->t, &s->n)) != 0)
 		return r;
 	while (s->n > 0 && s->t[s->n - 1] >= newest)

@@ -34,9 +34,12 @@
 
 /*
  * The repository's session times that increments may carry, sorted:
- * repo_sessions, less the newest current_mirror marker's time and any
- * later one (the session that would name increments with it has not
- * happened).
+ * repo_sessions, less an unfinished session's time (that of the newer of
+ * two current_mirror markers) and any later one: the session that would
+ * name increments with it has not happened, so a name carrying it is a
+ * temporary.  The time of a finished newest session stays: increments
+ * named with it are a regress's leftovers (repair.c), and may be the
+ * only copy of an older version.
  */
 struct inc_times {
 	int64_t *t;

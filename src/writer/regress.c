@@ -547,6 +547,7 @@ writer_regress(struct repo *repo, int force)
 	mdhist_free(g.h);
 	hist_dir_release(&g.hdir);
 	linkmap_free(g.groups);
+	regress_prove(repo);
 	/* Only now the failed session's increments and files can go. */
 	if ((incs = openat(repo->datafd, "increments",
 		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {

@@ -45,6 +45,7 @@ struct repair {
 	struct hist_dir hd;
 	uint64_t tmpcount;
 	unsigned long repaired, unproven;
+	int in_regress; /* the failed session's own increments: say less */
 };
 
 /* A .missing increment left with the newest time, under increments/. */
@@ -278,6 +279,8 @@ repair_regular(struct repair *p, const struct meta_rec *r,
 	uint8_t sum[20];
 	int fd, in, rc, n;
 
+	if (digest == NULL && p->in_regress)
+		return; /* nothing to prove it by: regress rebuilt it as before */
 	if (digest == NULL) {
 		log_error("'%s': increments named with the newest session's "
 			  "time are left over, but its record has no SHA-1 "
@@ -298,6 +301,8 @@ repair_regular(struct repair *p, const struct meta_rec *r,
 		close(fd);
 	if (fd >= 0 && memcmp(sum, digest, 20) == 0) {
 		n = drop_leftovers(p, r);
+		if (p->in_regress)
+			return; /* what the failed session wrote, undone */
 		log_warn("'%s': its mirror file has the recorded SHA-1; "
 			 "removed %d increment(s) named with the newest "
 			 "session's time, left over by a regress that did "
@@ -366,20 +371,100 @@ repair_other(struct repair *p, const struct meta_rec *r)
 	p->repaired++;
 }
 
-int
-writer_repair(struct repo *repo)
+/*
+ * Check every entry of the newest session that has increments named with
+ * its time (${lo}) against its record, and repair what the record proves.
+ * Returns how many such increments belonged to an entry.
+ */
+static unsigned long
+repair_scan(struct repo *repo, struct repair *p, struct leftovers *lo)
 {
 	struct writer_opts o;
-	struct repair p;
-	struct inc_times times;
 	struct snapsrc q;
 	struct linkmap *groups = NULL;
 	struct meta_rec r;
-	char ts[TIMEFMT_LEN];
-	struct leftovers lo;
-	unsigned long matched = 0, absent;
+	unsigned long matched = 0;
 	uint8_t digest[20];
 	int rc, have = 0, k;
+
+	memset(&o, 0, sizeof(o));
+	o.sub = ".";
+	o.sublen = 1;
+	p->repo = repo;
+	hist_dir_init(&p->hd);
+	if (linkmap_new(&groups) != 0)
+		fatal("out of memory");
+	meta_rec_init(&r);
+	snapsrc_open(&q, repo, &o);
+	while ((rc = snapsrc_next(&q, &r)) == 0) {
+		mark_present(lo, &r);
+		/* every regular record: later links find their group's */
+		if (r.type == META_REG)
+			have = hist_recorded_digest(groups, &r, digest);
+		k = hist_incs_from(&p->hd, repo->datafd, &r, repo->cur_time,
+		    NULL);
+		if (k < 0)
+			fatal("cannot list the increments of '%s': %s",
+			    log_quote(r.path, r.pathlen), cb_strerror(k));
+		if (k == 0)
+			continue;
+		matched += (unsigned long)k;
+		if (r.type == META_REG)
+			repair_regular(p, &r, have ? digest : NULL);
+		else if (!p->in_regress)
+			repair_other(p, &r);
+	}
+	snapsrc_end(&q, rc);
+	snapsrc_close(&q);
+	meta_rec_clear(&r);
+	linkmap_free(groups);
+	hist_dir_release(&p->hd);
+	if (syncfs(repo->rootfd) != 0)
+		fatal("syncing: %s", strerror(errno));
+	return matched;
+}
+
+/*
+ * In a regress, after the mirror is merged with the good metadata and
+ * before the failed session's increments go: a regular file that has one
+ * must have its recorded SHA-1 (the size and time regress compares can
+ * agree with other data: the failed session's written under the old
+ * ones, or a file rdiff-backup's unfinished regress left), else its
+ * rebuild from them replaces it, proven; what no record proves stops the
+ * regress with everything kept.
+ */
+void
+regress_prove(struct repo *repo)
+{
+	struct repair p;
+	struct inc_times times;
+	struct leftovers lo;
+
+	if (inc_times_load(repo->datafd, &times) != 0)
+		fatal("cannot list the sessions of '%s'", repo->path);
+	find_leftovers(repo, &times, &lo);
+	inc_times_release(&times);
+	memset(&p, 0, sizeof(p));
+	p.in_regress = 1;
+	if (lo.n > 0)
+		repair_scan(repo, &p, &lo);
+	leftovers_release(&lo);
+	if (p.unproven > 0)
+		fatal("%lu files could not be proven: regress stops with the "
+		      "unfinished session, its increments and both markers "
+		      "kept; 'capback verify --all %s' tells which versions "
+		      "are intact",
+		    p.unproven, log_quote(repo->path, strlen(repo->path)));
+}
+
+int
+writer_repair(struct repo *repo)
+{
+	struct repair p;
+	struct inc_times times;
+	char ts[TIMEFMT_LEN];
+	struct leftovers lo;
+	unsigned long matched, absent;
 
 	if (inc_times_load(repo->datafd, &times) != 0)
 		fatal("cannot list the sessions of '%s'", repo->path);
@@ -396,40 +481,7 @@ writer_repair(struct repo *repo)
 		 "checking the files they belong to against its metadata",
 	    log_quote(repo->path, strlen(repo->path)), lo.n, ts);
 	memset(&p, 0, sizeof(p));
-	memset(&o, 0, sizeof(o));
-	o.sub = ".";
-	o.sublen = 1;
-	p.repo = repo;
-	hist_dir_init(&p.hd);
-	if (linkmap_new(&groups) != 0)
-		fatal("out of memory");
-	meta_rec_init(&r);
-	snapsrc_open(&q, repo, &o);
-	while ((rc = snapsrc_next(&q, &r)) == 0) {
-		mark_present(&lo, &r);
-		/* every regular record: later links find their group's */
-		if (r.type == META_REG)
-			have = hist_recorded_digest(groups, &r, digest);
-		k = hist_incs_from(&p.hd, repo->datafd, &r, repo->cur_time,
-		    NULL);
-		if (k < 0)
-			fatal("cannot list the increments of '%s': %s",
-			    log_quote(r.path, r.pathlen), cb_strerror(k));
-		if (k == 0)
-			continue;
-		matched += (unsigned long)k;
-		if (r.type == META_REG)
-			repair_regular(&p, &r, have ? digest : NULL);
-		else
-			repair_other(&p, &r);
-	}
-	snapsrc_end(&q, rc);
-	snapsrc_close(&q);
-	meta_rec_clear(&r);
-	linkmap_free(groups);
-	hist_dir_release(&p.hd);
-	if (syncfs(repo->rootfd) != 0)
-		fatal("syncing: %s", strerror(errno));
+	matched = repair_scan(repo, &p, &lo);
 	absent = drop_absent(repo, &lo);
 	p.repaired += absent;
 	if (matched + absent < lo.n)

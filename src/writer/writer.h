@@ -104,6 +104,9 @@ void writer_regress(struct repo *repo, int force);
  * when there was nothing to repair, 2 when everything found was
  * repaired, 1 when a file could not be proven (it is left as it was).
  */
+/* regress_prove(repo): in writer_regress, before the failed session's
+ * increments go (repair.c); fatal when a file cannot be proven. */
+void regress_prove(struct repo *repo);
 int writer_repair(struct repo *repo);
 
 /*

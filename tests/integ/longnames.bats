@@ -275,3 +275,32 @@ rdiff_incomplete_regress() {
 	[[ "$output" == *"'$D230/same'"* ]]
 	[[ "$output" != *"'$D230/grows'"* ]]
 }
+
+@test "a backup never renames its increment over one an unfinished regress left: it stops, regress repairs, the history is kept" {
+	rdiff_incomplete_regress
+	cp -a "$T/src" "$T/state2"
+	echo "same-3" >"$T/src/$D230/same"
+	touch -d @1690000300 "$T/src/$D230/same"
+	run cb --current-time 1700000300 backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is already there (a regress that did not finish left it)"* ]]
+	[[ "$output" == *"capback regress"* ]]
+	# the only copy of session 1's 'same' is still there
+	[ -n "$(find "$T/repo/rdiff-backup-data/increments" -name 'same.2023-11-14T22:15:00Z.*')" ]
+	run cb regress "$T/repo"
+	echo "$output"
+	[ "$status" -le 2 ]
+	run cb --current-time 1700000300 backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	for n in 0 1; do
+		rm -rf "$T/r$n"
+		cb restore --at $((1700000000 + 100 * n)) "$T/repo" "$T/r$n"
+	done
+	[ "$(cat "$T/r0/$D230/same")" = "same-0" ]
+	[ "$(cat "$T/r1/$D230/same")" = "same-1" ]
+	run cb verify --all "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}

@@ -9,7 +9,7 @@ load ../lib/helpers
 
 # Known open capback items whose states the fixed seeds steer around
 # (randhist.py --help names each); drop an item once it is fixed.
-KNOWN_OPEN=cb-regress-tz,cb-kill-tmp,cb-remove-longdir,ext4-acl-enospc
+KNOWN_OPEN=ext4-acl-enospc
 
 setup() {
 	need_root
