@@ -37,7 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import treesum  # noqa: E402
 
-MUTATING = ["write", "pwrite64", "renameat", "unlinkat", "mkdirat",
+MUTATING = ["write", "pwrite64", "renameat", "renameat2", "unlinkat", "mkdirat",
             "fsync", "ftruncate", "fchmod", "utimensat", "linkat",
             "symlinkat", "syncfs"]
 TIMES = [1700000000, 1700001000, 1700002000, 1700003000]
