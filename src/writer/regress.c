@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cb_err.h"
@@ -695,6 +696,47 @@ tidy_root_markers(struct repo *repo)
 #define TMPNAMES_MARK "capback-tmpnames"
 #define TMPNAMES_TEXT "temporaries of increments: only in increments/\n"
 
+/*
+ * rdiff-backup probes the file system of a repository in a directory
+ * rdiff-backup-data/rdiff-backup.tmp.<N> it removes at once
+ * (fs_abilities); killed in between, it leaves it, and never removes it
+ * later.  One older than PROBE_AGE is no live rdiff-backup's.
+ */
+#define PROBE_AGE 600
+
+static void
+tidy_rdiff_probes(struct repo *repo)
+{
+	static const char prefix[] = "rdiff-backup.tmp.";
+	size_t plen = sizeof(prefix) - 1, n, i, k;
+	struct stat st;
+	char **names;
+
+	if (fs_list_names(repo->datafd, &names, &n) != 0)
+		return;
+	for (i = 0; i < n; i++) {
+		const char *nm = names[i];
+
+		if (strncmp(nm, prefix, plen) != 0 || nm[plen] == '\0')
+			continue;
+		for (k = plen; nm[k] >= '0' && nm[k] <= '9'; k++)
+			;
+		if (nm[k] != '\0' ||
+		    fstatat(repo->datafd, nm, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISDIR(st.st_mode) ||
+		    st.st_mtim.tv_sec > time(NULL) - PROBE_AGE)
+			continue;
+		if (fs_remove_at(repo->datafd, nm) != 0)
+			log_warn("cannot remove rdiff-backup's probe '%s': %s",
+			    log_name(nm, strlen(nm)), strerror(errno));
+		else
+			log_info("removed '%s', left by an rdiff-backup that "
+				 "was killed while it probed the file system",
+			    log_name(nm, strlen(nm)));
+	}
+	fs_free_names(names, n);
+}
+
 void
 writer_tidy(struct repo *repo)
 {
@@ -705,6 +747,7 @@ writer_tidy(struct repo *repo)
 	int fd, all;
 
 	tidy_root_markers(repo);
+	tidy_rdiff_probes(repo);
 	if (inc_times_load(repo->datafd, &times) != 0)
 		fatal("cannot list the sessions of '%s'", repo->path);
 	/* Temporaries are made in the top of the increments tree only; an

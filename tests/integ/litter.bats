@@ -300,3 +300,30 @@ EOS
 	restore_all_rdiff "$T/repo" 3
 	restore_all_cb "$T/repo" 3
 }
+
+@test "rdiff-backup killed while it probes the file system: its probe directory goes with the next capback backup, once no live one can own it" {
+	command -v strace >/dev/null || skip "strace not installed"
+	echo a >"$T/src/d/a"
+	run cb --current-time $BASE backup "$T/src" "$T/repo"
+	[ "$status" -eq 0 ]
+	# killed at its fifth removal: inside the probe, before its session
+	run strace -f -o /dev/null -e inject=unlink,unlinkat:signal=KILL:when=5 \
+	    rdiff-backup --current-time $((BASE + 100)) backup "$T/src" "$T/repo"
+	probe=$(find "$T/repo/rdiff-backup-data" -maxdepth 1 -name 'rdiff-backup.tmp.*' -type d)
+	[ -n "$probe" ]
+	ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror' | grep -qx 1
+	# a fresh one may be a live rdiff-backup's: kept
+	run cb --current-time $((BASE + 200)) backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -d "$probe" ]
+	touch -d '-1 hour' "$probe"
+	run cb -v5 --current-time $((BASE + 300)) backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ ! -e "$probe" ]
+	[[ "$output" == *"left by an rdiff-backup that was killed while it probed"* ]]
+	run rdiff-backup --current-time $((BASE + 400)) backup "$T/src" "$T/repo"
+	[ "$status" -eq 0 ]
+	[ -z "$(find "$T/repo/rdiff-backup-data" -maxdepth 1 -name 'rdiff-backup.tmp.*')" ]
+}
