@@ -34,7 +34,10 @@ Classes of findings:
                  rdiff-quoted-xattr     xattr names left quoted (user.a\\040b)
                  rdiff-symlink-owner    a symlink's owner change missed
                  rdiff-long-delete-hang a deleted name over 205 bytes that
-                                        sorts last hangs the backup
+                                        sorts last hangs the backup, or its
+                                        restore of an older session (then
+                                        only where capback's verify --all
+                                        names the state)
                  rdiff-regress-longname rdiff-backup's regress leaves the
                                         undone session's increments of names
                                         over 205 bytes (long_filename_data)
@@ -913,6 +916,15 @@ class Iteration:
                 out_dir = os.path.join(self.work, "restore.%s.%d" % (tool, t))
                 st, out = run(self.cmd(tool, ["restore", "--at", str(t), self.repo, out_dir]),
                               env=self.env(tz))
+                hang = "' as of %s: a deleted name over 205 bytes" % tstr(t)
+                if st is None and tool == "rdiff" and hang in vall:
+                    # named by capback's verify --all as a state
+                    # rdiff-backup's restore loops on
+                    self.find("RDIFF-KNOWN", "rdiff-long-delete-hang: rdiff-backup restore "
+                              "--at %d loops (capback's verify --all names it)" % t,
+                              session=sess)
+                    shutil.rmtree(out_dir, ignore_errors=True)
+                    continue
                 if st != 0:
                     self.find("FAIL", "%s restore --at %d failed (status %s)" % (NAMES[tool], t, st),
                               out[-1500:], session=sess)
