@@ -8,7 +8,8 @@
  * group (docs/design.md "rdiff-backup after capback").
  *
  * The error_log is repository text: bounded here (lines, paths, bytes
- * read), and shown only through log_name.
+ * read), and shown only through log_name.  Entries end with a newline,
+ * or with --null-separator a NUL (leftout_load).
  */
 
 #include <errno.h>
@@ -119,7 +120,7 @@ leftout_load(int datafd, int64_t t, struct leftout *lo)
 	char name[256], line[LINE_MAX_BYTES];
 	struct stat st;
 	size_t total = 0, len = 0, k, w;
-	int fd, r = 0, c, skip = 0;
+	int fd, r = 0, c = -1, skip = 0, sep;
 	gzFile gz;
 
 	memset(lo, 0, sizeof(*lo));
@@ -139,10 +140,22 @@ leftout_load(int datafd, int64_t t, struct leftout *lo)
 		close(fd);
 		return CB_ERR_NOMEM;
 	}
+	/* rdiff-backup --null-separator ends each entry with a NUL and
+	 * keeps a newline of a path as it is (else it writes a space): a
+	 * log with a NUL is split at NULs only */
+	while (total < READ_MAX_BYTES && (c = gzgetc(gz)) != -1 && c != 0)
+		total++;
+	sep = c == 0 ? '\0' : '\n';
+	total = 0;
+	if (gzrewind(gz) != 0) {
+		gzclose(gz);
+		errno = EIO;
+		return CB_ERR_SYS;
+	}
 	/* lines longer than LINE_MAX_BYTES are no entry of ours: skipped */
 	while (r == 0 && total < READ_MAX_BYTES && (c = gzgetc(gz)) != -1) {
 		total++;
-		if (c != '\n') {
+		if (c != sep) {
 			if (len < sizeof(line))
 				line[len++] = (char)c;
 			else

@@ -1,0 +1,57 @@
+#!/usr/bin/env bats
+# Hostile review of issue 22's changes: attacks that found a fault.
+
+load ../lib/helpers
+
+BASE=1700000000
+
+setup() {
+	need_root
+	command -v rdiff-backup >/dev/null || skip "rdiff-backup not installed"
+	setup_scratch
+	mkdir "$T/src"
+	echo group >"$T/src/a"
+	ln "$T/src/a" "$T/src/b"
+	chown nobody:nogroup "$T/src/a"
+	echo plain >"$T/src/p"
+}
+
+teardown() {
+	teardown_scratch
+}
+
+cbk() { # cbk N [options]: capback session N
+	local n=$1
+	shift
+	run cb --current-time $((BASE + 100 * n)) backup "$@" "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
+@test "an error log rdiff-backup wrote with --null-separator names what its session left out" {
+	cbk 1
+	rm "$T/src/b"
+	ln "$T/src/a" "$T/src/c"
+	run rdiff-backup --null-separator --current-time $((BASE + 200)) backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	zcat -f "$T"/repo/rdiff-backup-data/error_log.*T22:16:40Z.data* | tr '\0' '\n' | grep -F "UpdateError: 'c'"
+	[ ! -e "$T/repo/c" ]
+	cbk 3
+	[[ "$output" == *"rdiff-backup's session of 2023-11-14T22:16:40Z left out 1 file"* ]]
+	[[ "$output" == *"'c': taken again by this session"* ]]
+}
+
+@test "with --null-separator a newline in a left-out name neither splits it nor fakes an entry" {
+	echo victim >"$T/src/victim"
+	cbk 1
+	rm "$T/src/b"
+	ln "$T/src/a" "$T/src/z"$'\n'"UpdateError: 'victim"
+	run rdiff-backup --null-separator --current-time $((BASE + 200)) backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	cbk 3
+	[[ "$output" != *"capback: 'victim'"* ]]
+	[[ "$output" == *"left out 1 file"* ]]
+	[[ "$output" == *"'z\\x0aUpdateError: 'victim': taken again by this session"* ]]
+}
