@@ -416,10 +416,17 @@ apply_unchanged_reg(struct session *s, struct action *a)
 	 * the source's ("rdiff-backup after capback" in docs/design.md).
 	 */
 	if (mirror_native &&
-	    fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    (st.st_mode & 07777) == mirror_mode(r) && st.st_uid == r->uid &&
-	    st.st_gid == r->gid)
-		return;
+	    fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (!S_ISREG(st.st_mode)) { /* changed by hand: not opened */
+			log_warn("mirror file '%s' is no regular file: its "
+				 "owner and mode are left",
+			    log_quote(r->path, r->pathlen));
+			return;
+		}
+		if ((st.st_mode & 07777) == mirror_mode(r) &&
+		    st.st_uid == r->uid && st.st_gid == r->gid)
+			return;
+	}
 	fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd >= 0)
 		mirror_chown(fd, r);

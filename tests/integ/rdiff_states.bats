@@ -1,5 +1,7 @@
 #!/usr/bin/env bats
-# Hostile review of issue 22's changes: attacks that found a fault.
+# What capback reads of the states rdiff-backup leaves (its error log, written
+# with --null-separator too) and verify --all's bounds: attacks that found a
+# fault in review (issue 22).
 
 load ../lib/helpers
 
