@@ -121,8 +121,9 @@ usage_backup(FILE *f)
 	    "  --exclude-special-files, --include-special-files,\n"
 	    "  --max-file-size BYTES, --min-file-size BYTES, "
 	    "--null-separator\n"
-	    "Exit status: 0 done, 1 failed, 4 done but some files could not "
-	    "be read.\n");
+	    "Exit status: 0 done, 1 failed, 2 done after undoing an "
+	    "unfinished session,\n4 done but some files could not be read "
+	    "(bits: 6 is both).\n");
 }
 
 static void

@@ -900,13 +900,16 @@ leftout_begin(struct session *s)
 		log_warn("cannot read the error log of the session of %s: %s",
 		    s->prevts,
 		    r == CB_ERR_SYS ? strerror(errno) : cb_strerror(r));
-	else if (s->lo.n > 0)
-		log_warn("rdiff-backup's session of %s left out %zu file%s "
-			 "it could not update (its error_log names them): a "
-			 "restore as of then lacks them; this session takes "
-			 "again those the source still has",
-		    s->prevts, s->lo.n + s->lo.more,
-		    s->lo.n + s->lo.more == 1 ? "" : "s");
+	else if (s->lo.n > 0) {
+		size_t n = s->lo.n + s->lo.more;
+
+		log_warn("rdiff-backup's session of %s left out %zu file%s it "
+			 "could not update (its error_log names %s): a restore "
+			 "as of then lacks %s; this session takes again what "
+			 "the source still has",
+		    s->prevts, n, n == 1 ? "" : "s", n == 1 ? "it" : "them",
+		    n == 1 ? "it" : "them");
+	}
 }
 
 static void
@@ -1054,6 +1057,10 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 		log_info("%llu large mirror files updated in place (only "
 			 "their changed ranges written)",
 		    (unsigned long long)s.st.in_place_files);
+	if (s.native_fixed > 0)
+		log_warn("unchanged mirror files given their recorded owner "
+			 "and mode (the mirror keeps native owners): %llu",
+		    (unsigned long long)s.native_fixed);
 	if (o->rehash)
 		log_warn("--check-unchanged: %llu files changed although "
 			 "their size and modification time did not",

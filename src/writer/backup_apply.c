@@ -426,6 +426,7 @@ apply_unchanged_reg(struct session *s, struct action *a)
 		if ((st.st_mode & 07777) == mirror_mode(r) &&
 		    st.st_uid == r->uid && st.st_gid == r->gid)
 			return;
+		s->native_fixed++;
 	}
 	fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd >= 0)

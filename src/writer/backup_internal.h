@@ -102,6 +102,7 @@ struct pending {
 
 struct session {
 	uint64_t rehash_changed; /* --check-unchanged found these */
+	uint64_t native_fixed;	 /* unchanged files given their owner, mode */
 	struct repo *repo;
 	const struct writer_opts *o;
 	struct frame_in in;

@@ -32,7 +32,11 @@
 
 struct rbstates {
 	size_t shown, left_out, quoted, hangs;
+	int headed; /* the heading of the right-only-with-capback lines */
 };
+
+static const char HEADING[] = "restored right only by capback (rdiff-backup "
+			      "restores these wrong):\n";
 
 static void
 say(struct rbstates *st, int64_t t, const char *path, size_t len,
@@ -40,10 +44,58 @@ say(struct rbstates *st, int64_t t, const char *path, size_t len,
 {
 	char ts[TIMEFMT_LEN];
 
+	if (!st->headed++)
+		fputs(HEADING, stdout);
 	if (st->shown++ >= SHOW_MAX)
 		return;
 	timefmt_utc(t, ts);
 	printf("  '%s' as of %s: %s\n", log_name(path, len), ts, what);
+}
+
+static const char *
+plural(size_t n)
+{
+	return n == 1 ? "" : "s";
+}
+
+/*
+ * The files sessions of rdiff-backup left out of themselves: no tool
+ * restores them as of such a session, which is incomplete, not damaged.
+ */
+static void
+report_left_out(struct repo *repo, const int64_t *sessions, size_t n,
+    struct rbstates *st)
+{
+	struct leftout lo;
+	char ts[TIMEFMT_LEN];
+	size_t i, k, shown = 0;
+	int r;
+
+	for (i = n; i-- > 0;) {
+		if ((r = leftout_load(repo->datafd, sessions[i], &lo)) != 0) {
+			log_warn("cannot read an error log: %s",
+			    r == CB_ERR_SYS ? strerror(errno) : cb_strerror(r));
+			continue;
+		}
+		if (lo.n + lo.more > 0) {
+			timefmt_utc(sessions[i], ts);
+			printf("session %s is incomplete: rdiff-backup left "
+			       "out %zu file%s it could not update (its "
+			       "error_log: \"does not match source\"); no tool "
+			       "restores them as of then:\n",
+			    ts, lo.n + lo.more, plural(lo.n + lo.more));
+		}
+		for (k = 0; k < lo.n; k++)
+			if (shown++ < SHOW_MAX)
+				printf("  '%s'\n",
+				    log_name(lo.p[k].path, lo.p[k].len));
+		if (lo.more > 0 && shown < SHOW_MAX)
+			printf("  ... and %lu more\n", lo.more);
+		st->left_out += lo.n + lo.more;
+		leftout_free(&lo);
+	}
+	if (shown > SHOW_MAX)
+		printf("  ... and %zu more left out\n", shown - SHOW_MAX);
 }
 
 /* rdiff-backup's acl_quote changes the name. */
@@ -250,32 +302,18 @@ size_t
 rbstates_report(struct repo *repo, const struct writer_opts *o,
     const int64_t *sessions, size_t n)
 {
-	struct rbstates st = { 0, 0, 0, 0 };
+	struct rbstates st = { 0, 0, 0, 0, 0 };
 	struct candidates cs = { NULL, NULL, 0, 0, 0 };
-	struct leftout lo;
 	size_t i, k;
-	int r;
 
 	if (n == 0)
 		return 0;
 	if ((cs.c = calloc(CANDIDATE_MAX, sizeof(*cs.c))) == NULL ||
 	    (cs.stk = calloc(CANDIDATE_MAX, sizeof(*cs.stk))) == NULL)
 		fatal("out of memory");
-	printf("what rdiff-backup restores wrong (capback restores it "
-	       "right):\n");
-	for (i = 0; i < n; i++) {
-		if ((r = leftout_load(repo->datafd, sessions[i], &lo)) != 0)
-			log_warn("cannot read an error log: %s",
-			    r == CB_ERR_SYS ? strerror(errno) : cb_strerror(r));
-		for (k = 0; k < lo.n; k++)
-			say(&st, sessions[i], lo.p[k].path, lo.p[k].len,
-			    "left out of that session of rdiff-backup (its "
-			    "error_log: not updated): no tool restores it as "
-			    "of then; a capback backup takes it again");
-		st.left_out += lo.n + lo.more;
-		leftout_free(&lo);
+	report_left_out(repo, sessions, n, &st);
+	for (i = 0; i < n; i++)
 		scan_session(repo, o, sessions[i], i + 1 == n, &st, &cs);
-	}
 	/* what is left: deleted by the newest, last in its directory */
 	if (cs.n > 1)
 		qsort(cs.c, cs.n, sizeof(*cs.c), cand_cmp);
@@ -297,17 +335,15 @@ rbstates_report(struct repo *repo, const struct writer_opts *o,
 		    cs.more, CANDIDATE_MAX);
 	if (st.shown > SHOW_MAX)
 		printf("  ... and %zu more\n", st.shown - SHOW_MAX);
-	if (st.shown == 0)
-		printf("  nothing\n");
 	if (st.left_out > 0)
-		log_warn("%zu files were left out by sessions of rdiff-backup "
-			 "(a path that joined a hard-link group unchanged "
-			 "since "
-			 "a capback session): no tool restores them as of "
-			 "those sessions",
-		    st.left_out);
+		log_warn("%zu file%s left out by sessions of rdiff-backup (a "
+			 "path that joined a hard-link group whose mirror file "
+			 "capback wrote, see capback(1)): no tool restores "
+			 "them as of those sessions; a capback backup takes "
+			 "again those the source still has",
+		    st.left_out, plural(st.left_out));
 	if (st.quoted + st.hangs > 0)
-		log_warn("%zu file versions restore right only with capback",
-		    st.quoted + st.hangs);
-	return st.shown;
+		log_warn("%zu file version%s restore right only with capback",
+		    st.quoted + st.hangs, plural(st.quoted + st.hangs));
+	return st.shown + st.left_out;
 }

@@ -78,8 +78,11 @@ restored_by_both() { # restored_by_both N PATH: content of PATH as of N
 	run cb verify --all "$T/repo"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"'c' as of 2023-11-14T22:16:40Z: left out of that session of rdiff-backup"* ]]
-	[[ "$output" == *"files were left out by sessions of rdiff-backup"* ]]
+	[[ "$output" == *"session 2023-11-14T22:16:40Z is incomplete: rdiff-backup left out 1 file it could not update"* ]]
+	[[ "$output" == *$'\n  \'c\''* ]]
+	[[ "$output" == *"1 file left out by sessions of rdiff-backup"* ]]
+	# a file rdiff-backup left out is not one "capback restores right"
+	[[ "$output" != *"restored right only by capback"* ]]
 	# a session with nothing left out says nothing of it
 	cbk 4
 	[[ "$output" != *"left out"* ]]
@@ -112,6 +115,7 @@ restored_by_both() { # restored_by_both N PATH: content of PATH as of N
 	[ "$(stat -c %U "$T/repo/a")" = root ]
 	echo changed >"$T/src/p"
 	cbk 2 --native-owners
+	[[ "$output" == *"unchanged mirror files given their recorded owner and mode (the mirror keeps native owners): 1"* ]]
 	# unchanged files too, not only what the session wrote
 	[ "$(stat -c '%U %a' "$T/repo/a")" = "nobody 444" ]
 	relink a c
