@@ -403,7 +403,7 @@ class Tree:
         p = self.newpath()
         if p is None:
             return
-        kind = kind or r.choice("ffffffdddllpcbh")
+        kind = kind or r.choice("ffffffdddllpcbsh")
         if kind == "h":
             regs = self.regular()
             if not regs:
@@ -423,6 +423,8 @@ class Tree:
             os.symlink(t, p)
         elif kind == "p":
             os.mkfifo(p)
+        elif kind == "s":
+            os.mknod(p, stat.S_IFSOCK | 0o600)  # a socket no one listens on
         elif kind in "cb":
             os.mknod(p, (stat.S_IFCHR if kind == "c" else stat.S_IFBLK) | 0o600,
                      os.makedev(r.randint(1, 250), r.randint(0, 255)))
@@ -432,7 +434,7 @@ class Tree:
 
     def populate(self):
         os.chmod(self.root, 0o755)
-        for kind in "fdlpcbh":  # every kind at least once
+        for kind in "fdlpcbsh":  # every kind at least once
             self.create(kind)
         for _ in range(self.r.randint(20, 35)):
             self.create()
@@ -497,7 +499,7 @@ class Tree:
                 self.create(r.choice("fdlpcb") if no_join else None)
             elif op == "retype":
                 self.remove(p)
-                self.create_at(p, r.choice("fdlpcb"))  # same name, new kind
+                self.create_at(p, r.choice("fdlpcbs"))  # same name, new kind
             elif op == "owner":
                 os.lchown(p, r.choice(UIDS), r.choice(GIDS))
                 if kind == "l":
@@ -552,6 +554,8 @@ class Tree:
             os.symlink(r.choice([b"f2", b"gone", b"x" * r.randint(1, 200)]), p)
         elif kind == "p":
             os.mkfifo(p)
+        elif kind == "s":
+            os.mknod(p, stat.S_IFSOCK | 0o600)
         else:
             os.mknod(p, (stat.S_IFCHR if kind == "c" else stat.S_IFBLK) | 0o600,
                      os.makedev(r.randint(1, 250), r.randint(0, 255)))
