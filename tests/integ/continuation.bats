@@ -214,3 +214,61 @@ restored_by_both() { # restored_by_both N PATH: content of PATH as of N
 	# in d a later name follows it: rdiff-backup restores that one
 	[[ "$output" != *"'d/$long' as of"* ]]
 }
+
+# Found in review: an error log written with --null-separator, and verify
+# --all's bound on deleted long names.
+
+@test "an error log rdiff-backup wrote with --null-separator names what its session left out" {
+	cbk 1
+	rm "$T/src/b"
+	ln "$T/src/a" "$T/src/c"
+	run rdiff-backup --null-separator --current-time $((BASE + 200)) backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	zcat -f "$T"/repo/rdiff-backup-data/error_log.*T22:16:40Z.data* | tr '\0' '\n' | grep -F "UpdateError: 'c'"
+	[ ! -e "$T/repo/c" ]
+	cbk 3
+	[[ "$output" == *"rdiff-backup's session of 2023-11-14T22:16:40Z left out 1 file"* ]]
+	[[ "$output" == *"'c': taken again by this session"* ]]
+}
+
+@test "with --null-separator a newline in a left-out name neither splits it nor fakes an entry" {
+	echo victim >"$T/src/victim"
+	cbk 1
+	rm "$T/src/b"
+	ln "$T/src/a" "$T/src/z"$'\n'"UpdateError: 'victim"
+	run rdiff-backup --null-separator --current-time $((BASE + 200)) backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	cbk 3
+	[[ "$output" != *"capback: 'victim'"* ]]
+	[[ "$output" == *"left out 1 file"* ]]
+	[[ "$output" == *"'z\\x0aUpdateError: 'victim': taken again by this session"* ]]
+}
+
+@test "verify --all over thousands of deleted long names is not quadratic, and names only those last in their directory" {
+	local long i
+	long=$(printf 'z%.0s' $(seq 1 220))
+	for i in $(seq 1 5000); do
+		mkdir "$T/src/d$i"
+		: >"$T/src/d$i/$long"
+	done
+	mkdir "$T/src/many" "$T/src/k"
+	(cd "$T/src/many" && seq 1 50000 | xargs touch)
+	# not last in k/: a later sibling; a long-named directory whose
+	# child is last in it
+	: >"$T/src/k/${long}a"
+	: >"$T/src/k/zzz~"
+	mkdir "$T/src/k/y$long"
+	: >"$T/src/k/y$long/$long"
+	cbk 1
+	for i in $(seq 1 5000); do rm "$T/src/d$i/$long"; done
+	rm -r "$T/src/k/${long}a" "$T/src/k/y$long"
+	cbk 2
+	run timeout 30 "$CAPBACK_BUILD/capback" verify --all "$T/repo"
+	echo "$output" | tail -5
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"'d1/$long' as of 2023-11-14T22:15:00Z: a deleted name over 205 bytes that sorts last"* ]]
+	[[ "$output" != *"'k/${long}a' as of"* ]]
+	[[ "$output" == *"5001 file versions restore right only with capback"* ]]
+}
