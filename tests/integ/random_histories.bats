@@ -7,10 +7,14 @@
 
 load ../lib/helpers
 
-# States the fixed seeds steer around (randhist.py --help names each): only
-# small xattr values, since a file system that cannot hold them all loses
-# some whatever the tool.  Every capback item of issue 22 is fixed.
-KNOWN_OPEN=ext4-acl-enospc
+# States the fixed seeds steer around (randhist.py --help names each):
+# small xattr values only (a file system that cannot hold them all loses
+# some whatever the tool), and no capback session killed while a name is
+# over 205 bytes: rdiff-backup's regress then misses what the session did
+# below a long-named directory (its bug; capback's verify names the state
+# and capback regress repairs it, which longnames.bats tests; this test
+# does not run that repair yet).
+KNOWN_OPEN=ext4-acl-enospc,rdiff-regress-longdir
 
 setup() {
 	need_root
@@ -26,7 +30,8 @@ teardown() {
 
 @test "random histories of both tools: every session restores and verifies (fixed seeds)" {
 	run python3 "$LIB/randhist.py" --build "$CAPBACK_BUILD" --workdir "$T" \
-	    --seeds "${CAPBACK_RANDHIST_SEEDS:-1-12}" --known-open "$KNOWN_OPEN"
+	    --seeds "${CAPBACK_RANDHIST_SEEDS:-1-12}" --known-open "$KNOWN_OPEN" \
+	    --fileop-kills
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"# 12 iterations, 0 failures"* ]] || [ -n "${CAPBACK_RANDHIST_SEEDS:-}" ]
