@@ -15,11 +15,20 @@
 
 #include "log.h"
 
+/*
+ * Where the roles are: CAPBACK_LIBEXEC if set; beside this program when
+ * it runs uninstalled from its meson build directory (which holds
+ * meson-private/); otherwise the directory it was installed with
+ * (CAPBACK_LIBEXECDIR, /usr/libexec/capback in the packages).  Never
+ * PATH, and never beside an installed program: a role copied next to
+ * /usr/bin/capback is not run.
+ */
 const char *
 spawn_libexec_dir(void)
 {
 	static char dir[PATH_MAX];
 	const char *env = getenv("CAPBACK_LIBEXEC");
+	char probe[PATH_MAX + 32];
 	ssize_t n;
 	char *slash;
 
@@ -28,12 +37,15 @@ spawn_libexec_dir(void)
 	if (dir[0] != '\0')
 		return dir;
 	n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
-	if (n <= 0)
-		fatal("cannot locate the capback binaries: %s",
-		    strerror(errno));
-	dir[n] = '\0';
-	if ((slash = strrchr(dir, '/')) != NULL)
-		*slash = '\0';
+	if (n > 0) {
+		dir[n] = '\0';
+		if ((slash = strrchr(dir, '/')) != NULL)
+			*slash = '\0';
+		snprintf(probe, sizeof(probe), "%s/meson-private", dir);
+		if (access(probe, F_OK) == 0)
+			return dir;
+	}
+	snprintf(dir, sizeof(dir), "%s", CAPBACK_LIBEXECDIR);
 	return dir;
 }
 
@@ -157,8 +169,17 @@ start(char *const argv[], int in, int out, int fd3)
 	else
 		snprintf(path, sizeof(path), "%s/%s", spawn_libexec_dir(),
 		    argv[0]);
-	if (access(path, X_OK) != 0)
-		fatal("cannot run '%s': %s", path, strerror(errno));
+	if (access(path, X_OK) != 0) {
+		if (errno == EACCES && strstr(argv[0], "reader") != NULL)
+			fatal("cannot run '%s': %s (only root and the group "
+			      "it belongs to may run the reader, as it can "
+			      "read every file: capback doctor --role reader)",
+			    path, strerror(errno));
+		fatal("cannot run '%s': %s%s", path, strerror(errno),
+		    errno == ENOENT ? " (is capback installed? the roles "
+				      "are looked for there only)" :
+				      "");
+	}
 	if (argv[0][0] == '/')
 		err = start_relay();
 	self = getpid();
