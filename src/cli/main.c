@@ -21,6 +21,7 @@
 #include "repoloc.h"
 #include "log.h"
 #include "select.h"
+#include "check.h"
 #include "doctor.h"
 #include "drill.h"
 #include "run.h"
@@ -61,8 +62,10 @@ usage_main(FILE *f)
 	    "  run [CONFIG]                the backup server's job: every "
 	    "host, report\n"
 	    "  status [--json] [CONFIG]    the last result of every host\n"
+	    "  check [CONFIG]              can every host be backed up? "
+	    "(ssh, keys, reader)\n"
 	    "  doctor [--role R] [--user U]  check privileges on this host\n"
-	    "  setup --role R --user U [--apply]  configure them\n"
+	    "  setup --role R [--apply]    set up a server, reader or restorer\n"
 	    "\n"
 	    "Global options (before the action):\n"
 	    "  --current-time SECS   pretend the time is SECS (epoch)\n"
@@ -190,65 +193,18 @@ split_remote(const char *loc, const char **path)
 	return host;
 }
 
-/* ${s} as one word for a POSIX shell. */
-static void
-sh_quote(struct strbuf *out, const char *s)
-{
-	if (strbuf_addch(out, '\'') != 0)
-		fatal("out of memory");
-	for (; *s != '\0'; s++) {
-		if (*s == '\'' ? strbuf_addstr(out, "'\\''") != 0 :
-				 strbuf_addch(out, *s) != 0)
-			fatal("out of memory");
-	}
-	if (strbuf_addch(out, '\'') != 0)
-		fatal("out of memory");
-}
-
 /*
  * The role ${argv} run on ${host} through the remote schema (default
- * "ssh -C {h}"; "{h}" or "%s" stands for the host, the role's command is
- * appended): a new argv for /bin/sh -c.  On the host the role is found
- * in PATH, or its SSH key's forced command takes the request.
+ * "ssh -C {h}"): spawn_remote_argv, kept until exit.
  */
 static char **
 remote_wrap(const struct global *g, const char *host, char *const argv[])
 {
-	const char *schema = g->schema ? g->schema : "ssh -C {h}", *p;
-	struct strbuf remote = STRBUF_INIT, cmd = STRBUF_INIT;
-	char **out = calloc(4, sizeof(*out));
-	int placed = 0;
-	size_t i;
+	char **out =
+	    spawn_remote_argv(g->schema ? g->schema : "ssh -C {h}", host, argv);
 
-	if (out == NULL)
-		fatal("out of memory");
-	for (i = 0; argv[i] != NULL; i++) {
-		if (i > 0 && strbuf_addch(&remote, ' ') != 0)
-			fatal("out of memory");
-		if (i == 0 ? strbuf_addstr(&remote, argv[0]) != 0 :
-			     (sh_quote(&remote, argv[i]), 0))
-			fatal("out of memory");
-	}
-	for (p = schema; *p != '\0'; p++) {
-		if ((p[0] == '{' && p[1] == 'h' && p[2] == '}') ||
-		    (p[0] == '%' && p[1] == 's')) {
-			sh_quote(&cmd, host);
-			p += p[0] == '{' ? 2 : 1;
-			placed = 1;
-		} else if (strbuf_addch(&cmd, *p) != 0)
-			fatal("out of memory");
-	}
-	if (!placed)
-		fatal("--remote-schema needs {h} (or %%s) for the host");
-	if (strbuf_addch(&cmd, ' ') != 0)
-		fatal("out of memory");
-	sh_quote(&cmd, remote.buf);
-	out[0] = (char *)"/bin/sh";
-	out[1] = (char *)"-c";
-	out[2] = cmd.buf;
 	keep(out);
-	keep(cmd.buf);
-	strbuf_release(&remote);
+	keep(out[2]);
 	return out;
 }
 
@@ -864,20 +820,20 @@ cmd_setup(int argc, char **argv)
 		{ "from", required_argument, NULL, 'F' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "repo-dir", required_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "host", required_argument, NULL, 'n' },
 		{ "source", required_argument, NULL, 's' },
-		{ "name", required_argument, NULL, 'n' },
 		{ "apply", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct setup_opts o = { .role = NULL,
-		.user = NULL,
-		.group = "capback",
+		.user = "capback",
+		.group = "capback-reader",
+		.home = "/var/lib/capback",
 		.restrict_path = "/",
-		.from = "127.0.0.1",
-		.repo_dir = "/var/backups/capback",
-		.name = "default" };
-	static char home[4096];
+		.repo_dir = "/srv/backup",
+		.config = "/etc/capback/capback.conf" };
 	int c;
 
 	optind = 1;
@@ -892,34 +848,47 @@ cmd_setup(int argc, char **argv)
 		case 'F': o.from = optarg; break;
 		case 'k': o.key = optarg; break;
 		case 'd': o.repo_dir = optarg; break;
+		case 'c': o.config = optarg; break;
+		case 'n': o.host = optarg; break;
 		case 's': o.source = optarg; break;
-		case 'n': o.name = optarg; break;
 		case 'a': o.apply = 1; break;
 		case 'h':
 			printf(
-			    "usage: capback setup --role reader|writer --user "
-			    "NAME [--apply]\n"
-			    "  reader (a host): [--group G] [--home DIR] "
-			    "[--restrict-path DIR]\n"
-			    "                   [--from ADDR] [--key "
-			    "'ssh-ed25519 "
-			    "AAAA... server']\n"
-			    "  writer (the server): [--home DIR] [--repo-dir "
-			    "DIR] "
-			    "[--source HOST::/PATH --name N]\n"
-			    "Prints the commands (each one checks first, so "
-			    "they may run again);\n--apply runs them.\n");
+			    "usage: capback setup --role server|reader|restorer "
+			    "[OPTIONS] [--apply]\n"
+			    "Prints the commands (each checks first, so they "
+			    "may run again); --apply runs them.\n"
+			    "  --user NAME          the account (capback)\n"
+			    "server (writer is another word for it):\n"
+			    "  --home DIR           its home, key and state "
+			    "(/var/lib/capback)\n"
+			    "  --repo-dir DIR       the repositories "
+			    "(/srv/backup)\n"
+			    "  --config FILE        /etc/capback/capback.conf\n"
+			    "  --host NAME --source USER@HOST::/PATH\n"
+			    "                       add a host to the "
+			    "configuration\n"
+			    "reader, restorer (a host):\n"
+			    "  --key 'ssh-ed25519 AAAA... capback@server'\n"
+			    "                       the server's public key\n"
+			    "  --from ADDR[,ADDR]   the server's address: the "
+			    "key works from there only\n"
+			    "  --restrict-path DIR  reader: what it may read "
+			    "(/); restorer: where it\n"
+			    "                       may write (required)\n"
+			    "  --group NAME         reader: the group that may "
+			    "run it (capback-reader)\n");
 			return 0;
 		default: return 1;
 		}
 	}
-	if (optind != argc || o.role == NULL || o.user == NULL)
-		fatal("setup needs --role reader|writer and --user NAME "
-		      "(see capback setup --help)");
-	if (o.home == NULL) {
-		snprintf(home, sizeof(home), "/var/lib/%s", o.user);
-		o.home = home;
-	}
+	if (optind != argc || o.role == NULL)
+		fatal("setup needs --role server, reader or restorer (see "
+		      "capback setup --help)");
+	if (strcmp(o.role, "restorer") == 0 && strcmp(o.restrict_path, "/") == 0)
+		fatal("setup: --role restorer needs --restrict-path DIR, the "
+		      "directory restores may be written beneath (such as "
+		      "/var/restore)");
 	return setup(&o);
 }
 
@@ -1144,6 +1113,8 @@ main(int argc, char **argv)
 		return status_main(argc, argv);
 	if (strcmp(argv[0], "setup") == 0)
 		return cmd_setup(argc, argv);
+	if (strcmp(argv[0], "check") == 0)
+		return check_main(argc, argv);
 	log_error("unknown action '%s'", argv[0]);
 	usage_main(stderr);
 	return 1;

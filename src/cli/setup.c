@@ -1,7 +1,18 @@
 /*
- * capback setup: the commands that give a host its least-privilege
+ * capback setup: the commands that give a machine its least-privilege
  * configuration, printed as a shell script (or run with --apply).  Every
  * command checks first, so running the script again changes nothing.
+ *
+ *   server    the account that owns the repositories (no capability),
+ *             its ssh key, state and repository directories, capback.conf
+ *             and the timer of "capback run"; --host adds a host to it.
+ *   reader    a host: the account whose key runs the reader as a forced
+ *             command, in the group that may run the reader.
+ *   restorer  a host: the separate restore key (off unless asked).
+ *
+ * A host's keys are in root-owned files named by an sshd drop-in, so the
+ * account (which may own its home) cannot change its key or its forced
+ * command; sshd -t and sshd -T check the result before sshd reloads.
  */
 #include "setup.h"
 
@@ -10,12 +21,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "spawn.h"
 #include "strbuf.h"
+
+#define KEYS_DIR "/etc/capback/ssh"
+#define DROPIN	 "/etc/ssh/sshd_config.d/capback-%s.conf"
 
 /* Words that go into the script unquoted must be plain. */
 static void
@@ -24,9 +39,9 @@ check_word(const char *what, const char *w)
 	if (w[0] == '\0' || w[0] == '-' ||
 	    strspn(w,
 		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		"0123456789_.-/:@") != strlen(w))
+		"0123456789_.-/:@,") != strlen(w))
 		fatal("setup: %s '%s' may hold only letters, digits and "
-		      "_ . - / : @",
+		      "_ . - / : @ ,",
 		    what, w);
 }
 
@@ -48,113 +63,266 @@ line(struct strbuf *sb, const char *fmt, ...)
 	free(s);
 }
 
+/*
+ * A role that gets a capability or a forced command must be an installed
+ * program: it and every directory above it owned by root and writable by
+ * no one else (a sticky directory such as /tmp excepted).  A build
+ * directory is not: setup would hand its binary to the backup account.
+ */
+static void
+check_installed(const char *bin)
+{
+	char path[4096], *slash;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s", bin);
+	for (;;) {
+		if (stat(path[0] ? path : "/", &st) != 0)
+			fatal("setup: %s: %s (install capback first: the "
+			      "packages, or meson install)",
+			    path, strerror(errno));
+		if (st.st_uid != 0 ||
+		    ((st.st_mode & 022) && !(st.st_mode & S_ISVTX) &&
+			!S_ISREG(st.st_mode)) ||
+		    (S_ISREG(st.st_mode) && (st.st_mode & 022)))
+			fatal("setup: %s is not an installed program: %s is "
+			      "%s (install capback first: the packages, or "
+			      "meson install)",
+			    bin, path[0] ? path : "/",
+			    st.st_uid != 0 ? "not owned by root" :
+					     "writable by others than root");
+		if (path[0] == '\0' || (slash = strrchr(path, '/')) == NULL)
+			break;
+		*slash = '\0';
+	}
+}
+
+static void
+heredoc(struct strbuf *sb, const char *path)
+{
+	line(sb, "cat >%s.new <<'CAPBACK_EOF'", path);
+}
+
+/* The account of a host role: a system account in its own group whose
+ * home it does not own (a forced command starts there). */
+static void
+host_account(struct strbuf *sb, const struct setup_opts *o)
+{
+	line(sb,
+	    "id -u %s >/dev/null 2>&1 || useradd --system --user-group "
+	    "--home-dir /var/lib/%s --no-create-home --shell /bin/sh %s",
+	    o->user, o->user, o->user);
+	line(sb, "home=$(getent passwd %s | cut -d: -f6)", o->user);
+	line(sb, "[ -d \"$home\" ] || install -d -o root -g root -m 0755 "
+		 "\"$home\"");
+}
+
+/* The key line in KEYS_DIR/USER.KIND, and the sshd drop-in naming it. */
+static void
+host_key(struct strbuf *sb, const struct setup_opts *o, const char *kind,
+    const char *command)
+{
+	char dropin[512];
+
+	snprintf(dropin, sizeof(dropin), DROPIN, o->user);
+	line(sb, "command -v sshd >/dev/null || PATH=$PATH:/usr/sbin");
+	line(sb,
+	    "command -v sshd >/dev/null || { echo 'capback setup: no sshd "
+	    "here: apt-get install openssh-server' >&2; exit 1; }");
+	line(sb, "install -d -o root -g root -m 0755 /etc/capback %s",
+	    KEYS_DIR);
+	if (o->key == NULL) {
+		line(sb,
+		    "# (give --key 'ssh-ed25519 AAAA... capback@server', the "
+		    "server's key, for the key line)");
+	} else {
+		line(sb, "# the key may only run this, from this address");
+		line(sb, "cat >%s/%s.%s.new <<'CAPBACK_EOF'", KEYS_DIR,
+		    o->user, kind);
+		line(sb, "restrict,from=\"%s\",command=\"%s\" %s", o->from,
+		    command, o->key);
+		line(sb, "CAPBACK_EOF");
+		line(sb, "chmod 0644 %s/%s.%s.new", KEYS_DIR, o->user, kind);
+		line(sb, "mv -f %s/%s.%s.new %s/%s.%s", KEYS_DIR, o->user, kind,
+		    KEYS_DIR, o->user, kind);
+	}
+	line(sb,
+	    "# sshd reads the account's keys from root's files only: the "
+	    "account cannot change its key or its forced command");
+	heredoc(sb, dropin);
+	line(sb,
+	    "# Written by capback setup: the keys of %s are in files root "
+	    "owns.\nMatch User %s\n\tAuthorizedKeysFile %s/%s.reader "
+	    "%s/%s.restorer",
+	    o->user, o->user, KEYS_DIR, o->user, KEYS_DIR, o->user);
+	line(sb, "CAPBACK_EOF");
+	line(sb, "changed=");
+	line(sb,
+	    "if cmp -s %s.new %s; then rm -f %s.new; else mv -f %s.new %s; "
+	    "changed=1; fi",
+	    dropin, dropin, dropin, dropin, dropin);
+	line(sb,
+	    "if ! sshd -t; then rm -f %s; echo 'capback setup: sshd -t "
+	    "refused the configuration with %s (removed again)' >&2; exit 1; "
+	    "fi",
+	    dropin, dropin);
+	line(sb,
+	    "akf=$(sshd -T -C user=%s,host=localhost,addr=127.0.0.1 | sed -n "
+	    "'s/^authorizedkeysfile //p')",
+	    o->user);
+	line(sb,
+	    "if [ \"$akf\" != \"%s/%s.reader %s/%s.restorer\" ]; then echo "
+	    "\"capback setup: sshd reads %s's keys from '$akf': an earlier "
+	    "setting wins over %s (see sshd -T -C user=%s)\" >&2; exit 1; fi",
+	    KEYS_DIR, o->user, KEYS_DIR, o->user, o->user, dropin, o->user);
+	line(sb,
+	    "if [ -n \"$changed\" ]; then if [ -d /run/systemd/system ]; then "
+	    "systemctl reload ssh.service; elif [ -s /run/sshd.pid ]; then "
+	    "kill -HUP \"$(cat /run/sshd.pid)\"; fi; fi");
+}
+
 static void
 reader_script(struct strbuf *sb, const struct setup_opts *o)
 {
-	char bin[4096];
+	char bin[4096], cmd[4400];
 
-	snprintf(bin, sizeof(bin), "%s/capback-reader", spawn_libexec_dir());
+	snprintf(bin, sizeof(bin), "%s/capback-reader", spawn_installed_libexec_dir());
 	check_word("the reader's path", bin);
+	check_installed(bin);
 	line(sb, "# capback reader on this host: account %s, group %s", o->user,
 	    o->group);
 	line(sb, "getent group %s >/dev/null || groupadd --system %s", o->group,
 	    o->group);
+	host_account(sb, o);
 	line(sb,
-	    "id -u %s >/dev/null 2>&1 || useradd --system --gid %s "
-	    "--home-dir %s --create-home --shell /bin/sh %s",
-	    o->user, o->group, o->home, o->user);
+	    "id -nG %s | tr ' ' '\\n' | grep -qx %s || usermod -a -G %s %s",
+	    o->user, o->group, o->group, o->user);
 	line(sb,
-	    "# only the group may run the reader; it holds one capability");
-	line(sb, "chown root:%s %s", o->group, bin);
-	line(sb, "chmod 0750 %s", bin);
-	line(sb, "setcap cap_dac_read_search+p %s", bin);
+	    "# only the group may run the reader; it holds one capability "
+	    "(the capback-agent package does this itself)");
 	line(sb,
-	    "# root owns the account's ssh files: it cannot change its key");
-	line(sb, "install -d -o root -g root -m 0755 %s/.ssh", o->home);
-	if (o->key != NULL) {
-		line(sb, "cat >%s/.ssh/authorized_keys.new <<'CAPBACK_EOF'",
-		    o->home);
-		line(sb,
-		    "restrict,from=\"%s\",command=\"%s --serve "
-		    "--restrict-path %s\" %s",
-		    o->from, bin, o->restrict_path, o->key);
-		line(sb, "CAPBACK_EOF");
-		line(sb, "chown root:root %s/.ssh/authorized_keys.new",
-		    o->home);
-		line(sb, "chmod 0644 %s/.ssh/authorized_keys.new", o->home);
-		line(sb,
-		    "mv -f %s/.ssh/authorized_keys.new "
-		    "%s/.ssh/authorized_keys",
-		    o->home, o->home);
-	} else
-		line(sb,
-		    "# (give --key 'ssh-ed25519 AAAA... server' for the "
-		    "authorized_keys line)");
+	    "if ! dpkg-statoverride --list %s >/dev/null 2>&1; then chown "
+	    "root:%s %s && chmod 0750 %s && setcap cap_dac_read_search+p %s; "
+	    "fi",
+	    bin, o->group, bin, bin, bin);
+	snprintf(cmd, sizeof(cmd), "%s --serve --restrict-path %s", bin,
+	    o->restrict_path);
+	host_key(sb, o, "reader", cmd);
 }
 
 static void
-writer_script(struct strbuf *sb, const struct setup_opts *o)
+restorer_script(struct strbuf *sb, const struct setup_opts *o)
 {
-	char cli[4096];
+	char bin[4096], cmd[4400];
 
-	snprintf(cli, sizeof(cli), "%s/capback", spawn_libexec_dir());
-	check_word("capback's path", cli);
+	snprintf(bin, sizeof(bin), "%s/capback-restorer", spawn_installed_libexec_dir());
+	check_word("the restorer's path", bin);
+	check_installed(bin);
+	if (strcmp(o->restrict_path, "/") == 0 || o->restrict_path[0] != '/')
+		fatal("setup: the restorer writes beneath --restrict-path: "
+		      "give an absolute directory set aside for restores "
+		      "(such as /var/restore), not '%s'",
+		    o->restrict_path);
+	line(sb,
+	    "# capback restorer on this host: account %s writes restores "
+	    "beneath %s only",
+	    o->user, o->restrict_path);
+	host_account(sb, o);
+	line(sb, "[ -d %s ] || install -d -o %s -g %s -m 0700 %s",
+	    o->restrict_path, o->user, o->user, o->restrict_path);
+	snprintf(cmd, sizeof(cmd), "%s --serve --restrict-path %s", bin,
+	    o->restrict_path);
+	host_key(sb, o, "restorer", cmd);
+}
+
+static void
+server_script(struct strbuf *sb, const struct setup_opts *o)
+{
+	char unitd[] = "/etc/systemd/system/capback-run.service.d";
+
 	line(sb, "# capback backup server: account %s, no capability", o->user);
 	line(sb,
 	    "id -u %s >/dev/null 2>&1 || useradd --system --user-group "
-	    "--home-dir %s --create-home --shell /bin/sh %s",
+	    "--home-dir %s --no-create-home --shell /usr/sbin/nologin %s",
 	    o->user, o->home, o->user);
-	line(sb, "install -d -o %s -m 0700 %s", o->user, o->repo_dir);
-	line(sb, "install -d -o %s -m 0700 %s/.ssh", o->user, o->home);
+	line(sb, "home=$(getent passwd %s | cut -d: -f6)", o->user);
+	line(sb, "# its home holds its ssh key; results and logs go to %s",
+	    o->home);
 	line(sb,
-	    "[ -f %s/.ssh/id_ed25519 ] || su -s /bin/sh %s -c "
-	    "\"ssh-keygen -q -t ed25519 -N '' -f %s/.ssh/id_ed25519\"",
-	    o->home, o->user, o->home);
-	if (o->source == NULL) {
+	    "[ -d \"$home\" ] || install -d -o %s -g %s -m 0750 \"$home\"",
+	    o->user, o->user);
+	line(sb,
+	    "[ -d \"$home/.ssh\" ] || install -d -o %s -g %s -m 0700 "
+	    "\"$home/.ssh\"",
+	    o->user, o->user);
+	line(sb, "[ -d %s ] || install -d -o %s -g %s -m 0750 %s", o->home,
+	    o->user, o->user, o->home);
+	line(sb, "[ -d %s ] || install -d -o %s -g %s -m 0700 %s", o->repo_dir,
+	    o->user, o->user, o->repo_dir);
+	line(sb,
+	    "[ -f \"$home/.ssh/id_ed25519\" ] || runuser -u %s -- ssh-keygen "
+	    "-q -t ed25519 -N '' -C \"%s@$(hostname)\" -f "
+	    "\"$home/.ssh/id_ed25519\"",
+	    o->user, o->user);
+	line(sb, "install -d -o root -g root -m 0755 \"$(dirname %s)\"",
+	    o->config);
+	line(sb, "if [ ! -f %s ]; then", o->config);
+	heredoc(sb, o->config);
+	line(sb,
+	    "# %s: what \"capback run\" does (capback.conf(5)), written by "
+	    "capback setup.\n# Hosts are added with: capback setup --role "
+	    "server --host NAME --source capback@HOST::/ --apply\n\n"
+	    "[global]\nparallel = 2\nstate-dir = %s\nmail-to = root\n"
+	    "mail = always\noverdue = 36h",
+	    o->config, o->home);
+	line(sb, "CAPBACK_EOF");
+	line(sb, "chown root:%s %s.new && chmod 0640 %s.new && mv %s.new %s",
+	    o->user, o->config, o->config, o->config, o->config);
+	line(sb, "fi");
+	if (o->host != NULL) {
 		line(sb,
-		    "# (give --source HOST::/PATH for a service and timer)");
-		return;
+		    "if grep -qx '\\[host %s\\]' %s; then echo \"capback "
+		    "setup: [host %s] is already in %s: change it there\"; "
+		    "else",
+		    o->host, o->config, o->host, o->config);
+		line(sb, "cat >>%s <<'CAPBACK_EOF'", o->config);
+		line(sb,
+		    "\n[host %s]\nsource = %s\nrepository = %s/%s\nkeep = 30D\n"
+		    "drill = 0.02",
+		    o->host, o->source, o->repo_dir, o->host);
+		line(sb, "CAPBACK_EOF");
+		line(sb, "fi");
 	}
-	line(sb, "cat >/etc/systemd/system/capback-%s.service <<'CAPBACK_EOF'",
-	    o->name);
+	if (strcmp(o->user, "capback") != 0 ||
+	    strcmp(o->repo_dir, "/srv/backup") != 0 ||
+	    strcmp(o->home, "/var/lib/capback") != 0) {
+		line(sb, "# the unit runs as %s and writes %s", o->user,
+		    o->repo_dir);
+		line(sb, "install -d -m 0755 %s", unitd);
+		line(sb, "cat >%s/setup.conf <<'CAPBACK_EOF'", unitd);
+		line(sb,
+		    "[Service]\nUser=%s\nGroup=%s\nReadWritePaths=%s %s\n"
+		    "ExecStart=\nExecStart=%s/capback run %s",
+		    o->user, o->user, o->repo_dir, o->home, CAPBACK_BINDIR,
+		    o->config);
+		line(sb, "CAPBACK_EOF");
+	}
 	line(sb,
-	    "[Unit]\nDescription=capback backup of %s\n"
-	    "Wants=network-online.target\nAfter=network-online.target\n",
-	    o->source);
-	line(sb, "[Service]\nType=oneshot\nUser=%s\nGroup=%s", o->user,
-	    o->user);
-	line(sb, "ExecStart=%s backup %s %s/%s", cli, o->source, o->repo_dir,
-	    o->name);
+	    "if [ -d /run/systemd/system ]; then systemctl daemon-reload && "
+	    "systemctl enable --now capback-run.timer; else echo '(no "
+	    "systemd: run \"capback run %s\" as %s from cron)'; fi",
+	    o->config, o->user);
 	line(sb,
-	    "NoNewPrivileges=yes\nCapabilityBoundingSet=\n"
-	    "AmbientCapabilities=\nProtectSystem=strict\n"
-	    "ReadWritePaths=%s %s/.ssh\nPrivateTmp=yes\n"
-	    "ProtectHome=read-only",
-	    o->repo_dir, o->home);
-	/* One backup: the writer stays under about 40 MB even against a
-	 * hostile host (docs/protocol.md, "Bounds"), ssh and the CLI beside
-	 * it; 5 to 8 tasks. */
-	line(sb, "MemoryMax=256M\nTasksMax=32");
-	line(sb, "CAPBACK_EOF");
-	line(sb, "cat >/etc/systemd/system/capback-%s.timer <<'CAPBACK_EOF'",
-	    o->name);
-	line(sb,
-	    "[Unit]\nDescription=daily capback backup of %s\n\n"
-	    "[Timer]\nOnCalendar=daily\nRandomizedDelaySec=1h\n"
-	    "Persistent=true\n\n[Install]\nWantedBy=timers.target",
-	    o->source);
-	line(sb, "CAPBACK_EOF");
-	line(sb,
-	    "if [ -d /run/systemd/system ]; then systemctl daemon-reload "
-	    "&& systemctl enable --now capback-%s.timer; fi",
-	    o->name);
+	    "echo \"the server's key (each host: capback setup --role reader "
+	    "--key '...' --from THIS-SERVER --apply):\"");
+	line(sb, "cat \"$home/.ssh/id_ed25519.pub\"");
 }
 
 int
 setup(const struct setup_opts *o)
 {
 	struct strbuf sb = STRBUF_INIT;
-	int st;
+	int st, host_role;
 	pid_t pid;
 
 	check_word("the user", o->user);
@@ -162,22 +330,45 @@ setup(const struct setup_opts *o)
 	check_word("the home directory", o->home);
 	check_word("the restrict path", o->restrict_path);
 	check_word("the repository directory", o->repo_dir);
-	check_word("from", o->from);
+	check_word("the configuration", o->config);
 	if (o->source != NULL)
 		check_word("the source", o->source);
-	check_word("the name", o->name);
+	if (o->host != NULL &&
+	    (o->host[0] == '-' || o->host[0] == '.' ||
+		strspn(o->host,
+		    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789_.-") != strlen(o->host)))
+		fatal("setup: the host name '%s' may hold only letters, "
+		      "digits and _ . -",
+		    o->host);
 	if (o->key != NULL &&
 	    (strpbrk(o->key, "\n\"'\\") != NULL ||
 		strncmp(o->key, "ssh-", 4) != 0))
 		fatal("setup: --key must be one public key line "
 		      "(ssh-ed25519 AAAA... comment)");
+	host_role = strcmp(o->role, "reader") == 0 ||
+	    strcmp(o->role, "restorer") == 0;
+	if (host_role && o->from == NULL)
+		fatal("setup: --role %s needs --from ADDR, the backup "
+		      "server's address (or addresses, comma separated): the "
+		      "key is refused from anywhere else",
+		    o->role);
+	if (host_role)
+		check_word("from", o->from);
+	if (!host_role && (o->host == NULL) != (o->source == NULL))
+		fatal("setup: --host NAME and --source USER@HOST::/PATH go "
+		      "together");
 	line(&sb, "set -e");
 	if (strcmp(o->role, "reader") == 0)
 		reader_script(&sb, o);
-	else if (strcmp(o->role, "writer") == 0)
-		writer_script(&sb, o);
+	else if (strcmp(o->role, "restorer") == 0)
+		restorer_script(&sb, o);
+	else if (strcmp(o->role, "server") == 0 ||
+	    strcmp(o->role, "writer") == 0)
+		server_script(&sb, o);
 	else
-		fatal("setup: --role must be reader or writer, not '%s'",
+		fatal("setup: --role must be server, reader or restorer, not "
+		      "'%s'",
 		    o->role);
 	if (!o->apply) {
 		fputs(sb.buf, stdout);
@@ -199,8 +390,13 @@ setup(const struct setup_opts *o)
 	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		fatal("setup: a step failed (see above); the steps before it "
 		      "stay done, and running setup again goes on from there");
-	printf("setup done; check it with: capback doctor --role %s --user "
-	       "%s\n",
-	    o->role, o->user);
+	if (host_role)
+		printf("setup done; check it with: capback doctor --role %s "
+		       "--user %s\n",
+		    o->role, o->user);
+	else
+		printf("setup done; once each host is set up, check them all "
+		       "with: capback check %s\n",
+		    o->config);
 	return 0;
 }

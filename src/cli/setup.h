@@ -3,16 +3,17 @@
 
 /* What `capback setup` sets up; every field is a plain word. */
 struct setup_opts {
-	const char *role;  /* "reader" (a host) or "writer" (the server) */
-	const char *user;  /* the account */
-	const char *group; /* reader: the group that may run the reader */
-	const char *home;  /* the account's home */
-	const char *restrict_path; /* reader: the forced command's limit */
-	const char *from;	   /* reader: the server's address(es) */
-	const char *key;      /* reader: the server's public key, or NULL */
-	const char *repo_dir; /* writer: where repositories live */
-	const char *source;   /* writer: HOST::/PATH for a unit, or NULL */
-	const char *name;     /* writer: the unit's name */
+	const char *role;  /* "reader", "restorer" (a host), "server" */
+	const char *user;  /* the account (capback) */
+	const char *group; /* reader: the group that may run it */
+	const char *home;  /* server: the account's home and state */
+	const char *restrict_path; /* reader, restorer: the limit */
+	const char *from;	   /* reader, restorer: the server's address */
+	const char *key;      /* reader, restorer: the server's key, or NULL */
+	const char *repo_dir; /* server: where repositories live */
+	const char *config;   /* server: capback.conf */
+	const char *host;     /* server: a [host NAME] to add, or NULL */
+	const char *source;   /* server: that host's USER@HOST::/PATH */
 	int apply;
 };
 

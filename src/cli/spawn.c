@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "strbuf.h"
 
 /*
  * Where the roles are: CAPBACK_LIBEXEC if set; beside this program when
@@ -23,6 +24,14 @@
  * PATH, and never beside an installed program: a role copied next to
  * /usr/bin/capback is not run.
  */
+const char *
+spawn_installed_libexec_dir(void)
+{
+	const char *env = getenv("CAPBACK_LIBEXEC");
+
+	return env != NULL && env[0] != '\0' ? env : CAPBACK_LIBEXECDIR;
+}
+
 const char *
 spawn_libexec_dir(void)
 {
@@ -297,3 +306,58 @@ spawn_pair_out(char *const argv_a[], char *const argv_b[], int out_b, int *st_a,
 	end_relays();
 	return 0;
 }
+
+/* ${s} as one word for a POSIX shell. */
+static void
+sh_quote(struct strbuf *out, const char *s)
+{
+	if (strbuf_addch(out, '\'') != 0)
+		fatal("out of memory");
+	for (; *s != '\0'; s++) {
+		if (*s == '\'' ? strbuf_addstr(out, "'\\''") != 0 :
+				 strbuf_addch(out, *s) != 0)
+			fatal("out of memory");
+	}
+	if (strbuf_addch(out, '\'') != 0)
+		fatal("out of memory");
+}
+
+char **
+spawn_remote_argv(const char *schema, const char *host, char *const argv[])
+{
+	const char *p;
+	struct strbuf remote = STRBUF_INIT, cmd = STRBUF_INIT;
+	char **out = calloc(4, sizeof(*out));
+	int placed = 0;
+	size_t i;
+
+	if (out == NULL)
+		fatal("out of memory");
+	for (i = 0; argv[i] != NULL; i++) {
+		if (i > 0 && strbuf_addch(&remote, ' ') != 0)
+			fatal("out of memory");
+		if (i == 0 ? strbuf_addstr(&remote, argv[0]) != 0 :
+			     (sh_quote(&remote, argv[i]), 0))
+			fatal("out of memory");
+	}
+	for (p = schema; *p != '\0'; p++) {
+		if ((p[0] == '{' && p[1] == 'h' && p[2] == '}') ||
+		    (p[0] == '%' && p[1] == 's')) {
+			sh_quote(&cmd, host);
+			p += p[0] == '{' ? 2 : 1;
+			placed = 1;
+		} else if (strbuf_addch(&cmd, *p) != 0)
+			fatal("out of memory");
+	}
+	if (!placed)
+		fatal("--remote-schema needs {h} (or %%s) for the host");
+	if (strbuf_addch(&cmd, ' ') != 0)
+		fatal("out of memory");
+	sh_quote(&cmd, remote.buf);
+	out[0] = (char *)"/bin/sh";
+	out[1] = (char *)"-c";
+	out[2] = cmd.buf;
+	strbuf_release(&remote);
+	return out;
+}
+

@@ -25,7 +25,22 @@ int spawn_pair_out(char *const argv_a[], char *const argv_b[], int out_b,
 /* spawn_libexec_dir(): the directory holding the role binaries. */
 const char *spawn_libexec_dir(void);
 
+/* spawn_installed_libexec_dir(): where the installed roles are
+ * (CAPBACK_LIBEXEC, else the configured directory), even when this
+ * program runs from its build directory: what setup configures. */
+const char *spawn_installed_libexec_dir(void);
+
 /* spawn_one(argv, st): run one role with our stdio; its status in *st. */
 int spawn_one(char *const argv[], int *st);
+
+/*
+ * spawn_remote_argv(schema, host, argv): the role ${argv} run on ${host}
+ * through the remote schema ("{h}" or "%s" stands for the host, the
+ * role's command is appended, quoted): a new argv for /bin/sh -c,
+ * allocated (out[2] too).  On the host the role is found in PATH, or its
+ * SSH key's forced command takes the request.  Fatal without {h}.
+ */
+char **spawn_remote_argv(const char *schema, const char *host,
+    char *const argv[]);
 
 #endif

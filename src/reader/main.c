@@ -667,6 +667,7 @@ struct ropts {
 	size_t nsels;
 	int nul_sep;
 	int serve;
+	int probe; /* --probe (capback check): report, exit */
 	const char *restrict_path, *run_as;
 	const char *check;  /* --check PATH: try reading it, report, exit */
 	const char *sbtest; /* --sandbox-test OUTSIDE:PID */
@@ -687,6 +688,7 @@ parse_opts(int argc, char **argv, struct ropts *o, int from_client)
 		{ "select", required_argument, NULL, 's' },
 		{ "select-inline", required_argument, NULL, 'I' },
 		{ "null-separator", no_argument, NULL, '0' },
+		{ "probe", no_argument, NULL, 'P' },
 		{ "serve", no_argument, NULL, 'S' },
 		{ "restrict-path", required_argument, NULL, 'R' },
 		{ "user", required_argument, NULL, 'U' },
@@ -719,6 +721,7 @@ parse_opts(int argc, char **argv, struct ropts *o, int from_client)
 			o->sels[o->nsels++] = optarg;
 			continue;
 		case '0': o->nul_sep = 1; continue;
+		case 'P': o->probe = 1; continue;
 		default: break;
 		}
 		if (from_client)
@@ -769,6 +772,49 @@ check_read(const char *path)
 }
 
 /*
+ * --probe, a request of capback check: what this reader is and may do,
+ * one "key value" line each.  The one file it opens (and reads nothing
+ * of) is /etc/shadow when the restrict path holds it, else the restrict
+ * path itself: the capability in effect is what a backup will have.
+ */
+static int
+probe(const char *restrict_path)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256], capeff[32] = "?";
+	const char *target = "/etc/shadow", *base = NULL;
+	size_t rl = strlen(restrict_path);
+	int dirfd, fd;
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "CapEff: %31s", capeff) == 1)
+			break;
+	if (f != NULL)
+		fclose(f);
+	printf("reader capback %s\nprotocol %u\nrestrict-path %s\n"
+	       "uid %u\ncapeff %s\n",
+	    CAPBACK_VERSION, (unsigned)MSG_PROTO_VERSION, restrict_path,
+	    (unsigned)getuid(), capeff);
+	if (!(rl == 1 || (strncmp(target, restrict_path, rl) == 0 &&
+			     target[rl] == '/')))
+		target = restrict_path;
+	fflush(stdout);
+	if (target == restrict_path) {
+		dirfd = forced_open_beneath(restrict_path, target, NULL);
+		fd = dirfd;
+	} else {
+		dirfd = forced_open_beneath(restrict_path, target, &base);
+		fd = openat(dirfd, base,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	}
+	printf("probe %s %s\n", target, fd >= 0 ? "ok" : strerror(errno));
+	if (fd >= 0 && fd != dirfd)
+		close(fd);
+	close(dirfd);
+	return 0;
+}
+
+/*
  * Confine the reader to reading beneath the tree (and the user and group
  * databases, for owner names); --sandbox-test runs the attacks instead.
  */
@@ -816,6 +862,11 @@ main(int argc, char **argv)
 			      "else");
 		argv = forced_request("capback-reader", "backups", &argc);
 		parse_opts(argc, argv, &ro, 1);
+		if (ro.probe) {
+			free(ro.sels);
+			free(ro.inl);
+			return probe(ro.restrict_path);
+		}
 		for (size_t i = 0; i < ro.nsels; i++)
 			if (strstr(ro.sels[i], "filelist") != NULL &&
 			    !ro.inl[i])

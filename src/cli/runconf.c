@@ -1,0 +1,335 @@
+/*
+ * capback.conf: one INI file, [global] and one [host NAME] per host.
+ */
+#include "runconf.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ini.h>
+
+#include "log.h"
+#include "select.h"
+#include "timespec.h"
+
+char *
+xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL)
+		fatal("out of memory");
+	return d;
+}
+
+/* ---- configuration --------------------------------------------------- */
+
+static void
+set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = xstrdup(v);
+}
+
+static struct host *
+host_of(struct config *c, const char *section)
+{
+	const char *name = section + 5; /* "host " */
+
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->hosts[i].name, name) == 0)
+			return &c->hosts[i];
+	if (c->n == MAX_HOSTS)
+		return NULL;
+	if (c->n == 0 &&
+	    (c->hosts = calloc(MAX_HOSTS, sizeof(*c->hosts))) == NULL)
+		fatal("out of memory");
+	c->hosts[c->n].name = xstrdup(name);
+	c->hosts[c->n].drill = xstrdup("0.02");
+	c->hosts[c->n].drill_max = 1800;
+	return &c->hosts[c->n++];
+}
+
+/* A host name: it names files in the state directory. */
+static int
+name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= 64 && s[0] != '.' &&
+	    strspn(s,
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		"0123456789._-") == n;
+}
+
+/* A time span ("10s", "30m", "6h", "2D") in seconds; 0 if it is none. */
+int64_t
+span_seconds(const char *v)
+{
+	int64_t now = (int64_t)time(NULL), t;
+
+	/* a unit is required: a bare number would be a point in time */
+	if (*v == '\0' || strchr("smhDWMY", v[strlen(v) - 1]) == NULL ||
+	    timespec_parse(v, now, NULL, 0, &t) != 0 || t >= now)
+		return 0;
+	return now - t;
+}
+
+/* Refuse the line being parsed, saying why (config_load adds where). */
+static int __attribute__((format(printf, 2, 3)))
+refuse(struct config *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->why, sizeof(c->why), fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+static int
+yes_no(const char *v, int *out)
+{
+	if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
+	    strcmp(v, "1") == 0)
+		*out = 1;
+	else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 ||
+	    strcmp(v, "0") == 0)
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+static void
+add_rule(struct host *h, const char *key, const char *v)
+{
+	if (asprintf(&h->rules[h->nrules++], "--%s", key) < 0)
+		fatal("out of memory");
+	if (v != NULL)
+		h->rules[h->nrules++] = xstrdup(v);
+}
+
+#define GLOBAL_KEYS                                                       \
+	"parallel, state-dir, mail-to, mail-from, mail, after, "          \
+	"remote-schema, sendmail, overdue, timeout"
+#define HOST_KEYS                                                         \
+	"source, repository, keep, drill, drill-max-duration, before, "   \
+	"after, remote-schema, timeout, check-unchanged, null-separator " \
+	"and backup's selection options (include, exclude, "              \
+	"exclude-if-present, max-file-size, ...: capback.conf(5))"
+
+static int
+global_key(struct config *c, const char *key, const char *v)
+{
+	char *end;
+
+	if (strcmp(key, "parallel") == 0) {
+		c->parallel = strtol(v, &end, 10);
+		if (*end != '\0' || c->parallel < 1 || c->parallel > 64)
+			return refuse(c, "parallel = %s: a number from 1 to 64",
+			    v);
+	} else if (strcmp(key, "mail-to") == 0)
+		set_str(&c->mail_to, v);
+	else if (strcmp(key, "mail-from") == 0)
+		set_str(&c->mail_from, v);
+	else if (strcmp(key, "mail") == 0) {
+		if (strcmp(v, "always") != 0 && strcmp(v, "on-failure") != 0 &&
+		    strcmp(v, "never") != 0)
+			return refuse(c,
+			    "mail = %s: always, on-failure or never", v);
+		set_str(&c->mail_when, v);
+	} else if (strcmp(key, "after") == 0)
+		set_str(&c->after, v);
+	else if (strcmp(key, "state-dir") == 0) {
+		if (v[0] != '/')
+			return refuse(c, "state-dir = %s: an absolute path", v);
+		set_str(&c->state, v);
+	} else if (strcmp(key, "remote-schema") == 0)
+		set_str(&c->schema, v);
+	else if (strcmp(key, "sendmail") == 0) {
+		if (v[0] != '/')
+			return refuse(c, "sendmail = %s: an absolute path", v);
+		set_str(&c->sendmail, v);
+	} else if (strcmp(key, "overdue") == 0)
+		set_str(&c->overdue, v);
+	else if (strcmp(key, "timeout") == 0) {
+		set_str(&c->timeout, v);
+		if (span_seconds(v) <= 0)
+			return refuse(c, "timeout = %s: a time span (6h, 90m)",
+			    v);
+	} else
+		return refuse(c, "no key '%s' in [global] (it takes " GLOBAL_KEYS
+				 ")",
+		    key);
+	return 1;
+}
+
+static int
+host_key(struct config *c, const char *section, const char *key,
+    const char *v)
+{
+	struct host *h;
+	const char *name;
+	char *end;
+	int noarg, on;
+	size_t i;
+
+	if (!name_ok(section + 5))
+		return refuse(c,
+		    "[%s]: a host's name has 1 to 64 letters, digits, "
+		    "'.', '_' or '-' (not first '.')",
+		    section);
+	if ((h = host_of(c, section)) == NULL)
+		return refuse(c, "more than %d hosts", MAX_HOSTS);
+	if (strcmp(key, "source") == 0)
+		set_str(&h->source, v);
+	else if (strcmp(key, "repository") == 0)
+		set_str(&h->repo, v);
+	else if (strcmp(key, "keep") == 0)
+		set_str(&h->keep, v);
+	else if (strcmp(key, "drill") == 0)
+		set_str(&h->drill, v);
+	else if (strcmp(key, "drill-max-duration") == 0) {
+		h->drill_max = strtol(v, &end, 10);
+		if (*end != '\0' || h->drill_max <= 0)
+			return refuse(c,
+			    "drill-max-duration = %s: seconds, more than 0", v);
+	} else if (strcmp(key, "before") == 0)
+		set_str(&h->before, v);
+	else if (strcmp(key, "after") == 0)
+		set_str(&h->after, v);
+	else if (strcmp(key, "remote-schema") == 0)
+		set_str(&h->schema, v);
+	else if (strcmp(key, "timeout") == 0) {
+		set_str(&h->timeout, v);
+		if (span_seconds(v) <= 0)
+			return refuse(c, "timeout = %s: a time span (6h, 90m)",
+			    v);
+	} else if (strcmp(key, "check-unchanged") == 0 ||
+	    strcmp(key, "null-separator") == 0) {
+		if (yes_no(v, &on) != 0)
+			return refuse(c, "%s = %s: yes or no", key, v);
+		if (h->nrules + 2 > 2 * MAX_RULES)
+			return refuse(c, "more than %d rules", MAX_RULES);
+		if (on)
+			add_rule(h, key, NULL);
+	} else {
+		for (i = 0; (name = select_option(i, &noarg)) != NULL; i++)
+			if (strcmp(name, key) == 0)
+				break;
+		if (name == NULL)
+			return refuse(c,
+			    "no key '%s' in [host %s] (it takes " HOST_KEYS
+			    ")",
+			    key, h->name);
+		if (h->nrules + 2 > 2 * MAX_RULES)
+			return refuse(c, "more than %d rules", MAX_RULES);
+		if (noarg && yes_no(v, &on) != 0)
+			return refuse(c, "%s = %s: yes or no", key, v);
+		if (!noarg)
+			add_rule(h, key, v);
+		else if (on)
+			add_rule(h, key, NULL);
+	}
+	return 1;
+}
+
+static int
+handler(void *arg, const char *section, const char *key, const char *v)
+{
+	struct config *c = arg;
+
+	if (strcmp(section, "global") == 0)
+		return global_key(c, key, v);
+	if (strncmp(section, "host ", 5) == 0)
+		return host_key(c, section, key, v);
+	return refuse(c,
+	    "section [%s]: there are [global] and [host NAME] only", section);
+}
+
+void
+config_load(struct config *c, const char *path)
+{
+	int line;
+
+	memset(c, 0, sizeof(*c));
+	c->path = path;
+	c->parallel = 2;
+	c->state = xstrdup("/var/lib/capback");
+	c->sendmail = xstrdup("/usr/sbin/sendmail");
+	c->mail_when = xstrdup("always");
+	c->overdue = xstrdup("36h");
+	c->timeout = xstrdup("6h");
+	/* Commands may hold ';' and be long (Debian's inih: at run time). */
+	ini_allow_inline_comments = false;
+	ini_use_stack = false;
+	ini_initial_alloc = 8192;
+	ini_max_line = 8192;
+	line = ini_parse(path, handler, c);
+	if (line == -1)
+		fatal("cannot read the configuration %s: %s", path,
+		    strerror(errno));
+	if (line != 0)
+		fatal("%s, line %d: %s (capback.conf(5))", path, line,
+		    c->why[0] ? c->why : "not a 'key = value' line");
+	if (c->n == 0)
+		fatal("%s: no [host NAME] section", path);
+	if (span_seconds(c->timeout) <= 0)
+		fatal("%s: timeout = %s is not a time span (e.g. 6h)", path,
+		    c->timeout);
+	for (size_t i = 0; i < c->n; i++) {
+		struct host *h = &c->hosts[i];
+
+		if (h->source == NULL || h->repo == NULL)
+			fatal("%s: [host %s] needs source and repository", path,
+			    h->name);
+		if (strcmp(h->drill, "none") != 0 &&
+		    strcmp(h->drill, "all") != 0 && atof(h->drill) <= 0)
+			fatal("%s: [host %s] drill is a fraction, all or none",
+			    path, h->name);
+		if (h->keep != NULL) {
+			int64_t t;
+
+			if (timespec_parse(h->keep, (int64_t)time(NULL), NULL,
+				0, &t) != 0)
+				fatal("%s: [host %s] keep = %s is not a time "
+				      "span (e.g. 30D)",
+				    path, h->name, h->keep);
+		}
+	}
+}
+
+void
+config_free(struct config *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		struct host *h = &c->hosts[i];
+
+		free(h->name);
+		free(h->source);
+		free(h->repo);
+		free(h->keep);
+		free(h->drill);
+		free(h->before);
+		free(h->after);
+		free(h->schema);
+		free(h->timeout);
+		for (size_t k = 0; k < h->nrules; k++)
+			free(h->rules[k]);
+	}
+	free(c->hosts);
+	free(c->mail_to);
+	free(c->mail_from);
+	free(c->mail_when);
+	free(c->after);
+	free(c->state);
+	free(c->schema);
+	free(c->sendmail);
+	free(c->overdue);
+	free(c->timeout);
+}
