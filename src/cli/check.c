@@ -285,10 +285,13 @@ check_reader(struct report *r, const struct config *c, const struct host *h,
 	} else
 		good(r, "cap_dac_read_search in effect");
 	if (field(out.buf, "probe", v, sizeof(v)) != NULL) {
-		if (strstr(v, " ok") == NULL || strlen(strstr(v, " ok")) != 3)
+		size_t pl = strcspn(v, " ");
+
+		if (strcmp(v + pl, " ok") != 0)
 			problem(r,
 			    "on the host: capback doctor --role reader",
-			    "the reader cannot open %s", log_text(v, strlen(v)));
+			    "the reader cannot open %s:%s",
+			    log_text(v, pl), log_text(v + pl, strlen(v + pl)));
 		else
 			good(r, "root-only probe readable");
 	}

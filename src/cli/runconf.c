@@ -121,7 +121,7 @@ add_rule(struct host *h, const char *key, const char *v)
 	"source, repository, keep, drill, drill-max-duration, before, "   \
 	"after, remote-schema, timeout, check-unchanged, null-separator " \
 	"and backup's selection options (include, exclude, "              \
-	"exclude-if-present, max-file-size, ...: capback.conf(5))"
+	"exclude-if-present, max-file-size, ...)"
 
 static int
 global_key(struct config *c, const char *key, const char *v)

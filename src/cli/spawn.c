@@ -353,7 +353,7 @@ spawn_remote_argv(const char *schema, const char *host, char *const argv[])
 		fatal("--remote-schema needs {h} (or %%s) for the host");
 	if (strbuf_addch(&cmd, ' ') != 0)
 		fatal("out of memory");
-	sh_quote(&cmd, remote.buf);
+	sh_quote(&cmd, remote.buf != NULL ? remote.buf : "");
 	out[0] = (char *)"/bin/sh";
 	out[1] = (char *)"-c";
 	out[2] = cmd.buf;

@@ -1,0 +1,142 @@
+#!/usr/bin/env bats
+# capback check against a real sshd on 127.0.0.1: one line per host, each
+# problem named with its fix, exit 1 when any; never accepts a host key.
+
+load ../lib/helpers
+
+setup() {
+	need_root
+	[ -x /usr/sbin/sshd ] || skip "openssh-server not installed"
+	setup_scratch
+	new_user && AGENT=$NEW_USER
+	usermod -s /bin/sh "$AGENT"
+	new_user && BARE=$NEW_USER
+	usermod -s /bin/sh "$BARE"
+	new_user && SERVER=$NEW_USER
+	GROUP="cbk$$_${BATS_TEST_NUMBER}"
+	groupadd "$GROUP"
+	usermod -a -G "$GROUP" "$AGENT"
+	mkdir -p "$T/agent" "$T/src/etc" "$T/srv"
+	cp "$CAPBACK_BUILD/capback-reader" "$T/agent/"
+	chgrp "$GROUP" "$T/agent/capback-reader"
+	chmod 0750 "$T/agent/capback-reader"
+	setcap cap_dac_read_search+p "$T/agent/capback-reader"
+	chown "$SERVER" "$T/srv"
+	PORT=$((20000 + RANDOM % 20000))
+	sh "$LIB/sshd-loopback.sh" start "$T/sshd" "$PORT" \
+	    "$AGENT=$T/agent/capback-reader --serve --restrict-path /" \
+	    "$BARE=$CAPBACK_BUILD/capback-reader --serve --restrict-path /etc"
+	chown "$SERVER" "$T/sshd/client_key" "$T/sshd/known_hosts"
+}
+
+teardown() {
+	[ -n "${T:-}" ] && sh "$LIB/sshd-loopback.sh" stop "$T/sshd" || true
+	pkill -u "$AGENT" 2>/dev/null || true
+	pkill -u "$BARE" 2>/dev/null || true
+	groupdel "$GROUP" 2>/dev/null || true
+	teardown_scratch
+}
+
+# conf HOST-SECTIONS...: a configuration reaching the loopback sshd
+conf() {
+	{
+		echo "[global]"
+		echo "state-dir = $T/state"
+		echo "remote-schema = ssh -F none -p $PORT -i $T/sshd/client_key -o BatchMode=yes -o IdentitiesOnly=yes -o UserKnownHostsFile=$T/sshd/known_hosts -o StrictHostKeyChecking=yes -o LogLevel=ERROR {h}"
+		printf '%s\n' "$@"
+	} >"$T/capback.conf"
+	chmod 0644 "$T/capback.conf"
+}
+
+as_server() {
+	run_as "$SERVER" "$CAPBACK_BUILD/capback" "$@"
+}
+
+@test "a host set up right: one line, ok, exit 0" {
+	conf "[host web1]" "source = $AGENT@127.0.0.1::/etc" "repository = $T/srv/web1"
+	run as_server check "$T/capback.conf"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "web1: ok (reachable, host key known, reader capback "*", restrict-path /, cap_dac_read_search in effect, root-only probe readable, $T/srv/web1 to be made by the first run)" ]]
+}
+
+@test "each problem with its fix: no capability, restrict path, repository, misspelt forced command" {
+	sed -i "s#^\(.*\) \(ssh-ed25519.*\)#\1 \2#" "$T/sshd/keys/$AGENT"
+	# a forced command naming a program that is not there
+	echo "restrict,command=\"/usr/lib/capback/capback-raeder --serve --restrict-path /\" $(cat "$T/sshd/client_key.pub")" >"$T/sshd/keys/$AGENT"
+	mkdir "$T/srv/taken"
+	conf "[host a]" "source = $AGENT@127.0.0.1::/etc" "repository = $T/srv/a" \
+	    "[host b]" "source = $BARE@127.0.0.1::/srv" "repository = $T/srv/taken"
+	run as_server check "$T/capback.conf"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"a: 1 problem"* ]]
+	[[ "$output" == *"PROBLEM: the forced command does not answer as a capback reader"*"capback-raeder"* ]]
+	[[ "$output" == *"fix: on the host: capback doctor --role reader"* ]]
+	[[ "$output" == *"b: 4 problems"* ]]
+	[[ "$output" == *"PROBLEM: the reader cannot open /etc/shadow: Permission denied"* ]]
+	[[ "$output" == *"PROBLEM: the source /srv is not beneath the key's restrict path /etc"* ]]
+	[[ "$output" == *"PROBLEM: the reader runs without CAP_DAC_READ_SEARCH"* ]]
+	[[ "$output" == *"PROBLEM: repository $T/srv/taken is not a directory this account owns"* ]]
+	# the lines come in the configuration's order
+	[ "$(grep -n '^a: ' <<<"$output" | cut -d: -f1)" -lt "$(grep -n '^b: ' <<<"$output" | cut -d: -f1)" ]
+}
+
+@test "an unknown host key is shown to review, never accepted" {
+	: >"$T/sshd/known_hosts"
+	conf "[host web1]" "source = $AGENT@127.0.0.1::/etc" "repository = $T/srv/web1"
+	run as_server check "$T/capback.conf"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"PROBLEM: its host key is not known (never accepted silently)"* ]]
+	[[ "$output" == *"ssh-keyscan -p $PORT 127.0.0.1"* ]]
+	grep -qF "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$T/sshd/host_key.pub")" <<<"$output"
+	[ ! -s "$T/sshd/known_hosts" ]
+}
+
+@test "an unreachable host and a refused key are named; root is sent to the account" {
+	conf "[host gone]" "source = $AGENT@127.0.0.1::/etc" "repository = $T/srv/gone" \
+	    "remote-schema = ssh -F none -p 1 -o BatchMode=yes {h}" \
+	    "[host nokey]" "source = nobody@127.0.0.1::/etc" "repository = $T/srv/nokey"
+	run as_server check "$T/capback.conf"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"gone: 1 problem"*"PROBLEM: not reachable: "*"refused"* ]]
+	[[ "$output" == *"nokey: 1 problem"*"PROBLEM: the host refuses this account's key"* ]]
+	run cb check "$T/capback.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"runuser -u capback -- capback check"* ]]
+}
+
+@test "capback.conf errors name the line, the key and what it allows; selection keys reach the backup" {
+	conf "[host web1]" "source = $T/src" "repository = $T/srv/web1" "exclude-if-present = .nobackup" \
+	    "exclude-device-files = yes" "max-file-size = 10" "check-unchanged = yes"
+	run as_server check "$T/capback.conf"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	conf "[host web1]" "source = $T/src" "repository = $T/srv/web1" "exlude = /proc"
+	run as_server check "$T/capback.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"capback.conf, line 7: no key 'exlude' in [host web1] (it takes source, repository,"* ]]
+	conf "[host web1]" "source = $T/src" "repository = $T/srv/web1" "exclude-fifos = maybe"
+	run as_server check "$T/capback.conf"
+	[[ "$output" == *"line 7: exclude-fifos = maybe: yes or no"* ]]
+	conf "[global]" "parallel = 0"
+	run as_server check "$T/capback.conf"
+	[[ "$output" == *"line 5: parallel = 0: a number from 1 to 64"* ]]
+	# the selection keys reach the backup that run starts
+	mkdir -p "$T/src/skip" "$T/src/keep"
+	touch "$T/src/skip/.nobackup" "$T/src/skip/a" "$T/src/keep/b"
+	head -c 100 /dev/zero >"$T/src/keep/big"
+	chown -R "$SERVER" "$T/src"
+	install -d -o "$SERVER" "$T/state"
+	conf "[host web1]" "source = $T/src" "repository = $T/srv/web1" "exclude-if-present = .nobackup" \
+	    "max-file-size = 10" "drill = none"
+	sed -i 's/^\[global\]$/[global]\nmail = never/' "$T/capback.conf"
+	run as_server run "$T/capback.conf"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -f "$T/srv/web1/keep/b" ]
+	[ ! -e "$T/srv/web1/skip" ]
+	[ ! -e "$T/srv/web1/keep/big" ]
+}
