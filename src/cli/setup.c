@@ -115,6 +115,12 @@ host_account(struct strbuf *sb, const struct setup_opts *o)
 	line(sb, "home=$(getent passwd %s | cut -d: -f6)", o->user);
 	line(sb, "[ -d \"$home\" ] || install -d -o root -g root -m 0755 "
 		 "\"$home\"");
+	line(sb,
+	    "# sshd starts the forced command with the account's shell");
+	line(sb,
+	    "case $(getent passwd %s | cut -d: -f7) in */nologin | */false) "
+	    "usermod -s /bin/sh %s ;; esac",
+	    o->user, o->user);
 }
 
 /* The key line in KEYS_DIR/USER.KIND, and the sshd drop-in naming it. */
@@ -243,7 +249,7 @@ server_script(struct strbuf *sb, const struct setup_opts *o)
 	line(sb, "# capback backup server: account %s, no capability", o->user);
 	line(sb,
 	    "id -u %s >/dev/null 2>&1 || useradd --system --user-group "
-	    "--home-dir %s --no-create-home --shell /usr/sbin/nologin %s",
+	    "--home-dir %s --no-create-home --shell /bin/sh %s",
 	    o->user, o->home, o->user);
 	line(sb, "home=$(getent passwd %s | cut -d: -f6)", o->user);
 	line(sb, "# its home holds its ssh key; results and logs go to %s",

@@ -51,7 +51,13 @@ account required pam_unix.so
 session required pam_permit.so
 EOF
 	echo "$service" >"$dir/pam_service"
-	cat >"$dir/sshd_config" <<EOF
+	# SSHD_INCLUDE=1: the system's drop-ins first (capback setup's)
+	if [ -n "${SSHD_INCLUDE:-}" ]; then
+		echo "Include /etc/ssh/sshd_config.d/*.conf" >"$dir/sshd_config"
+	else
+		: >"$dir/sshd_config"
+	fi
+	cat >>"$dir/sshd_config" <<EOF
 ListenAddress 127.0.0.1
 Port $port
 HostKey $dir/host_key
