@@ -164,6 +164,159 @@ try_read(const char *bin, const struct passwd *pw, const char *file)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+/* The words of what sshd answers to "sshd -T -C user=${user},..." for
+ * ${key} (lower case), in ${buf}; NULL if sshd is not there. */
+static const char *
+sshd_setting(const char *user, const char *key, char *buf, size_t len)
+{
+	char cmd[512], line[4096];
+	FILE *p;
+	size_t kl = strlen(key);
+	const char *found = NULL;
+
+	snprintf(cmd, sizeof(cmd),
+	    "PATH=/usr/sbin:/usr/bin:/sbin:/bin sshd -T -C "
+	    "user=%s,host=localhost,addr=127.0.0.1 2>/dev/null",
+	    user);
+	if ((p = popen(cmd, "r")) == NULL)
+		return NULL;
+	while (fgets(line, sizeof(line), p) != NULL)
+		if (found == NULL && strncmp(line, key, kl) == 0 &&
+		    line[kl] == ' ') {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(buf, len, "%s", line + kl + 1);
+			found = buf;
+		}
+	pclose(p);
+	return found;
+}
+
+/* One authorized_keys line's forced command, checked. */
+static void
+forced_line(const char *file, const char *l, const struct stat *reader,
+    const char *bin)
+{
+	const char *c = strstr(l, "command=\"");
+	char prog[4096];
+	struct stat st;
+	size_t n;
+
+	if (l[0] == '#' || l[strspn(l, " \t\r\n")] == '\0')
+		return;
+	if (c == NULL) {
+		problem("%s: a key without a forced command: it gets a shell "
+			"as the account",
+		    file);
+		printf("    fix: capback setup --role reader --from SERVER "
+		       "--key '...' --apply (it rewrites the file)\n");
+		return;
+	}
+	c += 9;
+	n = strcspn(c, " \"");
+	snprintf(prog, sizeof(prog), "%.*s", (int)n, c);
+	if (strstr(prog, "capback-restorer") != NULL) {
+		printf("  forced command %s: %s, the restorer\n", file, prog);
+		return;
+	}
+	if (stat(prog, &st) != 0) {
+		problem("%s: the forced command names %s: %s", file,
+		    log_name(prog, strlen(prog)), strerror(errno));
+		printf("    fix: capback setup --role reader --from SERVER "
+		       "--key '...' --apply (it names %s)\n",
+		    bin);
+	} else if (st.st_dev != reader->st_dev ||
+	    st.st_ino != reader->st_ino) {
+		problem("%s: the forced command names %s, not this capback's "
+			"reader %s",
+		    file, log_name(prog, strlen(prog)), bin);
+		printf("    fix: capback setup --role reader --from SERVER "
+		       "--key '...' --apply\n");
+	} else
+		printf("  forced command %s: %s, the reader%s\n", file, prog,
+		    strstr(c, "--restrict-path /\"") != NULL ?
+			" (--restrict-path /: it may read everything)" :
+			"");
+}
+
+/* sshd's AuthorizedKeysFile ${tok} for ${pw}: %u, %h and %% expanded,
+ * relative to the home. */
+static void
+keyfile_path(const char *tok, const struct passwd *pw, char *out, size_t len)
+{
+	size_t n = 0;
+	const char *t;
+
+	if (tok[0] != '/' && tok[0] != '%')
+		n = (size_t)snprintf(out, len, "%s/", pw->pw_dir);
+	for (t = tok; *t != '\0' && n + 1 < len; t++) {
+		const char *rep = NULL;
+
+		if (t[0] == '%' && t[1] == 'u')
+			rep = pw->pw_name;
+		else if (t[0] == '%' && t[1] == 'h')
+			rep = pw->pw_dir;
+		else if (t[0] == '%' && t[1] == '%')
+			rep = "%";
+		if (rep != NULL) {
+			t++;
+			n += (size_t)snprintf(out + n, len - n, "%s", rep);
+		} else
+			out[n++] = *t;
+		if (n >= len)
+			n = len - 1;
+		out[n] = '\0';
+	}
+}
+
+/*
+ * The key files sshd reads for ${pw}, as sshd -T resolves them: each
+ * must be one the account cannot write (else it may change its key and
+ * its forced command), and each forced command must name this reader.
+ */
+static void
+forced_commands(const struct passwd *pw, const char *bin)
+{
+	char files[4096], path[4096], l[8192], *save = NULL, *tok;
+	struct stat reader, st;
+	int seen = 0;
+
+	if (stat(bin, &reader) != 0)
+		return;
+	if (sshd_setting(pw->pw_name, "authorizedkeysfile", files,
+		sizeof(files)) == NULL) {
+		printf("  (no sshd here to ask which key files it reads)\n");
+		return;
+	}
+	for (tok = strtok_r(files, " ", &save); tok != NULL;
+	     tok = strtok_r(NULL, " ", &save)) {
+		FILE *f;
+
+		keyfile_path(tok, pw, path, sizeof(path));
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		seen = 1;
+		if (fstat(fileno(f), &st) == 0 &&
+		    (st.st_uid == pw->pw_uid ||
+			(st.st_mode & S_IWOTH) ||
+			((st.st_mode & S_IWGRP) && st.st_gid == pw->pw_gid))) {
+			problem("%s: the account %s may change this file, so its "
+				"key and its forced command",
+			    path, pw->pw_name);
+			printf("    fix: capback setup --role reader --from "
+			       "SERVER --key '...' --apply (the key then lives "
+			       "in a file root owns)\n");
+		}
+		while (fgets(l, sizeof(l), f) != NULL)
+			forced_line(path, l, &reader, bin);
+		fclose(f);
+	}
+	if (!seen)
+		printf("  (sshd finds no key file for %s yet: the server cannot "
+		       "log in until capback setup --role reader --key ... "
+		       "--apply)\n",
+		    pw->pw_name);
+}
+
 static void
 doctor_reader(const char *user)
 {
@@ -210,7 +363,7 @@ doctor_reader(const char *user)
 		       "binary may read every file\n");
 		if (st.st_mode & S_IXOTH) {
 			problem("every user may run %s", bin);
-			printf("    fix: groupadd -f capback && chgrp capback "
+			printf("    fix: groupadd -f capback-reader && chgrp capback-reader "
 			       "%s "
 			       "&& chmod 0750 %s && setcap "
 			       "cap_dac_read_search+p %s\n",
@@ -238,11 +391,13 @@ doctor_reader(const char *user)
 		problem("%s has no file capability: it reads only what its "
 			"user may read (unless started as root with --user)",
 		    bin);
-		printf("    fix: groupadd -f capback && chgrp capback %s && "
+		printf("    fix: groupadd -f capback-reader && chgrp capback-reader %s && "
 		       "chmod 0750 %s && setcap cap_dac_read_search+p %s%s%s\n",
-		    bin, bin, bin, user ? " && usermod -a -G capback " : "",
+		    bin, bin, bin, user ? " && usermod -a -G capback-reader " : "",
 		    user ? user : "");
 	}
+	if (pw != NULL && geteuid() == 0)
+		forced_commands(pw, bin);
 	/* The real job: read a root-only file with the backup's privilege. */
 	if (geteuid() == 0 && pw == NULL && user == NULL)
 		printf("  (give --user NAME to try the backup account's "

@@ -15,11 +15,11 @@ setup() {
 	    "$CAPBACK_BUILD/capback-writer" "$CAPBACK_BUILD/capback-restorer" "$T/bin/"
 	chmod 0755 "$T/bin"
 	export CAPBACK_LIBEXEC="$T/bin"
-	getent group capback >/dev/null && HAD_GROUP=1 || HAD_GROUP=0
+	getent group capback-reader >/dev/null && HAD_GROUP=1 || HAD_GROUP=0
 }
 
 teardown() {
-	[ "${HAD_GROUP:-1}" = 0 ] && groupdel capback 2>/dev/null || true
+	[ "${HAD_GROUP:-1}" = 0 ] && groupdel capback-reader 2>/dev/null || true
 	teardown_scratch
 }
 
@@ -76,4 +76,27 @@ teardown() {
 	run "$T/bin/capback" doctor --role nonsense
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"--role must be reader, writer or restorer"* ]]
+}
+
+@test "the key's forced command: a misspelt program, another binary, a file the account owns, a key with none" {
+	[ -x /usr/sbin/sshd ] || skip "openssh-server not installed"
+	usermod -d "$T/home" "$U"
+	mkdir -p "$T/home/.ssh"
+	key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGtlc3Qta2V5LWZvci1jYXBiYWNr server@backup"
+	{
+		echo "restrict,command=\"/usr/lib/capback/capback-raeder --serve --restrict-path /\" $key"
+		echo "restrict,command=\"$CAPBACK_BUILD/capback-reader --serve --restrict-path /\" $key"
+		echo "restrict $key"
+		echo "restrict,command=\"$T/bin/capback-reader --serve --restrict-path /srv\" $key"
+	} >"$T/home/.ssh/authorized_keys"
+	chown -R "$U" "$T/home"
+	run "$T/bin/capback" doctor --role reader --user "$U"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	f="$T/home/.ssh/authorized_keys"
+	[[ "$output" == *"PROBLEM: $f: the account $U may change this file, so its key and its forced command"* ]]
+	[[ "$output" == *"PROBLEM: $f: the forced command names /usr/lib/capback/capback-raeder: No such file or directory"* ]]
+	[[ "$output" == *"PROBLEM: $f: the forced command names $CAPBACK_BUILD/capback-reader, not this capback's reader $T/bin/capback-reader"* ]]
+	[[ "$output" == *"PROBLEM: $f: a key without a forced command: it gets a shell"* ]]
+	[[ "$output" == *"forced command $f: $T/bin/capback-reader, the reader"* ]]
 }

@@ -1,12 +1,15 @@
 #!/usr/bin/env bats
-# capback setup: prints an idempotent script; --apply runs it; the result
-# passes capback doctor and backs up root-only files as the new account.
+# capback setup: prints an idempotent script; --apply runs it.  A host's
+# key lands in a root-owned file that an sshd drop-in names (checked with
+# sshd -t and sshd -T); the server gets its account, key, directories,
+# capback.conf and hosts; only installed roles are configured.
 
 load ../lib/helpers
 
 setup() {
 	need_root
 	command -v setcap >/dev/null || skip "setcap not installed"
+	[ -x /usr/sbin/sshd ] || skip "openssh-server not installed"
 	setup_scratch
 	U="cbs$$_${BATS_TEST_NUMBER}"
 	G="cbsg$$_${BATS_TEST_NUMBER}"
@@ -16,78 +19,148 @@ setup() {
 	chmod 0755 "$T/bin"
 	export CAPBACK_LIBEXEC="$T/bin"
 	KEY="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGtlc3Qta2V5LWZvci1jYXBiYWNr server@backup"
+	DROPIN=/etc/ssh/sshd_config.d/capback-$U.conf
 }
 
 teardown() {
 	userdel "$U" 2>/dev/null || true
 	groupdel "$G" 2>/dev/null || true
 	groupdel "$U" 2>/dev/null || true
+	rm -f "$DROPIN" /etc/capback/ssh/"$U".* /etc/ssh/sshd_config.d/00-cbtest-$$.conf
+	rmdir /etc/capback/ssh /etc/capback 2>/dev/null || true
 	teardown_scratch
 }
 
-@test "reader: the printed script changes nothing; --apply sets up a host that doctor passes" {
+@test "reader: the printed script changes nothing; --apply puts the key where the account cannot change it" {
 	run "$T/bin/capback" setup --role reader --user "$U" --group "$G" \
-	    --home "$T/home" --restrict-path /srv --from 10.0.0.5 --key "$KEY"
+	    --restrict-path /srv --from 10.0.0.5 --key "$KEY"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"setcap cap_dac_read_search+p $T/bin/capback-reader"* ]]
 	[[ "$output" == *"restrict,from=\"10.0.0.5\",command=\"$T/bin/capback-reader --serve --restrict-path /srv\" $KEY"* ]]
 	refute id "$U" 2>/dev/null
+	[ ! -e "$DROPIN" ]
 	[ -z "$(getcap "$T/bin/capback-reader")" ]
 	run "$T/bin/capback" setup --role reader --user "$U" --group "$G" \
-	    --home "$T/home" --restrict-path /srv --from 10.0.0.5 --key "$KEY" --apply
+	    --restrict-path /srv --from 10.0.0.5 --key "$KEY" --apply
 	echo "$output"
 	[ "$status" -eq 0 ]
 	id "$U"
+	id -nG "$U" | grep -qw "$G"
+	[ "$(getent passwd "$U" | cut -d: -f7)" = /bin/sh ]
 	[ "$(stat -c %U:%G:%a "$T/bin/capback-reader")" = "root:$G:750" ]
 	[[ "$(getcap "$T/bin/capback-reader")" == *"cap_dac_read_search=p"* ]]
-	[ "$(stat -c %U:%a "$T/home/.ssh" "$T/home/.ssh/authorized_keys" | tr '\n' ' ')" = "root:755 root:644 " ]
+	[ "$(stat -c %U:%a "/etc/capback/ssh/$U.reader")" = "root:644" ]
 	grep -qxF "restrict,from=\"10.0.0.5\",command=\"$T/bin/capback-reader --serve --restrict-path /srv\" $KEY" \
-	    "$T/home/.ssh/authorized_keys"
+	    "/etc/capback/ssh/$U.reader"
+	# sshd reads this account's keys from root's files, nothing else
+	/usr/sbin/sshd -T -C "user=$U,host=x,addr=10.0.0.5" | grep -qx \
+	    "authorizedkeysfile /etc/capback/ssh/$U.reader /etc/capback/ssh/$U.restorer"
+	/usr/sbin/sshd -T -C "user=root,host=x,addr=10.0.0.5" | grep -q "authorizedkeysfile .ssh/authorized_keys"
+	run run_as "$U" sh -c "echo x >>/etc/capback/ssh/$U.reader"
+	[ "$status" -ne 0 ]
 	# again: nothing new, still fine
-	sum=$(md5sum "$T/home/.ssh/authorized_keys")
+	sum=$(md5sum "/etc/capback/ssh/$U.reader" "$DROPIN")
 	run "$T/bin/capback" setup --role reader --user "$U" --group "$G" \
-	    --home "$T/home" --restrict-path /srv --from 10.0.0.5 --key "$KEY" --apply
+	    --restrict-path /srv --from 10.0.0.5 --key "$KEY" --apply
 	[ "$status" -eq 0 ]
-	[ "$(md5sum "$T/home/.ssh/authorized_keys")" = "$sum" ]
+	[ "$(md5sum "/etc/capback/ssh/$U.reader" "$DROPIN")" = "$sum" ]
 	[ "$(getent passwd "$U" | wc -l)" -eq 1 ]
 	run "$T/bin/capback" doctor --role reader --user "$U"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"reading /etc/shadow: ok"* ]]
+	[[ "$output" == *"forced command /etc/capback/ssh/$U.reader: $T/bin/capback-reader, the reader"* ]]
 	# the account backs up a root-only file through the reader
 	assert_backs_up_root_only_as "$U" "$T/bin/capback"
 }
 
-@test "writer: an account, a repository directory, a key and hardened units" {
-	run "$T/bin/capback" setup --role writer --user "$U" --home "$T/home" \
-	    --repo-dir "$T/repos" --source "agent@host::/" --name host1
+@test "an earlier sshd setting that would win over the drop-in fails setup, naming it" {
+	printf 'Match all\n\tAuthorizedKeysFile /nowhere/%%u\n' >/etc/ssh/sshd_config.d/00-cbtest-$$.conf
+	run "$T/bin/capback" setup --role reader --user "$U" --group "$G" \
+	    --from 10.0.0.5 --key "$KEY" --apply
 	echo "$output"
-	[ "$status" -eq 0 ]
-	[[ "$output" == *"ExecStart=$T/bin/capback backup agent@host::/ $T/repos/host1"* ]]
-	for want in "User=$U" "NoNewPrivileges=yes" "CapabilityBoundingSet=" \
-	    "AmbientCapabilities=" "ProtectSystem=strict" "ReadWritePaths=$T/repos $T/home/.ssh" \
-	    "OnCalendar=daily" "MemoryMax=256M" "TasksMax=32"; do
-		grep -qx "$want" <<<"$output"
-	done
-	# the account, its key and the repository directory (units need
-	# systemd, which this machine may not run: only the files are made)
-	script=$(sed "s#/etc/systemd/system#$T#g" <<<"$output")
-	sh -c "$script"
-	[ "$(stat -c %U:%a "$T/repos")" = "$U:700" ]
-	[ -f "$T/home/.ssh/id_ed25519" ]
-	[ "$(stat -c %U "$T/home/.ssh/id_ed25519")" = "$U" ]
-	grep -qx 'NoNewPrivileges=yes' "$T/capback-host1.service"
-	# and again, unchanged
-	key=$(md5sum "$T/home/.ssh/id_ed25519")
-	sh -c "$script"
-	[ "$(md5sum "$T/home/.ssh/id_ed25519")" = "$key" ]
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"sshd reads $U's keys from '/nowhere/%u': an earlier setting wins over $DROPIN"* ]]
+	[ ! -e "/etc/capback/ssh/$U.restorer" ]
 }
 
-@test "the shipped run unit bounds memory and tasks" {
-	unit="$CAPBACK_SRC/contrib/systemd/capback-run.service"
+@test "only installed roles are configured: not a build directory, not a directory others may write" {
+	unset CAPBACK_LIBEXEC
+	run "$CAPBACK_BUILD/capback" setup --role reader --from 10.0.0.5
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"install capback first"* ]]
+	[ -z "$(getcap "$CAPBACK_BUILD/capback-reader")" ]
+	chmod 0777 "$T/bin"
+	run env CAPBACK_LIBEXEC="$T/bin" "$T/bin/capback" setup --role reader --from 10.0.0.5
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$T/bin/capback-reader is not an installed program: $T/bin is writable by others than root"* ]]
+}
+
+@test "server: account, key in its home, directories, capback.conf, hosts added once" {
+	args=(--user "$U" --home "$T/state" --repo-dir "$T/repos" --config "$T/etc/capback.conf")
+	run "$T/bin/capback" setup --role server "${args[@]}"
+	[ "$status" -eq 0 ]
+	refute id "$U" 2>/dev/null
+	[[ "$output" == *"systemctl enable --now capback-run.timer"* ]]
+	# (the unit's drop-in goes to /etc/systemd: rewritten to stay here)
+	script=$(sed "s#/etc/systemd/system#$T/systemd#g" <<<"$output")
+	sh -ec "$script"
+	id "$U"
+	[ "$(stat -c %U:%a "$T/repos")" = "$U:700" ]
+	[ "$(stat -c %U:%a "$T/state")" = "$U:750" ]
+	[ "$(stat -c %U:%G:%a "$T/etc/capback.conf")" = "root:$U:640" ]
+	home=$(getent passwd "$U" | cut -d: -f6)
+	[ "$home" = "$T/state" ]
+	[ "$(stat -c %U "$home/.ssh/id_ed25519")" = "$U" ]
+	grep -qx "state-dir = $T/state" "$T/etc/capback.conf"
+	grep -qx "User=$U" "$T/systemd/capback-run.service.d/setup.conf"
+	grep -qx "ReadWritePaths=$T/repos $T/state" "$T/systemd/capback-run.service.d/setup.conf"
+	# "writer" is another word for server; a host is added once
+	run "$T/bin/capback" setup --role writer "${args[@]}" --host web1 \
+	    --source capback@web1.example.org::/ --apply
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -qx "source = capback@web1.example.org::/" "$T/etc/capback.conf"
+	grep -qx "repository = $T/repos/web1" "$T/etc/capback.conf"
+	key=$(md5sum "$home/.ssh/id_ed25519" "$T/etc/capback.conf")
+	run "$T/bin/capback" setup --role server "${args[@]}" --host web1 \
+	    --source capback@other::/ --apply
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"[host web1] is already in $T/etc/capback.conf: change it there"* ]]
+	[ "$(md5sum "$home/.ssh/id_ed25519" "$T/etc/capback.conf")" = "$key" ]
+	# an existing account keeps its home: the key goes where ssh looks
+	[ "$(grep -c '^\[host ' "$T/etc/capback.conf")" -eq 1 ]
+	# the configuration it wrote is one capback check reads
+	run run_as "$U" "$T/bin/capback" check "$T/etc/capback.conf"
+	[[ "$output" == "web1: "* ]]
+}
+
+@test "restorer: a separate key, beneath a directory set aside, never /" {
+	run "$T/bin/capback" setup --role restorer --user "$U" --from 10.0.0.5 --key "$KEY"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"needs --restrict-path DIR"* ]]
+	run "$T/bin/capback" setup --role restorer --user "$U" --from 10.0.0.5 \
+	    --restrict-path / --key "$KEY"
+	[ "$status" -eq 1 ]
+	run "$T/bin/capback" setup --role restorer --user "$U" --from 10.0.0.5 \
+	    --restrict-path "$T/restore" --key "$KEY" --apply
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(stat -c %U:%a "$T/restore")" = "$U:700" ]
+	grep -qxF "restrict,from=\"10.0.0.5\",command=\"$T/bin/capback-restorer --serve --restrict-path $T/restore\" $KEY" \
+	    "/etc/capback/ssh/$U.restorer"
+	[ ! -e "/etc/capback/ssh/$U.reader" ]
+}
+
+@test "the run unit bounds memory and tasks and runs the installed CLI" {
+	unit="$CAPBACK_BUILD/capback-run.service"
 	grep -qx 'MemoryMax=1G' "$unit"
 	grep -qx 'TasksMax=256' "$unit"
+	grep -qx 'User=capback' "$unit"
+	grep -q '^ExecStart=/.*/capback run /.*/capback/capback.conf$' "$unit"
 	if command -v systemd-analyze >/dev/null; then
 		systemd-analyze verify "$unit" 2>&1 | grep -i 'memorymax\|tasksmax' && false
 	fi
@@ -95,15 +168,23 @@ teardown() {
 }
 
 @test "bad input is refused before anything runs" {
-	run "$T/bin/capback" setup --role reader --user 'a;reboot'
+	run "$T/bin/capback" setup --role reader --user 'a;reboot' --from 10.0.0.5
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"may hold only letters"* ]]
-	run "$T/bin/capback" setup --role reader --user "$U" --key "ssh-ed25519 AAAA\" x"
+	run "$T/bin/capback" setup --role reader --user "$U" --from 10.0.0.5 --key "ssh-ed25519 AAAA\" x"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"one public key line"* ]]
+	run "$T/bin/capback" setup --role reader --user "$U"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"needs --from ADDR"* ]]
+	run "$T/bin/capback" setup --role server --host 'x;y' --source a::/
+	[ "$status" -eq 1 ]
+	run "$T/bin/capback" setup --role server --host web1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"go together"* ]]
 	run "$T/bin/capback" setup --role mystery --user "$U"
 	[ "$status" -eq 1 ]
-	run run_as nobody "$T/bin/capback" setup --role reader --user "$U" --apply
+	run run_as nobody "$T/bin/capback" setup --role reader --user "$U" --from 10.0.0.5 --apply
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"run it as root"* ]]
 	refute id "$U" 2>/dev/null
