@@ -30,7 +30,7 @@
 #define OUT_MAX	       (64 * 1024)
 
 struct report {
-	struct strbuf ok;       /* what was found good, comma separated */
+	struct strbuf ok;	/* what was found good, comma separated */
 	struct strbuf problems; /* "  PROBLEM: ...\n    fix: ...\n" */
 	int n;
 };
@@ -144,8 +144,9 @@ unknown_host_key(struct report *r, const char *schema, const char *host)
 	if (field(out.buf ? out.buf : "", "hostname", name, sizeof(name)) ==
 		NULL ||
 	    field(out.buf, "port", port, sizeof(port)) == NULL ||
-	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			 "0123456789.-:") != strlen(name) ||
+	    strspn(name,
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		"0123456789.-:") != strlen(name) ||
 	    strspn(port, "0123456789") != strlen(port)) {
 		problem(r,
 		    "ssh-keyscan the host, compare with its own key, add to "
@@ -155,8 +156,8 @@ unknown_host_key(struct report *r, const char *schema, const char *host)
 	}
 	strbuf_reset(&out);
 	strbuf_reset(&err);
-	capture((char *[]){ (char *)"/usr/bin/ssh-keyscan", (char *)"-p",
-		    port, name, NULL },
+	capture((char *[]){ (char *)"/usr/bin/ssh-keyscan", (char *)"-p", port,
+		    name, NULL },
 	    &out, &err);
 	strbuf_addf(&fix,
 	    "compare these (from ssh-keyscan -p %s %s) with the host's own "
@@ -187,7 +188,8 @@ last_line(const struct strbuf *err)
 	static char buf[512];
 	size_t end = err->len, start;
 
-	while (end > 0 && (err->buf[end - 1] == '\n' || err->buf[end - 1] == '\r'))
+	while (
+	    end > 0 && (err->buf[end - 1] == '\n' || err->buf[end - 1] == '\r'))
 		end--;
 	start = end;
 	while (start > 0 && err->buf[start - 1] != '\n')
@@ -227,8 +229,9 @@ check_reader(struct report *r, const struct config *c, const struct host *h,
 			    "the host refuses this account's key (%s)",
 			    last_line(&err));
 		else if (st == 255 || st < 0)
-			problem(r, "check the name, the network and that sshd "
-				   "runs there",
+			problem(r,
+			    "check the name, the network and that sshd "
+			    "runs there",
 			    "not reachable: %s",
 			    st < 0 ? "no answer within 60 s" : last_line(&err));
 		else
@@ -246,8 +249,8 @@ check_reader(struct report *r, const struct config *c, const struct host *h,
 	if (field(out.buf, "protocol", v, sizeof(v)) == NULL ||
 	    strtoul(v, NULL, 10) != MSG_PROTO_VERSION) {
 		problem(r, "install the same capback version on the host",
-		    "its reader speaks protocol %s, this capback %u",
-		    v, (unsigned)MSG_PROTO_VERSION);
+		    "its reader speaks protocol %s, this capback %u", v,
+		    (unsigned)MSG_PROTO_VERSION);
 	} else {
 		char w[300];
 
@@ -265,7 +268,8 @@ check_reader(struct report *r, const struct config *c, const struct host *h,
 			    "--restrict-path on the host",
 			    "the source %s is not beneath the key's restrict "
 			    "path %s",
-			    log_name(path, strlen(path)), log_name(v, strlen(v)));
+			    log_name(path, strlen(path)),
+			    log_name(v, strlen(v)));
 		else {
 			char w[300];
 
@@ -288,10 +292,9 @@ check_reader(struct report *r, const struct config *c, const struct host *h,
 		size_t pl = strcspn(v, " ");
 
 		if (strcmp(v + pl, " ok") != 0)
-			problem(r,
-			    "on the host: capback doctor --role reader",
-			    "the reader cannot open %s:%s",
-			    log_text(v, pl), log_text(v + pl, strlen(v + pl)));
+			problem(r, "on the host: capback doctor --role reader",
+			    "the reader cannot open %s:%s", log_text(v, pl),
+			    log_text(v + pl, strlen(v + pl)));
 		else
 			good(r, "root-only probe readable");
 	}
@@ -308,7 +311,8 @@ check_repo(struct report *r, const struct host *h)
 
 	if (h->repo[0] != '/') {
 		problem(r, "repository = an absolute path",
-		    "repository %s is not absolute", log_name(h->repo, strlen(h->repo)));
+		    "repository %s is not absolute",
+		    log_name(h->repo, strlen(h->repo)));
 		return;
 	}
 	if (stat(h->repo, &st) != 0) {
@@ -316,15 +320,17 @@ check_repo(struct report *r, const struct host *h)
 		slash = strrchr(parent, '/');
 		*(slash == parent ? slash + 1 : slash) = '\0';
 		if (errno == ENOENT && access(parent, W_OK | X_OK) == 0) {
-			snprintf(w, sizeof(w),
-			    "%s to be made by the first run",
+			snprintf(w, sizeof(w), "%s to be made by the first run",
 			    log_name(h->repo, strlen(h->repo)));
 			good(r, w);
 		} else
-			problem(r, "install -d -o ACCOUNT -m 0700 the directory",
-			    "repository %s: %s, and this account cannot make it "
+			problem(r,
+			    "install -d -o ACCOUNT -m 0700 the directory",
+			    "repository %s: %s, and this account cannot make "
+			    "it "
 			    "in %s",
-			    log_name(h->repo, strlen(h->repo)), strerror(errno), log_name(parent, strlen(parent)));
+			    log_name(h->repo, strlen(h->repo)), strerror(errno),
+			    log_name(parent, strlen(parent)));
 		return;
 	}
 	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
@@ -335,7 +341,8 @@ check_repo(struct report *r, const struct host *h)
 		    log_name(h->repo, strlen(h->repo)));
 		return;
 	}
-	snprintf(w, sizeof(w), "%s writable", log_name(h->repo, strlen(h->repo)));
+	snprintf(w, sizeof(w), "%s writable",
+	    log_name(h->repo, strlen(h->repo)));
 	good(r, w);
 }
 
@@ -356,9 +363,9 @@ check_host(const struct config *c, const struct host *h)
 	} else
 		good(&r, "local source");
 	check_repo(&r, h);
-	if (asprintf(&text, "%s: %s%s%s\n%s", h->name,
-		r.n ? "" : "ok (", r.n ? "" : (r.ok.buf ? r.ok.buf : ""),
-		r.n ? "" : ")", r.problems.buf ? r.problems.buf : "") < 0)
+	if (asprintf(&text, "%s: %s%s%s\n%s", h->name, r.n ? "" : "ok (",
+		r.n ? "" : (r.ok.buf ? r.ok.buf : ""), r.n ? "" : ")",
+		r.problems.buf ? r.problems.buf : "") < 0)
 		fatal("out of memory");
 	if (r.n) {
 		char *t;
@@ -435,7 +442,7 @@ check_main(int argc, char **argv)
 		      "would test root's ssh key and access instead");
 	config_load(&c, path);
 	fflush(stdout);
-	for (i = 0; i < c.n || first < i; ) {
+	for (i = 0; i < c.n || first < i;) {
 		if (i < c.n && i - first < CHECK_PARALLEL) {
 			struct child *k = &kids[i % CHECK_PARALLEL];
 			int p[2];
@@ -451,9 +458,10 @@ check_main(int argc, char **argv)
 				text = check_host(&c, &c.hosts[i]);
 				len = strlen(text);
 				_exit(write(p[1], text, len) == (ssize_t)len &&
-					strstr(text, "  PROBLEM: ") == NULL ?
-				    0 :
-				    1);
+					    strstr(text, "  PROBLEM: ") ==
+						NULL ?
+					0 :
+					1);
 			}
 			close(p[1]);
 			k->fd = p[0];

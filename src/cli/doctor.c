@@ -224,8 +224,7 @@ forced_line(const char *file, const char *l, const struct stat *reader,
 		printf("    fix: capback setup --role reader --from SERVER "
 		       "--key '...' --apply (it names %s)\n",
 		    bin);
-	} else if (st.st_dev != reader->st_dev ||
-	    st.st_ino != reader->st_ino) {
+	} else if (st.st_dev != reader->st_dev || st.st_ino != reader->st_ino) {
 		problem("%s: the forced command names %s, not this capback's "
 			"reader %s",
 		    file, log_name(prog, strlen(prog)), bin);
@@ -296,10 +295,10 @@ forced_commands(const struct passwd *pw, const char *bin)
 			continue;
 		seen = 1;
 		if (fstat(fileno(f), &st) == 0 &&
-		    (st.st_uid == pw->pw_uid ||
-			(st.st_mode & S_IWOTH) ||
+		    (st.st_uid == pw->pw_uid || (st.st_mode & S_IWOTH) ||
 			((st.st_mode & S_IWGRP) && st.st_gid == pw->pw_gid))) {
-			problem("%s: the account %s may change this file, so its "
+			problem("%s: the account %s may change this file, so "
+				"its "
 				"key and its forced command",
 			    path, pw->pw_name);
 			printf("    fix: capback setup --role reader --from "
@@ -311,7 +310,8 @@ forced_commands(const struct passwd *pw, const char *bin)
 		fclose(f);
 	}
 	if (!seen)
-		printf("  (sshd finds no key file for %s yet: the server cannot "
+		printf("  (sshd finds no key file for %s yet: the server "
+		       "cannot "
 		       "log in until capback setup --role reader --key ... "
 		       "--apply)\n",
 		    pw->pw_name);
@@ -363,7 +363,8 @@ doctor_reader(const char *user)
 		       "binary may read every file\n");
 		if (st.st_mode & S_IXOTH) {
 			problem("every user may run %s", bin);
-			printf("    fix: groupadd -f capback-reader && chgrp capback-reader "
+			printf("    fix: groupadd -f capback-reader && chgrp "
+			       "capback-reader "
 			       "%s "
 			       "&& chmod 0750 %s && setcap "
 			       "cap_dac_read_search+p %s\n",
@@ -391,9 +392,11 @@ doctor_reader(const char *user)
 		problem("%s has no file capability: it reads only what its "
 			"user may read (unless started as root with --user)",
 		    bin);
-		printf("    fix: groupadd -f capback-reader && chgrp capback-reader %s && "
+		printf("    fix: groupadd -f capback-reader && chgrp "
+		       "capback-reader %s && "
 		       "chmod 0750 %s && setcap cap_dac_read_search+p %s%s%s\n",
-		    bin, bin, bin, user ? " && usermod -a -G capback-reader " : "",
+		    bin, bin, bin,
+		    user ? " && usermod -a -G capback-reader " : "",
 		    user ? user : "");
 	}
 	if (pw != NULL && geteuid() == 0)

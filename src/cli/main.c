@@ -65,7 +65,8 @@ usage_main(FILE *f)
 	    "  check [CONFIG]              can every host be backed up? "
 	    "(ssh, keys, reader)\n"
 	    "  doctor [--role R] [--user U]  check privileges on this host\n"
-	    "  setup --role R [--apply]    set up a server, reader or restorer\n"
+	    "  setup --role R [--apply]    set up a server, reader or "
+	    "restorer\n"
 	    "\n"
 	    "Global options (before the action):\n"
 	    "  --current-time SECS   pretend the time is SECS (epoch)\n"
@@ -854,7 +855,8 @@ cmd_setup(int argc, char **argv)
 		case 'a': o.apply = 1; break;
 		case 'h':
 			printf(
-			    "usage: capback setup --role server|reader|restorer "
+			    "usage: capback setup --role "
+			    "server|reader|restorer "
 			    "[OPTIONS] [--apply]\n"
 			    "Prints the commands (each checks first, so they "
 			    "may run again); --apply runs them.\n"
@@ -885,7 +887,8 @@ cmd_setup(int argc, char **argv)
 	if (optind != argc || o.role == NULL)
 		fatal("setup needs --role server, reader or restorer (see "
 		      "capback setup --help)");
-	if (strcmp(o.role, "restorer") == 0 && strcmp(o.restrict_path, "/") == 0)
+	if (strcmp(o.role, "restorer") == 0 &&
+	    strcmp(o.restrict_path, "/") == 0)
 		fatal("setup: --role restorer needs --restrict-path DIR, the "
 		      "directory restores may be written beneath (such as "
 		      "/var/restore)");

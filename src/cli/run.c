@@ -38,9 +38,6 @@
 #include "timespec.h"
 #include "runconf.h"
 
-
-
-
 /* What a worker found, as kept in STATE/hosts/NAME.result. */
 struct result {
 	char status[16]; /* ok, failed, skipped, timeout */
@@ -52,7 +49,6 @@ struct result {
 	char retention[160];
 	unsigned nwarn;
 };
-
 
 /* ---- results ---------------------------------------------------------- */
 

@@ -114,8 +114,8 @@ add_rule(struct host *h, const char *key, const char *v)
 		h->rules[h->nrules++] = xstrdup(v);
 }
 
-#define GLOBAL_KEYS                                                       \
-	"parallel, state-dir, mail-to, mail-from, mail, after, "          \
+#define GLOBAL_KEYS                                              \
+	"parallel, state-dir, mail-to, mail-from, mail, after, " \
 	"remote-schema, sendmail, overdue, timeout"
 #define HOST_KEYS                                                         \
 	"source, repository, keep, drill, drill-max-duration, before, "   \
@@ -163,15 +163,13 @@ global_key(struct config *c, const char *key, const char *v)
 			return refuse(c, "timeout = %s: a time span (6h, 90m)",
 			    v);
 	} else
-		return refuse(c, "no key '%s' in [global] (it takes " GLOBAL_KEYS
-				 ")",
-		    key);
+		return refuse(c,
+		    "no key '%s' in [global] (it takes " GLOBAL_KEYS ")", key);
 	return 1;
 }
 
 static int
-host_key(struct config *c, const char *section, const char *key,
-    const char *v)
+host_key(struct config *c, const char *section, const char *key, const char *v)
 {
 	struct host *h;
 	const char *name;
@@ -224,8 +222,7 @@ host_key(struct config *c, const char *section, const char *key,
 				break;
 		if (name == NULL)
 			return refuse(c,
-			    "no key '%s' in [host %s] (it takes " HOST_KEYS
-			    ")",
+			    "no key '%s' in [host %s] (it takes " HOST_KEYS ")",
 			    key, h->name);
 		if (h->nrules + 2 > 2 * MAX_RULES)
 			return refuse(c, "more than %d rules", MAX_RULES);

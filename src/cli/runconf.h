@@ -7,8 +7,8 @@
 /* capback.conf (capback.conf(5)): what "capback run", "status" and
  * "check" read. */
 
-#define MAX_HOSTS 256
-#define MAX_RULES 64
+#define MAX_HOSTS      256
+#define MAX_RULES      64
 #define DEFAULT_CONFIG "/etc/capback/capback.conf"
 /* The schema of a run (no one at a terminal to answer a prompt; a host
  * that stops answering is given up, not waited for forever). */

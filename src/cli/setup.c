@@ -113,10 +113,10 @@ host_account(struct strbuf *sb, const struct setup_opts *o)
 	    "--home-dir /var/lib/%s --no-create-home --shell /bin/sh %s",
 	    o->user, o->user, o->user);
 	line(sb, "home=$(getent passwd %s | cut -d: -f6)", o->user);
-	line(sb, "[ -d \"$home\" ] || install -d -o root -g root -m 0755 "
-		 "\"$home\"");
 	line(sb,
-	    "# sshd starts the forced command with the account's shell");
+	    "[ -d \"$home\" ] || install -d -o root -g root -m 0755 "
+	    "\"$home\"");
+	line(sb, "# sshd starts the forced command with the account's shell");
 	line(sb,
 	    "case $(getent passwd %s | cut -d: -f7) in */nologin | */false) "
 	    "usermod -s /bin/sh %s ;; esac",
@@ -143,8 +143,8 @@ host_key(struct strbuf *sb, const struct setup_opts *o, const char *kind,
 		    "server's key, for the key line)");
 	} else {
 		line(sb, "# the key may only run this, from this address");
-		line(sb, "cat >%s/%s.%s.new <<'CAPBACK_EOF'", KEYS_DIR,
-		    o->user, kind);
+		line(sb, "cat >%s/%s.%s.new <<'CAPBACK_EOF'", KEYS_DIR, o->user,
+		    kind);
 		line(sb, "restrict,from=\"%s\",command=\"%s\" %s", o->from,
 		    command, o->key);
 		line(sb, "CAPBACK_EOF");
@@ -192,7 +192,8 @@ reader_script(struct strbuf *sb, const struct setup_opts *o)
 {
 	char bin[4096], cmd[4400];
 
-	snprintf(bin, sizeof(bin), "%s/capback-reader", spawn_installed_libexec_dir());
+	snprintf(bin, sizeof(bin), "%s/capback-reader",
+	    spawn_installed_libexec_dir());
 	check_word("the reader's path", bin);
 	check_installed(bin);
 	line(sb, "# capback reader on this host: account %s, group %s", o->user,
@@ -221,7 +222,8 @@ restorer_script(struct strbuf *sb, const struct setup_opts *o)
 {
 	char bin[4096], cmd[4400];
 
-	snprintf(bin, sizeof(bin), "%s/capback-restorer", spawn_installed_libexec_dir());
+	snprintf(bin, sizeof(bin), "%s/capback-restorer",
+	    spawn_installed_libexec_dir());
 	check_word("the restorer's path", bin);
 	check_installed(bin);
 	if (strcmp(o->restrict_path, "/") == 0 || o->restrict_path[0] != '/')
@@ -254,8 +256,7 @@ server_script(struct strbuf *sb, const struct setup_opts *o)
 	line(sb, "home=$(getent passwd %s | cut -d: -f6)", o->user);
 	line(sb, "# its home holds its ssh key; results and logs go to %s",
 	    o->home);
-	line(sb,
-	    "[ -d \"$home\" ] || install -d -o %s -g %s -m 0750 \"$home\"",
+	line(sb, "[ -d \"$home\" ] || install -d -o %s -g %s -m 0750 \"$home\"",
 	    o->user, o->user);
 	line(sb,
 	    "[ -d \"$home/.ssh\" ] || install -d -o %s -g %s -m 0700 "
@@ -352,8 +353,8 @@ setup(const struct setup_opts *o)
 		strncmp(o->key, "ssh-", 4) != 0))
 		fatal("setup: --key must be one public key line "
 		      "(ssh-ed25519 AAAA... comment)");
-	host_role = strcmp(o->role, "reader") == 0 ||
-	    strcmp(o->role, "restorer") == 0;
+	host_role =
+	    strcmp(o->role, "reader") == 0 || strcmp(o->role, "restorer") == 0;
 	if (host_role && o->from == NULL)
 		fatal("setup: --role %s needs --from ADDR, the backup "
 		      "server's address (or addresses, comma separated): the "

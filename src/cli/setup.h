@@ -3,10 +3,10 @@
 
 /* What `capback setup` sets up; every field is a plain word. */
 struct setup_opts {
-	const char *role;  /* "reader", "restorer" (a host), "server" */
-	const char *user;  /* the account (capback) */
-	const char *group; /* reader: the group that may run it */
-	const char *home;  /* server: the account's home and state */
+	const char *role;	   /* "reader", "restorer" (a host), "server" */
+	const char *user;	   /* the account (capback) */
+	const char *group;	   /* reader: the group that may run it */
+	const char *home;	   /* server: the account's home and state */
 	const char *restrict_path; /* reader, restorer: the limit */
 	const char *from;	   /* reader, restorer: the server's address */
 	const char *key;      /* reader, restorer: the server's key, or NULL */

@@ -360,4 +360,3 @@ spawn_remote_argv(const char *schema, const char *host, char *const argv[])
 	strbuf_release(&remote);
 	return out;
 }
-

@@ -40,7 +40,7 @@ int spawn_one(char *const argv[], int *st);
  * allocated (out[2] too).  On the host the role is found in PATH, or its
  * SSH key's forced command takes the request.  Fatal without {h}.
  */
-char **spawn_remote_argv(const char *schema, const char *host,
-    char *const argv[]);
+char **
+spawn_remote_argv(const char *schema, const char *host, char *const argv[]);
 
 #endif

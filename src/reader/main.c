@@ -795,8 +795,8 @@ probe(const char *restrict_path)
 	       "uid %u\ncapeff %s\n",
 	    CAPBACK_VERSION, (unsigned)MSG_PROTO_VERSION, restrict_path,
 	    (unsigned)getuid(), capeff);
-	if (!(rl == 1 || (strncmp(target, restrict_path, rl) == 0 &&
-			     target[rl] == '/')))
+	if (!(rl == 1 ||
+		(strncmp(target, restrict_path, rl) == 0 && target[rl] == '/')))
 		target = restrict_path;
 	fflush(stdout);
 	if (target == restrict_path) {
