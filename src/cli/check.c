@@ -307,7 +307,9 @@ static void
 check_repo(struct report *r, const struct host *h)
 {
 	struct stat st;
-	char parent[4096], *slash, w[4200];
+	char parent[4096], *slash, w[4200], fix[4400];
+	struct passwd *pw = getpwuid(geteuid());
+	const char *me = pw != NULL ? pw->pw_name : "ACCOUNT";
 
 	if (h->repo[0] != '/') {
 		problem(r, "repository = an absolute path",
@@ -316,26 +318,32 @@ check_repo(struct report *r, const struct host *h)
 		return;
 	}
 	if (stat(h->repo, &st) != 0) {
+		int e = errno;
+
 		snprintf(parent, sizeof(parent), "%s", h->repo);
 		slash = strrchr(parent, '/');
 		*(slash == parent ? slash + 1 : slash) = '\0';
-		if (errno == ENOENT && access(parent, W_OK | X_OK) == 0) {
+		if (e == ENOENT && access(parent, W_OK | X_OK) == 0) {
 			snprintf(w, sizeof(w), "%s to be made by the first run",
 			    log_name(h->repo, strlen(h->repo)));
 			good(r, w);
-		} else
-			problem(r,
-			    "install -d -o ACCOUNT -m 0700 the directory",
-			    "repository %s: %s, and this account cannot make "
-			    "it "
-			    "in %s",
-			    log_name(h->repo, strlen(h->repo)), strerror(errno),
-			    log_name(parent, strlen(parent)));
+			return;
+		}
+		snprintf(fix, sizeof(fix),
+		    "as root: install -d -o %s -m 0700 %s", me,
+		    log_name(e == ENOENT ? parent : h->repo,
+			strlen(e == ENOENT ? parent : h->repo)));
+		problem(r, fix,
+		    "repository %s: %s, and this account cannot make it in %s",
+		    log_name(h->repo, strlen(h->repo)), strerror(e),
+		    log_name(parent, strlen(parent)));
 		return;
 	}
 	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
 	    access(h->repo, W_OK | X_OK) != 0) {
-		problem(r, "chown -R ACCOUNT the repository (as root)",
+		snprintf(fix, sizeof(fix), "as root: chown -R %s %s", me,
+		    log_name(h->repo, strlen(h->repo)));
+		problem(r, fix,
 		    "repository %s is not a directory this account owns and "
 		    "may write",
 		    log_name(h->repo, strlen(h->repo)));
@@ -370,8 +378,9 @@ check_host(const struct config *c, const struct host *h)
 	if (r.n) {
 		char *t;
 
-		if (asprintf(&t, "%s: %d problem%s (%s)\n%s", h->name, r.n,
-			r.n == 1 ? "" : "s", r.ok.buf ? r.ok.buf : "",
+		if (asprintf(&t, "%s: %d problem%s%s%s%s\n%s", h->name, r.n,
+			r.n == 1 ? "" : "s", r.ok.len ? " (" : "",
+			r.ok.len ? r.ok.buf : "", r.ok.len ? ")" : "",
 			r.problems.buf) < 0)
 			fatal("out of memory");
 		free(text);
