@@ -185,9 +185,13 @@ start(char *const argv[], int in, int out, int fd3)
 			      "read every file: capback doctor --role reader)",
 			    path, strerror(errno));
 		fatal("cannot run '%s': %s%s", path, strerror(errno),
-		    errno == ENOENT ? " (is capback installed? the roles "
-				      "are looked for there only)" :
-				      "");
+		    errno != ENOENT		     ? "" :
+			strstr(argv[0], "reader") != NULL ?
+					     " (the reader is in the "
+					     "package capback-agent; roles "
+					     "are looked for there only)" :
+					     " (is capback installed? roles "
+					     "are looked for there only)");
 	}
 	if (argv[0][0] == '/')
 		err = start_relay();
