@@ -99,15 +99,22 @@ teardown() {
 	[[ "$output" == *"$T/bin/capback-reader is not an installed program: $T/bin is writable by others than root"* ]]
 }
 
+# apply_server ARGS...: setup --role server's script, run with the unit's
+# drop-in (which goes to /etc/systemd) rewritten to stay in $T/systemd
+apply_server() {
+	local script
+	script=$("$T/bin/capback" setup --role "$@") || return 1
+	script=$(sed "s#/etc/systemd/system#$T/systemd#g" <<<"$script")
+	sh -ec "$script"
+}
+
 @test "server: account, key in its home, directories, capback.conf, hosts added once" {
 	args=(--user "$U" --home "$T/state" --repo-dir "$T/repos" --config "$T/etc/capback.conf")
 	run "$T/bin/capback" setup --role server "${args[@]}"
 	[ "$status" -eq 0 ]
 	refute id "$U" 2>/dev/null
 	[[ "$output" == *"systemctl enable --now capback-run.timer"* ]]
-	# (the unit's drop-in goes to /etc/systemd: rewritten to stay here)
-	script=$(sed "s#/etc/systemd/system#$T/systemd#g" <<<"$output")
-	sh -ec "$script"
+	apply_server server "${args[@]}"
 	id "$U"
 	[ "$(stat -c %U:%a "$T/repos")" = "$U:700" ]
 	[ "$(stat -c %U:%a "$T/state")" = "$U:750" ]
@@ -119,15 +126,15 @@ teardown() {
 	grep -qx "User=$U" "$T/systemd/capback-run.service.d/setup.conf"
 	grep -qx "ReadWritePaths=$T/repos $T/state" "$T/systemd/capback-run.service.d/setup.conf"
 	# "writer" is another word for server; a host is added once
-	run "$T/bin/capback" setup --role writer "${args[@]}" --host web1 \
-	    --source capback@web1.example.org::/ --apply
+	run apply_server writer "${args[@]}" --host web1 \
+	    --source capback@web1.example.org::/
 	echo "$output"
 	[ "$status" -eq 0 ]
 	grep -qx "source = capback@web1.example.org::/" "$T/etc/capback.conf"
 	grep -qx "repository = $T/repos/web1" "$T/etc/capback.conf"
 	key=$(md5sum "$home/.ssh/id_ed25519" "$T/etc/capback.conf")
-	run "$T/bin/capback" setup --role server "${args[@]}" --host web1 \
-	    --source capback@other::/ --apply
+	run apply_server server "${args[@]}" --host web1 \
+	    --source capback@other::/
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"[host web1] is already in $T/etc/capback.conf: change it there"* ]]
 	[ "$(md5sum "$home/.ssh/id_ed25519" "$T/etc/capback.conf")" = "$key" ]
