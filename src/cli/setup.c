@@ -17,7 +17,6 @@
 #include "setup.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,23 +44,13 @@ check_word(const char *what, const char *w)
 		    what, w);
 }
 
-static void line(struct strbuf *sb, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-line(struct strbuf *sb, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		fatal("out of memory");
-	va_end(ap);
-	if (strbuf_addstr(sb, s) != 0 || strbuf_addch(sb, '\n') != 0)
-		fatal("out of memory");
-	free(s);
-}
+/* One line of the script (fatal when out of memory). */
+#define line(sb, ...)                                      \
+	do {                                               \
+		if (strbuf_addf((sb), __VA_ARGS__) != 0 || \
+		    strbuf_addch((sb), '\n') != 0)         \
+			fatal("out of memory");            \
+	} while (0)
 
 /*
  * A role that gets a capability or a forced command must be an installed
@@ -95,6 +84,17 @@ check_installed(const char *bin)
 			break;
 		*slash = '\0';
 	}
+}
+
+/* The installed role ${name} in ${bin}: a plain word, root's all the way
+ * up (fatal otherwise). */
+static void
+installed_role(const char *name, char *bin, size_t len)
+{
+	snprintf(bin, len, "%s/capback-%s", spawn_installed_libexec_dir(),
+	    name);
+	check_word("a role's path", bin);
+	check_installed(bin);
 }
 
 static void
@@ -192,10 +192,7 @@ reader_script(struct strbuf *sb, const struct setup_opts *o)
 {
 	char bin[4096], cmd[4400];
 
-	snprintf(bin, sizeof(bin), "%s/capback-reader",
-	    spawn_installed_libexec_dir());
-	check_word("the reader's path", bin);
-	check_installed(bin);
+	installed_role("reader", bin, sizeof(bin));
 	line(sb, "# capback reader on this host: account %s, group %s", o->user,
 	    o->group);
 	line(sb, "getent group %s >/dev/null || groupadd --system %s", o->group,
@@ -222,10 +219,7 @@ restorer_script(struct strbuf *sb, const struct setup_opts *o)
 {
 	char bin[4096], cmd[4400];
 
-	snprintf(bin, sizeof(bin), "%s/capback-restorer",
-	    spawn_installed_libexec_dir());
-	check_word("the restorer's path", bin);
-	check_installed(bin);
+	installed_role("restorer", bin, sizeof(bin));
 	if (strcmp(o->restrict_path, "/") == 0 || o->restrict_path[0] != '/')
 		fatal("setup: the restorer writes beneath --restrict-path: "
 		      "give an absolute directory set aside for restores "
