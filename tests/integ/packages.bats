@@ -41,6 +41,8 @@ teardown() {
 	userdel capback 2>/dev/null || true
 	groupdel capback 2>/dev/null || true
 	groupdel capback-reader 2>/dev/null || true
+	dpkg-statoverride --remove /usr/libexec/capback/capback-reader 2>/dev/null || true
+	groupdel "cbovr$$" 2>/dev/null || true
 	rm -rf /var/lib/capback /srv/backup /etc/capback \
 	    /etc/ssh/sshd_config.d/capback-capback.conf
 	teardown_scratch
@@ -89,6 +91,22 @@ walkthrough() {
 	dpkg -i "$D/capback-agent_${V}_amd64.deb"
 	[[ "$(getcap $R)" == *"cap_dac_read_search=p"* ]]
 	[ "$(stat -c %U:%G:%a $R)" = "root:capback-reader:750" ]
+	# an override the admin made is kept; one that lets every user run
+	# the reader gets no capability (and says so)
+	groupadd "cbovr$$"
+	dpkg-statoverride --remove $R
+	dpkg-statoverride --update --add root "cbovr$$" 0755 $R
+	run dpkg -i "$D/capback-agent_${V}_amd64.deb"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"may be run by every user; not giving it cap_dac_read_search"* ]]
+	[ "$(stat -c %U:%G:%a $R)" = "root:cbovr$$:755" ]
+	[ -z "$(getcap $R)" ]
+	dpkg-statoverride --remove $R
+	dpkg-statoverride --update --add root capback-reader 0750 $R
+	groupdel "cbovr$$"
+	dpkg -i "$D/capback-agent_${V}_amd64.deb"
+	[[ "$(getcap $R)" == *"cap_dac_read_search=p"* ]]
 	# the installed CLI finds its roles in /usr/libexec/capback only
 	mkdir -p "$T/src"
 	echo x >"$T/src/f"
