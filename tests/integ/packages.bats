@@ -27,12 +27,15 @@ setup() {
 	    [ -e /etc/capback ] || [ -e /srv/backup ] || [ -e /var/lib/capback ]; then
 		skip "capback is installed or set up on this machine already"
 	fi
+	OWN=1 # from here on, what is installed and set up is this test's
 	setup_scratch
 	D="$BATS_FILE_TMPDIR/debs"
 	V=$(dpkg-parsechangelog -l "$CAPBACK_SRC/debian/changelog" -S Version)
 }
 
 teardown() {
+	# a skipped test touched nothing: an installed capback stays
+	[ -n "${OWN:-}" ] || return 0
 	for s in web1 db1; do
 		[ -n "${T:-}" ] && sh "$LIB/sshd-loopback.sh" stop "$T/sshd-$s" 2>/dev/null || true
 	done
