@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -89,21 +90,45 @@ capture(char *const argv[], struct strbuf *out, struct strbuf *err)
 	}
 	close(po[1]);
 	close(pe[1]);
-	/* A probe's answer is a few lines: read stdout, then stderr. */
-	while ((n = read(po[0], buf, sizeof(buf))) > 0)
-		if (out->len < OUT_MAX && strbuf_add(out, buf, (size_t)n) != 0)
-			fatal("out of memory");
-	while ((n = read(pe[0], buf, sizeof(buf))) > 0)
-		if (err->len < OUT_MAX && strbuf_add(err, buf, (size_t)n) != 0)
-			fatal("out of memory");
-	close(po[0]);
-	close(pe[0]);
+	/* Both at once: a host that fills one pipe cannot stall the other
+	 * (past OUT_MAX the rest is read and dropped). */
+	{
+		struct pollfd fds[2] = { { po[0], POLLIN, 0 },
+			{ pe[0], POLLIN, 0 } };
+		struct strbuf *to[2] = { out, err };
+		int open_fds = 2, k;
+
+		while (open_fds > 0) {
+			if (poll(fds, 2, -1) < 0) {
+				if (errno == EINTR)
+					continue;
+				break;
+			}
+			for (k = 0; k < 2; k++) {
+				if (fds[k].fd < 0 || fds[k].revents == 0)
+					continue;
+				n = read(fds[k].fd, buf, sizeof(buf));
+				if (n <= 0) {
+					close(fds[k].fd);
+					fds[k].fd = -1;
+					open_fds--;
+				} else if (to[k]->len < OUT_MAX &&
+				    strbuf_add(to[k], buf, (size_t)n) != 0)
+					fatal("out of memory");
+			}
+		}
+		for (k = 0; k < 2; k++)
+			if (fds[k].fd >= 0)
+				close(fds[k].fd);
+	}
 	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
 		return -1;
 	return WEXITSTATUS(st);
 }
 
-/* The value of "key value" in ${text}, or NULL. */
+/* The value of "key value" in ${text}, or NULL; what the other host
+ * wrote, so shown as log_text shows it (no control character reaches the
+ * admin's terminal). */
 static const char *
 field(const char *text, const char *key, char *buf, size_t len)
 {
@@ -114,7 +139,7 @@ field(const char *text, const char *key, char *buf, size_t len)
 		if (strncmp(p, key, kl) == 0 && p[kl] == ' ') {
 			size_t n = strcspn(p + kl + 1, "\n");
 
-			snprintf(buf, len, "%.*s", (int)n, p + kl + 1);
+			snprintf(buf, len, "%s", log_text(p + kl + 1, n));
 			return buf;
 		}
 		p = strchr(p, '\n');
@@ -219,9 +244,10 @@ check_reader(struct report *r, const struct config *c, const struct host *h,
 	free(argv[2]);
 	free(argv);
 	if (out.buf == NULL || strncmp(out.buf, "reader capback ", 15) != 0) {
-		if (strstr(e, "Host key verification failed") != NULL)
+		if (st == 255 &&
+		    strstr(e, "Host key verification failed") != NULL)
 			unknown_host_key(r, schema, host);
-		else if (strstr(e, "Permission denied") != NULL)
+		else if (st == 255 && strstr(e, "Permission denied") != NULL)
 			problem(r,
 			    "on the host: capback setup --role reader --key "
 			    "\"$(cat ~/.ssh/id_ed25519.pub of this account)\" "
@@ -245,17 +271,24 @@ check_reader(struct report *r, const struct config *c, const struct host *h,
 	}
 	good(r, "reachable");
 	good(r, "host key known");
-	field(out.buf, "reader", v, sizeof(v));
-	if (field(out.buf, "protocol", v, sizeof(v)) == NULL ||
-	    strtoul(v, NULL, 10) != MSG_PROTO_VERSION) {
+	if (field(out.buf, "protocol", v, sizeof(v)) == NULL)
+		snprintf(v, sizeof(v), "?");
+	if (strtoul(v, NULL, 10) != MSG_PROTO_VERSION ||
+	    strspn(v, "0123456789") != strlen(v)) {
 		problem(r, "install the same capback version on the host",
 		    "its reader speaks protocol %s, this capback %u", v,
 		    (unsigned)MSG_PROTO_VERSION);
+	} else if (field(out.buf, "reader", v, sizeof(v)) == NULL ||
+	    strncmp(v, "capback ", 8) != 0 || v[8] == '\0' ||
+	    strspn(v + 8,
+		"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		".+~-") != strlen(v + 8)) {
+		problem(r, "install capback there",
+		    "its reader's version is not one: %s", v);
 	} else {
 		char w[300];
 
-		snprintf(w, sizeof(w), "reader %s",
-		    field(out.buf, "reader", v, sizeof(v)));
+		snprintf(w, sizeof(w), "reader %s", v);
 		good(r, w);
 	}
 	if (field(out.buf, "restrict-path", v, sizeof(v)) != NULL) {
@@ -268,8 +301,7 @@ check_reader(struct report *r, const struct config *c, const struct host *h,
 			    "--restrict-path on the host",
 			    "the source %s is not beneath the key's restrict "
 			    "path %s",
-			    log_name(path, strlen(path)),
-			    log_name(v, strlen(v)));
+			    log_name(path, strlen(path)), v);
 		else {
 			char w[300];
 
@@ -293,8 +325,8 @@ check_reader(struct report *r, const struct config *c, const struct host *h,
 
 		if (strcmp(v + pl, " ok") != 0)
 			problem(r, "on the host: capback doctor --role reader",
-			    "the reader cannot open %s:%s", log_text(v, pl),
-			    log_text(v + pl, strlen(v + pl)));
+			    "the reader cannot open %.*s:%s", (int)pl, v,
+			    v + pl);
 		else
 			good(r, "root-only probe readable");
 	}

@@ -140,3 +140,30 @@ as_server() {
 	[ ! -e "$T/srv/web1/skip" ]
 	[ ! -e "$T/srv/web1/keep/big" ]
 }
+
+@test "a hostile host's probe answer reaches the terminal escaped and forges no line" {
+	cat >"$T/evil.sh" <<'EOS'
+#!/bin/sh
+printf 'reader capback 9.9)\033[2K\r\033[1A\033[2K\rweb1: ok (all fine\nweb1: ok (forged on its own line\nprotocol 3\033]0;pwned\007\nrestrict-path /\033[31m\ncapeff 0000000000000004\nprobe /etc/shadow ok\n'
+printf 'Host key verification failed.\n' >&2
+EOS
+	chmod 0755 "$T/evil.sh"
+	conf "[host web1]" "source = $AGENT@127.0.0.1::/etc" "repository = $T/srv/web1" \
+	    "remote-schema = ssh -F none -p 1 -o BatchMode=yes {h}" \
+	    "[host web2]" "source = x@evil::/" "repository = $T/srv/web2" \
+	    "remote-schema = $T/evil.sh {h}"
+	run as_server check "$T/capback.conf"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	! grep -q $'[\x01-\x08\x0b-\x1f\x7f]' <<<"$output"
+	[ "$(grep -c '^web1: ' <<<"$output")" -eq 1 ]
+	[[ "$output" == *"web1: 1 problem"* ]]
+	[[ "$output" == *"web2: 2 problems"*"its reader speaks protocol 3\x1b]0;pwned\x07, this capback"* ]]
+	# what the host prints on stderr does not steer the diagnosis
+	conf "[host web2]" "source = x@evil::/" "repository = $T/srv/web2" "remote-schema = $T/evil.sh {h}"
+	sed -i 's/^protocol 3.033]0;pwned.007/protocol 3/' "$T/evil.sh"
+	sed -i 's/capback 9.9).*rweb1: ok (all fine/capback 9.9/' "$T/evil.sh"
+	run as_server check "$T/capback.conf"
+	echo "$output"
+	[[ "$output" != *"host key is not known"* ]]
+}
