@@ -164,21 +164,25 @@ try_read(const char *bin, const struct passwd *pw, const char *file)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
-/* The words of what sshd answers to "sshd -T -C user=${user},..." for
- * ${key} (lower case), in ${buf}; NULL if sshd is not there. */
+static FILE *run_reading(char *const argv[], pid_t *pid);
+
+/* What "sshd -T -C user=${user},..." answers for ${key} (lower case), in
+ * ${buf}; NULL if sshd is not there.  No shell: a user name may hold
+ * anything the user database takes. */
 static const char *
 sshd_setting(const char *user, const char *key, char *buf, size_t len)
 {
-	char cmd[512], line[4096];
-	FILE *p;
+	char spec[512], line[4096];
+	char *argv[] = { (char *)"/usr/sbin/sshd", (char *)"-T", (char *)"-C",
+		spec, NULL };
 	size_t kl = strlen(key);
 	const char *found = NULL;
+	FILE *p;
+	pid_t pid;
 
-	snprintf(cmd, sizeof(cmd),
-	    "PATH=/usr/sbin:/usr/bin:/sbin:/bin sshd -T -C "
-	    "user=%s,host=localhost,addr=127.0.0.1 2>/dev/null",
+	snprintf(spec, sizeof(spec), "user=%s,host=localhost,addr=127.0.0.1",
 	    user);
-	if ((p = popen(cmd, "r")) == NULL)
+	if (access(argv[0], X_OK) != 0 || (p = run_reading(argv, &pid)) == NULL)
 		return NULL;
 	while (fgets(line, sizeof(line), p) != NULL)
 		if (found == NULL && strncmp(line, key, kl) == 0 &&
@@ -187,54 +191,137 @@ sshd_setting(const char *user, const char *key, char *buf, size_t len)
 			snprintf(buf, len, "%s", line + kl + 1);
 			found = buf;
 		}
-	pclose(p);
+	fclose(p);
+	waitpid(pid, NULL, 0);
 	return found;
 }
 
-/* One authorized_keys line's forced command, checked. */
+/*
+ * The options of an authorized_keys line (everything before the key
+ * type, up to the first space outside quotes), in ${opts}; "" when the
+ * line starts with the key type.
+ */
+static void
+key_options(const char *l, char *opts, size_t len)
+{
+	static const char *const types[] = { "ssh-", "ecdsa-", "sk-" };
+	size_t i, n = 0;
+	int quoted = 0;
+
+	opts[0] = '\0';
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strncmp(l, types[i], strlen(types[i])) == 0)
+			return;
+	for (; l[n] != '\0' && (quoted || (l[n] != ' ' && l[n] != '\t')); n++) {
+		if (l[n] == '\\' && quoted && l[n + 1] != '\0')
+			n++;
+		else if (l[n] == '"')
+			quoted = !quoted;
+	}
+	snprintf(opts, len, "%.*s", (int)n, l);
+}
+
+/* The option ${name}="..." of ${opts} (unquoted, escapes as they are) in
+ * ${out}, or NULL. */
+static const char *
+key_option(const char *opts, const char *name, char *out, size_t len)
+{
+	size_t nl = strlen(name);
+	const char *p = opts;
+
+	while (*p != '\0') {
+		if (strncmp(p, name, nl) == 0 && p[nl] == '=' &&
+		    p[nl + 1] == '"') {
+			const char *v = p + nl + 2;
+			size_t n = 0;
+
+			while (v[n] != '\0' && v[n] != '"')
+				n += v[n] == '\\' && v[n + 1] != '\0' ? 2 : 1;
+			snprintf(out, len, "%.*s", (int)n, v);
+			return out;
+		}
+		/* to the next option: past this one's quotes and comma */
+		while (*p != '\0' && *p != ',') {
+			if (*p == '"')
+				for (p++; *p != '\0' && *p != '"'; p++)
+					if (*p == '\\' && p[1] != '\0')
+						p++;
+			if (*p != '\0')
+				p++;
+		}
+		if (*p == ',')
+			p++;
+	}
+	return NULL;
+}
+
+/* One authorized_keys line: its forced command names this capback's
+ * reader (or restorer), and the key is restricted. */
 static void
 forced_line(const char *file, const char *l, const struct stat *reader,
-    const char *bin)
+    const char *bin, const struct stat *restorer)
 {
-	const char *c = strstr(l, "command=\"");
-	char prog[4096];
+	char opts[8192], cmd[4096], from[512], prog[4096];
+	const char *role;
 	struct stat st;
-	size_t n;
 
+	l += strspn(l, " \t");
 	if (l[0] == '#' || l[strspn(l, " \t\r\n")] == '\0')
 		return;
-	if (c == NULL) {
+	key_options(l, opts, sizeof(opts));
+	if (key_option(opts, "command", cmd, sizeof(cmd)) == NULL) {
 		problem("%s: a key without a forced command: it gets a shell "
 			"as the account",
-		    file);
+		    log_name(file, strlen(file)));
 		printf("    fix: capback setup --role reader --from SERVER "
 		       "--key '...' --apply (it rewrites the file)\n");
 		return;
 	}
-	c += 9;
-	n = strcspn(c, " \"");
-	snprintf(prog, sizeof(prog), "%.*s", (int)n, c);
-	if (strstr(prog, "capback-restorer") != NULL) {
-		printf("  forced command %s: %s, the restorer\n", file, prog);
-		return;
-	}
+	snprintf(prog, sizeof(prog), "%.*s", (int)strcspn(cmd, " "), cmd);
 	if (stat(prog, &st) != 0) {
-		problem("%s: the forced command names %s: %s", file,
-		    log_name(prog, strlen(prog)), strerror(errno));
+		problem("%s: the forced command names %s: %s",
+		    log_name(file, strlen(file)), log_name(prog, strlen(prog)),
+		    strerror(errno));
 		printf("    fix: capback setup --role reader --from SERVER "
 		       "--key '...' --apply (it names %s)\n",
 		    bin);
-	} else if (st.st_dev != reader->st_dev || st.st_ino != reader->st_ino) {
+		return;
+	}
+	if (st.st_dev == reader->st_dev && st.st_ino == reader->st_ino)
+		role = "reader";
+	else if (restorer != NULL && st.st_dev == restorer->st_dev &&
+	    st.st_ino == restorer->st_ino)
+		role = "restorer";
+	else {
 		problem("%s: the forced command names %s, not this capback's "
 			"reader %s",
-		    file, log_name(prog, strlen(prog)), bin);
+		    log_name(file, strlen(file)), log_name(prog, strlen(prog)),
+		    bin);
 		printf("    fix: capback setup --role reader --from SERVER "
 		       "--key '...' --apply\n");
-	} else
-		printf("  forced command %s: %s, the reader%s\n", file, prog,
-		    strstr(c, "--restrict-path /\"") != NULL ?
-			" (--restrict-path /: it may read everything)" :
-			"");
+		return;
+	}
+	printf("  forced command %s: %s, the %s%s\n",
+	    log_name(file, strlen(file)), log_name(prog, strlen(prog)), role,
+	    strstr(cmd, " --restrict-path / ") != NULL ||
+		    (strlen(cmd) >= 18 &&
+			strcmp(cmd + strlen(cmd) - 18, " --restrict-path /") ==
+			    0) ?
+		" (--restrict-path /: it may read everything)" :
+		"");
+	if (strncmp(opts, "restrict", 8) != 0 &&
+	    strstr(opts, ",restrict") == NULL) {
+		problem("%s: the %s's key has no 'restrict': it may forward "
+			"ports and ask for a terminal",
+		    log_name(file, strlen(file)), role);
+		printf("    fix: capback setup --role %s --from SERVER --key "
+		       "'...' --apply\n",
+		    role);
+	}
+	if (key_option(opts, "from", from, sizeof(from)) == NULL)
+		printf("  (the %s's key works from any address: --from "
+		       "SERVER limits it)\n",
+		    role);
 }
 
 /* sshd's AuthorizedKeysFile ${tok} for ${pw}: %u, %h and %% expanded,
@@ -267,20 +354,69 @@ keyfile_path(const char *tok, const struct passwd *pw, char *out, size_t len)
 	}
 }
 
+/* May ${pw} (with its groups ${gids}) write what ${st} describes? */
+static int
+account_may_write(const struct stat *st, const struct passwd *pw,
+    const gid_t *gids, int ngids)
+{
+	int k;
+
+	if (st->st_uid == pw->pw_uid || (st->st_mode & S_IWOTH))
+		return !(S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX) &&
+		    st->st_uid != pw->pw_uid);
+	if (st->st_mode & S_IWGRP)
+		for (k = 0; k < ngids; k++)
+			if (gids[k] == st->st_gid)
+				return 1;
+	return 0;
+}
+
+/* Which of ${path} and the directories above it may ${pw} change (the
+ * first found, in ${which}); 0 when none.  (ACLs are not read.) */
+static int
+writable_by(const char *path, const struct passwd *pw, char *which, size_t len)
+{
+	gid_t gids[256];
+	int ngids = 256;
+	char p[4096], *slash;
+	struct stat st;
+
+	if (getgrouplist(pw->pw_name, pw->pw_gid, gids, &ngids) < 0)
+		ngids = 0;
+	snprintf(p, sizeof(p), "%s", path);
+	for (;;) {
+		if (lstat(p[0] ? p : "/", &st) == 0 &&
+		    account_may_write(&st, pw, gids, ngids)) {
+			snprintf(which, len, "%s", p[0] ? p : "/");
+			return 1;
+		}
+		if (p[0] == '\0' || (slash = strrchr(p, '/')) == NULL)
+			return 0;
+		*slash = '\0';
+	}
+}
+
 /*
  * The key files sshd reads for ${pw}, as sshd -T resolves them: each
- * must be one the account cannot write (else it may change its key and
- * its forced command), and each forced command must name this reader.
+ * must be a regular file the account cannot change (nor any directory
+ * above it: else it may change its key and its forced command), and each
+ * forced command must name this capback's reader or restorer.  Opened
+ * without following a symlink and without waiting on a FIFO: the
+ * account may have put either there.
  */
 static void
 forced_commands(const struct passwd *pw, const char *bin)
 {
-	char files[4096], path[4096], l[8192], *save = NULL, *tok;
-	struct stat reader, st;
-	int seen = 0;
+	char files[4096], path[4096], l[8192], which[4096], rbin[4200];
+	char *save = NULL, *tok;
+	struct stat reader, restorer, st;
+	int seen = 0, fd, have_restorer;
 
 	if (stat(bin, &reader) != 0)
 		return;
+	snprintf(rbin, sizeof(rbin), "%s/capback-restorer",
+	    spawn_libexec_dir());
+	have_restorer = stat(rbin, &restorer) == 0;
 	if (sshd_setting(pw->pw_name, "authorizedkeysfile", files,
 		sizeof(files)) == NULL) {
 		printf("  (no sshd here to ask which key files it reads)\n");
@@ -291,22 +427,38 @@ forced_commands(const struct passwd *pw, const char *bin)
 		FILE *f;
 
 		keyfile_path(tok, pw, path, sizeof(path));
-		if ((f = fopen(path, "r")) == NULL)
+		fd = open(path,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT)
 			continue;
 		seen = 1;
-		if (fstat(fileno(f), &st) == 0 &&
-		    (st.st_uid == pw->pw_uid || (st.st_mode & S_IWOTH) ||
-			((st.st_mode & S_IWGRP) && st.st_gid == pw->pw_gid))) {
-			problem("%s: the account %s may change this file, so "
-				"its "
-				"key and its forced command",
-			    path, pw->pw_name);
+		if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+			problem("%s: not a regular file (%s): sshd may read "
+				"something else than what is checked here",
+			    log_name(path, strlen(path)),
+			    fd < 0 ? strerror(errno) :
+				     "a FIFO, device or "
+				     "directory");
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		if (writable_by(path, pw, which, sizeof(which))) {
+			problem("%s: the account %s may change %s, so its key "
+				"and its forced command",
+			    log_name(path, strlen(path)), pw->pw_name,
+			    log_name(which, strlen(which)));
 			printf("    fix: capback setup --role reader --from "
 			       "SERVER --key '...' --apply (the key then lives "
 			       "in a file root owns)\n");
 		}
+		if ((f = fdopen(fd, "r")) == NULL) {
+			close(fd);
+			continue;
+		}
 		while (fgets(l, sizeof(l), f) != NULL)
-			forced_line(path, l, &reader, bin);
+			forced_line(path, l, &reader, bin,
+			    have_restorer ? &restorer : NULL);
 		fclose(f);
 	}
 	if (!seen)

@@ -94,9 +94,58 @@ teardown() {
 	echo "$output"
 	[ "$status" -eq 1 ]
 	f="$T/home/.ssh/authorized_keys"
-	[[ "$output" == *"PROBLEM: $f: the account $U may change this file, so its key and its forced command"* ]]
+	[[ "$output" == *"PROBLEM: $f: the account $U may change $f, so its key and its forced command"* ]]
 	[[ "$output" == *"PROBLEM: $f: the forced command names /usr/lib/capback/capback-raeder: No such file or directory"* ]]
 	[[ "$output" == *"PROBLEM: $f: the forced command names $CAPBACK_BUILD/capback-reader, not this capback's reader $T/bin/capback-reader"* ]]
 	[[ "$output" == *"PROBLEM: $f: a key without a forced command: it gets a shell"* ]]
 	[[ "$output" == *"forced command $f: $T/bin/capback-reader, the reader"* ]]
+}
+
+@test "key files the account controls: a FIFO does not hang doctor, a symlink is not followed, command= in a comment is no forced command" {
+	[ -x /usr/sbin/sshd ] || skip "openssh-server not installed"
+	usermod -d "$T/home" "$U"
+	mkdir -p "$T/home/.ssh" "$T/secret"
+	key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGtlc3Qta2V5LWZvci1jYXBiYWNr"
+	chown -R "$U" "$T/home"
+	# the account's own directory holds a root-owned file whose only
+	# "command=" is the key's comment
+	echo "$key x command=\"$T/bin/capback-reader --serve --restrict-path /\"" >"$T/home/.ssh/authorized_keys"
+	chown root:root "$T/home/.ssh/authorized_keys"
+	echo "restrict,command=\"$T/bin/capback-reader --serve --restrict-path /\" $key" >"$T/home/.ssh/authorized_keys2"
+	chown root:root "$T/home/.ssh/authorized_keys2"
+	run "$T/bin/capback" doctor --role reader --user "$U"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"PROBLEM: $T/home/.ssh/authorized_keys: the account $U may change $T/home/.ssh, so its key and its forced command"* ]]
+	[[ "$output" == *"PROBLEM: $T/home/.ssh/authorized_keys: a key without a forced command"* ]]
+	[[ "$output" == *"(the reader's key works from any address"* ]]
+	# a FIFO: doctor does not wait on it
+	rm "$T/home/.ssh/authorized_keys"
+	mkfifo "$T/home/.ssh/authorized_keys"
+	chown "$U" "$T/home/.ssh/authorized_keys"
+	run timeout 20 "$T/bin/capback" doctor --role reader --user "$U"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"PROBLEM: $T/home/.ssh/authorized_keys: not a regular file"* ]]
+	# a symlink to a root-only file: not opened
+	rm "$T/home/.ssh/authorized_keys"
+	echo "command=\"/opt/SECRET-TOKEN\" $key" >"$T/secret/keys"
+	chmod 0600 "$T/secret/keys"
+	chmod 0700 "$T/secret"
+	ln -s "$T/secret/keys" "$T/home/.ssh/authorized_keys"
+	run "$T/bin/capback" doctor --role reader --user "$U"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" != *"SECRET-TOKEN"* ]]
+	[[ "$output" == *"PROBLEM: $T/home/.ssh/authorized_keys: not a regular file"* ]]
+}
+
+@test "a user name with shell characters reaches sshd as one word, never a shell" {
+	[ -x /usr/sbin/sshd ] || skip "openssh-server not installed"
+	bad='cbd;touch${IFS}/tmp/cbd-pwned;'
+	useradd -M -N -g nogroup -s /usr/sbin/nologin "$bad" || skip "useradd refuses such a name here"
+	run "$T/bin/capback" doctor --role reader --user "$bad"
+	userdel "$bad"
+	echo "$output"
+	[ ! -e /tmp/cbd-pwned ]
 }
