@@ -17,6 +17,7 @@
 #include "setup.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,10 +62,17 @@ check_word(const char *what, const char *w)
 static void
 check_installed(const char *bin)
 {
-	char path[4096], *slash;
+	char path[4096], *slash, *real = realpath(bin, NULL);
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s", bin);
+	/* The directories the file really is in, not the ones its name
+	 * passes (a symlink on the way would hide its parents). */
+	if (real == NULL)
+		fatal("setup: %s: %s (install capback first: the packages, "
+		      "or meson install)",
+		    bin, strerror(errno));
+	snprintf(path, sizeof(path), "%s", real);
+	free(real);
 	for (;;) {
 		if (stat(path[0] ? path : "/", &st) != 0)
 			fatal("setup: %s: %s (install capback first: the "
@@ -97,6 +105,35 @@ installed_role(const char *name, char *bin, size_t len)
 	check_installed(bin);
 }
 
+/* A directory or file setup makes or names: a plain word, absolute and
+ * normal (no empty, "." or ".." component, no trailing '/'). */
+static void
+check_path(const char *what, const char *p)
+{
+	const char *c;
+	size_t n;
+
+	check_word(what, p);
+	if (p[0] != '/')
+		fatal("setup: %s '%s' must be an absolute path", what, p);
+	if (p[1] != '\0' && p[strlen(p) - 1] == '/')
+		fatal("setup: %s '%s' must be a normal path (no '//', '.', "
+		      "'..' or trailing '/')",
+		    what, p);
+	for (c = p + 1; *c != '\0' || c == p + 1; c += n + (c[n] == '/')) {
+		n = strcspn(c, "/");
+		if (n == 0 && strcmp(p, "/") == 0)
+			break;
+		if (n == 0 || (n == 1 && c[0] == '.') ||
+		    (n == 2 && c[0] == '.' && c[1] == '.'))
+			fatal("setup: %s '%s' must be a normal path (no '//', "
+			      "'.', '..' or trailing '/')",
+			    what, p);
+		if (c[n] == '\0')
+			break;
+	}
+}
+
 static void
 heredoc(struct strbuf *sb, const char *path)
 {
@@ -108,6 +145,22 @@ heredoc(struct strbuf *sb, const char *path)
 static void
 host_account(struct strbuf *sb, const struct setup_opts *o)
 {
+	line(sb,
+	    "# never a person's account (one with a password), never the "
+	    "backup server's own");
+	line(sb,
+	    "if [ \"$(passwd -S %s 2>/dev/null | cut -d' ' -f2)\" = P ]; then "
+	    "echo 'capback setup: %s has a password: it is a person'\\''s "
+	    "account; choose another --user' >&2; exit 1; fi",
+	    o->user, o->user);
+	line(sb,
+	    "if [ -f /etc/capback/capback.conf ] && [ \"$(stat -c %%G "
+	    "/etc/capback/capback.conf)\" = %s ]; then echo 'capback setup: "
+	    "%s is the backup server'\\''s account here (it owns the "
+	    "repositories): it may not also read every file. Back this "
+	    "machine up through another account, e.g. --user capback-self' "
+	    ">&2; exit 1; fi",
+	    o->user, o->user);
 	line(sb,
 	    "id -u %s >/dev/null 2>&1 || useradd --system --user-group "
 	    "--home-dir /var/lib/%s --no-create-home --shell /bin/sh %s",
@@ -164,27 +217,39 @@ host_key(struct strbuf *sb, const struct setup_opts *o, const char *kind,
 	line(sb, "CAPBACK_EOF");
 	line(sb, "changed=");
 	line(sb,
-	    "if cmp -s %s.new %s; then rm -f %s.new; else mv -f %s.new %s; "
+	    "if cmp -s %s.new %s; then rm -f %s.new; else "
+	    "{ [ ! -f %s ] || cp -p %s %s.old; } && mv -f %s.new %s && "
 	    "changed=1; fi",
-	    dropin, dropin, dropin, dropin, dropin);
+	    dropin, dropin, dropin, dropin, dropin, dropin, dropin, dropin);
 	line(sb,
-	    "if ! sshd -t; then rm -f %s; echo 'capback setup: sshd -t "
-	    "refused the configuration with %s (removed again)' >&2; exit 1; "
-	    "fi",
-	    dropin, dropin);
+	    "if ! sshd -t; then if [ -n \"$changed\" ]; then if [ -f %s.old "
+	    "]; then mv -f %s.old %s; else rm -f %s; fi; echo 'capback "
+	    "setup: sshd -t refused the configuration with the new %s (the "
+	    "old one is back)' >&2; else echo 'capback setup: sshd -t fails "
+	    "(not because of %s): mend the sshd configuration first' >&2; "
+	    "fi; exit 1; fi",
+	    dropin, dropin, dropin, dropin, dropin, dropin);
+	line(sb, "rm -f %s.old", dropin);
 	line(sb,
 	    "akf=$(sshd -T -C user=%s,host=localhost,addr=127.0.0.1 | sed -n "
 	    "'s/^authorizedkeysfile //p')",
 	    o->user);
 	line(sb,
-	    "if [ \"$akf\" != \"%s/%s.reader %s/%s.restorer\" ]; then echo "
-	    "\"capback setup: sshd reads %s's keys from '$akf': an earlier "
-	    "setting wins over %s (see sshd -T -C user=%s)\" >&2; exit 1; fi",
+	    "if [ \"$akf\" != \"%s/%s.reader %s/%s.restorer\" ]; then "
+	    "if ! grep -qiE '^[[:space:]]*Include[[:space:]]+/etc/ssh/"
+	    "sshd_config.d/' /etc/ssh/sshd_config; then echo 'capback setup: "
+	    "/etc/ssh/sshd_config does not include /etc/ssh/sshd_config.d: "
+	    "add \"Include /etc/ssh/sshd_config.d/*.conf\" at its top' >&2; "
+	    "else echo \"capback setup: sshd reads %s's keys from '$akf': an "
+	    "earlier setting wins over %s (see sshd -T -C user=%s)\" >&2; "
+	    "fi; exit 1; fi",
 	    KEYS_DIR, o->user, KEYS_DIR, o->user, o->user, dropin, o->user);
 	line(sb,
 	    "if [ -n \"$changed\" ]; then if [ -d /run/systemd/system ]; then "
-	    "systemctl reload ssh.service; elif [ -s /run/sshd.pid ]; then "
-	    "kill -HUP \"$(cat /run/sshd.pid)\"; fi; fi");
+	    "systemctl try-reload-or-restart ssh.service || echo 'capback "
+	    "setup: reload sshd yourself: systemctl reload ssh' >&2; elif [ "
+	    "-s /run/sshd.pid ]; then kill -HUP \"$(cat /run/sshd.pid)\"; "
+	    "fi; fi");
 }
 
 static void
@@ -195,9 +260,9 @@ reader_script(struct strbuf *sb, const struct setup_opts *o)
 	installed_role("reader", bin, sizeof(bin));
 	line(sb, "# capback reader on this host: account %s, group %s", o->user,
 	    o->group);
+	host_account(sb, o);
 	line(sb, "getent group %s >/dev/null || groupadd --system %s", o->group,
 	    o->group);
-	host_account(sb, o);
 	line(sb,
 	    "id -nG %s | tr ' ' '\\n' | grep -qx %s || usermod -a -G %s %s",
 	    o->user, o->group, o->group, o->user);
@@ -207,8 +272,10 @@ reader_script(struct strbuf *sb, const struct setup_opts *o)
 	line(sb,
 	    "if ! dpkg-statoverride --list %s >/dev/null 2>&1; then chown "
 	    "root:%s %s && chmod 0750 %s && setcap cap_dac_read_search+p %s; "
-	    "fi",
-	    bin, o->group, bin, bin, bin);
+	    "elif [ \"$(stat -c %%G %s)\" != %s ]; then echo \"capback setup: "
+	    "%s belongs to group $(stat -c %%G %s) (dpkg-statoverride): "
+	    "--group %s could not run it\" >&2; exit 1; fi",
+	    bin, o->group, bin, bin, bin, bin, o->group, bin, bin, o->group);
 	snprintf(cmd, sizeof(cmd), "%s --serve --restrict-path %s", bin,
 	    o->restrict_path);
 	host_key(sb, o, "reader", cmd);
@@ -265,8 +332,10 @@ server_script(struct strbuf *sb, const struct setup_opts *o)
 	    "-q -t ed25519 -N '' -C \"%s@$(hostname)\" -f "
 	    "\"$home/.ssh/id_ed25519\"",
 	    o->user, o->user);
-	line(sb, "install -d -o root -g root -m 0755 \"$(dirname %s)\"",
-	    o->config);
+	line(sb,
+	    "[ -d \"$(dirname %s)\" ] || install -d -o root -g root -m 0755 "
+	    "\"$(dirname %s)\"",
+	    o->config, o->config);
 	line(sb, "if [ ! -f %s ]; then", o->config);
 	heredoc(sb, o->config);
 	line(sb,
@@ -282,7 +351,7 @@ server_script(struct strbuf *sb, const struct setup_opts *o)
 	line(sb, "fi");
 	if (o->host != NULL) {
 		line(sb,
-		    "if grep -qx '\\[host %s\\]' %s; then echo \"capback "
+		    "if grep -qxF '[host %s]' %s; then echo \"capback "
 		    "setup: [host %s] is already in %s: change it there\"; "
 		    "else",
 		    o->host, o->config, o->host, o->config);
@@ -316,7 +385,7 @@ server_script(struct strbuf *sb, const struct setup_opts *o)
 	line(sb,
 	    "echo \"the server's key (each host: capback setup --role reader "
 	    "--key '...' --from THIS-SERVER --apply):\"");
-	line(sb, "cat \"$home/.ssh/id_ed25519.pub\"");
+	line(sb, "runuser -u %s -- cat \"$home/.ssh/id_ed25519.pub\"", o->user);
 }
 
 int
@@ -328,10 +397,10 @@ setup(const struct setup_opts *o)
 
 	check_word("the user", o->user);
 	check_word("the group", o->group);
-	check_word("the home directory", o->home);
-	check_word("the restrict path", o->restrict_path);
-	check_word("the repository directory", o->repo_dir);
-	check_word("the configuration", o->config);
+	check_path("the home directory", o->home);
+	check_path("the restrict path", o->restrict_path);
+	check_path("the repository directory", o->repo_dir);
+	check_path("the configuration", o->config);
 	if (o->source != NULL)
 		check_word("the source", o->source);
 	if (o->host != NULL &&
@@ -344,9 +413,19 @@ setup(const struct setup_opts *o)
 		    o->host);
 	if (o->key != NULL &&
 	    (strpbrk(o->key, "\n\"'\\") != NULL ||
-		strncmp(o->key, "ssh-", 4) != 0))
+		(strncmp(o->key, "ssh-", 4) != 0 &&
+		    strncmp(o->key, "ecdsa-", 6) != 0 &&
+		    strncmp(o->key, "sk-", 3) != 0)))
 		fatal("setup: --key must be one public key line "
 		      "(ssh-ed25519 AAAA... comment)");
+	{
+		struct passwd *pw = getpwnam(o->user);
+
+		if (pw != NULL && pw->pw_uid == 0)
+			fatal("setup: --user %s is root: a backup account is "
+			      "an ordinary account of its own",
+			    o->user);
+	}
 	host_role =
 	    strcmp(o->role, "reader") == 0 || strcmp(o->role, "restorer") == 0;
 	if (host_role && o->from == NULL)

@@ -24,6 +24,7 @@ setup() {
 	command -v dpkg-buildpackage >/dev/null || skip "dpkg-dev not installed"
 	[ -x /usr/sbin/sshd ] || skip "openssh-server not installed"
 	if dpkg -s capback >/dev/null 2>&1 || id capback >/dev/null 2>&1 ||
+	    id capback-host >/dev/null 2>&1 ||
 	    [ -e /etc/capback ] || [ -e /srv/backup ] || [ -e /var/lib/capback ]; then
 		skip "capback is installed or set up on this machine already"
 	fi
@@ -40,14 +41,17 @@ teardown() {
 		[ -n "${T:-}" ] && sh "$LIB/sshd-loopback.sh" stop "$T/sshd-$s" 2>/dev/null || true
 	done
 	pkill -u capback 2>/dev/null || true
+	pkill -u capback-host 2>/dev/null || true
 	dpkg --purge capback-agent capback >/dev/null 2>&1 || true
 	userdel capback 2>/dev/null || true
+	userdel capback-host 2>/dev/null || true
 	groupdel capback 2>/dev/null || true
+	groupdel capback-host 2>/dev/null || true
 	groupdel capback-reader 2>/dev/null || true
 	dpkg-statoverride --remove /usr/libexec/capback/capback-reader 2>/dev/null || true
 	groupdel "cbovr$$" 2>/dev/null || true
-	rm -rf /var/lib/capback /srv/backup /etc/capback \
-	    /etc/ssh/sshd_config.d/capback-capback.conf
+	rm -rf /var/lib/capback /var/lib/capback-host /srv/backup /etc/capback \
+	    /etc/ssh/sshd_config.d/capback-capback-host.conf
 	teardown_scratch
 }
 
@@ -123,7 +127,11 @@ walkthrough() {
 		echo "$h secret" >"$T/$h/etc/shadow"
 		chmod 0600 "$T/$h/etc/shadow"
 	done
-	walkthrough server | sed "s#::/ #::$T/web1 #; s#\(db1.example.org\)::$T/web1 #\1::$T/db1 #" >"$T/server.sh"
+	# (the two hosts are this machine, whose account capback is the
+	# server's: setup refuses to let that one read every file, so the
+	# hosts' account here is capback-host, as README.md says for a
+	# server that backs itself up)
+	walkthrough server | sed "s#::/ #::$T/web1 #; s#\(db1.example.org\)::$T/web1 #\1::$T/db1 #; s#capback@\([a-z0-9]*\.example\.org\)#capback-host@\1#" >"$T/server.sh"
 	cat "$T/server.sh"
 	grep -q 'capback setup --role server --apply' "$T/server.sh"
 	run sh -e "$T/server.sh"
@@ -131,7 +139,7 @@ walkthrough() {
 	[ "$status" -eq 0 ]
 	[ "$(stat -c %U:%a /srv/backup)" = "capback:700" ]
 	[ "$(stat -c %U:%G:%a /etc/capback/capback.conf)" = "root:capback:640" ]
-	grep -qx "source = capback@db1.example.org::$T/db1" /etc/capback/capback.conf
+	grep -qx "source = capback-host@db1.example.org::$T/db1" /etc/capback/capback.conf
 	KEY=$(cat /var/lib/capback/.ssh/id_ed25519.pub)
 	[[ "$output" == *"$KEY"* ]]
 	# setup again changes nothing
@@ -140,7 +148,12 @@ walkthrough() {
 	[ "$(md5sum /etc/capback/capback.conf /var/lib/capback/.ssh/id_ed25519)" = "$sum" ]
 
 	# ---- each host, as README.md says
-	walkthrough host | sed "s#192\.0\.2\.10#127.0.0.1#; s#'ssh-ed25519 AAAA... capback@backup'#'$KEY'#" >"$T/host.sh"
+	walkthrough host | sed "s#192\.0\.2\.10#127.0.0.1#; s#'ssh-ed25519 AAAA... capback@backup'#'$KEY'#; s#--user capback\$#--user capback-host#; s#--apply\$#--user capback-host --apply#" >"$T/host.sh"
+	cat "$T/host.sh"
+	# first as the README says: on the server's own machine it is refused
+	run sh -e -c "$(walkthrough host | sed "s#'ssh-ed25519 AAAA... capback@backup'#'$KEY'#" | head -1)"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"capback is the backup server's account here"* ]]
 	grep -q -- "--key '$KEY'" "$T/host.sh"
 	for h in web1 db1; do
 		run sh -e "$T/host.sh"
@@ -148,8 +161,9 @@ walkthrough() {
 		[ "$status" -eq 0 ]
 	done
 	[[ "$output" == *"reading /etc/shadow: ok"* ]]
-	[ "$(stat -c %U:%a /etc/capback/ssh/capback.reader)" = "root:644" ]
-	id -nG capback | grep -qw capback-reader
+	[ "$(stat -c %U:%a /etc/capback/ssh/capback-host.reader)" = "root:644" ]
+	id -nG capback-host | grep -qw capback-reader
+	! id -nG capback | grep -qw capback-reader
 	# the two hosts: loopback sshds that read the system's drop-ins
 	P1=$((20000 + RANDOM % 20000))
 	P2=$((P1 + 1))
@@ -160,15 +174,16 @@ walkthrough() {
 	chown capback /var/lib/capback/.ssh/config
 
 	# the account cannot change its key or its forced command
-	run runuser -u capback -- sh -c "echo x >>/etc/capback/ssh/capback.reader"
+	run runuser -u capback-host -- sh -c "echo x >>/etc/capback/ssh/capback-host.reader"
 	[ "$status" -ne 0 ]
-	runuser -u capback -- sh -c "echo 'command=\"/bin/sh\" $KEY' >~/.ssh/authorized_keys"
+	install -d -o capback-host /var/lib/capback-host/.ssh
+	runuser -u capback-host -- sh -c "echo 'command=\"/bin/sh\" $KEY' >/var/lib/capback-host/.ssh/authorized_keys"
 	run runuser -u capback -- ssh -o BatchMode=yes -o StrictHostKeyChecking=no \
-	    -o UserKnownHostsFile=/dev/null web1.example.org id
+	    -o UserKnownHostsFile=/dev/null capback-host@web1.example.org id
 	echo "$output"
 	[[ "$output" != *"uid="* ]]
 	[[ "$output" == *"refusing the request: not a capback-reader command"* ]]
-	rm -f /var/lib/capback/.ssh/authorized_keys
+	rm -rf /var/lib/capback-host/.ssh
 
 	# ---- check: the host keys are unknown, shown to review, then added
 	run sh -e -c "$(walkthrough check)"
@@ -192,6 +207,7 @@ walkthrough() {
 	# ---- purge: nothing the packages made is left
 	for h in web1 db1; do sh "$LIB/sshd-loopback.sh" stop "$T/sshd-$h"; done
 	pkill -u capback 2>/dev/null || true
+	pkill -u capback-host 2>/dev/null || true
 	dpkg -L capback capback-agent | grep -v '/$' >"$T/files"
 	dpkg --purge capback-agent capback
 	! dpkg -s capback 2>/dev/null | grep -q installed
@@ -202,9 +218,10 @@ walkthrough() {
 	! getent group capback-reader
 	! dpkg-statoverride --list | grep -q capback
 	[ ! -e /etc/capback ]
-	[ ! -e /etc/ssh/sshd_config.d/capback-capback.conf ]
+	[ ! -e /etc/ssh/sshd_config.d/capback-capback-host.conf ]
 	/usr/sbin/sshd -t
-	# the account, its home and the backups stay: they are the admin's
+	# the accounts, their homes and the backups stay: they are the admin's
 	id capback
+	id capback-host
 	[ -f /srv/backup/web1/etc/shadow ]
 }

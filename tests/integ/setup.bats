@@ -196,3 +196,72 @@ apply_server() {
 	[[ "$output" == *"run it as root"* ]]
 	refute id "$U" 2>/dev/null
 }
+
+@test "a careless admin: root, a person's account, the server's own account, relative paths, a symlinked libexec" {
+	run "$T/bin/capback" setup --role reader --user root --from 10.0.0.5
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--user root is root"* ]]
+	# a person's account (it has a password) is not taken over
+	useradd -M -s /bin/bash "$U"
+	echo "$U:pw-$$-x" | chpasswd
+	run "$T/bin/capback" setup --role reader --user "$U" --group "$G" \
+	    --from 10.0.0.5 --key "$KEY" --apply
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$U has a password: it is a person's account"* ]]
+	! id -nG "$U" | grep -qw "$G"
+	[ ! -e "$DROPIN" ]
+	userdel "$U"
+	# the backup server's own account may not also read every file
+	if [ ! -e /etc/capback/capback.conf ]; then
+		useradd --system -M -s /bin/sh "$U"
+		mkdir -p /etc/capback
+		install -m 0640 -g "$U" /dev/null /etc/capback/capback.conf
+		run "$T/bin/capback" setup --role reader --user "$U" --group "$G" \
+		    --from 10.0.0.5 --key "$KEY" --apply
+		rm -f /etc/capback/capback.conf
+		echo "$output"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"$U is the backup server's account here"* ]]
+		! id -nG "$U" | grep -qw "$G"
+	fi
+	# paths: absolute and normal only (install -d would re-own ".")
+	run "$T/bin/capback" setup --role server --config capback.conf
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'capback.conf' must be an absolute path"* ]]
+	run "$T/bin/capback" setup --role server --repo-dir /srv/../tmp
+	[ "$status" -eq 1 ]
+	# an existing directory keeps its owner and mode
+	mkdir -p "$T/conf"
+	chmod 1777 "$T/conf"
+	run "$T/bin/capback" setup --role server --user "$U" --home "$T/state" \
+	    --repo-dir "$T/repos" --config "$T/conf/capback.conf"
+	script=$(sed "s#/etc/systemd/system#$T/systemd#g" <<<"$output")
+	sh -ec "$script"
+	[ "$(stat -c %a "$T/conf")" = 1777 ]
+	# a libexec directory reached through a symlink is judged by where
+	# it really is: here beneath a directory another user owns
+	mkdir -p "$T/user/in"
+	cp -a "$T/bin" "$T/user/in/"
+	chmod 0755 "$T/user/in/bin"
+	chown nobody "$T/user"
+	ln -s "$T/user/in" "$T/link"
+	run env CAPBACK_LIBEXEC="$T/link/bin" "$T/bin/capback" setup --role reader --from 10.0.0.5
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$T/link/bin/capback-reader is not an installed program: $T/user is not owned by root"* ]]
+}
+
+@test "sshd -t failing for another reason leaves the drop-in as it was" {
+	run "$T/bin/capback" setup --role reader --user "$U" --group "$G" \
+	    --from 10.0.0.5 --key "$KEY" --apply
+	[ "$status" -eq 0 ]
+	sum=$(md5sum "$DROPIN")
+	echo "NoSuchKeyword yes" >/etc/ssh/sshd_config.d/00-cbtest-$$.conf
+	run "$T/bin/capback" setup --role reader --user "$U" --group "$G" \
+	    --from 10.0.0.5 --key "$KEY" --apply
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"sshd -t fails (not because of $DROPIN)"* ]]
+	[ "$(md5sum "$DROPIN")" = "$sum" ]
+}
