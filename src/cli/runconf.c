@@ -155,9 +155,12 @@ global_key(struct config *c, const char *key, const char *v)
 		if (v[0] != '/')
 			return refuse(c, "sendmail = %s: an absolute path", v);
 		set_str(&c->sendmail, v);
-	} else if (strcmp(key, "overdue") == 0)
+	} else if (strcmp(key, "overdue") == 0) {
+		if (span_seconds(v) <= 0)
+			return refuse(c, "overdue = %s: a time span (36h, 2D)",
+			    v);
 		set_str(&c->overdue, v);
-	else if (strcmp(key, "timeout") == 0) {
+	} else if (strcmp(key, "timeout") == 0) {
 		set_str(&c->timeout, v);
 		if (span_seconds(v) <= 0)
 			return refuse(c, "timeout = %s: a time span (6h, 90m)",
@@ -177,6 +180,14 @@ host_key(struct config *c, const char *section, const char *key, const char *v)
 	int noarg, on;
 	size_t i;
 
+	if (strcmp(section, c->section) != 0) {
+		for (i = 0; i < c->n; i++)
+			if (strcmp(c->hosts[i].name, section + 5) == 0)
+				return refuse(c,
+				    "[%s] appears twice: one section a host",
+				    section);
+		snprintf(c->section, sizeof(c->section), "%s", section);
+	}
 	if (!name_ok(section + 5))
 		return refuse(c,
 		    "[%s]: a host's name has 1 to 64 letters, digits, "
@@ -188,11 +199,30 @@ host_key(struct config *c, const char *section, const char *key, const char *v)
 		set_str(&h->source, v);
 	else if (strcmp(key, "repository") == 0)
 		set_str(&h->repo, v);
-	else if (strcmp(key, "keep") == 0)
+	else if (strcmp(key, "keep") == 0) {
+		int64_t t;
+
+		/* a unit is required: a bare number is a point in time
+		 * (second 30 of 1970), which would keep everything */
+		if (*v == '\0' ||
+		    strchr("smhDWMYB", v[strlen(v) - 1]) == NULL ||
+		    timespec_parse(v, (int64_t)time(NULL), NULL, 0, &t) != 0)
+			return refuse(c,
+			    "keep = %s: a time span with its unit (30D, 8W, "
+			    "12M) or a number of sessions (10B)",
+			    v);
 		set_str(&h->keep, v);
-	else if (strcmp(key, "drill") == 0)
+	} else if (strcmp(key, "drill") == 0) {
+		double f = strtod(v, &end);
+
+		if (strcmp(v, "all") != 0 && strcmp(v, "none") != 0 &&
+		    (end == v || *end != '\0' || !(f > 0 && f <= 1)))
+			return refuse(c,
+			    "drill = %s: a fraction of the entries (0.02), all "
+			    "or none",
+			    v);
 		set_str(&h->drill, v);
-	else if (strcmp(key, "drill-max-duration") == 0) {
+	} else if (strcmp(key, "drill-max-duration") == 0) {
 		h->drill_max = strtol(v, &end, 10);
 		if (*end != '\0' || h->drill_max <= 0)
 			return refuse(c,
@@ -249,6 +279,25 @@ handler(void *arg, const char *section, const char *key, const char *v)
 	    "section [%s]: there are [global] and [host NAME] only", section);
 }
 
+/* Do ${a} and ${b} name one place (as written, '/' repeated or at the
+ * end aside)? */
+static int
+same_path(const char *a, const char *b)
+{
+	for (;;) {
+		while (a[0] == '/' && (a[1] == '/' || a[1] == '\0'))
+			a++;
+		while (b[0] == '/' && (b[1] == '/' || b[1] == '\0'))
+			b++;
+		if (*a != *b)
+			return 0;
+		if (*a == '\0')
+			return 1;
+		a++;
+		b++;
+	}
+}
+
 void
 config_load(struct config *c, const char *path)
 {
@@ -285,19 +334,13 @@ config_load(struct config *c, const char *path)
 		if (h->source == NULL || h->repo == NULL)
 			fatal("%s: [host %s] needs source and repository", path,
 			    h->name);
-		if (strcmp(h->drill, "none") != 0 &&
-		    strcmp(h->drill, "all") != 0 && atof(h->drill) <= 0)
-			fatal("%s: [host %s] drill is a fraction, all or none",
-			    path, h->name);
-		if (h->keep != NULL) {
-			int64_t t;
-
-			if (timespec_parse(h->keep, (int64_t)time(NULL), NULL,
-				0, &t) != 0)
-				fatal("%s: [host %s] keep = %s is not a time "
-				      "span (e.g. 30D)",
-				    path, h->name, h->keep);
-		}
+		for (size_t k = 0; k < i; k++)
+			if (same_path(h->repo, c->hosts[k].repo))
+				fatal("%s: [host %s] and [host %s] have the "
+				      "same "
+				      "repository %s: one repository a host",
+				    path, c->hosts[k].name, h->name,
+				    log_name(h->repo, strlen(h->repo)));
 	}
 }
 

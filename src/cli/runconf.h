@@ -34,6 +34,7 @@ struct config {
 	struct host *hosts;
 	size_t n;
 	char why[512]; /* why the line config_load stopped at was refused */
+	char section[80]; /* the section of the last key read */
 };
 
 /*

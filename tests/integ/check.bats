@@ -124,6 +124,33 @@ as_server() {
 	conf "[global]" "parallel = 0"
 	run as_server check "$T/capback.conf"
 	[[ "$output" == *"line 5: parallel = 0: a number from 1 to 64"* ]]
+	# values that used to pass: a keep with no unit kept everything, a
+	# drill of 2% ran and reported damage, a repeated section replaced
+	# the first, two hosts shared a repository
+	conf "[host web1]" "source = $T/src" "repository = $T/srv/web1" "keep = 30"
+	run as_server check "$T/capback.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"line 7: keep = 30: a time span with its unit"* ]]
+	conf "[host web1]" "source = $T/src" "repository = $T/srv/web1" "drill = 2%"
+	run as_server check "$T/capback.conf"
+	[[ "$output" == *"line 7: drill = 2%: a fraction of the entries"* ]]
+	conf "[host web1]" "source = $T/src" "repository = $T/srv/web1" "drill = 1.5"
+	run as_server check "$T/capback.conf"
+	[[ "$output" == *"line 7: drill = 1.5: a fraction"* ]]
+	conf "[global]" "overdue = 36"
+	run as_server check "$T/capback.conf"
+	[[ "$output" == *"line 5: overdue = 36: a time span"* ]]
+	conf "[host web1]" "source = $T/src" "repository = $T/srv/web1" \
+	    "[host db1]" "source = $T/src" "repository = $T/srv/db1" \
+	    "[host web1]" "source = $T/other"
+	run as_server check "$T/capback.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"line 11: [host web1] appears twice"* ]]
+	conf "[host web1]" "source = $T/src" "repository = $T/srv/web1" \
+	    "[host db1]" "source = $T/src" "repository = $T/srv//web1/"
+	run as_server check "$T/capback.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"[host web1] and [host db1] have the same repository"* ]]
 	# the selection keys reach the backup that run starts
 	mkdir -p "$T/src/skip" "$T/src/keep"
 	touch "$T/src/skip/.nobackup" "$T/src/skip/a" "$T/src/keep/b"

@@ -240,7 +240,7 @@ assert d["state_dir"].endswith("/state/hosts") and d["reason"] == "Permission de
 	[[ "$output" == *"[host a] needs source and repository"* ]]
 	printf '[host a]\nsource = /x\nrepository = /y\nkeep = thirty days\n' >"$T/bad.conf"
 	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
-	[[ "$output" == *"keep = thirty days is not a time span"* ]]
+	[[ "$output" == *"line 4: keep = thirty days: a time span with its unit"* ]]
 	# a timeout needs a unit (a bare number would be a point in time)
 	printf '[global]\ntimeout = 6h\n[host a]\nsource = /x\nrepository = /y\ntimeout = 10\n' >"$T/bad.conf"
 	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
