@@ -195,6 +195,21 @@ host_key(struct strbuf *sb, const struct setup_opts *o, const char *kind,
 		    "# (give --key 'ssh-ed25519 AAAA... capback@server', the "
 		    "server's key, for the key line)");
 	} else {
+		char blob[1024];
+		const char *other =
+		    strcmp(kind, "reader") == 0 ? "restorer" : "reader";
+
+		/* sshd takes the first line that matches a key: one key
+		 * for both would reach one role only */
+		snprintf(blob, sizeof(blob), "%.*s",
+		    (int)strcspn(o->key + strcspn(o->key, " ") + 1, " "),
+		    o->key + strcspn(o->key, " ") + 1);
+		line(sb,
+		    "if [ -f %s/%s.%s ] && grep -qF '%s' %s/%s.%s; then echo "
+		    "'capback setup: this key is the %s'\\''s already: the "
+		    "%s needs a key of its own' >&2; exit 1; fi",
+		    KEYS_DIR, o->user, other, blob, KEYS_DIR, o->user, other,
+		    other, kind);
 		line(sb, "# the key may only run this, from this address");
 		line(sb, "cat >%s/%s.%s.new <<'CAPBACK_EOF'", KEYS_DIR, o->user,
 		    kind);
@@ -249,7 +264,8 @@ host_key(struct strbuf *sb, const struct setup_opts *o, const char *kind,
 	    "systemctl try-reload-or-restart ssh.service || echo 'capback "
 	    "setup: reload sshd yourself: systemctl reload ssh' >&2; elif [ "
 	    "-s /run/sshd.pid ]; then kill -HUP \"$(cat /run/sshd.pid)\"; "
-	    "fi; fi");
+	    "else echo 'capback setup: no running sshd found to reload: "
+	    "reload (or start) it yourself' >&2; fi; fi");
 }
 
 static void
@@ -351,10 +367,14 @@ server_script(struct strbuf *sb, const struct setup_opts *o)
 	line(sb, "fi");
 	if (o->host != NULL) {
 		line(sb,
-		    "if grep -qxF '[host %s]' %s; then echo \"capback "
-		    "setup: [host %s] is already in %s: change it there\"; "
-		    "else",
-		    o->host, o->config, o->host, o->config);
+		    "if grep -qxF '[host %s]' %s; then if [ \"$(awk '$0 == "
+		    "\"[host %s]\" { h = 1; next } /^\\[/ { h = 0 } h && $1 == "
+		    "\"source\" { print $3 }' %s)\" = '%s' ]; then echo "
+		    "\"capback setup: [host %s] is in %s already\"; else echo "
+		    "\"capback setup: [host %s] is in %s already, with another "
+		    "source: change it there\" >&2; exit 1; fi; else",
+		    o->host, o->config, o->host, o->config, o->source, o->host,
+		    o->config, o->host, o->config);
 		line(sb, "cat >>%s <<'CAPBACK_EOF'", o->config);
 		line(sb,
 		    "\n[host %s]\nsource = %s\nrepository = %s/%s\nkeep = 30D\n"
@@ -418,6 +438,17 @@ setup(const struct setup_opts *o)
 		    strncmp(o->key, "sk-", 3) != 0)))
 		fatal("setup: --key must be one public key line "
 		      "(ssh-ed25519 AAAA... comment)");
+	if (o->key != NULL) {
+		const char *b = strchr(o->key, ' ');
+		size_t n = b ? strcspn(b + 1, " ") : 0;
+
+		if (b == NULL || n < 16 ||
+		    strspn(b + 1,
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			"0123456789+/=") != n)
+			fatal("setup: --key must be one public key line "
+			      "(ssh-ed25519 AAAA... comment)");
+	}
 	{
 		struct passwd *pw = getpwnam(o->user);
 
@@ -476,7 +507,7 @@ setup(const struct setup_opts *o)
 		    o->role, o->user);
 	else
 		printf("setup done; once each host is set up, check them all "
-		       "with: capback check %s\n",
-		    o->config);
+		       "with: runuser -u %s -- capback check %s\n",
+		    o->user, o->config);
 	return 0;
 }

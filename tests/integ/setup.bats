@@ -134,9 +134,13 @@ apply_server() {
 	grep -qx "repository = $T/repos/web1" "$T/etc/capback.conf"
 	key=$(md5sum "$home/.ssh/id_ed25519" "$T/etc/capback.conf")
 	run apply_server server "${args[@]}" --host web1 \
-	    --source capback@other::/
+	    --source capback@web1.example.org::/
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"[host web1] is already in $T/etc/capback.conf: change it there"* ]]
+	[[ "$output" == *"[host web1] is in $T/etc/capback.conf already"* ]]
+	run apply_server server "${args[@]}" --host web1 \
+	    --source capback@other::/
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"[host web1] is in $T/etc/capback.conf already, with another source: change it there"* ]]
 	[ "$(md5sum "$home/.ssh/id_ed25519" "$T/etc/capback.conf")" = "$key" ]
 	# an existing account keeps its home: the key goes where ssh looks
 	[ "$(grep -c '^\[host ' "$T/etc/capback.conf")" -eq 1 ]
@@ -159,6 +163,13 @@ apply_server() {
 	[ "$(stat -c %U:%a "$T/restore")" = "$U:700" ]
 	grep -qxF "restrict,from=\"10.0.0.5\",command=\"$T/bin/capback-restorer --serve --restrict-path $T/restore\" $KEY" \
 	    "/etc/capback/ssh/$U.restorer"
+	[ ! -e "/etc/capback/ssh/$U.reader" ]
+	# one key for both roles would reach only one of them
+	run "$T/bin/capback" setup --role reader --user "$U" --group "$G" \
+	    --from 10.0.0.5 --key "$KEY" --apply
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"this key is the restorer's already: the reader needs a key of its own"* ]]
 	[ ! -e "/etc/capback/ssh/$U.reader" ]
 }
 
