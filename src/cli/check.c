@@ -149,6 +149,36 @@ field(const char *text, const char *key, char *buf, size_t len)
 	return NULL;
 }
 
+/* The fingerprints of the known_hosts lines in ${keys}, added to ${fix}
+ * (what an admin compares with the host's ssh-keygen -lf). */
+static void
+fingerprints(struct strbuf *fix, const struct strbuf *keys)
+{
+	char tmpl[] = "/tmp/capback-check.XXXXXX";
+	struct strbuf out = STRBUF_INIT, err = STRBUF_INIT;
+	int fd = keys->len ? mkstemp(tmpl) : -1;
+
+	if (fd < 0)
+		return;
+	if (write(fd, keys->buf, keys->len) == (ssize_t)keys->len) {
+		capture((char *[]){ (char *)"/usr/bin/ssh-keygen",
+			    (char *)"-lf", tmpl, NULL },
+		    &out, &err);
+		strbuf_addstr(fix, "\n    their fingerprints:");
+		for (char *l = out.buf; l != NULL && *l != '\0';) {
+			size_t n = strcspn(l, "\n");
+
+			if (n > 0)
+				strbuf_addf(fix, "\n      %s", log_text(l, n));
+			l += n + (l[n] == '\n');
+		}
+	}
+	close(fd);
+	unlink(tmpl);
+	strbuf_release(&out);
+	strbuf_release(&err);
+}
+
 /* The host's key is unknown: what ssh-keyscan sees, to review.  The
  * name and port are ssh's own (ssh -G with the schema's options). */
 static void
@@ -197,6 +227,7 @@ unknown_host_key(struct report *r, const char *schema, const char *host)
 			strbuf_addf(&fix, "\n      %s", log_text(l, n));
 		l += n + (l[n] == '\n');
 	}
+	fingerprints(&fix, &out);
 	problem(r, fix.buf,
 	    "its host key is not known (never accepted silently)");
 out:
@@ -247,14 +278,23 @@ check_reader(struct report *r, const struct config *c, const struct host *h,
 		if (st == 255 &&
 		    strstr(e, "Host key verification failed") != NULL)
 			unknown_host_key(r, schema, host);
-		else if (st == 255 && strstr(e, "Permission denied") != NULL)
-			problem(r,
-			    "on the host: capback setup --role reader --key "
-			    "\"$(cat ~/.ssh/id_ed25519.pub of this account)\" "
-			    "--from THIS-SERVER --apply",
+		else if (st == 255 && strstr(e, "Permission denied") != NULL) {
+			char kfix[1024];
+			const char *at = strchr(host, '@');
+
+			snprintf(kfix, sizeof(kfix),
+			    "on the host: capback setup --role reader%s%.*s "
+			    "--restrict-path DIR --key '(this account's "
+			    "~/.ssh/id_ed25519.pub)' --from THIS-SERVER'S-"
+			    "ADDRESS --apply (the key works from that address "
+			    "only: sshd's log there says \"not from a "
+			    "permitted host\" when it is another)",
+			    at ? " --user " : "", at ? (int)(at - host) : 0,
+			    host);
+			problem(r, kfix,
 			    "the host refuses this account's key (%s)",
 			    last_line(&err));
-		else if (st == 255 || st < 0)
+		} else if (st == 255 || st < 0)
 			problem(r,
 			    "check the name, the network and that sshd "
 			    "runs there",
@@ -327,8 +367,14 @@ check_reader(struct report *r, const struct config *c, const struct host *h,
 			problem(r, "on the host: capback doctor --role reader",
 			    "the reader cannot open %.*s:%s", (int)pl, v,
 			    v + pl);
-		else
-			good(r, "root-only probe readable");
+		else if (strcmp(v, "/etc/shadow ok") == 0)
+			good(r, "root-only /etc/shadow readable");
+		else {
+			char w[600];
+
+			snprintf(w, sizeof(w), "%.*s opens", (int)pl, v);
+			good(r, w);
+		}
 	}
 out:
 	strbuf_release(&out);
@@ -400,8 +446,27 @@ check_host(const struct config *c, const struct host *h)
 			fatal("out of memory");
 		check_reader(&r, c, h, host, sep + 2);
 		free(host);
-	} else
-		good(&r, "local source");
+	} else {
+		struct stat st;
+		const char *colon = strchr(h->source, ':');
+
+		if (colon != NULL &&
+		    memchr(h->source, '/', (size_t)(colon - h->source)) == NULL)
+			problem(&r,
+			    "source = USER@HOST::/PATH (two colons) for a "
+			    "host, or a local path",
+			    "source %s looks like scp's USER@HOST:PATH, which "
+			    "capback takes as a local path",
+			    log_name(h->source, strlen(h->source)));
+		else if ((errno = 0, stat(h->source, &st) != 0) ||
+		    !S_ISDIR(st.st_mode))
+			problem(&r, "source = an existing directory",
+			    "source %s: %s",
+			    log_name(h->source, strlen(h->source)),
+			    errno ? strerror(errno) : "not a directory");
+		else
+			good(&r, "local source");
+	}
 	check_repo(&r, h);
 	if (asprintf(&text, "%s: %s%s%s\n%s", h->name, r.n ? "" : "ok (",
 		r.n ? "" : (r.ok.buf ? r.ok.buf : ""), r.n ? "" : ")",

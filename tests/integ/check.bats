@@ -57,7 +57,7 @@ as_server() {
 	run as_server check "$T/capback.conf"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[[ "$output" == "web1: ok (reachable, host key known, reader capback "*", restrict-path /, cap_dac_read_search in effect, root-only probe readable, $T/srv/web1 to be made by the first run)" ]]
+	[[ "$output" == "web1: ok (reachable, host key known, reader capback "*", restrict-path /, cap_dac_read_search in effect, root-only /etc/shadow readable, $T/srv/web1 to be made by the first run)" ]]
 }
 
 @test "each problem with its fix: no capability, restrict path, repository, misspelt forced command" {
@@ -91,6 +91,8 @@ as_server() {
 	[[ "$output" == *"PROBLEM: its host key is not known (never accepted silently)"* ]]
 	[[ "$output" == *"ssh-keyscan -p $PORT 127.0.0.1"* ]]
 	grep -qF "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$T/sshd/host_key.pub")" <<<"$output"
+	# with the fingerprint the admin compares with the host's own
+	grep -qF "$(ssh-keygen -lf "$T/sshd/host_key.pub" | cut -d' ' -f2)" <<<"$output"
 	[ ! -s "$T/sshd/known_hosts" ]
 }
 
@@ -103,6 +105,15 @@ as_server() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"gone: 1 problem"*"PROBLEM: not reachable: "*"refused"* ]]
 	[[ "$output" == *"nokey: 1 problem"*"PROBLEM: the host refuses this account's key"* ]]
+	[[ "$output" == *"capback setup --role reader --user nobody --restrict-path DIR"*"not from a permitted host"* ]]
+	# a local source that is not there, and scp's one-colon form
+	conf "[host a]" "source = $T/nothing" "repository = $T/srv/a" \
+	    "[host b]" "source = capback@db1:/etc" "repository = $T/srv/b"
+	run as_server check "$T/capback.conf"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"PROBLEM: source $T/nothing: No such file or directory"* ]]
+	[[ "$output" == *"PROBLEM: source capback@db1:/etc looks like scp's USER@HOST:PATH"* ]]
 	run cb check "$T/capback.conf"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"runuser -u capback -- capback check"* ]]

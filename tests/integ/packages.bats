@@ -196,7 +196,7 @@ walkthrough() {
 	run sh -e -c "$(walkthrough run)"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"web1: ok (reachable, host key known, reader capback"*"cap_dac_read_search in effect, root-only probe readable"* ]]
+	[[ "$output" == *"web1: ok (reachable, host key known, reader capback"*"cap_dac_read_search in effect, root-only /etc/shadow readable"* ]]
 	[[ "$output" == *"db1: ok ("* ]]
 	grep -qx "web1 secret" "/srv/backup/web1/etc/shadow"
 	grep -qx "db1 secret" "/srv/backup/db1/etc/shadow"
