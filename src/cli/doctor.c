@@ -684,11 +684,21 @@ doctor(const char *role, const char *user)
 		    (geteuid() == 0 || v == CAP_SET)) {
 			problem("running the writer with root's privilege is "
 				"more than it needs");
-			printf(
-			    "    fix: run backups as an ordinary account "
-			    "(e.g. su -s /bin/sh backup -c 'capback ...')\n");
+			printf("    fix: run backups as an ordinary account "
+			       "(runuser -u capback -- capback ...)\n");
 		}
 		cap_free(c);
+		if (strcmp(role, "restorer") == 0 && user != NULL) {
+			struct passwd *pw = getpwnam(user);
+			char bin[4096];
+
+			snprintf(bin, sizeof(bin), "%s/capback-reader",
+			    spawn_libexec_dir());
+			if (pw == NULL)
+				problem("no user '%s'", user);
+			else if (geteuid() == 0)
+				forced_commands(pw, bin);
+		}
 	} else
 		fatal("--role must be reader, writer or restorer, not '%s'",
 		    role);
