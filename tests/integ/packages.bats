@@ -25,7 +25,8 @@ setup() {
 	[ -x /usr/sbin/sshd ] || skip "openssh-server not installed"
 	if dpkg -s capback >/dev/null 2>&1 || id capback >/dev/null 2>&1 ||
 	    id capback-host >/dev/null 2>&1 ||
-	    [ -e /etc/capback ] || [ -e /srv/backup ] || [ -e /var/lib/capback ]; then
+	    [ -e /etc/capback ] || [ -e /srv/backup ] || [ -e /var/lib/capback ] ||
+	    [ -e /var/restore ]; then
 		skip "capback is installed or set up on this machine already"
 	fi
 	OWN=1 # from here on, what is installed and set up is this test's
@@ -50,7 +51,7 @@ teardown() {
 	groupdel capback-reader 2>/dev/null || true
 	dpkg-statoverride --remove /usr/libexec/capback/capback-reader 2>/dev/null || true
 	groupdel "cbovr$$" 2>/dev/null || true
-	rm -rf /var/lib/capback /var/lib/capback-host /srv/backup /etc/capback \
+	rm -rf /var/lib/capback /var/lib/capback-host /srv/backup /etc/capback /var/restore \
 	    /etc/ssh/sshd_config.d/capback-capback-host.conf
 	teardown_scratch
 }
@@ -203,6 +204,17 @@ walkthrough() {
 	[ "$(stat -c %U /srv/backup/web1/etc/shadow)" = capback ]
 	# the report went to the real MTA, for root
 	tail -c +$((logsize + 1)) /var/log/exim4/mainlog | grep -q '<= .*capback'
+
+	# ---- a restore onto a host through its own key, as README.md says
+	RKEY_SUB="s#'ssh-ed25519 AAAA... capback@backup'#\"\$(cat /var/lib/capback/.ssh/restore_ed25519.pub)\"#"
+	walkthrough restore | sed "s#192\.0\.2\.10#127.0.0.1#; $RKEY_SUB; s#--apply\$#--user capback-host --apply#; s#capback@web1#capback-host@web1#; s#/fstab#/shadow#g" >"$T/restore.sh"
+	cat "$T/restore.sh"
+	run sh -e "$T/restore.sh"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(cat /var/restore/shadow)" = "web1 secret" ]
+	[ "$(stat -c %U /var/restore/shadow)" = capback-host ]
+	rm -rf /var/restore
 
 	# ---- purge: nothing the packages made is left
 	for h in web1 db1; do sh "$LIB/sshd-loopback.sh" stop "$T/sshd-$h"; done
