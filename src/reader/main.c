@@ -803,9 +803,14 @@ probe(const char *restrict_path)
 		dirfd = forced_open_beneath(restrict_path, target, NULL);
 		fd = dirfd;
 	} else {
+		int e;
+
 		dirfd = forced_open_beneath(restrict_path, target, &base);
 		fd = openat(dirfd, base,
 		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		e = errno;
+		free((char *)base); /* forced_open_beneath's copy */
+		errno = e;
 	}
 	printf("probe %s %s\n", target, fd >= 0 ? "ok" : strerror(errno));
 	if (fd >= 0 && fd != dirfd)
