@@ -36,6 +36,7 @@
 #include "strbuf.h"
 #include "timefmt.h"
 #include "timespec.h"
+#include "metrics.h"
 #include "runconf.h"
 
 /* What a worker found, as kept in STATE/hosts/NAME.result. */
@@ -46,6 +47,7 @@ struct result {
 	uint64_t files, changed, inc_bytes, source_bytes;
 	char oldest_proven[512];
 	int64_t drilled; /* when the last drill ran */
+	int64_t last_ok; /* when the last successful run ended */
 	char retention[160];
 	unsigned nwarn;
 };
@@ -88,10 +90,13 @@ result_save(const struct config *c, const struct host *h,
 	    "status %s\nstarted %lld\nfinished %lld\nfiles %" PRIu64
 	    "\nchanged %" PRIu64 "\nincrement-bytes %" PRIu64
 	    "\nsource-bytes %" PRIu64 "\nwarnings %u\ndrilled %lld\n"
-	    "oldest-proven %s\nretention %s\nwhy %s\n",
+	    "oldest-proven %s\nretention %s\nlast-success %lld\nwhy %s\n",
 	    r->status, (long long)r->started, (long long)r->finished, r->files,
 	    r->changed, r->inc_bytes, r->source_bytes, r->nwarn,
-	    (long long)r->drilled, r->oldest_proven, r->retention, r->why);
+	    (long long)r->drilled, r->oldest_proven, r->retention,
+	    (long long)(strcmp(r->status, "ok") == 0 ? r->finished :
+						       r->last_ok),
+	    r->why);
 	if (fclose(f) != 0 || rename(tmp, path) != 0)
 		fatal("cannot write %s: %s", path, strerror(errno));
 }
@@ -109,6 +114,7 @@ result_fresh(struct result *r, const struct result *last, int64_t started)
 	r->started = started;
 	if (last != NULL) {
 		r->drilled = last->drilled;
+		r->last_ok = last->last_ok;
 		memcpy(r->oldest_proven, last->oldest_proven,
 		    sizeof(r->oldest_proven));
 	}
@@ -159,6 +165,8 @@ result_load(const struct config *c, const struct host *h, struct result *r)
 			r->nwarn = (unsigned)v;
 		else if (strcmp(line, "drilled") == 0)
 			r->drilled = v;
+		else if (strcmp(line, "last-success") == 0)
+			r->last_ok = v;
 	}
 	fclose(f);
 	return 0;
@@ -911,6 +919,63 @@ usage_run(FILE *f)
 	    "report anyway).  Exit status: 0 every host OK, 1 otherwise.\n");
 }
 
+/* The time of an "oldest point proven restorable" text, 0 if none. */
+static int64_t
+proven_time(const char *text)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return end == NULL ? 0 : (int64_t)timegm(&tm);
+}
+
+/* The metrics file of this run ([global] metrics); 0 once written. */
+static int
+run_metrics(const struct config *c, int64_t began, const char *skip,
+    const struct result *skipped, unsigned failed)
+{
+	struct host_metrics *hm = calloc(c->n, sizeof(*hm));
+	struct result *rs = calloc(c->n, sizeof(*rs));
+	int rc;
+
+	if (hm == NULL || rs == NULL)
+		fatal("out of memory");
+	for (size_t i = 0; i < c->n; i++) {
+		const struct host *h = &c->hosts[i];
+		struct result *r = &rs[i];
+
+		if (skip[i])
+			*r = skipped[i];
+		hm[i].name = h->name;
+		hm[i].have = skip[i] || result_load(c, h, r) == 0;
+		hm[i].ok = strcmp(r->status, "ok") == 0;
+		hm[i].started = r->started;
+		hm[i].finished = r->finished;
+		hm[i].last_ok = hm[i].ok ? r->finished : r->last_ok;
+		hm[i].drilled = r->drilled;
+		hm[i].oldest_proven = proven_time(r->oldest_proven);
+		hm[i].files = r->files;
+		hm[i].changed = r->changed;
+		hm[i].inc_bytes = r->inc_bytes;
+		hm[i].source_bytes = r->source_bytes;
+		hm[i].warnings = r->nwarn;
+		hm[i].drill_share = strcmp(h->drill, "all") == 0 ? 1.0 :
+		    strcmp(h->drill, "none") == 0		 ? 0.0 :
+								   atof(h->drill);
+		hm[i].repo = is_remote(h->repo) ? NULL : h->repo;
+	}
+	rc = metrics_write(c->metrics, hm, c->n, began, (int64_t)time(NULL),
+	    failed);
+	if (rc != 0)
+		log_error("cannot write the metrics file %s: %s", c->metrics,
+		    strerror(errno));
+	free(hm);
+	free(rs);
+	return rc;
+}
+
 int
 run_main(int argc, char **argv, const char *verbosity, const char *current_time)
 {
@@ -977,6 +1042,9 @@ run_main(int argc, char **argv, const char *verbosity, const char *current_time)
 			log_info("report handed to %s for %s", c.sendmail,
 			    c.mail_to);
 	}
+	if (c.metrics != NULL &&
+	    run_metrics(&c, began, skip, skipped, failed) != 0)
+		rc = 1;
 	/* Only now: the report is with sendmail (a shutdown may follow). */
 	if (c.after != NULL) {
 		int st = run_hook(c.after, 2);

@@ -116,7 +116,7 @@ add_rule(struct host *h, const char *key, const char *v)
 
 #define GLOBAL_KEYS                                              \
 	"parallel, state-dir, mail-to, mail-from, mail, after, " \
-	"remote-schema, sendmail, overdue, timeout"
+	"remote-schema, sendmail, overdue, timeout, metrics"
 #define HOST_KEYS                                                         \
 	"source, repository, keep, drill, drill-max-duration, before, "   \
 	"after, remote-schema, timeout, check-unchanged, null-separator " \
@@ -151,7 +151,16 @@ global_key(struct config *c, const char *key, const char *v)
 		set_str(&c->state, v);
 	} else if (strcmp(key, "remote-schema") == 0)
 		set_str(&c->schema, v);
-	else if (strcmp(key, "sendmail") == 0) {
+	else if (strcmp(key, "metrics") == 0) {
+		size_t l = strlen(v);
+
+		if (v[0] != '/' || l < 6 || strcmp(v + l - 5, ".prom") != 0)
+			return refuse(c,
+			    "metrics = %s: an absolute path ending in .prom "
+			    "(the node exporter's textfile directory)",
+			    v);
+		set_str(&c->metrics, v);
+	} else if (strcmp(key, "sendmail") == 0) {
 		if (v[0] != '/')
 			return refuse(c, "sendmail = %s: an absolute path", v);
 		set_str(&c->sendmail, v);
@@ -372,4 +381,5 @@ config_free(struct config *c)
 	free(c->sendmail);
 	free(c->overdue);
 	free(c->timeout);
+	free(c->metrics);
 }

@@ -30,6 +30,7 @@ struct config {
 	long parallel;
 	char *mail_to, *mail_from, *mail_when, *after, *state, *schema;
 	char *sendmail, *overdue, *timeout;
+	char *metrics;		  /* the textfile collector's file, or NULL */
 	const char *current_time; /* capback --current-time, or NULL */
 	struct host *hosts;
 	size_t n;
