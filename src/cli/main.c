@@ -23,6 +23,7 @@
 #include "select.h"
 #include "check.h"
 #include "doctor.h"
+#include "info.h"
 #include "drill.h"
 #include "run.h"
 #include "setup.h"
@@ -64,6 +65,8 @@ usage_main(FILE *f)
 	    "  status [--json] [CONFIG]    the last result of every host\n"
 	    "  check [CONFIG]              can every host be backed up? "
 	    "(ssh, keys, reader)\n"
+	    "  info                        versions, roles, confinement "
+	    "features (YAML)\n"
 	    "  doctor [--role R] [--user U]  check privileges on this host\n"
 	    "  setup --role R [--apply]    set up a server, reader or "
 	    "restorer\n"
@@ -80,6 +83,8 @@ usage_main(FILE *f)
 	    "is changing\n"
 	    "                        (else refused; reads wait anyway)\n"
 	    "  -V, --version         print the version\n"
+	    "  --api-version N       rdiff-backup's (200 or 201): accepted, "
+	    "changes nothing\n"
 	    "  -h, --help            this text; ACTION --help for an "
 	    "action\n");
 }
@@ -1055,10 +1060,12 @@ main(int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ "wait", optional_argument, NULL, 'w' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "api-version", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct global g;
+	long api = 0;
 	const char *env = getenv("CAPBACK_VERBOSITY");
 	int c, v = env ? atoi(env) : 3;
 	char *end;
@@ -1080,6 +1087,17 @@ main(int argc, char **argv)
 		case 'w': g.wait = check_wait(optarg); break;
 		case 'r': g.schema = optarg; break;
 		case 'V': printf("capback %s\n", CAPBACK_VERSION); return 0;
+		case 'A':
+			/* rdiff-backup's: accepted so its wrappers run as
+			 * they are; the interface is the same either way */
+			errno = 0;
+			api = strtol(optarg, &end, 10);
+			if (errno != 0 || *optarg == '\0' || *end != '\0' ||
+			    api < API_VERSION_MIN || api > API_VERSION_MAX)
+				fatal("API version %s must be between %d and "
+				      "%d",
+				    optarg, API_VERSION_MIN, API_VERSION_MAX);
+			break;
 		case 'h': usage_main(stdout); return 0;
 		default: usage_main(stderr); return 1;
 		}
@@ -1118,6 +1136,8 @@ main(int argc, char **argv)
 		return cmd_setup(argc, argv);
 	if (strcmp(argv[0], "check") == 0)
 		return check_main(argc, argv);
+	if (strcmp(argv[0], "info") == 0)
+		return info_main(argc, argv, (int)api);
 	log_error("unknown action '%s'", argv[0]);
 	usage_main(stderr);
 	return 1;

@@ -1,0 +1,123 @@
+/*
+ * capback info: versions, the roles this CLI runs and their privilege,
+ * and the kernel's confinement features, for a bug report or a wrapper
+ * script (YAML, as rdiff-backup's info prints it).
+ */
+#include "info.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "spawn.h"
+
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#endif
+
+/* A YAML plain scalar, or a double-quoted one when it needs quoting. */
+static void
+scalar(const char *s)
+{
+	if (s[0] != '\0' && strpbrk(s, ":#'\"\\{}[],&*!|>%@`\n\t") == NULL &&
+	    s[0] != ' ' && s[0] != '-' && s[0] != '?') {
+		printf("%s\n", s);
+		return;
+	}
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			printf("\\x%02x", (unsigned char)*s);
+		else
+			putchar(*s);
+	}
+	printf("\"\n");
+}
+
+static void
+role(const char *name)
+{
+	char path[4200];
+	cap_t fc;
+	char *text = NULL;
+
+	snprintf(path, sizeof(path), "%s/capback-%s", spawn_libexec_dir(),
+	    name);
+	printf("    %s:\n      path: ", name);
+	scalar(path);
+	printf("      runnable: %s\n",
+	    access(path, X_OK) == 0 ? "true" : "false");
+	if ((fc = cap_get_file(path)) != NULL) {
+		text = cap_to_text(fc, NULL);
+		cap_free(fc);
+	}
+	printf("      file_capabilities: ");
+	scalar(text != NULL ? text : "");
+	cap_free(text);
+}
+
+int
+info_main(int argc, char **argv, int api_version)
+{
+	struct utsname u;
+	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, 1u);
+	int i;
+
+	if (argc > 1) {
+		if (strcmp(argv[1], "--help") == 0 ||
+		    strcmp(argv[1], "-h") == 0) {
+			printf("usage: capback info\nVersions, the roles and "
+			       "their privilege, the kernel's confinement "
+			       "features, as YAML.\n");
+			return 0;
+		}
+		fatal("info takes no arguments");
+	}
+	if (uname(&u) != 0)
+		memset(&u, 0, sizeof(u));
+	printf("---\nexec:\n  api_version:\n    actual: %d\n    default: %d\n"
+	       "    max: %d\n    min: %d\n  argv:\n",
+	    api_version ? api_version : API_VERSION_MAX, API_VERSION_MAX,
+	    API_VERSION_MAX, API_VERSION_MIN);
+	for (i = 0; i < argc; i++) {
+		printf("  - ");
+		scalar(argv[i]);
+	}
+	printf("  version: %s\n  repository_format: rdiff-backup 2.2\n",
+	    CAPBACK_VERSION);
+	printf("  roles:\n");
+	role("reader");
+	role("writer");
+	role("restorer");
+	printf("features:\n  sandbox: %s\n",
+#ifdef CAPBACK_NO_SANDBOX
+	    "none (a sanitizer build: roles refuse to run as root)"
+#else
+	    "seccomp and Landlock"
+#endif
+	);
+	if (abi > 0)
+		printf("  landlock_abi: %ld\n", abi);
+	else
+		printf("  landlock_abi: null  # %s\n", strerror(errno));
+	printf("  seccomp: %s\n",
+	    prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 ? "true" : "false");
+	printf("system:\n  fs_encoding: utf-8\n  platform: ");
+	{
+		char p[1024];
+
+		snprintf(p, sizeof(p), "%s-%s-%s", u.sysname, u.release,
+		    u.machine);
+		scalar(p);
+	}
+	printf("...\n");
+	return 0;
+}
