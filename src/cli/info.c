@@ -85,8 +85,7 @@ info_main(int argc, char **argv, int api_version)
 		memset(&u, 0, sizeof(u));
 	printf("---\nexec:\n  api_version:\n    actual: %d\n    default: %d\n"
 	       "    max: %d\n    min: %d\n  argv:\n",
-	    api_version ? api_version : API_VERSION_MAX, API_VERSION_MAX,
-	    API_VERSION_MAX, API_VERSION_MIN);
+	    api_version, API_VERSION_MIN, API_VERSION_MAX, API_VERSION_MIN);
 	for (i = 0; i < argc; i++) {
 		printf("  - ");
 		scalar(argv[i]);

@@ -32,6 +32,8 @@
 
 struct global {
 	const char *schema;	  /* --remote-schema, NULL: "ssh -C {h}" */
+	int api;		  /* --api-version, 200 by default */
+	int parsable;		  /* --parsable-output */
 	const char *current_time; /* validated decimal seconds or NULL */
 	char verbosity[16];
 	int force;
@@ -615,7 +617,7 @@ static int
 run_query(const char *mode, const char *at, const char *location,
     const struct global *g)
 {
-	char *wargv[20], *repo, *sub, *host;
+	char *wargv[24], *repo, *sub, *host;
 	const char *loc;
 	int wn = 0, st;
 
@@ -643,6 +645,13 @@ run_query(const char *mode, const char *at, const char *location,
 	}
 	if (host != NULL)
 		wargv[wn++] = (char *)"--find-repo";
+	if (g->parsable) {
+		wargv[wn++] = (char *)"--parsable";
+		wargv[wn++] =
+		    (char *)(g->api >= 201 || strcmp(mode, "list-sizes") == 0 ?
+			    "2" :
+			    "1");
+	}
 	wargv[wn++] = (char *)"--";
 	wargv[wn++] = (char *)mode;
 	wargv[wn++] = repo;
@@ -657,7 +666,8 @@ static void
 usage_query(FILE *f)
 {
 	fprintf(f,
-	    "usage: capback [GLOBAL OPTIONS] list increments REPOSITORY\n"
+	    "usage: capback [GLOBAL OPTIONS] list increments [--size] "
+	    "REPOSITORY[/PATH]\n"
 	    "       capback [GLOBAL OPTIONS] list files [--at TIME | "
 	    "--changed-since TIME]\n"
 	    "                                          REPOSITORY[/PATH]\n"
@@ -682,11 +692,12 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 		{ "at", required_argument, NULL, 't' },
 		{ "changed-since", required_argument, NULL, 'c' },
 		{ "all", no_argument, NULL, 'a' },
+		{ "size", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *at = NULL, *mode = "verify", *since = NULL;
-	int c, all = 0;
+	int c, all = 0, size = 0;
 
 	if (is_list) {
 		if (argc < 2 ||
@@ -711,6 +722,7 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 		case 't': at = optarg; break;
 		case 'c': since = optarg; break;
 		case 'a': all = 1; break;
+		case 's': size = 1; break;
 		case 'h': usage_query(stdout); return 0;
 		default: usage_query(stderr); return 1;
 		}
@@ -722,6 +734,16 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 	}
 	if (at != NULL && strcmp(mode, "list-increments") == 0)
 		fatal("list increments takes no --at");
+	if (size) {
+		if (strcmp(mode, "list-increments") != 0)
+			fatal("--size goes with list increments");
+		mode = "list-sizes";
+	}
+	if (g->parsable && strncmp(mode, "list-", 5) != 0)
+		fatal("--parsable-output goes with list increments");
+	if (g->parsable && strcmp(mode, "list-files") == 0)
+		fatal("--parsable-output goes with list increments (list "
+		      "files prints one path a line already)");
 	if (all) {
 		if (strcmp(mode, "verify") != 0 || at != NULL)
 			fatal("--all goes with verify, without --at");
@@ -1061,6 +1083,7 @@ main(int argc, char **argv)
 		{ "wait", optional_argument, NULL, 'w' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "api-version", required_argument, NULL, 'A' },
+		{ "parsable-output", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1087,6 +1110,7 @@ main(int argc, char **argv)
 		case 'w': g.wait = check_wait(optarg); break;
 		case 'r': g.schema = optarg; break;
 		case 'V': printf("capback %s\n", CAPBACK_VERSION); return 0;
+		case 'P': g.parsable = 1; break;
 		case 'A':
 			/* rdiff-backup's: accepted so its wrappers run as
 			 * they are; the interface is the same either way */
@@ -1103,6 +1127,7 @@ main(int argc, char **argv)
 		}
 	}
 	snprintf(g.verbosity, sizeof(g.verbosity), "%d", v);
+	g.api = api ? (int)api : API_VERSION_MIN;
 	if (optind >= argc) {
 		log_error("no action given");
 		usage_main(stderr);
@@ -1137,7 +1162,7 @@ main(int argc, char **argv)
 	if (strcmp(argv[0], "check") == 0)
 		return check_main(argc, argv);
 	if (strcmp(argv[0], "info") == 0)
-		return info_main(argc, argv, (int)api);
+		return info_main(argc, argv, g.api);
 	log_error("unknown action '%s'", argv[0]);
 	usage_main(stderr);
 	return 1;

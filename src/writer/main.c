@@ -104,6 +104,7 @@ main(int argc, char **argv)
 		{ "sample", required_argument, NULL, 'S' },
 		{ "check-unchanged", no_argument, NULL, 'C' },
 		{ "wait", required_argument, NULL, 'W' },
+		{ "parsable", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -128,6 +129,9 @@ main(int argc, char **argv)
 		case 'T': writer_sbtest = optarg; break;
 		case 'N': mirror_native = 1; break;
 		case 'S': parse_sample(optarg, &o); break;
+		case 'P':
+			o.parsable = (int)parse_int(optarg, 1, "--parsable");
+			break;
 		case 'C': o.rehash = 1; break;
 		case 'W':
 			repo_lock_wait = parse_int(optarg, -1, "--wait");
@@ -215,6 +219,7 @@ main(int argc, char **argv)
 		return writer_serve_restore(&repo, &o);
 	}
 	if (strcmp(argv[optind], "list-increments") == 0 ||
+	    strcmp(argv[optind], "list-sizes") == 0 ||
 	    strcmp(argv[optind], "list-files") == 0 ||
 	    strcmp(argv[optind], "list-changed") == 0 ||
 	    strcmp(argv[optind], "verify") == 0 ||
@@ -229,6 +234,8 @@ main(int argc, char **argv)
 			return writer_list_files(&repo, &o);
 		if (strcmp(argv[optind], "list-changed") == 0)
 			return writer_list_changed(&repo, &o);
+		if (strcmp(argv[optind], "list-sizes") == 0)
+			return writer_list_sizes(&repo, &o);
 		return writer_list_increments(&repo, &o);
 	}
 	if (strncmp(argv[optind], "compare-", 8) == 0)

@@ -114,6 +114,21 @@ list_path_increments(struct repo *repo, const struct writer_opts *o)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* The last component of ${path} (rdiff-backup's "base" of the mirror),
+ * shown for a person. */
+static const char *
+repo_base_name(const char *path)
+{
+	size_t n = strlen(path);
+	const char *p;
+
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	for (p = path + n; p > path && p[-1] != '/'; p--)
+		;
+	return log_name(p, (size_t)(path + n - p));
+}
+
 static int
 entry_time_cmp(const void *a, const void *b)
 {
@@ -148,6 +163,24 @@ writer_list_increments(struct repo *repo, const struct writer_opts *o)
 		    e[i].inc.time != repo->cur_time)
 			sel[k++] = &e[i];
 	qsort(sel, k, sizeof(*sel), entry_time_cmp);
+	if (o->parsable == 1) { /* rdiff-backup's API 200 */
+		for (i = 0; i < k; i++)
+			printf("%lld directory\n", (long long)sel[i]->inc.time);
+		printf("%lld directory\n", (long long)repo->cur_time);
+	} else if (o->parsable == 2) { /* API 201: YAML */
+		printf("---\n");
+		for (i = 0; i < k; i++)
+			printf("- base: %s\n  time: %lld\n  type: directory\n",
+			    log_name(sel[i]->name, strlen(sel[i]->name)),
+			    (long long)sel[i]->inc.time);
+		printf("- base: %s\n  time: %lld\n  type: directory\n...\n\n",
+		    repo_base_name(repo->path), (long long)repo->cur_time);
+	}
+	if (o->parsable) {
+		free(sel);
+		repo_scan_free(e, n);
+		return fflush(stdout) == 0 ? 0 : 1;
+	}
 	printf("Found %zu increments:\n", k);
 	for (i = 0; i < k; i++)
 		printf("    %s   %s\n",

@@ -46,6 +46,9 @@ struct writer_opts {
 	/* restore-source --sample M:R (drills): directories, and the other
 	 * entries whose sample_slot() is R of M; M = 0: everything */
 	uint64_t sample_m, sample_r;
+	/* list increments: rdiff-backup's --parsable-output, 1 as API 200
+	 * prints it ("TIME TYPE" lines), 2 as API 201 (YAML) */
+	int parsable;
 };
 
 /*
@@ -250,6 +253,8 @@ int writer_compare(const char *method, const char *path,
 
 /* query.c: answers on stdout, as rdiff-backup prints them. */
 int writer_list_increments(struct repo *repo, const struct writer_opts *o);
+/* list increments --size (src/writer/sizes.c). */
+int writer_list_sizes(struct repo *repo, const struct writer_opts *o);
 int writer_list_files(struct repo *repo, const struct writer_opts *o);
 int writer_list_changed(struct repo *repo, const struct writer_opts *o);
 int writer_verify(struct repo *repo, const struct writer_opts *o);

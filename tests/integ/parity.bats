@@ -38,7 +38,7 @@ teardown() {
 import sys, yaml
 d = yaml.safe_load(open(sys.argv[2]))
 build = sys.argv[1]
-assert d["exec"]["api_version"] == {"actual": 200, "default": 201, "max": 201, "min": 200}, d["exec"]
+assert d["exec"]["api_version"] == {"actual": 200, "default": 200, "max": 201, "min": 200}, d["exec"]
 assert d["exec"]["version"]
 for r in ("reader", "writer", "restorer"):
     assert d["exec"]["roles"][r]["path"] == build + "/capback-" + r, d["exec"]["roles"][r]
@@ -49,4 +49,61 @@ EOF
 	python3 "$T/check.py" "$CAPBACK_BUILD" "$T/info.yaml"
 	# rdiff-backup's own has the same top-level shape
 	rdiff-backup info | python3 -c 'import sys, yaml; d = yaml.safe_load(sys.stdin); assert "api_version" in d["exec"] and "system" in d'
+}
+
+# three sessions of a tree with directories, a big file, a deletion and a
+# change, written by TOOL (capback or rdiff-backup)
+three_sessions() {
+	local tool=$1
+	mkdir -p "$T/src/d/e"
+	echo a >"$T/src/a"
+	head -c 200000 /dev/urandom >"$T/src/d/big"
+	echo gone >"$T/src/d/e/gone"
+	ln -s a "$T/src/link"
+	"$tool" --current-time 1700000000 backup "$T/src" "$T/repo" >/dev/null
+	echo changed >>"$T/src/a"
+	rm "$T/src/d/e/gone"
+	head -c 5000 /dev/urandom >>"$T/src/d/big"
+	"$tool" --current-time 1700086400 backup "$T/src" "$T/repo" >/dev/null
+	mkdir "$T/src/new"
+	echo n >"$T/src/new/n"
+	"$tool" --current-time 1700172800 backup "$T/src" "$T/repo" >/dev/null
+}
+
+# same_as_rdiff ARGS...: capback and rdiff-backup print the same
+same_as_rdiff() {
+	rdiff-backup "$@" 2>/dev/null >"$T/rb.out"
+	cb "$@" >"$T/cb.out"
+	diff "$T/rb.out" "$T/cb.out"
+}
+
+@test "list increments --size and --parsable-output print what rdiff-backup 2.2 prints (a capback repository)" {
+	three_sessions "$CAPBACK_BUILD/capback"
+	same_as_rdiff list increments --size "$T/repo"
+	same_as_rdiff --parsable-output list increments --size "$T/repo"
+	same_as_rdiff --parsable-output list increments "$T/repo"
+	same_as_rdiff list increments "$T/repo"
+	cb list increments --size "$T/repo" | grep -q '  (current mirror)$'
+	# the YAML parses, with the figures rdiff-backup gives
+	cb --parsable-output list increments --size "$T/repo" |
+	    python3 -c 'import sys, yaml; d = yaml.safe_load(sys.stdin); assert [x["time"] for x in d] == [1700000000, 1700086400, 1700172800], d; assert d[0]["total_size"] >= d[1]["total_size"] >= d[2]["total_size"] > 200000, d'
+	cb --api-version 201 --parsable-output list increments "$T/repo" |
+	    python3 -c 'import sys, yaml; d = yaml.safe_load(sys.stdin); assert [x["type"] for x in d] == ["directory"] * 3 and d[-1]["base"] == "repo", d'
+}
+
+@test "list increments --size and --parsable-output on a repository rdiff-backup wrote" {
+	three_sessions rdiff-backup
+	same_as_rdiff list increments --size "$T/repo"
+	same_as_rdiff --parsable-output list increments --size "$T/repo"
+	same_as_rdiff --parsable-output list increments "$T/repo"
+}
+
+@test "--size and --parsable-output where they do not apply are refused, named" {
+	three_sessions "$CAPBACK_BUILD/capback"
+	run cb list files --size "$T/repo"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--size goes with list increments"* ]]
+	run cb --parsable-output verify "$T/repo"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--parsable-output goes with list increments"* ]]
 }

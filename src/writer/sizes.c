@@ -1,0 +1,252 @@
+/*
+ * list increments --size, as rdiff-backup 2.2 computes it: the mirror's
+ * total (the size lstat gives every entry of the mirror, directories
+ * included, rdiff-backup-data left out), each session's increments (the
+ * size of every increment file of the increments tree and of the root
+ * markers, by the time in its name), and for each session the mirror
+ * plus every newer session's increments.  Also its --parsable-output
+ * forms of list increments.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "incscan.h"
+#include "log.h"
+#include "timespec.h"
+#include "writer.h"
+
+struct tsize {
+	int64_t t;
+	uint64_t size;
+};
+
+struct sizes {
+	struct tsize *v;
+	size_t n, cap;
+};
+
+static void
+add_size(struct sizes *s, int64_t t, uint64_t size)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->v[i].t == t) {
+			s->v[i].size += size;
+			return;
+		}
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 16;
+		if ((s->v = realloc(s->v, s->cap * sizeof(*s->v))) == NULL)
+			fatal("out of memory");
+	}
+	s->v[s->n].t = t;
+	s->v[s->n++].size = size;
+}
+
+/* Every entry beneath ${fd} (borrowed), by lstat size; at the top
+ * rdiff-backup-data is left out. */
+static uint64_t
+tree_total(int fd, int top)
+{
+	char **names;
+	size_t n, i;
+	uint64_t total = 0;
+	struct stat st;
+
+	if (fs_list_names(fd, &names, &n) != 0)
+		fatal("cannot list a directory of the mirror: %s",
+		    strerror(errno));
+	for (i = 0; i < n; i++) {
+		if (top && strcmp(names[i], "rdiff-backup-data") == 0) {
+			free(names[i]);
+			continue;
+		}
+		if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			total += (uint64_t)st.st_size;
+			if (S_ISDIR(st.st_mode)) {
+				int sub = openat(fd, names[i],
+				    O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					O_CLOEXEC);
+
+				if (sub < 0)
+					fatal("cannot open a directory of the "
+					      "mirror: %s",
+					    strerror(errno));
+				total += tree_total(sub, 0);
+				close(sub);
+			}
+		}
+		free(names[i]);
+	}
+	free(names);
+	return total;
+}
+
+static int
+visit_inc(struct inc_walk *w, int dirfd, const char *name, enum inc_class c,
+    const struct incname *in, int is_dir)
+{
+	struct stat st;
+
+	if (c == INC_REAL && !is_dir &&
+	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		add_size(w->arg, in->time, (uint64_t)st.st_size);
+	return 0;
+}
+
+static int
+tsize_cmp(const void *a, const void *b)
+{
+	const struct tsize *x = a, *y = b;
+
+	return (x->t > y->t) - (x->t < y->t);
+}
+
+/* rdiff-backup's get_byte_summary_string: three significant figures. */
+static const char *
+bytes_summary(uint64_t b, char *buf, size_t len)
+{
+	static const struct {
+		double unit;
+		const char *name;
+	} u[] = { { 1099511627776.0, "TB" }, { 1073741824.0, "GB" },
+		{ 1048576.0, "MB" }, { 1024.0, "KB" } };
+	size_t i;
+
+	for (i = 0; i < sizeof(u) / sizeof(u[0]); i++)
+		if ((double)b >= u[i].unit) {
+			double v = (double)b / u[i].unit;
+
+			snprintf(buf, len, "%.*f %s",
+			    v >= 100	? 0 :
+				v >= 10 ? 1 :
+					  2,
+			    v, u[i].name);
+			return buf;
+		}
+	snprintf(buf, len, b == 1 ? "1 byte" : "%" PRIu64 " bytes", b);
+	return buf;
+}
+
+static const char *
+pretty(int64_t t, char *buf, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	localtime_r(&tt, &tm);
+	strftime(buf, cap, "%a %b %e %H:%M:%S %Y", &tm);
+	return buf;
+}
+
+int
+writer_list_sizes(struct repo *repo, const struct writer_opts *o)
+{
+	struct sizes s = { NULL, 0, 0 };
+	struct inc_times times;
+	struct inc_walk w;
+	struct repo_entry *e = NULL;
+	size_t n = 0, i;
+	uint64_t mirror, cum;
+	int fd;
+
+	if (!(o->sublen == 1 && o->sub[0] == '.'))
+		fatal("list increments --size works on a whole repository");
+	if (inc_times_load(repo->datafd, &times) != 0)
+		fatal("cannot read the sessions of '%s'", repo->path);
+	memset(&w, 0, sizeof(w));
+	w.times = &times;
+	w.visit = visit_inc;
+	w.arg = &s;
+	fd = openat(repo->datafd, "increments",
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		inc_tree_walk(fd, &w);
+		close(fd);
+	}
+	strbuf_release(&w.path);
+	inc_times_release(&times);
+	if (repo_scan(repo->datafd, &e, &n) != 0)
+		fatal("cannot list the sessions of '%s'", repo->path);
+	for (i = 0; i < n; i++) {
+		struct stat st;
+
+		if (e[i].base == RB_INCREMENTS &&
+		    fstatat(repo->datafd, e[i].name, &st,
+			AT_SYMLINK_NOFOLLOW) == 0)
+			add_size(&s, e[i].inc.time, (uint64_t)st.st_size);
+	}
+	repo_scan_free(e, n);
+	/* the mirror's own row, and the root directory's entry itself */
+	{
+		struct stat st;
+
+		mirror = tree_total(repo->rootfd, 1);
+		if (fstat(repo->rootfd, &st) == 0)
+			mirror += (uint64_t)st.st_size;
+	}
+	for (i = 0; i < s.n; i++)
+		if (s.v[i].t == repo->cur_time)
+			s.v[i].size = 0; /* not an increment session */
+	if (s.n > 0)
+		qsort(s.v, s.n, sizeof(*s.v), tsize_cmp);
+	/* cumulative: the mirror and every newer session's increments */
+	{
+		uint64_t *tot = calloc(s.n + 1, sizeof(*tot));
+		char a[32], b[32], when[64];
+
+		if (tot == NULL)
+			fatal("out of memory");
+		cum = mirror;
+		for (i = s.n; i-- > 0;) {
+			if (s.v[i].t >= repo->cur_time)
+				continue;
+			cum += s.v[i].size;
+			tot[i] = cum;
+		}
+		if (o->parsable) {
+			printf("---\n");
+			for (i = 0; i < s.n; i++)
+				if (s.v[i].t < repo->cur_time)
+					printf("- size: %" PRIu64
+					       "\n  time: %lld\n  total_size: "
+					       "%" PRIu64 "\n",
+					    s.v[i].size, (long long)s.v[i].t,
+					    tot[i]);
+			printf("- size: %" PRIu64 "\n  time: %lld\n  "
+			       "total_size: %" PRIu64 "\n...\n\n",
+			    mirror, (long long)repo->cur_time, mirror);
+		} else {
+			printf("%s\n%s\n",
+			    "          Time                 Size         "
+			    "Cumulative size ",
+			    "------------------------ ----------------- "
+			    "-----------------");
+			for (i = 0; i < s.n; i++)
+				if (s.v[i].t < repo->cur_time)
+					printf("%-24s %17s %17s\n",
+					    pretty(s.v[i].t, when,
+						sizeof(when)),
+					    bytes_summary(s.v[i].size, a,
+						sizeof(a)),
+					    bytes_summary(tot[i], b,
+						sizeof(b)));
+			printf("%-24s %17s %17s  (current mirror)\n",
+			    pretty(repo->cur_time, when, sizeof(when)),
+			    bytes_summary(mirror, a, sizeof(a)),
+			    bytes_summary(mirror, b, sizeof(b)));
+		}
+		free(tot);
+	}
+	free(s.v);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
