@@ -96,7 +96,8 @@ info_main(int argc, char **argv, int api_version)
 	role("reader");
 	role("writer");
 	role("restorer");
-	printf("features:\n  sandbox: %s\n",
+	printf("features:\n  sandbox: ");
+	scalar(
 #ifdef CAPBACK_NO_SANDBOX
 	    "none (a sanitizer build: roles refuse to run as root)"
 #else
