@@ -19,6 +19,7 @@
 #include "cb_err.h"
 #include "fsutil.h"
 #include "repoloc.h"
+#include "timespec.h"
 #include "log.h"
 #include "select.h"
 #include "check.h"
@@ -95,7 +96,7 @@ static void
 usage_backup(FILE *f)
 {
 	fprintf(f,
-	    "usage: capback [GLOBAL OPTIONS] backup [--no-eas] [--no-acls] "
+	    "usage: capback [GLOBAL OPTIONS] backup [OPTIONS] [SELECTION] "
 	    "SOURCE REPOSITORY\n"
 	    "\n"
 	    "Back up the directory SOURCE into REPOSITORY (created if "
@@ -115,6 +116,8 @@ usage_backup(FILE *f)
 	    "  --check-unchanged  also read files whose size and time are "
 	    "the same and\n                report those whose content "
 	    "changed anyway (bit rot)\n"
+	    "  --print-statistics  print the session's statistics as "
+	    "rdiff-backup does\n"
 	    "\n"
 	    "Selection (rdiff-backup's options and rules: in order, the "
 	    "first that\nmatches decides, default include; globs match "
@@ -362,6 +365,47 @@ check_select(const char *source, char **sel, size_t n, int nul_sep)
 	select_free(s);
 }
 
+/*
+ * --print-statistics: the newest session's statistics of the repository
+ * ${repo}, framed as rdiff-backup prints them on standard output.
+ */
+static void
+print_session_statistics(const char *repo)
+{
+	struct repo_entry *e = NULL;
+	int64_t *times = NULL;
+	size_t n = 0, nt = 0, i;
+	int dfd = repo_open_data(repo), fd = -1;
+	char buf[4096];
+	ssize_t r;
+
+	if (dfd < 0 || repo_sessions(dfd, &times, &nt) != 0 || nt == 0 ||
+	    repo_scan(dfd, &e, &n) != 0)
+		fatal("--print-statistics: cannot read the sessions of %s",
+		    repo);
+	for (i = 0; i < n && fd < 0; i++)
+		if (strncmp(e[i].name, "session_statistics.", 19) == 0 &&
+		    e[i].inc.time == times[nt - 1])
+			fd = openat(dfd, e[i].name,
+			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	repo_scan_free(e, n);
+	free(times);
+	close(dfd);
+	if (fd < 0)
+		fatal("--print-statistics: the newest session of %s has no "
+		      "statistics file",
+		    repo);
+	fflush(stdout);
+	printf("--------------[ Session statistics ]--------------\n");
+	fflush(stdout);
+	while ((r = read(fd, buf, sizeof(buf))) > 0)
+		if (fwrite(buf, 1, (size_t)r, stdout) != (size_t)r)
+			break;
+	close(fd);
+	printf("--------------------------------------------------\n");
+	fflush(stdout);
+}
+
 static int
 cmd_backup(int argc, char **argv, const struct global *g)
 {
@@ -374,15 +418,16 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		{ "whole-file", no_argument, NULL, 'W' },
 		{ "native-owners", no_argument, NULL, 'N' },
 		{ "check-unchanged", no_argument, NULL, 'C' },
+		{ "print-statistics", no_argument, NULL, 'S' },
 	};
 	/* static: alive until exit, also on the fatal() paths */
 	static char **rargv, **sel;
 	char *wargv[16], *shost, *rhost;
 	int c, rn = 0, wn = 0, rst, wst, noarg, nul_sep = 0;
-	size_t i, no = 8, nsel = 0, inline_total = 0;
+	size_t i, no = 9, nsel = 0, inline_total = 0;
 	int delta = -1; /* -1: by delta when one side is remote */
 	int rehash = 0;
-	int native = 0;
+	int native = 0, print_stats = 0;
 	const char *name, *spath, *rpath;
 	struct stat st;
 
@@ -440,6 +485,7 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		case 'W': delta = 0; break;
 		case 'N': native = 1; break;
 		case 'C': rehash = 1; break;
+		case 'S': print_stats = 1; break;
 		case 'h': usage_backup(stdout); return 0;
 		default: usage_backup(stderr); return 1;
 		}
@@ -484,6 +530,10 @@ cmd_backup(int argc, char **argv, const struct global *g)
 	wargv[wn++] = (char *)"backup";
 	wargv[wn++] = (char *)rpath;
 	wargv[wn] = NULL;
+	if (print_stats && rhost != NULL)
+		fatal("--print-statistics needs a local repository (on a "
+		      "remote one, read "
+		      "rdiff-backup-data/session_statistics.*.data there)");
 	if (spawn_pair(shost ? remote_wrap(g, shost, rargv) : rargv,
 		rhost ? remote_wrap(g, rhost, wargv) : wargv, &rst, &wst) != 0)
 		fatal("cannot start the backup roles: %s", strerror(errno));
@@ -491,6 +541,8 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		free(sel[i]);
 	free(sel);
 	free(rargv);
+	if (print_stats && (combine(rst, wst) & ~4) == 0)
+		print_session_statistics(rpath);
 	return combine(rst, wst);
 }
 

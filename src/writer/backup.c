@@ -7,6 +7,7 @@
  * name (no path resolution through the mirror).
  */
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -780,9 +781,49 @@ stat_line(struct strbuf *sb, const char *key, uint64_t v, int bytes)
 		strbuf_addf(sb, "%s %llu\n", key, (unsigned long long)v);
 }
 
+/* rdiff-backup's Time.timetopretty: asctime of the local time. */
+static const char *
+time_pretty(double t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	localtime_r(&tt, &tm);
+	strftime(buf, len, "%a %b %e %H:%M:%S %Y", &tm);
+	return buf;
+}
+
+/* rdiff-backup's Time.inttopretty of a float: "2 hours 1 minute 3.50
+ * seconds". */
+static const char *
+span_pretty(double secs, char *buf, size_t len)
+{
+	double h = floor(secs / 3600), m;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	secs -= h * 3600;
+	m = floor(secs / 60);
+	secs -= m * 60;
+	if (h > 1)
+		n += (size_t)snprintf(buf + n, len - n, "%.0f hours", h);
+	else if (h == 1)
+		n += (size_t)snprintf(buf + n, len - n, "1 hour");
+	if (m >= 1 && n < len)
+		n += (size_t)snprintf(buf + n, len - n, "%s%.0f minute%s",
+		    n ? " " : "", m, m > 1 ? "s" : "");
+	if (n < len && secs == 1)
+		snprintf(buf + n, len - n, "%s1 second", n ? " " : "");
+	else if (n < len && (n == 0 || secs > 1))
+		snprintf(buf + n, len - n, "%s%.2f seconds", n ? " " : "",
+		    secs);
+	return buf;
+}
+
 static void
 write_statistics(struct session *s, const char *ts)
 {
+	char p1[64], p2[64], p3[128];
 	struct strbuf sb = STRBUF_INIT;
 	char name[128];
 	struct timespec now;
@@ -792,9 +833,13 @@ write_statistics(struct session *s, const char *ts)
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	end = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-	strbuf_addf(&sb, "StartTime %lld.00\n", (long long)s->o->now);
-	strbuf_addf(&sb, "EndTime %.2f\n", end);
-	strbuf_addf(&sb, "ElapsedTime %.2f\n", end - (double)s->o->now);
+	/* with rdiff-backup's readable forms, as it writes them */
+	strbuf_addf(&sb, "StartTime %lld.00 (%s)\n", (long long)s->o->now,
+	    time_pretty((double)s->o->now, p1, sizeof(p1)));
+	strbuf_addf(&sb, "EndTime %.2f (%s)\n", end,
+	    time_pretty(end, p2, sizeof(p2)));
+	strbuf_addf(&sb, "ElapsedTime %.2f (%s)\n", end - (double)s->o->now,
+	    span_pretty(end - (double)s->o->now, p3, sizeof(p3)));
 	stat_line(&sb, "SourceFiles", s->st.source_files, 0);
 	stat_line(&sb, "SourceFileSize", s->st.source_size, 1);
 	stat_line(&sb, "MirrorFiles", s->st.mirror_files, 0);

@@ -107,3 +107,26 @@ same_as_rdiff() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"--parsable-output goes with list increments"* ]]
 }
+
+@test "backup --print-statistics prints rdiff-backup's session statistics block" {
+	mkdir -p "$T/src/d"
+	echo a >"$T/src/a"
+	echo b >"$T/src/d/b"
+	cp -a "$T/src" "$T/src2"
+	run cb --current-time 1700000000 backup --print-statistics "$T/src" "$T/repo"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" >"$T/cb.out"
+	rdiff-backup --current-time 1700000000 backup --print-statistics "$T/src2" "$T/rrepo" | grep -v '^NOTE' >"$T/rb.out"
+	cat "$T/cb.out" "$T/rb.out"
+	# the same frame and the same keys, in the same order and form
+	sed -E 's/ [0-9.]+( \(.*\))?$/ N\1/; s/\(([0-9]+ bytes|[0-9.]+ [KMGT]B)\)/(B)/; s/\((Mon|Tue|Wed|Thu|Fri|Sat|Sun) [^)]*\)/(T)/; s/\(([0-9]+ hours? )?([0-9]+ minutes? )?[0-9.]+ seconds?\)/(S)/' "$T/cb.out" >"$T/cb.shape"
+	sed -E 's/ [0-9.]+( \(.*\))?$/ N\1/; s/\(([0-9]+ bytes|[0-9.]+ [KMGT]B)\)/(B)/; s/\((Mon|Tue|Wed|Thu|Fri|Sat|Sun) [^)]*\)/(T)/; s/\(([0-9]+ hours? )?([0-9]+ minutes? )?[0-9.]+ seconds?\)/(S)/' "$T/rb.out" >"$T/rb.shape"
+	diff "$T/rb.shape" "$T/cb.shape"
+	# the figures are the session's own statistics file
+	sed '1d;$d' "$T/cb.out" | diff - "$T"/repo/rdiff-backup-data/session_statistics.*.data
+	grep -qx 'StartTime 1700000000.00 (Tue Nov 14 22:13:20 2023)' "$T/cb.out"
+	grep -qx 'SourceFiles 4' "$T/cb.out"
+	grep -qx 'Errors 0' "$T/cb.out"
+	# rdiff-backup reads the statistics capback writes
+	rdiff-backup --api-version 201 list increments "$T/repo" >/dev/null
+}
