@@ -45,6 +45,8 @@ struct result {
 	char why[4200];
 	int64_t started, finished;
 	uint64_t files, changed, inc_bytes, source_bytes;
+	uint64_t new_files, deleted_files; /* changed: ChangedFiles only */
+	double elapsed; /* seconds the host's work took in this run */
 	char oldest_proven[512];
 	int64_t drilled; /* when the last drill ran */
 	int64_t last_ok; /* when the last successful run ended */
@@ -90,13 +92,14 @@ result_save(const struct config *c, const struct host *h,
 	    "status %s\nstarted %lld\nfinished %lld\nfiles %" PRIu64
 	    "\nchanged %" PRIu64 "\nincrement-bytes %" PRIu64
 	    "\nsource-bytes %" PRIu64 "\nwarnings %u\ndrilled %lld\n"
-	    "oldest-proven %s\nretention %s\nlast-success %lld\nwhy %s\n",
+	    "oldest-proven %s\nretention %s\nlast-success %lld\n"
+	    "new %" PRIu64 "\ndeleted %" PRIu64 "\nelapsed %.3f\nwhy %s\n",
 	    r->status, (long long)r->started, (long long)r->finished, r->files,
 	    r->changed, r->inc_bytes, r->source_bytes, r->nwarn,
 	    (long long)r->drilled, r->oldest_proven, r->retention,
 	    (long long)(strcmp(r->status, "ok") == 0 ? r->finished :
 						       r->last_ok),
-	    r->why);
+	    r->new_files, r->deleted_files, r->elapsed, r->why);
 	if (fclose(f) != 0 || rename(tmp, path) != 0)
 		fatal("cannot write %s: %s", path, strerror(errno));
 }
@@ -167,6 +170,12 @@ result_load(const struct config *c, const struct host *h, struct result *r)
 			r->drilled = v;
 		else if (strcmp(line, "last-success") == 0)
 			r->last_ok = v;
+		else if (strcmp(line, "new") == 0)
+			r->new_files = (uint64_t)v;
+		else if (strcmp(line, "deleted") == 0)
+			r->deleted_files = (uint64_t)v;
+		else if (strcmp(line, "elapsed") == 0)
+			r->elapsed = atof(sp);
 	}
 	fclose(f);
 	return 0;
@@ -240,29 +249,35 @@ logline(int fd, const char *fmt, ...)
 		    (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
-/* The newest session's statistics of a local repository. */
+/* The newest session's statistics of a local repository (by the time
+ * in their names: a zone offset in one does not make it sort last). */
 static void
 read_stats(const char *repo, struct result *r)
 {
-	char line[256], best[256] = "";
-	int dfd, fd;
-	char **names;
-	size_t n;
+	struct repo_entry *e = NULL;
+	char line[256];
+	size_t n = 0, i, best = 0;
+	int dfd, fd = -1, found = 0;
 	FILE *f;
 
 	if ((dfd = repo_open_data(repo)) < 0)
 		return;
-	if (fs_list_names(dfd, &names, &n) == 0) {
-		for (size_t i = 0; i < n; i++) {
-			if (strncmp(names[i], "session_statistics.", 19) == 0 &&
-			    strcmp(names[i], best) > 0)
-				snprintf(best, sizeof(best), "%s", names[i]);
-			free(names[i]);
-		}
-		free(names);
+	if (repo_scan(dfd, &e, &n) == 0) {
+		for (i = 0; i < n; i++)
+			if (strncmp(e[i].name, "session_statistics.", 19) ==
+				0 &&
+			    (!found || e[i].inc.time > e[best].inc.time)) {
+				best = i;
+				found = 1;
+			}
+		if (found)
+			fd = openat(dfd, e[best].name,
+			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		repo_scan_free(e, n);
 	}
-	if (best[0] == '\0' || (fd = openat(dfd, best, O_RDONLY)) < 0 ||
-	    (f = fdopen(fd, "r")) == NULL) {
+	if (fd < 0 || (f = fdopen(fd, "r")) == NULL) {
+		if (fd >= 0)
+			close(fd);
 		close(dfd);
 		return;
 	}
@@ -275,10 +290,11 @@ read_stats(const char *repo, struct result *r)
 		if (strcmp(key, "SourceFiles") == 0)
 			r->files = v;
 		else if (strcmp(key, "ChangedFiles") == 0)
-			r->changed += v;
-		else if (strcmp(key, "NewFiles") == 0 ||
-		    strcmp(key, "DeletedFiles") == 0)
-			r->changed += v;
+			r->changed = v;
+		else if (strcmp(key, "NewFiles") == 0)
+			r->new_files = v;
+		else if (strcmp(key, "DeletedFiles") == 0)
+			r->deleted_files = v;
 		else if (strcmp(key, "IncrementFileSize") == 0)
 			r->inc_bytes = v;
 		else if (strcmp(key, "SourceFileSize") == 0)
@@ -402,6 +418,26 @@ drill_oldest(const char *log, off_t from, struct result *r)
 	fclose(f);
 }
 
+/* How many sessions a local repository keeps (and the oldest's time in
+ * *${oldest}); 0 for a remote one. */
+static size_t
+session_count(const char *repo, int64_t *oldest)
+{
+	int64_t *s = NULL;
+	size_t n = 0;
+	int dfd;
+
+	if (is_remote(repo) || (dfd = repo_open_data(repo)) < 0)
+		return 0;
+	if (repo_sessions(dfd, &s, &n) != 0)
+		n = 0;
+	if (oldest != NULL && n > 0)
+		*oldest = s[0];
+	free(s);
+	close(dfd);
+	return n;
+}
+
 /* Phase 2: retention, then the drill (local repositories). */
 static void
 host_keep_and_drill(const struct config *c, const struct host *h,
@@ -430,12 +466,27 @@ host_keep_and_drill(const struct config *c, const struct host *h,
 		argv[n++] = h->repo;
 		argv[n] = NULL;
 
+		size_t before = session_count(h->repo, NULL), after;
+		int64_t oldest = 0;
+		char ts[TIMEFMT_LEN];
+
 		logline(logfd, "== remove increments older than %s\n", h->keep);
 		st = run_argv(argv, logfd);
-		snprintf(r->retention, sizeof(r->retention), "%s",
-		    st == 0	? "older increments removed" :
-			st == 2 ? "nothing older to remove" :
-				  "FAILED (see the log)");
+		after = session_count(h->repo, &oldest);
+		timefmt_utc(oldest, ts);
+		if (st == 0 && before > after)
+			snprintf(r->retention, sizeof(r->retention),
+			    "%zu %s older than %s removed, %zu kept (the "
+			    "oldest from %s)",
+			    before - after,
+			    before - after == 1 ? "session" : "sessions",
+			    h->keep, after, ts);
+		else if (st == 0 || st == 2)
+			snprintf(r->retention, sizeof(r->retention),
+			    "nothing older than %s to remove", h->keep);
+		else
+			snprintf(r->retention, sizeof(r->retention),
+			    "FAILED (see the log)");
 		if (st != 0 && st != 2)
 			r->nwarn++;
 	}
@@ -486,6 +537,7 @@ worker(const struct config *c, const struct host *h, const char *vb, int phase)
 	char logpath[4096];
 	struct result r, last;
 	int logfd, rc = 0, has_last;
+	struct timespec t0, t1;
 
 	state_path(c, logpath, sizeof(logpath), "logs", h->name, ".log");
 	has_last = result_load(c, h, &last) == 0;
@@ -494,6 +546,7 @@ worker(const struct config *c, const struct host *h, const char *vb, int phase)
 		     (phase == 1 ? O_TRUNC : 0),
 		 0640)) < 0)
 		fatal("cannot open %s: %s", logpath, strerror(errno));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (phase == 1) {
 		result_fresh(&r, has_last ? &last : NULL, (int64_t)time(NULL));
 		rc = host_backup(c, h, vb, logfd, logpath, &r);
@@ -504,6 +557,9 @@ worker(const struct config *c, const struct host *h, const char *vb, int phase)
 		host_keep_and_drill(c, h, vb, logfd, logpath, &r);
 		rc = strcmp(r.status, "ok") != 0;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	r.elapsed += (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	r.finished = (int64_t)time(NULL);
 	result_save(c, h, &r);
 	close(logfd);
@@ -635,6 +691,20 @@ add_log_tail(struct strbuf *sb, const struct config *c, const struct host *h,
 		add_log_line(sb, ring[i % max]);
 }
 
+/* A duration for a person: "2.6 s", "95 s", "12 min 5 s". */
+static const char *
+span_text(double s, char *buf, size_t len)
+{
+	if (s < 10)
+		snprintf(buf, len, "%.1f s", s);
+	else if (s < 600)
+		snprintf(buf, len, "%.0f s", s);
+	else
+		snprintf(buf, len, "%lld min %lld s", (long long)s / 60,
+		    (long long)s % 60);
+	return buf;
+}
+
 static unsigned
 build_report(const struct config *c, struct strbuf *sb, int64_t began,
     const char *skip, const struct result *skipped)
@@ -648,7 +718,7 @@ build_report(const struct config *c, struct strbuf *sb, int64_t began,
 	for (size_t i = 0; i < c->n; i++) {
 		const struct host *h = &c->hosts[i];
 		struct result r;
-		char inc[32], src[32];
+		char inc[32], src[32], took[48];
 
 		if (skip[i])
 			r = skipped[i];
@@ -662,12 +732,14 @@ build_report(const struct config *c, struct strbuf *sb, int64_t began,
 			failed++;
 		human_bytes(inc, sizeof(inc), r.inc_bytes);
 		human_bytes(src, sizeof(src), r.source_bytes);
-		strbuf_addf(sb, "%-16s %s in %lld s\n", h->name,
+		strbuf_addf(sb, "%-16s %s in %s\n", h->name,
 		    strcmp(r.status, "ok") == 0		 ? "OK" :
 			strcmp(r.status, "skipped") == 0 ? "SKIPPED" :
 			strcmp(r.status, "timeout") == 0 ? "TIMED OUT" :
 							   "FAILED",
-		    (long long)(r.finished - r.started));
+		    span_text(r.elapsed > 0 ? r.elapsed :
+					      (double)(r.finished - r.started),
+			took, sizeof(took)));
 		if (r.why[0] != '\0')
 			strbuf_addf(sb, "    %s\n", r.why);
 		if (strcmp(r.status, "failed") == 0 ||
@@ -675,19 +747,22 @@ build_report(const struct config *c, struct strbuf *sb, int64_t began,
 			add_log_tail(sb, c, h, 6);
 		if (strcmp(r.status, "skipped") != 0 && strcmp(r.why, "") == 0)
 			strbuf_addf(sb,
-			    "    %" PRIu64 " files (%s), %" PRIu64
-			    " changed, increment %s\n",
-			    r.files, src, r.changed, inc);
+			    "    %" PRIu64 " %s (%s): %" PRIu64 " new, %" PRIu64
+			    " changed, %" PRIu64 " deleted; increment %s\n",
+			    r.files, r.files == 1 ? "file" : "files", src,
+			    r.new_files, r.changed, r.deleted_files, inc);
 		if (r.retention[0] != '\0')
 			strbuf_addf(sb, "    retention: %s\n", r.retention);
 		strbuf_addf(sb, "    oldest point proven restorable: %s\n",
 		    r.oldest_proven[0] ? r.oldest_proven : "none yet");
 		if (r.nwarn > 0) {
-			strbuf_addf(sb, "    %u warnings:\n", r.nwarn);
+			strbuf_addf(sb, "    %u %s:\n", r.nwarn,
+			    r.nwarn == 1 ? "warning" : "warnings");
 			add_warnings(sb, c, h, 20);
 		}
 	}
-	strbuf_addf(sb, "\n%zu hosts, %u failed\n", c->n, failed);
+	strbuf_addf(sb, "\n%zu %s, %u failed\n", c->n,
+	    c->n == 1 ? "host" : "hosts", failed);
 	return failed;
 }
 
@@ -708,10 +783,10 @@ send_report(const struct config *c, const struct strbuf *report,
 	if (c->mail_from != NULL)
 		strbuf_addf(&msg, "From: %s\n", c->mail_from);
 	strbuf_addf(&msg,
-	    "To: %s\nSubject: capback on %s: %zu hosts, %u failed\n"
+	    "To: %s\nSubject: capback on %s: %zu %s, %u failed\n"
 	    "Date: %s\nMIME-Version: 1.0\n"
 	    "Content-Type: text/plain; charset=utf-8\n\n",
-	    c->mail_to, host, c->n, failed, date);
+	    c->mail_to, host, c->n, c->n == 1 ? "host" : "hosts", failed, date);
 	strbuf_addf(&msg, "%s", report->buf);
 	if (pipe(p) != 0 || (pid = fork()) < 0)
 		fatal("cannot start %s: %s", c->sendmail, strerror(errno));
@@ -957,7 +1032,7 @@ run_metrics(const struct config *c, int64_t began, const char *skip,
 		hm[i].drilled = r->drilled;
 		hm[i].oldest_proven = proven_time(r->oldest_proven);
 		hm[i].files = r->files;
-		hm[i].changed = r->changed;
+		hm[i].changed = r->changed + r->new_files + r->deleted_files;
 		hm[i].inc_bytes = r->inc_bytes;
 		hm[i].source_bytes = r->source_bytes;
 		hm[i].warnings = r->nwarn;

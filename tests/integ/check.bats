@@ -171,9 +171,10 @@ as_server() {
 	conf "[host web1]" "source = $T/src" "repository = $T/srv/web1" "exclude-if-present = .nobackup" \
 	    "max-file-size = 10" "drill = none"
 	sed -i 's/^\[global\]$/[global]\nmail = never/' "$T/capback.conf"
-	run as_server run "$T/capback.conf"
+	run as_server run --report "$T/capback.conf"
 	echo "$output"
 	[ "$status" -eq 0 ]
+	[[ "$output" == *$'\n1 host, 0 failed'* ]]
 	[ -f "$T/srv/web1/keep/b" ]
 	[ ! -e "$T/srv/web1/skip" ]
 	[ ! -e "$T/srv/web1/keep/big" ]

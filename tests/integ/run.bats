@@ -119,6 +119,10 @@ mailbox() {
 	# the report: per host status, counts, the warnings, the drill
 	[[ "$output" == *"alpha            OK in"* ]]
 	[[ "$output" == *"beta             OK in"* ]]
+	# a duration to a tenth of a second when it is short
+	grep -E '^alpha +OK in [0-9]+\.[0-9] s$' <<<"$output"
+	# the first backup: every file is new, none changed
+	[[ "$output" == *"files ("*"): "*" new, 0 changed, 0 deleted; increment"* ]]
 	[[ "$output" == *"gamma            FAILED in"* ]]
 	[[ "$output" == *"oldest point proven restorable: 2"* ]]
 	[[ "$output" == *"warnings:"*"private"* ]]
@@ -221,7 +225,10 @@ assert d["state_dir"].endswith("/state/hosts") and d["reason"] == "Permission de
 	echo again >>"$T/alpha/public"
 	cbrun run --report "$T/server/capback.conf"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"retention: older increments removed"* ]]
+	# it says what it removed, and what is kept
+	[[ "$output" == *"retention: 2 sessions older than 30D removed, 1 kept (the oldest from 20"* ]]
+	# the first backup counts new files as new
+	[[ "$output" == *" new, "*" changed, "*" deleted; increment "* ]]
 	cbrun list increments "$T/server/alpha"
 	[[ "$output" == *"Found 0 increments"* ]]
 	# every host OK: no mail, and the hook still runs
