@@ -1294,13 +1294,35 @@ status_main(int argc, char **argv)
 			    (long long)r.finished, (long long)newest,
 			    newest ? (long long)(now - newest) : -1LL,
 			    (long long)r.drilled);
-			json_str(stdout, r.oldest_proven);
+			/* the time alone, and how it was proven apart */
+			if (proven_time(r.oldest_proven) == 0)
+				printf("null, \"oldest_proven_time\": null, "
+				       "\"oldest_proven_by\": null");
+			else {
+				const char *by = strchr(r.oldest_proven, '(');
+
+				printf("\"%.20s\", \"oldest_proven_time\": "
+				       "%lld, \"oldest_proven_by\": ",
+				    r.oldest_proven,
+				    (long long)proven_time(r.oldest_proven));
+				if (by != NULL) {
+					char how[64];
+
+					snprintf(how, sizeof(how), "%.*s",
+					    (int)strcspn(by + 1, ")"), by + 1);
+					json_str(stdout, how);
+				} else
+					printf("\"all\"");
+			}
 			printf(", \"overdue\": %s}",
 			    overdue ? "true" : "false");
-		} else
+		} else {
 			printf("%-16s %-8s %-8s %-8s %s%s\n", h->name, r.status,
 			    a1, a2, r.oldest_proven[0] ? r.oldest_proven : "-",
 			    overdue ? "  OVERDUE" : "");
+			if (r.why[0] != '\0' && strcmp(r.status, "ok") != 0)
+				printf("    %s\n", r.why);
+		}
 	}
 	if (json)
 		printf("\n]}\n");

@@ -1063,12 +1063,16 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 {
 	struct session s;
 	char ts[TIMEFMT_LEN];
-	if (repo->exists && o->now <= repo->cur_time)
-		fatal("the session time %lld is not later than the current "
-		      "mirror's (%lld): the last backup is not in the past",
-		    (long long)o->now, (long long)repo->cur_time);
 	if (timefmt_utc(o->now, ts) != 0)
 		fatal("session time %lld out of range", (long long)o->now);
+	if (repo->exists && o->now <= repo->cur_time) {
+		char cur[TIMEFMT_LEN];
+
+		timefmt_utc(repo->cur_time, cur);
+		fatal("the session time %s is not later than the current "
+		      "mirror's, %s: the last backup is not in the past",
+		    ts, cur);
+	}
 	session_init(&s, repo, o);
 	hello_exchange(&s.in, &s.out, ROLE_WRITER, ROLE_READER, "reader");
 	/* Only now, with a live reader, is anything created. */

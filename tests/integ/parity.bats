@@ -130,3 +130,13 @@ same_as_rdiff() {
 	# rdiff-backup reads the statistics capback writes
 	rdiff-backup --api-version 201 list increments "$T/repo" >/dev/null
 }
+
+@test "times in messages are for people: ISO 8601 with the zone, not epoch seconds" {
+	mkdir -p "$T/src"
+	echo a >"$T/src/a"
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	run cb --current-time 1690000000 backup "$T/src" "$T/repo"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"the session time 2023-07-22T04:26:40Z is not later than the current mirror's, 2023-11-14T22:13:20Z"* ]]
+	[[ "$output" != *1690000000* ]]
+}

@@ -146,6 +146,8 @@ mailbox() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"alpha            ok       0m"* ]]
 	[[ "$output" == *"gamma            failed   never    never    -  OVERDUE"* ]]
+	# a failed host says why
+	grep -A1 '^gamma ' <<<"$output" | grep -q '^    .'
 	cbrun status --json "$T/server/capback.conf"
 	[ "$status" -eq 1 ]
 	python3 -c '
@@ -153,6 +155,12 @@ import json, sys
 d = {h["host"]: h for h in json.loads(sys.argv[1])["hosts"]}
 assert d["alpha"]["last"] == "ok" and not d["alpha"]["overdue"], d
 assert d["alpha"]["last_drill"] > 0 and d["alpha"]["oldest_proven"], d
+# the time alone (ISO 8601, UTC), as seconds, and how it was proven apart
+import re
+assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", d["alpha"]["oldest_proven"]), d
+assert isinstance(d["alpha"]["oldest_proven_time"], int) and d["alpha"]["oldest_proven_time"] > 1700000000, d
+assert d["alpha"]["oldest_proven_by"] in ("sampled", "all"), d
+assert d["gamma"]["oldest_proven"] is None and d["gamma"]["oldest_proven_time"] is None, d
 assert d["gamma"]["last"] == "failed" and d["gamma"]["overdue"], d
 ' "$output"
 	# without the down host all is well...
