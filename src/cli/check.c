@@ -528,13 +528,13 @@ check_main(int argc, char **argv)
 		if (opt != 'h')
 			return 1;
 		printf("usage: capback check [CONFIG]\n"
-		       "Checks, for every host of CONFIG (default %s), "
-		       "that a backup can run:\nssh, the host key, the "
-		       "forced command, the reader's version, restrict "
-		       "path\nand capability, a root-only probe, the "
-		       "repository.  Run it as the account\nthat runs "
-		       "capback run.  Exit status 0: no problem; 1: "
-		       "some (each with its fix).\n",
+		       "For every host of CONFIG (default %s), whether a "
+		       "backup can run:\nssh, the host key, the forced "
+		       "command, the reader's version, restrict path\n"
+		       "and capability (the reader's --probe request), a "
+		       "root-only file, the\nrepository.  Run it as the "
+		       "account that runs capback run.\nExit status 0: no "
+		       "problem; 1: some (each with its fix).\n",
 		    DEFAULT_CONFIG);
 		return 0;
 	}

@@ -51,7 +51,7 @@ usage_main(FILE *f)
 	    "\n"
 	    "Actions:\n"
 	    "  backup SOURCE REPOSITORY    mirror SOURCE into REPOSITORY\n"
-	    "  restore REPOSITORY TARGET   restore a backup (--at TIME) to "
+	    "  restore REPOSITORY[/PATH] TARGET  restore (--at TIME) to "
 	    "TARGET\n"
 	    "  regress REPOSITORY          undo an unfinished backup session\n"
 	    "  list increments REPOSITORY  the sessions kept\n"
@@ -88,6 +88,8 @@ usage_main(FILE *f)
 	    "  -V, --version         print the version\n"
 	    "  --api-version N       rdiff-backup's (200 or 201): accepted, "
 	    "changes nothing\n"
+	    "  --parsable-output     list increments in rdiff-backup's "
+	    "machine form\n"
 	    "  -h, --help            this text; ACTION --help for an "
 	    "action\n");
 }
@@ -126,15 +128,19 @@ usage_backup(FILE *f)
 	    "name, [..],\n"
 	    "                                   ignorecase: prefix\n"
 	    "  --include-regexp RE, --exclude-regexp RE   (POSIX extended)\n"
-	    "  --include-filelist F, --exclude-filelist F  (+ / - lines; "
-	    "-stdin forms)\n"
+	    "  --include-filelist F, --exclude-filelist F  (+ / - lines)\n"
+	    "  --include-filelist-stdin, --exclude-filelist-stdin (and the "
+	    "globbing ones)\n"
 	    "  --include-globbing-filelist F, --exclude-globbing-filelist F\n"
-	    "  --exclude-if-present NAME, --exclude-other-filesystems\n"
+	    "  --exclude-if-present NAME, --include-if-present NAME,\n"
+	    "  --exclude-other-filesystems,\n"
 	    "  --exclude-device-files, --exclude-fifos, --exclude-sockets,\n"
 	    "  --exclude-symbolic-links, --include-symbolic-links,\n"
 	    "  --exclude-special-files, --include-special-files,\n"
 	    "  --max-file-size BYTES, --min-file-size BYTES, "
 	    "--null-separator\n"
+	    "  --force   back up into a non-empty directory that is not a "
+	    "repository\n"
 	    "Exit status: 0 done, 1 failed, 2 done after undoing an "
 	    "unfinished session,\n4 done but some files could not be read "
 	    "(bits: 6 is both).\n");
@@ -145,7 +151,7 @@ usage_restore(FILE *f)
 {
 	fprintf(f,
 	    "usage: capback [GLOBAL OPTIONS] restore [--force] [--at TIME] "
-	    "REPOSITORY TARGET\n"
+	    "REPOSITORY[/PATH] TARGET\n"
 	    "\n"
 	    "Restore the backup of TIME (default: the newest) in REPOSITORY "
 	    "to\nTARGET, which must be absent or empty unless --force is "
@@ -714,26 +720,44 @@ run_query(const char *mode, const char *at, const char *location,
 	return combine(st, 0);
 }
 
+/* The usage of ${mode}: "list-increments", "list-files" or "verify"
+ * ("list": both lists). */
 static void
-usage_query(FILE *f)
+usage_query(FILE *f, const char *mode)
 {
-	fprintf(f,
-	    "usage: capback [GLOBAL OPTIONS] list increments [--size] "
-	    "REPOSITORY[/PATH]\n"
-	    "       capback [GLOBAL OPTIONS] list files [--at TIME | "
-	    "--changed-since TIME]\n"
-	    "                                          REPOSITORY[/PATH]\n"
-	    "       capback [GLOBAL OPTIONS] verify [--at TIME | --all] "
-	    "REPOSITORY\n"
-	    "\n"
-	    "list increments: the sessions that can be restored.\n"
-	    "list files: every path of the session TIME (default newest);\n"
-	    "  --changed-since: what is new, deleted or changed since TIME.\n"
-	    "verify: rebuild every regular file of the session and check "
-	    "it\nagainst its recorded SHA-1 (exit status 2 when any "
-	    "differs).\n"
-	    "verify --all: every session; damaged increments, metadata or "
-	    "mirror files\nare named with the points in time they spoil.\n");
+	if (strncmp(mode, "list", 4) == 0 && mode[4] != '-')
+		fprintf(f,
+		    "usage: capback [GLOBAL OPTIONS] list increments|files "
+		    "...\n\n");
+	if (strcmp(mode, "list-increments") == 0 || strcmp(mode, "list") == 0)
+		fprintf(f,
+		    "usage: capback [GLOBAL OPTIONS] list increments [--size] "
+		    "REPOSITORY[/PATH]\n"
+		    "The sessions with increments and the current mirror.\n"
+		    "  --size   each session's increments and the cumulative "
+		    "size, as\n"
+		    "           rdiff-backup prints them (whole repository)\n"
+		    "(the global --parsable-output prints rdiff-backup's "
+		    "machine form)\n");
+	if (strcmp(mode, "list-files") == 0 || strcmp(mode, "list") == 0)
+		fprintf(f,
+		    "usage: capback [GLOBAL OPTIONS] list files [--at TIME | "
+		    "--changed-since TIME]\n"
+		    "                                          "
+		    "REPOSITORY[/PATH]\n"
+		    "Every path of the session TIME (default the newest);\n"
+		    "  --changed-since TIME  what is new, deleted or changed "
+		    "since TIME\n");
+	if (strcmp(mode, "verify") == 0)
+		fprintf(f,
+		    "usage: capback [GLOBAL OPTIONS] verify [--at TIME | "
+		    "--all] REPOSITORY[/PATH]\n"
+		    "Rebuild every regular file of the session (the newest, or "
+		    "as of --at TIME)\nand check it against its recorded "
+		    "SHA-1 (exit status 2 when any differs).\n"
+		    "  --all   every session; damaged increments, metadata or "
+		    "mirror files\n          are named with the points in time "
+		    "they spoil\n");
 }
 
 /* list increments|files, verify: the options and the one location. */
@@ -756,11 +780,11 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 		    (strcmp(argv[1], "increments") != 0 &&
 			strcmp(argv[1], "files") != 0)) {
 			if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-				usage_query(stdout);
+				usage_query(stdout, "list");
 				return 0;
 			}
 			log_error("list what? increments or files");
-			usage_query(stderr);
+			usage_query(stderr, "list");
 			return 1;
 		}
 		mode = argv[1][0] == 'i' ? "list-increments" : "list-files";
@@ -775,13 +799,13 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 		case 'c': since = optarg; break;
 		case 'a': all = 1; break;
 		case 's': size = 1; break;
-		case 'h': usage_query(stdout); return 0;
-		default: usage_query(stderr); return 1;
+		case 'h': usage_query(stdout, mode); return 0;
+		default: usage_query(stderr, mode); return 1;
 		}
 	}
 	if (argc - optind != 1) {
 		log_error("%s needs REPOSITORY", mode);
-		usage_query(stderr);
+		usage_query(stderr, mode);
 		return 1;
 	}
 	if (at != NULL && strcmp(mode, "list-increments") == 0)
@@ -820,7 +844,7 @@ usage_remove(FILE *f)
 	    "\n"
 	    "Delete the increments (and their metadata) of every session "
 	    "older\nthan TIME; the newest backup is never removed.  TIME "
-	    "takes the forms\nof restore --at (e.g. 30D, 2W, 5B keeps five "
+	    "takes the forms\nof restore's TIME (e.g. 30D, 2W, 5B keeps five "
 	    "sessions).  Removing\nmore than one session needs --force.\n"
 	    "Exit status: 0 removed, 1 error, 2 nothing older than TIME.\n");
 }
@@ -949,7 +973,10 @@ cmd_setup(int argc, char **argv)
 			    "  --host NAME --source USER@HOST::/PATH\n"
 			    "                       add a host to the "
 			    "configuration\n"
-			    "reader, restorer (a host):\n"
+			    "reader, restorer (a host): the key's forced "
+			    "command "
+			    "is capback-reader --serve\n(capback-restorer "
+			    "--serve) --restrict-path DIR\n"
 			    "  --key 'ssh-ed25519 AAAA... capback@server'\n"
 			    "                       the server's public key\n"
 			    "  --from ADDR[,ADDR]   the server's address: the "
