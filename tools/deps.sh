@@ -6,7 +6,8 @@ libseccomp-dev libacl1-dev libattr1-dev zlib1g-dev libssl-dev libinih-dev
 libcmocka-dev bats rdiff-backup python3-pylibacl python3-pyxattr rdiff attr acl libcap2-bin python3 util-linux
 passwd valgrind openssh-client openssh-server libpam-cap time procps debootstrap
 clang libclang-rt-14-dev strace exim4-daemon-light
-debhelper dpkg-dev lintian fakeroot prometheus prometheus-node-exporter curl"
+debhelper dpkg-dev lintian fakeroot prometheus prometheus-node-exporter curl
+bash-completion"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
