@@ -193,6 +193,16 @@ start(char *const argv[], int in, int out, int fd3)
 					     " (is capback installed? roles "
 					     "are looked for there only)");
 	}
+	if (log_verbosity() >= 5) { /* -v 5: what runs */
+		struct strbuf cmd = STRBUF_INIT;
+
+		for (int k = 0; argv[k] != NULL; k++)
+			if ((k > 0 && strbuf_addch(&cmd, ' ') != 0) ||
+			    strbuf_addstr(&cmd, argv[k]) != 0)
+				fatal("out of memory");
+		log_debug("running %s", log_text(cmd.buf, cmd.len));
+		strbuf_release(&cmd);
+	}
 	if (argv[0][0] == '/')
 		err = start_relay();
 	self = getpid();

@@ -192,6 +192,9 @@ take_prev_as(struct session *s, enum act_kind kind)
 {
 	if (kind == ACT_DELETE) {
 		s->st.deleted_files++;
+		if (log_verbosity() >= 4) /* -v 4: a line a file */
+			log_info("deleted: %s",
+			    log_name(s->prec.path, s->prec.pathlen));
 		if (s->prec.type == META_REG)
 			s->st.deleted_size += s->prec.size;
 	}
@@ -369,8 +372,15 @@ count_entry(struct session *s, struct action *a)
 		s->st.new_files++;
 		if (n->type == META_REG)
 			s->st.new_size += n->size;
+		if (log_verbosity() >= 4) /* -v 4: a line a file */
+			log_info("new: %s", log_name(n->path, n->pathlen));
 	} else if (!meta_attr_equal(n, &a->prev) || a->dec != D_NONE) {
 		s->st.changed_files++;
+		if (log_verbosity() >= 4)
+			log_info("changed: %s%s", log_name(n->path, n->pathlen),
+			    a->dec == D_NONE ? " (attributes)" : "");
+	} else if (log_verbosity() >= 5) { /* -v 5: every file */
+		log_debug("unchanged: %s", log_name(n->path, n->pathlen));
 		if (n->type == META_REG)
 			s->st.changed_src_size += n->size;
 		if (a->prev.type == META_REG)
@@ -1094,9 +1104,10 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 	leftout_end(&s);
 	write_error_log(&s, ts);
 	write_statistics(&s, ts);
-	log_info("transferred %llu files whole (%llu bytes) and %llu by "
+	log_info("transferred %llu %s whole (%llu bytes) and %llu by "
 		 "delta (%llu bytes for %llu; signatures %llu bytes)",
 	    (unsigned long long)s.st.whole_files,
+	    s.st.whole_files == 1 ? "file" : "files",
 	    (unsigned long long)s.st.whole_bytes,
 	    (unsigned long long)s.st.delta_files,
 	    (unsigned long long)s.st.delta_bytes,

@@ -140,3 +140,28 @@ same_as_rdiff() {
 	[[ "$output" == *"the session time 2023-07-22T04:26:40Z is not later than the current mirror's, 2023-11-14T22:13:20Z"* ]]
 	[[ "$output" != *1690000000* ]]
 }
+
+@test "-v 4: a line a new, changed or deleted file; -v 5: what runs and every file; -v 3: quiet" {
+	mkdir -p "$T/src/d"
+	echo a >"$T/src/a"
+	echo b >"$T/src/d/b"
+	run cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	echo more >>"$T/src/a"
+	rm "$T/src/d/b"
+	echo c >"$T/src/c"
+	run cb -v 4 --current-time 1700000100 backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -qx 'capback: changed: a' <<<"$output"
+	grep -qx 'capback: deleted: d/b' <<<"$output"
+	grep -qx 'capback: new: c' <<<"$output"
+	grep -q 'capback: 4 files, 1 new, 1 changed, 1 deleted, 0 errors' <<<"$output"
+	! grep -q 'unchanged' <<<"$output"
+	run cb -v 5 --current-time 1700000200 backup "$T/src" "$T/repo"
+	echo "$output"
+	grep -q '^capback: running capback-reader -v 5 ' <<<"$output"
+	grep -q '^capback: running capback-writer -v 5 ' <<<"$output"
+	grep -qx 'capback: unchanged: c' <<<"$output"
+}
