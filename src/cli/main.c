@@ -68,6 +68,8 @@ usage_main(FILE *f)
 	    "  status [--json] [CONFIG]    the last result of every host\n"
 	    "  check [CONFIG]              can every host be backed up? "
 	    "(ssh, keys, reader)\n"
+	    "  diff [--at T] [--at T] REPOSITORY[/PATH]  what changed between "
+	    "sessions\n"
 	    "  info                        versions, roles, confinement "
 	    "features (YAML)\n"
 	    "  doctor [--role R] [--user U]  check privileges on this host\n"
@@ -674,7 +676,7 @@ cmd_regress(int argc, char **argv, const struct global *g)
 /* Run the writer alone on a read-only question about a repository. */
 static int
 run_query(const char *mode, const char *at, const char *location,
-    const struct global *g)
+    const struct global *g, char *const *extra)
 {
 	char *wargv[24], *repo, *sub, *host;
 	const char *loc;
@@ -704,6 +706,8 @@ run_query(const char *mode, const char *at, const char *location,
 	}
 	if (host != NULL)
 		wargv[wn++] = (char *)"--find-repo";
+	for (; extra != NULL && *extra != NULL && wn < 18; extra++)
+		wargv[wn++] = *extra;
 	if (g->parsable) {
 		wargv[wn++] = (char *)"--parsable";
 		wargv[wn++] =
@@ -833,7 +837,61 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 		mode = "list-changed";
 		at = since;
 	}
-	return run_query(mode, at, argv[optind], g);
+	return run_query(mode, at, argv[optind], g, NULL);
+}
+
+static void
+usage_diff(FILE *f)
+{
+	fprintf(f,
+	    "usage: capback [GLOBAL OPTIONS] diff [--at TIME] [--at TIME] "
+	    "[--json] REPOSITORY[/PATH]\n"
+	    "What changed between two sessions, and how, from their "
+	    "metadata (no file\nis rebuilt): \"new: PATH\", \"deleted: "
+	    "PATH\", \"changed: PATH (content,mode,...)\".\n"
+	    "  --at TIME   the first session (default the one before the "
+	    "newest); a\n              second --at names the other (default "
+	    "the newest)\n"
+	    "  --json      one JSON object: from, to, changes [{path, "
+	    "change, what}]\n");
+}
+
+static int
+cmd_diff(int argc, char **argv, const struct global *g)
+{
+	static const struct option opts[] = {
+		{ "at", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *at[2] = { NULL, NULL };
+	char *extra[4] = { NULL };
+	int c, nat = 0, ne = 0;
+
+	optind = 1;
+	argv[0] = (char *)"capback";
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (nat == 2)
+				fatal("diff takes two --at at most");
+			at[nat++] = optarg;
+			break;
+		case 'j': extra[ne++] = (char *)"--json"; break;
+		case 'h': usage_diff(stdout); return 0;
+		default: usage_diff(stderr); return 1;
+		}
+	}
+	if (argc - optind != 1) {
+		usage_diff(stderr);
+		return 1;
+	}
+	if (at[1] != NULL) {
+		extra[ne++] = (char *)"--at2";
+		extra[ne++] = (char *)at[1];
+	}
+	return run_query("diff", at[0] ? at[0] : "1B", argv[optind], g, extra);
 }
 
 static void
@@ -889,7 +947,7 @@ cmd_remove(int argc, char **argv, struct global *g)
 		usage_remove(stderr);
 		return 1;
 	}
-	return run_query("remove-older-than", at, argv[optind], g);
+	return run_query("remove-older-than", at, argv[optind], g, NULL);
 }
 
 static void
@@ -1241,6 +1299,8 @@ main(int argc, char **argv)
 		return cmd_setup(argc, argv);
 	if (strcmp(argv[0], "check") == 0)
 		return check_main(argc, argv);
+	if (strcmp(argv[0], "diff") == 0)
+		return cmd_diff(argc, argv, &g);
 	if (strcmp(argv[0], "info") == 0)
 		return info_main(argc, argv, g.api);
 	log_error("unknown action '%s'", argv[0]);

@@ -105,6 +105,8 @@ main(int argc, char **argv)
 		{ "check-unchanged", no_argument, NULL, 'C' },
 		{ "wait", required_argument, NULL, 'W' },
 		{ "parsable", required_argument, NULL, 'P' },
+		{ "at2", required_argument, NULL, '2' },
+		{ "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -132,6 +134,8 @@ main(int argc, char **argv)
 		case 'P':
 			o.parsable = (int)parse_int(optarg, 1, "--parsable");
 			break;
+		case '2': o.at2 = optarg; break;
+		case 'J': o.json = 1; break;
 		case 'C': o.rehash = 1; break;
 		case 'W':
 			repo_lock_wait = parse_int(optarg, -1, "--wait");
@@ -203,6 +207,7 @@ main(int argc, char **argv)
 	    strcmp(argv[optind], "list-increments") != 0 &&
 	    strcmp(argv[optind], "list-files") != 0 &&
 	    strcmp(argv[optind], "list-changed") != 0 &&
+	    strcmp(argv[optind], "diff") != 0 &&
 	    strcmp(argv[optind], "verify") != 0 &&
 	    strcmp(argv[optind], "verify-all") != 0 &&
 	    strncmp(argv[optind], "compare-", 8) != 0)
@@ -220,6 +225,7 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[optind], "list-increments") == 0 ||
 	    strcmp(argv[optind], "list-sizes") == 0 ||
+	    strcmp(argv[optind], "diff") == 0 ||
 	    strcmp(argv[optind], "list-files") == 0 ||
 	    strcmp(argv[optind], "list-changed") == 0 ||
 	    strcmp(argv[optind], "verify") == 0 ||
@@ -236,6 +242,8 @@ main(int argc, char **argv)
 			return writer_list_changed(&repo, &o);
 		if (strcmp(argv[optind], "list-sizes") == 0)
 			return writer_list_sizes(&repo, &o);
+		if (strcmp(argv[optind], "diff") == 0)
+			return writer_diff(&repo, &o);
 		return writer_list_increments(&repo, &o);
 	}
 	if (strncmp(argv[optind], "compare-", 8) == 0)

@@ -49,6 +49,8 @@ struct writer_opts {
 	/* list increments: rdiff-backup's --parsable-output, 1 as API 200
 	 * prints it ("TIME TYPE" lines), 2 as API 201 (YAML) */
 	int parsable;
+	const char *at2; /* diff: the second session, NULL = the newest */
+	int json;	 /* diff: JSON instead of text */
 };
 
 /*
@@ -253,6 +255,8 @@ int writer_compare(const char *method, const char *path,
 
 /* query.c: answers on stdout, as rdiff-backup prints them. */
 int writer_list_increments(struct repo *repo, const struct writer_opts *o);
+/* diff between the sessions o->at and o->at2 (src/writer/diff.c). */
+int writer_diff(struct repo *repo, const struct writer_opts *o);
 /* list increments --size (src/writer/sizes.c). */
 int writer_list_sizes(struct repo *repo, const struct writer_opts *o);
 int writer_list_files(struct repo *repo, const struct writer_opts *o);

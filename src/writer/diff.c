@@ -1,0 +1,204 @@
+/*
+ * capback diff: what changed between two sessions and how, from their
+ * metadata alone (no file is rebuilt): new, deleted, or changed with the
+ * attributes that differ (content by the recorded SHA-1).  Text, a line
+ * a path in record order, or JSON.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cb_err.h"
+#include "log.h"
+#include "strbuf.h"
+#include "timefmt.h"
+#include "writer.h"
+
+static int
+xattrs_equal(const struct meta_rec *a, const struct meta_rec *b)
+{
+	size_t i;
+
+	if (a->nxattrs != b->nxattrs)
+		return 0;
+	for (i = 0; i < a->nxattrs; i++)
+		if (strcmp(a->xattrs[i].name, b->xattrs[i].name) != 0 ||
+		    a->xattrs[i].vlen != b->xattrs[i].vlen ||
+		    (a->xattrs[i].vlen > 0 &&
+			memcmp(a->xattrs[i].value, b->xattrs[i].value,
+			    a->xattrs[i].vlen) != 0))
+			return 0;
+	return 1;
+}
+
+static int
+acl_equal(const struct meta_rec *a, const struct meta_rec *b)
+{
+	size_t i;
+
+	if (a->nacl != b->nacl)
+		return 0;
+	for (i = 0; i < a->nacl; i++) {
+		const struct meta_acl_entry *x = &a->acl[i], *y = &b->acl[i];
+
+		if (x->is_default != y->is_default || x->tag != y->tag ||
+		    x->perm != y->perm ||
+		    (x->qual == NULL) != (y->qual == NULL) ||
+		    (x->qual != NULL && strcmp(x->qual, y->qual) != 0))
+			return 0;
+	}
+	return 1;
+}
+
+/* What differs between two records of one path, comma separated. */
+static void
+what_changed(const struct meta_rec *a, const struct meta_rec *b,
+    struct strbuf *w)
+{
+#define ADD(cond, name)                                            \
+	do {                                                       \
+		if ((cond) &&                                      \
+		    ((w->len > 0 && strbuf_addstr(w, ",") != 0) || \
+			strbuf_addstr(w, name) != 0))              \
+			fatal("out of memory");                    \
+	} while (0)
+	strbuf_reset(w);
+	ADD(a->type != b->type, "type");
+	if (a->type == b->type) {
+		ADD(a->type == META_REG &&
+			(a->size != b->size ||
+			    (a->has_sha1 && b->has_sha1 &&
+				memcmp(a->sha1, b->sha1, 20) != 0)),
+		    "content");
+		ADD(a->type == META_REG && a->size != b->size, "size");
+		ADD(a->type == META_SYM &&
+			(a->symlen != b->symlen ||
+			    memcmp(a->symdata, b->symdata, a->symlen) != 0),
+		    "target");
+		ADD(a->type == META_DEV &&
+			(a->dev_kind != b->dev_kind ||
+			    a->dev_major != b->dev_major ||
+			    a->dev_minor != b->dev_minor),
+		    "device");
+	}
+	ADD(a->type != META_SYM && a->type != META_DEV && b->type != META_SYM &&
+		b->type != META_DEV && a->mtime != b->mtime,
+	    "mtime");
+	ADD(a->perms != b->perms, "mode");
+	ADD(a->uid != b->uid || a->gid != b->gid, "owner");
+	ADD(!xattrs_equal(a, b), "xattrs");
+	ADD(!acl_equal(a, b), "acl");
+	ADD((a->nlink > 1 || b->nlink > 1) &&
+		(a->nlink != b->nlink || a->inode != b->inode),
+	    "links");
+#undef ADD
+}
+
+/* ${s} as a JSON string (names shown as log_name shows them). */
+static void
+json_text(const char *s, size_t len)
+{
+	const char *t = log_name(s, len);
+
+	putchar('"');
+	for (; *t != '\0'; t++) {
+		if (*t == '"' || *t == '\\')
+			printf("\\%c", *t);
+		else
+			putchar(*t);
+	}
+	putchar('"');
+}
+
+static void
+emit(const struct writer_opts *o, int *first, const char *change,
+    const struct meta_rec *r, const char *what)
+{
+	if (!o->json) {
+		printf("%s: %s%s%s%s\n", change, log_name(r->path, r->pathlen),
+		    what ? " (" : "", what ? what : "", what ? ")" : "");
+		return;
+	}
+	printf("%s\n    {\"path\": ", *first ? "" : ",");
+	*first = 0;
+	json_text(r->path, r->pathlen);
+	printf(", \"change\": \"%s\"", change);
+	if (what != NULL) {
+		const char *p = what;
+
+		printf(", \"what\": [");
+		while (*p != '\0') {
+			size_t n = strcspn(p, ",");
+
+			printf("%s\"%.*s\"", p == what ? "" : ", ", (int)n, p);
+			p += n + (p[n] == ',');
+		}
+		printf("]");
+	}
+	printf("}");
+}
+
+int
+writer_diff(struct repo *repo, const struct writer_opts *o)
+{
+	struct writer_opts to = *o;
+	struct snapsrc a, b;
+	struct meta_rec ra, rb;
+	struct strbuf w = STRBUF_INIT;
+	char t1[TIMEFMT_LEN], t2[TIMEFMT_LEN];
+	int ea, eb, first = 1;
+	unsigned long counts[3] = { 0, 0, 0 };
+
+	to.at = o->at2;
+	snapsrc_open(&a, repo, o);
+	snapsrc_open(&b, repo, &to);
+	timefmt_utc(a.t, t1);
+	timefmt_utc(b.t, t2);
+	if (o->json)
+		printf("{\"from\": \"%s\", \"from_time\": %lld, \"to\": "
+		       "\"%s\", "
+		       "\"to_time\": %lld, \"changes\": [",
+		    t1, (long long)a.t, t2, (long long)b.t);
+	meta_rec_init(&ra);
+	meta_rec_init(&rb);
+	ea = snapsrc_next(&a, &ra);
+	eb = snapsrc_next(&b, &rb);
+	while (ea == 0 || eb == 0) {
+		int c = ea != 0 ?
+		    1 :
+		    eb != 0 ?
+		    -1 :
+		    meta_path_cmp(ra.path, ra.pathlen, rb.path, rb.pathlen);
+
+		if (c < 0) {
+			emit(o, &first, "deleted", &ra, NULL);
+			counts[1]++;
+			ea = snapsrc_next(&a, &ra);
+		} else if (c > 0) {
+			emit(o, &first, "new", &rb, NULL);
+			counts[0]++;
+			eb = snapsrc_next(&b, &rb);
+		} else {
+			what_changed(&ra, &rb, &w);
+			if (w.len > 0) {
+				emit(o, &first, "changed", &rb, w.buf);
+				counts[2]++;
+			}
+			ea = snapsrc_next(&a, &ra);
+			eb = snapsrc_next(&b, &rb);
+		}
+	}
+	if (ea != CB_ERR_EOF || eb != CB_ERR_EOF)
+		fatal("reading metadata: %s",
+		    cb_strerror(ea != CB_ERR_EOF ? ea : eb));
+	if (o->json)
+		printf("%s],\n \"new\": %lu, \"deleted\": %lu, \"changed\": "
+		       "%lu}\n",
+		    first ? "" : "\n", counts[0], counts[1], counts[2]);
+	meta_rec_clear(&ra);
+	meta_rec_clear(&rb);
+	strbuf_release(&w);
+	snapsrc_close(&a);
+	snapsrc_close(&b);
+	return fflush(stdout) == 0 ? 0 : 1;
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env bats
+# capback diff: what changed between two sessions and how, from the
+# metadata alone; text and JSON (parsed), checked against what the test
+# changed between the sessions.
+
+load ../lib/helpers
+
+setup() {
+	need_root
+	setup_scratch
+	mkdir -p "$T/src/d"
+	echo a >"$T/src/a"
+	echo b >"$T/src/d/b"
+	echo same >"$T/src/same"
+	echo t >"$T/src/touched"
+	ln -s a "$T/src/l"
+	echo gone >"$T/src/gone"
+	touch -d @1690000000 "$T/src"/* "$T/src/d/b"
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	echo more >>"$T/src/a"
+	chmod 0600 "$T/src/d/b"
+	chown nobody "$T/src/d/b"
+	touch -d @1690000100 "$T/src/touched"
+	rm "$T/src/l" "$T/src/gone"
+	ln -s d "$T/src/l"
+	echo n >"$T/src/new"
+	setfattr -n user.k -v v "$T/src/same" 2>/dev/null || true
+	cb --current-time 1700086400 backup "$T/src" "$T/repo"
+	rm "$T/src/new"
+	cb --current-time 1700172800 backup "$T/src" "$T/repo"
+}
+
+teardown() {
+	teardown_scratch
+}
+
+@test "the two sessions named: each path with what changed, in record order" {
+	run cb diff --at 1700000000 --at 1700086400 "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -qx 'changed: a (content,size,mtime)' <<<"$output"
+	grep -qx 'changed: d/b (mode,owner)' <<<"$output"
+	grep -qx 'deleted: gone' <<<"$output"
+	grep -qx 'changed: l (target)' <<<"$output"
+	grep -qx 'new: new' <<<"$output"
+	grep -qx 'changed: touched (mtime)' <<<"$output"
+	if getfattr -n user.k "$T/src/same" >/dev/null 2>&1; then
+		grep -qx 'changed: same (xattrs)' <<<"$output"
+	fi
+	# the unchanged ones are not named
+	! grep -q ' same$\| \.$' <<<"$output" || [ -n "$(getfattr -d "$T/src/same" 2>/dev/null)" ]
+}
+
+@test "defaults: the newest against the one before; one --at against the newest; a path in the repository" {
+	run cb diff "$T/repo"
+	[ "$status" -eq 0 ]
+	[ "$output" = "deleted: new" ]
+	run cb diff --at 1700000000 "$T/repo"
+	grep -qx 'deleted: gone' <<<"$output"
+	! grep -q 'new: new' <<<"$output"
+	run cb diff --at 1700000000 --at 1700086400 "$T/repo/d"
+	[ "$output" = "changed: d/b (mode,owner)" ]
+}
+
+@test "--json parses, with the sessions' times and counts" {
+	run cb diff --at 2023-11-14 --at 2023-11-15T22:13:20Z --json "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["from_time"] == 1700000000 and d["to_time"] == 1700086400, d
+assert d["from"] == "2023-11-14T22:13:20Z" and d["to"] == "2023-11-15T22:13:20Z", d
+c = {x["path"]: x for x in d["changes"]}
+assert c["a"]["change"] == "changed" and set(c["a"]["what"]) >= {"content", "size"}, c
+assert c["gone"] == {"path": "gone", "change": "deleted"}, c
+assert c["new"] == {"path": "new", "change": "new"}, c
+assert d["new"] == 1 and d["deleted"] == 1 and d["changed"] == len(d["changes"]) - 2, d
+' "$output"
+}
+
+@test "no file is rebuilt: diff answers with increments gone" {
+	find "$T/repo/rdiff-backup-data/increments" -type f -name '*.diff.gz' -delete
+	run cb diff --at 1700000000 --at 1700086400 "$T/repo"
+	[ "$status" -eq 0 ]
+	grep -qx 'changed: a (content,size,mtime)' <<<"$output"
+}
