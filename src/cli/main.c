@@ -70,6 +70,7 @@ usage_main(FILE *f)
 	    "(ssh, keys, reader)\n"
 	    "  diff [--at T] [--at T] REPOSITORY[/PATH]  what changed between "
 	    "sessions\n"
+	    "  versions REPOSITORY/PATH    each session in which PATH changed\n"
 	    "  info                        versions, roles, confinement "
 	    "features (YAML)\n"
 	    "  doctor [--role R] [--user U]  check privileges on this host\n"
@@ -895,6 +896,46 @@ cmd_diff(int argc, char **argv, const struct global *g)
 }
 
 static void
+usage_versions(FILE *f)
+{
+	fprintf(f,
+	    "usage: capback [GLOBAL OPTIONS] versions [--json] "
+	    "REPOSITORY/PATH\n"
+	    "Each session in which PATH changed, oldest first: new, "
+	    "changed (and what),\ndeleted, with its type, size and "
+	    "recorded SHA-1, from the metadata only.\n"
+	    "  --json   one JSON object: path, versions [{time, at, change, "
+	    "type, size,\n           sha1, what}]\n");
+}
+
+static int
+cmd_versions(int argc, char **argv, const struct global *g)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *extra[2] = { NULL, NULL };
+	int c;
+
+	optind = 1;
+	argv[0] = (char *)"capback";
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': extra[0] = (char *)"--json"; break;
+		case 'h': usage_versions(stdout); return 0;
+		default: usage_versions(stderr); return 1;
+		}
+	}
+	if (argc - optind != 1) {
+		usage_versions(stderr);
+		return 1;
+	}
+	return run_query("versions", NULL, argv[optind], g, extra);
+}
+
+static void
 usage_remove(FILE *f)
 {
 	fprintf(f,
@@ -1301,6 +1342,8 @@ main(int argc, char **argv)
 		return check_main(argc, argv);
 	if (strcmp(argv[0], "diff") == 0)
 		return cmd_diff(argc, argv, &g);
+	if (strcmp(argv[0], "versions") == 0)
+		return cmd_versions(argc, argv, &g);
 	if (strcmp(argv[0], "info") == 0)
 		return info_main(argc, argv, g.api);
 	log_error("unknown action '%s'", argv[0]);

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "strbuf.h"
 #include "timefmt.h"
+#include "timespec.h"
 #include "writer.h"
 
 static int
@@ -200,5 +201,135 @@ writer_diff(struct repo *repo, const struct writer_opts *o)
 	strbuf_release(&w);
 	snapsrc_close(&a);
 	snapsrc_close(&b);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/*
+ * capback versions REPO/PATH: each session in which PATH changed (new,
+ * changed with what, deleted), oldest first, with its type, size and
+ * recorded SHA-1, from each session's metadata.
+ */
+int
+writer_versions(struct repo *repo, const struct writer_opts *o)
+{
+	struct writer_opts one = *o;
+	struct meta_rec prev, cur;
+	struct strbuf w = STRBUF_INIT;
+	int64_t *times = NULL;
+	size_t n = 0, i;
+	int have_prev = 0, first = 1, ever = 0;
+	char at[32], ts[TIMEFMT_LEN], sha[41];
+
+	if (o->sublen == 1 && o->sub[0] == '.')
+		fatal("versions needs REPOSITORY/PATH: the path to follow");
+	if (repo_sessions(repo->datafd, &times, &n) != 0)
+		fatal("cannot list the sessions of '%s'", repo->path);
+	meta_rec_init(&prev);
+	meta_rec_init(&cur);
+	if (o->json) {
+		printf("{\"path\": ");
+		json_text(o->sub, o->sublen);
+		printf(", \"versions\": [");
+	}
+	for (i = 0; i < n; i++) {
+		struct snapsrc q;
+		int rc, here = 0;
+		const char *change = NULL;
+
+		snprintf(at, sizeof(at), "%lld", (long long)times[i]);
+		one.at = at;
+		snapsrc_open(&q, repo, &one);
+		rc = snapsrc_next(&q, &cur);
+		if (rc == 0 && cur.pathlen == o->sublen &&
+		    memcmp(cur.path, o->sub, o->sublen) == 0)
+			here = 1;
+		else if (rc != 0 && rc != CB_ERR_EOF)
+			fatal("reading metadata: %s", cb_strerror(rc));
+		snapsrc_close(&q);
+		strbuf_reset(&w);
+		if (here && !have_prev)
+			change = "new";
+		else if (!here && have_prev)
+			change = "deleted";
+		else if (here) {
+			what_changed(&prev, &cur, &w);
+			if (w.len > 0)
+				change = "changed";
+		}
+		if (change != NULL) {
+			const struct meta_rec *r = here ? &cur : &prev;
+			static const char *const types[] = { "?", "regular",
+				"directory", "symlink", "device", "fifo",
+				"socket" };
+			const char *type =
+			    (size_t)r->type < sizeof(types) / sizeof(types[0]) ?
+			    types[r->type] :
+			    "?";
+
+			timefmt_utc(times[i], ts);
+			sha[0] = '\0';
+			if (here && r->type == META_REG && r->has_sha1)
+				for (int k = 0; k < 20; k++)
+					snprintf(sha + 2 * k, 3, "%02x",
+					    r->sha1[k]);
+			ever = 1;
+			if (o->json) {
+				printf("%s\n    {\"time\": %lld, \"at\": "
+				       "\"%s\", "
+				       "\"change\": \"%s\"",
+				    first ? "" : ",", (long long)times[i], ts,
+				    change);
+				first = 0;
+				if (here)
+					printf(", \"type\": \"%s\"", type);
+				if (here && r->type == META_REG)
+					printf(", \"size\": %llu",
+					    (unsigned long long)r->size);
+				if (sha[0])
+					printf(", \"sha1\": \"%s\"", sha);
+				if (w.len > 0) {
+					const char *p = w.buf;
+
+					printf(", \"what\": [");
+					while (*p != '\0') {
+						size_t k = strcspn(p, ",");
+
+						printf("%s\"%.*s\"",
+						    p == w.buf ? "" : ", ",
+						    (int)k, p);
+						p += k + (p[k] == ',');
+					}
+					printf("]");
+				}
+				printf("}");
+			} else if (here && r->type == META_REG)
+				printf("%s  %-7s  %s  %llu bytes%s%s%s%s%s\n",
+				    ts, change, type,
+				    (unsigned long long)r->size,
+				    sha[0] ? "  sha1 " : "", sha,
+				    w.len ? "  (" : "", w.len ? w.buf : "",
+				    w.len ? ")" : "");
+			else
+				printf("%s  %-7s%s%s%s%s%s\n", ts, change,
+				    here ? "  " : "", here ? type : "",
+				    w.len ? "  (" : "", w.len ? w.buf : "",
+				    w.len ? ")" : "");
+		}
+		if (here) {
+			meta_rec_clear(&prev);
+			if (meta_rec_copy(&prev, &cur) != 0)
+				fatal("out of memory");
+		}
+		have_prev = here;
+		meta_rec_clear(&cur);
+	}
+	if (o->json)
+		printf("%s]}\n", first ? "" : "\n");
+	free(times);
+	meta_rec_clear(&prev);
+	strbuf_release(&w);
+	if (!ever)
+		fatal("'%s' is in no session of %s",
+		    log_name(o->sub, o->sublen), repo->path);
 	return fflush(stdout) == 0 ? 0 : 1;
 }

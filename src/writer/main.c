@@ -208,6 +208,7 @@ main(int argc, char **argv)
 	    strcmp(argv[optind], "list-files") != 0 &&
 	    strcmp(argv[optind], "list-changed") != 0 &&
 	    strcmp(argv[optind], "diff") != 0 &&
+	    strcmp(argv[optind], "versions") != 0 &&
 	    strcmp(argv[optind], "verify") != 0 &&
 	    strcmp(argv[optind], "verify-all") != 0 &&
 	    strncmp(argv[optind], "compare-", 8) != 0)
@@ -226,6 +227,7 @@ main(int argc, char **argv)
 	if (strcmp(argv[optind], "list-increments") == 0 ||
 	    strcmp(argv[optind], "list-sizes") == 0 ||
 	    strcmp(argv[optind], "diff") == 0 ||
+	    strcmp(argv[optind], "versions") == 0 ||
 	    strcmp(argv[optind], "list-files") == 0 ||
 	    strcmp(argv[optind], "list-changed") == 0 ||
 	    strcmp(argv[optind], "verify") == 0 ||
@@ -234,6 +236,8 @@ main(int argc, char **argv)
 		writer_confine(&repo, 0);
 		if (strcmp(argv[optind], "verify-all") == 0)
 			return writer_verify_all(&repo, &o);
+		if (strcmp(argv[optind], "versions") == 0)
+			return writer_versions(&repo, &o);
 		if (argv[optind][0] == 'v')
 			return writer_verify(&repo, &o);
 		if (strcmp(argv[optind], "list-files") == 0)
@@ -244,6 +248,7 @@ main(int argc, char **argv)
 			return writer_list_sizes(&repo, &o);
 		if (strcmp(argv[optind], "diff") == 0)
 			return writer_diff(&repo, &o);
+
 		return writer_list_increments(&repo, &o);
 	}
 	if (strncmp(argv[optind], "compare-", 8) == 0)

@@ -257,6 +257,8 @@ int writer_compare(const char *method, const char *path,
 int writer_list_increments(struct repo *repo, const struct writer_opts *o);
 /* diff between the sessions o->at and o->at2 (src/writer/diff.c). */
 int writer_diff(struct repo *repo, const struct writer_opts *o);
+/* versions of the path o->sub across all sessions (src/writer/diff.c). */
+int writer_versions(struct repo *repo, const struct writer_opts *o);
 /* list increments --size (src/writer/sizes.c). */
 int writer_list_sizes(struct repo *repo, const struct writer_opts *o);
 int writer_list_files(struct repo *repo, const struct writer_opts *o);

@@ -85,3 +85,31 @@ assert d["new"] == 1 and d["deleted"] == 1 and d["changed"] == len(d["changes"])
 	[ "$status" -eq 0 ]
 	grep -qx 'changed: a (content,size,mtime)' <<<"$output"
 }
+
+@test "versions: each session in which a path changed, with its size and digest; --json parses" {
+	run cb versions "$T/repo/a"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(wc -l <<<"$output")" -eq 2 ]
+	grep -q "^2023-11-14T22:13:20Z  new      regular  2 bytes  sha1 $(printf 'a\n' | sha1sum | cut -d' ' -f1)$" <<<"$output"
+	grep -q "^2023-11-15T22:13:20Z  changed  regular  7 bytes  sha1 $(printf 'a\nmore\n' | sha1sum | cut -d' ' -f1)  (content,size,mtime)$" <<<"$output"
+	run cb versions "$T/repo/new"
+	[ "$(sed -n 1p <<<"$output" | cut -c1-29)" = "2023-11-15T22:13:20Z  new    " ]
+	[ "$(sed -n 2p <<<"$output")" = "2023-11-16T22:13:20Z  deleted" ]
+	run cb versions --json "$T/repo/d/b"
+	python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["path"] == "d/b", d
+v = d["versions"]
+assert [x["change"] for x in v] == ["new", "changed"], v
+assert v[1]["what"] == ["mode", "owner"] and v[1]["time"] == 1700086400, v
+assert v[0]["size"] == 2 and len(v[0]["sha1"]) == 40, v
+' "$output"
+	run cb versions "$T/repo/nothing"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'nothing' is in no session of"* ]]
+	run cb versions "$T/repo"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"versions needs REPOSITORY/PATH"* ]]
+}

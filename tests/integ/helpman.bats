@@ -26,7 +26,7 @@ opts() {
 @test "every action: the options of --help and of its man page section are the same" {
 	sed -n '/^ACTIONS/,/^RDIFF/p' "$T/man.txt" >"$T/actions.txt"
 	bad=0
-	for a in backup restore regress "list increments" "list files" diff verify compare \
+	for a in backup restore regress "list increments" "list files" diff versions verify compare \
 	    "remove increments" drill run status check info doctor setup; do
 		awk -v a="$a" '
 		    /^       [a-z]/ { insec = (index($0, "       " a " ") == 1 || $0 == "       " a) }
