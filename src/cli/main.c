@@ -124,6 +124,8 @@ usage_backup(FILE *f)
 	    "changed anyway (bit rot)\n"
 	    "  --print-statistics  print the session's statistics as "
 	    "rdiff-backup does\n"
+	    "  --progress, --no-progress  a progress line on standard error "
+	    "(the default\n                when it is a terminal)\n"
 	    "\n"
 	    "Selection (rdiff-backup's options and rules: in order, the "
 	    "first that\nmatches decides, default include; globs match "
@@ -429,15 +431,17 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		{ "native-owners", no_argument, NULL, 'N' },
 		{ "check-unchanged", no_argument, NULL, 'C' },
 		{ "print-statistics", no_argument, NULL, 'S' },
+		{ "progress", no_argument, NULL, 'G' },
+		{ "no-progress", no_argument, NULL, 'g' },
 	};
 	/* static: alive until exit, also on the fatal() paths */
 	static char **rargv, **sel;
-	char *wargv[16], *shost, *rhost;
+	char *wargv[20], *shost, *rhost;
 	int c, rn = 0, wn = 0, rst, wst, noarg, nul_sep = 0;
-	size_t i, no = 9, nsel = 0, inline_total = 0;
+	size_t i, no = 11, nsel = 0, inline_total = 0;
 	int delta = -1; /* -1: by delta when one side is remote */
 	int rehash = 0;
-	int native = 0, print_stats = 0;
+	int native = 0, print_stats = 0, progress = -1;
 	const char *name, *spath, *rpath;
 	struct stat st;
 
@@ -496,6 +500,8 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		case 'N': native = 1; break;
 		case 'C': rehash = 1; break;
 		case 'S': print_stats = 1; break;
+		case 'G': progress = 1; break;
+		case 'g': progress = 0; break;
 		case 'h': usage_backup(stdout); return 0;
 		default: usage_backup(stderr); return 1;
 		}
@@ -536,6 +542,12 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		wargv[wn++] = (char *)"--native-owners";
 	if (rehash)
 		wargv[wn++] = (char *)"--check-unchanged";
+	/* a progress line on a terminal; a remote writer's stderr is not
+	 * one (it reaches us through the relay, escaped) */
+	if (rhost == NULL &&
+	    (progress == 1 ||
+		(progress == -1 && isatty(2) && log_verbosity() >= 3)))
+		wargv[wn++] = (char *)"--progress";
 	wargv[wn++] = (char *)"--";
 	wargv[wn++] = (char *)"backup";
 	wargv[wn++] = (char *)rpath;

@@ -46,6 +46,7 @@ struct result {
 	int64_t started, finished;
 	uint64_t files, changed, inc_bytes, source_bytes;
 	uint64_t new_files, deleted_files; /* changed: ChangedFiles only */
+	uint64_t changed_bytes;		   /* NewFileSize + ChangedSourceSize */
 	double elapsed; /* seconds the host's work took in this run */
 	char oldest_proven[512];
 	int64_t drilled; /* when the last drill ran */
@@ -93,13 +94,15 @@ result_save(const struct config *c, const struct host *h,
 	    "\nchanged %" PRIu64 "\nincrement-bytes %" PRIu64
 	    "\nsource-bytes %" PRIu64 "\nwarnings %u\ndrilled %lld\n"
 	    "oldest-proven %s\nretention %s\nlast-success %lld\n"
-	    "new %" PRIu64 "\ndeleted %" PRIu64 "\nelapsed %.3f\nwhy %s\n",
+	    "new %" PRIu64 "\ndeleted %" PRIu64 "\nelapsed %.3f\n"
+	    "changed-bytes %" PRIu64 "\nwhy %s\n",
 	    r->status, (long long)r->started, (long long)r->finished, r->files,
 	    r->changed, r->inc_bytes, r->source_bytes, r->nwarn,
 	    (long long)r->drilled, r->oldest_proven, r->retention,
 	    (long long)(strcmp(r->status, "ok") == 0 ? r->finished :
 						       r->last_ok),
-	    r->new_files, r->deleted_files, r->elapsed, r->why);
+	    r->new_files, r->deleted_files, r->elapsed, r->changed_bytes,
+	    r->why);
 	if (fclose(f) != 0 || rename(tmp, path) != 0)
 		fatal("cannot write %s: %s", path, strerror(errno));
 }
@@ -176,6 +179,8 @@ result_load(const struct config *c, const struct host *h, struct result *r)
 			r->deleted_files = (uint64_t)v;
 		else if (strcmp(line, "elapsed") == 0)
 			r->elapsed = atof(sp);
+		else if (strcmp(line, "changed-bytes") == 0)
+			r->changed_bytes = (uint64_t)v;
 	}
 	fclose(f);
 	return 0;
@@ -297,6 +302,9 @@ read_stats(const char *repo, struct result *r)
 			r->deleted_files = v;
 		else if (strcmp(key, "IncrementFileSize") == 0)
 			r->inc_bytes = v;
+		else if (strcmp(key, "NewFileSize") == 0 ||
+		    strcmp(key, "ChangedSourceSize") == 0)
+			r->changed_bytes += v;
 		else if (strcmp(key, "SourceFileSize") == 0)
 			r->source_bytes = v;
 	}
@@ -841,13 +849,16 @@ progress(const struct config *c, const pid_t *pids, size_t done, int64_t began,
 		if (pids[i] == 0 && result_load(c, &c->hosts[i], &r) == 0 &&
 		    r.finished >= began) {
 			files += r.files;
-			bytes += r.source_bytes;
+			bytes += r.changed_bytes;
 		}
 	}
+	/* the rate of what was read and stored: new and changed files'
+	 * bytes, not the unchanged ones a backup only looked at */
 	human_bytes(b, sizeof(b), bytes);
 	human_bytes(rate, sizeof(rate), secs > 0 ? bytes / (uint64_t)secs : 0);
 	strbuf_addf(&sb,
-	    "\r\033[K%s %zu/%zu hosts, %" PRIu64 " files, %s, %s/s;",
+	    "\r\033[K%s %zu/%zu hosts, %" PRIu64
+	    " files, %s new or changed, %s/s;",
 	    phase == 1 ? "backups" : "retention and drills", done, c->n, files,
 	    b, rate);
 	for (size_t i = 0; i < c->n; i++)

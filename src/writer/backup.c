@@ -29,6 +29,7 @@
 #include "msg.h"
 #include "strbuf.h"
 #include "timefmt.h"
+#include "timespec.h"
 #include "wire.h"
 #include "writer.h"
 #include "xfer.h"
@@ -360,6 +361,103 @@ decide_regular(struct session *s, struct action *a)
 	}
 }
 
+static double
+now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* A size for the progress line: "12.3 MB". */
+static const char *
+prog_bytes(uint64_t b, char *buf, size_t len)
+{
+	static const char *const u[] = { "B", "KB", "MB", "GB", "TB" };
+	double v = (double)b;
+	int i = 0;
+
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+	return buf;
+}
+
+/*
+ * --progress: at most twice a second, one line on stderr (a terminal),
+ * redrawn in place: files so far, the bytes of new and changed files
+ * (unchanged ones are not counted as transferred) and their rate, an
+ * ETA from the previous session's file count, and the current path.
+ */
+static void
+progress_tick(struct session *s, const struct meta_rec *n, int last)
+{
+	double now = now_s(), el;
+	uint64_t changed = s->st.new_size + s->st.changed_src_size;
+	char b[32], r[32], eta[48] = "";
+	const char *path;
+	size_t plen;
+
+	if (!last && now - s->prog_last < 0.5)
+		return;
+	s->prog_last = now;
+	if (last) {
+		if (s->prog_drawn)
+			(void)!write(2, "\r\033[K", 4);
+		return;
+	}
+	el = now - s->prog_start;
+	if (s->prog_prev_files > s->st.source_files && s->st.source_files > 0)
+		snprintf(eta, sizeof(eta), ", ETA %.0f s",
+		    el * (double)(s->prog_prev_files - s->st.source_files) /
+			(double)s->st.source_files);
+	path = log_name(n->path, n->pathlen);
+	plen = strlen(path);
+	dprintf(2, "\r\033[K%llu files, %s new or changed (%s/s)%s  %s%s",
+	    (unsigned long long)s->st.source_files,
+	    prog_bytes(changed, b, sizeof(b)),
+	    prog_bytes(el > 0 ? (uint64_t)((double)changed / el) : 0, r,
+		sizeof(r)),
+	    eta, plen > 40 ? "..." : "", plen > 40 ? path + plen - 40 : path);
+	s->prog_drawn = 1;
+}
+
+/* The previous session's SourceFiles, 0 if unknown. */
+static uint64_t
+previous_files(const struct repo *repo)
+{
+	struct repo_entry *e = NULL;
+	size_t n = 0, i;
+	uint64_t v = 0;
+
+	if (!repo->exists || repo_scan(repo->datafd, &e, &n) != 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (strncmp(e[i].name, "session_statistics.", 19) == 0 &&
+		    e[i].inc.time == repo->cur_time) {
+			int fd = openat(repo->datafd, e[i].name,
+			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+			char buf[2048];
+			ssize_t got =
+			    fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+			const char *p;
+
+			if (fd >= 0)
+				close(fd);
+			if (got > 0) {
+				buf[got] = '\0';
+				if ((p = strstr(buf, "\nSourceFiles ")) != NULL)
+					v = strtoull(p + 13, NULL, 10);
+			}
+			break;
+		}
+	repo_scan_free(e, n);
+	return v;
+}
+
 static void
 count_entry(struct session *s, struct action *a)
 {
@@ -368,6 +466,8 @@ count_entry(struct session *s, struct action *a)
 	s->st.source_files++;
 	if (n->type == META_REG)
 		s->st.source_size += n->size;
+	if (s->o->progress && (s->st.source_files & 31) == 0)
+		progress_tick(s, n, 0);
 	if (!a->has_prev) {
 		s->st.new_files++;
 		if (n->type == META_REG)
@@ -1084,6 +1184,10 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 		    ts, cur);
 	}
 	session_init(&s, repo, o);
+	if (o->progress) {
+		s.prog_start = now_s();
+		s.prog_prev_files = previous_files(repo);
+	}
 	hello_exchange(&s.in, &s.out, ROLE_WRITER, ROLE_READER, "reader");
 	/* Only now, with a live reader, is anything created. */
 	if (!repo->exists) {
@@ -1103,6 +1207,8 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 	commit_session(&s, ts);
 	leftout_end(&s);
 	write_error_log(&s, ts);
+	if (o->progress)
+		progress_tick(&s, NULL, 1);
 	write_statistics(&s, ts);
 	log_info("transferred %llu %s whole (%llu bytes) and %llu by "
 		 "delta (%llu bytes for %llu; signatures %llu bytes)",

@@ -101,6 +101,11 @@ struct pending {
 };
 
 struct session {
+	/* --progress (a terminal): when it was last drawn, the start, and
+	 * the previous session's SourceFiles for an ETA (0: unknown) */
+	double prog_last, prog_start;
+	uint64_t prog_prev_files;
+	int prog_drawn;
 	uint64_t rehash_changed; /* --check-unchanged found these */
 	uint64_t native_fixed;	 /* unchanged files given their owner, mode */
 	struct repo *repo;

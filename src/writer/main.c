@@ -107,6 +107,7 @@ main(int argc, char **argv)
 		{ "parsable", required_argument, NULL, 'P' },
 		{ "at2", required_argument, NULL, '2' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "progress", no_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -136,6 +137,7 @@ main(int argc, char **argv)
 			break;
 		case '2': o.at2 = optarg; break;
 		case 'J': o.json = 1; break;
+		case 'G': o.progress = 1; break;
 		case 'C': o.rehash = 1; break;
 		case 'W':
 			repo_lock_wait = parse_int(optarg, -1, "--wait");

@@ -51,6 +51,7 @@ struct writer_opts {
 	int parsable;
 	const char *at2; /* diff: the second session, NULL = the newest */
 	int json;	 /* diff: JSON instead of text */
+	int progress;	 /* backup: a progress line on stderr (a terminal) */
 };
 
 /*

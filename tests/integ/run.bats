@@ -297,7 +297,7 @@ assert d["state_dir"].endswith("/state/hosts") and d["reason"] == "Permission de
 	run run_as "$SERVER" env HOME="$T/server" script -qec "$CAPBACK_BUILD/capback run $T/server/capback.conf" /dev/null
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"backups 0/2 hosts, 0 files"* ]]
+	[[ "$output" == *"backups 0/2 hosts, 0 files, 0 B new or changed, 0 B/s"* ]]
 	[[ "$output" == *"retention and drills"* ]]
 	[[ "$output" == *"alpha            OK in"* ]]
 	# no terminal: nothing on stdout or stderr when all is well

@@ -1,0 +1,40 @@
+#!/usr/bin/env bats
+# backup's progress line: on a terminal (a pseudo-terminal made by
+# script), redrawn in place and cleared at the end; never in a pipe or a
+# file unless asked; --no-progress silences it.
+
+load ../lib/helpers
+
+setup() {
+	command -v script >/dev/null || skip "script (util-linux) not installed"
+	setup_scratch
+	mkdir -p "$T/src"
+	for i in $(seq 100); do echo "$i" >"$T/src/f$i"; done
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	for i in $(seq 100); do echo "x$i" >"$T/src/f$i"; done
+}
+
+teardown() {
+	teardown_scratch
+}
+
+@test "on a terminal: files, new or changed bytes, rate, an ETA from the last session, the path; cleared at the end" {
+	script -qec "$CAPBACK_BUILD/capback --current-time 1700000100 backup $T/src $T/repo" /dev/null >"$T/out"
+	cat -v "$T/out"
+	grep -q $'\r\033\\[K[0-9]* files, [0-9.]* [KMG]*B new or changed ([0-9.]* [KMG]*B/s)' "$T/out"
+	grep -q 'ETA [0-9]* s' "$T/out"
+	# the last thing written clears the line
+	[ "$(tail -c 4 "$T/out" | od -An -c | tr -d ' ')" = '\r033[K' ]
+}
+
+@test "not a terminal: no progress unless --progress; --no-progress on a terminal: none" {
+	run cb --current-time 1700000100 backup "$T/src" "$T/repo"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	for i in $(seq 100); do echo "y$i" >"$T/src/f$i"; done
+	cb --current-time 1700000200 backup --progress "$T/src" "$T/repo" 2>"$T/err"
+	grep -q ' files, ' "$T/err"
+	for i in $(seq 100); do echo "z$i" >"$T/src/f$i"; done
+	script -qec "$CAPBACK_BUILD/capback --current-time 1700000300 backup --no-progress $T/src $T/repo" /dev/null >"$T/out"
+	[ ! -s "$T/out" ]
+}
