@@ -22,6 +22,7 @@
 #include "timespec.h"
 #include "log.h"
 #include "select.h"
+#include "calculate.h"
 #include "check.h"
 #include "doctor.h"
 #include "info.h"
@@ -71,6 +72,7 @@ usage_main(FILE *f)
 	    "  diff [--at T] [--at T] REPOSITORY[/PATH]  what changed between "
 	    "sessions\n"
 	    "  versions REPOSITORY/PATH    each session in which PATH changed\n"
+	    "  calculate STATISTIC_FILE... the average of session statistics\n"
 	    "  info                        versions, roles, confinement "
 	    "features (YAML)\n"
 	    "  doctor [--role R] [--user U]  check privileges on this host\n"
@@ -1356,6 +1358,8 @@ main(int argc, char **argv)
 		return cmd_diff(argc, argv, &g);
 	if (strcmp(argv[0], "versions") == 0)
 		return cmd_versions(argc, argv, &g);
+	if (strcmp(argv[0], "calculate") == 0)
+		return calculate_main(argc, argv);
 	if (strcmp(argv[0], "info") == 0)
 		return info_main(argc, argv, g.api);
 	log_error("unknown action '%s'", argv[0]);

@@ -1,5 +1,6 @@
 #include "timefmt.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -206,4 +207,31 @@ incname_parse(const char *name, size_t len, struct incname *out)
 	in.baselen = (size_t)dtime;
 	*out = in;
 	return 0;
+}
+
+/* rdiff-backup's Time.inttopretty of a float: "2 hours 1 minute 3.50
+ * seconds". */
+const char *
+timefmt_span_pretty(double secs, char *buf, size_t len)
+{
+	double h = floor(secs / 3600), m;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	secs -= h * 3600;
+	m = floor(secs / 60);
+	secs -= m * 60;
+	if (h > 1)
+		n += (size_t)snprintf(buf + n, len - n, "%.0f hours", h);
+	else if (h == 1)
+		n += (size_t)snprintf(buf + n, len - n, "1 hour");
+	if (m >= 1 && n < len)
+		n += (size_t)snprintf(buf + n, len - n, "%s%.0f minute%s",
+		    n ? " " : "", m, m > 1 ? "s" : "");
+	if (n < len && secs == 1)
+		snprintf(buf + n, len - n, "%s1 second", n ? " " : "");
+	else if (n < len && (n == 0 || secs > 1))
+		snprintf(buf + n, len - n, "%s%.2f seconds", n ? " " : "",
+		    secs);
+	return buf;
 }

@@ -18,6 +18,12 @@
 int timefmt_utc(int64_t t, char buf[TIMEFMT_LEN]);
 
 /*
+ * timefmt_span_pretty(secs, buf, len): a duration as rdiff-backup's
+ * Time.inttopretty prints a float: "2 hours 1 minute 3.50 seconds".
+ */
+const char *timefmt_span_pretty(double secs, char *buf, size_t len);
+
+/*
  * timefmt_parse(s, len, t):
  * Parse a timestamp string as rdiff-backup 2.2 does (section 2.2, with the
  * negative-offset quirk, "-" separators allowed).  Returns 0 and *t, or

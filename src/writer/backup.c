@@ -903,33 +903,6 @@ time_pretty(double t, char *buf, size_t len)
 	return buf;
 }
 
-/* rdiff-backup's Time.inttopretty of a float: "2 hours 1 minute 3.50
- * seconds". */
-static const char *
-span_pretty(double secs, char *buf, size_t len)
-{
-	double h = floor(secs / 3600), m;
-	size_t n = 0;
-
-	buf[0] = '\0';
-	secs -= h * 3600;
-	m = floor(secs / 60);
-	secs -= m * 60;
-	if (h > 1)
-		n += (size_t)snprintf(buf + n, len - n, "%.0f hours", h);
-	else if (h == 1)
-		n += (size_t)snprintf(buf + n, len - n, "1 hour");
-	if (m >= 1 && n < len)
-		n += (size_t)snprintf(buf + n, len - n, "%s%.0f minute%s",
-		    n ? " " : "", m, m > 1 ? "s" : "");
-	if (n < len && secs == 1)
-		snprintf(buf + n, len - n, "%s1 second", n ? " " : "");
-	else if (n < len && (n == 0 || secs > 1))
-		snprintf(buf + n, len - n, "%s%.2f seconds", n ? " " : "",
-		    secs);
-	return buf;
-}
-
 static void
 write_statistics(struct session *s, const char *ts)
 {
@@ -949,7 +922,7 @@ write_statistics(struct session *s, const char *ts)
 	strbuf_addf(&sb, "EndTime %.2f (%s)\n", end,
 	    time_pretty(end, p2, sizeof(p2)));
 	strbuf_addf(&sb, "ElapsedTime %.2f (%s)\n", end - (double)s->o->now,
-	    span_pretty(end - (double)s->o->now, p3, sizeof(p3)));
+	    timefmt_span_pretty(end - (double)s->o->now, p3, sizeof(p3)));
 	stat_line(&sb, "SourceFiles", s->st.source_files, 0);
 	stat_line(&sb, "SourceFileSize", s->st.source_size, 1);
 	stat_line(&sb, "MirrorFiles", s->st.mirror_files, 0);

@@ -27,7 +27,7 @@ opts() {
 	sed -n '/^ACTIONS/,/^RDIFF/p' "$T/man.txt" >"$T/actions.txt"
 	bad=0
 	for a in backup restore regress "list increments" "list files" diff versions verify compare \
-	    "remove increments" drill run status check info doctor setup; do
+	    "remove increments" drill run status check info calculate doctor setup; do
 		awk -v a="$a" '
 		    /^       [a-z]/ { insec = (index($0, "       " a " ") == 1 || $0 == "       " a) }
 		    insec { print }' "$T/actions.txt" | opts >"$T/m"

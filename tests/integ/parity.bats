@@ -165,3 +165,22 @@ same_as_rdiff() {
 	grep -q '^capback: running capback-writer -v 5 ' <<<"$output"
 	grep -qx 'capback: unchanged: c' <<<"$output"
 }
+
+@test "calculate prints what rdiff-backup's calculate prints, for either tool's statistics" {
+	three_sessions "$CAPBACK_BUILD/capback"
+	mv "$T/repo" "$T/cbrepo"
+	rm -rf "$T/src"
+	three_sessions rdiff-backup
+	for r in "$T/cbrepo" "$T/repo"; do
+		rdiff-backup calculate "$r"/rdiff-backup-data/session_statistics.* >"$T/rb.out"
+		cb calculate "$r"/rdiff-backup-data/session_statistics.* >"$T/cb.out"
+		diff "$T/rb.out" "$T/cb.out"
+		rdiff-backup calculate --method average "$r"/rdiff-backup-data/session_statistics.*.data >"$T/rb.out"
+		cb calculate --method average "$r"/rdiff-backup-data/session_statistics.*.data >"$T/cb.out"
+		diff "$T/rb.out" "$T/cb.out"
+	done
+	grep -q '^--------------\[ Average of 3 stat files \]--------------$' "$T/cb.out"
+	run cb calculate "$T/nothing"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot read $T/nothing"* ]]
+}
