@@ -126,6 +126,8 @@ usage_backup(FILE *f)
 	    "changed anyway (bit rot)\n"
 	    "  --print-statistics  print the session's statistics as "
 	    "rdiff-backup does\n"
+	    "  --create-full-path  make the missing directories above "
+	    "REPOSITORY\n"
 	    "  --progress, --no-progress  a progress line on standard error "
 	    "(the default\n                when it is a terminal)\n"
 	    "\n"
@@ -159,7 +161,7 @@ usage_restore(FILE *f)
 {
 	fprintf(f,
 	    "usage: capback [GLOBAL OPTIONS] restore [--force] [--at TIME] "
-	    "REPOSITORY[/PATH] TARGET\n"
+	    "[--create-full-path]\n                 REPOSITORY[/PATH] TARGET\n"
 	    "\n"
 	    "Restore the backup of TIME (default: the newest) in REPOSITORY "
 	    "to\nTARGET, which must be absent or empty unless --force is "
@@ -380,6 +382,50 @@ check_select(const char *source, char **sel, size_t n, int nul_sep)
 }
 
 /*
+ * --create-full-path: make the missing directories above the local
+ * location ${path} (mode 0700 before the umask), one component at a
+ * time and never through a symlink; rdiff-backup's option of that name.
+ */
+static void
+create_full_path(const char *path)
+{
+	char *p = strdup(path), *slash;
+	int fd, next;
+
+	if (p == NULL)
+		fatal("out of memory");
+	if ((slash = strrchr(p, '/')) == NULL || slash == p) {
+		free(p);
+		return;
+	}
+	*slash = '\0';
+	fd = open(p[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (char *c = p + (p[0] == '/'), *end; fd >= 0 && *c != '\0';
+	     c = end) {
+		end = c + strcspn(c, "/");
+		if (*end == '/')
+			*end++ = '\0';
+		if (*c == '\0')
+			continue;
+		if (mkdirat(fd, c, 0700) != 0 && errno != EEXIST)
+			fatal("--create-full-path: cannot make %s: %s", p,
+			    strerror(errno));
+		next = openat(fd, c,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0)
+			fatal("--create-full-path: %s in %s: %s", c, path,
+			    errno == ELOOP || errno == ENOTDIR ?
+				"not a directory (a symlink is not followed)" :
+				strerror(errno));
+		close(fd);
+		fd = next;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(p);
+}
+
+/*
  * --print-statistics: the newest session's statistics of the repository
  * ${repo}, framed as rdiff-backup prints them on standard output.
  */
@@ -435,15 +481,16 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		{ "print-statistics", no_argument, NULL, 'S' },
 		{ "progress", no_argument, NULL, 'G' },
 		{ "no-progress", no_argument, NULL, 'g' },
+		{ "create-full-path", no_argument, NULL, 'F' },
 	};
 	/* static: alive until exit, also on the fatal() paths */
 	static char **rargv, **sel;
 	char *wargv[20], *shost, *rhost;
 	int c, rn = 0, wn = 0, rst, wst, noarg, nul_sep = 0;
-	size_t i, no = 11, nsel = 0, inline_total = 0;
+	size_t i, no = 12, nsel = 0, inline_total = 0;
 	int delta = -1; /* -1: by delta when one side is remote */
 	int rehash = 0;
-	int native = 0, print_stats = 0, progress = -1;
+	int native = 0, print_stats = 0, progress = -1, full = 0;
 	const char *name, *spath, *rpath;
 	struct stat st;
 
@@ -504,6 +551,7 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		case 'S': print_stats = 1; break;
 		case 'G': progress = 1; break;
 		case 'g': progress = 0; break;
+		case 'F': full = 1; break;
 		case 'h': usage_backup(stdout); return 0;
 		default: usage_backup(stderr); return 1;
 		}
@@ -554,6 +602,10 @@ cmd_backup(int argc, char **argv, const struct global *g)
 	wargv[wn++] = (char *)"backup";
 	wargv[wn++] = (char *)rpath;
 	wargv[wn] = NULL;
+	if (full && rhost != NULL)
+		fatal("--create-full-path makes local directories only");
+	if (full)
+		create_full_path(rpath);
 	if (print_stats && rhost != NULL)
 		fatal("--print-statistics needs a local repository (on a "
 		      "remote one, read "
@@ -576,12 +628,13 @@ cmd_restore(int argc, char **argv, struct global *g)
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
 		{ "at", required_argument, NULL, 't' },
+		{ "create-full-path", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *sargv[24], *dargv[16], *repo, *sub, *rhost, *dhost;
 	const char *at = NULL, *rloc, *dloc;
-	int c, sn = 0, dn = 0, sst, dst;
+	int c, sn = 0, dn = 0, sst, dst, full = 0;
 
 	sargv[sn++] = (char *)"capback-writer";
 	dargv[dn++] = (char *)"capback-restorer";
@@ -591,6 +644,7 @@ cmd_restore(int argc, char **argv, struct global *g)
 		switch (c) {
 		case 'f': g->force = 1; break;
 		case 't': at = optarg; break;
+		case 'c': full = 1; break;
 		case 'h': usage_restore(stdout); return 0;
 		default: usage_restore(stderr); return 1;
 		}
@@ -606,6 +660,10 @@ cmd_restore(int argc, char **argv, struct global *g)
 		fatal("only one side of a restore can be remote");
 	if (dhost == NULL)
 		repo_refuse_inside(dloc, "the restore target");
+	if (full && dhost != NULL)
+		fatal("--create-full-path makes local directories only");
+	if (full)
+		create_full_path(dloc);
 	add_globals(sargv, &sn, g, G_TIME | G_WAIT);
 	if (at != NULL) {
 		sargv[sn++] = (char *)"--at";

@@ -184,3 +184,23 @@ same_as_rdiff() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"cannot read $T/nothing"* ]]
 }
+
+@test "--create-full-path makes the missing directories above a repository or a restore target, never through a symlink" {
+	mkdir -p "$T/src"
+	echo a >"$T/src/a"
+	run cb backup "$T/src" "$T/x/y/repo"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"its parent directory does not exist"* ]]
+	cb backup --create-full-path "$T/src" "$T/x/y/repo"
+	[ "$(stat -c %a "$T/x/y")" = 700 ]
+	cb restore --create-full-path "$T/x/y/repo" "$T/r/s/t"
+	[ "$(cat "$T/r/s/t/a")" = a ]
+	# rdiff-backup takes the same option on the same command lines
+	rdiff-backup backup --create-full-path "$T/src" "$T/rb/x/repo" >/dev/null
+	mkdir "$T/victim"
+	ln -s "$T/victim" "$T/link"
+	run cb restore --create-full-path "$T/x/y/repo" "$T/link/new/t"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"link in $T/link/new/t: not a directory (a symlink is not followed)"* ]]
+	[ -z "$(ls "$T/victim")" ]
+}
