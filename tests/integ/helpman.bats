@@ -50,7 +50,7 @@ opts() {
 }
 
 @test "each action's usage line names its locations as the man page does" {
-	cb restore --help | head -1 | grep -q 'REPOSITORY\[/PATH\] TARGET'
+	cb restore --help | head -2 | grep -q 'REPOSITORY\[/PATH\] TARGET'
 	grep -q '^       restore .*REPOSITORY\[/PATH\] TARGET' "$T/man.txt"
 	cb verify --help | head -1 | grep -q '^usage: capback \[GLOBAL OPTIONS\] verify '
 	cb list files --help | head -1 | grep -q 'list files'
