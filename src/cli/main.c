@@ -809,12 +809,13 @@ usage_query(FILE *f, const char *mode)
 		    "...\n\n");
 	if (strcmp(mode, "list-increments") == 0 || strcmp(mode, "list") == 0)
 		fprintf(f,
-		    "usage: capback [GLOBAL OPTIONS] list increments [--size] "
-		    "REPOSITORY[/PATH]\n"
+		    "usage: capback [GLOBAL OPTIONS] list increments [--size | "
+		    "--json]\n                 REPOSITORY[/PATH]\n"
 		    "The sessions with increments and the current mirror.\n"
 		    "  --size   each session's increments and the cumulative "
 		    "size, as\n"
 		    "           rdiff-backup prints them (whole repository)\n"
+		    "  --json   {sessions: [{time, at, current}]}\n"
 		    "(the global --parsable-output prints rdiff-backup's "
 		    "machine form)\n");
 	if (strcmp(mode, "list-files") == 0 || strcmp(mode, "list") == 0)
@@ -828,14 +829,18 @@ usage_query(FILE *f, const char *mode)
 		    "since TIME\n");
 	if (strcmp(mode, "verify") == 0)
 		fprintf(f,
-		    "usage: capback [GLOBAL OPTIONS] verify [--at TIME | "
+		    "usage: capback [GLOBAL OPTIONS] verify [--at TIME "
+		    "[--json] | "
 		    "--all] REPOSITORY[/PATH]\n"
 		    "Rebuild every regular file of the session (the newest, or "
 		    "as of --at TIME)\nand check it against its recorded "
 		    "SHA-1 (exit status 2 when any differs).\n"
 		    "  --all   every session; damaged increments, metadata or "
 		    "mirror files\n          are named with the points in time "
-		    "they spoil\n");
+		    "they spoil\n"
+		    "  --json  {time, at, verified, failed, without_sha1, "
+		    "damage: "
+		    "[{path, why}], ok}\n");
 }
 
 /* list increments|files, verify: the options and the one location. */
@@ -847,11 +852,13 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 		{ "changed-since", required_argument, NULL, 'c' },
 		{ "all", no_argument, NULL, 'a' },
 		{ "size", no_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *at = NULL, *mode = "verify", *since = NULL;
-	int c, all = 0, size = 0;
+	char *extra[2] = { NULL, NULL };
+	int c, all = 0, size = 0, json = 0;
 
 	if (is_list) {
 		if (argc < 2 ||
@@ -877,6 +884,7 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 		case 'c': since = optarg; break;
 		case 'a': all = 1; break;
 		case 's': size = 1; break;
+		case 'j': json = 1; break;
 		case 'h': usage_query(stdout, mode); return 0;
 		default: usage_query(stderr, mode); return 1;
 		}
@@ -898,8 +906,16 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 	if (g->parsable && strcmp(mode, "list-files") == 0)
 		fatal("--parsable-output goes with list increments (list "
 		      "files prints one path a line already)");
+	if (json) {
+		if ((strcmp(mode, "verify") != 0 &&
+			strcmp(mode, "list-increments") != 0) ||
+		    g->parsable)
+			fatal("--json goes with list increments (without "
+			      "--size) and verify (without --all)");
+		extra[0] = (char *)"--json";
+	}
 	if (all) {
-		if (strcmp(mode, "verify") != 0 || at != NULL)
+		if (strcmp(mode, "verify") != 0 || at != NULL || json)
 			fatal("--all goes with verify, without --at");
 		mode = "verify-all";
 	}
@@ -910,7 +926,7 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 		mode = "list-changed";
 		at = since;
 	}
-	return run_query(mode, at, argv[optind], g, NULL);
+	return run_query(mode, at, argv[optind], g, extra);
 }
 
 static void

@@ -1186,18 +1186,7 @@ age(char *buf, size_t len, int64_t now, int64_t t)
 static void
 json_str(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
+	log_json_str(f, s, strlen(s));
 }
 
 static void

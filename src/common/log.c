@@ -155,3 +155,17 @@ log_text(const char *p, unsigned long len)
 	return quote_into(bufs[which++ & 1], sizeof(bufs[0]), p, len,
 	    Q_UTF8 | Q_BACKSLASH);
 }
+
+void
+log_json_str(FILE *f, const char *p, unsigned long len)
+{
+	const char *t = log_name(p, len);
+
+	fputc('"', f);
+	for (; *t != '\0'; t++) {
+		if (*t == '"' || *t == '\\')
+			fputc('\\', f);
+		fputc(*t, f);
+	}
+	fputc('"', f);
+}

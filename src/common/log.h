@@ -1,6 +1,8 @@
 #ifndef LOG_H
 #define LOG_H
 
+#include <stdio.h>
+
 /*
  * Messages to stderr for role mains and the CLI (library layers never
  * print).  Every line starts with the program prefix set by log_init.
@@ -46,5 +48,12 @@ const char *log_name(const char *p, unsigned long len);
  * the names in it were quoted by its writer.
  */
 const char *log_text(const char *p, unsigned long len);
+
+/*
+ * log_json_str(f, p, len): ${p} as a JSON string on ${f}, shown as
+ * log_name shows a name (so valid UTF-8 with no control character; a
+ * byte shown as \xNN reads back as those four characters).
+ */
+void log_json_str(FILE *f, const char *p, unsigned long len);
 
 #endif

@@ -95,22 +95,6 @@ what_changed(const struct meta_rec *a, const struct meta_rec *b,
 #undef ADD
 }
 
-/* ${s} as a JSON string (names shown as log_name shows them). */
-static void
-json_text(const char *s, size_t len)
-{
-	const char *t = log_name(s, len);
-
-	putchar('"');
-	for (; *t != '\0'; t++) {
-		if (*t == '"' || *t == '\\')
-			printf("\\%c", *t);
-		else
-			putchar(*t);
-	}
-	putchar('"');
-}
-
 static void
 emit(const struct writer_opts *o, int *first, const char *change,
     const struct meta_rec *r, const char *what)
@@ -122,7 +106,7 @@ emit(const struct writer_opts *o, int *first, const char *change,
 	}
 	printf("%s\n    {\"path\": ", *first ? "" : ",");
 	*first = 0;
-	json_text(r->path, r->pathlen);
+	log_json_str(stdout, r->path, r->pathlen);
 	printf(", \"change\": \"%s\"", change);
 	if (what != NULL) {
 		const char *p = what;
@@ -228,7 +212,7 @@ writer_versions(struct repo *repo, const struct writer_opts *o)
 	meta_rec_init(&cur);
 	if (o->json) {
 		printf("{\"path\": ");
-		json_text(o->sub, o->sublen);
+		log_json_str(stdout, o->sub, o->sublen);
 		printf(", \"versions\": [");
 	}
 	for (i = 0; i < n; i++) {

@@ -151,8 +151,12 @@ writer_list_increments(struct repo *repo, const struct writer_opts *o)
 	char when[64];
 	int r;
 
-	if (!(o->sublen == 1 && o->sub[0] == '.'))
+	if (!(o->sublen == 1 && o->sub[0] == '.')) {
+		if (o->json || o->parsable)
+			fatal("--json and --parsable-output list the sessions "
+			      "of a whole repository");
 		return list_path_increments(repo, o);
+	}
 	if ((r = repo_scan(repo->datafd, &e, &n)) != 0)
 		fatal("cannot list the sessions of '%s': %s", repo->path,
 		    cb_strerror(r));
@@ -163,6 +167,24 @@ writer_list_increments(struct repo *repo, const struct writer_opts *o)
 		    e[i].inc.time != repo->cur_time)
 			sel[k++] = &e[i];
 	qsort(sel, k, sizeof(*sel), entry_time_cmp);
+	if (o->json) {
+		char ts[TIMEFMT_LEN];
+
+		printf("{\"sessions\": [");
+		for (i = 0; i <= k; i++) {
+			int64_t t = i < k ? sel[i]->inc.time : repo->cur_time;
+
+			timefmt_utc(t, ts);
+			printf("%s\n  {\"time\": %lld, \"at\": \"%s\", "
+			       "\"current\": %s}",
+			    i ? "," : "", (long long)t, ts,
+			    i < k ? "false" : "true");
+		}
+		printf("\n]}\n");
+		free(sel);
+		repo_scan_free(e, n);
+		return fflush(stdout) == 0 ? 0 : 1;
+	}
 	if (o->parsable == 1) { /* rdiff-backup's API 200 */
 		for (i = 0; i < k; i++)
 			printf("%lld directory\n", (long long)sel[i]->inc.time);
@@ -442,8 +464,28 @@ writer_verify(struct repo *repo, const struct writer_opts *o)
 {
 	struct vstats v;
 
+	int64_t t = writer_pick_time(repo, o);
+
 	memset(&v, 0, sizeof(v));
-	verify_session(repo, o, writer_pick_time(repo, o), &v);
+	v.quiet = o->json; /* the damage goes into the JSON */
+	verify_session(repo, o, t, &v);
+	if (o->json) {
+		char ts[TIMEFMT_LEN];
+
+		timefmt_utc(t, ts);
+		printf("{\"time\": %lld, \"at\": \"%s\", \"verified\": %lu, "
+		       "\"failed\": %lu, \"without_sha1\": %lu, \"damage\": [",
+		    (long long)t, ts, v.ok, v.bad, v.nohash);
+		for (size_t i = 0; i < v.nd; i++) {
+			printf("%s\n    {\"path\": ", i ? "," : "");
+			log_json_str(stdout, v.d[i].what, strlen(v.d[i].what));
+			printf(", \"why\": ");
+			log_json_str(stdout, v.d[i].why, strlen(v.d[i].why));
+			printf("}");
+		}
+		printf("%s], \"ok\": %s}\n", v.nd ? "\n" : "",
+		    v.bad == 0 && v.nd == 0 ? "true" : "false");
+	}
 	if (v.nohash > 0)
 		log_warn("%lu files have no recorded SHA-1 and were not "
 			 "checked",
@@ -460,7 +502,8 @@ writer_verify(struct repo *repo, const struct writer_opts *o)
 		    v.bad + v.ok);
 		return 2;
 	}
-	printf("All %lu files verified successfully\n", v.ok);
+	if (!o->json)
+		printf("All %lu files verified successfully\n", v.ok);
 	return 0;
 }
 

@@ -113,3 +113,39 @@ assert v[0]["size"] == 2 and len(v[0]["sha1"]) == 40, v
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"versions needs REPOSITORY/PATH"* ]]
 }
+
+@test "list increments --json and verify --json parse, and name what is damaged" {
+	run cb list increments --json "$T/repo"
+	[ "$status" -eq 0 ]
+	python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])["sessions"]
+assert [s["time"] for s in d] == [1700000000, 1700086400, 1700172800], d
+assert [s["current"] for s in d] == [False, False, True], d
+assert d[0]["at"] == "2023-11-14T22:13:20Z", d
+' "$output"
+	run cb verify --json "$T/repo"
+	[ "$status" -eq 0 ]
+	python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["ok"] is True and d["failed"] == 0 and d["verified"] >= 4 and d["damage"] == [], d
+assert d["time"] == 1700172800, d
+' "$output"
+	# a mirror file changed behind the repository's back
+	echo tampered >"$T/repo/a"
+	st=0
+	out=$(cb verify --json "$T/repo" 2>"$T/err") || st=$?
+	echo "$out"
+	[ "$st" -eq 2 ]
+	grep -q '1 of 4 files failed verification' "$T/err"
+	python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["ok"] is False and d["failed"] == 1, d
+assert [x["path"] for x in d["damage"]] == ["a"], d
+assert "SHA-1" in d["damage"][0]["why"], d
+' "$out"
+	run cb verify --all --json "$T/repo"
+	[ "$status" -eq 1 ]
+}
