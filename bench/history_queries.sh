@@ -50,7 +50,10 @@ print("%.3f" % best)
 PY
 }
 echo "files $n, sessions $sessions, $(du -sh "$w/repo" | cut -f1) repository"
-echo "versions of one path (changed in every session): $(best "$cb" versions "$w/repo/d001/f000001") s"
+# f000001 changed in session 1 only; the last path in record order makes
+# every session's metadata be read to its end
+echo "versions of the first path in record order: $(best "$cb" versions "$w/repo/d000/f000000") s"
+echo "versions of the last path in record order: $(best "$cb" versions "$w/repo/d999/f099999") s"
 echo "diff of the two newest sessions: $(best "$cb" diff "$w/repo") s"
 echo "diff of the oldest against the newest: $(best "$cb" diff --at $t "$w/repo") s"
 echo "list files --changed-since the oldest: $(best "$cb" list files --changed-since $t "$w/repo") s"

@@ -41,6 +41,35 @@
 #include "timefmt.h"
 #include "timespec.h"
 
+/* Where the drill's text goes: stdout, or with --json stderr, while the
+ * JSON (the failures, the drilled sessions, the coverage) is gathered
+ * and printed on stdout at the end. */
+static FILE *hout;
+static int json_mode;
+static struct strbuf jfail, jdrill, jcov;
+
+static void
+jsep(struct strbuf *sb)
+{
+	if (sb->len > 0 && strbuf_addstr(sb, ", ") != 0)
+		fatal("out of memory");
+}
+
+/* ${s} as a JSON string into ${sb} (as log_text shows a peer's text). */
+static void
+jstr(struct strbuf *sb, const char *s, size_t len)
+{
+	const char *t = log_text(s, len);
+
+	strbuf_addch(sb, '"');
+	for (; *t != '\0'; t++) {
+		if (*t == '"' || *t == '\\')
+			strbuf_addch(sb, '\\');
+		strbuf_addch(sb, *t);
+	}
+	strbuf_addch(sb, '"');
+}
+
 #define STATE_NAME  "capback-drill.state"
 #define STATE_MAGIC "capback-drill 1"
 #define SLOTS_MAX   (1u << 20)
@@ -70,7 +99,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: capback [GLOBAL OPTIONS] drill [--sample FRACTION | --all] "
 	    "[--at TIME]...\n"
-	    "       [--max-duration SECONDS] [--scratch DIR] REPOSITORY\n"
+	    "       [--max-duration SECONDS] [--scratch DIR] [--json] "
+	    "REPOSITORY\n"
 	    "\n"
 	    "Restore a sample of the backup into a private scratch directory "
 	    "and check\nevery restored entry against its record (content "
@@ -79,6 +109,10 @@ usage(FILE *f)
 	    "the oldest and the least covered one.\nSuccessive runs drill "
 	    "the slots not yet proven (kept in\n"
 	    "rdiff-backup-data/" STATE_NAME ").\n"
+	    "--json: the text goes to standard error, and one JSON object to "
+	    "standard\noutput at the end: repository, sessions, slots, "
+	    "drilled, failures,\ncoverage, oldest_proven(_time, _whole), "
+	    "ok.\n"
 	    "  --sample FRACTION  share of the entries per session and run "
 	    "(default 0.02)\n"
 	    "  --all              every entry\n"
@@ -240,10 +274,18 @@ read_report(int fd, struct proof *p)
 			if (tab == NULL)
 				continue;
 			*tab = '\0';
-			printf("  FAILED  %s: ",
+			fprintf(hout, "  FAILED  %s: ",
 			    log_text(line + 5, strlen(line + 5)));
-			printf("%s\n",
+			fprintf(hout, "%s\n",
 			    log_text(tab + 1, strcspn(tab + 1, "\n")));
+			if (json_mode) {
+				jsep(&jfail);
+				strbuf_addstr(&jfail, "{\"path\": ");
+				jstr(&jfail, line + 5, strlen(line + 5));
+				strbuf_addstr(&jfail, ", \"why\": ");
+				jstr(&jfail, tab + 1, strcspn(tab + 1, "\n"));
+				strbuf_addch(&jfail, '}');
+			}
 			/* an entry's failures come together: count it once */
 			if (strcmp(last, line + 5) != 0)
 				p->failed++;
@@ -254,9 +296,10 @@ read_report(int fd, struct proof *p)
 			if (x > 0 && p->failed == 0)
 				p->failed = 1;
 			if (u > 0)
-				printf("  %llu entries not checkable without "
-				       "privileges (device nodes, "
-				       "security.* xattrs)\n",
+				fprintf(hout,
+				    "  %llu entries not checkable without "
+				    "privileges (device nodes, "
+				    "security.* xattrs)\n",
 				    u);
 		}
 	}
@@ -306,8 +349,9 @@ drill_one(struct drill *d, int64_t session, uint64_t r)
 		fatal("cannot start the restore roles: %s", strerror(errno));
 	read_report(report, &p);
 	if (wst != 0 || (rst != 0 && rst != 4)) {
-		printf("  FAILED  the restore itself (writer status %d, "
-		       "restorer %d)\n",
+		fprintf(hout,
+		    "  FAILED  the restore itself (writer status %d, "
+		    "restorer %d)\n",
 		    wst, rst);
 		p.failed++;
 	}
@@ -326,7 +370,7 @@ print_time(const char *label, int64_t t)
 	char buf[TIMEFMT_LEN];
 
 	timefmt_utc(t, buf);
-	printf("%s%s", label, buf);
+	fprintf(hout, "%s%s", label, buf);
 }
 
 static int
@@ -348,6 +392,7 @@ drill_main(int argc, char **argv, const char *verbosity)
 		{ "at", required_argument, NULL, 't' },
 		{ "max-duration", required_argument, NULL, 'd' },
 		{ "scratch", required_argument, NULL, 'S' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -361,6 +406,8 @@ drill_main(int argc, char **argv, const char *verbosity)
 	unsigned char *seen;
 	int c, all = 0, bad = 0;
 	struct repo_loc loc;
+
+	hout = stdout;
 	char *end;
 
 	memset(&d, 0, sizeof(d));
@@ -395,10 +442,13 @@ drill_main(int argc, char **argv, const char *verbosity)
 				    optarg);
 			break;
 		case 'S': d.scratch = optarg; break;
+		case 'j': json_mode = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
 	}
+	if (json_mode)
+		hout = stderr; /* the text as it goes; the JSON at the end */
 	if (argc - optind != 1) {
 		log_error("drill needs one REPOSITORY");
 		usage(stderr);
@@ -463,35 +513,48 @@ drill_main(int argc, char **argv, const char *verbosity)
 		pick(picked, &npicked, least_t);
 	}
 
-	printf("drill of %s: %zu sessions, 1/%" PRIu64 " of the entries of "
-	       "each picked\n",
+	fprintf(hout,
+	    "drill of %s: %zu sessions, 1/%" PRIu64 " of the entries of "
+	    "each picked\n",
 	    d.repo, d.nsessions, d.m);
 	for (size_t i = 0; i < npicked; i++) {
 		uint64_t r = next_slot(&d, picked[i], seen);
 		struct proof p;
 
 		if (max_duration > 0 && time(NULL) - start >= max_duration) {
-			printf("stopped: --max-duration %ld s reached\n",
+			fprintf(hout, "stopped: --max-duration %ld s reached\n",
 			    max_duration);
 			break;
 		}
 		print_time("session ", picked[i]);
-		printf(", slot %" PRIu64 " of %" PRIu64 ":\n", r, d.m);
+		fprintf(hout, ", slot %" PRIu64 " of %" PRIu64 ":\n", r, d.m);
 		fflush(stdout);
 		p = drill_one(&d, picked[i], r);
-		printf("  %" PRIu64 " entries restored and checked, %" PRIu64
-		       " failed\n",
+		fprintf(hout,
+		    "  %" PRIu64 " entries restored and checked, %" PRIu64
+		    " failed\n",
 		    p.checked, p.failed);
 		bad |= p.failed > 0;
+		if (json_mode) {
+			char ts[TIMEFMT_LEN];
+
+			timefmt_utc(picked[i], ts);
+			jsep(&jdrill);
+			strbuf_addf(&jdrill,
+			    "{\"time\": %lld, \"at\": \"%s\", \"slot\": "
+			    "%" PRIu64 ", \"checked\": %" PRIu64
+			    ", \"failed\": %" PRIu64 "}",
+			    (long long)picked[i], ts, r, p.checked, p.failed);
+		}
 		add_proof(&d, &p);
 		save_state(&d);
 	}
 
 	/* Coverage on this chain, newest first; the oldest proven point is
 	 * the oldest session reached from the newest without a failure. */
-	printf("coverage on the chain of ");
+	fprintf(hout, "coverage on the chain of ");
 	print_time("", d.chain);
-	printf(":\n");
+	fprintf(hout, ":\n");
 	for (size_t i = d.nsessions; i-- > 0;) {
 		int failed;
 		uint64_t k = proven_slots(&d, d.sessions[i], &failed, seen);
@@ -499,8 +562,21 @@ drill_main(int argc, char **argv, const char *verbosity)
 		if (k == 0 && !failed)
 			continue;
 		print_time("  ", d.sessions[i]);
-		printf("  %" PRIu64 "/%" PRIu64 " slots proven%s\n", k, d.m,
-		    failed ? ", FAILED" : "");
+		fprintf(hout, "  %" PRIu64 "/%" PRIu64 " slots proven%s\n", k,
+		    d.m, failed ? ", FAILED" : "");
+		if (json_mode) {
+			char ts[TIMEFMT_LEN];
+
+			timefmt_utc(d.sessions[i], ts);
+			jsep(&jcov);
+			strbuf_addf(&jcov,
+			    "{\"time\": %lld, \"at\": \"%s\", "
+			    "\"proven_slots\": "
+			    "%" PRIu64 ", \"slots\": %" PRIu64
+			    ", \"failed\": %s}",
+			    (long long)d.sessions[i], ts, k, d.m,
+			    failed ? "true" : "false");
+		}
 		if (!failed && k > 0 && (oldest == 0 || d.sessions[i] < oldest))
 			oldest = d.sessions[i];
 		if (!failed && k == d.m)
@@ -510,12 +586,41 @@ drill_main(int argc, char **argv, const char *verbosity)
 	}
 	if (oldest != 0) {
 		print_time("oldest point in time proven restorable: ", oldest);
-		printf(full_oldest == oldest ? "\n" : " (sampled)\n");
+		fprintf(hout, full_oldest == oldest ? "\n" : " (sampled)\n");
 	} else
-		printf("oldest point in time proven restorable: none yet\n");
+		fprintf(hout,
+		    "oldest point in time proven restorable: none yet\n");
 	if (full_oldest != 0) {
 		print_time("oldest point in time proven whole: ", full_oldest);
-		printf("\n");
+		fprintf(hout, "\n");
+	}
+	if (json_mode) {
+		char t1[TIMEFMT_LEN], t2[TIMEFMT_LEN];
+
+		timefmt_utc(oldest, t1);
+		timefmt_utc(full_oldest, t2);
+		printf("{\"repository\": ");
+		log_json_str(stdout, d.repo, strlen(d.repo));
+		printf(", \"sessions\": %zu, \"slots\": %" PRIu64
+		       ", \"drilled\": [%s], \"failures\": [%s], "
+		       "\"coverage\": [%s], ",
+		    d.nsessions, d.m, jdrill.buf ? jdrill.buf : "",
+		    jfail.buf ? jfail.buf : "", jcov.buf ? jcov.buf : "");
+		if (oldest != 0)
+			printf("\"oldest_proven\": \"%s\", "
+			       "\"oldest_proven_time\": %lld, ",
+			    t1, (long long)oldest);
+		else
+			printf("\"oldest_proven\": null, "
+			       "\"oldest_proven_time\": null, ");
+		if (full_oldest != 0)
+			printf("\"oldest_proven_whole\": \"%s\", ", t2);
+		else
+			printf("\"oldest_proven_whole\": null, ");
+		printf("\"ok\": %s}\n", bad ? "false" : "true");
+		strbuf_release(&jfail);
+		strbuf_release(&jdrill);
+		strbuf_release(&jcov);
 	}
 	free(seen);
 	free(d.proofs);

@@ -130,3 +130,30 @@ drill() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"cannot make a scratch directory in $T/nope"* ]]
 }
+
+@test "--json: the text on stderr, one object on stdout with the drilled sessions, failures and coverage" {
+	out=$(cb drill --all --scratch "$T/scratch" --json "$T/repo" 2>"$T/text")
+	grep -q '^drill of ' "$T/text"
+	python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["ok"] is True and d["failures"] == [] and d["slots"] == 1, d
+assert d["sessions"] == 2, d
+assert {x["time"] for x in d["drilled"]} == {1700000000, 1700001000}, d
+assert all(x["failed"] == 0 and x["checked"] > 100 for x in d["drilled"]), d
+assert d["oldest_proven_time"] == 1700000000 and d["oldest_proven"] == "2023-11-14T22:13:20Z", d
+assert d["oldest_proven_whole"] == "2023-11-14T22:13:20Z", d
+' "$out"
+	# damage: the mirror's f7 is not what was recorded
+	echo tampered >"$T/repo/f7"
+	st=0
+	out=$(cb drill --all --scratch "$T/scratch" --at now --json "$T/repo" 2>/dev/null) || st=$?
+	[ "$st" -eq 2 ]
+	python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["ok"] is False, d
+assert {f["path"] for f in d["failures"]} == {"f7"}, d
+assert d["drilled"][0]["failed"] == 1, d
+' "$out"
+}
