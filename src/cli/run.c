@@ -763,7 +763,10 @@ build_report(const struct config *c, struct strbuf *sb, int64_t began,
 			strbuf_addf(sb, "    retention: %s\n", r.retention);
 		strbuf_addf(sb, "    oldest point proven restorable: %s\n",
 		    r.oldest_proven[0] ? r.oldest_proven : "none yet");
-		if (r.nwarn > 0) {
+		/* a failed host's log tail is above: its lines are not
+		 * repeated as warnings */
+		if (r.nwarn > 0 && strcmp(r.status, "failed") != 0 &&
+		    strcmp(r.status, "timeout") != 0) {
 			strbuf_addf(sb, "    %u %s:\n", r.nwarn,
 			    r.nwarn == 1 ? "warning" : "warnings");
 			add_warnings(sb, c, h, 20);
