@@ -88,8 +88,12 @@ value() {
 	echo more >"$T/alpha/d/f4"
 	chown "$SERVER" "$T/alpha/d/f4"
 	mv "$T/beta" "$T/beta.gone"
-	run as_server run "$T/server/capback.conf"
+	run as_server run --report "$T/server/capback.conf"
+	echo "$output"
 	[ "$status" -eq 1 ]
+	# the report tells the failure once (the log's tail), not again as
+	# a warning
+	[ "$(grep -c "cannot back up '$T/beta'" <<<"$output")" -eq 1 ]
 	[ "$(value capback_host_last_run_success '{host="beta"}')" = 0 ]
 	[ "$(value capback_host_last_success_timestamp_seconds '{host="beta"}')" = "$ok" ]
 	[ "$(value capback_host_last_run_success '{host="alpha"}')" = 1 ]
