@@ -161,11 +161,13 @@ usage_restore(FILE *f)
 {
 	fprintf(f,
 	    "usage: capback [GLOBAL OPTIONS] restore [--force] [--at TIME] "
-	    "[--create-full-path]\n                 REPOSITORY[/PATH] TARGET\n"
+	    "[--create-full-path]\n                 [--progress | "
+	    "--no-progress] REPOSITORY[/PATH] TARGET\n"
 	    "\n"
 	    "Restore the backup of TIME (default: the newest) in REPOSITORY "
 	    "to\nTARGET, which must be absent or empty unless --force is "
-	    "given.\nTIME: now, epoch seconds, 2023-11-14T22:13:20Z, "
+	    "given.  A progress line shows on a terminal (--progress, "
+	    "--no-progress).\nTIME: now, epoch seconds, 2023-11-14T22:13:20Z, "
 	    "2023-11-14, 3D, 2W,\n5B (five sessions back); it rounds down "
 	    "to a session.  Owners, devices "
 	    "and file\ncapabilities are restored when run with the "
@@ -629,12 +631,14 @@ cmd_restore(int argc, char **argv, struct global *g)
 		{ "force", no_argument, NULL, 'f' },
 		{ "at", required_argument, NULL, 't' },
 		{ "create-full-path", no_argument, NULL, 'c' },
+		{ "progress", no_argument, NULL, 'G' },
+		{ "no-progress", no_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *sargv[24], *dargv[16], *repo, *sub, *rhost, *dhost;
 	const char *at = NULL, *rloc, *dloc;
-	int c, sn = 0, dn = 0, sst, dst, full = 0;
+	int c, sn = 0, dn = 0, sst, dst, full = 0, progress = -1;
 
 	sargv[sn++] = (char *)"capback-writer";
 	dargv[dn++] = (char *)"capback-restorer";
@@ -645,6 +649,8 @@ cmd_restore(int argc, char **argv, struct global *g)
 		case 'f': g->force = 1; break;
 		case 't': at = optarg; break;
 		case 'c': full = 1; break;
+		case 'G': progress = 1; break;
+		case 'g': progress = 0; break;
 		case 'h': usage_restore(stdout); return 0;
 		default: usage_restore(stderr); return 1;
 		}
@@ -686,6 +692,10 @@ cmd_restore(int argc, char **argv, struct global *g)
 	sargv[sn++] = repo;
 	sargv[sn] = NULL;
 	add_globals(dargv, &dn, g, G_FORCE);
+	if (dhost == NULL &&
+	    (progress == 1 ||
+		(progress == -1 && isatty(2) && log_verbosity() >= 3)))
+		dargv[dn++] = (char *)"--progress";
 	dargv[dn++] = (char *)"--";
 	dargv[dn++] = (char *)dloc;
 	dargv[dn] = NULL;
@@ -830,8 +840,9 @@ usage_query(FILE *f, const char *mode)
 	if (strcmp(mode, "verify") == 0)
 		fprintf(f,
 		    "usage: capback [GLOBAL OPTIONS] verify [--at TIME "
-		    "[--json] | "
-		    "--all] REPOSITORY[/PATH]\n"
+		    "[--json] "
+		    "| --all]\n                 [--progress | --no-progress] "
+		    "REPOSITORY[/PATH]\n"
 		    "Rebuild every regular file of the session (the newest, or "
 		    "as of --at TIME)\nand check it against its recorded "
 		    "SHA-1 (exit status 2 when any differs).\n"
@@ -839,8 +850,9 @@ usage_query(FILE *f, const char *mode)
 		    "mirror files\n          are named with the points in time "
 		    "they spoil\n"
 		    "  --json  {time, at, verified, failed, without_sha1, "
-		    "damage: "
-		    "[{path, why}], ok}\n");
+		    "damage: [{path, why}], ok}\n"
+		    "  --progress, --no-progress  a progress line on standard "
+		    "error (the\n          default on a terminal)\n");
 }
 
 /* list increments|files, verify: the options and the one location. */
@@ -853,12 +865,14 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 		{ "all", no_argument, NULL, 'a' },
 		{ "size", no_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "progress", no_argument, NULL, 'G' },
+		{ "no-progress", no_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *at = NULL, *mode = "verify", *since = NULL;
-	char *extra[2] = { NULL, NULL };
-	int c, all = 0, size = 0, json = 0;
+	char *extra[3] = { NULL, NULL, NULL };
+	int c, all = 0, size = 0, json = 0, progress = -1, ne = 0;
 
 	if (is_list) {
 		if (argc < 2 ||
@@ -885,6 +899,8 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 		case 'a': all = 1; break;
 		case 's': size = 1; break;
 		case 'j': json = 1; break;
+		case 'G': progress = 1; break;
+		case 'g': progress = 0; break;
 		case 'h': usage_query(stdout, mode); return 0;
 		default: usage_query(stderr, mode); return 1;
 		}
@@ -912,8 +928,14 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 		    g->parsable)
 			fatal("--json goes with list increments (without "
 			      "--size) and verify (without --all)");
-		extra[0] = (char *)"--json";
+		extra[ne++] = (char *)"--json";
 	}
+	if (progress != -1 && strcmp(mode, "verify") != 0)
+		fatal("--progress goes with verify (of one session)");
+	if (strcmp(mode, "verify") == 0 && strchr(argv[optind], ':') == NULL &&
+	    (progress == 1 ||
+		(progress == -1 && isatty(2) && log_verbosity() >= 3)))
+		extra[ne++] = (char *)"--progress";
 	if (all) {
 		if (strcmp(mode, "verify") != 0 || at != NULL || json)
 			fatal("--all goes with verify, without --at");

@@ -2,6 +2,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <unistd.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,4 +170,71 @@ log_json_str(FILE *f, const char *p, unsigned long len)
 		fputc(*t, f);
 	}
 	fputc('"', f);
+}
+
+static double
+mono_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static const char *
+progress_bytes(unsigned long long b, char *buf, size_t len)
+{
+	static const char *const u[] = { "B", "KB", "MB", "GB", "TB" };
+	double v = (double)b;
+	int i = 0;
+
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+	return buf;
+}
+
+void
+log_progress_start(struct log_progress *p, unsigned long long total)
+{
+	memset(p, 0, sizeof(*p));
+	p->start = mono_now();
+	p->total = total;
+}
+
+void
+log_progress(struct log_progress *p, unsigned long long files,
+    unsigned long long bytes, const char *what, const char *path,
+    unsigned long len)
+{
+	double now = mono_now(), el = now - p->start;
+	char b[32], r[32], eta[48] = "";
+	const char *shown;
+	size_t sl;
+
+	if (now - p->last < 0.5)
+		return;
+	p->last = now;
+	if (p->total > files && files > 0)
+		snprintf(eta, sizeof(eta), ", ETA %.0f s",
+		    el * (double)(p->total - files) / (double)files);
+	shown = log_name(path, len);
+	sl = strlen(shown);
+	dprintf(2, "\r\033[K%llu files, %s %s (%s/s)%s  %s%s", files,
+	    progress_bytes(bytes, b, sizeof(b)), what,
+	    progress_bytes(el > 0 ? (unsigned long long)((double)bytes / el) :
+				    0,
+		r, sizeof(r)),
+	    eta, sl > 40 ? "..." : "", sl > 40 ? shown + sl - 40 : shown);
+	p->drawn = 1;
+}
+
+void
+log_progress_end(struct log_progress *p)
+{
+	if (p->drawn)
+		(void)!write(2, "\r\033[K", 4);
+	p->drawn = 0;
 }

@@ -56,4 +56,21 @@ const char *log_text(const char *p, unsigned long len);
  */
 void log_json_str(FILE *f, const char *p, unsigned long len);
 
+/*
+ * A progress line on stderr (for a terminal): log_progress redraws
+ * "N files, SIZE WHAT (RATE/s), ETA  PATH" in place at most twice a
+ * second (the ETA when ${total} files are expected, 0: none);
+ * log_progress_end clears it.  Roles call them when asked (--progress).
+ */
+struct log_progress {
+	double start, last;
+	unsigned long long total;
+	int drawn;
+};
+void log_progress_start(struct log_progress *p, unsigned long long total);
+void log_progress(struct log_progress *p, unsigned long long files,
+    unsigned long long bytes, const char *what, const char *path,
+    unsigned long len);
+void log_progress_end(struct log_progress *p);
+
 #endif

@@ -96,6 +96,9 @@ struct restorer {
 	struct xfer_sink sink;
 	int can_chown;
 	int drill; /* --drill: read back and check every entry */
+	int progress; /* --progress: a line on stderr (a terminal) */
+	struct log_progress prog;
+	uint64_t bytes; /* of the regular files announced */
 	uint64_t checked, unchecked;
 	int rooted;	/* DEST (or its parent, for one file) is our root */
 	int privileged; /* holds CHOWN, FOWNER or DAC_OVERRIDE */
@@ -908,6 +911,11 @@ handle_entry(struct restorer *rs, const uint8_t *p, size_t len)
 		0)
 		fatal("protocol: hard link to a later path");
 	rs->seq++;
+	if (e.rec.type == META_REG)
+		rs->bytes += e.rec.size;
+	if (rs->progress && (rs->seq & 31) == 0)
+		log_progress(&rs->prog, rs->seq, rs->bytes, "restored",
+		    e.rec.path, e.rec.pathlen);
 	if (is_root(&e.rec) && e.rec.type != META_DIR) {
 		struct stat st;
 
@@ -1100,6 +1108,8 @@ handle_frame(struct restorer *rs, uint8_t type, const uint8_t *p, size_t len)
 		    msg_u64_decode(p, len, &a) != 0 || a != rs->seq || a == 0)
 			fatal("protocol: bad ENTRIES_END");
 		rs->done = 1;
+		if (rs->progress)
+			log_progress_end(&rs->prog);
 		return;
 	default: fatal("protocol: unexpected %s", msg_name(type));
 	}
@@ -1242,6 +1252,7 @@ main(int argc, char **argv)
 		{ "allow-setid", no_argument, NULL, 'A' },
 		{ "allow-devices", no_argument, NULL, 'B' },
 		{ "drill", no_argument, NULL, 'D' },
+		{ "progress", no_argument, NULL, 'G' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *restrict_path = NULL, *base = NULL;
@@ -1271,6 +1282,10 @@ main(int argc, char **argv)
 			case 'A': allow_setid = 1; break;
 			case 'B': allow_devices = 1; break;
 			case 'D': rs.drill = 1; break;
+			case 'G':
+				rs.progress = 1;
+				log_progress_start(&rs.prog, 0);
+				break;
 			case 'h': usage(stdout); return 0;
 			default: usage(stderr); return 1;
 			}

@@ -361,70 +361,6 @@ decide_regular(struct session *s, struct action *a)
 	}
 }
 
-static double
-now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-/* A size for the progress line: "12.3 MB". */
-static const char *
-prog_bytes(uint64_t b, char *buf, size_t len)
-{
-	static const char *const u[] = { "B", "KB", "MB", "GB", "TB" };
-	double v = (double)b;
-	int i = 0;
-
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-	return buf;
-}
-
-/*
- * --progress: at most twice a second, one line on stderr (a terminal),
- * redrawn in place: files so far, the bytes of new and changed files
- * (unchanged ones are not counted as transferred) and their rate, an
- * ETA from the previous session's file count, and the current path.
- */
-static void
-progress_tick(struct session *s, const struct meta_rec *n, int last)
-{
-	double now = now_s(), el;
-	uint64_t changed = s->st.new_size + s->st.changed_src_size;
-	char b[32], r[32], eta[48] = "";
-	const char *path;
-	size_t plen;
-
-	if (!last && now - s->prog_last < 0.5)
-		return;
-	s->prog_last = now;
-	if (last) {
-		if (s->prog_drawn)
-			(void)!write(2, "\r\033[K", 4);
-		return;
-	}
-	el = now - s->prog_start;
-	if (s->prog_prev_files > s->st.source_files && s->st.source_files > 0)
-		snprintf(eta, sizeof(eta), ", ETA %.0f s",
-		    el * (double)(s->prog_prev_files - s->st.source_files) /
-			(double)s->st.source_files);
-	path = log_name(n->path, n->pathlen);
-	plen = strlen(path);
-	dprintf(2, "\r\033[K%llu files, %s new or changed (%s/s)%s  %s%s",
-	    (unsigned long long)s->st.source_files,
-	    prog_bytes(changed, b, sizeof(b)),
-	    prog_bytes(el > 0 ? (uint64_t)((double)changed / el) : 0, r,
-		sizeof(r)),
-	    eta, plen > 40 ? "..." : "", plen > 40 ? path + plen - 40 : path);
-	s->prog_drawn = 1;
-}
-
 /* The previous session's SourceFiles, 0 if unknown. */
 static uint64_t
 previous_files(const struct repo *repo)
@@ -466,8 +402,12 @@ count_entry(struct session *s, struct action *a)
 	s->st.source_files++;
 	if (n->type == META_REG)
 		s->st.source_size += n->size;
+	/* --progress: the bytes of new and changed files, not the
+	 * unchanged ones a backup only looks at */
 	if (s->o->progress && (s->st.source_files & 31) == 0)
-		progress_tick(s, n, 0);
+		log_progress(&s->prog, s->st.source_files,
+		    s->st.new_size + s->st.changed_src_size, "new or changed",
+		    n->path, n->pathlen);
 	if (!a->has_prev) {
 		s->st.new_files++;
 		if (n->type == META_REG)
@@ -1157,10 +1097,8 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 		    ts, cur);
 	}
 	session_init(&s, repo, o);
-	if (o->progress) {
-		s.prog_start = now_s();
-		s.prog_prev_files = previous_files(repo);
-	}
+	if (o->progress)
+		log_progress_start(&s.prog, previous_files(repo));
 	hello_exchange(&s.in, &s.out, ROLE_WRITER, ROLE_READER, "reader");
 	/* Only now, with a live reader, is anything created. */
 	if (!repo->exists) {
@@ -1181,7 +1119,7 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 	leftout_end(&s);
 	write_error_log(&s, ts);
 	if (o->progress)
-		progress_tick(&s, NULL, 1);
+		log_progress_end(&s.prog);
 	write_statistics(&s, ts);
 	log_info("transferred %llu %s whole (%llu bytes) and %llu by "
 		 "delta (%llu bytes for %llu; signatures %llu bytes)",

@@ -9,10 +9,12 @@
 #include "hashbehind.h"
 #include "leftout.h"
 #include "linkmap.h"
+#include "log.h"
 #include "mdfile.h"
 #include "msg.h"
 #include "pathcheck.h"
 #include "strbuf.h"
+#include "log.h"
 #include "writer.h"
 #include "xfer.h"
 
@@ -101,11 +103,9 @@ struct pending {
 };
 
 struct session {
-	/* --progress (a terminal): when it was last drawn, the start, and
-	 * the previous session's SourceFiles for an ETA (0: unknown) */
-	double prog_last, prog_start;
-	uint64_t prog_prev_files;
-	int prog_drawn;
+	/* --progress (a terminal); the previous session's SourceFiles
+	 * for an ETA */
+	struct log_progress prog;
 	uint64_t rehash_changed; /* --check-unchanged found these */
 	uint64_t native_fixed;	 /* unchanged files given their owner, mode */
 	struct repo *repo;

@@ -312,6 +312,9 @@ struct vstats {
 	struct damage *d;
 	size_t nd, cap;
 	int quiet; /* --all: the report comes at the end, grouped */
+	int progress; /* --progress: a line on stderr */
+	struct log_progress prog;
+	uint64_t bytes; /* of the files checked */
 };
 
 static void
@@ -425,6 +428,10 @@ verify_session(struct repo *repo, const struct writer_opts *o, int64_t t,
 			v->ok++;
 		if (rc == 0)
 			close(fd);
+		v->bytes += r.size;
+		if (v->progress && ((v->ok + v->bad) & 31) == 0)
+			log_progress(&v->prog, v->ok + v->bad, v->bytes,
+			    "checked", r.path, r.pathlen);
 	}
 	if (rc != CB_ERR_EOF)
 		damage(v, "", 0, t, cb_strerror(rc));
@@ -468,7 +475,11 @@ writer_verify(struct repo *repo, const struct writer_opts *o)
 
 	memset(&v, 0, sizeof(v));
 	v.quiet = o->json; /* the damage goes into the JSON */
+	if ((v.progress = o->progress))
+		log_progress_start(&v.prog, 0);
 	verify_session(repo, o, t, &v);
+	if (v.progress)
+		log_progress_end(&v.prog);
 	if (o->json) {
 		char ts[TIMEFMT_LEN];
 

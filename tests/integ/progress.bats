@@ -38,3 +38,20 @@ teardown() {
 	script -qec "$CAPBACK_BUILD/capback --current-time 1700000300 backup --no-progress $T/src $T/repo" /dev/null >"$T/out"
 	[ ! -s "$T/out" ]
 }
+
+@test "restore and verify: a progress line on a terminal, none in a pipe, none with --no-progress" {
+	script -qec "$CAPBACK_BUILD/capback restore $T/repo $T/r1" /dev/null >"$T/out"
+	grep -q $'\r\033\\[K[0-9]* files, [0-9.]* [KMG]*B restored (' "$T/out"
+	[ "$(cat "$T/r1/f7")" = 7 ]
+	script -qec "$CAPBACK_BUILD/capback verify $T/repo" /dev/null >"$T/out"
+	grep -q $'\r\033\\[K[0-9]* files, [0-9.]* [KMG]*B checked (' "$T/out"
+	grep -q 'All 100 files verified successfully' "$T/out"
+	run cb restore "$T/repo" "$T/r2"
+	[ -z "$output" ]
+	run cb verify "$T/repo"
+	[ "$output" = "All 100 files verified successfully" ]
+	script -qec "$CAPBACK_BUILD/capback restore --no-progress $T/repo $T/r3" /dev/null >"$T/out"
+	[ ! -s "$T/out" ]
+	script -qec "$CAPBACK_BUILD/capback verify --no-progress $T/repo" /dev/null >"$T/out"
+	! grep -q $'\033' "$T/out"
+}
