@@ -33,7 +33,8 @@ complete_line() {
 }
 
 @test "actions, list's words, setup's roles" {
-	[ "$(complete_line 'capback ver')" = verify ]
+	[ "$(complete_line 'capback veri')" = verify ]
+	[ "$(complete_line 'capback ver' | sort | tr '\n' ' ')" = "verify versions " ]
 	[ "$(complete_line 'capback in')" = info ]
 	[ "$(complete_line 'capback list ' | sort | tr '\n' ' ')" = "files increments " ]
 	[ "$(complete_line 'capback setup --role ' | sort | tr '\n' ' ')" = "reader restorer server writer " ]

@@ -145,12 +145,15 @@ same_as_rdiff() {
 	mkdir -p "$T/src/d"
 	echo a >"$T/src/a"
 	echo b >"$T/src/d/b"
+	# the directories' times fixed: only a, c and d/b change
+	touch -d @1690000000 "$T/src" "$T/src/d"
 	run cb --current-time 1700000000 backup "$T/src" "$T/repo"
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
 	echo more >>"$T/src/a"
 	rm "$T/src/d/b"
 	echo c >"$T/src/c"
+	touch -d @1690000000 "$T/src" "$T/src/d"
 	run cb -v 4 --current-time 1700000100 backup "$T/src" "$T/repo"
 	echo "$output"
 	[ "$status" -eq 0 ]
