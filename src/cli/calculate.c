@@ -107,35 +107,6 @@ py_float(double v, char *buf, size_t len)
 	return buf;
 }
 
-/* StatsObj.get_byte_summary_string of a float. */
-static const char *
-py_bytes(double b, char *buf, size_t len)
-{
-	static const struct {
-		double unit;
-		const char *name;
-	} u[] = { { 1099511627776.0, "TB" }, { 1073741824.0, "GB" },
-		{ 1048576.0, "MB" }, { 1024.0, "KB" } };
-	const char *sign = b < 0 ? "-" : "";
-	size_t i;
-
-	b = fabs(b);
-	for (i = 0; i < sizeof(u) / sizeof(u[0]); i++)
-		if (b >= u[i].unit) {
-			double v = b / u[i].unit;
-
-			snprintf(buf, len, "%s%.*f %s", sign,
-			    v >= 100	? 0 :
-				v >= 10 ? 1 :
-					  2,
-			    v, u[i].name);
-			return buf;
-		}
-	b = nearbyint(b); /* Python's round: half to even */
-	snprintf(buf, len, b == 1 ? "%s1 byte" : "%s%.0f bytes", sign, b);
-	return buf;
-}
-
 /* One statistics file's values into ${v} (NAN where absent). */
 static void
 read_stats(const char *path, double *v)
@@ -209,7 +180,7 @@ calculate_main(int argc, char **argv)
 		if (attr[k].bytes)
 			printf("%s %s (%s)\n", attr[k].name,
 			    py_float(sum[k], a, sizeof(a)),
-			    py_bytes(sum[k], b, sizeof(b)));
+			    timefmt_byte_summary(sum[k], b, sizeof(b)));
 		else
 			printf("%s %s\n", attr[k].name,
 			    py_float(sum[k], a, sizeof(a)));
@@ -222,7 +193,7 @@ calculate_main(int argc, char **argv)
 		if (!isnan(t))
 			printf("TotalDestinationSizeChange %s (%s)\n",
 			    py_float(t, a, sizeof(a)),
-			    py_bytes(t, b, sizeof(b)));
+			    timefmt_byte_summary(t, b, sizeof(b)));
 	}
 	if (!isnan(sum[A_ERRORS]))
 		printf("Errors %lld\n", (long long)sum[A_ERRORS]);

@@ -235,3 +235,31 @@ timefmt_span_pretty(double secs, char *buf, size_t len)
 		    secs);
 	return buf;
 }
+
+const char *
+timefmt_byte_summary(double b, char *buf, size_t len)
+{
+	static const struct {
+		double unit;
+		const char *name;
+	} u[] = { { 1099511627776.0, "TB" }, { 1073741824.0, "GB" },
+		{ 1048576.0, "MB" }, { 1024.0, "KB" } };
+	const char *sign = b < 0 ? "-" : "";
+	size_t i;
+
+	b = fabs(b);
+	for (i = 0; i < sizeof(u) / sizeof(u[0]); i++)
+		if (b >= u[i].unit) {
+			double v = b / u[i].unit;
+
+			snprintf(buf, len, "%s%.*f %s", sign,
+			    v >= 100	? 0 :
+				v >= 10 ? 1 :
+					  2,
+			    v, u[i].name);
+			return buf;
+		}
+	b = nearbyint(b); /* Python's round: half to even */
+	snprintf(buf, len, b == 1 ? "%s1 byte" : "%s%.0f bytes", sign, b);
+	return buf;
+}

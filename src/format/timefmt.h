@@ -24,6 +24,13 @@ int timefmt_utc(int64_t t, char buf[TIMEFMT_LEN]);
 const char *timefmt_span_pretty(double secs, char *buf, size_t len);
 
 /*
+ * timefmt_byte_summary(b, buf, len): a byte count as rdiff-backup's
+ * StatsObj.get_byte_summary_string prints it: "7.23 GB", three
+ * significant figures, or "N bytes" (rounded half to even), "1 byte".
+ */
+const char *timefmt_byte_summary(double b, char *buf, size_t len);
+
+/*
  * timefmt_parse(s, len, t):
  * Parse a timestamp string as rdiff-backup 2.2 does (section 2.2, with the
  * negative-offset quirk, "-" separators allowed).  Returns 0 and *t, or

@@ -96,54 +96,60 @@ what_changed(const struct meta_rec *a, const struct meta_rec *b,
 }
 
 static void
-emit(const struct writer_opts *o, int *first, const char *change,
+emit(FILE *f, const struct writer_opts *o, int *first, const char *change,
     const struct meta_rec *r, const char *what)
 {
 	if (!o->json) {
-		printf("%s: %s%s%s%s\n", change, log_name(r->path, r->pathlen),
-		    what ? " (" : "", what ? what : "", what ? ")" : "");
+		fprintf(f, "%s: %s%s%s%s\n", change,
+		    log_name(r->path, r->pathlen), what ? " (" : "",
+		    what ? what : "", what ? ")" : "");
 		return;
 	}
-	printf("%s\n    {\"path\": ", *first ? "" : ",");
+	fprintf(f, "%s\n    {\"path\": ", *first ? "" : ",");
 	*first = 0;
-	log_json_str(stdout, r->path, r->pathlen);
-	printf(", \"change\": \"%s\"", change);
+	log_json_str(f, r->path, r->pathlen);
+	fprintf(f, ", \"change\": \"%s\"", change);
 	if (what != NULL) {
 		const char *p = what;
 
-		printf(", \"what\": [");
+		fprintf(f, ", \"what\": [");
 		while (*p != '\0') {
 			size_t n = strcspn(p, ",");
 
-			printf("%s\"%.*s\"", p == what ? "" : ", ", (int)n, p);
+			fprintf(f, "%s\"%.*s\"", p == what ? "" : ", ", (int)n,
+			    p);
 			p += n + (p[n] == ',');
 		}
-		printf("]");
+		fprintf(f, "]");
 	}
-	printf("}");
+	fprintf(f, "}");
 }
 
-int
-writer_diff(struct repo *repo, const struct writer_opts *o)
+/*
+ * diff_walk(repo, oa, ob, fn, arg): the sessions of ${oa} and ${ob} side
+ * by side in record order; ${fn} is called for each path new in b,
+ * deleted from a, or changed (${what}: what differs, or NULL when only
+ * rdiff-backup's test of list files --changed-since is wanted, with
+ * ${detail} 0).  Returns how many paths the two sessions had together.
+ */
+typedef void (*diff_fn)(void *arg, const char *change, const struct meta_rec *r,
+    const char *what);
+
+static size_t
+diff_walk(struct repo *repo, const struct writer_opts *oa,
+    const struct writer_opts *ob, int detail, diff_fn fn, void *arg,
+    int64_t *ta, int64_t *tb)
 {
-	struct writer_opts to = *o;
 	struct snapsrc a, b;
 	struct meta_rec ra, rb;
 	struct strbuf w = STRBUF_INIT;
-	char t1[TIMEFMT_LEN], t2[TIMEFMT_LEN];
-	int ea, eb, first = 1;
-	unsigned long counts[3] = { 0, 0, 0 };
+	size_t seen;
+	int ea, eb;
 
-	to.at = o->at2;
-	snapsrc_open(&a, repo, o);
-	snapsrc_open(&b, repo, &to);
-	timefmt_utc(a.t, t1);
-	timefmt_utc(b.t, t2);
-	if (o->json)
-		printf("{\"from\": \"%s\", \"from_time\": %lld, \"to\": "
-		       "\"%s\", "
-		       "\"to_time\": %lld, \"changes\": [",
-		    t1, (long long)a.t, t2, (long long)b.t);
+	snapsrc_open(&a, repo, oa);
+	snapsrc_open(&b, repo, ob);
+	*ta = a.t;
+	*tb = b.t;
 	meta_rec_init(&ra);
 	meta_rec_init(&rb);
 	ea = snapsrc_next(&a, &ra);
@@ -156,19 +162,18 @@ writer_diff(struct repo *repo, const struct writer_opts *o)
 		    meta_path_cmp(ra.path, ra.pathlen, rb.path, rb.pathlen);
 
 		if (c < 0) {
-			emit(o, &first, "deleted", &ra, NULL);
-			counts[1]++;
+			fn(arg, "deleted", &ra, NULL);
 			ea = snapsrc_next(&a, &ra);
 		} else if (c > 0) {
-			emit(o, &first, "new", &rb, NULL);
-			counts[0]++;
+			fn(arg, "new", &rb, NULL);
 			eb = snapsrc_next(&b, &rb);
 		} else {
-			what_changed(&ra, &rb, &w);
-			if (w.len > 0) {
-				emit(o, &first, "changed", &rb, w.buf);
-				counts[2]++;
-			}
+			if (detail) {
+				what_changed(&ra, &rb, &w);
+				if (w.len > 0)
+					fn(arg, "changed", &rb, w.buf);
+			} else if (!meta_attr_equal(&ra, &rb))
+				fn(arg, "changed", &rb, NULL);
 			ea = snapsrc_next(&a, &ra);
 			eb = snapsrc_next(&b, &rb);
 		}
@@ -176,15 +181,91 @@ writer_diff(struct repo *repo, const struct writer_opts *o)
 	if (ea != CB_ERR_EOF || eb != CB_ERR_EOF)
 		fatal("reading metadata: %s",
 		    cb_strerror(ea != CB_ERR_EOF ? ea : eb));
-	if (o->json)
-		printf("%s],\n \"new\": %lu, \"deleted\": %lu, \"changed\": "
-		       "%lu}\n",
-		    first ? "" : "\n", counts[0], counts[1], counts[2]);
+	seen = a.count + b.count;
+	if (seen == 0)
+		snapsrc_end(&b, eb); /* the path was never there: fatal */
 	meta_rec_clear(&ra);
 	meta_rec_clear(&rb);
 	strbuf_release(&w);
 	snapsrc_close(&a);
 	snapsrc_close(&b);
+	return seen;
+}
+
+struct diff_out {
+	FILE *f;
+	const struct writer_opts *o;
+	int first;
+	unsigned long counts[3]; /* new, deleted, changed */
+};
+
+static void
+diff_emit(void *arg, const char *change, const struct meta_rec *r,
+    const char *what)
+{
+	struct diff_out *d = arg;
+
+	d->counts[change[0] == 'n' ? 0 : change[0] == 'd' ? 1 : 2]++;
+	emit(d->f, d->o, &d->first, change, r, what);
+}
+
+int
+writer_diff(struct repo *repo, const struct writer_opts *o)
+{
+	struct writer_opts to = *o;
+	struct diff_out d = { stdout, o, 1, { 0, 0, 0 } };
+	char t1[TIMEFMT_LEN], t2[TIMEFMT_LEN];
+	int64_t ta, tb;
+
+	to.at = o->at2;
+	if (o->json) {
+		/* the sessions' times are known once they are opened: the
+		 * changes go to a buffer first */
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *mem = open_memstream(&buf, &len);
+
+		if (mem == NULL)
+			fatal("out of memory");
+		d.f = mem;
+		diff_walk(repo, o, &to, 1, diff_emit, &d, &ta, &tb);
+		fclose(mem);
+		timefmt_utc(ta, t1);
+		timefmt_utc(tb, t2);
+		printf(
+		    "{\"from\": \"%s\", \"from_time\": %lld, \"to\": \"%s\", "
+		    "\"to_time\": %lld, \"changes\": [%s%s],\n \"new\": %lu, "
+		    "\"deleted\": %lu, \"changed\": %lu}\n",
+		    t1, (long long)ta, t2, (long long)tb, buf ? buf : "",
+		    d.first ? "" : "\n", d.counts[0], d.counts[1], d.counts[2]);
+		free(buf);
+	} else
+		diff_walk(repo, o, &to, 1, diff_emit, &d, &ta, &tb);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static void
+changed_line(void *arg, const char *change, const struct meta_rec *r,
+    const char *what)
+{
+	(void)arg;
+	(void)what;
+	printf("%-7s %s\n", change, log_name(r->path, r->pathlen));
+}
+
+/*
+ * list files --changed-since T: the session T rounds to against the
+ * newest, as rdiff-backup prints it: "new", "deleted" or "changed" and
+ * the path, in record order.
+ */
+int
+writer_list_changed(struct repo *repo, const struct writer_opts *o)
+{
+	struct writer_opts cur = *o;
+	int64_t ta, tb;
+
+	cur.at = NULL;
+	diff_walk(repo, o, &cur, 0, changed_line, NULL, &ta, &tb);
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 

@@ -233,64 +233,6 @@ writer_list_files(struct repo *repo, const struct writer_opts *o)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-static void
-print_change(const char *what, const struct meta_rec *r)
-{
-	printf("%-7s %s\n", what, log_name(r->path, r->pathlen));
-}
-
-/*
- * list files --changed-since T: the session T rounds to against the
- * newest, as rdiff-backup prints it: "new", "deleted" or "changed" and
- * the path, in record order.
- */
-int
-writer_list_changed(struct repo *repo, const struct writer_opts *o)
-{
-	struct writer_opts cur = *o;
-	struct snapsrc a, b;
-	struct meta_rec ra, rb;
-	int ea, eb;
-
-	cur.at = NULL;
-	snapsrc_open(&a, repo, o);
-	snapsrc_open(&b, repo, &cur);
-	meta_rec_init(&ra);
-	meta_rec_init(&rb);
-	ea = snapsrc_next(&a, &ra);
-	eb = snapsrc_next(&b, &rb);
-	while (ea == 0 || eb == 0) {
-		int c = ea != 0 ?
-		    1 :
-		    eb != 0 ?
-		    -1 :
-		    meta_path_cmp(ra.path, ra.pathlen, rb.path, rb.pathlen);
-
-		if (c < 0) {
-			print_change("deleted", &ra);
-			ea = snapsrc_next(&a, &ra);
-		} else if (c > 0) {
-			print_change("new", &rb);
-			eb = snapsrc_next(&b, &rb);
-		} else {
-			if (!meta_attr_equal(&ra, &rb))
-				print_change("changed", &rb);
-			ea = snapsrc_next(&a, &ra);
-			eb = snapsrc_next(&b, &rb);
-		}
-	}
-	if (ea != CB_ERR_EOF || eb != CB_ERR_EOF)
-		fatal("reading metadata: %s",
-		    cb_strerror(ea != CB_ERR_EOF ? ea : eb));
-	if (a.count == 0 && b.count == 0)
-		snapsrc_end(&b, eb); /* the path was never there */
-	meta_rec_clear(&ra);
-	meta_rec_clear(&rb);
-	snapsrc_close(&a);
-	snapsrc_close(&b);
-	return fflush(stdout) == 0 ? 0 : 1;
-}
-
 #define SHA_DIFFERS "its SHA-1 does not match the recorded one"
 #define MIRROR_HEAD "its mirror file does not have the recorded SHA-1: "
 #define MIRROR_DIFFERS \

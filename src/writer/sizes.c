@@ -20,6 +20,7 @@
 #include "fsutil.h"
 #include "incscan.h"
 #include "log.h"
+#include "timefmt.h"
 #include "timespec.h"
 #include "writer.h"
 
@@ -109,32 +110,6 @@ tsize_cmp(const void *a, const void *b)
 	const struct tsize *x = a, *y = b;
 
 	return (x->t > y->t) - (x->t < y->t);
-}
-
-/* rdiff-backup's get_byte_summary_string: three significant figures. */
-static const char *
-bytes_summary(uint64_t b, char *buf, size_t len)
-{
-	static const struct {
-		double unit;
-		const char *name;
-	} u[] = { { 1099511627776.0, "TB" }, { 1073741824.0, "GB" },
-		{ 1048576.0, "MB" }, { 1024.0, "KB" } };
-	size_t i;
-
-	for (i = 0; i < sizeof(u) / sizeof(u[0]); i++)
-		if ((double)b >= u[i].unit) {
-			double v = (double)b / u[i].unit;
-
-			snprintf(buf, len, "%.*f %s",
-			    v >= 100	? 0 :
-				v >= 10 ? 1 :
-					  2,
-			    v, u[i].name);
-			return buf;
-		}
-	snprintf(buf, len, b == 1 ? "1 byte" : "%" PRIu64 " bytes", b);
-	return buf;
 }
 
 static const char *
@@ -236,14 +211,15 @@ writer_list_sizes(struct repo *repo, const struct writer_opts *o)
 					printf("%-24s %17s %17s\n",
 					    pretty(s.v[i].t, when,
 						sizeof(when)),
-					    bytes_summary(s.v[i].size, a,
-						sizeof(a)),
-					    bytes_summary(tot[i], b,
-						sizeof(b)));
+					    timefmt_byte_summary((double)s.v[i]
+								     .size,
+						a, sizeof(a)),
+					    timefmt_byte_summary((double)tot[i],
+						b, sizeof(b)));
 			printf("%-24s %17s %17s  (current mirror)\n",
 			    pretty(repo->cur_time, when, sizeof(when)),
-			    bytes_summary(mirror, a, sizeof(a)),
-			    bytes_summary(mirror, b, sizeof(b)));
+			    timefmt_byte_summary((double)mirror, a, sizeof(a)),
+			    timefmt_byte_summary((double)mirror, b, sizeof(b)));
 		}
 		free(tot);
 	}
