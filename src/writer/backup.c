@@ -416,15 +416,15 @@ count_entry(struct session *s, struct action *a)
 			log_info("new: %s", log_name(n->path, n->pathlen));
 	} else if (!meta_attr_equal(n, &a->prev) || a->dec != D_NONE) {
 		s->st.changed_files++;
+		if (n->type == META_REG)
+			s->st.changed_src_size += n->size;
+		if (a->prev.type == META_REG)
+			s->st.changed_mirror_size += a->prev.size;
 		if (log_verbosity() >= 4)
 			log_info("changed: %s%s", log_name(n->path, n->pathlen),
 			    a->dec == D_NONE ? " (attributes)" : "");
 	} else if (log_verbosity() >= 5) { /* -v 5: every file */
 		log_debug("unchanged: %s", log_name(n->path, n->pathlen));
-		if (n->type == META_REG)
-			s->st.changed_src_size += n->size;
-		if (a->prev.type == META_REG)
-			s->st.changed_mirror_size += a->prev.size;
 	}
 }
 

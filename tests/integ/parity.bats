@@ -207,3 +207,25 @@ same_as_rdiff() {
 	[[ "$output" == *"link in $T/link/new/t: not a directory (a symlink is not followed)"* ]]
 	[ -z "$(ls "$T/victim")" ]
 }
+
+@test "the session statistics count changed files' sizes, at every verbosity (-v 4 lines once moved them)" {
+	mkdir -p "$T/src"
+	printf '1234567890' >"$T/src/a"
+	printf 'xy' >"$T/src/same"
+	touch -d @1690000000 "$T/src" "$T/src/same"
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	printf '123456789012345' >"$T/src/a"
+	touch -d @1690000000 "$T/src"
+	for v in 3 5; do
+		cb -v $v --current-time $((1700000100 + v)) backup "$T/src" "$T/repo" 2>/dev/null
+		printf '%s' "$v" >>"$T/src/a"
+		touch -d @1690000000 "$T/src"
+	done
+	for f in "$T"/repo/rdiff-backup-data/session_statistics.*; do
+		case $f in *2023-11-14T22:13:20Z*) continue ;; esac
+		cat "$f"
+		grep -qx 'ChangedFiles 1' "$f"
+		grep -Eqx 'ChangedSourceSize 1[56] \(1[56] bytes\)' "$f"
+		grep -Eqx 'ChangedMirrorSize 1[05] \(1[05] bytes\)' "$f"
+	done
+}
