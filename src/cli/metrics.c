@@ -16,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <unistd.h>
+
+#include "log.h"
 
 #include "repoloc.h"
 #include "strbuf.h"
@@ -73,6 +76,63 @@ repo_figures(const char *repo, size_t *sessions, uint64_t *inc_bytes)
 	return 0;
 }
 
+/*
+ * Write ${len} bytes of ${buf} to ${path} whole or not at all: a new
+ * temporary beside it (O_EXCL, a random name not ending in .prom, so the
+ * collector never reads half and no one can plant it), then renamed over
+ * it, both through one descriptor of the directory.  A directory others
+ * may write without the sticky bit is refused (another account could
+ * replace the file between runs).  Returns 0 or an errno.
+ */
+static int
+write_beside(const char *path, const char *buf, size_t len)
+{
+	char dir[4096], tmp[300];
+	const char *base = strrchr(path, '/') + 1;
+	struct stat st;
+	uint8_t rnd[8];
+	int dfd, fd, e = 0;
+
+	snprintf(dir, sizeof(dir), "%.*s", (int)(base - path), path);
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return errno;
+	if (fstat(dfd, &st) != 0 ||
+	    ((st.st_mode & 022) && !(st.st_mode & S_ISVTX))) {
+		close(dfd);
+		log_error("%s may be written by others than its owner: the "
+			  "metrics file needs a directory only the owner "
+			  "writes (or a sticky one)",
+		    dir);
+		return EPERM;
+	}
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		close(dfd);
+		return EIO;
+	}
+	snprintf(tmp, sizeof(tmp), ".%.200s.%02x%02x%02x%02x%02x%02x%02x%02x",
+	    base, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6],
+	    rnd[7]);
+	fd = openat(dfd, tmp,
+	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+	    0644);
+	if (fd < 0) {
+		e = errno;
+		close(dfd);
+		return e;
+	}
+	if (fchmod(fd, 0644) != 0 || write(fd, buf, len) != (ssize_t)len ||
+	    fsync(fd) != 0)
+		e = errno ? errno : EIO;
+	if (close(fd) != 0 && e == 0)
+		e = errno;
+	if (e == 0 && renameat(dfd, tmp, dfd, base) != 0)
+		e = errno;
+	if (e != 0)
+		unlinkat(dfd, tmp, 0);
+	close(dfd);
+	return e;
+}
+
 struct family {
 	const char *name, *help;
 };
@@ -120,9 +180,8 @@ metrics_write(const char *path, const struct host_metrics *hosts, size_t n,
 		    "The share of a session's entries each drill restores." },
 	};
 	struct strbuf sb = STRBUF_INIT;
-	char tmp[4200];
 	size_t i, k;
-	int fd, e;
+	int e;
 
 	for (k = 0; k < sizeof(fam) / sizeof(fam[0]); k++) {
 		head(&sb, fam[k].name, fam[k].help);
@@ -188,28 +247,11 @@ metrics_write(const char *path, const struct host_metrics *hosts, size_t n,
 		errno = ENOMEM;
 		return -1;
 	}
-	/* beside it, and not named *.prom: the collector never reads half */
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	if ((fd = open(tmp,
-		 O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644)) <
-	    0) {
-		strbuf_release(&sb);
-		return -1;
-	}
-	e = fchmod(fd, 0644) != 0 ||
-		write(fd, sb.buf, sb.len) != (ssize_t)sb.len || fsync(fd) != 0 ?
-	    errno :
-	    0;
-	if (close(fd) != 0 && e == 0)
-		e = errno;
-	if (e == 0 && rename(tmp, path) != 0)
-		e = errno;
+	e = write_beside(path, sb.buf, sb.len);
+	strbuf_release(&sb);
 	if (e != 0) {
-		unlink(tmp);
-		strbuf_release(&sb);
 		errno = e;
 		return -1;
 	}
-	strbuf_release(&sb);
 	return 0;
 }

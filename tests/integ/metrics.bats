@@ -145,3 +145,23 @@ value() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 }
+
+@test "the metrics file is not written into a directory others may write (they could plant or swap it)" {
+	mkdir -m 0777 "$T/open"
+	chmod 0777 "$T/open"
+	sed -i "s#^metrics = .*#metrics = $T/open/capback.prom#" "$T/server/capback.conf"
+	run as_server run "$T/server/capback.conf"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$T/open/ may be written by others than its owner"* ]]
+	[ ! -e "$T/open/capback.prom" ]
+	[ -z "$(ls -A "$T/open")" ]
+	# a sticky one is fine: the temporary is made O_EXCL under a name
+	# nobody can guess, and renamed through the directory's descriptor
+	chmod 1777 "$T/open"
+	sleep 1 # a new session time
+	run as_server run "$T/server/capback.conf"
+	[ "$status" -eq 0 ]
+	[ "$(ls -A "$T/open")" = capback.prom ]
+	[ "$(stat -c %U "$T/open/capback.prom")" = "$SERVER" ]
+}
