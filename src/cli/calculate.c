@@ -107,29 +107,52 @@ py_float(double v, char *buf, size_t len)
 	return buf;
 }
 
-/* One statistics file's values into ${v} (NAN where absent). */
+/* One statistics file's values into ${v} (NAN where absent): "Key
+ * number ..." lines as Python's float() takes them, finite, bounded. */
 static void
 read_stats(const char *path, double *v)
 {
-	char line[512];
+	char *line = NULL;
+	size_t cap = 0, n = 0;
+	ssize_t got;
 	FILE *f;
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	size_t n = 0;
 
 	for (int k = 0; k < A_N; k++)
 		v[k] = NAN;
 	if (fd < 0 || (f = fdopen(fd, "r")) == NULL)
 		fatal("calculate: cannot read %s: %s", path, strerror(errno));
-	while (n++ < 256 && fgets(line, sizeof(line), f) != NULL) {
-		char key[64];
+	while (n++ < 256 && (got = getline(&line, &cap, f)) > 0) {
+		char key[64], *num, *end;
 		double d;
+		int k;
 
-		if (sscanf(line, "%63s %lf", key, &d) != 2)
+		if (got > 4096 || sscanf(line, "%63s", key) != 1)
+			fatal("calculate: %s, line %zu: not a statistics line",
+			    path, n);
+		num = line + strspn(line, " \t");
+		num += strcspn(num, " \t");
+		num += strspn(num, " \t");
+		if (*num == '\0' || *num == '\n')
 			continue;
-		for (int k = 0; k < A_N; k++)
+		/* decimal only: Python's float() takes no hex */
+		if (strcspn(num, "xX") < strcspn(num, " \t\n"))
+			fatal("calculate: %s, line %zu: %s is not a number",
+			    path, n, key);
+		errno = 0;
+		d = strtod(num, &end);
+		if (end == num || !isfinite(d) || errno == ERANGE ||
+		    fabs(d) > 1e18 ||
+		    (*end != '\0' && *end != ' ' && *end != '\n' &&
+			*end != '\t'))
+			fatal("calculate: %s, line %zu: %s is not a finite "
+			      "number (at most 1e18)",
+			    path, n, key);
+		for (k = 0; k < A_N; k++)
 			if (strcmp(key, attr[k].name) == 0)
 				v[k] = d;
 	}
+	free(line);
 	fclose(f);
 }
 

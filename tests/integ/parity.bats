@@ -186,6 +186,17 @@ same_as_rdiff() {
 	run cb calculate "$T/nothing"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"cannot read $T/nothing"* ]]
+	# a hostile statistics file: refused by line, never a crash
+	for bad in 'SourceFiles inf' 'SourceFileSize 1e999' 'Errors 1e30' 'Errors 0x10' 'ElapsedTime nan'; do
+		printf '%s\n' "$bad" >"$T/bad.data"
+		run cb calculate "$T/bad.data"
+		echo "$output"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"$T/bad.data, line 1: "* ]]
+	done
+	head -c 10000 /dev/zero | tr '\0' 7 | sed 's/^/SourceFiles /' >"$T/bad.data"
+	run cb calculate "$T/bad.data"
+	[ "$status" -eq 1 ]
 }
 
 @test "--create-full-path makes the missing directories above a repository or a restore target, never through a symlink" {
