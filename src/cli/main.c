@@ -392,6 +392,7 @@ static void
 create_full_path(const char *path)
 {
 	char *p = strdup(path), *slash;
+	struct stat st;
 	int fd, next;
 
 	if (p == NULL)
@@ -419,6 +420,15 @@ create_full_path(const char *path)
 			    errno == ELOOP || errno == ENOTDIR ?
 				"not a directory (a symlink is not followed)" :
 				strerror(errno));
+		/* the role resolves the path again: nothing on it may be
+		 * another account's to swap (as ssh's StrictModes) */
+		if (fstat(next, &st) != 0 ||
+		    (st.st_uid != 0 && st.st_uid != geteuid()) ||
+		    ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)))
+			fatal("--create-full-path: %s in %s belongs to another "
+			      "account or others may write it: make the "
+			      "directories yourself",
+			    c, path);
 		close(fd);
 		fd = next;
 	}

@@ -240,3 +240,25 @@ same_as_rdiff() {
 		grep -Eqx 'ChangedMirrorSize 1[05] \(1[05] bytes\)' "$f"
 	done
 }
+
+@test "--create-full-path goes through no directory another account owns or others may write (it could be swapped)" {
+	need_root
+	mkdir -p "$T/src"
+	echo a >"$T/src/a"
+	cb backup "$T/src" "$T/repo"
+	new_user
+	mkdir "$T/theirs"
+	chown "$NEW_USER" "$T/theirs"
+	run cb restore --create-full-path "$T/repo" "$T/theirs/x/t"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"theirs in $T/theirs/x/t belongs to another account or others may write it"* ]]
+	[ ! -e "$T/theirs/x" ]
+	mkdir -m 0777 "$T/open"
+	chmod 0777 "$T/open"
+	run cb restore --create-full-path "$T/repo" "$T/open/x/t"
+	[ "$status" -eq 1 ]
+	# a sticky one (like /tmp) is fine: what we make there is ours
+	chmod 1777 "$T/open"
+	cb restore --create-full-path "$T/repo" "$T/open/x/t"
+	[ "$(cat "$T/open/x/t/a")" = a ]
+}
