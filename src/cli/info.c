@@ -21,25 +21,12 @@
 #define SYS_landlock_create_ruleset 444
 #endif
 
-/* A YAML plain scalar, or a double-quoted one when it needs quoting. */
+/* A YAML scalar and the end of its line. */
 static void
 scalar(const char *s)
 {
-	if (s[0] != '\0' && strpbrk(s, ":#'\"\\{}[],&*!|>%@`\n\t") == NULL &&
-	    s[0] != ' ' && s[0] != '-' && s[0] != '?') {
-		printf("%s\n", s);
-		return;
-	}
-	putchar('"');
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			printf("\\x%02x", (unsigned char)*s);
-		else
-			putchar(*s);
-	}
-	printf("\"\n");
+	log_yaml_scalar(stdout, s, strlen(s));
+	putchar('\n');
 }
 
 static void

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *log_prefix = "capback";
 static int log_level = 3;
@@ -237,4 +238,36 @@ log_progress_end(struct log_progress *p)
 	if (p->drawn)
 		(void)!write(2, "\r\033[K", 4);
 	p->drawn = 0;
+}
+
+void
+log_yaml_scalar(FILE *f, const char *s, unsigned long len)
+{
+	static const char *const words[] = { "null", "~", "true", "false",
+		"yes", "no", "on", "off", "y", "n" };
+	const char *t = log_name(s, len);
+	size_t tl = strlen(t), i;
+	int quote = tl == 0 || t[0] == ' ' || t[tl - 1] == ' ' ||
+	    strchr("-?:,[]{}#&*!|>'\"%@`", t[0]) != NULL ||
+	    strstr(t, ": ") != NULL || strstr(t, " #") != NULL ||
+	    t[tl - 1] == ':' || strchr(t, '\\') != NULL;
+	char *end;
+
+	for (i = 0; !quote && i < sizeof(words) / sizeof(words[0]); i++)
+		quote = strcasecmp(t, words[i]) == 0;
+	if (!quote) {
+		(void)strtod(t, &end);
+		quote = *end == '\0'; /* a number */
+	}
+	if (!quote) {
+		fputs(t, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *t != '\0'; t++) {
+		if (*t == '"' || *t == '\\')
+			fputc('\\', f);
+		fputc(*t, f);
+	}
+	fputc('"', f);
 }

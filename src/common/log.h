@@ -57,6 +57,13 @@ const char *log_text(const char *p, unsigned long len);
 void log_json_str(FILE *f, const char *p, unsigned long len);
 
 /*
+ * log_yaml_scalar(f, s): ${s} (shown as log_name shows a name) as a YAML
+ * scalar on ${f}: plain when YAML reads it back as that string, else
+ * double-quoted.  No newline.
+ */
+void log_yaml_scalar(FILE *f, const char *s, unsigned long len);
+
+/*
  * A progress line on stderr (for a terminal): log_progress redraws
  * "N files, SIZE WHAT (RATE/s), ETA  PATH" in place at most twice a
  * second (the ETA when ${total} files are expected, 0: none);

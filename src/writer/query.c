@@ -114,10 +114,10 @@ list_path_increments(struct repo *repo, const struct writer_opts *o)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-/* The last component of ${path} (rdiff-backup's "base" of the mirror),
- * shown for a person. */
-static const char *
-repo_base_name(const char *path)
+/* The last component of ${path} (rdiff-backup's "base" of the mirror)
+ * as a YAML scalar. */
+static void
+repo_base_yaml(const char *path)
 {
 	size_t n = strlen(path);
 	const char *p;
@@ -126,7 +126,7 @@ repo_base_name(const char *path)
 		n--;
 	for (p = path + n; p > path && p[-1] != '/'; p--)
 		;
-	return log_name(p, (size_t)(path + n - p));
+	log_yaml_scalar(stdout, p, (size_t)(path + n - p));
 }
 
 static int
@@ -191,12 +191,17 @@ writer_list_increments(struct repo *repo, const struct writer_opts *o)
 		printf("%lld directory\n", (long long)repo->cur_time);
 	} else if (o->parsable == 2) { /* API 201: YAML */
 		printf("---\n");
-		for (i = 0; i < k; i++)
-			printf("- base: %s\n  time: %lld\n  type: directory\n",
-			    log_name(sel[i]->name, strlen(sel[i]->name)),
+		for (i = 0; i < k; i++) {
+			printf("- base: ");
+			log_yaml_scalar(stdout, sel[i]->name,
+			    strlen(sel[i]->name));
+			printf("\n  time: %lld\n  type: directory\n",
 			    (long long)sel[i]->inc.time);
-		printf("- base: %s\n  time: %lld\n  type: directory\n...\n\n",
-		    repo_base_name(repo->path), (long long)repo->cur_time);
+		}
+		printf("- base: ");
+		repo_base_yaml(repo->path);
+		printf("\n  time: %lld\n  type: directory\n...\n\n",
+		    (long long)repo->cur_time);
 	}
 	if (o->parsable) {
 		free(sel);

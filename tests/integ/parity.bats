@@ -262,3 +262,13 @@ same_as_rdiff() {
 	cb restore --create-full-path "$T/repo" "$T/open/x/t"
 	[ "$(cat "$T/open/x/t/a")" = a ]
 }
+
+@test "the YAML forms read back as written for any repository name" {
+	mkdir -p "$T/src"
+	echo a >"$T/src/a"
+	for name in 'r: x' null '#c' 123 'yes'; do
+		cb backup "$T/src" "$T/$name"
+		cb --api-version 201 --parsable-output list increments "$T/$name" |
+		    python3 -c 'import sys, yaml; d = yaml.safe_load(sys.stdin); assert d[-1]["base"] == sys.argv[1], d' "$name"
+	done
+}
