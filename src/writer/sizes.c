@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,8 +81,13 @@ tree_total(int fd, int top)
 
 				if (sub < 0)
 					fatal("cannot open a directory of the "
-					      "mirror: %s",
-					    strerror(errno));
+					      "mirror: %s%s",
+					    strerror(errno),
+					    errno == EMFILE ?
+						" (a tree deeper than the "
+						"open-file limit: raise "
+						"ulimit -Hn)" :
+						"");
 				total += tree_total(sub, 0);
 				close(sub);
 			}
@@ -136,6 +142,17 @@ writer_list_sizes(struct repo *repo, const struct writer_opts *o)
 
 	if (!(o->sublen == 1 && o->sub[0] == '.'))
 		fatal("list increments --size works on a whole repository");
+	/* the walk holds a descriptor per level, and a host may make its
+	 * tree some 2000 levels deep: the soft limit up to the hard one */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+		    rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	if (inc_times_load(repo->datafd, &times) != 0)
 		fatal("cannot read the sessions of '%s'", repo->path);
 	memset(&w, 0, sizeof(w));

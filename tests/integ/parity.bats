@@ -272,3 +272,19 @@ same_as_rdiff() {
 		    python3 -c 'import sys, yaml; d = yaml.safe_load(sys.stdin); assert d[-1]["base"] == sys.argv[1], d' "$name"
 	done
 }
+
+@test "list increments --size on a mirror deeper than the soft open-file limit" {
+	mkdir -p "$T/src"
+	python3 -c '
+import os, sys
+os.chdir(sys.argv[1])
+for i in range(600):
+    os.mkdir("a"); os.chdir("a")
+open("f", "w").write("x")
+' "$T/src"
+	cb backup "$T/src" "$T/repo"
+	run bash -c "ulimit -Sn 256; '$CAPBACK_BUILD/capback' list increments --size '$T/repo'"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"(current mirror)"* ]]
+}
