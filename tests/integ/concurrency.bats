@@ -19,8 +19,11 @@ setup() {
 	done
 	cb --current-time $BASE backup "$T/src" "$T/repo" >/dev/null
 	rm -rf "$T/state0" && cp -a "$T/src" "$T/state0"
+	# the session to hold writes some 9 MB: long enough to be caught
+	# between its marker and its end (300 KB files sometimes finished
+	# within one poll)
 	for i in 1 2 3; do
-		head -c 300000 /dev/urandom >"$T/src/d/f$i"
+		head -c 3000000 /dev/urandom >"$T/src/d/f$i"
 	done
 	echo new >"$T/src/new"
 	touch -d @$((BASE + 50)) "$T/src/d"/* "$T/src/new"
@@ -40,10 +43,10 @@ markers() {
 
 # wait_markers PID: until the session of PID has written its marker
 wait_markers() {
-	for _ in $(seq 1 500); do
+	for _ in $(seq 1 2000); do
 		[ "$(markers)" -eq 2 ] && return 0
 		kill -0 "$1" 2>/dev/null || break
-		sleep 0.02
+		sleep 0.005
 	done
 	echo "no second marker" >&2
 	return 1
