@@ -159,11 +159,11 @@ log_text(const char *p, unsigned long len)
 	    Q_UTF8 | Q_BACKSLASH);
 }
 
-void
-log_json_str(FILE *f, const char *p, unsigned long len)
+/* ${t} double-quoted, '"' and '\\' escaped: a JSON string, and a YAML
+ * double-quoted scalar, of text log_name made safe. */
+static void
+put_quoted(FILE *f, const char *t)
 {
-	const char *t = log_name(p, len);
-
 	fputc('"', f);
 	for (; *t != '\0'; t++) {
 		if (*t == '"' || *t == '\\')
@@ -171,6 +171,12 @@ log_json_str(FILE *f, const char *p, unsigned long len)
 		fputc(*t, f);
 	}
 	fputc('"', f);
+}
+
+void
+log_json_str(FILE *f, const char *p, unsigned long len)
+{
+	put_quoted(f, log_name(p, len));
 }
 
 static double
@@ -259,15 +265,8 @@ log_yaml_scalar(FILE *f, const char *s, unsigned long len)
 		(void)strtod(t, &end);
 		quote = *end == '\0'; /* a number */
 	}
-	if (!quote) {
+	if (quote)
+		put_quoted(f, t);
+	else
 		fputs(t, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *t != '\0'; t++) {
-		if (*t == '"' || *t == '\\')
-			fputc('\\', f);
-		fputc(*t, f);
-	}
-	fputc('"', f);
 }

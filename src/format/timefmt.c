@@ -1,6 +1,7 @@
 #include "timefmt.h"
 
 #include <math.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -261,5 +262,16 @@ timefmt_byte_summary(double b, char *buf, size_t len)
 		}
 	b = nearbyint(b); /* Python's round: half to even */
 	snprintf(buf, len, b == 1 ? "%s1 byte" : "%s%.0f bytes", sign, b);
+	return buf;
+}
+
+const char *
+timefmt_pretty(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	localtime_r(&tt, &tm);
+	strftime(buf, len, "%a %b %e %H:%M:%S %Y", &tm);
 	return buf;
 }

@@ -18,6 +18,12 @@
 int timefmt_utc(int64_t t, char buf[TIMEFMT_LEN]);
 
 /*
+ * timefmt_pretty(t, buf, len): ${t} in local time as rdiff-backup's
+ * Time.timetopretty (asctime) prints it: "Tue Nov 14 22:13:20 2023".
+ */
+const char *timefmt_pretty(int64_t t, char *buf, size_t len);
+
+/*
  * timefmt_span_pretty(secs, buf, len): a duration as rdiff-backup's
  * Time.inttopretty prints a float: "2 hours 1 minute 3.50 seconds".
  */

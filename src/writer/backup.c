@@ -831,18 +831,6 @@ stat_line(struct strbuf *sb, const char *key, uint64_t v, int bytes)
 		strbuf_addf(sb, "%s %llu\n", key, (unsigned long long)v);
 }
 
-/* rdiff-backup's Time.timetopretty: asctime of the local time. */
-static const char *
-time_pretty(double t, char *buf, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	localtime_r(&tt, &tm);
-	strftime(buf, len, "%a %b %e %H:%M:%S %Y", &tm);
-	return buf;
-}
-
 static void
 write_statistics(struct session *s, const char *ts)
 {
@@ -858,9 +846,9 @@ write_statistics(struct session *s, const char *ts)
 	end = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 	/* with rdiff-backup's readable forms, as it writes them */
 	strbuf_addf(&sb, "StartTime %lld.00 (%s)\n", (long long)s->o->now,
-	    time_pretty((double)s->o->now, p1, sizeof(p1)));
+	    timefmt_pretty(s->o->now, p1, sizeof(p1)));
 	strbuf_addf(&sb, "EndTime %.2f (%s)\n", end,
-	    time_pretty(end, p2, sizeof(p2)));
+	    timefmt_pretty((int64_t)end, p2, sizeof(p2)));
 	strbuf_addf(&sb, "ElapsedTime %.2f (%s)\n", end - (double)s->o->now,
 	    timefmt_span_pretty(end - (double)s->o->now, p3, sizeof(p3)));
 	stat_line(&sb, "SourceFiles", s->st.source_files, 0);

@@ -27,17 +27,6 @@
 #include "writer.h"
 #include "xfer.h"
 
-static const char *
-ctime_of(int64_t t, char *buf, size_t cap)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	localtime_r(&tt, &tm);
-	strftime(buf, cap, "%a %b %e %H:%M:%S %Y", &tm);
-	return buf;
-}
-
 struct inc_item {
 	int64_t t;
 	char *name;
@@ -105,12 +94,12 @@ list_path_increments(struct repo *repo, const struct writer_opts *o)
 	for (i = 0; i < n; i++) {
 		printf("    %s   %s\n",
 		    log_name(items[i].name, strlen(items[i].name)),
-		    ctime_of(items[i].t, when, sizeof(when)));
+		    timefmt_pretty(items[i].t, when, sizeof(when)));
 		free(items[i].name);
 	}
 	free(items);
 	printf("Current mirror: %s\n",
-	    ctime_of(repo->cur_time, when, sizeof(when)));
+	    timefmt_pretty(repo->cur_time, when, sizeof(when)));
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
@@ -212,9 +201,9 @@ writer_list_increments(struct repo *repo, const struct writer_opts *o)
 	for (i = 0; i < k; i++)
 		printf("    %s   %s\n",
 		    log_name(sel[i]->name, strlen(sel[i]->name)),
-		    ctime_of(sel[i]->inc.time, when, sizeof(when)));
+		    timefmt_pretty(sel[i]->inc.time, when, sizeof(when)));
 	printf("Current mirror: %s\n",
-	    ctime_of(repo->cur_time, when, sizeof(when)));
+	    timefmt_pretty(repo->cur_time, when, sizeof(when)));
 	free(sel);
 	repo_scan_free(e, n);
 	return fflush(stdout) == 0 ? 0 : 1;

@@ -118,17 +118,6 @@ tsize_cmp(const void *a, const void *b)
 	return (x->t > y->t) - (x->t < y->t);
 }
 
-static const char *
-pretty(int64_t t, char *buf, size_t cap)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	localtime_r(&tt, &tm);
-	strftime(buf, cap, "%a %b %e %H:%M:%S %Y", &tm);
-	return buf;
-}
-
 int
 writer_list_sizes(struct repo *repo, const struct writer_opts *o)
 {
@@ -226,7 +215,7 @@ writer_list_sizes(struct repo *repo, const struct writer_opts *o)
 			for (i = 0; i < s.n; i++)
 				if (s.v[i].t < repo->cur_time)
 					printf("%-24s %17s %17s\n",
-					    pretty(s.v[i].t, when,
+					    timefmt_pretty(s.v[i].t, when,
 						sizeof(when)),
 					    timefmt_byte_summary((double)s.v[i]
 								     .size,
@@ -234,7 +223,7 @@ writer_list_sizes(struct repo *repo, const struct writer_opts *o)
 					    timefmt_byte_summary((double)tot[i],
 						b, sizeof(b)));
 			printf("%-24s %17s %17s  (current mirror)\n",
-			    pretty(repo->cur_time, when, sizeof(when)),
+			    timefmt_pretty(repo->cur_time, when, sizeof(when)),
 			    timefmt_byte_summary((double)mirror, a, sizeof(a)),
 			    timefmt_byte_summary((double)mirror, b, sizeof(b)));
 		}
