@@ -3,6 +3,7 @@
  * calculate, which averages session statistics files and prints them as
  * its StatsObj does (Python's float repr, its byte summaries).
  */
+#include "actions.h"
 #include "calculate.h"
 
 #include <errno.h>
@@ -161,23 +162,16 @@ calculate_main(int argc, char **argv)
 {
 	double sum[A_N], v[A_N];
 	char a[64], b[64], header[80];
-	int i, k, first;
+	int i, k, first, c;
 
-	first = 1;
-	if (argc > 1 &&
-	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		printf("usage: capback calculate [--method average] "
-		       "STATISTIC_FILE...\nThe average of session statistics "
-		       "files (rdiff-backup-data/session_statistics.*),\n"
-		       "printed as rdiff-backup's calculate prints it.\n");
-		return 0;
-	}
-	if (argc > 2 && strcmp(argv[first], "--method") == 0) {
-		if (strcmp(argv[first + 1], "average") != 0)
-			fatal(
-			    "calculate: --method average is the one there is");
-		first += 2;
-	}
+	action_begin(argv);
+	while ((c = action_next(action_get(ACT_CALCULATE), argc, argv)) != -1)
+		if (c == 'm' && strcmp(optarg, "average") != 0)
+			fatal("calculate: --method average is the one there "
+			      "is, "
+			      "not '%s'",
+			    optarg);
+	first = optind;
 	if (first >= argc)
 		fatal("calculate needs at least one STATISTIC_FILE");
 	for (k = 0; k < A_N; k++)

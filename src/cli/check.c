@@ -4,6 +4,7 @@
  * process (at most CHECK_PARALLEL at once); its report is read back in
  * the configuration's order.
  */
+#include "actions.h"
 #include "check.h"
 
 #include <errno.h>
@@ -513,31 +514,15 @@ collect(struct child *k)
 int
 check_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct child kids[CHECK_PARALLEL];
 	struct config c;
 	const char *path = DEFAULT_CONFIG;
 	size_t i, first = 0;
 	int opt, bad = 0;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		if (opt != 'h')
-			return 1;
-		printf("usage: capback check [CONFIG]\n"
-		       "For every host of CONFIG (default %s), whether a "
-		       "backup can run:\nssh, the host key, the forced "
-		       "command, the reader's version, restrict path\n"
-		       "and capability (the reader's --probe request), a "
-		       "root-only file, the\nrepository.  Run it as the "
-		       "account that runs capback run.\nExit status 0: no "
-		       "problem; 1: some (each with its fix).\n",
-		    DEFAULT_CONFIG);
-		return 0;
-	}
+	action_begin(argv);
+	while ((opt = action_next(action_get(ACT_CHECK), argc, argv)) != -1)
+		;
 	if (optind < argc)
 		path = argv[optind++];
 	if (optind != argc)

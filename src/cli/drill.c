@@ -18,6 +18,7 @@
  * oldest session proven restorable on the current chain and how much of
  * each session has been covered.
  */
+#include "actions.h"
 #include "drill.h"
 
 #include <dirent.h>
@@ -91,37 +92,8 @@ struct drill {
 	size_t nproofs, cap;
 	const char *verbosity;
 	const char *scratch;
+	int progress; /* the restorer draws a progress line on stderr */
 };
-
-static void
-usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: capback [GLOBAL OPTIONS] drill [--sample FRACTION | --all] "
-	    "[--at TIME]...\n"
-	    "       [--max-duration SECONDS] [--scratch DIR] [--json] "
-	    "REPOSITORY\n"
-	    "\n"
-	    "Restore a sample of the backup into a private scratch directory "
-	    "and check\nevery restored entry against its record (content "
-	    "SHA-1 read back, mode,\ntimes, owner when run as root, symlink "
-	    "targets, devices, xattrs).\nWithout --at: the newest session, "
-	    "the oldest and the least covered one.\nSuccessive runs drill "
-	    "the slots not yet proven (kept in\n"
-	    "rdiff-backup-data/" STATE_NAME ").\n"
-	    "--json: the text goes to standard error, and one JSON object to "
-	    "standard\noutput at the end: repository, sessions, slots, "
-	    "drilled, failures,\ncoverage, oldest_proven(_time, _whole), "
-	    "ok.\n"
-	    "  --sample FRACTION  share of the entries per session and run "
-	    "(default 0.02)\n"
-	    "  --all              every entry\n"
-	    "  --max-duration S   start no further session after S seconds\n"
-	    "  --scratch DIR      where to restore (default $TMPDIR or "
-	    "/var/tmp)\n"
-	    "Exit status: 0 all proven, 2 some entry failed, 1 the drill "
-	    "could not run.\n");
-}
 
 static void
 add_proof(struct drill *d, const struct proof *p)
@@ -311,7 +283,7 @@ read_report(int fd, struct proof *p)
 static struct proof
 drill_one(struct drill *d, int64_t session, uint64_t r)
 {
-	char dir[4096], dest[4200], at[32], sample[48], *wargv[16], *rargv[8];
+	char dir[4096], dest[4200], at[32], sample[48], *wargv[16], *rargv[9];
 	struct proof p = { session, d->chain, (int64_t)time(NULL), d->m, r, 0,
 		0 };
 	int wn = 0, rn = 0, wst, rst, report, sfd;
@@ -342,6 +314,8 @@ drill_one(struct drill *d, int64_t session, uint64_t r)
 	rargv[rn++] = (char *)"-v";
 	rargv[rn++] = (char *)d->verbosity;
 	rargv[rn++] = (char *)"--drill";
+	if (d->progress)
+		rargv[rn++] = (char *)"--progress";
 	rargv[rn++] = (char *)"--";
 	rargv[rn++] = dest;
 	rargv[rn] = NULL;
@@ -386,16 +360,7 @@ pick(int64_t *picked, size_t *n, int64_t t)
 int
 drill_main(int argc, char **argv, const char *verbosity)
 {
-	static const struct option opts[] = {
-		{ "sample", required_argument, NULL, 's' },
-		{ "all", no_argument, NULL, 'a' },
-		{ "at", required_argument, NULL, 't' },
-		{ "max-duration", required_argument, NULL, 'd' },
-		{ "scratch", required_argument, NULL, 'S' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct action *a = action_get(ACT_DRILL);
 	struct drill d;
 	const char *ats[16];
 	int64_t picked[19], oldest = 0, full_oldest = 0;
@@ -412,12 +377,12 @@ drill_main(int argc, char **argv, const char *verbosity)
 
 	memset(&d, 0, sizeof(d));
 	d.verbosity = verbosity;
+	d.progress = -1;
 	d.scratch = getenv("TMPDIR") && getenv("TMPDIR")[0] == '/' ?
 	    getenv("TMPDIR") :
 	    "/var/tmp";
-	optind = 1;
-	argv[0] = (char *)"capback";
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	action_begin(argv);
+	while ((c = action_next(a, argc, argv)) != -1) {
 		switch (c) {
 		case 's':
 			errno = 0;
@@ -443,17 +408,17 @@ drill_main(int argc, char **argv, const char *verbosity)
 			break;
 		case 'S': d.scratch = optarg; break;
 		case 'j': json_mode = 1; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		case 'G': d.progress = 1; break;
+		case 'g': d.progress = 0; break;
 		}
 	}
 	if (json_mode)
 		hout = stderr; /* the text as it goes; the JSON at the end */
-	if (argc - optind != 1) {
-		log_error("drill needs one REPOSITORY");
-		usage(stderr);
-		return 1;
-	}
+	if (argc - optind != 1)
+		return action_misuse(a, "drill needs one REPOSITORY");
+	/* on a terminal, as restore's; not under --json's text stream */
+	if (d.progress == -1)
+		d.progress = isatty(2) && !json_mode && atoi(verbosity) >= 3;
 	if (strstr(argv[optind], "::") != NULL)
 		fatal("drill runs where the repository is (a remote repository "
 		      "is not drilled over ssh)");
@@ -514,9 +479,9 @@ drill_main(int argc, char **argv, const char *verbosity)
 	}
 
 	fprintf(hout,
-	    "drill of %s: %zu sessions, 1/%" PRIu64 " of the entries of "
+	    "drill of %s: %zu session%s, 1/%" PRIu64 " of the entries of "
 	    "each picked\n",
-	    d.repo, d.nsessions, d.m);
+	    d.repo, d.nsessions, d.nsessions == 1 ? "" : "s", d.m);
 	for (size_t i = 0; i < npicked; i++) {
 		uint64_t r = next_slot(&d, picked[i], seen);
 		struct proof p;

@@ -3,6 +3,7 @@
  * and the kernel's confinement features, for a bug report or a wrapper
  * script (YAML, as rdiff-backup's info prints it).
  */
+#include "actions.h"
 #include "info.h"
 
 #include <errno.h>
@@ -58,16 +59,11 @@ info_main(int argc, char **argv, int api_version)
 	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, 1u);
 	int i;
 
-	if (argc > 1) {
-		if (strcmp(argv[1], "--help") == 0 ||
-		    strcmp(argv[1], "-h") == 0) {
-			printf("usage: capback info\nVersions, the roles and "
-			       "their privilege, the kernel's confinement "
-			       "features, as YAML.\n");
-			return 0;
-		}
+	action_begin(argv);
+	while (action_next(action_get(ACT_INFO), argc, argv) != -1)
+		;
+	if (optind != argc)
 		fatal("info takes no arguments");
-	}
 	if (uname(&u) != 0)
 		memset(&u, 0, sizeof(u));
 	printf("---\nexec:\n  api_version:\n    actual: %d\n    default: %d\n"

@@ -22,12 +22,14 @@
 #include "timespec.h"
 #include "log.h"
 #include "select.h"
+#include "actions.h"
 #include "calculate.h"
 #include "check.h"
 #include "doctor.h"
 #include "info.h"
 #include "drill.h"
 #include "run.h"
+#include "runconf.h"
 #include "setup.h"
 #include "spawn.h"
 #include "strbuf.h"
@@ -48,36 +50,12 @@ usage_main(FILE *f)
 	fprintf(f,
 	    "usage: capback [GLOBAL OPTIONS] ACTION [OPTIONS] LOCATIONS\n"
 	    "\n"
-	    "Least-privilege backups in rdiff-backup's repository format.\n"
+	    "Least-privilege backups in rdiff-backup's repository "
+	    "format.\n"
 	    "\n"
-	    "Actions:\n"
-	    "  backup SOURCE REPOSITORY    mirror SOURCE into REPOSITORY\n"
-	    "  restore REPOSITORY[/PATH] TARGET  restore (--at TIME) to "
-	    "TARGET\n"
-	    "  regress REPOSITORY          undo an unfinished backup session\n"
-	    "  list increments REPOSITORY  the sessions kept\n"
-	    "  list files REPOSITORY       the paths of a session (--at TIME)\n"
-	    "  verify REPOSITORY           check a session's content (--at)\n"
-	    "  compare SOURCE REPOSITORY   how SOURCE differs from a backup "
-	    "(--at)\n"
-	    "  remove increments --older-than TIME REPOSITORY\n"
-	    "                              forget the sessions before TIME\n"
-	    "  drill REPOSITORY            restore a sample and check it "
-	    "(--sample, --all)\n"
-	    "  run [CONFIG]                the backup server's job: every "
-	    "host, report\n"
-	    "  status [--json] [CONFIG]    the last result of every host\n"
-	    "  check [CONFIG]              can every host be backed up? "
-	    "(ssh, keys, reader)\n"
-	    "  diff [--at T] [--at T] REPOSITORY[/PATH]  what changed between "
-	    "sessions\n"
-	    "  versions REPOSITORY/PATH    each session in which PATH changed\n"
-	    "  calculate STATISTIC_FILE... the average of session statistics\n"
-	    "  info                        versions, roles, confinement "
-	    "features (YAML)\n"
-	    "  doctor [--role R] [--user U]  check privileges on this host\n"
-	    "  setup --role R [--apply]    set up a server, reader or "
-	    "restorer\n"
+	    "Actions (capback ACTION --help for each):\n");
+	action_list(f);
+	fprintf(f,
 	    "\n"
 	    "Global options (before the action):\n"
 	    "  --current-time SECS   pretend the time is SECS (epoch)\n"
@@ -98,82 +76,6 @@ usage_main(FILE *f)
 	    "machine form\n"
 	    "  -h, --help            this text; ACTION --help for an "
 	    "action\n");
-}
-
-static void
-usage_backup(FILE *f)
-{
-	fprintf(f,
-	    "usage: capback [GLOBAL OPTIONS] backup [OPTIONS] [SELECTION] "
-	    "SOURCE REPOSITORY\n"
-	    "\n"
-	    "Back up the directory SOURCE into REPOSITORY (created if "
-	    "absent;\nan existing non-empty directory that is not a "
-	    "repository needs\n--force).  Unchanged files are not read "
-	    "again.\n"
-	    "  --no-eas    do not store extended attributes\n"
-	    "  --no-acls   do not store POSIX ACLs\n"
-	    "  --delta       send changed files as librsync deltas against "
-	    "the\n"
-	    "                repository's copy (the default when a side is "
-	    "remote)\n"
-	    "  --whole-file  send changed files whole (the local default)\n"
-	    "  --native-owners  the mirror keeps true owners and modes (the "
-	    "writer\n                needs CAP_CHOWN, CAP_FOWNER, "
-	    "CAP_DAC_OVERRIDE)\n"
-	    "  --check-unchanged  also read files whose size and time are "
-	    "the same and\n                report those whose content "
-	    "changed anyway (bit rot)\n"
-	    "  --print-statistics  print the session's statistics as "
-	    "rdiff-backup does\n"
-	    "  --create-full-path  make the missing directories above "
-	    "REPOSITORY\n"
-	    "  --progress, --no-progress  a progress line on standard error "
-	    "(the default\n                when it is a terminal)\n"
-	    "\n"
-	    "Selection (rdiff-backup's options and rules: in order, the "
-	    "first that\nmatches decides, default include; globs match "
-	    "SOURCE/path as written):\n"
-	    "  --include GLOB, --exclude GLOB   ** any, * and ? within a "
-	    "name, [..],\n"
-	    "                                   ignorecase: prefix\n"
-	    "  --include-regexp RE, --exclude-regexp RE   (POSIX extended)\n"
-	    "  --include-filelist F, --exclude-filelist F  (+ / - lines)\n"
-	    "  --include-filelist-stdin, --exclude-filelist-stdin (and the "
-	    "globbing ones)\n"
-	    "  --include-globbing-filelist F, --exclude-globbing-filelist F\n"
-	    "  --exclude-if-present NAME, --include-if-present NAME,\n"
-	    "  --exclude-other-filesystems,\n"
-	    "  --exclude-device-files, --exclude-fifos, --exclude-sockets,\n"
-	    "  --exclude-symbolic-links, --include-symbolic-links,\n"
-	    "  --exclude-special-files, --include-special-files,\n"
-	    "  --max-file-size BYTES, --min-file-size BYTES, "
-	    "--null-separator\n"
-	    "  --force   back up into a non-empty directory that is not a "
-	    "repository\n"
-	    "Exit status: 0 done, 1 failed, 2 done after undoing an "
-	    "unfinished session,\n4 done but some files could not be read "
-	    "(bits: 6 is both).\n");
-}
-
-static void
-usage_restore(FILE *f)
-{
-	fprintf(f,
-	    "usage: capback [GLOBAL OPTIONS] restore [--force] [--at TIME] "
-	    "[--create-full-path]\n                 [--progress | "
-	    "--no-progress] REPOSITORY[/PATH] TARGET\n"
-	    "\n"
-	    "Restore the backup of TIME (default: the newest) in REPOSITORY "
-	    "to\nTARGET, which must be absent or empty unless --force is "
-	    "given.  A progress line shows on a terminal (--progress, "
-	    "--no-progress).\nTIME: now, epoch seconds, 2023-11-14T22:13:20Z, "
-	    "2023-11-14, 3D, 2W,\n5B (five sessions back); it rounds down "
-	    "to a session.  Owners, devices "
-	    "and file\ncapabilities are restored when run with the "
-	    "privilege for them.\n"
-	    "Exit status: 0 done, 1 failed, 4 done with errors on some "
-	    "files.\n");
 }
 
 /*
@@ -267,9 +169,6 @@ add_globals(char **argv, int *n, const struct global *g, int what)
 		argv[(*n)++] = (char *)g->wait;
 	}
 }
-
-#define OPT_SELECT	 1000 /* + index: a selection option */
-#define OPT_SELECT_STDIN 2000 /* + index: a filelist on standard input */
 
 /* Standard input as a file the reader can open (a memfd, inherited). */
 static char *
@@ -478,84 +377,120 @@ print_session_statistics(const char *repo)
 	fflush(stdout);
 }
 
-static int
-cmd_backup(int argc, char **argv, const struct global *g)
+/* The selection options of one command line, in order. */
+struct selection {
+	char **sel; /* "NAME" or "NAME=ARG" (select_option's NAME) */
+	size_t n;
+	int nul_sep; /* --null-separator */
+};
+
+/* take_selection(s, c, argc): keep the selection option ${c}
+ * (ACT_SELECT(_STDIN) + index, its argument in optarg). */
+static void
+take_selection(struct selection *s, int c, int argc)
 {
-	static struct option opts[64] = {
-		{ "no-eas", no_argument, NULL, 'e' },
-		{ "no-acls", no_argument, NULL, 'a' },
-		{ "null-separator", no_argument, NULL, '0' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "delta", no_argument, NULL, 'd' },
-		{ "whole-file", no_argument, NULL, 'W' },
-		{ "native-owners", no_argument, NULL, 'N' },
-		{ "check-unchanged", no_argument, NULL, 'C' },
-		{ "print-statistics", no_argument, NULL, 'S' },
-		{ "progress", no_argument, NULL, 'G' },
-		{ "no-progress", no_argument, NULL, 'g' },
-		{ "create-full-path", no_argument, NULL, 'F' },
-	};
+	int stdin_list = c >= ACT_SELECT_STDIN, noarg;
+	const char *name =
+	    select_option((size_t)(c -
+			      (stdin_list ? ACT_SELECT_STDIN : ACT_SELECT)),
+		&noarg);
+	char *arg = stdin_list ? stdin_as_file() : NULL, *one;
+
+	if (s->sel == NULL &&
+	    (s->sel = calloc((size_t)argc + 1, sizeof(*s->sel))) == NULL)
+		fatal("out of memory");
+	if (noarg)
+		one = strdup(name);
+	else if (asprintf(&one, "%s=%s", name, arg ? arg : optarg) < 0)
+		one = NULL;
+	if (one == NULL)
+		fatal("out of memory");
+	free(arg);
+	s->sel[s->n++] = one;
+}
+
+static void
+selection_free(struct selection *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->sel[i]);
+	free(s->sel);
+	s->sel = NULL;
+	s->n = 0;
+}
+
+/* is_filelist("NAME=ARG"): 1 for the filelist options. */
+static int
+is_filelist(const char *one)
+{
+	size_t n = strcspn(one, "=");
+
+	return memmem(one, n, "filelist", 8) != NULL;
+}
+
+/*
+ * pass_selection(argv, n, s, inl): the selection as a role's options;
+ * with ${inl} each filelist is read here and sent in hex (a role that
+ * cannot open it: remote, or confined to a repository).
+ */
+static void
+pass_selection(char **argv, int *n, const struct selection *s, int inl)
+{
+	size_t total = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		if (inl && is_filelist(s->sel[i])) {
+			argv[(*n)++] = (char *)"--select-inline";
+			argv[(*n)++] = inline_filelist(s->sel[i], &total);
+			continue;
+		}
+		argv[(*n)++] = (char *)"--select";
+		argv[(*n)++] = s->sel[i];
+	}
+	if (s->nul_sep)
+		argv[(*n)++] = (char *)"--null-separator";
+}
+
+/* The options that look at the source's file system, which a
+ * repository's records cannot answer. */
+static int
+needs_source_fs(const char *one)
+{
+	size_t n = strcspn(one, "=");
+
+	return memmem(one, n, "if-present", 10) != NULL ||
+	    (n == 25 && memcmp(one, "exclude-other-filesystems", 25) == 0);
+}
+
+static int
+cmd_backup(int argc, char **argv, struct global *g)
+{
+	const struct action *a = action_get(ACT_BACKUP);
 	/* static: alive until exit, also on the fatal() paths */
-	static char **rargv, **sel;
+	static char **rargv;
+	static struct selection sel;
 	char *wargv[20], *shost, *rhost;
-	int c, rn = 0, wn = 0, rst, wst, noarg, nul_sep = 0;
-	size_t i, no = 12, nsel = 0, inline_total = 0;
+	int c, rn = 0, wn = 0, rst, wst;
 	int delta = -1; /* -1: by delta when one side is remote */
 	int rehash = 0;
 	int native = 0, print_stats = 0, progress = -1, full = 0;
-	const char *name, *spath, *rpath;
+	const char *spath, *rpath;
 	struct stat st;
 
-	for (i = 0; (name = select_option(i, &noarg)) != NULL; i++) {
-		opts[no++] = (struct option){ name,
-			noarg ? no_argument : required_argument, NULL,
-			OPT_SELECT + (int)i };
-		if (strstr(name, "filelist") != NULL) {
-			char *sn;
-
-			if (asprintf(&sn, "%s-stdin", name) < 0)
-				fatal("out of memory");
-			opts[no++] = (struct option){ sn, no_argument, NULL,
-				OPT_SELECT_STDIN + (int)i };
-		}
-	}
-	if ((rargv = calloc((size_t)argc * 2 + 16, sizeof(*rargv))) == NULL ||
-	    (sel = calloc((size_t)argc + 1, sizeof(*sel))) == NULL)
+	if ((rargv = calloc((size_t)argc * 2 + 16, sizeof(*rargv))) == NULL)
 		fatal("out of memory");
 	rargv[rn++] = (char *)"capback-reader";
 	wargv[wn++] = (char *)"capback-writer";
-	optind = 1;
-	argv[0] = (char *)"capback"; /* for getopt's messages */
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		if (c >= OPT_SELECT) {
-			int stdin_list = c >= OPT_SELECT_STDIN;
-			const char *arg = optarg;
-
-			name =
-			    select_option((size_t)(c -
-					      (stdin_list ? OPT_SELECT_STDIN :
-							    OPT_SELECT)),
-				&noarg);
-			if (stdin_list)
-				arg = stdin_as_file();
-			if (noarg)
-				sel[nsel] = strdup(name);
-			else if (asprintf(&sel[nsel], "%s=%s", name, arg) < 0)
-				sel[nsel] = NULL;
-			if (sel[nsel] == NULL)
-				fatal("out of memory");
-			if (stdin_list)
-				free((char *)arg);
-			nsel++;
+	action_begin(argv);
+	while ((c = action_next(a, argc, argv)) != -1) {
+		if (c >= ACT_SELECT) {
+			take_selection(&sel, c, argc);
 			continue;
 		}
 		switch (c) {
 		case 'e': rargv[rn++] = (char *)"--no-eas"; break;
 		case 'a': rargv[rn++] = (char *)"--no-acls"; break;
-		case '0':
-			nul_sep = 1;
-			rargv[rn++] = (char *)"--null-separator";
-			break;
+		case '0': sel.nul_sep = 1; break;
 		case 'd': delta = 1; break;
 		case 'W': delta = 0; break;
 		case 'N': native = 1; break;
@@ -564,15 +499,11 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		case 'G': progress = 1; break;
 		case 'g': progress = 0; break;
 		case 'F': full = 1; break;
-		case 'h': usage_backup(stdout); return 0;
-		default: usage_backup(stderr); return 1;
+		case 'f': g->force = 1; break;
 		}
 	}
-	if (argc - optind != 2) {
-		log_error("backup needs SOURCE and REPOSITORY");
-		usage_backup(stderr);
-		return 1;
-	}
+	if (argc - optind != 2)
+		return action_misuse(a, "backup needs SOURCE and REPOSITORY");
 	shost = split_remote(argv[optind], &spath);
 	rhost = split_remote(argv[optind + 1], &rpath);
 	if (shost != NULL && rhost != NULL)
@@ -581,19 +512,11 @@ cmd_backup(int argc, char **argv, const struct global *g)
 		fatal("cannot back up '%s': %s", spath, strerror(errno));
 	if (shost == NULL && !S_ISDIR(st.st_mode))
 		fatal("cannot back up '%s': not a directory", spath);
-	check_select(spath, sel, nsel, nul_sep);
+	check_select(spath, sel.sel, sel.n, sel.nul_sep);
 	add_globals(rargv, &rn, g, 0);
-	for (i = 0; i < nsel; i++) {
-		/* A remote reader gets filelists in its request: they are
-		 * read here, on the client side. */
-		if (shost != NULL && strstr(sel[i], "filelist") != NULL) {
-			rargv[rn++] = (char *)"--select-inline";
-			rargv[rn++] = inline_filelist(sel[i], &inline_total);
-			continue;
-		}
-		rargv[rn++] = (char *)"--select";
-		rargv[rn++] = sel[i];
-	}
+	/* A remote reader gets filelists in its request: they are read
+	 * here, on the client side. */
+	pass_selection(rargv, &rn, &sel, shost != NULL);
 	rargv[rn++] = (char *)"--";
 	rargv[rn++] = (char *)spath;
 	rargv[rn] = NULL;
@@ -625,9 +548,7 @@ cmd_backup(int argc, char **argv, const struct global *g)
 	if (spawn_pair(shost ? remote_wrap(g, shost, rargv) : rargv,
 		rhost ? remote_wrap(g, rhost, wargv) : wargv, &rst, &wst) != 0)
 		fatal("cannot start the backup roles: %s", strerror(errno));
-	for (i = 0; i < nsel; i++)
-		free(sel[i]);
-	free(sel);
+	selection_free(&sel);
 	free(rargv);
 	if (print_stats && (combine(rst, wst) & ~4) == 0)
 		print_session_statistics(rpath);
@@ -637,43 +558,46 @@ cmd_backup(int argc, char **argv, const struct global *g)
 static int
 cmd_restore(int argc, char **argv, struct global *g)
 {
-	static const struct option opts[] = {
-		{ "force", no_argument, NULL, 'f' },
-		{ "at", required_argument, NULL, 't' },
-		{ "create-full-path", no_argument, NULL, 'c' },
-		{ "progress", no_argument, NULL, 'G' },
-		{ "no-progress", no_argument, NULL, 'g' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	char *sargv[24], *dargv[16], *repo, *sub, *rhost, *dhost;
+	const struct action *a = action_get(ACT_RESTORE);
+	static char **sargv;
+	static struct selection sel;
+	char *dargv[16], *repo, *sub, *rhost, *dhost;
 	const char *at = NULL, *rloc, *dloc;
 	int c, sn = 0, dn = 0, sst, dst, full = 0, progress = -1;
 
-	sargv[sn++] = (char *)"capback-writer";
-	dargv[dn++] = (char *)"capback-restorer";
-	optind = 1;
-	argv[0] = (char *)"capback"; /* for getopt's messages */
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	action_begin(argv);
+	while ((c = action_next(a, argc, argv)) != -1) {
+		if (c >= ACT_SELECT) {
+			take_selection(&sel, c, argc);
+			continue;
+		}
 		switch (c) {
 		case 'f': g->force = 1; break;
 		case 't': at = optarg; break;
 		case 'c': full = 1; break;
 		case 'G': progress = 1; break;
 		case 'g': progress = 0; break;
-		case 'h': usage_restore(stdout); return 0;
-		default: usage_restore(stderr); return 1;
+		case '0': sel.nul_sep = 1; break;
 		}
 	}
-	if (argc - optind != 2) {
-		log_error("restore needs REPOSITORY and TARGET");
-		usage_restore(stderr);
-		return 1;
-	}
+	if (argc - optind != 2)
+		return action_misuse(a, "restore needs REPOSITORY and TARGET");
+	if ((sargv = calloc((size_t)argc * 2 + 24, sizeof(*sargv))) == NULL)
+		fatal("out of memory");
+	sargv[sn++] = (char *)"capback-writer";
+	dargv[dn++] = (char *)"capback-restorer";
 	rhost = split_remote(argv[optind], &rloc);
 	dhost = split_remote(argv[optind + 1], &dloc);
 	if (rhost != NULL && dhost != NULL)
 		fatal("only one side of a restore can be remote");
+	for (size_t i = 0; i < sel.n; i++)
+		if (needs_source_fs(sel.sel[i]))
+			fatal("restore selects from the repository's records: "
+			      "--%.*s needs the source's file system (it goes "
+			      "with backup and compare)",
+			    (int)strcspn(sel.sel[i], "="), sel.sel[i]);
+	/* the globs match TARGET/path as written, as rdiff-backup's */
+	check_select(dloc, sel.sel, sel.n, sel.nul_sep);
 	if (dhost == NULL)
 		repo_refuse_inside(dloc, "the restore target");
 	if (full && dhost != NULL)
@@ -697,6 +621,11 @@ cmd_restore(int argc, char **argv, struct global *g)
 		sargv[sn++] = (char *)"--path";
 		sargv[sn++] = sub;
 	}
+	if (sel.n > 0) {
+		sargv[sn++] = (char *)"--select-base";
+		sargv[sn++] = (char *)dloc;
+		pass_selection(sargv, &sn, &sel, 1);
+	}
 	sargv[sn++] = (char *)"--";
 	sargv[sn++] = (char *)"restore-source";
 	sargv[sn++] = repo;
@@ -714,47 +643,25 @@ cmd_restore(int argc, char **argv, struct global *g)
 		fatal("cannot start the restore roles: %s", strerror(errno));
 	free(repo);
 	free(sub);
+	free(sargv);
+	selection_free(&sel);
 	return combine(sst, dst);
-}
-
-static void
-usage_regress(FILE *f)
-{
-	fprintf(f,
-	    "usage: capback [GLOBAL OPTIONS] regress REPOSITORY\n"
-	    "\n"
-	    "Undo an unfinished (interrupted or failed) backup session, so "
-	    "that\nREPOSITORY is exactly as after its last good backup.  A "
-	    "backup\ndoes this by itself when it finds one.  --force: even if "
-	    "the\nprocess recorded in the unfinished session still runs.\n");
 }
 
 static int
 cmd_regress(int argc, char **argv, const struct global *g)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "native-owners", no_argument, NULL, 'N' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct action *a = action_get(ACT_REGRESS);
 	char *wargv[16];
 	int c, wn = 0, st, native = 0;
 
 	wargv[wn++] = (char *)"capback-writer";
-	optind = 1;
-	argv[0] = (char *)"capback"; /* for getopt's messages */
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'N': native = 1; break;
-		case 'h': usage_regress(stdout); return 0;
-		default: usage_regress(stderr); return 1;
-		}
-	}
-	if (argc - optind != 1) {
-		log_error("regress needs REPOSITORY");
-		usage_regress(stderr);
-		return 1;
-	}
+	action_begin(argv);
+	while ((c = action_next(a, argc, argv)) != -1)
+		if (c == 'N')
+			native = 1;
+	if (argc - optind != 1)
+		return action_misuse(a, "regress needs REPOSITORY");
 	add_globals(wargv, &wn, g, G_FORCE | G_WAIT);
 	if (native)
 		wargv[wn++] = (char *)"--native-owners";
@@ -818,68 +725,11 @@ run_query(const char *mode, const char *at, const char *location,
 	return combine(st, 0);
 }
 
-/* The usage of ${mode}: "list-increments", "list-files" or "verify"
- * ("list": both lists). */
-static void
-usage_query(FILE *f, const char *mode)
-{
-	if (strncmp(mode, "list", 4) == 0 && mode[4] != '-')
-		fprintf(f,
-		    "usage: capback [GLOBAL OPTIONS] list increments|files "
-		    "...\n\n");
-	if (strcmp(mode, "list-increments") == 0 || strcmp(mode, "list") == 0)
-		fprintf(f,
-		    "usage: capback [GLOBAL OPTIONS] list increments [--size | "
-		    "--json]\n                 REPOSITORY[/PATH]\n"
-		    "The sessions with increments and the current mirror.\n"
-		    "  --size   each session's increments and the cumulative "
-		    "size, as\n"
-		    "           rdiff-backup prints them (whole repository)\n"
-		    "  --json   {sessions: [{time, at, current}]}\n"
-		    "(the global --parsable-output prints rdiff-backup's "
-		    "machine form)\n");
-	if (strcmp(mode, "list-files") == 0 || strcmp(mode, "list") == 0)
-		fprintf(f,
-		    "usage: capback [GLOBAL OPTIONS] list files [--at TIME | "
-		    "--changed-since TIME]\n"
-		    "                                          "
-		    "REPOSITORY[/PATH]\n"
-		    "Every path of the session TIME (default the newest);\n"
-		    "  --changed-since TIME  what is new, deleted or changed "
-		    "since TIME\n");
-	if (strcmp(mode, "verify") == 0)
-		fprintf(f,
-		    "usage: capback [GLOBAL OPTIONS] verify [--at TIME "
-		    "[--json] "
-		    "| --all]\n                 [--progress | --no-progress] "
-		    "REPOSITORY[/PATH]\n"
-		    "Rebuild every regular file of the session (the newest, or "
-		    "as of --at TIME)\nand check it against its recorded "
-		    "SHA-1 (exit status 2 when any differs).\n"
-		    "  --all   every session; damaged increments, metadata or "
-		    "mirror files\n          are named with the points in time "
-		    "they spoil\n"
-		    "  --json  {time, at, verified, failed, without_sha1, "
-		    "damage: [{path, why}], ok}\n"
-		    "  --progress, --no-progress  a progress line on standard "
-		    "error (the\n          default on a terminal)\n");
-}
-
 /* list increments|files, verify: the options and the one location. */
 static int
 cmd_query(int argc, char **argv, const struct global *g, int is_list)
 {
-	static const struct option opts[] = {
-		{ "at", required_argument, NULL, 't' },
-		{ "changed-since", required_argument, NULL, 'c' },
-		{ "all", no_argument, NULL, 'a' },
-		{ "size", no_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "progress", no_argument, NULL, 'G' },
-		{ "no-progress", no_argument, NULL, 'g' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct action *a = action_get(ACT_VERIFY);
 	const char *at = NULL, *mode = "verify", *since = NULL;
 	char *extra[3] = { NULL, NULL, NULL };
 	int c, all = 0, size = 0, json = 0, progress = -1, ne = 0;
@@ -888,21 +738,28 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 		if (argc < 2 ||
 		    (strcmp(argv[1], "increments") != 0 &&
 			strcmp(argv[1], "files") != 0)) {
-			if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-				usage_query(stdout, "list");
-				return 0;
-			}
-			log_error("list what? increments or files");
-			usage_query(stderr, "list");
-			return 1;
+			FILE *f = argc >= 2 && strcmp(argv[1], "--help") == 0 ?
+			    stdout :
+			    stderr;
+
+			if (f == stderr)
+				log_error("list what? increments or files");
+			fprintf(f,
+			    "usage: capback [GLOBAL OPTIONS] list "
+			    "increments|files ...\n\n");
+			action_usage(action_get(ACT_LIST_INCREMENTS), f);
+			fprintf(f, "\n");
+			action_usage(action_get(ACT_LIST_FILES), f);
+			return f == stdout ? 0 : 1;
 		}
+		a = action_get(
+		    argv[1][0] == 'i' ? ACT_LIST_INCREMENTS : ACT_LIST_FILES);
 		mode = argv[1][0] == 'i' ? "list-increments" : "list-files";
 		argc--;
 		argv++;
 	}
-	optind = 1;
-	argv[0] = (char *)"capback"; /* for getopt's messages */
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	action_begin(argv);
+	while ((c = action_next(a, argc, argv)) != -1) {
 		switch (c) {
 		case 't': at = optarg; break;
 		case 'c': since = optarg; break;
@@ -911,48 +768,40 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 		case 'j': json = 1; break;
 		case 'G': progress = 1; break;
 		case 'g': progress = 0; break;
-		case 'h': usage_query(stdout, mode); return 0;
-		default: usage_query(stderr, mode); return 1;
 		}
 	}
 	if (argc - optind != 1) {
-		log_error("%s needs REPOSITORY", mode);
-		usage_query(stderr, mode);
-		return 1;
+		char what[64];
+
+		snprintf(what, sizeof(what), "%s needs REPOSITORY", a->name);
+		return action_misuse(a, what);
 	}
-	if (at != NULL && strcmp(mode, "list-increments") == 0)
-		fatal("list increments takes no --at");
-	if (size) {
-		if (strcmp(mode, "list-increments") != 0)
-			fatal("--size goes with list increments");
+	if (size)
 		mode = "list-sizes";
-	}
 	if (g->parsable && strncmp(mode, "list-", 5) != 0)
 		fatal("--parsable-output goes with list increments");
 	if (g->parsable && strcmp(mode, "list-files") == 0)
 		fatal("--parsable-output goes with list increments (list "
 		      "files prints one path a line already)");
 	if (json) {
-		if ((strcmp(mode, "verify") != 0 &&
-			strcmp(mode, "list-increments") != 0) ||
-		    g->parsable)
+		if ((strcmp(mode, "verify") == 0 && all) ||
+		    strcmp(mode, "list-sizes") == 0 || g->parsable)
 			fatal("--json goes with list increments (without "
-			      "--size) and verify (without --all)");
+			      "--size or --parsable-output), list files and "
+			      "verify (without --all)");
 		extra[ne++] = (char *)"--json";
 	}
-	if (progress != -1 && strcmp(mode, "verify") != 0)
-		fatal("--progress goes with verify (of one session)");
 	if (strcmp(mode, "verify") == 0 && strchr(argv[optind], ':') == NULL &&
 	    (progress == 1 ||
 		(progress == -1 && isatty(2) && log_verbosity() >= 3)))
 		extra[ne++] = (char *)"--progress";
 	if (all) {
-		if (strcmp(mode, "verify") != 0 || at != NULL || json)
+		if (at != NULL)
 			fatal("--all goes with verify, without --at");
 		mode = "verify-all";
 	}
 	if (since != NULL) {
-		if (strcmp(mode, "list-files") != 0 || at != NULL)
+		if (at != NULL)
 			fatal("--changed-since goes with list files, without "
 			      "--at");
 		mode = "list-changed";
@@ -961,38 +810,16 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 	return run_query(mode, at, argv[optind], g, extra);
 }
 
-static void
-usage_diff(FILE *f)
-{
-	fprintf(f,
-	    "usage: capback [GLOBAL OPTIONS] diff [--at TIME] [--at TIME] "
-	    "[--json] REPOSITORY[/PATH]\n"
-	    "What changed between two sessions, and how, from their "
-	    "metadata (no file\nis rebuilt): \"new: PATH\", \"deleted: "
-	    "PATH\", \"changed: PATH (content,mode,...)\".\n"
-	    "  --at TIME   the first session (default the one before the "
-	    "newest); a\n              second --at names the other (default "
-	    "the newest)\n"
-	    "  --json      one JSON object: from, to, changes [{path, "
-	    "change, what}]\n");
-}
-
 static int
 cmd_diff(int argc, char **argv, const struct global *g)
 {
-	static const struct option opts[] = {
-		{ "at", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct action *a = action_get(ACT_DIFF);
 	const char *at[2] = { NULL, NULL };
 	char *extra[4] = { NULL };
 	int c, nat = 0, ne = 0;
 
-	optind = 1;
-	argv[0] = (char *)"capback";
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	action_begin(argv);
+	while ((c = action_next(a, argc, argv)) != -1) {
 		switch (c) {
 		case 't':
 			if (nat == 2)
@@ -1000,14 +827,10 @@ cmd_diff(int argc, char **argv, const struct global *g)
 			at[nat++] = optarg;
 			break;
 		case 'j': extra[ne++] = (char *)"--json"; break;
-		case 'h': usage_diff(stdout); return 0;
-		default: usage_diff(stderr); return 1;
 		}
 	}
-	if (argc - optind != 1) {
-		usage_diff(stderr);
-		return 1;
-	}
+	if (argc - optind != 1)
+		return action_misuse(a, "diff needs REPOSITORY[/PATH]");
 	if (at[1] != NULL) {
 		extra[ne++] = (char *)"--at2";
 		extra[ne++] = (char *)at[1];
@@ -1015,154 +838,67 @@ cmd_diff(int argc, char **argv, const struct global *g)
 	return run_query("diff", at[0] ? at[0] : "1B", argv[optind], g, extra);
 }
 
-static void
-usage_versions(FILE *f)
-{
-	fprintf(f,
-	    "usage: capback [GLOBAL OPTIONS] versions [--json] "
-	    "REPOSITORY/PATH\n"
-	    "Each session in which PATH changed, oldest first: new, "
-	    "changed (and what),\ndeleted, with its type, size and "
-	    "recorded SHA-1, from the metadata only.\n"
-	    "  --json   one JSON object: path, versions [{time, at, change, "
-	    "type, size,\n           sha1, what}]\n");
-}
-
 static int
 cmd_versions(int argc, char **argv, const struct global *g)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct action *a = action_get(ACT_VERSIONS);
 	char *extra[2] = { NULL, NULL };
 	int c;
 
-	optind = 1;
-	argv[0] = (char *)"capback";
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j': extra[0] = (char *)"--json"; break;
-		case 'h': usage_versions(stdout); return 0;
-		default: usage_versions(stderr); return 1;
-		}
-	}
-	if (argc - optind != 1) {
-		usage_versions(stderr);
-		return 1;
-	}
+	action_begin(argv);
+	while ((c = action_next(a, argc, argv)) != -1)
+		if (c == 'j')
+			extra[0] = (char *)"--json";
+	if (argc - optind != 1)
+		return action_misuse(a, "versions needs REPOSITORY/PATH");
 	return run_query("versions", NULL, argv[optind], g, extra);
-}
-
-static void
-usage_remove(FILE *f)
-{
-	fprintf(f,
-	    "usage: capback [GLOBAL OPTIONS] remove increments --older-than "
-	    "TIME REPOSITORY\n"
-	    "\n"
-	    "Delete the increments (and their metadata) of every session "
-	    "older\nthan TIME; the newest backup is never removed.  TIME "
-	    "takes the forms\nof restore's TIME (e.g. 30D, 2W, 5B keeps five "
-	    "sessions).  Removing\nmore than one session needs --force.\n"
-	    "Exit status: 0 removed, 1 error, 2 nothing older than TIME.\n");
 }
 
 static int
 cmd_remove(int argc, char **argv, struct global *g)
 {
-	static const struct option opts[] = {
-		{ "older-than", required_argument, NULL, 't' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct action *a = action_get(ACT_REMOVE);
 	const char *at = NULL;
 	int c;
 
 	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
-		usage_remove(stdout);
+		action_usage(a, stdout);
 		return 0;
 	}
-	if (argc < 2 || strcmp(argv[1], "increments") != 0) {
-		log_error("remove what? only 'increments' can be removed");
-		usage_remove(stderr);
-		return 1;
-	}
+	if (argc < 2 || strcmp(argv[1], "increments") != 0)
+		return action_misuse(a,
+		    "remove what? only 'increments' can be removed");
 	argc--;
 	argv++;
-	optind = 1;
-	argv[0] = (char *)"capback"; /* for getopt's messages */
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	action_begin(argv);
+	while ((c = action_next(a, argc, argv)) != -1) {
 		switch (c) {
 		case 't': at = optarg; break;
 		case 'f': g->force = 1; break;
-		case 'h': usage_remove(stdout); return 0;
-		default: usage_remove(stderr); return 1;
 		}
 	}
-	if (argc - optind != 1 || at == NULL) {
-		log_error("remove increments needs --older-than TIME and "
-			  "REPOSITORY");
-		usage_remove(stderr);
-		return 1;
-	}
+	if (argc - optind != 1 || at == NULL)
+		return action_misuse(a,
+		    "remove increments needs --older-than "
+		    "TIME and REPOSITORY");
 	return run_query("remove-older-than", at, argv[optind], g, NULL);
-}
-
-static void
-usage_compare(FILE *f)
-{
-	fprintf(f,
-	    "usage: capback [GLOBAL OPTIONS] compare [--method meta|hash|full] "
-	    "[--at TIME]\n"
-	    "       SOURCE REPOSITORY\n"
-	    "\n"
-	    "Compare the directory SOURCE with its backup of TIME (default: "
-	    "the newest)\nin REPOSITORY (or a directory inside it) and print "
-	    "every difference\nas rdiff-backup does: new, deleted, changed.  "
-	    "Nothing is written.\n"
-	    "  --method meta   attributes only (default)\n"
-	    "  --method hash   also the SHA-1 of regular files against the "
-	    "recorded one\n"
-	    "  --method full   also the content of regular files against "
-	    "the backup's\n"
-	    "Exit status: 0 the same, 1 differences found (or failure), 4 no "
-	    "difference\nfound but some files could not be read.\n");
 }
 
 static int
 cmd_setup(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "role", required_argument, NULL, 'r' },
-		{ "user", required_argument, NULL, 'u' },
-		{ "group", required_argument, NULL, 'g' },
-		{ "home", required_argument, NULL, 'H' },
-		{ "restrict-path", required_argument, NULL, 'R' },
-		{ "from", required_argument, NULL, 'F' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "repo-dir", required_argument, NULL, 'd' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "host", required_argument, NULL, 'n' },
-		{ "source", required_argument, NULL, 's' },
-		{ "apply", no_argument, NULL, 'a' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct action *a = action_get(ACT_SETUP);
 	struct setup_opts o = { .role = NULL,
 		.user = "capback",
 		.group = "capback-reader",
 		.home = "/var/lib/capback",
 		.restrict_path = "/",
 		.repo_dir = "/srv/backup",
-		.config = "/etc/capback/capback.conf" };
+		.config = DEFAULT_CONFIG };
 	int c;
 
-	optind = 1;
-	argv[0] = (char *)"capback";
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	action_begin(argv);
+	while ((c = action_next(a, argc, argv)) != -1) {
 		switch (c) {
 		case 'r': o.role = optarg; break;
 		case 'u': o.user = optarg; break;
@@ -1176,38 +912,6 @@ cmd_setup(int argc, char **argv)
 		case 'n': o.host = optarg; break;
 		case 's': o.source = optarg; break;
 		case 'a': o.apply = 1; break;
-		case 'h':
-			printf(
-			    "usage: capback setup --role "
-			    "server|reader|restorer "
-			    "[OPTIONS] [--apply]\n"
-			    "Prints the commands (each checks first, so they "
-			    "may run again); --apply runs them.\n"
-			    "  --user NAME          the account (capback)\n"
-			    "server (writer is another word for it):\n"
-			    "  --home DIR           its home, key and state "
-			    "(/var/lib/capback)\n"
-			    "  --repo-dir DIR       the repositories "
-			    "(/srv/backup)\n"
-			    "  --config FILE        /etc/capback/capback.conf\n"
-			    "  --host NAME --source USER@HOST::/PATH\n"
-			    "                       add a host to the "
-			    "configuration\n"
-			    "reader, restorer (a host): the key's forced "
-			    "command "
-			    "is capback-reader --serve\n(capback-restorer "
-			    "--serve) --restrict-path DIR\n"
-			    "  --key 'ssh-ed25519 AAAA... capback@server'\n"
-			    "                       the server's public key\n"
-			    "  --from ADDR[,ADDR]   the server's address: the "
-			    "key works from there only\n"
-			    "  --restrict-path DIR  reader: what it may read "
-			    "(/); restorer: where it\n"
-			    "                       may write (required)\n"
-			    "  --group NAME         reader: the group that may "
-			    "run it (capback-reader)\n");
-			return 0;
-		default: return 1;
 		}
 	}
 	if (optind != argc || o.role == NULL)
@@ -1224,31 +928,15 @@ cmd_setup(int argc, char **argv)
 static int
 cmd_doctor(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "role", required_argument, NULL, 'r' },
-		{ "user", required_argument, NULL, 'u' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct action *a = action_get(ACT_DOCTOR);
 	const char *role = "reader", *user = NULL;
 	int c;
 
-	optind = 1;
-	argv[0] = (char *)"capback";
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	action_begin(argv);
+	while ((c = action_next(a, argc, argv)) != -1) {
 		switch (c) {
 		case 'r': role = optarg; break;
 		case 'u': user = optarg; break;
-		case 'h':
-			printf("usage: capback doctor [--role "
-			       "reader|writer|restorer] [--user NAME]\n"
-			       "Show this process's capabilities, check what "
-			       "the role needs on this host\n(for the account "
-			       "NAME) and print the commands that fix what is "
-			       "missing.\nExit status: 0 no problem, 1 "
-			       "problems found.\n");
-			return 0;
-		default: return 1;
 		}
 	}
 	if (optind != argc)
@@ -1259,35 +947,31 @@ cmd_doctor(int argc, char **argv)
 static int
 cmd_compare(int argc, char **argv, const struct global *g)
 {
-	static const struct option opts[] = {
-		{ "method", required_argument, NULL, 'm' },
-		{ "at", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	char *rargv[16], *wargv[24], mode[16], *repo, *sub, *shost;
+	const struct action *a = action_get(ACT_COMPARE);
+	static char **rargv, **wargv;
+	static struct selection sel;
+	char mode[16], *repo, *sub, *shost;
 	const char *at = NULL, *method = "meta", *spath;
 	int c, rn = 0, wn = 0, rst, wst, res;
 	struct stat st;
 
-	optind = 1;
-	argv[0] = (char *)"capback"; /* for getopt's messages */
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	action_begin(argv);
+	while ((c = action_next(a, argc, argv)) != -1) {
+		if (c >= ACT_SELECT) {
+			take_selection(&sel, c, argc);
+			continue;
+		}
 		switch (c) {
 		case 'm': method = optarg; break;
 		case 't': at = optarg; break;
-		case 'h': usage_compare(stdout); return 0;
-		default: usage_compare(stderr); return 1;
+		case '0': sel.nul_sep = 1; break;
 		}
 	}
 	if (strcmp(method, "meta") != 0 && strcmp(method, "hash") != 0 &&
 	    strcmp(method, "full") != 0)
 		fatal("--method must be meta, hash or full, not '%s'", method);
-	if (argc - optind != 2) {
-		log_error("compare needs SOURCE and REPOSITORY");
-		usage_compare(stderr);
-		return 1;
-	}
+	if (argc - optind != 2)
+		return action_misuse(a, "compare needs SOURCE and REPOSITORY");
 	shost = split_remote(argv[optind], &spath);
 	if (strstr(argv[optind + 1], "::"))
 		fatal("compare reads the repository where it is: run it on "
@@ -1296,8 +980,13 @@ cmd_compare(int argc, char **argv, const struct global *g)
 		fatal("cannot compare '%s': %s", spath, strerror(errno));
 	if (shost == NULL && !S_ISDIR(st.st_mode))
 		fatal("cannot compare '%s': not a directory", spath);
+	check_select(spath, sel.sel, sel.n, sel.nul_sep);
+	if ((rargv = calloc((size_t)argc * 2 + 16, sizeof(*rargv))) == NULL ||
+	    (wargv = calloc((size_t)argc * 2 + 24, sizeof(*wargv))) == NULL)
+		fatal("out of memory");
 	rargv[rn++] = (char *)"capback-reader";
 	add_globals(rargv, &rn, g, 0);
+	pass_selection(rargv, &rn, &sel, shost != NULL);
 	rargv[rn++] = (char *)"--";
 	rargv[rn++] = (char *)spath;
 	rargv[rn] = NULL;
@@ -1311,6 +1000,13 @@ cmd_compare(int argc, char **argv, const struct global *g)
 	if (strcmp(sub, ".") != 0) {
 		wargv[wn++] = (char *)"--path";
 		wargv[wn++] = sub;
+	}
+	if (sel.n > 0) {
+		/* the repository's side leaves out what the source's does
+		 * (rdiff-backup would call it deleted) */
+		wargv[wn++] = (char *)"--select-base";
+		wargv[wn++] = (char *)spath;
+		pass_selection(wargv, &wn, &sel, 1);
 	}
 	snprintf(mode, sizeof(mode), "compare-%s", method);
 	wargv[wn++] = (char *)"--";
@@ -1326,6 +1022,9 @@ cmd_compare(int argc, char **argv, const struct global *g)
 		fatal("cannot start the compare roles: %s", strerror(errno));
 	free(repo);
 	free(sub);
+	free(rargv);
+	free(wargv);
+	selection_free(&sel);
 	/*
 	 * A role that died (not a fatal() it explained) must not pass for
 	 * "differences found", which is status 1 too.

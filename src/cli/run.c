@@ -11,6 +11,7 @@
  * host's lock held; it leaves its result in STATE/hosts/NAME.result,
  * which the report and "capback status" read.
  */
+#include "actions.h"
 #include "run.h"
 
 #include <errno.h>
@@ -993,21 +994,6 @@ run_phase(const struct config *c, pid_t *pids, const char *skip, int phase,
 	free(ended);
 }
 
-static void
-usage_run(FILE *f)
-{
-	fprintf(f,
-	    "usage: capback [GLOBAL OPTIONS] run [--report] [CONFIG]\n"
-	    "\n"
-	    "Back up every host of CONFIG (default " DEFAULT_CONFIG
-	    "), at most\n'parallel' at a time; then remove increments "
-	    "older than each host's\n'keep', drill each repository, mail "
-	    "one report, and run the 'after'\nhook.  See capback.conf(5).  "
-	    "On a terminal it shows progress and\nprints the report; "
-	    "otherwise it is quiet but for failures (--report\nprints the "
-	    "report anyway).  Exit status: 0 every host OK, 1 otherwise.\n");
-}
-
 /* The time of an "oldest point proven restorable" text, 0 if none. */
 static int64_t
 proven_time(const char *text)
@@ -1068,11 +1054,7 @@ run_metrics(const struct config *c, int64_t began, const char *skip,
 int
 run_main(int argc, char **argv, const char *verbosity, const char *current_time)
 {
-	static const struct option opts[] = {
-		{ "report", no_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct action *a = action_get(ACT_RUN);
 	struct config c;
 	struct strbuf report = STRBUF_INIT;
 	pid_t *pids;
@@ -1082,19 +1064,12 @@ run_main(int argc, char **argv, const char *verbosity, const char *current_time)
 	int opt, print = isatty(1), tty = isatty(2), rc = 0;
 	unsigned failed;
 
-	optind = 1;
-	argv[0] = (char *)"capback";
-	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'r': print = 1; break;
-		case 'h': usage_run(stdout); return 0;
-		default: usage_run(stderr); return 1;
-		}
-	}
-	if (argc - optind > 1) {
-		usage_run(stderr);
-		return 1;
-	}
+	action_begin(argv);
+	while ((opt = action_next(a, argc, argv)) != -1)
+		if (opt == 'r')
+			print = 1;
+	if (argc - optind > 1)
+		return action_misuse(a, "run takes one CONFIG at most");
 	config_load(&c, optind < argc ? argv[optind] : DEFAULT_CONFIG);
 	c.current_time = current_time;
 	find_self();
@@ -1192,44 +1167,20 @@ json_str(FILE *f, const char *s)
 	log_json_str(f, s, strlen(s));
 }
 
-static void
-usage_status(FILE *f)
-{
-	fprintf(f,
-	    "usage: capback [GLOBAL OPTIONS] status [--json] [CONFIG]\n"
-	    "\n"
-	    "The last result of each host of CONFIG, the age of its newest "
-	    "backup and\nof its last drill.  A host is overdue when its "
-	    "newest backup is older\nthan 'overdue' (default 36h).  Exit "
-	    "status: 0 all fine, 1 a host is\noverdue or its last run "
-	    "failed.\n");
-}
-
 int
 status_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct action *a = action_get(ACT_STATUS);
 	struct config c;
 	int64_t now = (int64_t)time(NULL), limit;
 	int opt, json = 0, bad = 0;
 
-	optind = 1;
-	argv[0] = (char *)"capback";
-	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'j': json = 1; break;
-		case 'h': usage_status(stdout); return 0;
-		default: usage_status(stderr); return 1;
-		}
-	}
-	if (argc - optind > 1) {
-		usage_status(stderr);
-		return 1;
-	}
+	action_begin(argv);
+	while ((opt = action_next(a, argc, argv)) != -1)
+		if (opt == 'j')
+			json = 1;
+	if (argc - optind > 1)
+		return action_misuse(a, "status takes one CONFIG at most");
 	config_load(&c, optind < argc ? argv[optind] : DEFAULT_CONFIG);
 	if (timespec_parse(c.overdue, now, NULL, 0, &limit) != 0)
 		fatal("%s: overdue = %s is not a time span", c.path, c.overdue);

@@ -550,114 +550,6 @@ keep_read_search_only(int serve)
 		fatal("cannot set no_new_privs: %s", strerror(errno));
 }
 
-#define FILELIST_MAX (64 << 20)
-
-/* The whole content of a filelist (bounded). */
-static char *
-read_filelist(const char *path, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t cap = 65536, n = 0;
-	char *buf = malloc(cap), *nb;
-	ssize_t r;
-
-	if (fd < 0)
-		fatal("cannot open filelist '%s': %s", path, strerror(errno));
-	if (buf == NULL)
-		fatal("out of memory");
-	while ((r = read(fd, buf + n, cap - n)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			fatal("cannot read filelist '%s': %s", path,
-			    strerror(errno));
-		n += (size_t)r;
-		if (n == cap) {
-			if (cap >= FILELIST_MAX)
-				fatal("filelist '%s' is larger than %d MiB",
-				    path, FILELIST_MAX >> 20);
-			if ((nb = realloc(buf, cap * 2)) == NULL)
-				fatal("out of memory");
-			buf = nb;
-			cap *= 2;
-		}
-	}
-	close(fd);
-	*len = n;
-	return buf;
-}
-
-/*
- * The selection options, in order, each "NAME" or "NAME=ARG" (the
- * rdiff-backup option without "--"); filelists are read here.
- */
-/* A filelist sent inline (--select-inline NAME=HEX): its bytes. */
-static char *
-unhex(const char *hex, size_t *len)
-{
-	size_t n = strlen(hex), i;
-	char *out;
-
-	if (n % 2 != 0 || n / 2 > FILELIST_MAX ||
-	    (out = malloc(n / 2 + 1)) == NULL)
-		fatal("bad inline filelist");
-	for (i = 0; i < n / 2; i++) {
-		unsigned v;
-
-		if (sscanf(hex + 2 * i, "%2x", &v) != 1 ||
-		    !isxdigit((unsigned char)hex[2 * i]) ||
-		    !isxdigit((unsigned char)hex[2 * i + 1]))
-			fatal("bad inline filelist");
-		out[i] = (char)v;
-	}
-	*len = n / 2;
-	return out;
-}
-
-static struct select *
-setup_select(const char *base, int rootfd, const char **sels, const char *inl,
-    size_t n, int nul_sep)
-{
-	struct select *sel;
-	struct stat st;
-	char err[512];
-	size_t i;
-
-	if (select_new(base, &sel) != 0 || fstat(rootfd, &st) != 0)
-		fatal("cannot set up file selection: %s", strerror(errno));
-	for (i = 0; i < n; i++) {
-		const char *eq = strchr(sels[i], '=');
-		char *name = strndup(sels[i],
-		    eq ? (size_t)(eq - sels[i]) : strlen(sels[i]));
-		const char *arg = eq ? eq + 1 : NULL;
-		char *data = NULL;
-		size_t len = arg ? strlen(arg) : 0;
-		int r;
-
-		if (name == NULL)
-			fatal("out of memory");
-		if (arg != NULL && inl[i]) {
-			if (strstr(name, "filelist") == NULL)
-				fatal("--select-inline is for filelists");
-			data = unhex(arg, &len);
-			arg = data;
-		} else if (arg != NULL && strstr(name, "filelist") != NULL) {
-			data = read_filelist(arg, &len);
-			arg = data;
-		}
-		r = select_add(sel, name, arg, len, nul_sep, err, sizeof(err));
-		if (r == CB_ERR_NOMEM)
-			fatal("out of memory");
-		if (r != 0)
-			fatal("%s", err);
-		free(name);
-		free(data);
-	}
-	if (select_finish(sel, st.st_dev, err, sizeof(err)) != 0)
-		fatal("%s", err);
-	return sel;
-}
-
 /* The reader's options; a --serve request may set only the first five. */
 struct ropts {
 	int verbosity;
@@ -897,9 +789,15 @@ main(int argc, char **argv)
 	if (rd.rootfd < 0)
 		fatal("cannot open source directory '%s': %s", argv[optind],
 		    strerror(errno));
-	if (ro.nsels > 0)
-		sel = setup_select(argv[optind], rd.rootfd, ro.sels, ro.inl,
-		    ro.nsels, ro.nul_sep);
+	if (ro.nsels > 0) {
+		struct stat rst;
+
+		if (fstat(rd.rootfd, &rst) != 0)
+			fatal("cannot examine '%s': %s", argv[optind],
+			    strerror(errno));
+		sel = select_build(argv[optind], rst.st_dev, ro.sels, ro.inl,
+		    ro.nsels, ro.nul_sep, !ro.serve);
+	}
 	free(ro.sels);
 	free(ro.inl);
 	frame_in_init(&rd.in, 0, reader_max);

@@ -18,6 +18,7 @@
  * - Regexps search the whole path (POSIX extended syntax here, Python's
  *   in rdiff-backup: the common subset behaves the same).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -809,4 +810,111 @@ select_eval(struct select *s, const struct select_entry *e)
 			scanned = SEL_SCAN;
 	}
 	return SEL_INCLUDE;
+}
+
+/* Building a selection from role arguments (select_build). */
+
+#define FILELIST_MAX (64 << 20)
+
+/* The whole content of a filelist (bounded). */
+static char *
+read_filelist(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap), *nb;
+	ssize_t r;
+
+	if (fd < 0)
+		fatal("cannot open filelist '%s': %s", path, strerror(errno));
+	if (buf == NULL)
+		fatal("out of memory");
+	while ((r = read(fd, buf + n, cap - n)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			fatal("cannot read filelist '%s': %s", path,
+			    strerror(errno));
+		n += (size_t)r;
+		if (n == cap) {
+			if (cap >= FILELIST_MAX)
+				fatal("filelist '%s' is larger than %d MiB",
+				    path, FILELIST_MAX >> 20);
+			if ((nb = realloc(buf, cap * 2)) == NULL)
+				fatal("out of memory");
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	close(fd);
+	*len = n;
+	return buf;
+}
+
+/* A filelist sent inline (--select-inline NAME=HEX): its bytes. */
+static char *
+unhex(const char *hex, size_t *len)
+{
+	size_t n = strlen(hex), i;
+	char *out;
+
+	if (n % 2 != 0 || n / 2 > FILELIST_MAX ||
+	    (out = malloc(n / 2 + 1)) == NULL)
+		fatal("bad inline filelist");
+	for (i = 0; i < n / 2; i++) {
+		unsigned v;
+
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1 ||
+		    !isxdigit((unsigned char)hex[2 * i]) ||
+		    !isxdigit((unsigned char)hex[2 * i + 1]))
+			fatal("bad inline filelist");
+		out[i] = (char)v;
+	}
+	*len = n / 2;
+	return out;
+}
+
+struct select *
+select_build(const char *base, dev_t root_dev, const char *const *sels,
+    const char *inl, size_t n, int nul_sep, int files)
+{
+	struct select *sel;
+	char err[512];
+	size_t i;
+
+	if (select_new(base, &sel) != 0)
+		fatal("out of memory");
+	for (i = 0; i < n; i++) {
+		const char *eq = strchr(sels[i], '=');
+		char *name = strndup(sels[i],
+		    eq ? (size_t)(eq - sels[i]) : strlen(sels[i]));
+		const char *arg = eq ? eq + 1 : NULL;
+		char *data = NULL;
+		size_t len = arg ? strlen(arg) : 0;
+		int r;
+
+		if (name == NULL)
+			fatal("out of memory");
+		if (arg != NULL && inl[i]) {
+			if (strstr(name, "filelist") == NULL)
+				fatal("--select-inline is for filelists");
+			data = unhex(arg, &len);
+			arg = data;
+		} else if (arg != NULL && strstr(name, "filelist") != NULL) {
+			if (!files)
+				fatal("a filelist must come inline here");
+			data = read_filelist(arg, &len);
+			arg = data;
+		}
+		r = select_add(sel, name, arg, len, nul_sep, err, sizeof(err));
+		if (r == CB_ERR_NOMEM)
+			fatal("out of memory");
+		if (r != 0)
+			fatal("%s", err);
+		free(name);
+		free(data);
+	}
+	if (select_finish(sel, root_dev, err, sizeof(err)) != 0)
+		fatal("%s", err);
+	return sel;
 }

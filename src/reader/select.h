@@ -65,4 +65,14 @@ int select_eval(struct select *s, const struct select_entry *e);
 /* select_active(s): 1 if any option was given. */
 int select_active(const struct select *s);
 
+/*
+ * select_build(base, root_dev, sels, inl, n, nul_sep, files): a selection
+ * from a role's arguments: ${n} options in order, each "NAME" or
+ * "NAME=ARG"; where ${inl}[i] is set, ARG is a filelist's content in hex
+ * (--select-inline), else a filelist ARG is a file read here (refused
+ * without ${files}).  Fatal with a message on a bad option.
+ */
+struct select *select_build(const char *base, dev_t root_dev,
+    const char *const *sels, const char *inl, size_t n, int nul_sep, int files);
+
 #endif

@@ -265,6 +265,11 @@ writer_list_changed(struct repo *repo, const struct writer_opts *o)
 	int64_t ta, tb;
 
 	cur.at = NULL;
+	if (o->json) { /* diff's JSON, from T to the newest */
+		cur = *o;
+		cur.at2 = NULL;
+		return writer_diff(repo, &cur);
+	}
 	diff_walk(repo, o, &cur, 0, changed_line, NULL, &ta, &tb);
 	return fflush(stdout) == 0 ? 0 : 1;
 }

@@ -33,6 +33,7 @@
 #include "msg.h"
 #include "sandbox.h"
 #include "wire.h"
+#include "select.h"
 #include "writer.h"
 
 static void
@@ -47,6 +48,13 @@ usage(FILE *f)
 	    "entries of slot R of M)\n"
 	    "       capback-writer [-v N] [--current-time SECS] [--at TIME] "
 	    "compare-{meta,hash,full} REPO  (report on fd 3)\n"
+	    "restore-source, compare: --select-base PATH  --select OPT[=ARG] "
+	    "...\n"
+	    "             --select-inline FILELIST-OPT=HEX  "
+	    "[--null-separator]\n"
+	    "             (rdiff-backup's selection over the records below "
+	    "--path,\n"
+	    "             globs matching PATH/relative-path)\n"
 	    "Owns a backup repository; talks to its peer role over "
 	    "stdin/stdout.\n");
 }
@@ -87,6 +95,8 @@ parse_sample(const char *s, struct writer_opts *o)
 /* --find-repo's repository and path, alive until exit (external: leak
  * checkers see them reachable). */
 char *writer_found[2];
+/* The selection of restore or compare, alive until exit. */
+struct select *writer_sel;
 
 int
 main(int argc, char **argv)
@@ -108,12 +118,21 @@ main(int argc, char **argv)
 		{ "at2", required_argument, NULL, '2' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "progress", no_argument, NULL, 'G' },
+		{ "select", required_argument, NULL, 's' },
+		{ "select-inline", required_argument, NULL, 'I' },
+		{ "select-base", required_argument, NULL, 'B' },
+		{ "null-separator", no_argument, NULL, '0' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct writer_opts o;
 	struct repo repo;
-	int c, find_repo = 0;
+	int c, find_repo = 0, nul_sep = 0;
+	/* the selection (restore, compare), kept until exit */
+	static const char **sels;
+	static char *inl;
+	size_t nsels = 0;
+	const char *sel_base = NULL;
 
 	memset(&o, 0, sizeof(o));
 	o.verbosity = 3;
@@ -121,8 +140,18 @@ main(int argc, char **argv)
 	o.compress = 1;
 	o.sub = ".";
 	o.sublen = 1;
+	if ((sels = calloc((size_t)argc, sizeof(*sels))) == NULL ||
+	    (inl = calloc((size_t)argc + 1, 1)) == NULL)
+		fatal("out of memory");
 	while ((c = getopt_long(argc, argv, "+v:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 's':
+		case 'I':
+			inl[nsels] = c == 'I';
+			sels[nsels++] = optarg;
+			break;
+		case 'B': sel_base = optarg; break;
+		case '0': nul_sep = 1; break;
 		case 'v': o.verbosity = atoi(optarg); break;
 		case 't': o.now = parse_int(optarg, 1, "--current-time"); break;
 		case 'f': o.force = 1; break;
@@ -216,6 +245,17 @@ main(int argc, char **argv)
 	    strncmp(argv[optind], "compare-", 8) != 0)
 		fatal("%s works on the whole repository, not on a path in it",
 		    argv[optind]);
+	if (nsels > 0 || sel_base != NULL) {
+		if (sel_base == NULL || nsels == 0 ||
+		    (strcmp(argv[optind], "restore-source") != 0 &&
+			strncmp(argv[optind], "compare-", 8) != 0))
+			fatal("--select goes with --select-base, for "
+			      "restore-source and compare");
+		/* the paths the selection sees are relative to --path; its
+		 * globs match SELECT-BASE/path; filelists come inline */
+		o.sel = writer_sel =
+		    select_build(sel_base, 0, sels, inl, nsels, nul_sep, 0);
+	}
 	if (strcmp(argv[optind], "backup") == 0) {
 		repo_check_for_backup(argv[optind + 1], o.force, &repo);
 		writer_confine(&repo, 1);

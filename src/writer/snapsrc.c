@@ -3,12 +3,16 @@
  * what restore, list files and verify read.  Read-only.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cb_err.h"
 #include "log.h"
 #include "mdfile.h"
 #include "mdhist.h"
+#include "select.h"
+#include "strbuf.h"
 #include "writer.h"
 
 void
@@ -30,6 +34,7 @@ snapsrc_try_open(struct snapsrc *s, struct repo *repo,
 	memset(s, 0, sizeof(*s));
 	s->sub = o->sub;
 	s->sublen = o->sublen;
+	s->sel = o->sel;
 	s->t = writer_pick_time(repo, o);
 	if (s->t == repo->cur_time)
 		r = md_snap_open(repo->datafd, repo->meta_name,
@@ -40,8 +45,9 @@ snapsrc_try_open(struct snapsrc *s, struct repo *repo,
 	return r;
 }
 
-int
-snapsrc_next(struct snapsrc *s, struct meta_rec *r)
+/* The next record of the sub-tree, unselected. */
+static int
+next_raw(struct snapsrc *s, struct meta_rec *r)
 {
 	int rc, w;
 
@@ -62,8 +68,121 @@ snapsrc_next(struct snapsrc *s, struct meta_rec *r)
 		s->past = 1; /* the sub-tree is one run: stop reading */
 		return CB_ERR_EOF;
 	}
-	s->count++;
 	return 0;
+}
+
+/* 1 if ${path} lies strictly beneath the directory ${dir}. */
+static int
+beneath(const char *dir, size_t dlen, const char *path, size_t plen)
+{
+	return plen > dlen && path[dlen] == '/' && memcmp(dir, path, dlen) == 0;
+}
+
+/* The selection's answer for ${r}, a record below the sub-tree's top. */
+static int
+select_rec(struct snapsrc *s, const struct meta_rec *r)
+{
+	static const mode_t fmt[] = { [META_REG] = S_IFREG,
+		[META_DIR] = S_IFDIR,
+		[META_SYM] = S_IFLNK,
+		[META_FIFO] = S_IFIFO,
+		[META_SOCK] = S_IFSOCK };
+	struct select_entry e;
+	struct stat st;
+	size_t off = s->sublen == 1 && s->sub[0] == '.' ? 0 : s->sublen + 1;
+	const char *slash;
+
+	memset(&st, 0, sizeof(st));
+	st.st_mode =
+	    (r->type == META_DEV ? (r->dev_kind == 'b' ? S_IFBLK : S_IFCHR) :
+		    r->type < sizeof(fmt) / sizeof(fmt[0]) ? fmt[r->type] :
+							     0) |
+	    (r->perms & 07777);
+	st.st_size = (off_t)r->size;
+	e.rel = r->path + off;
+	e.rlen = r->pathlen - off;
+	e.st = &st;
+	e.dirfd = -1; /* no file system: --exclude-if-present never matches */
+	slash = memrchr(e.rel, '/', e.rlen);
+	e.name = slash ? slash + 1 : e.rel;
+	return select_eval(s->sel, &e);
+}
+
+/* Take ${r} (moved) onto ${*arr}. */
+static void
+push_rec(struct meta_rec **arr, size_t *n, size_t *cap, struct meta_rec *r)
+{
+	struct meta_rec *na = array_grow(*arr, cap, *n, sizeof(**arr));
+
+	if (na == NULL)
+		fatal("out of memory");
+	*arr = na;
+	na[(*n)++] = *r;
+	meta_rec_init(r);
+}
+
+/*
+ * snapsrc_next with a selection, as the reader's walk applies it to a
+ * tree: an excluded directory is not looked into; a scanned one is
+ * returned only before the first record selected inside it.
+ */
+int
+snapsrc_next(struct snapsrc *s, struct meta_rec *r)
+{
+	int rc, v;
+
+	for (;;) {
+		if (s->nextdue < s->ndue) {
+			meta_rec_clear(r);
+			*r = s->due[s->nextdue];
+			meta_rec_init(&s->due[s->nextdue++]);
+			s->count++;
+			return 0;
+		}
+		s->ndue = s->nextdue = 0;
+		if ((rc = next_raw(s, r)) != 0)
+			return rc;
+		if (s->sel == NULL ||
+		    (s->sublen == 1 && s->sub[0] == '.' ?
+			    r->pathlen == 1 && r->path[0] == '.' :
+			    r->pathlen == s->sublen)) {
+			s->count++; /* the top is always there */
+			return 0;
+		}
+		if (s->skip != NULL &&
+		    beneath(s->skip, s->skiplen, r->path, r->pathlen))
+			continue;
+		free(s->skip);
+		s->skip = NULL;
+		/* scanned directories this is not inside kept nothing */
+		while (s->nheld > 0 &&
+		    !beneath(s->held[s->nheld - 1].path,
+			s->held[s->nheld - 1].pathlen, r->path, r->pathlen))
+			meta_rec_clear(&s->held[--s->nheld]);
+		v = select_rec(s, r);
+		if (v == SEL_SCAN && r->type != META_DIR)
+			continue; /* as the reader's walk: only a directory */
+		if (v == SEL_EXCLUDE) {
+			if (r->type == META_DIR) {
+				if ((s->skip = strdup(r->path)) == NULL)
+					fatal("out of memory");
+				s->skiplen = r->pathlen;
+			}
+			continue;
+		}
+		if (v == SEL_SCAN) {
+			push_rec(&s->held, &s->nheld, &s->capheld, r);
+			continue;
+		}
+		if (s->nheld == 0) {
+			s->count++;
+			return 0;
+		}
+		for (size_t i = 0; i < s->nheld; i++)
+			push_rec(&s->due, &s->ndue, &s->capdue, &s->held[i]);
+		s->nheld = 0;
+		push_rec(&s->due, &s->ndue, &s->capdue, r);
+	}
 }
 
 void
@@ -81,6 +200,16 @@ snapsrc_close(struct snapsrc *s)
 {
 	md_snap_free(s->snap);
 	mdhist_free(s->hist);
+	for (size_t i = 0; i < s->nheld; i++)
+		meta_rec_clear(&s->held[i]);
+	for (size_t i = s->nextdue; i < s->ndue; i++)
+		meta_rec_clear(&s->due[i]);
+	free(s->held);
+	free(s->due);
+	free(s->skip);
+	s->held = s->due = NULL;
+	s->nheld = s->ndue = s->nextdue = 0;
+	s->skip = NULL;
 	s->snap = NULL;
 	s->hist = NULL;
 }

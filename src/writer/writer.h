@@ -8,6 +8,8 @@
 
 #include "frame.h"
 
+struct select;
+
 /* The repository as the writer sees it. */
 struct repo {
 	const char *path;
@@ -52,6 +54,8 @@ struct writer_opts {
 	const char *at2; /* diff: the second session, NULL = the newest */
 	int json;	 /* diff: JSON instead of text */
 	int progress;	 /* backup: a progress line on stderr (a terminal) */
+	struct select *sel; /* restore, compare: the records selected (the
+			     * paths relative to --path), NULL: all */
 };
 
 /*
@@ -227,6 +231,15 @@ struct snapsrc {
 	size_t sublen;
 	int past;	/* beyond the sub-tree */
 	uint64_t count; /* records returned */
+	/* selection (o->sel): the directories kept only if something
+	 * inside is (SEL_SCAN), not returned yet, outermost first; the
+	 * records due before the next one read; an excluded directory
+	 * whose records are skipped */
+	struct select *sel;
+	struct meta_rec *held, *due;
+	size_t nheld, capheld, ndue, capdue, nextdue;
+	char *skip;
+	size_t skiplen;
 };
 
 /* snapsrc_open(s, repo, o): fatal (with a message) if unreadable;

@@ -149,3 +149,32 @@ assert "SHA-1" in d["damage"][0]["why"], d
 	run cb verify --all --json "$T/repo"
 	[ "$status" -eq 1 ]
 }
+
+@test "list files --json: the paths of the session, as list files prints them; with --changed-since, diff's object" {
+	run cb list files --json --at 1700086400 "$T/repo"
+	[ "$status" -eq 0 ]
+	python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["time"] == 1700086400 and d["at"] == "2023-11-15T22:13:20Z", d
+assert d["paths"] == sys.argv[2].split("\n"), (d["paths"], sys.argv[2])
+assert d["count"] == len(d["paths"]) and "new" in d["paths"], d
+' "$output" "$(cb list files --at 1700086400 "$T/repo")"
+	run cb list files --json "$T/repo/d"
+	[ "$status" -eq 0 ]
+	python3 -c '
+import json, sys
+assert json.loads(sys.argv[1])["paths"] == ["d", "d/b"], sys.argv[1]
+' "$output"
+	run cb list files --json --changed-since 1700000000 "$T/repo"
+	[ "$status" -eq 0 ]
+	python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["from_time"] == 1700000000 and d["to_time"] == 1700172800, d
+c = {x["path"]: x["change"] for x in d["changes"]}
+assert c["gone"] == "deleted" and c["a"] == "changed" and "new" not in c, c
+' "$output"
+	run cb list files --json --size "$T/repo"
+	[ "$status" -eq 1 ]
+}

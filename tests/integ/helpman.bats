@@ -24,22 +24,63 @@ opts() {
 }
 
 @test "every action: the options of --help and of its man page section are the same" {
-	sed -n '/^ACTIONS/,/^RDIFF/p' "$T/man.txt" >"$T/actions.txt"
+	sed -n '/^ACTIONS/,/^SELECTION/p' "$T/man.txt" >"$T/actions.txt"
+	# the selection options: --help's Selection block, man's SELECTION
+	cb backup --help | sed -n '/^Selection/,/^$/p' | opts >"$T/sel"
+	[ "$(wc -l <"$T/sel")" -ge 20 ]
 	bad=0
 	for a in backup restore regress "list increments" "list files" diff versions verify compare \
 	    "remove increments" drill run status check info calculate doctor setup; do
 		awk -v a="$a" '
 		    /^       [a-z]/ { insec = (index($0, "       " a " ") == 1 || $0 == "       " a) }
-		    insec { print }' "$T/actions.txt" | opts >"$T/m"
+		    insec { print }' "$T/actions.txt" >"$T/sec"
+		opts <"$T/sec" >"$T/m"
 		[ -s "$T/m" ] || grep -q "^       $a" "$T/actions.txt" || { echo "no man entry: $a"; bad=1; }
 		# shellcheck disable=SC2086
-		cb $a --help 2>&1 | opts >"$T/h"
+		cb $a --help >"$T/help" 2>&1
+		if grep -q '^Selection' "$T/help"; then
+			# the block is the one of backup, and the man page's
+			# section points to SELECTION
+			sed -n '/^Selection/,/^$/p' "$T/help" | opts | diff - "$T/sel" ||
+			    { echo "$a: another selection block"; bad=1; }
+			grep -q SELECTION "$T/sec" || { echo "$a: man section does not name SELECTION"; bad=1; }
+			sed '/^Selection/,/^$/d' "$T/help" >"$T/h0"
+			mv "$T/h0" "$T/help"
+		fi
+		opts <"$T/help" >"$T/h"
 		if ! diff -q "$T/h" "$T/m" >/dev/null; then
 			echo "$a: only in --help: $(comm -23 "$T/h" "$T/m" | tr '\n' ' ')| only in the man page: $(comm -13 "$T/h" "$T/m" | tr '\n' ' ')"
 			bad=1
 		fi
 	done
 	[ "$bad" -eq 0 ]
+}
+
+@test "the selection options: --help's block and the man page's SELECTION name the same" {
+	cb backup --help | sed -n '/^Selection/,/^$/p' | opts >"$T/h"
+	# (--null-separator is each action's own, named there)
+	sed -n '/^SELECTION/,/^RDIFF/p' "$T/man.txt" | opts | grep -vx -- --null-separator >"$T/m"
+	diff "$T/h" "$T/m"
+}
+
+@test "every option --help names is accepted, and one it does not name is refused" {
+	# the getopt table and --help come from one table: each option's
+	# usage error must not be "unrecognized"
+	for a in backup restore compare verify drill diff versions status run; do
+		cb $a --help | grep -o -- '^  --[a-z][a-z0-9-]*' | sed 's/^  //' >"$T/o"
+		[ -s "$T/o" ]
+		while read -r o; do
+			run cb $a "$o" </dev/null
+			if [[ "$output" == *"unrecognized option"* ]]; then
+				echo "$a $o: $output"
+				return 1
+			fi
+		done <"$T/o"
+		run cb $a --no-such-option
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"unrecognized option"* ]]
+		[[ "$output" == *"usage: capback [GLOBAL OPTIONS] $a"* ]]
+	done
 }
 
 @test "the global options: capback --help and GLOBAL OPTIONS name the same" {

@@ -100,9 +100,14 @@ same_as_rdiff() {
 
 @test "--size and --parsable-output where they do not apply are refused, named" {
 	three_sessions "$CAPBACK_BUILD/capback"
+	# an option another action takes is not in this one's table
 	run cb list files --size "$T/repo"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"--size goes with list increments"* ]]
+	[[ "$output" == *"unrecognized option '--size'"* ]]
+	[[ "$output" == *"usage: capback [GLOBAL OPTIONS] list files "* ]]
+	run cb list increments --at now "$T/repo"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"unrecognized option '--at'"* ]]
 	run cb --parsable-output verify "$T/repo"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"--parsable-output goes with list increments"* ]]

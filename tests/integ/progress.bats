@@ -55,3 +55,20 @@ teardown() {
 	script -qec "$CAPBACK_BUILD/capback verify --no-progress $T/repo" /dev/null >"$T/out"
 	! grep -q $'\033' "$T/out"
 }
+
+@test "drill: restore's progress line for each session on a terminal; none in a pipe, with --no-progress or --json" {
+	cb --current-time 1700000100 backup "$T/src" "$T/repo"
+	script -qec "$CAPBACK_BUILD/capback drill --all $T/repo" /dev/null >"$T/out"
+	cat -v "$T/out"
+	grep -q $'\r\033\\[K[0-9]* files, [0-9.]* [KMG]*B restored (' "$T/out"
+	grep -q 'proven' "$T/out"
+	run cb drill --all "$T/repo"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *$'\033'* ]]
+	cb drill --all --progress "$T/repo" 2>"$T/err" >/dev/null
+	grep -q ' restored (' "$T/err"
+	script -qec "$CAPBACK_BUILD/capback drill --all --no-progress $T/repo" /dev/null >"$T/out"
+	! grep -q $'\033' "$T/out"
+	script -qec "$CAPBACK_BUILD/capback drill --all --json $T/repo" /dev/null >"$T/out"
+	! grep -q $'\033' "$T/out"
+}

@@ -239,6 +239,13 @@ PY
 	run cb --remote-schema "$SRVCMD" verify "s@127.0.0.1::$T/server/repo"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"verified successfully"* ]]
+	# a selection reaches the remote writer, a filelist inline
+	printf '%s\n' "$T/sel/private/secret" >"$T/list"
+	run cb --remote-schema "$SRVCMD" restore --include-filelist "$T/list" --exclude '**' \
+	    "s@127.0.0.1::$T/server/repo" "$T/sel"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(cd "$T/sel" && find . -mindepth 1 | LC_ALL=C sort | tr '\n' ' ')" = "./private ./private/secret " ]
 }
 
 @test "pam_cap: an inheritable capability and a +i binary read root-only files" {

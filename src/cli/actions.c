@@ -1,0 +1,550 @@
+/*
+ * The actions' options and their help, one table each (actions.h).
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actions.h"
+#include "cb_err.h"
+#include "log.h"
+#include "runconf.h"
+#include "select.h"
+
+#define PROGRESS_HELP                                      \
+	"a progress line on standard error (the default\n" \
+	"when it is a terminal)"
+
+static const struct act_opt backup_opts[] = {
+	{ "no-eas", NULL, 'e', "do not store extended attributes" },
+	{ "no-acls", NULL, 'a', "do not store POSIX ACLs" },
+	{ "delta", NULL, 'd',
+	    "send changed files as librsync deltas against the\nrepository's "
+	    "copy (the default when a side is remote)" },
+	{ "whole-file", NULL, 'W',
+	    "send changed files whole (the local "
+	    "default)" },
+	{ "native-owners", NULL, 'N',
+	    "the mirror keeps true owners and modes (the writer\nneeds "
+	    "CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE)" },
+	{ "check-unchanged", NULL, 'C',
+	    "also read files whose size and time are the same\nand report "
+	    "those whose content changed anyway (bit rot)" },
+	{ "print-statistics", NULL, 'S',
+	    "print the session's statistics as rdiff-backup does" },
+	{ "create-full-path", NULL, 'F',
+	    "make the missing directories above REPOSITORY" },
+	{ "progress", NULL, 'G', PROGRESS_HELP },
+	{ "no-progress", NULL, 'g', "no progress line" },
+	{ "force", NULL, 'f',
+	    "back up into a non-empty directory that is not a\nrepository" },
+	{ "null-separator", NULL, '0',
+	    "filelists are NUL-separated, not one path a line" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static const struct act_opt restore_opts[] = {
+	{ "at", "TIME", 't',
+	    "the session to restore (default: the newest); it\nrounds down "
+	    "to a session" },
+	{ "force", NULL, 'f',
+	    "restore into a TARGET that exists and is not "
+	    "empty" },
+	{ "create-full-path", NULL, 'c',
+	    "make the missing directories above TARGET" },
+	{ "progress", NULL, 'G', PROGRESS_HELP },
+	{ "no-progress", NULL, 'g', "no progress line" },
+	{ "null-separator", NULL, '0',
+	    "filelists are NUL-separated, not one path a line" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static const struct act_opt regress_opts[] = {
+	{ "native-owners", NULL, 'N',
+	    "put true owners and modes back (a repository kept\nwith "
+	    "--native-owners)" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static const struct act_opt list_inc_opts[] = {
+	{ "size", NULL, 's',
+	    "each session's increments and the cumulative size,\nas "
+	    "rdiff-backup prints them (whole repository)" },
+	{ "json", NULL, 'j', "{sessions: [{time, at, current}]}" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static const struct act_opt list_files_opts[] = {
+	{ "at", "TIME", 't', "the session (default: the newest)" },
+	{ "changed-since", "TIME", 'c',
+	    "what is new, deleted or changed since TIME" },
+	{ "json", NULL, 'j',
+	    "one JSON object: time, at, paths [...], count;\nwith "
+	    "--changed-since: diff's (from, to,\nchanges [{path, change, "
+	    "what}], ...)" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static const struct act_opt verify_opts[] = {
+	{ "at", "TIME", 't', "the session (default: the newest)" },
+	{ "all", NULL, 'a',
+	    "every session; damaged increments, metadata or\nmirror files "
+	    "are named with the points in time they spoil" },
+	{ "json", NULL, 'j',
+	    "{time, at, verified, failed, without_sha1,\ndamage: [{path, "
+	    "why}], ok} (one session)" },
+	{ "progress", NULL, 'G', PROGRESS_HELP },
+	{ "no-progress", NULL, 'g', "no progress line" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static const struct act_opt compare_opts[] = {
+	{ "method", "meta|hash|full", 'm',
+	    "meta: attributes only (default); hash: also the\nSHA-1 of "
+	    "regular files against the recorded one;\nfull: also their "
+	    "content against the backup's" },
+	{ "at", "TIME", 't', "the session (default: the newest)" },
+	{ "null-separator", NULL, '0',
+	    "filelists are NUL-separated, not one path a line" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static const struct act_opt remove_opts[] = {
+	{ "older-than", "TIME", 't',
+	    "remove the sessions before TIME (required)" },
+	{ "force", NULL, 'f', "remove more than one session" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static const struct act_opt drill_opts[] = {
+	{ "sample", "FRACTION", 's',
+	    "share of the entries per session and run\n(default 0.02)" },
+	{ "all", NULL, 'a', "every entry" },
+	{ "at", "TIME", 't',
+	    "drill this session (repeatable, up to 16); without\nit: the "
+	    "newest, the oldest and the least covered" },
+	{ "max-duration", "SECONDS", 'd',
+	    "start no further session after SECONDS" },
+	{ "scratch", "DIR", 'S',
+	    "where to restore (default $TMPDIR or /var/tmp)" },
+	{ "json", NULL, 'j',
+	    "the text to standard error, one JSON object to\nstandard output "
+	    "at the end: repository, sessions,\nslots, drilled, failures, "
+	    "coverage,\noldest_proven(_time, _whole), ok" },
+	{ "progress", NULL, 'G', PROGRESS_HELP },
+	{ "no-progress", NULL, 'g', "no progress line" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static const struct act_opt run_opts[] = {
+	{ "report", NULL, 'r',
+	    "print the report even when standard output is not\na terminal" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static const struct act_opt status_opts[] = {
+	{ "json", NULL, 'j', "one JSON object: hosts [{...}], ok" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static const struct act_opt no_opts[] = {
+	{ NULL, NULL, 0, NULL },
+};
+
+static const struct act_opt diff_opts[] = {
+	{ "at", "TIME", 't',
+	    "the first session (default the one before the\nnewest); a "
+	    "second --at names the other (default\nthe newest)" },
+	{ "json", NULL, 'j',
+	    "one JSON object: from, to, changes [{path, change,\nwhat}]" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static const struct act_opt versions_opts[] = {
+	{ "json", NULL, 'j',
+	    "one JSON object: path, versions [{time, at,\nchange, type, size, "
+	    "sha1, what}]" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static const struct act_opt calculate_opts[] = {
+	{ "method", "average", 'm', "the one method there is (the default)" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static const struct act_opt doctor_opts[] = {
+	{ "role", "reader|writer|restorer", 'r',
+	    "the role to check (default reader)" },
+	{ "user", "NAME", 'u',
+	    "the account that runs it (default: this "
+	    "one)" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static const struct act_opt setup_opts[] = {
+	{ "role", "server|reader|restorer", 'r',
+	    "what to set up (writer is another word for server)" },
+	{ "user", "NAME", 'u', "the account (capback)" },
+	{ "apply", NULL, 'a',
+	    "run the commands (without it they are printed;\neach checks "
+	    "first, so they may run again)" },
+	{ "", NULL, 0, "server:" },
+	{ "home", "DIR", 'H', "its home, key and state (/var/lib/capback)" },
+	{ "repo-dir", "DIR", 'd', "the repositories (/srv/backup)" },
+	{ "config", "FILE", 'c', "the configuration (" DEFAULT_CONFIG ")" },
+	{ "host", "NAME", 'n',
+	    "with --source: add a host to the "
+	    "configuration" },
+	{ "source", "USER@HOST::/PATH", 's', "what that host backs up" },
+	{ "", NULL, 0,
+	    "reader, restorer (a host): the key's forced command is\n"
+	    "capback-reader --serve (capback-restorer --serve) "
+	    "--restrict-path DIR:" },
+	{ "key", "'ssh-ed25519 AAAA... capback@server'", 'k',
+	    "the server's public key" },
+	{ "from", "ADDR[,ADDR]", 'F',
+	    "the server's address: the key works from there\nonly" },
+	{ "restrict-path", "DIR", 'R',
+	    "reader: what it may read (/); restorer: where it\nmay write "
+	    "(required)" },
+	{ "group", "NAME", 'g',
+	    "reader: the group that may run it\n(capback-reader)" },
+	{ NULL, NULL, 0, NULL },
+};
+
+#define TIME_FORMS                                                         \
+	"TIME: now, epoch seconds, 2023-11-14T22:13:20Z, 2023-11-14, 3D, " \
+	"2W,\n5B (five sessions back); it rounds down to a session.\n"
+
+static const struct action actions[ACT_N] = {
+	[ACT_BACKUP] = { "backup", "[OPTIONS] [SELECTION] SOURCE REPOSITORY",
+	    "backup SOURCE REPOSITORY    mirror SOURCE into REPOSITORY",
+	    "Back up the directory SOURCE into REPOSITORY (created if "
+	    "absent; an\nexisting non-empty directory that is not a "
+	    "repository needs --force).\nUnchanged files are not read again.  "
+	    "Globs of the selection match\nSOURCE/path as written.\n",
+	    backup_opts, ACT_SELECTION,
+	    "Exit status: 0 done, 1 failed, 2 done after undoing an "
+	    "unfinished session,\n4 done but some files could not be read "
+	    "(bits: 6 is both).\n" },
+	[ACT_RESTORE] = { "restore",
+	    "[OPTIONS] [SELECTION] REPOSITORY[/PATH] TARGET",
+	    "restore REPOSITORY[/PATH] TARGET  restore (--at TIME) to TARGET",
+	    "Restore the backup of TIME (default: the newest) in REPOSITORY "
+	    "to\nTARGET, which must be absent or empty unless --force is "
+	    "given.\n" TIME_FORMS
+	    "Owners, devices and file capabilities are restored when run "
+	    "with the\nprivilege for them.  Globs of the selection match "
+	    "TARGET/path as\nwritten (as rdiff-backup's); options that "
+	    "need the source's file\nsystem (--exclude-if-present, "
+	    "--include-if-present,\n--exclude-other-filesystems) are "
+	    "refused.\n",
+	    restore_opts, ACT_SELECTION,
+	    "Exit status: 0 done, 1 failed, 4 done with errors on some "
+	    "files.\n" },
+	[ACT_REGRESS] = { "regress", "[OPTIONS] REPOSITORY",
+	    "regress REPOSITORY          undo an unfinished backup session",
+	    "Undo an unfinished (interrupted or failed) backup session, so "
+	    "that\nREPOSITORY is exactly as after its last good backup.  A "
+	    "backup\ndoes this by itself when it finds one.  The global "
+	    "--force: even if\nthe process recorded in the unfinished "
+	    "session still runs.\n",
+	    regress_opts, 0, NULL },
+	[ACT_LIST_INCREMENTS] = { "list increments",
+	    "[OPTIONS] REPOSITORY[/PATH]",
+	    "list increments REPOSITORY  the sessions kept",
+	    "The sessions with increments and the current mirror.  The "
+	    "global\n--parsable-output prints rdiff-backup's machine form.\n",
+	    list_inc_opts, 0, NULL },
+	[ACT_LIST_FILES] = { "list files", "[OPTIONS] REPOSITORY[/PATH]",
+	    "list files REPOSITORY       the paths of a session (--at TIME)",
+	    "Every path of the session TIME (default the newest), one a "
+	    "line.\n",
+	    list_files_opts, 0, NULL },
+	[ACT_VERIFY] = { "verify", "[OPTIONS] REPOSITORY[/PATH]",
+	    "verify REPOSITORY           check a session's content (--at)",
+	    "Rebuild every regular file of the session (the newest, or as of "
+	    "--at TIME)\nand check it against its recorded SHA-1.\n",
+	    verify_opts, 0,
+	    "Exit status: 0 all verified, 2 some file differs, 1 failed.\n" },
+	[ACT_COMPARE] = { "compare",
+	    "[OPTIONS] [SELECTION] SOURCE REPOSITORY[/PATH]",
+	    "compare SOURCE REPOSITORY   how SOURCE differs from a backup "
+	    "(--at)",
+	    "Compare the directory SOURCE with its backup of TIME (default: "
+	    "the newest)\nin REPOSITORY (or a directory inside it) and print "
+	    "every difference\nas rdiff-backup does: new, deleted, changed.  "
+	    "Nothing is written.\nThe selection leaves paths out on both "
+	    "sides (globs match SOURCE/path);\n--exclude-if-present, "
+	    "--include-if-present and\n--exclude-other-filesystems look at "
+	    "SOURCE only.\n",
+	    compare_opts, ACT_SELECTION,
+	    "Exit status: 0 the same, 1 differences found (or failure), 4 no "
+	    "difference\nfound but some files could not be read.\n" },
+	[ACT_REMOVE] = { "remove increments", "--older-than TIME REPOSITORY",
+	    "remove increments --older-than TIME REPOSITORY\n"
+	    "                              forget the sessions before TIME",
+	    "Delete the increments (and their metadata) of every session "
+	    "older\nthan TIME; the newest backup is never removed.  TIME "
+	    "takes the forms\nof restore's TIME (e.g. 30D, 2W, 5B keeps five "
+	    "sessions).\n",
+	    remove_opts, 0,
+	    "Exit status: 0 removed, 1 error, 2 nothing older than TIME.\n" },
+	[ACT_DRILL] = { "drill", "[OPTIONS] REPOSITORY",
+	    "drill REPOSITORY            restore a sample and check it "
+	    "(--sample, --all)",
+	    "Restore a sample of the backup into a private scratch directory "
+	    "and check\nevery restored entry against its record (content "
+	    "SHA-1 read back, mode,\ntimes, owner when run as root, symlink "
+	    "targets, devices, xattrs).\nSuccessive runs drill the slots not "
+	    "yet proven (kept in\nrdiff-backup-data/capback-drill.state).\n",
+	    drill_opts, 0,
+	    "Exit status: 0 all proven, 2 some entry failed, 1 the drill "
+	    "could not run.\n" },
+	[ACT_RUN] = { "run", "[OPTIONS] [CONFIG]",
+	    "run [CONFIG]                the backup server's job: every "
+	    "host, report",
+	    "Back up every host of CONFIG (default " DEFAULT_CONFIG
+	    "), at most\n'parallel' at a time; then remove increments "
+	    "older than each host's\n'keep', drill each repository, mail "
+	    "one report, and run the 'after'\nhook.  See capback.conf(5).  "
+	    "On a terminal it shows progress and\nprints the report; "
+	    "otherwise it is quiet but for failures.\n",
+	    run_opts, 0,
+	    "Exit status: 0 every host OK, 1 otherwise (a host failed, or the "
+	    "report\ncould not be mailed).\n" },
+	[ACT_STATUS] = { "status", "[OPTIONS] [CONFIG]",
+	    "status [--json] [CONFIG]    the last result of every host",
+	    "The last result of each host of CONFIG, the age of its newest "
+	    "backup and\nof its last drill.  A host is overdue when its "
+	    "newest backup is older\nthan 'overdue' (default 36h).\n",
+	    status_opts, 0,
+	    "Exit status: 0 all fine, 1 a host is overdue or its last run "
+	    "failed.\n" },
+	[ACT_CHECK] = { "check", "[CONFIG]",
+	    "check [CONFIG]              can every host be backed up? (ssh, "
+	    "keys, reader)",
+	    "For every host of CONFIG (default " DEFAULT_CONFIG
+	    "), whether a backup\ncan run: ssh, the host key, the forced "
+	    "command, the reader's version,\nrestrict path and capability "
+	    "(the reader's --probe request), a\nroot-only file, the "
+	    "repository.  Run it as the account that runs\ncapback run.\n",
+	    no_opts, 0,
+	    "Exit status: 0 no problem; 1 some (each with its fix).\n" },
+	[ACT_DIFF] = { "diff", "[OPTIONS] REPOSITORY[/PATH]",
+	    "diff [--at T] [--at T] REPOSITORY[/PATH]  what changed between "
+	    "sessions",
+	    "What changed between two sessions, and how, from their metadata "
+	    "(no file\nis rebuilt): \"new: PATH\", \"deleted: PATH\", "
+	    "\"changed: PATH (content,mode,...)\".\n",
+	    diff_opts, 0, NULL },
+	[ACT_VERSIONS] = { "versions", "[OPTIONS] REPOSITORY/PATH",
+	    "versions REPOSITORY/PATH    each session in which PATH changed",
+	    "Each session in which PATH changed, oldest first: new, changed "
+	    "(and what),\ndeleted, with its type, size and recorded SHA-1, "
+	    "from the metadata only.\n",
+	    versions_opts, 0, NULL },
+	[ACT_CALCULATE] = { "calculate", "[OPTIONS] STATISTIC_FILE...",
+	    "calculate STATISTIC_FILE... the average of session statistics",
+	    "The average of session statistics files\n"
+	    "(rdiff-backup-data/session_statistics.*), printed as "
+	    "rdiff-backup's\ncalculate prints it.\n",
+	    calculate_opts, 0, NULL },
+	[ACT_INFO] = { "info", "",
+	    "info                        versions, roles, confinement "
+	    "features (YAML)",
+	    "Versions, the roles and their privilege, the kernel's "
+	    "confinement\nfeatures, as YAML (rdiff-backup's info).\n",
+	    no_opts, 0, NULL },
+	[ACT_DOCTOR] = { "doctor", "[OPTIONS]",
+	    "doctor [--role R] [--user U]  check privileges on this host",
+	    "Show this process's capabilities, check what the role needs on "
+	    "this host\n(for the account NAME) and print the commands that "
+	    "fix what is missing.\n",
+	    doctor_opts, 0, "Exit status: 0 no problem, 1 problems found.\n" },
+	[ACT_SETUP] = { "setup", "--role ROLE [OPTIONS] [--apply]",
+	    "setup --role R [--apply]    set up a server, reader or restorer",
+	    "Prints the commands that set up ROLE on this machine; --apply "
+	    "runs them.\n",
+	    setup_opts, 0, NULL },
+};
+
+const struct action *
+action_get(enum action_id id)
+{
+	return &actions[id];
+}
+
+#define HELP_COL 24
+
+/* "  --name ARG", then the help from column HELP_COL. */
+static void
+print_opt(FILE *f, const struct act_opt *o)
+{
+	int w = fprintf(f, "  --%s%s%s", o->name, o->arg ? " " : "",
+	    o->arg ? o->arg : "");
+
+	if (w + 2 > HELP_COL) {
+		fputc('\n', f);
+		w = 0;
+	}
+	for (const char *h = o->help; *h != '\0';) {
+		size_t n = strcspn(h, "\n");
+
+		fprintf(f, "%*s%.*s\n", HELP_COL - w, "", (int)n, h);
+		w = 0;
+		h += n + (h[n] == '\n');
+	}
+}
+
+/* The argument's name of a selection option in --help. */
+static const char *
+select_arg(const char *name)
+{
+	if (strstr(name, "regexp"))
+		return "RE";
+	if (strstr(name, "filelist"))
+		return "FILE";
+	if (strstr(name, "if-present"))
+		return "NAME";
+	if (strstr(name, "file-size"))
+		return "BYTES";
+	return "GLOB";
+}
+
+static void
+print_selection(FILE *f)
+{
+	const char *name;
+	char item[80];
+	int noarg, col = 0;
+
+	fprintf(f,
+	    "\nSelection (rdiff-backup's rules, in the order given: the "
+	    "first that matches\ndecides, the default is to include; "
+	    "see capback(1) SELECTION):\n");
+	for (size_t i = 0; (name = select_option(i, &noarg)) != NULL; i++) {
+		for (int stdin_form = 0; stdin_form < 2; stdin_form++) {
+			if (stdin_form && strstr(name, "filelist") == NULL)
+				break;
+			if (stdin_form)
+				snprintf(item, sizeof(item), "--%s-stdin",
+				    name);
+			else
+				snprintf(item, sizeof(item), "--%s%s%s", name,
+				    noarg ? "" : " ",
+				    noarg ? "" : select_arg(name));
+			if (col > 0 && col + 2 + (int)strlen(item) > 78) {
+				fputc('\n', f);
+				col = 0;
+			}
+			col += fprintf(f, "  %s", item);
+		}
+	}
+	fputc('\n', f);
+}
+
+void
+action_usage(const struct action *a, FILE *f)
+{
+	fprintf(f, "usage: capback [GLOBAL OPTIONS] %s%s%s\n\n", a->name,
+	    a->synopsis[0] ? " " : "", a->synopsis);
+	if (a->about != NULL)
+		fputs(a->about, f);
+	fprintf(f, "\nOptions:\n");
+	for (const struct act_opt *o = a->opts; o->name != NULL; o++) {
+		if (o->name[0] == '\0')
+			fprintf(f, "%s\n", o->help);
+		else
+			print_opt(f, o);
+	}
+	print_opt(f, &(struct act_opt){ "help", NULL, 'h', "this text" });
+	if (a->flags & ACT_SELECTION)
+		print_selection(f);
+	if (a->after != NULL)
+		fprintf(f, "\n%s", a->after);
+}
+
+int
+action_misuse(const struct action *a, const char *what)
+{
+	log_error("%s", what);
+	action_usage(a, stderr);
+	return 1;
+}
+
+void
+action_list(FILE *f)
+{
+	for (int i = 0; i < ACT_N; i++)
+		fprintf(f, "  %s\n", actions[i].summary);
+}
+
+void
+action_begin(char **argv)
+{
+	optind = 1;
+	argv[0] = (char *)"capback"; /* for getopt's messages */
+}
+
+/* The getopt_long array of ${a}, made once (one action a process). */
+static const struct option *
+long_options(const struct action *a)
+{
+	static const struct action *made;
+	static struct option *opts;
+	const char *name;
+	size_t n = 0, i;
+	int noarg;
+
+	if (made == a)
+		return opts;
+	free(opts);
+	for (i = 0; a->opts[i].name != NULL; i++)
+		;
+	n = i + 2 + ((a->flags & ACT_SELECTION) ? 2 * 32 : 0);
+	if ((opts = calloc(n, sizeof(*opts))) == NULL)
+		fatal("out of memory");
+	n = 0;
+	for (i = 0; a->opts[i].name != NULL; i++)
+		if (a->opts[i].name[0] != '\0')
+			opts[n++] = (struct option){ a->opts[i].name,
+				a->opts[i].arg ? required_argument :
+						 no_argument,
+				NULL, a->opts[i].val };
+	opts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	if (a->flags & ACT_SELECTION)
+		for (i = 0; (name = select_option(i, &noarg)) != NULL; i++) {
+			if (i >= 32)
+				fatal("internal: too many selection options");
+			opts[n++] = (struct option){ name,
+				noarg ? no_argument : required_argument, NULL,
+				ACT_SELECT + (int)i };
+			if (strstr(name, "filelist") != NULL) {
+				char *sn;
+
+				if (asprintf(&sn, "%s-stdin", name) < 0)
+					fatal("out of memory");
+				opts[n++] = (struct option){ sn, no_argument,
+					NULL, ACT_SELECT_STDIN + (int)i };
+			}
+		}
+	made = a;
+	return opts;
+}
+
+int
+action_next(const struct action *a, int argc, char **argv)
+{
+	int c = getopt_long(argc, argv, "+h", long_options(a), NULL);
+
+	if (c == 'h') {
+		action_usage(a, stdout);
+		exit(fflush(stdout) == 0 ? 0 : 1);
+	}
+	if (c == '?' || c == ':') {
+		action_usage(a, stderr);
+		exit(1);
+	}
+	return c;
+}
