@@ -47,28 +47,16 @@
  * and printed on stdout at the end. */
 static FILE *hout;
 static int json_mode;
-static struct strbuf jfail, jdrill, jcov;
+static struct strbuf jdrill, jcov;
+static FILE *jfail; /* the failures' JSON, in jfail_buf */
+static char *jfail_buf;
+static size_t jfail_len;
 
 static void
 jsep(struct strbuf *sb)
 {
 	if (sb->len > 0 && strbuf_addstr(sb, ", ") != 0)
 		fatal("out of memory");
-}
-
-/* ${s} as a JSON string into ${sb} (as log_text shows a peer's text). */
-static void
-jstr(struct strbuf *sb, const char *s, size_t len)
-{
-	const char *t = log_text(s, len);
-
-	strbuf_addch(sb, '"');
-	for (; *t != '\0'; t++) {
-		if (*t == '"' || *t == '\\')
-			strbuf_addch(sb, '\\');
-		strbuf_addch(sb, *t);
-	}
-	strbuf_addch(sb, '"');
 }
 
 #define STATE_NAME  "capback-drill.state"
@@ -251,12 +239,18 @@ read_report(int fd, struct proof *p)
 			fprintf(hout, "%s\n",
 			    log_text(tab + 1, strcspn(tab + 1, "\n")));
 			if (json_mode) {
-				jsep(&jfail);
-				strbuf_addstr(&jfail, "{\"path\": ");
-				jstr(&jfail, line + 5, strlen(line + 5));
-				strbuf_addstr(&jfail, ", \"why\": ");
-				jstr(&jfail, tab + 1, strcspn(tab + 1, "\n"));
-				strbuf_addch(&jfail, '}');
+				if (jfail == NULL &&
+				    (jfail = open_memstream(&jfail_buf,
+					 &jfail_len)) == NULL)
+					fatal("out of memory");
+				fprintf(jfail, "%s{\"path\": ",
+				    ftell(jfail) > 0 ? ", " : "");
+				log_json_text(jfail, line + 5,
+				    strlen(line + 5));
+				fprintf(jfail, ", \"why\": ");
+				log_json_text(jfail, tab + 1,
+				    strcspn(tab + 1, "\n"));
+				fputc('}', jfail);
 			}
 			/* an entry's failures come together: count it once */
 			if (strcmp(last, line + 5) != 0)
@@ -283,7 +277,8 @@ read_report(int fd, struct proof *p)
 static struct proof
 drill_one(struct drill *d, int64_t session, uint64_t r)
 {
-	char dir[4096], dest[4200], at[32], sample[48], *wargv[16], *rargv[9];
+	char dir[4096], dest[4200], at[32], sample[48], *wargv[16], *rargv[11];
+	char expect[32];
 	struct proof p = { session, d->chain, (int64_t)time(NULL), d->m, r, 0,
 		0 };
 	int wn = 0, rn = 0, wst, rst, report, sfd;
@@ -314,8 +309,16 @@ drill_one(struct drill *d, int64_t session, uint64_t r)
 	rargv[rn++] = (char *)"-v";
 	rargv[rn++] = (char *)d->verbosity;
 	rargv[rn++] = (char *)"--drill";
-	if (d->progress)
+	if (d->progress) {
 		rargv[rn++] = (char *)"--progress";
+		if (d->m == 1) { /* every entry: the session's count */
+			snprintf(expect, sizeof(expect), "%" PRIu64,
+			    repo_session_stat(d->datafd, session,
+				"SourceFiles"));
+			rargv[rn++] = (char *)"--expect-files";
+			rargv[rn++] = expect;
+		}
+	}
 	rargv[rn++] = (char *)"--";
 	rargv[rn++] = dest;
 	rargv[rn] = NULL;
@@ -562,6 +565,8 @@ drill_main(int argc, char **argv, const char *verbosity)
 	if (json_mode) {
 		char t1[TIMEFMT_LEN], t2[TIMEFMT_LEN];
 
+		if (jfail != NULL && fclose(jfail) != 0)
+			fatal("out of memory");
 		timefmt_utc(oldest, t1);
 		timefmt_utc(full_oldest, t2);
 		printf("{\"repository\": ");
@@ -570,7 +575,7 @@ drill_main(int argc, char **argv, const char *verbosity)
 		       ", \"drilled\": [%s], \"failures\": [%s], "
 		       "\"coverage\": [%s], ",
 		    d.nsessions, d.m, jdrill.buf ? jdrill.buf : "",
-		    jfail.buf ? jfail.buf : "", jcov.buf ? jcov.buf : "");
+		    jfail_buf ? jfail_buf : "", jcov.buf ? jcov.buf : "");
 		if (oldest != 0)
 			printf("\"oldest_proven\": \"%s\", "
 			       "\"oldest_proven_time\": %lld, ",
@@ -583,7 +588,7 @@ drill_main(int argc, char **argv, const char *verbosity)
 		else
 			printf("\"oldest_proven_whole\": null, ");
 		printf("\"ok\": %s}\n", bad ? "false" : "true");
-		strbuf_release(&jfail);
+		free(jfail_buf);
 		strbuf_release(&jdrill);
 		strbuf_release(&jcov);
 	}

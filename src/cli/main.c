@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,9 +227,11 @@ inline_filelist(const char *opt, size_t *total)
 			fatal("cannot read filelist '%s': %s", eq + 1,
 			    strerror(errno));
 		if ((*total += (size_t)n) > INLINE_FILELISTS_MAX)
-			fatal("filelists for a remote source may hold %u KiB "
-			      "in all; use --include/--exclude patterns or run "
-			      "the backup on the host",
+			fatal("filelists sent on a role's command line (a "
+			      "remote source's; restore's and compare's, for "
+			      "the writer) may hold %u KiB in all: use "
+			      "--include/--exclude patterns, or run a remote "
+			      "backup on the host",
 			    INLINE_FILELISTS_MAX / 1024);
 		for (ssize_t k = 0; k < n; k++)
 			o += (size_t)sprintf(out + o, "%02x",
@@ -555,13 +558,43 @@ cmd_backup(int argc, char **argv, struct global *g)
 	return combine(rst, wst);
 }
 
+/*
+ * The entries of the session TIME (${at}, NULL: the newest) of the local
+ * repository ${repo} as its statistics count them, for a progress line's
+ * ETA; 0 if unknown.
+ */
+static uint64_t
+session_entries(const char *repo, const char *at, const struct global *g)
+{
+	int64_t *s = NULL, t = 0;
+	size_t n = 0;
+	uint64_t v = 0;
+	int dfd = repo_open_data(repo);
+
+	if (dfd < 0)
+		return 0;
+	if (repo_sessions(dfd, &s, &n) == 0 && n > 0) {
+		int64_t now = g->current_time ? atoll(g->current_time) :
+						(int64_t)time(NULL);
+
+		t = s[n - 1];
+		if (at != NULL && timespec_parse(at, now, s, n, &t) == 0)
+			t = timespec_round_down(t, s, n);
+		v = repo_session_stat(dfd, t > s[n - 1] ? s[n - 1] : t,
+		    "SourceFiles");
+	}
+	free(s);
+	close(dfd);
+	return v;
+}
+
 static int
 cmd_restore(int argc, char **argv, struct global *g)
 {
 	const struct action *a = action_get(ACT_RESTORE);
 	static char **sargv;
 	static struct selection sel;
-	char *dargv[16], *repo, *sub, *rhost, *dhost;
+	char *dargv[18], *repo, *sub, *rhost, *dhost, expect[32];
 	const char *at = NULL, *rloc, *dloc;
 	int c, sn = 0, dn = 0, sst, dst, full = 0, progress = -1;
 
@@ -633,8 +666,16 @@ cmd_restore(int argc, char **argv, struct global *g)
 	add_globals(dargv, &dn, g, G_FORCE);
 	if (dhost == NULL &&
 	    (progress == 1 ||
-		(progress == -1 && isatty(2) && log_verbosity() >= 3)))
+		(progress == -1 && isatty(2) && log_verbosity() >= 3))) {
 		dargv[dn++] = (char *)"--progress";
+		/* the ETA, when the whole of a local session comes */
+		if (rhost == NULL && strcmp(sub, ".") == 0 && sel.n == 0) {
+			snprintf(expect, sizeof(expect), "%" PRIu64,
+			    session_entries(repo, at, g));
+			dargv[dn++] = (char *)"--expect-files";
+			dargv[dn++] = expect;
+		}
+	}
 	dargv[dn++] = (char *)"--";
 	dargv[dn++] = (char *)dloc;
 	dargv[dn] = NULL;

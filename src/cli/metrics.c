@@ -30,7 +30,6 @@
 static int
 repo_figures(const char *repo, size_t *sessions, uint64_t *inc_bytes)
 {
-	int64_t *s = NULL;
 	int dfd, fd;
 	DIR *d;
 	struct dirent *e;
@@ -39,9 +38,7 @@ repo_figures(const char *repo, size_t *sessions, uint64_t *inc_bytes)
 	*inc_bytes = 0;
 	if (repo == NULL || (dfd = repo_open_data(repo)) < 0)
 		return -1;
-	if (repo_sessions(dfd, &s, sessions) != 0)
-		*sessions = 0;
-	free(s);
+	*sessions = repo_session_span(repo, NULL, NULL);
 	if ((fd = dup(dfd)) < 0 || (d = fdopendir(fd)) == NULL) {
 		if (fd >= 0)
 			close(fd);

@@ -432,19 +432,7 @@ drill_oldest(const char *log, off_t from, struct result *r)
 static size_t
 session_count(const char *repo, int64_t *oldest)
 {
-	int64_t *s = NULL;
-	size_t n = 0;
-	int dfd;
-
-	if (is_remote(repo) || (dfd = repo_open_data(repo)) < 0)
-		return 0;
-	if (repo_sessions(dfd, &s, &n) != 0)
-		n = 0;
-	if (oldest != NULL && n > 0)
-		*oldest = s[0];
-	free(s);
-	close(dfd);
-	return n;
+	return is_remote(repo) ? 0 : repo_session_span(repo, oldest, NULL);
 }
 
 /* Phase 2: retention, then the drill (local repositories). */
@@ -624,20 +612,6 @@ run_lock_hosts(const struct config *c, char *skip, struct result *skipped)
 
 /* ---- the report ------------------------------------------------------ */
 
-static void
-human_bytes(char *buf, size_t len, uint64_t v)
-{
-	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double d = (double)v;
-	int u = 0;
-
-	while (d >= 1024 && u < 4) {
-		d /= 1024;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", d, unit[u]);
-}
-
 /*
  * A line of a host's log into the report, indented: what a remote role
  * printed (a host's reader over ssh) is the host's to choose, so control
@@ -739,8 +713,8 @@ build_report(const struct config *c, struct strbuf *sb, int64_t began,
 		if (strcmp(r.status, "ok") != 0 &&
 		    strcmp(r.status, "skipped") != 0)
 			failed++;
-		human_bytes(inc, sizeof(inc), r.inc_bytes);
-		human_bytes(src, sizeof(src), r.source_bytes);
+		log_bytes(inc, sizeof(inc), r.inc_bytes);
+		log_bytes(src, sizeof(src), r.source_bytes);
 		strbuf_addf(sb, "%-16s %s in %s\n", h->name,
 		    strcmp(r.status, "ok") == 0		 ? "OK" :
 			strcmp(r.status, "skipped") == 0 ? "SKIPPED" :
@@ -858,8 +832,8 @@ progress(const struct config *c, const pid_t *pids, size_t done, int64_t began,
 	}
 	/* the rate of what was read and stored: new and changed files'
 	 * bytes, not the unchanged ones a backup only looked at */
-	human_bytes(b, sizeof(b), bytes);
-	human_bytes(rate, sizeof(rate), secs > 0 ? bytes / (uint64_t)secs : 0);
+	log_bytes(b, sizeof(b), bytes);
+	log_bytes(rate, sizeof(rate), secs > 0 ? bytes / (uint64_t)secs : 0);
 	strbuf_addf(&sb,
 	    "\r\033[K%s %zu/%zu hosts, %" PRIu64
 	    " files, %s new or changed, %s/s;",
@@ -1131,18 +1105,10 @@ run_main(int argc, char **argv, const char *verbosity, const char *current_time)
 static int64_t
 newest_backup(const char *repo)
 {
-	int64_t *s = NULL, t = 0;
-	size_t n = 0;
-	int dfd;
+	int64_t t = 0;
 
-	if (is_remote(repo))
-		return 0;
-	if ((dfd = repo_open_data(repo)) < 0)
-		return 0;
-	if (repo_sessions(dfd, &s, &n) == 0 && n > 0)
-		t = s[n - 1];
-	free(s);
-	close(dfd);
+	if (!is_remote(repo))
+		repo_session_span(repo, NULL, &t);
 	return t;
 }
 

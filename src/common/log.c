@@ -179,6 +179,12 @@ log_json_str(FILE *f, const char *p, unsigned long len)
 	put_quoted(f, log_name(p, len));
 }
 
+void
+log_json_text(FILE *f, const char *p, unsigned long len)
+{
+	put_quoted(f, log_text(p, len));
+}
+
 static double
 mono_now(void)
 {
@@ -188,10 +194,10 @@ mono_now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static const char *
-progress_bytes(unsigned long long b, char *buf, size_t len)
+const char *
+log_bytes(char *buf, size_t len, unsigned long long b)
 {
-	static const char *const u[] = { "B", "KB", "MB", "GB", "TB" };
+	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
 	double v = (double)b;
 	int i = 0;
 
@@ -224,16 +230,18 @@ log_progress(struct log_progress *p, unsigned long long files,
 	if (now - p->last < 0.5)
 		return;
 	p->last = now;
-	if (p->total > files && files > 0)
+	if (p->total_bytes > bytes && bytes > 0)
+		snprintf(eta, sizeof(eta), ", ETA %.0f s",
+		    el * (double)(p->total_bytes - bytes) / (double)bytes);
+	else if (p->total > files && files > 0)
 		snprintf(eta, sizeof(eta), ", ETA %.0f s",
 		    el * (double)(p->total - files) / (double)files);
 	shown = log_name(path, len);
 	sl = strlen(shown);
 	dprintf(2, "\r\033[K%llu files, %s %s (%s/s)%s  %s%s", files,
-	    progress_bytes(bytes, b, sizeof(b)), what,
-	    progress_bytes(el > 0 ? (unsigned long long)((double)bytes / el) :
-				    0,
-		r, sizeof(r)),
+	    log_bytes(b, sizeof(b), bytes), what,
+	    log_bytes(r, sizeof(r),
+		el > 0 ? (unsigned long long)((double)bytes / el) : 0),
 	    eta, sl > 40 ? "..." : "", sl > 40 ? shown + sl - 40 : shown);
 	p->drawn = 1;
 }

@@ -56,6 +56,13 @@ const char *log_text(const char *p, unsigned long len);
  */
 void log_json_str(FILE *f, const char *p, unsigned long len);
 
+/* log_bytes(buf, len, b): "512 B", "1.5 KiB", ... "3.2 TiB"; ${buf}. */
+const char *log_bytes(char *buf, size_t len, unsigned long long b);
+
+/* log_json_text(f, p, len): ${p} as a JSON string, shown as log_text
+ * shows a peer's text. */
+void log_json_text(FILE *f, const char *p, unsigned long len);
+
 /*
  * log_yaml_scalar(f, s): ${s} (shown as log_name shows a name) as a YAML
  * scalar on ${f}: plain when YAML reads it back as that string, else
@@ -71,7 +78,8 @@ void log_yaml_scalar(FILE *f, const char *s, unsigned long len);
  */
 struct log_progress {
 	double start, last;
-	unsigned long long total;
+	unsigned long long total;	/* files expected, 0 unknown */
+	unsigned long long total_bytes; /* or bytes (set after start) */
 	int drawn;
 };
 void log_progress_start(struct log_progress *p, unsigned long long total);

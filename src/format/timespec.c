@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cb_err.h"
+#include "repoloc.h"
 #include "strbuf.h"
 #include "timefmt.h"
 
@@ -630,4 +631,57 @@ int
 repo_inc_sessions(int datafd, int64_t **out, size_t *n)
 {
 	return collect_sessions(datafd, 0, out, n);
+}
+
+size_t
+repo_session_span(const char *repo, int64_t *oldest, int64_t *newest)
+{
+	int64_t *s = NULL;
+	size_t n = 0;
+	int dfd = repo_open_data(repo);
+
+	if (dfd < 0)
+		return 0;
+	if (repo_sessions(dfd, &s, &n) != 0)
+		n = 0;
+	if (oldest != NULL && n > 0)
+		*oldest = s[0];
+	if (newest != NULL && n > 0)
+		*newest = s[n - 1];
+	free(s);
+	close(dfd);
+	return n;
+}
+
+uint64_t
+repo_session_stat(int datafd, int64_t t, const char *key)
+{
+	struct repo_entry *e = NULL;
+	size_t n = 0, i;
+	uint64_t v = 0;
+
+	if (datafd < 0 || repo_scan(datafd, &e, &n) != 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (strncmp(e[i].name, "session_statistics.", 19) == 0 &&
+		    e[i].inc.time == t) {
+			int fd = openat(datafd, e[i].name,
+			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+			char buf[2048], k[64];
+			ssize_t got =
+			    fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+			const char *p;
+
+			if (fd >= 0)
+				close(fd);
+			snprintf(k, sizeof(k), "\n%s ", key);
+			if (got > 0) {
+				buf[got] = '\0';
+				if ((p = strstr(buf, k)) != NULL)
+					v = strtoull(p + strlen(k), NULL, 10);
+			}
+			break;
+		}
+	repo_scan_free(e, n);
+	return v;
 }

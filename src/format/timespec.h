@@ -101,6 +101,21 @@ void repo_scan_free(struct repo_entry *e, size_t n);
 int repo_sessions(int datafd, int64_t **out, size_t *n);
 
 /*
+ * repo_session_span(repo, oldest, newest): how many sessions the local
+ * repository whose top is ${repo} keeps, and the oldest's and newest's
+ * times (either pointer may be NULL); 0 when it is not one or cannot be
+ * read.
+ */
+size_t repo_session_span(const char *repo, int64_t *oldest, int64_t *newest);
+
+/*
+ * repo_session_stat(datafd, t, key): the value of ${key} ("SourceFiles",
+ * "SourceFileSize") in session ${t}'s statistics file (what a progress
+ * line's ETA counts toward), 0 if unknown.
+ */
+uint64_t repo_session_stat(int datafd, int64_t t, const char *key);
+
+/*
  * repo_inc_sessions(datafd, out, n):
  * As repo_sessions, but only the root markers increments.<T>.* plus the
  * mirror time(s): the sessions "rdiff-backup list increments" shows and

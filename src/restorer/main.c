@@ -1253,9 +1253,11 @@ main(int argc, char **argv)
 		{ "allow-devices", no_argument, NULL, 'B' },
 		{ "drill", no_argument, NULL, 'D' },
 		{ "progress", no_argument, NULL, 'G' },
+		{ "expect-files", required_argument, NULL, 'E' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *restrict_path = NULL, *base = NULL;
+	unsigned long long expect = 0;
 	int allow_setid = 0, allow_devices = 0;
 	struct restorer rs;
 	const uint8_t *p;
@@ -1282,10 +1284,8 @@ main(int argc, char **argv)
 			case 'A': allow_setid = 1; break;
 			case 'B': allow_devices = 1; break;
 			case 'D': rs.drill = 1; break;
-			case 'G':
-				rs.progress = 1;
-				log_progress_start(&rs.prog, 0);
-				break;
+			case 'G': rs.progress = 1; break;
+			case 'E': expect = strtoull(optarg, NULL, 10); break;
 			case 'h': usage(stdout); return 0;
 			default: usage(stderr); return 1;
 			}
@@ -1302,6 +1302,8 @@ main(int argc, char **argv)
 		}
 	}
 	log_init("capback", verbosity);
+	if (rs.progress) /* the ETA from the session's own count */
+		log_progress_start(&rs.prog, expect);
 	{
 		/* What rebuilding owners, modes, devices and file
 		 * capabilities needs; nothing else survives. */

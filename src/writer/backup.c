@@ -361,39 +361,6 @@ decide_regular(struct session *s, struct action *a)
 	}
 }
 
-/* The previous session's SourceFiles, 0 if unknown. */
-static uint64_t
-previous_files(const struct repo *repo)
-{
-	struct repo_entry *e = NULL;
-	size_t n = 0, i;
-	uint64_t v = 0;
-
-	if (!repo->exists || repo_scan(repo->datafd, &e, &n) != 0)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (strncmp(e[i].name, "session_statistics.", 19) == 0 &&
-		    e[i].inc.time == repo->cur_time) {
-			int fd = openat(repo->datafd, e[i].name,
-			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-			char buf[2048];
-			ssize_t got =
-			    fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-			const char *p;
-
-			if (fd >= 0)
-				close(fd);
-			if (got > 0) {
-				buf[got] = '\0';
-				if ((p = strstr(buf, "\nSourceFiles ")) != NULL)
-					v = strtoull(p + 13, NULL, 10);
-			}
-			break;
-		}
-	repo_scan_free(e, n);
-	return v;
-}
-
 static void
 count_entry(struct session *s, struct action *a)
 {
@@ -1086,7 +1053,10 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 	}
 	session_init(&s, repo, o);
 	if (o->progress)
-		log_progress_start(&s.prog, previous_files(repo));
+		log_progress_start(&s.prog,
+		    repo->exists ? repo_session_stat(repo->datafd,
+				       repo->cur_time, "SourceFiles") :
+				   0);
 	hello_exchange(&s.in, &s.out, ROLE_WRITER, ROLE_READER, "reader");
 	/* Only now, with a live reader, is anything created. */
 	if (!repo->exists) {

@@ -426,8 +426,13 @@ writer_verify(struct repo *repo, const struct writer_opts *o)
 
 	memset(&v, 0, sizeof(v));
 	v.quiet = o->json; /* the damage goes into the JSON */
-	if ((v.progress = o->progress))
+	if ((v.progress = o->progress)) {
+		/* the ETA: by the bytes of the whole session's files */
 		log_progress_start(&v.prog, 0);
+		if (o->sublen == 1 && o->sub[0] == '.')
+			v.prog.total_bytes = repo_session_stat(repo->datafd, t,
+			    "SourceFileSize");
+	}
 	verify_session(repo, o, t, &v);
 	if (v.progress)
 		log_progress_end(&v.prog);

@@ -21,7 +21,7 @@ teardown() {
 @test "on a terminal: files, new or changed bytes, rate, an ETA from the last session, the path; cleared at the end" {
 	script -qec "$CAPBACK_BUILD/capback --current-time 1700000100 backup $T/src $T/repo" /dev/null >"$T/out"
 	cat -v "$T/out"
-	grep -q $'\r\033\\[K[0-9]* files, [0-9.]* [KMG]*B new or changed ([0-9.]* [KMG]*B/s)' "$T/out"
+	grep -q $'\r\033\\[K[0-9]* files, [0-9.]* [KMGT]*i*B new or changed ([0-9.]* [KMGT]*i*B/s)' "$T/out"
 	grep -q 'ETA [0-9]* s' "$T/out"
 	# the last thing written clears the line
 	[ "$(tail -c 4 "$T/out" | od -An -c | tr -d ' ')" = '\r033[K' ]
@@ -41,10 +41,13 @@ teardown() {
 
 @test "restore and verify: a progress line on a terminal, none in a pipe, none with --no-progress" {
 	script -qec "$CAPBACK_BUILD/capback restore $T/repo $T/r1" /dev/null >"$T/out"
-	grep -q $'\r\033\\[K[0-9]* files, [0-9.]* [KMG]*B restored (' "$T/out"
+	grep -q $'\r\033\\[K[0-9]* files, [0-9.]* [KMGT]*i*B restored (' "$T/out"
+	# the ETA from the session's own count of entries
+	grep -q 'restored ([^)]*/s), ETA [0-9]* s' "$T/out"
 	[ "$(cat "$T/r1/f7")" = 7 ]
 	script -qec "$CAPBACK_BUILD/capback verify $T/repo" /dev/null >"$T/out"
-	grep -q $'\r\033\\[K[0-9]* files, [0-9.]* [KMG]*B checked (' "$T/out"
+	grep -q $'\r\033\\[K[0-9]* files, [0-9.]* [KMGT]*i*B checked (' "$T/out"
+	grep -q 'checked ([^)]*/s), ETA [0-9]* s' "$T/out"
 	grep -q 'All 100 files verified successfully' "$T/out"
 	run cb restore "$T/repo" "$T/r2"
 	[ -z "$output" ]
@@ -60,7 +63,8 @@ teardown() {
 	cb --current-time 1700000100 backup "$T/src" "$T/repo"
 	script -qec "$CAPBACK_BUILD/capback drill --all $T/repo" /dev/null >"$T/out"
 	cat -v "$T/out"
-	grep -q $'\r\033\\[K[0-9]* files, [0-9.]* [KMG]*B restored (' "$T/out"
+	grep -q $'\r\033\\[K[0-9]* files, [0-9.]* [KMGT]*i*B restored (' "$T/out"
+	grep -q 'restored ([^)]*/s), ETA [0-9]* s' "$T/out"
 	grep -q 'proven' "$T/out"
 	run cb drill --all "$T/repo"
 	[ "$status" -eq 0 ]

@@ -125,6 +125,12 @@ same_restore() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"/nonexistent"* ]]
 	[ ! -e out ]
+	# the writer takes filelists on its command line: bounded, and said
+	seq -f 'out/file%06g' 1 6000 >biglist
+	run cb restore --include-filelist biglist repo out
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"may hold 48 KiB in all"* ]]
+	[ ! -e out ]
 }
 
 @test "restore: the writer refuses a selection for anything but restore and compare" {
