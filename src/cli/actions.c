@@ -36,8 +36,6 @@ static const struct act_opt backup_opts[] = {
 	    "make the missing directories above REPOSITORY" },
 	{ "progress", NULL, 'G', PROGRESS_HELP },
 	{ "no-progress", NULL, 'g', "no progress line" },
-	{ "force", NULL, 'f',
-	    "back up into a non-empty directory that is not a\nrepository" },
 	{ "null-separator", NULL, '0',
 	    "filelists are NUL-separated, not one path a line" },
 	{ NULL, NULL, 0, NULL },
@@ -79,7 +77,7 @@ static const struct act_opt list_files_opts[] = {
 	{ "changed-since", "TIME", 'c',
 	    "what is new, deleted or changed since TIME" },
 	{ "json", NULL, 'j',
-	    "one JSON object: time, at, paths [...], count;\nwith "
+	    "one JSON object: time, at, paths [...], count,\ncomplete; with "
 	    "--changed-since: diff's (from, to,\nchanges [{path, change, "
 	    "what}], ...)" },
 	{ NULL, NULL, 0, NULL },
@@ -89,7 +87,7 @@ static const struct act_opt verify_opts[] = {
 	{ "at", "TIME", 't', "the session (default: the newest)" },
 	{ "all", NULL, 'a',
 	    "every session; damaged increments, metadata or\nmirror files "
-	    "are named with the points in time they spoil" },
+	    "are named with the points in time\nthey spoil" },
 	{ "json", NULL, 'j',
 	    "{time, at, verified, failed, without_sha1,\ndamage: [{path, "
 	    "why}], ok} (one session)" },
@@ -221,8 +219,10 @@ static const struct action actions[ACT_N] = {
 	    "backup SOURCE REPOSITORY    mirror SOURCE into REPOSITORY",
 	    "Back up the directory SOURCE into REPOSITORY (created if "
 	    "absent; an\nexisting non-empty directory that is not a "
-	    "repository needs --force).\nUnchanged files are not read again.  "
-	    "Globs of the selection match\nSOURCE/path as written.\n",
+	    "repository needs the global\n--force, which also undoes an "
+	    "unfinished session whose process still runs).\nUnchanged files "
+	    "are not read again.  Globs of the selection match\nSOURCE/path "
+	    "as written.\n",
 	    backup_opts, ACT_SELECTION,
 	    "Exit status: 0 done, 1 failed, 2 done after undoing an "
 	    "unfinished session,\n4 done but some files could not be read "
@@ -264,7 +264,7 @@ static const struct action actions[ACT_N] = {
 	[ACT_VERIFY] = { "verify", "[OPTIONS] REPOSITORY[/PATH]",
 	    "verify REPOSITORY           check a session's content (--at)",
 	    "Rebuild every regular file of the session (the newest, or as of "
-	    "--at TIME)\nand check it against its recorded SHA-1.\n",
+	    "--at\nTIME) and check it against its recorded SHA-1.\n",
 	    verify_opts, 0,
 	    "Exit status: 0 all verified, 2 some file differs, 1 failed.\n" },
 	[ACT_COMPARE] = { "compare",
@@ -276,8 +276,8 @@ static const struct action actions[ACT_N] = {
 	    "every difference\nas rdiff-backup does: new, deleted, changed.  "
 	    "Nothing is written.\nThe selection leaves paths out on both "
 	    "sides (globs match SOURCE/path);\n--exclude-if-present, "
-	    "--include-if-present and\n--exclude-other-filesystems look at "
-	    "SOURCE only.\n",
+	    "--include-if-present and\n--exclude-other-filesystems, which "
+	    "the backup's records cannot answer,\nare refused.\n",
 	    compare_opts, ACT_SELECTION,
 	    "Exit status: 0 the same, 1 differences found (or failure), 4 no "
 	    "difference\nfound but some files could not be read.\n" },
@@ -447,8 +447,19 @@ print_selection(FILE *f)
 void
 action_usage(const struct action *a, FILE *f)
 {
-	fprintf(f, "usage: capback [GLOBAL OPTIONS] %s%s%s\n\n", a->name,
-	    a->synopsis[0] ? " " : "", a->synopsis);
+	const char *loc = a->synopsis;
+	int w = fprintf(f, "usage: capback [GLOBAL OPTIONS] %s", a->name);
+
+	/* a line too long breaks before the locations (the first word
+	 * that is not an [option]) */
+	while (*loc == '[' || *loc == '-')
+		loc += strcspn(loc, " ") + (loc[strcspn(loc, " ")] == ' ');
+	if (w + 1 + (int)strlen(a->synopsis) > 80 && loc != a->synopsis &&
+	    *loc != '\0')
+		fprintf(f, " %.*s\n%*s%s\n\n", (int)(loc - a->synopsis - 1),
+		    a->synopsis, w - (int)strlen(a->name), "", loc);
+	else
+		fprintf(f, "%s%s\n\n", a->synopsis[0] ? " " : "", a->synopsis);
 	if (a->about != NULL)
 		fputs(a->about, f);
 	fprintf(f, "\nOptions:\n");

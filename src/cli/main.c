@@ -171,21 +171,24 @@ add_globals(char **argv, int *n, const struct global *g, int what)
 	}
 }
 
-/* Standard input as a file the reader can open (a memfd, inherited). */
+/*
+ * What ${in} holds (standard input, or a filelist ${name}) as a file the
+ * roles can open, read once here: a memfd, inherited.
+ */
 static char *
-stdin_as_file(void)
+filelist_as_file(int in, const char *name)
 {
 	char buf[65536], *path;
 	ssize_t n;
 	int fd = memfd_create("capback-filelist", 0);
 
 	if (fd < 0)
-		fatal("cannot keep standard input: %s", strerror(errno));
-	while ((n = read(0, buf, sizeof(buf))) != 0) {
+		fatal("cannot keep the filelist %s: %s", name, strerror(errno));
+	while ((n = read(in, buf, sizeof(buf))) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 || write(fd, buf, (size_t)n) != n)
-			fatal("cannot read the filelist on standard input: %s",
+			fatal("cannot read the filelist %s: %s", name,
 			    strerror(errno));
 	}
 	if (asprintf(&path, "/proc/self/fd/%d", fd) < 0)
@@ -397,7 +400,9 @@ take_selection(struct selection *s, int c, int argc)
 	    select_option((size_t)(c -
 			      (stdin_list ? ACT_SELECT_STDIN : ACT_SELECT)),
 		&noarg);
-	char *arg = stdin_list ? stdin_as_file() : NULL, *one;
+	char *arg =
+		 stdin_list ? filelist_as_file(0, "on standard input") : NULL,
+	     *one;
 
 	if (s->sel == NULL &&
 	    (s->sel = calloc((size_t)argc + 1, sizeof(*s->sel))) == NULL)
@@ -429,6 +434,35 @@ is_filelist(const char *one)
 	size_t n = strcspn(one, "=");
 
 	return memmem(one, n, "filelist", 8) != NULL;
+}
+
+/*
+ * selection_freeze(s): each filelist read once, into a memfd, for an
+ * action whose two roles both read it (compare): a FIFO or <(...) would
+ * give the second nothing, a file changed in between another list.
+ */
+static void
+selection_freeze(struct selection *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		char *eq = strchr(s->sel[i], '='), *kept, *one;
+		int fd;
+
+		if (!is_filelist(s->sel[i]) || eq == NULL ||
+		    strncmp(eq + 1, "/proc/self/fd/", 14) == 0)
+			continue;
+		if ((fd = open(eq + 1, O_RDONLY | O_CLOEXEC)) < 0)
+			fatal("cannot open filelist '%s': %s", eq + 1,
+			    strerror(errno));
+		kept = filelist_as_file(fd, eq + 1);
+		close(fd);
+		if (asprintf(&one, "%.*s=%s", (int)(eq - s->sel[i]), s->sel[i],
+			kept) < 0)
+			fatal("out of memory");
+		free(kept);
+		free(s->sel[i]);
+		s->sel[i] = one;
+	}
 }
 
 /*
@@ -502,7 +536,6 @@ cmd_backup(int argc, char **argv, struct global *g)
 		case 'G': progress = 1; break;
 		case 'g': progress = 0; break;
 		case 'F': full = 1; break;
-		case 'f': g->force = 1; break;
 		}
 	}
 	if (argc - optind != 2)
@@ -594,7 +627,7 @@ cmd_restore(int argc, char **argv, struct global *g)
 	const struct action *a = action_get(ACT_RESTORE);
 	static char **sargv;
 	static struct selection sel;
-	char *dargv[18], *repo, *sub, *rhost, *dhost, expect[32];
+	char *dargv[20], *repo, *sub, *rhost, *dhost, expect[32];
 	const char *at = NULL, *rloc, *dloc;
 	int c, sn = 0, dn = 0, sst, dst, full = 0, progress = -1;
 
@@ -664,6 +697,10 @@ cmd_restore(int argc, char **argv, struct global *g)
 	sargv[sn++] = repo;
 	sargv[sn] = NULL;
 	add_globals(dargv, &dn, g, G_FORCE);
+	/* a selection sends part of the session: what TARGET holds
+	 * beyond it stays (rdiff-backup leaves what it does not select) */
+	if (sel.n > 0)
+		dargv[dn++] = (char *)"--no-prune";
 	if (dhost == NULL &&
 	    (progress == 1 ||
 		(progress == -1 && isatty(2) && log_verbosity() >= 3))) {
@@ -1021,7 +1058,16 @@ cmd_compare(int argc, char **argv, const struct global *g)
 		fatal("cannot compare '%s': %s", spath, strerror(errno));
 	if (shost == NULL && !S_ISDIR(st.st_mode))
 		fatal("cannot compare '%s': not a directory", spath);
+	/* the repository's side cannot answer these: the two sides would
+	 * disagree (rdiff-backup applies them to SOURCE only) */
+	for (size_t i = 0; i < sel.n; i++)
+		if (needs_source_fs(sel.sel[i]))
+			fatal("compare leaves a path out on both sides: --%.*s "
+			      "needs the source's file system, which the "
+			      "backup's records cannot answer",
+			    (int)strcspn(sel.sel[i], "="), sel.sel[i]);
 	check_select(spath, sel.sel, sel.n, sel.nul_sep);
+	selection_freeze(&sel);
 	if ((rargv = calloc((size_t)argc * 2 + 16, sizeof(*rargv))) == NULL ||
 	    (wargv = calloc((size_t)argc * 2 + 24, sizeof(*wargv))) == NULL)
 		fatal("out of memory");

@@ -81,6 +81,8 @@ struct restorer {
 	int dest_parent; /* its parent when the root is a single file */
 	char *dest_base;
 	int force;
+	int no_prune; /* --no-prune: keep what TARGET holds beyond the
+		       * stream (a selection sent part of the session) */
 	struct frame_in in;
 	struct frame_out out;
 	struct pathcheck pc;
@@ -566,7 +568,7 @@ prune_old(struct restorer *rs, struct rlevel *l, const char *upto)
 
 		if (c > 0)
 			break;
-		if (c < 0) {
+		if (c < 0 && !rs->no_prune) {
 			log_info("removing '%s/%s': not in the backup",
 			    log_quote(l->rec.path, l->rec.pathlen),
 			    log_quote(n, strlen(n)));
@@ -1217,7 +1219,9 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: capback-restorer [-v N] [--force] [--no-setid] DEST\n"
+	    "usage: capback-restorer [-v N] [--force] [--no-setid] "
+	    "[--no-prune]\n"
+	    "                        [--progress [--expect-files N]] DEST\n"
 	    "       capback-restorer --drill DEST   (fd 3: the report)\n"
 	    "       capback-restorer --serve --restrict-path DIR   (SSH "
 	    "forced command)\n"
@@ -1235,7 +1239,9 @@ usage(FILE *f)
 	    "forced command.\n"
 	    "--drill: read every entry back once written and check it "
 	    "against its\nrecord; each failure and a summary go to fd "
-	    "3.\n");
+	    "3.\n"
+	    "--no-prune: with --force, keep what DEST holds beyond the "
+	    "stream (a\nselected part of a session).\n");
 }
 
 int
@@ -1254,6 +1260,7 @@ main(int argc, char **argv)
 		{ "drill", no_argument, NULL, 'D' },
 		{ "progress", no_argument, NULL, 'G' },
 		{ "expect-files", required_argument, NULL, 'E' },
+		{ "no-prune", no_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *restrict_path = NULL, *base = NULL;
@@ -1271,7 +1278,9 @@ main(int argc, char **argv)
 	for (pass = 0; pass < 2; pass++) {
 		optind = 1;
 		while ((c = getopt_long(argc, argv, "v:h", opts, NULL)) != -1) {
-			if (pass == 1 && c != 'v' && c != 'f' && c != 'n')
+			/* (--no-prune only removes less) */
+			if (pass == 1 && c != 'v' && c != 'f' && c != 'n' &&
+			    c != 'P')
 				fatal("refusing the request: option not "
 				      "allowed");
 			switch (c) {
@@ -1286,6 +1295,7 @@ main(int argc, char **argv)
 			case 'D': rs.drill = 1; break;
 			case 'G': rs.progress = 1; break;
 			case 'E': expect = strtoull(optarg, NULL, 10); break;
+			case 'P': rs.no_prune = 1; break;
 			case 'h': usage(stdout); return 0;
 			default: usage(stderr); return 1;
 			}

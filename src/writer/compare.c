@@ -330,11 +330,13 @@ join_regular(struct cmp *c, const struct msg_entry *e)
 	uint8_t digest[20];
 
 	if (c->method == CMP_HASH &&
-	    !hist_recorded_digest(c->groups, m, digest))
+	    !hist_recorded_digest(c->groups, m, digest)) {
+		/* not compared is not "the same": exit status 4 */
 		log_warn("the metadata has no digest for '%s', unable to "
 			 "compare its data",
 		    log_quote(m->path, m->pathlen));
-	else if (s->size != m->size)
+		c->nerr++;
+	} else if (s->size != m->size)
 		data_changed = 1;
 	else {
 		it = q_push(c, s->path, s->pathlen);

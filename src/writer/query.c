@@ -218,25 +218,29 @@ writer_list_files(struct repo *repo, const struct writer_opts *o)
 
 	snapsrc_open(&q, repo, o);
 	meta_rec_init(&r);
-	if (o->json) {
-		char ts[TIMEFMT_LEN];
-
-		timefmt_utc(q.t, ts);
-		printf("{\"time\": %lld, \"at\": \"%s\", \"paths\": [",
-		    (long long)q.t, ts);
-	}
 	/* names are the source's: escaped (log_name), no line forged */
 	while ((rc = snapsrc_next(&q, &r)) == 0) {
 		if (!o->json) {
 			puts(log_name(r.path, r.pathlen));
 			continue;
 		}
+		if (q.count == 1) { /* the path is there: the object opens */
+			char ts[TIMEFMT_LEN];
+
+			timefmt_utc(q.t, ts);
+			printf("{\"time\": %lld, \"at\": \"%s\", \"paths\": [",
+			    (long long)q.t, ts);
+		}
 		printf("%s\n  ", q.count > 1 ? "," : "");
 		log_json_str(stdout, r.path, r.pathlen);
 	}
+	/* damage part-way still leaves one JSON object, marked */
+	if (o->json && q.count > 0)
+		printf("\n], \"count\": %llu, \"complete\": %s}\n",
+		    (unsigned long long)q.count,
+		    rc == CB_ERR_EOF ? "true" : "false");
+	fflush(stdout);
 	snapsrc_end(&q, rc);
-	if (o->json)
-		printf("\n], \"count\": %llu}\n", (unsigned long long)q.count);
 	meta_rec_clear(&r);
 	snapsrc_close(&q);
 	return fflush(stdout) == 0 ? 0 : 1;

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 
 #include "cb_err.h"
+#include "history.h"
+#include "linkmap.h"
 #include "log.h"
 #include "mdfile.h"
 #include "mdhist.h"
@@ -45,6 +47,28 @@ snapsrc_try_open(struct snapsrc *s, struct repo *repo,
 	return r;
 }
 
+/*
+ * rdiff-backup records a hard-link group's digest with its first link
+ * only: when the first is not returned (before the sub-tree, or left out
+ * by the selection), a later link returned gets the group's digest, so
+ * that what a restore sends and compare reads is still checked.
+ */
+static void
+group_digest(struct snapsrc *s, struct meta_rec *r)
+{
+	uint8_t d[20];
+
+	if (r->type != META_REG || r->nlink < 2 ||
+	    ((s->sublen == 1 && s->sub[0] == '.') && s->sel == NULL))
+		return; /* every record is returned: nothing to carry */
+	if (s->groups == NULL && linkmap_new(&s->groups) != 0)
+		fatal("out of memory");
+	if (hist_recorded_digest(s->groups, r, d) && !r->has_sha1) {
+		memcpy(r->sha1, d, sizeof(d));
+		r->has_sha1 = 1;
+	}
+}
+
 /* The next record of the sub-tree, unselected. */
 static int
 next_raw(struct snapsrc *s, struct meta_rec *r)
@@ -59,6 +83,7 @@ next_raw(struct snapsrc *s, struct meta_rec *r)
 			       mdhist_next(s->hist, r);
 		if (rc != 0)
 			return rc;
+		group_digest(s, r);
 		w = meta_path_within(s->sub, s->sublen, r->path, r->pathlen);
 		if (w >= 0)
 			break;
@@ -106,6 +131,19 @@ select_rec(struct snapsrc *s, const struct meta_rec *r)
 	slash = memrchr(e.rel, '/', e.rlen);
 	e.name = slash ? slash + 1 : e.rel;
 	return select_eval(s->sel, &e);
+}
+
+/* The bytes a held record keeps beyond its struct. */
+static size_t
+rec_bytes(const struct meta_rec *r)
+{
+	size_t n = r->pathlen + r->symlen;
+
+	for (size_t i = 0; i < r->nxattrs; i++)
+		n += strlen(r->xattrs[i].name) + r->xattrs[i].vlen;
+	for (size_t i = 0; i < r->nacl; i++)
+		n += r->acl[i].qual ? strlen(r->acl[i].qual) : 0;
+	return n + sizeof(*r);
 }
 
 /* Take ${r} (moved) onto ${*arr}. */
@@ -157,8 +195,10 @@ snapsrc_next(struct snapsrc *s, struct meta_rec *r)
 		/* scanned directories this is not inside kept nothing */
 		while (s->nheld > 0 &&
 		    !beneath(s->held[s->nheld - 1].path,
-			s->held[s->nheld - 1].pathlen, r->path, r->pathlen))
+			s->held[s->nheld - 1].pathlen, r->path, r->pathlen)) {
+			s->held_bytes -= rec_bytes(&s->held[s->nheld - 1]);
 			meta_rec_clear(&s->held[--s->nheld]);
+		}
 		v = select_rec(s, r);
 		if (v == SEL_SCAN && r->type != META_DIR)
 			continue; /* as the reader's walk: only a directory */
@@ -171,6 +211,15 @@ snapsrc_next(struct snapsrc *s, struct meta_rec *r)
 			continue;
 		}
 		if (v == SEL_SCAN) {
+			/* a hostile repository nests 2048 directories of
+			 * 320 KiB of attributes each: bounded */
+			if ((s->held_bytes += rec_bytes(r)) > SNAPSRC_HELD_MAX)
+				fatal("the selection looks into directories "
+				      "nested around '%s' whose records hold "
+				      "more than %u MiB: select them by path "
+				      "instead",
+				    log_name(r->path, r->pathlen),
+				    SNAPSRC_HELD_MAX >> 20);
 			push_rec(&s->held, &s->nheld, &s->capheld, r);
 			continue;
 		}
@@ -181,6 +230,7 @@ snapsrc_next(struct snapsrc *s, struct meta_rec *r)
 		for (size_t i = 0; i < s->nheld; i++)
 			push_rec(&s->due, &s->ndue, &s->capdue, &s->held[i]);
 		s->nheld = 0;
+		s->held_bytes = 0;
 		push_rec(&s->due, &s->ndue, &s->capdue, r);
 	}
 }
@@ -207,6 +257,8 @@ snapsrc_close(struct snapsrc *s)
 	free(s->held);
 	free(s->due);
 	free(s->skip);
+	linkmap_free(s->groups);
+	s->groups = NULL;
 	s->held = s->due = NULL;
 	s->nheld = s->ndue = s->nextdue = 0;
 	s->skip = NULL;

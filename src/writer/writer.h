@@ -9,6 +9,7 @@
 #include "frame.h"
 
 struct select;
+struct linkmap;
 
 /* The repository as the writer sees it. */
 struct repo {
@@ -237,10 +238,14 @@ struct snapsrc {
 	 * whose records are skipped */
 	struct select *sel;
 	struct meta_rec *held, *due;
-	size_t nheld, capheld, ndue, capdue, nextdue;
+	size_t nheld, capheld, ndue, capdue, nextdue, held_bytes;
 	char *skip;
 	size_t skiplen;
+	struct linkmap *groups; /* hard-link digests (group_digest) */
 };
+
+/* What the held directories of a selection may keep (bytes). */
+#define SNAPSRC_HELD_MAX (64u << 20)
 
 /* snapsrc_open(s, repo, o): fatal (with a message) if unreadable;
  * snapsrc_try_open returns the error (CB_ERR_*) instead. */

@@ -177,4 +177,11 @@ assert c["gone"] == "deleted" and c["a"] == "changed" and "new" not in c, c
 ' "$output"
 	run cb list files --json --size "$T/repo"
 	[ "$status" -eq 1 ]
+	# a path not in the session: an error and no half object (review)
+	st=0
+	out=$("$CAPBACK_BUILD/capback" list files --json "$T/repo/nonexist" 2>/dev/null) || st=$?
+	[ "$st" -eq 1 ]
+	[ -z "$out" ]
+	python3 -c 'import json, sys; assert json.loads(sys.argv[1])["complete"] is True' \
+	    "$(cb list files --json "$T/repo")"
 }
