@@ -136,6 +136,8 @@ unquote_meta(struct strbuf *out, const char *s, size_t len, size_t max)
 	int r;
 
 	strbuf_reset(out);
+	if (memchr(s, '\\', len) == NULL) /* nothing quoted: one copy */
+		return len > max ? CB_ERR_CORRUPT : strbuf_add(out, s, len);
 	for (i = 0; i < len; i++) {
 		char c = s[i];
 
@@ -169,6 +171,8 @@ unquote_acl(struct strbuf *out, const char *s, size_t len, size_t max)
 	char c;
 
 	strbuf_reset(out);
+	if (memchr(s, '\\', len) == NULL) /* nothing quoted: one copy */
+		return len > max ? CB_ERR_CORRUPT : strbuf_add(out, s, len);
 	for (i = 0; i < len; i++) {
 		c = s[i];
 		if (c == '\\' && len - i > 3 && is_odigit(s[i + 1]) &&
