@@ -136,6 +136,8 @@ unquote_meta(struct strbuf *out, const char *s, size_t len, size_t max)
 	int r;
 
 	strbuf_reset(out);
+	if (memchr(s, '\\', len) == NULL) /* nothing quoted: one copy */
+		return len > max ? CB_ERR_CORRUPT : strbuf_add(out, s, len);
 	for (i = 0; i < len; i++) {
 		char c = s[i];
 
@@ -169,6 +171,8 @@ unquote_acl(struct strbuf *out, const char *s, size_t len, size_t max)
 	char c;
 
 	strbuf_reset(out);
+	if (memchr(s, '\\', len) == NULL) /* nothing quoted: one copy */
+		return len > max ? CB_ERR_CORRUPT : strbuf_add(out, s, len);
 	for (i = 0; i < len; i++) {
 		c = s[i];
 		if (c == '\\' && len - i > 3 && is_odigit(s[i + 1]) &&
@@ -837,9 +841,9 @@ take_header(struct md_reader *rd, const char *line, size_t len)
 	return 1;
 }
 
-/* Move the pending header into ${rec}, enforcing the record order. */
+/* Make the pending header the current record, enforcing the record order. */
 static int
-start_record(struct md_reader *rd, struct meta_rec *rec)
+enter_record(struct md_reader *rd)
 {
 	int r;
 
@@ -853,6 +857,17 @@ start_record(struct md_reader *rd, struct meta_rec *rec)
 	if ((r = strbuf_add(&rd->prev, rd->next.buf, rd->next.len)) != 0)
 		return r;
 	rd->have_prev = 1;
+	return 0;
+}
+
+/* Move the pending header into ${rec}, enforcing the record order. */
+static int
+start_record(struct md_reader *rd, struct meta_rec *rec)
+{
+	int r;
+
+	if ((r = enter_record(rd)) != 0)
+		return r;
 	rec->pathlen = rd->next.len;
 	return dup_mem(&rec->path, rd->next.buf, rd->next.len);
 }
@@ -937,6 +952,66 @@ md_reader_next(struct md_reader *rd, struct meta_rec *rec)
 		if (r != CB_ERR_EOF)
 			rd->recline = rd->lineno;
 		rd->err = r;
+		meta_rec_clear(rec);
+	}
+	return r;
+}
+
+/*
+ * Pass over the record of the pending header: its lines are read (bounded,
+ * NUL-free) up to the next header or the end, its body is not parsed.
+ */
+static int
+skip_record(struct md_reader *rd)
+{
+	const char *line;
+	size_t len;
+	int r;
+
+	if ((r = enter_record(rd)) != 0)
+		return r;
+	for (;;) {
+		if ((r = read_line(rd, &line, &len)) != 0)
+			return r == CB_ERR_EOF ? 0 : r;
+		if ((r = take_header(rd, line, len)) != 0)
+			return r < 0 ? r : 0;
+	}
+}
+
+static int
+seek_record(struct md_reader *rd, const char *path, size_t pathlen,
+    struct meta_rec *rec)
+{
+	int c, r;
+
+	if (!rd->started && (r = read_first(rd)) != 0)
+		return r;
+	while (rd->have_next) {
+		c = meta_path_cmp(rd->next.buf, rd->next.len, path, pathlen);
+		if (c == 0)
+			return read_record(rd, rec);
+		if (c > 0)
+			break; /* sorted: the path is not in this file */
+		if ((r = skip_record(rd)) != 0)
+			return r;
+	}
+	return CB_ERR_EOF;
+}
+
+int
+md_reader_seek(struct md_reader *rd, const char *path, size_t pathlen,
+    struct meta_rec *rec)
+{
+	int r;
+
+	meta_rec_clear(rec);
+	if (rd->err != 0)
+		return rd->err;
+	if ((r = seek_record(rd, path, pathlen, rec)) != 0) {
+		if (r != CB_ERR_EOF) {
+			rd->recline = rd->lineno;
+			rd->err = r;
+		}
 		meta_rec_clear(rec);
 	}
 	return r;

@@ -43,6 +43,21 @@ int md_reader_open(int dirfd, const char *name, enum md_kind kind,
  */
 int md_reader_next(struct md_reader *rd, struct meta_rec *rec);
 
+/*
+ * md_reader_seek(rd, path, pathlen, rec):
+ * Move on to the record of ${path} and parse it into ${rec} (cleared
+ * first) as md_reader_next does.  The records before it are framed but
+ * not parsed: their header lines are unquoted, checked and held to the
+ * record order as md_reader_next does, every line is bounded and NUL-free,
+ * their body lines are not looked at.  Returns 0; CB_ERR_EOF when the file
+ * has no record of ${path} (the reader stays usable: it stopped at the
+ * end or before the first record past ${path}, which md_reader_next or a
+ * later md_reader_seek reads next); or an error as md_reader_next, and
+ * then the reader is unusable.
+ */
+int md_reader_seek(struct md_reader *rd, const char *path, size_t pathlen,
+    struct meta_rec *rec);
+
 /* md_reader_line(rd): 1-based line number of the last record read (for errors). */
 unsigned long md_reader_line(const struct md_reader *rd);
 

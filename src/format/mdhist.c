@@ -359,42 +359,52 @@ open_side(int datafd, const struct mdlist *l, enum repo_base base,
 	return md_reader_open(datafd, name, kind, &s->rd);
 }
 
+/*
+ * The metadata files of time ${t}: l->f[*first .. *last], from the file of
+ * ${t} to the first snapshot.  0, or the errors of mdhist_open.
+ */
+static int
+mdlist_chain(const struct mdlist *l, int64_t t, size_t *first, size_t *last)
+{
+	long i;
+
+	if ((i = mdlist_find(l, t)) < 0) {
+		errno = ENOENT;
+		return CB_ERR_SYS;
+	}
+	*first = (size_t)i;
+	for (*last = *first; *last < l->n; (*last)++) {
+		if (l->f[*last].ext == INC_SNAPSHOT)
+			break;
+	}
+	if (*last == l->n)
+		return CB_ERR_CORRUPT;
+	if (*last - *first + 1 > MDHIST_MAX_FILES)
+		return CB_ERR_TOO_LARGE;
+	return 0;
+}
+
 int
 mdhist_open(int datafd, int64_t t, struct mdhist **out)
 {
 	struct mdhist *h = NULL;
 	struct mdlist l;
-	long first;
-	size_t last, i;
+	size_t first, last, i;
 	int r, saved;
 
 	*out = NULL;
 	if ((r = mdlist_load(datafd, &l)) != 0)
 		return r;
-	if ((first = mdlist_find(&l, t)) < 0) {
-		mdlist_free(&l);
-		errno = ENOENT;
-		return CB_ERR_SYS;
-	}
-	for (last = (size_t)first; last < l.n; last++) {
-		if (l.f[last].ext == INC_SNAPSHOT)
-			break;
-	}
-	r = CB_ERR_CORRUPT;
-	if (last == l.n)
-		goto out;
-	r = CB_ERR_TOO_LARGE;
-	if (last - (size_t)first + 1 > MDHIST_MAX_FILES)
+	if ((r = mdlist_chain(&l, t, &first, &last)) != 0)
 		goto out;
 	r = CB_ERR_NOMEM;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		goto out;
 	meta_rec_init(&h->ea.rec);
 	meta_rec_init(&h->acl.rec);
-	if ((h->src = calloc(last - (size_t)first + 1, sizeof(*h->src))) ==
-	    NULL)
+	if ((h->src = calloc(last - first + 1, sizeof(*h->src))) == NULL)
 		goto out;
-	for (i = (size_t)first; i <= last; i++) {
+	for (i = first; i <= last; i++) {
 		meta_rec_init(&h->src[h->n].rec);
 		if ((r = md_reader_open(datafd, l.f[i].name, MD_META,
 			 &h->src[h->n].rd)) != 0)
@@ -511,5 +521,257 @@ mdhist_next(struct mdhist *h, struct meta_rec *rec)
 		h->err = r;
 		meta_rec_clear(rec);
 	}
+	return r;
+}
+
+/* ---- following one path ---- */
+
+struct pfile {
+	struct md_reader *rd; /* opened for the selected session, unread */
+	int read;	      /* ${found} and ${rec} say what the file holds */
+	int found;
+	struct meta_rec rec; /* the path's record in the file, when found */
+};
+
+struct mdhist_path {
+	int datafd;
+	const char *path;
+	size_t pathlen;
+	int listed; /* l and f are loaded, or lerr says why not */
+	int lerr, lerrno;
+	struct mdlist l;
+	struct pfile *f;   /* one per l.f[] */
+	size_t low;	   /* f[..low) hold nothing */
+	struct pfile own;  /* a snapshot that is not in the listing */
+	struct pfile *sel; /* the selected session's files, oldest first */
+	size_t nsel;
+	int none_hides; /* mdhist's merge, not md_snap's file */
+	struct md_reader *ea, *acl;
+};
+
+static void
+pfile_drop(struct pfile *pf)
+{
+	md_reader_free(pf->rd);
+	pf->rd = NULL;
+	meta_rec_clear(&pf->rec);
+	pf->read = pf->found = 0;
+}
+
+/* Forget the selection: close what it opened and did not read. */
+static void
+path_unselect(struct mdhist_path *p)
+{
+	int saved = errno;
+	size_t i;
+
+	for (i = 0; i < p->nsel; i++) {
+		md_reader_free(p->sel[i].rd);
+		p->sel[i].rd = NULL;
+	}
+	p->sel = NULL;
+	p->nsel = 0;
+	md_reader_free(p->ea);
+	md_reader_free(p->acl);
+	p->ea = p->acl = NULL;
+	errno = saved;
+}
+
+int
+mdhist_path_new(int datafd, const char *path, size_t pathlen,
+    struct mdhist_path **out)
+{
+	struct mdhist_path *p;
+
+	if ((*out = p = calloc(1, sizeof(*p))) == NULL)
+		return CB_ERR_NOMEM;
+	p->datafd = datafd;
+	p->path = path;
+	p->pathlen = pathlen;
+	meta_rec_init(&p->own.rec);
+	return 0;
+}
+
+void
+mdhist_path_free(struct mdhist_path *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	path_unselect(p);
+	for (i = 0; i < p->l.n; i++)
+		pfile_drop(&p->f[i]);
+	pfile_drop(&p->own);
+	free(p->f);
+	mdlist_free(&p->l);
+	free(p);
+}
+
+/* The listing of the metadata files, made at the first call. */
+static int
+path_list(struct mdhist_path *p)
+{
+	size_t i;
+
+	if (!p->listed) {
+		p->listed = 1;
+		p->lerr = mdlist_load(p->datafd, &p->l);
+		if (p->lerr == 0 && p->l.n > 0 &&
+		    (p->f = calloc(p->l.n, sizeof(*p->f))) == NULL) {
+			mdlist_free(&p->l);
+			p->lerr = CB_ERR_NOMEM;
+		}
+		p->lerrno = errno;
+		for (i = 0; i < p->l.n; i++)
+			meta_rec_init(&p->f[i].rec);
+	}
+	errno = p->lerrno;
+	return p->lerr;
+}
+
+/* Open the EA or ACL file ${name} (NULL: none) into *rd. */
+static int
+path_open_side(struct mdhist_path *p, const char *name, enum md_kind kind,
+    struct md_reader **rd)
+{
+	return name == NULL ? 0 : md_reader_open(p->datafd, name, kind, rd);
+}
+
+int
+mdhist_path_open(struct mdhist_path *p, int64_t t)
+{
+	size_t first, last, i;
+	int r;
+
+	path_unselect(p);
+	if ((r = path_list(p)) != 0 ||
+	    (r = mdlist_chain(&p->l, t, &first, &last)) != 0)
+		return r;
+	/* the sessions come oldest first: older files are done with */
+	for (; p->low < first; p->low++)
+		pfile_drop(&p->f[p->low]);
+	p->sel = &p->f[first];
+	p->nsel = last - first + 1;
+	p->none_hides = 1;
+	/* what mdhist_open opens, in its order: the files, EA, ACL */
+	for (i = first; i <= last; i++) {
+		if (!p->f[i].read &&
+		    (r = md_reader_open(p->datafd, p->l.f[i].name, MD_META,
+			 &p->f[i].rd)) != 0)
+			goto fail;
+	}
+	if ((r = path_open_side(p, scan_find(&p->l, RB_EA, t), MD_EA,
+		 &p->ea)) != 0 ||
+	    (r = path_open_side(p, scan_find(&p->l, RB_ACL, t), MD_ACL,
+		 &p->acl)) != 0)
+		goto fail;
+	return 0;
+fail:
+	path_unselect(p);
+	return r;
+}
+
+int
+mdhist_path_open_snap(struct mdhist_path *p, const char *meta_name,
+    const char *ea_name, const char *acl_name)
+{
+	struct pfile *pf = NULL;
+	size_t i;
+	int r;
+
+	path_unselect(p);
+	/* read already if an older session's chain ended with it */
+	for (i = 0; p->listed && i < p->l.n && pf == NULL; i++) {
+		if (strcmp(p->l.f[i].name, meta_name) == 0)
+			pf = &p->f[i];
+	}
+	if (pf == NULL) {
+		pf = &p->own;
+		pfile_drop(pf);
+	}
+	p->sel = pf;
+	p->nsel = 1;
+	p->none_hides = 0;
+	r = pf->read ? 0 :
+		       md_reader_open(p->datafd, meta_name, MD_META, &pf->rd);
+	if (r == 0)
+		r = path_open_side(p, ea_name, MD_EA, &p->ea);
+	if (r == 0)
+		r = path_open_side(p, acl_name, MD_ACL, &p->acl);
+	if (r != 0)
+		path_unselect(p);
+	return r;
+}
+
+/*
+ * The EA or ACL record of the path from *rd (NULL: no such file) onto
+ * ${rec}; one for a path that is not ${present} is CB_ERR_CORRUPT, as
+ * side_attach finds it.
+ */
+static int
+path_side(struct mdhist_path *p, struct md_reader *rd, int present,
+    struct meta_rec *rec, int is_ea)
+{
+	struct meta_rec s;
+	int r;
+
+	if (rd == NULL)
+		return 0;
+	meta_rec_init(&s);
+	r = md_reader_seek(rd, p->path, p->pathlen, &s);
+	if (r == CB_ERR_EOF)
+		return 0;
+	if (r == 0 && !present)
+		r = CB_ERR_CORRUPT;
+	if (r == 0 && is_ea) {
+		rec->xattrs = s.xattrs;
+		rec->nxattrs = s.nxattrs;
+		s.xattrs = NULL;
+		s.nxattrs = 0;
+	} else if (r == 0) {
+		rec->acl = s.acl;
+		rec->nacl = s.nacl;
+		s.acl = NULL;
+		s.nacl = 0;
+	}
+	meta_rec_clear(&s);
+	return r;
+}
+
+int
+mdhist_path_get(struct mdhist_path *p, struct meta_rec *rec)
+{
+	struct pfile *pf, *w = NULL;
+	size_t i;
+	int r = 0, present;
+
+	meta_rec_clear(rec);
+	for (i = 0; i < p->nsel; i++) {
+		pf = &p->sel[i];
+		if (!pf->read) {
+			r = md_reader_seek(pf->rd, p->path, p->pathlen,
+			    &pf->rec);
+			if (r != 0 && r != CB_ERR_EOF)
+				goto out;
+			md_reader_free(pf->rd);
+			pf->rd = NULL;
+			pf->read = 1;
+			pf->found = r == 0;
+		}
+		/* the oldest file that has the path wins */
+		if (w == NULL && pf->found)
+			w = pf;
+	}
+	present = w != NULL && !(p->none_hides && w->rec.type == META_NONE);
+	if ((present && (r = meta_rec_copy(rec, &w->rec)) != 0) ||
+	    (r = path_side(p, p->ea, present, rec, 1)) != 0 ||
+	    (r = path_side(p, p->acl, present, rec, 0)) != 0)
+		goto out;
+	r = present ? 0 : CB_ERR_EOF;
+out:
+	path_unselect(p);
+	if (r != 0)
+		meta_rec_clear(rec);
 	return r;
 }

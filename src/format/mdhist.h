@@ -86,4 +86,55 @@ size_t mdhist_nfiles(const struct mdhist *h);
 
 void mdhist_free(struct mdhist *h);
 
+/*
+ * One path followed through the sessions ("capback versions"): each
+ * metadata file is read once, only as far as the path's record
+ * (md_reader_seek: the records before it are framed, not parsed), and what
+ * it holds for the path is kept while later sessions' chains still reach
+ * it; so a session costs its own metadata file, not the chain of diffs up
+ * to its snapshot.  Memory: one record per metadata file of the chain.
+ */
+struct mdhist_path;
+
+/*
+ * mdhist_path_new(datafd, path, pathlen, out):
+ * Prepare to follow ${path} (borrowed, as ${datafd}, until
+ * mdhist_path_free).  Returns 0 and *out, or CB_ERR_NOMEM.
+ */
+int mdhist_path_new(int datafd, const char *path, size_t pathlen,
+    struct mdhist_path **out);
+
+/*
+ * mdhist_path_open(p, t):
+ * Select session time ${t} as mdhist_open reads it: the files it would
+ * open are opened (but those already read for an earlier session) in its
+ * order, with its errors.  The metadata files are listed at the first
+ * call, and that listing (or its error) serves the later ones.  Sessions
+ * are best taken oldest first: files older than ${t}'s are let go.
+ */
+int mdhist_path_open(struct mdhist_path *p, int64_t t);
+
+/*
+ * mdhist_path_open_snap(p, meta_name, ea_name, acl_name):
+ * Select the snapshot that md_snap_open reads with these names (ea_name
+ * and acl_name may be NULL): there a "Type None" record is a record, not
+ * an absence.  Errors as md_snap_open.
+ */
+int mdhist_path_open_snap(struct mdhist_path *p, const char *meta_name,
+    const char *ea_name, const char *acl_name);
+
+/*
+ * mdhist_path_get(p, rec):
+ * The path's record in the session selected last, as mdhist_next (or
+ * md_snap_next) returns it: 0 and ${rec} (cleared first) with its xattrs
+ * and ACL; CB_ERR_EOF when the path is not in that session;
+ * CB_ERR_CORRUPT for an EA or ACL record of the path when it is not
+ * there; or an error of md_reader_seek.  Damage in other paths' records
+ * may go unnoticed (they are not parsed).  Ends the selection.
+ */
+int mdhist_path_get(struct mdhist_path *p, struct meta_rec *rec);
+
+/* mdhist_path_free(p): NULL-safe. */
+void mdhist_path_free(struct mdhist_path *p);
+
 #endif

@@ -10,6 +10,7 @@
 
 #include "cb_err.h"
 #include "log.h"
+#include "mdhist.h"
 #include "strbuf.h"
 #include "timefmt.h"
 #include "timespec.h"
@@ -277,15 +278,17 @@ writer_list_changed(struct repo *repo, const struct writer_opts *o)
 /*
  * capback versions REPO/PATH: each session in which PATH changed (new,
  * changed with what, deleted), oldest first, with its type, size and
- * recorded SHA-1, from each session's metadata.
+ * recorded SHA-1, from each session's metadata.  Each metadata file is
+ * read once and only up to PATH's record (snapsrc_path_at).
  */
 int
 writer_versions(struct repo *repo, const struct writer_opts *o)
 {
 	struct writer_opts one = *o;
 	struct meta_rec prev, cur;
+	struct mdhist_path *ph = NULL;
 	struct strbuf w = STRBUF_INIT;
-	int64_t *times = NULL;
+	int64_t *times = NULL, t;
 	size_t n = 0, i;
 	int have_prev = 0, first = 1, ever = 0;
 	char at[32], ts[TIMEFMT_LEN], sha[41];
@@ -294,6 +297,8 @@ writer_versions(struct repo *repo, const struct writer_opts *o)
 		fatal("versions needs REPOSITORY/PATH: the path to follow");
 	if (repo_sessions(repo->datafd, &times, &n) != 0)
 		fatal("cannot list the sessions of '%s'", repo->path);
+	if (mdhist_path_new(repo->datafd, o->sub, o->sublen, &ph) != 0)
+		fatal("out of memory");
 	meta_rec_init(&prev);
 	meta_rec_init(&cur);
 	if (o->json) {
@@ -302,20 +307,12 @@ writer_versions(struct repo *repo, const struct writer_opts *o)
 		printf(", \"versions\": [");
 	}
 	for (i = 0; i < n; i++) {
-		struct snapsrc q;
-		int rc, here = 0;
+		int here;
 		const char *change = NULL;
 
 		snprintf(at, sizeof(at), "%lld", (long long)times[i]);
 		one.at = at;
-		snapsrc_open(&q, repo, &one);
-		rc = snapsrc_next(&q, &cur);
-		if (rc == 0 && cur.pathlen == o->sublen &&
-		    memcmp(cur.path, o->sub, o->sublen) == 0)
-			here = 1;
-		else if (rc != 0 && rc != CB_ERR_EOF)
-			fatal("reading metadata: %s", cb_strerror(rc));
-		snapsrc_close(&q);
+		here = snapsrc_path_at(ph, repo, &one, &t, &cur);
 		strbuf_reset(&w);
 		if (here && !have_prev)
 			change = "new";
@@ -396,6 +393,7 @@ writer_versions(struct repo *repo, const struct writer_opts *o)
 	if (o->json)
 		printf("%s]}\n", first ? "" : "\n");
 	free(times);
+	mdhist_path_free(ph);
 	meta_rec_clear(&prev);
 	strbuf_release(&w);
 	if (!ever)

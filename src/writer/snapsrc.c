@@ -235,6 +235,29 @@ snapsrc_next(struct snapsrc *s, struct meta_rec *r)
 	}
 }
 
+int
+snapsrc_path_at(struct mdhist_path *ph, struct repo *repo,
+    const struct writer_opts *o, int64_t *t, struct meta_rec *rec)
+{
+	int r;
+
+	/* the session and files snapsrc_try_open picks */
+	*t = writer_pick_time(repo, o);
+	if (*t == repo->cur_time)
+		r = mdhist_path_open_snap(ph, repo->meta_name,
+		    repo->ea_name[0] ? repo->ea_name : NULL,
+		    repo->acl_name[0] ? repo->acl_name : NULL);
+	else
+		r = mdhist_path_open(ph, *t);
+	if (r != 0)
+		fatal("cannot read the metadata of session %lld: %s",
+		    (long long)*t, cb_strerror(r));
+	r = mdhist_path_get(ph, rec);
+	if (r != 0 && r != CB_ERR_EOF)
+		fatal("reading metadata: %s", cb_strerror(r));
+	return r == 0;
+}
+
 void
 snapsrc_end(struct snapsrc *s, int rc)
 {

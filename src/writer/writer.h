@@ -258,6 +258,19 @@ int snapsrc_try_open(struct snapsrc *s, struct repo *repo,
 int snapsrc_next(struct snapsrc *s, struct meta_rec *r);
 void snapsrc_close(struct snapsrc *s);
 
+/*
+ * snapsrc_path_at(ph, repo, o, t, rec): the record of o->sub alone (not
+ * its sub-tree) in the session of o->at, from the files snapsrc_open
+ * reads, through ${ph} (mdhist_path_new on o->sub; one for all the
+ * sessions asked, oldest first, so each metadata file is read once).
+ * *t is the session; 1 and ${rec}, or 0 when the path is not in it.
+ * Fatal, with snapsrc_open's and snapsrc_next's messages, when the
+ * metadata cannot be read.
+ */
+struct mdhist_path;
+int snapsrc_path_at(struct mdhist_path *ph, struct repo *repo,
+    const struct writer_opts *o, int64_t *t, struct meta_rec *rec);
+
 /* snapsrc_end(s, rc): after the last snapsrc_next returned ${rc}: fatal
  * on a read error or when the sub-tree was not in the session. */
 void snapsrc_end(struct snapsrc *s, int rc);

@@ -114,6 +114,134 @@ assert v[0]["size"] == 2 and len(v[0]["sha1"]) == 40, v
 	[[ "$output" == *"versions needs REPOSITORY/PATH"* ]]
 }
 
+# 11 sessions a day apart in $T/long/repo: sessions 1-8 leave diffs whose
+# chain ends at the snapshot kept at 9, 10 a diff, 11 the newest snapshot.
+# a: changed in 2, an xattr only in 6 (XATTR=1 when the file system took
+# it); back: deleted in 3, back in 10; old: deleted in 3; zz/last, the last
+# path in record order: changed in 11.
+long_history() {
+	local s=$T/long/src k
+	mkdir -p "$s/zz"
+	echo a >"$s/a"
+	echo back >"$s/back"
+	echo old >"$s/old"
+	echo z >"$s/zz/last"
+	touch -d @1690000000 "$s/a" "$s/back" "$s/old" "$s/zz/last"
+	XATTR=0
+	for k in $(seq 1 11); do
+		case $k in
+		2) echo more >>"$s/a" && touch -d @1690000200 "$s/a" ;;
+		3) rm "$s/back" "$s/old" ;;
+		6) if setfattr -n user.k -v v "$s/a" 2>/dev/null; then XATTR=1; fi ;;
+		10) echo back-again >"$s/back" && touch -d @1690001000 "$s/back" ;;
+		11) echo zz >>"$s/zz/last" && touch -d @1690001100 "$s/zz/last" ;;
+		esac
+		cb --current-time $((1700000000 + (k - 1) * 86400)) backup "$s" "$T/long/repo"
+	done
+	[ "$(cd "$T/long/repo/rdiff-backup-data" && ls mirror_metadata.*.snapshot*)" = \
+	    "$(printf 'mirror_metadata.2023-11-22T22:13:20Z.snapshot.gz\nmirror_metadata.2023-11-24T22:13:20Z.snapshot.gz')" ]
+}
+
+sha() {
+	printf "$1" | sha1sum | cut -d' ' -f1
+}
+
+@test "versions over 11 sessions (a snapshot kept between): changes, an xattr only, deleted and back, gone, the last path" {
+	long_history
+	local r=$T/long/repo
+	run cb versions "$r/a"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	want="2023-11-14T22:13:20Z  new      regular  2 bytes  sha1 $(sha 'a\n')
+2023-11-15T22:13:20Z  changed  regular  7 bytes  sha1 $(sha 'a\nmore\n')  (content,size,mtime)"
+	if [ "$XATTR" = 1 ]; then
+		want="$want
+2023-11-19T22:13:20Z  changed  regular  7 bytes  sha1 $(sha 'a\nmore\n')  (xattrs)"
+	fi
+	[ "$output" = "$want" ]
+	run cb versions "$r/back"
+	echo "$output"
+	[ "$output" = "2023-11-14T22:13:20Z  new      regular  5 bytes  sha1 $(sha 'back\n')
+2023-11-16T22:13:20Z  deleted
+2023-11-23T22:13:20Z  new      regular  11 bytes  sha1 $(sha 'back-again\n')" ]
+	run cb versions "$r/old"
+	[ "$output" = "2023-11-14T22:13:20Z  new      regular  4 bytes  sha1 $(sha 'old\n')
+2023-11-16T22:13:20Z  deleted" ]
+	run cb versions "$r/zz/last"
+	echo "$output"
+	[ "$output" = "2023-11-14T22:13:20Z  new      regular  2 bytes  sha1 $(sha 'z\n')
+2023-11-24T22:13:20Z  changed  regular  5 bytes  sha1 $(sha 'z\nzz\n')  (content,size,mtime)" ]
+	run cb versions "$r/zz"
+	[ "$output" = "2023-11-14T22:13:20Z  new      directory" ]
+	# between two paths, and past the last: in no session
+	for p in b zz/m zzz; do
+		run cb versions "$r/$p"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"'$p' is in no session of"* ]]
+	done
+	run cb versions --json "$r/back"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["path"] == "back", d
+v = d["versions"]
+assert [(x["time"], x["change"]) for x in v] == [(1700000000, "new"), (1700172800, "deleted"), (1700777600, "new")], v
+assert v[1] == {"time": 1700172800, "at": "2023-11-16T22:13:20Z", "change": "deleted"}, v
+assert v[2]["type"] == "regular" and v[2]["size"] == 11 and v[2]["sha1"] == sys.argv[2], v
+assert "what" not in v[2], v
+' "$output" "$(sha 'back-again\n')"
+	if [ "$XATTR" = 1 ]; then
+		run cb versions --json "$r/a"
+		python3 -c '
+import json, sys
+v = json.loads(sys.argv[1])["versions"]
+assert v[-1]["time"] == 1700432000 and v[-1]["what"] == ["xattrs"], v
+' "$output"
+	fi
+}
+
+# Rewrite the metadata file $1 of $T/long/repo through sed expression $2.
+edit_md() {
+	local f=$T/long/repo/rdiff-backup-data/$1
+	zcat -f "$f" | sed "$2" >"$f.new"
+	if [ "${f%.gz}" != "$f" ]; then gzip -c "$f.new" >"$f"; else cat "$f.new" >"$f"; fi
+	rm "$f.new"
+}
+
+@test "versions in a damaged history: the path's own record, records out of order, an EA record of a path not there" {
+	long_history
+	local d=$T/long/repo/rdiff-backup-data
+	cp -a "$d" "$T/long/saved"
+	# the path's own record in the kept snapshot: refused, with what came before
+	edit_md mirror_metadata.2023-11-22T22:13:20Z.snapshot.gz '/^File zz\/last$/,$s/^  Size .*/  Size x/'
+	run cb versions "$T/long/repo/zz/last"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"reading metadata: corrupt data"* ]]
+	# records out of order on the way to the path, in the newest snapshot
+	rm -rf "$d" && cp -a "$T/long/saved" "$d"
+	edit_md mirror_metadata.2023-11-24T22:13:20Z.snapshot.gz 's/^File a$/File c/'
+	run cb versions "$T/long/repo/zz/last"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 2 ]
+	grep -qx "2023-11-14T22:13:20Z  new      regular  2 bytes  sha1 $(sha 'z\n')" <<<"$output"
+	[[ "$output" == *"reading metadata: corrupt data"* ]]
+	# an EA record for "old" in a session that has no "old"
+	rm -rf "$d" && cp -a "$T/long/saved" "$d"
+	rm "$d"/extended_attributes.2023-11-17T22:13:20Z.snapshot*
+	printf '# file: old\nuser.k=0sdg==\n' >"$d/extended_attributes.2023-11-17T22:13:20Z.snapshot"
+	run cb versions "$T/long/repo/old"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"reading metadata: corrupt data"* ]]
+	# ... but it is no concern of "a"'s history
+	run cb versions "$T/long/repo/a"
+	[ "$status" -eq 0 ]
+}
+
 @test "list increments --json and verify --json parse, and name what is damaged" {
 	run cb list increments --json "$T/repo"
 	[ "$status" -eq 0 ]

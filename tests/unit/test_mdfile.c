@@ -1056,6 +1056,229 @@ test_mutations(void **state)
 	mutate_and_parse(acl, strlen(acl), MD_ACL, 800);
 }
 
+/* ---- seeking one path ---- */
+
+/*
+ * Seek each record of ${rs} (the whole file ${name}, read by
+ * md_reader_next) with a fresh reader: the same record, and then
+ * md_reader_next goes on with the one after it; and all of them in turn
+ * with one reader.
+ */
+static void
+check_seek_each(const char *name, enum md_kind kind, const struct recs *rs)
+{
+	struct md_reader *rd, *all;
+	struct meta_rec rec;
+	size_t i;
+
+	meta_rec_init(&rec);
+	assert_int_equal(md_reader_open(g_dirfd, name, kind, &all), 0);
+	for (i = 0; i < rs->n; i++) {
+		assert_int_equal(md_reader_open(g_dirfd, name, kind, &rd), 0);
+		assert_int_equal(md_reader_seek(rd, rs->v[i].path,
+				     rs->v[i].pathlen, &rec),
+		    0);
+		assert_rec_same(&rec, &rs->v[i]);
+		if (i + 1 < rs->n) {
+			assert_int_equal(md_reader_next(rd, &rec), 0);
+			assert_rec_same(&rec, &rs->v[i + 1]);
+		} else
+			assert_int_equal(md_reader_next(rd, &rec), CB_ERR_EOF);
+		md_reader_free(rd);
+		assert_int_equal(md_reader_seek(all, rs->v[i].path,
+				     rs->v[i].pathlen, &rec),
+		    0);
+		assert_rec_same(&rec, &rs->v[i]);
+	}
+	md_reader_free(all);
+	meta_rec_clear(&rec);
+}
+
+/* md_reader_seek of ${path} in ${text}: its code, the record in ${rec}. */
+static int
+seek_text(const char *text, size_t len, enum md_kind kind, const char *path,
+    struct meta_rec *rec)
+{
+	const char *name = fresh("seek");
+	struct md_reader *rd;
+	int r;
+
+	write_raw(name, text, len);
+	assert_int_equal(md_reader_open(g_dirfd, name, kind, &rd), 0);
+	r = md_reader_seek(rd, path, strlen(path), rec);
+	if (r != 0 && r != CB_ERR_EOF) {
+		/* errors are sticky */
+		assert_null(rec->path);
+		assert_int_equal(md_reader_next(rd, rec), r);
+		assert_int_equal(md_reader_seek(rd, path, strlen(path), rec),
+		    r);
+	}
+	md_reader_free(rd);
+	return r;
+}
+
+static void
+test_seek(void **state)
+{
+	static const char ea[] = "# file: a\nuser.foo=0sYmFy\nuser.e\n"
+				 "# file: b\\040c\nuser.x=0sAP8K\n";
+	struct meta_rec v[32], rec;
+	struct strbuf sb = STRBUF_INIT;
+	struct md_reader *rd;
+	struct recs rs;
+	const char *name;
+	size_t n, i;
+	int compress;
+
+	(void)state;
+	meta_rec_init(&rec);
+	/* every record of the examples, and of odd names, plain and gzip */
+	name = write_md("mirror_metadata", example_42, strlen(example_42), 1);
+	assert_int_equal(read_all(name, MD_META, &rs), CB_ERR_EOF);
+	check_seek_each(name, MD_META, &rs);
+	recs_free(&rs);
+	n = make_odd_records(v, 32);
+	for (i = 0; i < n; i++)
+		assert_int_equal(meta_format(&sb, &v[i]), 0);
+	for (compress = 0; compress <= 1; compress++) {
+		name = write_md("mirror_metadata", sb.buf, sb.len, compress);
+		assert_int_equal(read_all(name, MD_META, &rs), CB_ERR_EOF);
+		assert_int_equal(rs.n, n);
+		check_seek_each(name, MD_META, &rs);
+		recs_free(&rs);
+	}
+	strbuf_release(&sb);
+	for (i = 0; i < n; i++)
+		meta_rec_clear(&v[i]);
+
+	/* a path that is not there: the reader stops before the next one */
+	name = write_md("mirror_metadata", example_42, strlen(example_42), 0);
+	assert_int_equal(md_reader_open(g_dirfd, name, MD_META, &rd), 0);
+	assert_int_equal(md_reader_seek(rd, "dir1/a", 6, &rec), CB_ERR_EOF);
+	assert_null(rec.path);
+	assert_int_equal(md_reader_seek(rd, "dir1/hl3", 8, &rec), 0);
+	assert_int_equal(rec.inode, 10970625);
+	/* a path before the reader's place is not found again */
+	assert_int_equal(md_reader_seek(rd, "dangling", 8, &rec), CB_ERR_EOF);
+	assert_int_equal(md_reader_next(rd, &rec), 0);
+	assert_string_equal(rec.path, "gone");
+	assert_int_equal(md_reader_seek(rd, "zzz", 3, &rec), CB_ERR_EOF);
+	assert_int_equal(md_reader_next(rd, &rec), CB_ERR_EOF);
+	md_reader_free(rd);
+	/* record order, not string order: "dir1-x" < "dir1/hl3" as strings */
+	assert_int_equal(md_reader_open(g_dirfd, name, MD_META, &rd), 0);
+	assert_int_equal(md_reader_seek(rd, "dir1-x", 6, &rec), CB_ERR_EOF);
+	assert_int_equal(md_reader_next(rd, &rec), 0);
+	assert_string_equal(rec.path, "gone");
+	md_reader_free(rd);
+	assert_int_equal(seek_text("", 0, MD_META, "a", &rec), CB_ERR_EOF);
+
+	/* an EA file: quoted names are found by their unquoted path */
+	assert_int_equal(seek_text(ea, strlen(ea), MD_EA, "b c", &rec), 0);
+	assert_int_equal(rec.nxattrs, 1);
+	assert_string_equal(rec.xattrs[0].name, "user.x");
+	assert_int_equal(rec.xattrs[0].vlen, 3);
+	assert_int_equal(seek_text(ea, strlen(ea), MD_EA, "b", &rec),
+	    CB_ERR_EOF);
+
+#define SEEK_TEXT(t, p) seek_text(t, sizeof(t) - 1, MD_META, p, &rec)
+	/* the records before the path are framed, not parsed */
+	assert_int_equal(
+	    SEEK_TEXT("File a\n  Type bogus\nFile b\n  Type None\n", "b"), 0);
+	assert_int_equal(rec.type, META_NONE);
+	assert_int_equal(
+	    SEEK_TEXT("File a\n  Type bogus\nFile b\n  Type None\n", "a"),
+	    CB_ERR_CORRUPT);
+	/* but their headers are checked, and kept in order */
+	assert_int_equal(SEEK_TEXT("File b\n  Type None\nFile a\n  Type None\n"
+				   "File c\n  Type None\n",
+			     "c"),
+	    CB_ERR_CORRUPT);
+	assert_int_equal(SEEK_TEXT("File a\n  Type None\nFile a\n  Type None\n"
+				   "File c\n  Type None\n",
+			     "c"),
+	    CB_ERR_CORRUPT);
+	assert_int_equal(SEEK_TEXT("File a\\q\n  Type None\nFile c\n"
+				   "  Type None\n",
+			     "c"),
+	    CB_ERR_CORRUPT);
+	assert_int_equal(SEEK_TEXT("File a/../b\n  Type None\nFile c\n"
+				   "  Type None\n",
+			     "c"),
+	    CB_ERR_CORRUPT);
+	assert_int_equal(SEEK_TEXT("  Type None\nFile c\n  Type None\n", "c"),
+	    CB_ERR_CORRUPT);
+	/* every line is bounded and NUL-free */
+	assert_int_equal(SEEK_TEXT("File a\n  Foo x\0y\nFile c\n  Type None\n",
+			     "c"),
+	    CB_ERR_CORRUPT);
+	assert_int_equal(SEEK_TEXT("File a\n  Type None\nFile c\n  Type None",
+			     "c"),
+	    CB_ERR_CORRUPT);
+#undef SEEK_TEXT
+	{
+		size_t big = 3 * 4096 + 100, k;
+		char *t = malloc(big + 64);
+
+		assert_non_null(t);
+		k = (size_t)snprintf(t, 64, "File a\n  Foo ");
+		memset(t + k, 'x', big);
+		k += big;
+		k += (size_t)snprintf(t + k, 64, "\nFile c\n  Type None\n");
+		assert_int_equal(seek_text(t, k, MD_META, "c", &rec),
+		    CB_ERR_CORRUPT);
+		free(t);
+	}
+	meta_rec_clear(&rec);
+}
+
+/*
+ * Mutated files: a record md_reader_next reads whole is found the same by
+ * md_reader_seek; where it reads the whole file, a path not in it is not
+ * found.  Anything else is at worst CB_ERR_CORRUPT.
+ */
+static void
+test_seek_mutations(void **state)
+{
+	static const char *const probe[] = { ".", "blockdev", "dir1",
+		"dir1/hl3", "dir1/a", "gone", "owned_unknown", "zzz" };
+	size_t len = strlen(example_42), i, k;
+	char *buf = malloc(len);
+	struct meta_rec rec;
+	struct recs rs;
+	int it, r, whole;
+
+	(void)state;
+	assert_non_null(buf);
+	meta_rec_init(&rec);
+	srand(7);
+	for (it = 0; it < 600; it++) {
+		memcpy(buf, example_42, len);
+		for (k = 0; k < 1 + (size_t)rand() % 3; k++)
+			buf[(size_t)rand() % len] = "\n\\ \0/.-aF"[rand() % 9];
+		whole = parse_text(buf, len, MD_META, &rs) == CB_ERR_EOF;
+		for (i = 0; i < sizeof(probe) / sizeof(probe[0]); i++) {
+			const struct meta_rec *want = NULL;
+
+			for (k = 0; k < rs.n; k++) {
+				if (strcmp(rs.v[k].path, probe[i]) == 0)
+					want = &rs.v[k];
+			}
+			r = seek_text(buf, len, MD_META, probe[i], &rec);
+			assert_true(
+			    r == 0 || r == CB_ERR_EOF || r == CB_ERR_CORRUPT);
+			if (want != NULL) {
+				assert_int_equal(r, 0);
+				assert_rec_same(&rec, want);
+			} else if (whole)
+				assert_int_equal(r, CB_ERR_EOF);
+		}
+		recs_free(&rs);
+	}
+	meta_rec_clear(&rec);
+	free(buf);
+}
+
 /* ---- reader open ---- */
 
 static void
@@ -1534,6 +1757,8 @@ main(void)
 		cmocka_unit_test(test_corrupt_ea_acl_limits),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_seek),
+		cmocka_unit_test(test_seek_mutations),
 		cmocka_unit_test(test_reader_open),
 		cmocka_unit_test(test_reader_line),
 		cmocka_unit_test(test_writer_maybe_gzip),

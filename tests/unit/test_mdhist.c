@@ -810,6 +810,288 @@ sess_time(int k)
 	return T0 + 100 * (k - 1);
 }
 
+/* ${a} and ${b} the same record, EA and ACL included. */
+static void
+assert_same_rec(const struct meta_rec *a, const struct meta_rec *b)
+{
+	struct strbuf x = STRBUF_INIT, y = STRBUF_INIT;
+
+	assert_int_equal(meta_format(&x, a), 0);
+	assert_int_equal(meta_format(&y, b), 0);
+	assert_string_equal(x.buf, y.buf);
+	assert_true(meta_attr_equal(a, b));
+	assert_int_equal(a->nxattrs, b->nxattrs);
+	assert_int_equal(a->nacl, b->nacl);
+	strbuf_release(&x);
+	strbuf_release(&y);
+}
+
+/*
+ * mdhist_path follows ${path} through the sessions ${t}[0..n) (oldest
+ * first, one mdhist_path for all, as versions does) and finds at each what
+ * the whole merge of mdhist finds.
+ */
+static void
+check_path(int dfd, const char *path, const int64_t *t, size_t n)
+{
+	struct meta_rec want, got;
+	struct mdhist_path *ph;
+	size_t i;
+	int found;
+
+	meta_rec_init(&want);
+	meta_rec_init(&got);
+	assert_int_equal(mdhist_path_new(dfd, path, strlen(path), &ph), 0);
+	for (i = 0; i < n; i++) {
+		found = rec_at(dfd, t[i], path, &want);
+		assert_int_equal(mdhist_path_open(ph, t[i]), 0);
+		if (!found) {
+			assert_int_equal(mdhist_path_get(ph, &got), CB_ERR_EOF);
+			assert_null(got.path);
+			continue;
+		}
+		assert_int_equal(mdhist_path_get(ph, &got), 0);
+		assert_same_rec(&got, &want);
+	}
+	mdhist_path_free(ph);
+	meta_rec_clear(&want);
+	meta_rec_clear(&got);
+}
+
+/* The paths of every metadata, EA and ACL file of ${dfd}, and more. */
+static size_t
+all_paths(int dfd, char **out, size_t max)
+{
+	static const char *const more[] = { "zzz", "a0", "c/y", "" };
+	struct repo_entry *e;
+	struct meta_rec rec;
+	struct md_reader *rd;
+	size_t n = 0, ne, i, k;
+	enum md_kind kind;
+
+	meta_rec_init(&rec);
+	assert_int_equal(repo_scan(dfd, &e, &ne), 0);
+	for (i = 0; i < ne; i++) {
+		if (e[i].base == RB_MIRROR_METADATA)
+			kind = MD_META;
+		else if (e[i].base == RB_EA)
+			kind = MD_EA;
+		else if (e[i].base == RB_ACL)
+			kind = MD_ACL;
+		else
+			continue;
+		assert_int_equal(md_reader_open(dfd, e[i].name, kind, &rd), 0);
+		while (md_reader_next(rd, &rec) == 0) {
+			for (k = 0; k < n && strcmp(out[k], rec.path) != 0; k++)
+				;
+			if (k == n) {
+				assert_true(n < max);
+				assert_non_null(out[n++] = strdup(rec.path));
+			}
+		}
+		md_reader_free(rd);
+	}
+	repo_scan_free(e, ne);
+	for (i = 0; more[i][0] != '\0'; i++) {
+		assert_true(n < max);
+		assert_non_null(out[n++] = strdup(more[i]));
+	}
+	return n;
+}
+
+/* check_path for every path of ${dfd}, through the sessions ${t}. */
+static void
+check_all_paths(int dfd, const int64_t *t, size_t nt)
+{
+	char *paths[256];
+	size_t n, i;
+
+	n = all_paths(dfd, paths, 256);
+	for (i = 0; i < n; i++) {
+		check_path(dfd, paths[i], t, nt);
+		free(paths[i]);
+	}
+}
+
+static void
+test_path(void **state)
+{
+	static const int64_t t[] = { 1700000000, 1700000100, 1700000200 };
+	struct meta_rec rec, want;
+	struct mdhist_path *ph;
+	struct md_snap *snap;
+	char path[256];
+	int dfd;
+
+	(void)state;
+	meta_rec_init(&rec);
+	meta_rec_init(&want);
+	/* test_merge's history, with EA and ACL files */
+	dfd = fresh_dir("path", path);
+	make_history(dfd);
+	write_plain(dfd, "extended_attributes." T2 ".snapshot",
+	    "# file: b\nuser.k=0sdg==\n# file: old\nuser.a\nuser.b=0sAA==\n");
+	write_gz(dfd, "access_control_lists." T2 ".snapshot.gz",
+	    "# file: c\nuser::rwx\nuser:12:r-x\ngroup::r-x\nmask::r-x\n"
+	    "other::r-x\n");
+	write_plain(dfd, "extended_attributes." T3 ".snapshot",
+	    "# file: c/x\nuser.z=0sAA==\n");
+	check_all_paths(dfd, t, 3);
+	/* newest first, each session twice: the same */
+	{
+		static const int64_t back[] = { 1700000200, 1700000200,
+			1700000100, 1700000100, 1700000000, 1700000000 };
+
+		check_all_paths(dfd, back, 6);
+	}
+
+	/* the newest as md_snap reads it, after the older sessions read it
+	 * (the snapshot is shared) and before */
+	assert_int_equal(md_snap_open(dfd, "mirror_metadata." T3 ".snapshot.gz",
+			     "extended_attributes." T3 ".snapshot", NULL,
+			     &snap),
+	    0);
+	while (md_snap_next(snap, &want) == 0 && strcmp(want.path, "c/x") != 0)
+		;
+	assert_string_equal(want.path, "c/x");
+	md_snap_free(snap);
+	assert_int_equal(mdhist_path_new(dfd, "c/x", 3, &ph), 0);
+	assert_int_equal(mdhist_path_open_snap(ph,
+			     "mirror_metadata." T3 ".snapshot.gz",
+			     "extended_attributes." T3 ".snapshot", NULL),
+	    0);
+	assert_int_equal(mdhist_path_get(ph, &rec), 0);
+	assert_same_rec(&rec, &want);
+	assert_int_equal(rec.nxattrs, 1);
+	assert_int_equal(mdhist_path_open(ph, 1700000100), 0);
+	assert_int_equal(mdhist_path_get(ph, &rec), CB_ERR_EOF);
+	assert_int_equal(mdhist_path_open_snap(ph,
+			     "mirror_metadata." T3 ".snapshot.gz",
+			     "extended_attributes." T3 ".snapshot", NULL),
+	    0);
+	assert_int_equal(mdhist_path_get(ph, &rec), 0);
+	assert_same_rec(&rec, &want);
+	/* nothing selected: nothing found */
+	assert_int_equal(mdhist_path_get(ph, &rec), CB_ERR_EOF);
+	mdhist_path_free(ph);
+	mdhist_path_free(NULL);
+
+	/* a "Type None" in a snapshot: md_snap returns it, mdhist hides it */
+	write_plain(dfd, "mirror_metadata.2023-11-14T22:18:20Z.snapshot",
+	    REC_DIR(".") REC_NONE("n"));
+	assert_int_equal(mdhist_path_new(dfd, "n", 1, &ph), 0);
+	assert_int_equal(mdhist_path_open_snap(ph,
+			     "mirror_metadata.2023-11-14T22:18:20Z.snapshot",
+			     NULL, NULL),
+	    0);
+	assert_int_equal(mdhist_path_get(ph, &rec), 0);
+	assert_int_equal(rec.type, META_NONE);
+	assert_int_equal(mdhist_path_open(ph, 1700000300), 0);
+	assert_int_equal(mdhist_path_get(ph, &rec), CB_ERR_EOF);
+	mdhist_path_free(ph);
+	meta_rec_clear(&rec);
+	meta_rec_clear(&want);
+	close(dfd);
+}
+
+/* What mdhist_path_open and _get say of a damaged history. */
+static int
+path_errors(int dfd, const char *path, int64_t t, int *get)
+{
+	struct meta_rec rec;
+	struct mdhist_path *ph;
+	int r;
+
+	meta_rec_init(&rec);
+	*get = 1;
+	assert_int_equal(mdhist_path_new(dfd, path, strlen(path), &ph), 0);
+	if ((r = mdhist_path_open(ph, t)) == 0) {
+		*get = r = mdhist_path_get(ph, &rec);
+		assert_true(r != 0 || rec.path != NULL);
+	}
+	mdhist_path_free(ph);
+	meta_rec_clear(&rec);
+	return r;
+}
+
+static void
+test_path_errors(void **state)
+{
+	char path[256];
+	int dfd, get;
+
+	(void)state;
+	dfd = fresh_dir("patherr", path);
+	make_history(dfd);
+	/* as mdhist_open: no metadata file of that time */
+	errno = 0;
+	assert_int_equal(path_errors(dfd, "a", 1700000150, &get), CB_ERR_SYS);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(get, 1);
+	/* a duplicate timestamp */
+	write_plain(dfd, "mirror_metadata.2023-11-14T23:15:00+01:00.diff", "");
+	assert_int_equal(path_errors(dfd, "a", 1700000200, &get),
+	    CB_ERR_CORRUPT);
+	assert_int_equal(get, 1);
+	assert_int_equal(unlinkat(dfd,
+			     "mirror_metadata.2023-11-14T23:15:00+01:00.diff",
+			     0),
+	    0);
+	/* no snapshot after the time */
+	assert_int_equal(renameat(dfd, "mirror_metadata." T3 ".snapshot.gz",
+			     dfd, "mirror_metadata." T3 ".diff.gz"),
+	    0);
+	assert_int_equal(path_errors(dfd, "a", 1700000000, &get),
+	    CB_ERR_CORRUPT);
+	assert_int_equal(get, 1);
+	assert_int_equal(renameat(dfd, "mirror_metadata." T3 ".diff.gz", dfd,
+			     "mirror_metadata." T3 ".snapshot.gz"),
+	    0);
+	/* an EA record of the path when it is absent (b at T1), and not */
+	write_plain(dfd, "extended_attributes." T1 ".snapshot",
+	    "# file: b\nuser.k=0sdg==\n");
+	assert_int_equal(path_errors(dfd, "b", 1700000000, &get),
+	    CB_ERR_CORRUPT);
+	assert_int_equal(get, CB_ERR_CORRUPT);
+	assert_int_equal(path_errors(dfd, "a", 1700000000, &get), 0);
+	assert_int_equal(unlinkat(dfd, "extended_attributes." T1 ".snapshot",
+			     0),
+	    0);
+	/* a diff out of order: found on the way to a path after it */
+	assert_int_equal(unlinkat(dfd, "mirror_metadata." T1 ".diff", 0), 0);
+	write_plain(dfd, "mirror_metadata." T1 ".diff",
+	    "File b\n  Type None\nFile a\n  Type None\n");
+	assert_int_equal(path_errors(dfd, "c", 1700000000, &get),
+	    CB_ERR_CORRUPT);
+	assert_int_equal(get, CB_ERR_CORRUPT);
+	assert_int_equal(path_errors(dfd, "a", 1700000000, &get), 0);
+	/* a malformed record: the path's own, not another's (not parsed) */
+	assert_int_equal(unlinkat(dfd, "mirror_metadata." T1 ".diff", 0), 0);
+	write_plain(dfd, "mirror_metadata." T1 ".diff",
+	    "File a\n  Type bogus\n");
+	assert_int_equal(path_errors(dfd, "a", 1700000000, &get),
+	    CB_ERR_CORRUPT);
+	assert_int_equal(path_errors(dfd, ".", 1700000000, &get), 0);
+	assert_int_equal(path_errors(dfd, "c", 1700000000, &get), 0);
+	/* a file of the chain that cannot be opened, or read */
+	assert_int_equal(unlinkat(dfd, "mirror_metadata." T1 ".diff", 0), 0);
+	assert_int_equal(mkdirat(dfd, "mirror_metadata." T1 ".diff", 0700), 0);
+	assert_int_equal(path_errors(dfd, "a", 1700000000, &get),
+	    CB_ERR_CORRUPT);
+	assert_int_equal(get, 1);
+	assert_int_equal(unlinkat(dfd, "mirror_metadata." T1 ".diff",
+			     AT_REMOVEDIR),
+	    0);
+	write_plain(dfd, "mirror_metadata." T1 ".diff.gz", "\037\213garbage");
+	assert_int_equal(path_errors(dfd, "a", 1700000000, &get),
+	    CB_ERR_CORRUPT);
+	assert_int_equal(get, CB_ERR_CORRUPT);
+	/* the listing fails: a bad directory */
+	assert_int_equal(path_errors(-1, "a", 1700000000, &get), CB_ERR_SYS);
+	assert_int_equal(errno, EBADF);
+	close(dfd);
+}
+
 static void
 check_records(int dfd, int have_xattr)
 {
@@ -1008,6 +1290,13 @@ test_rdiff_backup_history(void **state)
 		check_list_files(dfd, sess_time(k));
 	}
 	check_records(dfd, have_xattr);
+	{
+		int64_t all[NSESS];
+
+		for (k = 1; k <= NSESS; k++)
+			all[k - 1] = sess_time(k);
+		check_all_paths(dfd, all, NSESS);
+	}
 
 	/* the diffs, byte for byte */
 	for (k = 1; k < NSESS; k++)
@@ -1028,6 +1317,8 @@ main(void)
 		cmocka_unit_test(test_write_diff),
 		cmocka_unit_test(test_write_diff_large),
 		cmocka_unit_test(test_write_diff_errors),
+		cmocka_unit_test(test_path),
+		cmocka_unit_test(test_path_errors),
 		cmocka_unit_test(test_rdiff_backup_history),
 	};
 
