@@ -210,6 +210,13 @@ static const struct act_opt setup_opts[] = {
 	{ NULL, NULL, 0, NULL },
 };
 
+static const struct act_opt replicate_opts[] = {
+	{ "dry-run", NULL, 'n',
+	    "name the sessions that would be copied, copy "
+	    "none" },
+	{ NULL, NULL, 0, NULL },
+};
+
 #define TIME_FORMS                                                         \
 	"TIME: now, epoch seconds, 2023-11-14T22:13:20Z, 2023-11-14, 3D, " \
 	"2W,\n5B (five sessions back); it rounds down to a session.\n"
@@ -362,6 +369,19 @@ static const struct action actions[ACT_N] = {
 	    "this host\n(for the account NAME) and print the commands that "
 	    "fix what is missing.\n",
 	    doctor_opts, 0, "Exit status: 0 no problem, 1 problems found.\n" },
+	[ACT_REPLICATE] = { "replicate", "[OPTIONS] PRIMARY VAULT",
+	    "replicate PRIMARY VAULT     copy the sessions VAULT lacks, "
+	    "oldest first",
+	    "Make VAULT (created if absent) hold PRIMARY's sessions with the "
+	    "same\ntimes and records: each session VAULT lacks, oldest "
+	    "first, is read\nfrom PRIMARY as of that time and backed up into "
+	    "VAULT as that\nsession; only files whose content changed are "
+	    "sent, and each must\nhave the SHA-1 PRIMARY's metadata records.  "
+	    "A session VAULT has that\nPRIMARY does not is refused (VAULT "
+	    "is not PRIMARY's copy).  Both are\nlocal repositories.\n",
+	    replicate_opts, 0,
+	    "Exit status: 0 VAULT holds every session, 1 failed (the sessions "
+	    "copied\nbefore stay).\n" },
 	[ACT_SETUP] = { "setup", "--role ROLE [OPTIONS] [--apply]",
 	    "setup --role R [--apply]    set up a server, reader or restorer",
 	    "Prints the commands that set up ROLE on this machine; --apply "

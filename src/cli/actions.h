@@ -48,6 +48,7 @@ enum action_id {
 	ACT_INFO,
 	ACT_DOCTOR,
 	ACT_SETUP,
+	ACT_REPLICATE,
 	ACT_N
 };
 

@@ -20,6 +20,7 @@
 #include "cb_err.h"
 #include "fsutil.h"
 #include "repoloc.h"
+#include "timefmt.h"
 #include "timespec.h"
 #include "log.h"
 #include "select.h"
@@ -1125,6 +1126,155 @@ cmd_compare(int argc, char **argv, const struct global *g)
 	return (res & 8) ? 1 : res;
 }
 
+/*
+ * The sessions of the local repository ${path} (malloc'd, sorted), 0 in
+ * *n when it does not exist yet; fatal when it is something else.
+ */
+static int64_t *
+replica_sessions(const char *path, size_t *n, int may_be_absent)
+{
+	int64_t *s = NULL;
+	int dfd = repo_open_data(path), r;
+	struct stat st;
+
+	*n = 0;
+	if (dfd < 0) {
+		int fd = -1, empty = 0,
+		    absent = lstat(path, &st) != 0 && errno == ENOENT;
+
+		if (!absent && S_ISDIR(st.st_mode) &&
+		    (fd = open(path,
+			 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+			empty = fs_dir_is_empty(fd) == 1;
+		if (fd >= 0)
+			close(fd);
+		/* absent or empty: the vault is made (the writer checks) */
+		if (may_be_absent && (empty || absent))
+			return NULL;
+		fatal("'%s' is not a repository", path);
+	}
+	if ((r = repo_sessions(dfd, &s, n)) != 0)
+		fatal("cannot list the sessions of '%s': %s", path,
+		    cb_strerror(r));
+	{
+		/* an unfinished session (a second current_mirror marker,
+		 * the newer) is not one: the vault's writer undoes it and
+		 * it is copied again */
+		struct repo_entry *e = NULL;
+		size_t ne = 0, marks = 0;
+		int64_t newest = 0;
+
+		if (repo_scan(dfd, &e, &ne) != 0)
+			fatal("cannot list '%s': %s", path, strerror(errno));
+		for (size_t i = 0; i < ne; i++)
+			if (e[i].base == RB_CURRENT_MIRROR) {
+				marks++;
+				if (e[i].inc.time > newest)
+					newest = e[i].inc.time;
+			}
+		repo_scan_free(e, ne);
+		if (marks > 1 && *n > 0 && s[*n - 1] == newest)
+			(*n)--;
+	}
+	close(dfd);
+	return s;
+}
+
+static int
+cmd_replicate(int argc, char **argv, const struct global *g)
+{
+	const struct action *a = action_get(ACT_REPLICATE);
+	int64_t *ps, *vs;
+	size_t np, nv, i, k = 0, todo = 0;
+	int c, dry = 0, rc = 0;
+
+	action_begin(argv);
+	while ((c = action_next(a, argc, argv)) != -1)
+		if (c == 'n')
+			dry = 1;
+	if (argc - optind != 2)
+		return action_misuse(a, "replicate needs PRIMARY and VAULT");
+	if (strstr(argv[optind], "::") || strstr(argv[optind + 1], "::"))
+		fatal("replicate copies between local repositories (a remote "
+		      "primary or vault is not supported yet)");
+	ps = replica_sessions(argv[optind], &np, 0);
+	vs = replica_sessions(argv[optind + 1], &nv, 1);
+	/* the vault's sessions must be the primary's first ones */
+	for (i = 0; i < nv; i++) {
+		char t[TIMEFMT_LEN];
+
+		if (i >= np || vs[i] != ps[i]) {
+			timefmt_utc(vs[i], t);
+			fatal("'%s' holds the session %s, which '%s' %s: it is "
+			      "not a copy of it",
+			    argv[optind + 1], t, argv[optind],
+			    i >= np ? "does not have (yet)" :
+				      "does not have in that place");
+		}
+	}
+	todo = np - nv;
+	if (todo == 0)
+		log_msg(3, "'%s' holds all %zu sessions of '%s'",
+		    argv[optind + 1], np, argv[optind]);
+	for (i = nv; i < np && rc == 0; i++) {
+		char t[TIMEFMT_LEN], at[32], *wa[24], *wb[24];
+		int na = 0, nb = 0, sa, sb;
+
+		timefmt_utc(ps[i], t);
+		if (dry) {
+			printf("would copy the session %s\n", t);
+			continue;
+		}
+		snprintf(at, sizeof(at), "%lld", (long long)ps[i]);
+		wa[na++] = (char *)"capback-writer";
+		add_globals(wa, &na, g, G_WAIT);
+		wa[na++] = (char *)"--at";
+		wa[na++] = at;
+		wa[na++] = (char *)"--";
+		wa[na++] = (char *)"replica-source";
+		wa[na++] = argv[optind];
+		wa[na] = NULL;
+		wb[nb++] = (char *)"capback-writer";
+		add_globals(wb, &nb, g, G_WAIT);
+		wb[nb++] = (char *)"--current-time";
+		wb[nb++] = at;
+		wb[nb++] = (char *)"--replica";
+		wb[nb++] = (char *)"--";
+		wb[nb++] = (char *)"backup";
+		wb[nb++] = argv[optind + 1];
+		wb[nb] = NULL;
+		if (spawn_pair(wa, wb, &sa, &sb) != 0)
+			fatal("cannot start the replication roles: %s",
+			    strerror(errno));
+		/* 2: done after undoing an unfinished session (a run that
+		 * was stopped); 4, a file left out, is no copy of it */
+		rc = combine(sa, sb) & ~2;
+		if (rc != 0)
+			rc = 1;
+		if (rc == 0) {
+			k++;
+			log_msg(3, "session %s copied (%zu of %zu)", t, k,
+			    todo);
+			continue;
+		}
+		log_error("session %s was not copied: %s holds %zu of the "
+			  "%zu sessions",
+		    t, argv[optind + 1], nv + k, np);
+		/* the vault as it was, restorable now, not at the next run */
+		nb = 0;
+		wb[nb++] = (char *)"capback-writer";
+		add_globals(wb, &nb, g, G_WAIT);
+		wb[nb++] = (char *)"--";
+		wb[nb++] = (char *)"regress";
+		wb[nb++] = argv[optind + 1];
+		wb[nb] = NULL;
+		spawn_one(wb, &sb);
+	}
+	free(ps);
+	free(vs);
+	return rc;
+}
+
 static const char *
 check_time(const char *s)
 {
@@ -1250,6 +1400,8 @@ main(int argc, char **argv)
 		return cmd_diff(argc, argv, &g);
 	if (strcmp(argv[0], "versions") == 0)
 		return cmd_versions(argc, argv, &g);
+	if (strcmp(argv[0], "replicate") == 0)
+		return cmd_replicate(argc, argv, &g);
 	if (strcmp(argv[0], "calculate") == 0)
 		return calculate_main(argc, argv);
 	if (strcmp(argv[0], "info") == 0)

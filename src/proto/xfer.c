@@ -125,7 +125,8 @@ send_hole(struct frame_out *fo, uint64_t len)
  * Did the file change while it was read?  Size or mtime (grew, shrank,
  * rewritten), or ctime and link count (removed, or replaced by a rename:
  * the descriptor still reads the old file, which is then no longer what
- * the tree holds).
+ * the tree holds).  A file that had no name to begin with (a version a
+ * repository rebuilt into an unnamed scratch file) was not removed.
  */
 static int
 stat_changed(const struct stat *a, const struct stat *b)
@@ -134,7 +135,8 @@ stat_changed(const struct stat *a, const struct stat *b)
 	    a->st_mtim.tv_sec != b->st_mtim.tv_sec ||
 	    a->st_mtim.tv_nsec != b->st_mtim.tv_nsec ||
 	    a->st_ctim.tv_sec != b->st_ctim.tv_sec ||
-	    a->st_ctim.tv_nsec != b->st_ctim.tv_nsec || b->st_nlink == 0;
+	    a->st_ctim.tv_nsec != b->st_ctim.tv_nsec ||
+	    (a->st_nlink > 0 && b->st_nlink == 0);
 }
 
 /*

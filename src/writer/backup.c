@@ -334,6 +334,12 @@ decide_regular(struct session *s, struct action *a)
 	int same = a->has_prev && content_same(n, &a->prev);
 	const char *first = NULL;
 
+	/* a replica knows each file's digest: a content change that kept
+	 * size and time is one too */
+	if (same && s->o->replica && n->has_sha1 && a->prev.has_sha1 &&
+	    memcmp(n->sha1, a->prev.sha1, 20) != 0)
+		same = 0;
+
 	if (n->nlink > 1) {
 		if (linkmap_visit(s->links, n->devloc, n->inode, n->nlink,
 			n->path, &first) != 0)

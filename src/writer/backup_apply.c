@@ -750,11 +750,17 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 	struct delta_ranges rg;
 	int rc, in_place = 0, later;
 
+	/* a replica's entry carries the primary's recorded digest: what
+	 * arrives must have it */
+	uint8_t want[20];
+	int check_want = s->o->replica && r->has_sha1;
+
+	memcpy(want, r->sha1, sizeof(want));
 	if (s->patcher != NULL)
 		err = finish_delta(s, err);
 	/* A new file, whole: its digest is needed for its record only. */
 	later = err == 0 && sha1 == NULL && s->direct && !a->has_prev &&
-	    s->sink.slot >= 0;
+	    s->sink.slot >= 0 && !check_want;
 	if (later) {
 		rc = xfer_sink_seal(&s->sink);
 		memset(r->sha1, 0, sizeof(r->sha1)); /* pending_add */
@@ -765,6 +771,11 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 	if (rc != 0)
 		fatal("writing mirror file '%s': %s",
 		    log_quote(r->path, r->pathlen), strerror(errno));
+	if (err == 0 && check_want && memcmp(want, r->sha1, 20) != 0)
+		fatal("replica: the content sent for '%s' does not have the "
+		      "SHA-1 the primary's metadata records (damage on the "
+		      "primary or the link): the session is not made",
+		    log_quote(r->path, r->pathlen));
 	if (err == 0 && sha1 != NULL && memcmp(sha1, r->sha1, 20) != 0) {
 		/* Only a false block match can do this: the next backup
 		 * tries again. */

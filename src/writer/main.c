@@ -122,6 +122,7 @@ main(int argc, char **argv)
 		{ "select-inline", required_argument, NULL, 'I' },
 		{ "select-base", required_argument, NULL, 'B' },
 		{ "null-separator", no_argument, NULL, '0' },
+		{ "replica", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -151,6 +152,7 @@ main(int argc, char **argv)
 			sels[nsels++] = optarg;
 			break;
 		case 'B': sel_base = optarg; break;
+		case 'R': o.replica = 1; break;
 		case '0': nul_sep = 1; break;
 		case 'v': o.verbosity = atoi(optarg); break;
 		case 't': o.now = parse_int(optarg, 1, "--current-time"); break;
@@ -260,6 +262,11 @@ main(int argc, char **argv)
 		repo_check_for_backup(argv[optind + 1], o.force, &repo);
 		writer_confine(&repo, 1);
 		return writer_backup(&repo, &o);
+	}
+	if (strcmp(argv[optind], "replica-source") == 0) {
+		repo_open_existing(argv[optind + 1], &repo, 0, 0, "replicate");
+		writer_confine(&repo, 0);
+		return writer_serve_replica(&repo, &o);
 	}
 	if (strcmp(argv[optind], "restore-source") == 0) {
 		repo_open_existing(argv[optind + 1], &repo, 0, 0, "restore");

@@ -55,6 +55,8 @@ struct writer_opts {
 	const char *at2; /* diff: the second session, NULL = the newest */
 	int json;	 /* diff: JSON instead of text */
 	int progress;	 /* backup: a progress line on stderr (a terminal) */
+	int replica;	 /* backup: the peer is a replica-source (capback
+			  * replicate): its files' digests are checked */
 	struct select *sel; /* restore, compare: the records selected (the
 			     * paths relative to --path), NULL: all */
 };
@@ -216,6 +218,8 @@ void writer_confine_created(const struct repo *repo);
 void repo_destroy_new(struct repo *repo);
 
 int writer_backup(struct repo *repo, const struct writer_opts *o);
+/* replica-source REPO: the session (--at) fed to a vault's writer. */
+int writer_serve_replica(struct repo *repo, const struct writer_opts *o);
 int writer_serve_restore(struct repo *repo, const struct writer_opts *o);
 
 /* writer_pick_time(repo, o): o->at rounded down to a session (fatal if bad). */

@@ -30,7 +30,7 @@ opts() {
 	[ "$(wc -l <"$T/sel")" -ge 20 ]
 	bad=0
 	for a in backup restore regress "list increments" "list files" diff versions verify compare \
-	    "remove increments" drill run status check info calculate doctor setup; do
+	    "remove increments" drill run status check info calculate doctor setup replicate; do
 		awk -v a="$a" '
 		    /^       [a-z]/ { insec = (index($0, "       " a " ") == 1 || $0 == "       " a) }
 		    insec { print }' "$T/actions.txt" >"$T/sec"

@@ -289,7 +289,7 @@ assert d["state_dir"].endswith("/state/hosts") and d["reason"] == "Permission de
 		[ -z "$output" ]
 	done
 	for a in backup restore regress "list increments" "list files" verify compare \
-	    "remove increments" drill run status check info diff versions calculate doctor setup; do
+	    "remove increments" drill run status check info diff versions calculate doctor setup replicate; do
 		grep -q "^\.B $a" "$CAPBACK_SRC/man/capback.1" || { echo "no entry for $a"; false; }
 	done
 }
