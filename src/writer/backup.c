@@ -791,9 +791,12 @@ close_outputs(struct session *s)
 static void
 stat_line(struct strbuf *sb, const char *key, uint64_t v, int bytes)
 {
+	char h[48];
+
+	/* "4933 (4.82 KB)": rdiff-backup's byte summary */
 	if (bytes)
-		strbuf_addf(sb, "%s %llu (%llu bytes)\n", key,
-		    (unsigned long long)v, (unsigned long long)v);
+		strbuf_addf(sb, "%s %llu (%s)\n", key, (unsigned long long)v,
+		    timefmt_byte_summary((double)v, h, sizeof(h)));
 	else
 		strbuf_addf(sb, "%s %llu\n", key, (unsigned long long)v);
 }
@@ -831,8 +834,9 @@ write_statistics(struct session *s, const char *ts)
 	stat_line(&sb, "ChangedMirrorSize", s->st.changed_mirror_size, 1);
 	stat_line(&sb, "IncrementFiles", s->st.inc_files, 0);
 	stat_line(&sb, "IncrementFileSize", s->st.inc_size, 1);
-	strbuf_addf(&sb, "TotalDestinationSizeChange %lld (%lld bytes)\n",
-	    (long long)change, (long long)change);
+	strbuf_addf(&sb, "TotalDestinationSizeChange %lld (%s)\n",
+	    (long long)change,
+	    timefmt_byte_summary((double)change, p3, sizeof(p3)));
 	stat_line(&sb, "Errors", s->st.errors, 0);
 	snprintf(name, sizeof(name), "session_statistics.%s.data", ts);
 	if (sb.buf == NULL ||

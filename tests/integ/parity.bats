@@ -161,6 +161,21 @@ assert d["path"] == "d" and d["increments"][-1]["current"] is True, d
 	grep -qx 'StartTime 1700000000.00 (Tue Nov 14 22:13:20 2023)' "$T/cb.out"
 	grep -qx 'SourceFiles 4' "$T/cb.out"
 	grep -qx 'Errors 0' "$T/cb.out"
+	# each byte figure's summary is the one rdiff-backup makes of that
+	# figure (its own function: "4933 (4.82 KB)", not "(4933 bytes)")
+	python3 - "$T/cb.out" <<'PYEOF'
+import re, sys
+sys.path.insert(0, "/usr/lib/python3/dist-packages")
+from rdiff_backup.statistics import StatsObj
+so = StatsObj()
+n = 0
+for line in open(sys.argv[1]):
+    m = re.fullmatch(r"(\w+Size\w*|TotalDestinationSizeChange) (-?\d+) \((.*)\)\n", line)
+    if m:
+        n += 1
+        assert m.group(3) == so.get_byte_summary_string(int(m.group(2))), line
+assert n >= 8, n
+PYEOF
 	# rdiff-backup reads the statistics capback writes
 	rdiff-backup --api-version 201 list increments "$T/repo" >/dev/null
 }
