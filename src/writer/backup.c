@@ -381,7 +381,12 @@ count_entry(struct session *s, struct action *a)
 			s->st.new_size += n->size;
 		if (log_verbosity() >= 4) /* -v 4: a line a file */
 			log_info("new: %s", log_name(n->path, n->pathlen));
-	} else if (!meta_attr_equal(n, &a->prev) || a->dec != D_NONE) {
+	} else if (!meta_attr_equal(n, &a->prev) ||
+	    (a->dec != D_NONE && !a->rehash)) {
+		/* (a file read again only for --check-unchanged counts as
+		 * changed once its content is found to differ) */
+		if (a->rehash)
+			a->rehash = 2; /* counted here already */
 		s->st.changed_files++;
 		if (n->type == META_REG)
 			s->st.changed_src_size += n->size;
@@ -1101,9 +1106,11 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 			 "and mode (the mirror keeps native owners): %llu",
 		    (unsigned long long)s.native_fixed);
 	if (o->rehash)
-		log_warn("--check-unchanged: %llu files changed although "
-			 "their size and modification time did not",
-		    (unsigned long long)s.rehash_changed);
+		log_warn("--check-unchanged: %llu file%s changed although "
+			 "%s size and modification time did not",
+		    (unsigned long long)s.rehash_changed,
+		    s.rehash_changed == 1 ? "" : "s",
+		    s.rehash_changed == 1 ? "its" : "their");
 	{
 		uint8_t b[12] = { 0 };
 		int k;
