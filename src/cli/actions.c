@@ -46,8 +46,9 @@ static const struct act_opt restore_opts[] = {
 	    "the session to restore (default: the newest); it\nrounds down "
 	    "to a session" },
 	{ "force", NULL, 'f',
-	    "restore into a TARGET that exists and is not "
-	    "empty" },
+	    "restore into a TARGET that exists and is not empty:\nit becomes "
+	    "the session, what it holds beyond is\nremoved (with a selection: "
+	    "only what was sent is\nwritten, nothing removed)" },
 	{ "create-full-path", NULL, 'c',
 	    "make the missing directories above TARGET" },
 	{ "progress", NULL, 'G', PROGRESS_HELP },
@@ -141,7 +142,9 @@ static const struct act_opt run_opts[] = {
 };
 
 static const struct act_opt status_opts[] = {
-	{ "json", NULL, 'j', "one JSON object: hosts [{...}], ok" },
+	{ "json", NULL, 'j',
+	    "one JSON object: hosts [{host, last, why, ...,\noverdue}], ok "
+	    "(capback(1) names every field)" },
 	{ NULL, NULL, 0, NULL },
 };
 
@@ -327,7 +330,8 @@ static const struct action actions[ACT_N] = {
 	    "newest backup is older\nthan 'overdue' (default 36h).\n",
 	    status_opts, 0,
 	    "Exit status: 0 all fine, 1 a host is overdue or its last run "
-	    "failed.\n" },
+	    "failed, 2 the\nstate directory cannot be read by this "
+	    "account.\n" },
 	[ACT_CHECK] = { "check", "[CONFIG]",
 	    "check [CONFIG]              can every host be backed up? (ssh, "
 	    "keys, reader)",
@@ -464,16 +468,24 @@ print_selection(FILE *f)
 	fputc('\n', f);
 }
 
+/* The locations of ${a}'s synopsis: what follows its [options]. */
+static const char *
+locations(const struct action *a)
+{
+	const char *loc = a->synopsis;
+
+	while (*loc == '[' || *loc == '-')
+		loc += strcspn(loc, " ") + (loc[strcspn(loc, " ")] == ' ');
+	return loc;
+}
+
 void
 action_usage(const struct action *a, FILE *f)
 {
-	const char *loc = a->synopsis;
+	const char *loc = locations(a);
 	int w = fprintf(f, "usage: capback [GLOBAL OPTIONS] %s", a->name);
 
-	/* a line too long breaks before the locations (the first word
-	 * that is not an [option]) */
-	while (*loc == '[' || *loc == '-')
-		loc += strcspn(loc, " ") + (loc[strcspn(loc, " ")] == ' ');
+	/* a line too long breaks before the locations */
 	if (w + 1 + (int)strlen(a->synopsis) > 80 && loc != a->synopsis &&
 	    *loc != '\0')
 		fprintf(f, " %.*s\n%*s%s\n\n", (int)(loc - a->synopsis - 1),
@@ -497,6 +509,19 @@ action_usage(const struct action *a, FILE *f)
 }
 
 int
+action_operands(const struct action *a, int argc, int min, int max)
+{
+	char what[256];
+	int n = argc - optind;
+
+	if (n >= min && n <= max)
+		return 0;
+	snprintf(what, sizeof(what), "%s takes %s: %d %s given", a->name,
+	    locations(a), n, n == 1 ? "was" : "were");
+	return action_misuse(a, what);
+}
+
+int
 action_misuse(const struct action *a, const char *what)
 {
 	log_error("%s", what);
@@ -514,7 +539,9 @@ action_list(FILE *f)
 void
 action_begin(char **argv)
 {
-	optind = 1;
+	/* 0: glibc starts over, taking this call's ordering (the global
+	 * options before the action stop at the first operand, "+") */
+	optind = 0;
 	argv[0] = (char *)"capback"; /* for getopt's messages */
 }
 
@@ -567,7 +594,9 @@ long_options(const struct action *a)
 int
 action_next(const struct action *a, int argc, char **argv)
 {
-	int c = getopt_long(argc, argv, "+h", long_options(a), NULL);
+	/* options may follow the locations, as rdiff-backup's do ("--"
+	 * ends them) */
+	int c = getopt_long(argc, argv, "h", long_options(a), NULL);
 
 	if (c == 'h') {
 		action_usage(a, stdout);

@@ -78,6 +78,11 @@ void action_usage(const struct action *a, FILE *f);
  * returns 1, the exit status. */
 int action_misuse(const struct action *a, const char *what);
 
+/* action_operands(a, argc, min, max): 0 if between ${min} and ${max}
+ * operands follow the options, else the error (naming the locations
+ * the action takes and how many were given) and the usage: 1. */
+int action_operands(const struct action *a, int argc, int min, int max);
+
 /* The list of actions of capback --help (one line each). */
 void action_list(FILE *f);
 

@@ -417,8 +417,8 @@ drill_main(int argc, char **argv, const char *verbosity)
 	}
 	if (json_mode)
 		hout = stderr; /* the text as it goes; the JSON at the end */
-	if (argc - optind != 1)
-		return action_misuse(a, "drill needs one REPOSITORY");
+	if (action_operands(a, argc, 1, 1))
+		return 1;
 	/* on a terminal, as restore's; not under --json's text stream */
 	if (d.progress == -1)
 		d.progress = isatty(2) && !json_mode && atoi(verbosity) >= 3;

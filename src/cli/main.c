@@ -66,14 +66,15 @@ usage_main(FILE *f)
 	    "                        (default \"ssh -C {h}\"; the role's "
 	    "command is appended)\n"
 	    "  -v, --verbosity N     0 silent .. 3 default, 4 a line a file, 5 "
-	    "debug\n"
+	    "debug (to 9)\n"
 	    "  --force               allow risky operations (see actions)\n"
 	    "  --wait[=SECS]         wait for a repository another action "
 	    "is changing\n"
 	    "                        (else refused; reads wait anyway)\n"
 	    "  -V, --version         print the version\n"
-	    "  --api-version N       rdiff-backup's (200 or 201): accepted, "
-	    "changes nothing\n"
+	    "  --api-version N       rdiff-backup's (200 or 201): 201 makes "
+	    "--parsable-output\n"
+	    "                        YAML, as rdiff-backup's\n"
 	    "  --parsable-output     list increments in rdiff-backup's "
 	    "machine form\n"
 	    "  -h, --help            this text; ACTION --help for an "
@@ -539,8 +540,8 @@ cmd_backup(int argc, char **argv, struct global *g)
 		case 'F': full = 1; break;
 		}
 	}
-	if (argc - optind != 2)
-		return action_misuse(a, "backup needs SOURCE and REPOSITORY");
+	if (action_operands(a, argc, 2, 2))
+		return 1;
 	shost = split_remote(argv[optind], &spath);
 	rhost = split_remote(argv[optind + 1], &rpath);
 	if (shost != NULL && rhost != NULL)
@@ -647,8 +648,8 @@ cmd_restore(int argc, char **argv, struct global *g)
 		case '0': sel.nul_sep = 1; break;
 		}
 	}
-	if (argc - optind != 2)
-		return action_misuse(a, "restore needs REPOSITORY and TARGET");
+	if (action_operands(a, argc, 2, 2))
+		return 1;
 	if ((sargv = calloc((size_t)argc * 2 + 24, sizeof(*sargv))) == NULL)
 		fatal("out of memory");
 	sargv[sn++] = (char *)"capback-writer";
@@ -661,7 +662,7 @@ cmd_restore(int argc, char **argv, struct global *g)
 		if (needs_source_fs(sel.sel[i]))
 			fatal("restore selects from the repository's records: "
 			      "--%.*s needs the source's file system (it goes "
-			      "with backup and compare)",
+			      "with backup)",
 			    (int)strcspn(sel.sel[i], "="), sel.sel[i]);
 	/* the globs match TARGET/path as written, as rdiff-backup's */
 	check_select(dloc, sel.sel, sel.n, sel.nul_sep);
@@ -739,8 +740,8 @@ cmd_regress(int argc, char **argv, const struct global *g)
 	while ((c = action_next(a, argc, argv)) != -1)
 		if (c == 'N')
 			native = 1;
-	if (argc - optind != 1)
-		return action_misuse(a, "regress needs REPOSITORY");
+	if (action_operands(a, argc, 1, 1))
+		return 1;
 	add_globals(wargv, &wn, g, G_FORCE | G_WAIT);
 	if (native)
 		wargv[wn++] = (char *)"--native-owners";
@@ -787,7 +788,7 @@ run_query(const char *mode, const char *at, const char *location,
 		wargv[wn++] = (char *)"--find-repo";
 	for (; extra != NULL && *extra != NULL && wn < 18; extra++)
 		wargv[wn++] = *extra;
-	if (g->parsable) {
+	if (g->parsable && strncmp(mode, "list-", 5) == 0) {
 		wargv[wn++] = (char *)"--parsable";
 		wargv[wn++] =
 		    (char *)(g->api >= 201 || strcmp(mode, "list-sizes") == 0 ?
@@ -849,25 +850,18 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 		case 'g': progress = 0; break;
 		}
 	}
-	if (argc - optind != 1) {
-		char what[64];
-
-		snprintf(what, sizeof(what), "%s needs REPOSITORY", a->name);
-		return action_misuse(a, what);
-	}
+	if (action_operands(a, argc, 1, 1))
+		return 1;
 	if (size)
 		mode = "list-sizes";
-	if (g->parsable && strncmp(mode, "list-", 5) != 0)
-		fatal("--parsable-output goes with list increments");
-	if (g->parsable && strcmp(mode, "list-files") == 0)
-		fatal("--parsable-output goes with list increments (list "
-		      "files prints one path a line already)");
+	/* --parsable-output changes list increments only (list files and
+	 * verify print the same with rdiff-backup's too) */
 	if (json) {
 		if ((strcmp(mode, "verify") == 0 && all) ||
 		    strcmp(mode, "list-sizes") == 0 || g->parsable)
-			fatal("--json goes with list increments (without "
-			      "--size or --parsable-output), list files and "
-			      "verify (without --all)");
+			fatal("--json is one machine form, --size and "
+			      "--parsable-output another: give one (and verify "
+			      "--json checks one session, not --all)");
 		extra[ne++] = (char *)"--json";
 	}
 	if (strcmp(mode, "verify") == 0 && strchr(argv[optind], ':') == NULL &&
@@ -908,8 +902,8 @@ cmd_diff(int argc, char **argv, const struct global *g)
 		case 'j': extra[ne++] = (char *)"--json"; break;
 		}
 	}
-	if (argc - optind != 1)
-		return action_misuse(a, "diff needs REPOSITORY[/PATH]");
+	if (action_operands(a, argc, 1, 1))
+		return 1;
 	if (at[1] != NULL) {
 		extra[ne++] = (char *)"--at2";
 		extra[ne++] = (char *)at[1];
@@ -928,8 +922,8 @@ cmd_versions(int argc, char **argv, const struct global *g)
 	while ((c = action_next(a, argc, argv)) != -1)
 		if (c == 'j')
 			extra[0] = (char *)"--json";
-	if (argc - optind != 1)
-		return action_misuse(a, "versions needs REPOSITORY/PATH");
+	if (action_operands(a, argc, 1, 1))
+		return 1;
 	return run_query("versions", NULL, argv[optind], g, extra);
 }
 
@@ -1049,8 +1043,8 @@ cmd_compare(int argc, char **argv, const struct global *g)
 	if (strcmp(method, "meta") != 0 && strcmp(method, "hash") != 0 &&
 	    strcmp(method, "full") != 0)
 		fatal("--method must be meta, hash or full, not '%s'", method);
-	if (argc - optind != 2)
-		return action_misuse(a, "compare needs SOURCE and REPOSITORY");
+	if (action_operands(a, argc, 2, 2))
+		return 1;
 	shost = split_remote(argv[optind], &spath);
 	if (strstr(argv[optind + 1], "::"))
 		fatal("compare reads the repository where it is: run it on "
@@ -1406,7 +1400,10 @@ main(int argc, char **argv)
 		return calculate_main(argc, argv);
 	if (strcmp(argv[0], "info") == 0)
 		return info_main(argc, argv, g.api);
-	log_error("unknown action '%s'", argv[0]);
+	log_error("unknown action '%s'%s", argv[0],
+	    strspn(argv[0], "0123456789") == strlen(argv[0]) ?
+		" (a number: --wait takes its seconds as --wait=SECONDS)" :
+		"");
 	usage_main(stderr);
 	return 1;
 }

@@ -1133,6 +1133,16 @@ json_str(FILE *f, const char *s)
 	log_json_str(f, s, strlen(s));
 }
 
+/* A time (or an age) in JSON: its number, or null for 0 (never). */
+static void
+json_time(int64_t t)
+{
+	if (t == 0)
+		printf("null");
+	else
+		printf("%lld", (long long)t);
+}
+
 int
 status_main(int argc, char **argv)
 {
@@ -1208,12 +1218,19 @@ status_main(int argc, char **argv)
 			json_str(stdout, r.status);
 			printf(", \"why\": ");
 			json_str(stdout, r.why);
-			printf(", \"last_finished\": %lld, \"newest_backup\": "
-			       "%lld, \"backup_age_s\": %lld, \"last_drill\": "
-			       "%lld, \"oldest_proven\": ",
-			    (long long)r.finished, (long long)newest,
-			    newest ? (long long)(now - newest) : -1LL,
-			    (long long)r.drilled);
+			/* what never happened is null, not 0 or -1 */
+			printf(", \"last_finished\": ");
+			json_time(r.finished);
+			printf(", \"newest_backup\": ");
+			json_time(newest);
+			if (newest != 0) /* an age of 0 s is an age */
+				printf(", \"backup_age_s\": %lld",
+				    (long long)(now - newest));
+			else
+				printf(", \"backup_age_s\": null");
+			printf(", \"last_drill\": ");
+			json_time(r.drilled);
+			printf(", \"oldest_proven\": ");
 			/* the time alone, and how it was proven apart */
 			if (proven_time(r.oldest_proven) == 0)
 				printf("null, \"oldest_proven_time\": null, "
@@ -1245,7 +1262,7 @@ status_main(int argc, char **argv)
 		}
 	}
 	if (json)
-		printf("\n]}\n");
+		printf("\n], \"ok\": %s}\n", bad ? "false" : "true");
 	config_free(&c);
 	return bad ? 1 : 0;
 }

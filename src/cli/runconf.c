@@ -12,6 +12,7 @@
 
 #include <ini.h>
 
+#include "cb_err.h"
 #include "log.h"
 #include "select.h"
 #include "timespec.h"
@@ -267,6 +268,23 @@ host_key(struct config *c, const char *section, const char *key, const char *v)
 			return refuse(c, "more than %d rules", MAX_RULES);
 		if (noarg && yes_no(v, &on) != 0)
 			return refuse(c, "%s = %s: yes or no", key, v);
+		if (!noarg && strstr(key, "filelist") == NULL) {
+			/* a value backup would refuse is refused here,
+			 * before anything runs (sizes, names, regexps) */
+			struct select *s;
+			char err[512];
+			int r;
+
+			if (select_new("/", &s) != 0)
+				fatal("out of memory");
+			r = select_add(s, key, v, strlen(v), 0, err,
+			    sizeof(err));
+			select_free(s);
+			if (r == CB_ERR_NOMEM)
+				fatal("out of memory");
+			if (r != 0)
+				return refuse(c, "%s = %s: %s", key, v, err);
+		}
 		if (!noarg)
 			add_rule(h, key, v);
 		else if (on)

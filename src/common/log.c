@@ -176,7 +176,28 @@ put_quoted(FILE *f, const char *t)
 void
 log_json_str(FILE *f, const char *p, unsigned long len)
 {
-	put_quoted(f, log_name(p, len));
+	const unsigned char *u = (const unsigned char *)p;
+	size_t i = 0, k;
+
+	/* JSON's own escapes where it has them, so that a name with a
+	 * newline or a backslash reads back as itself; only bytes that are
+	 * not UTF-8 (or what log_name would not show) become \xNN text */
+	fputc('"', f);
+	while (i < len) {
+		if (u[i] == '"' || u[i] == '\\') {
+			fputc('\\', f);
+			fputc(u[i++], f);
+		} else if (u[i] < 0x20 || u[i] == 0x7f)
+			fprintf(f, "\\u%04x", u[i++]);
+		else if (u[i] < 0x80)
+			fputc(u[i++], f);
+		else if ((k = utf8_shown(u + i, len - i)) > 0) {
+			fwrite(p + i, 1, k, f);
+			i += k;
+		} else
+			fprintf(f, "\\\\x%02x", u[i++]);
+	}
+	fputc('"', f);
 }
 
 void

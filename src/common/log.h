@@ -50,9 +50,10 @@ const char *log_name(const char *p, unsigned long len);
 const char *log_text(const char *p, unsigned long len);
 
 /*
- * log_json_str(f, p, len): ${p} as a JSON string on ${f}, shown as
- * log_name shows a name (so valid UTF-8 with no control character; a
- * byte shown as \xNN reads back as those four characters).
+ * log_json_str(f, p, len): ${p} as a JSON string on ${f}: '"', '\' and
+ * control characters as JSON escapes (they read back as themselves),
+ * UTF-8 as it is; a byte that is not UTF-8 (or a character log_name
+ * would not show, such as a bidi control) as the text \xNN.
  */
 void log_json_str(FILE *f, const char *p, unsigned long len);
 

@@ -83,6 +83,7 @@ struct restorer {
 	int force;
 	int no_prune; /* --no-prune: keep what TARGET holds beyond the
 		       * stream (a selection sent part of the session) */
+	unsigned long pruned; /* names of DEST removed (--force) */
 	struct frame_in in;
 	struct frame_out out;
 	struct pathcheck pc;
@@ -131,7 +132,7 @@ rs_error(struct restorer *rs, const struct meta_rec *r, const char *what,
 	log_error("%s '%s': %s", what, log_quote(r->path, r->pathlen),
 	    strerror(err));
 	if (rs->drill)
-		dprintf(DRILL_FD, "FAIL\t%s\t%s: %s\n",
+		dprintf(DRILL_FD, "FAIL\t%s\t%s (%s)\n",
 		    log_quote(r->path, r->pathlen), what, strerror(err));
 	rs->errors++;
 }
@@ -577,7 +578,8 @@ prune_old(struct restorer *rs, struct rlevel *l, const char *upto)
 				    log_quote(l->rec.path, l->rec.pathlen),
 				    log_quote(n, strlen(n)), strerror(errno));
 				rs->errors++;
-			}
+			} else
+				rs->pruned++;
 		}
 		free(n);
 		l->old[l->iold++] = NULL;
@@ -703,8 +705,10 @@ confine(const char *dest)
 	int n, pfd = fs_open_parent(dest);
 
 	if (pfd < 0)
-		fatal("cannot open the directory of destination '%s': %s", dest,
-		    strerror(errno));
+		fatal("cannot open the directory of destination '%s': %s%s",
+		    dest, strerror(errno),
+		    errno == ENOENT ? " (restore --create-full-path makes it)" :
+				      "");
 	idmap_load(); /* owners by name: the databases as of now */
 	rules[0] = (struct sandbox_rule){ pfd, SB_FS_READ | SB_FS_WRITE };
 	n = 1;
@@ -1058,7 +1062,7 @@ file_end(struct restorer *rs, uint32_t err)
 	if (err != 0)
 		rs_error(rs, r, "cannot read the repository copy of", (int)err);
 	else if (rs->sink.off != r->size)
-		rs_error(rs, r, "size differs from the metadata for", EIO);
+		rs_error(rs, r, "size differs from the metadata:", EIO);
 	else if (!pending)
 		check_sha1(rs, r, sha1);
 	if (!pending)
@@ -1174,8 +1178,10 @@ open_dest_parent(struct restorer *rs)
 		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
 	if (rs->dest_parent < 0)
-		fatal("cannot open the directory of destination '%s': %s",
-		    rs->dest, strerror(errno));
+		fatal("cannot open the directory of destination '%s': %s%s",
+		    rs->dest, strerror(errno),
+		    errno == ENOENT ? " (restore --create-full-path makes it)" :
+				      "");
 	if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
 		fatal("destination '%s' cannot be replaced by a file",
 		    rs->dest);
@@ -1404,5 +1410,10 @@ main(int argc, char **argv)
 	free(rs.dest_base);
 	if (base != NULL)
 		free((char *)base);
+	/* --force makes DEST the session: say what that took away */
+	if (rs.pruned > 0)
+		log_warn("removed %lu name%s in %s that the backup does not "
+			 "hold (--force; -v 4 names them)",
+		    rs.pruned, rs.pruned == 1 ? "" : "s", rs.dest);
 	return rs.errors > 0 ? 4 : 0;
 }

@@ -387,7 +387,12 @@ count_entry(struct session *s, struct action *a)
 			s->st.new_size += n->size;
 		if (log_verbosity() >= 4) /* -v 4: a line a file */
 			log_info("new: %s", log_name(n->path, n->pathlen));
-	} else if (!meta_attr_equal(n, &a->prev) || a->dec != D_NONE) {
+	} else if (!meta_attr_equal(n, &a->prev) ||
+	    (a->dec != D_NONE && !a->rehash)) {
+		/* (a file read again only for --check-unchanged counts as
+		 * changed once its content is found to differ) */
+		if (a->rehash)
+			a->rehash = 2; /* counted here already */
 		s->st.changed_files++;
 		if (n->type == META_REG)
 			s->st.changed_src_size += n->size;
@@ -797,9 +802,12 @@ close_outputs(struct session *s)
 static void
 stat_line(struct strbuf *sb, const char *key, uint64_t v, int bytes)
 {
+	char h[48];
+
+	/* "4933 (4.82 KB)": rdiff-backup's byte summary */
 	if (bytes)
-		strbuf_addf(sb, "%s %llu (%llu bytes)\n", key,
-		    (unsigned long long)v, (unsigned long long)v);
+		strbuf_addf(sb, "%s %llu (%s)\n", key, (unsigned long long)v,
+		    timefmt_byte_summary((double)v, h, sizeof(h)));
 	else
 		strbuf_addf(sb, "%s %llu\n", key, (unsigned long long)v);
 }
@@ -837,8 +845,9 @@ write_statistics(struct session *s, const char *ts)
 	stat_line(&sb, "ChangedMirrorSize", s->st.changed_mirror_size, 1);
 	stat_line(&sb, "IncrementFiles", s->st.inc_files, 0);
 	stat_line(&sb, "IncrementFileSize", s->st.inc_size, 1);
-	strbuf_addf(&sb, "TotalDestinationSizeChange %lld (%lld bytes)\n",
-	    (long long)change, (long long)change);
+	strbuf_addf(&sb, "TotalDestinationSizeChange %lld (%s)\n",
+	    (long long)change,
+	    timefmt_byte_summary((double)change, p3, sizeof(p3)));
 	stat_line(&sb, "Errors", s->st.errors, 0);
 	snprintf(name, sizeof(name), "session_statistics.%s.data", ts);
 	if (sb.buf == NULL ||
@@ -1103,9 +1112,11 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 			 "and mode (the mirror keeps native owners): %llu",
 		    (unsigned long long)s.native_fixed);
 	if (o->rehash)
-		log_warn("--check-unchanged: %llu files changed although "
-			 "their size and modification time did not",
-		    (unsigned long long)s.rehash_changed);
+		log_warn("--check-unchanged: %llu file%s changed although "
+			 "%s size and modification time did not",
+		    (unsigned long long)s.rehash_changed,
+		    s.rehash_changed == 1 ? "" : "s",
+		    s.rehash_changed == 1 ? "its" : "their");
 	{
 		uint8_t b[12] = { 0 };
 		int k;

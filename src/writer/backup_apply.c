@@ -813,6 +813,11 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 	r->has_sha1 = 1;
 	r->size = s->sink.off;
 	if (a->rehash && memcmp(a->prev.sha1, r->sha1, 20) != 0) {
+		if (a->rehash == 1) { /* its attributes were the same */
+			s->st.changed_files++;
+			s->st.changed_src_size += r->size;
+			s->st.changed_mirror_size += a->prev.size;
+		}
 		log_warn("'%s': the content changed but the size and "
 			 "modification time did not (bit rot, or a tool that "
 			 "sets times back); the new content is backed up, the "

@@ -34,7 +34,8 @@ struct action {
 	char *link_to;	  /* D_LINK: first path of the hard-link group */
 	size_t siglen;	  /* D_DATA asked by WANT_DELTA: signature bytes */
 	int replaces_dir; /* a directory stood here: no .missing marker */
-	int rehash;	  /* read although size and mtime are the same */
+	int rehash;	  /* read although size and mtime are the same (2:
+			   * counted as changed for its attributes) */
 	size_t bytes;	  /* held in memory, counted in session.qbytes */
 };
 

@@ -238,6 +238,7 @@ main(int argc, char **argv)
 	if (!(o.sublen == 1 && o.sub[0] == '.') &&
 	    strcmp(argv[optind], "restore-source") != 0 &&
 	    strcmp(argv[optind], "list-increments") != 0 &&
+	    strcmp(argv[optind], "list-sizes") != 0 &&
 	    strcmp(argv[optind], "list-files") != 0 &&
 	    strcmp(argv[optind], "list-changed") != 0 &&
 	    strcmp(argv[optind], "diff") != 0 &&

@@ -40,6 +40,9 @@ inc_item_cmp(const void *a, const void *b)
 	return (x->t > y->t) - (x->t < y->t);
 }
 
+static int path_increments_machine(struct repo *repo,
+    const struct writer_opts *o, struct inc_item *items, size_t n, int dfd);
+
 /*
  * The increments of one path: increments/<dir>/<name>.<T>.<ext>[.gz], as
  * rdiff-backup lists them for "list increments REPO/path".
@@ -56,7 +59,7 @@ list_path_increments(struct repo *repo, const struct writer_opts *o)
 	struct incname in;
 	struct inc_times times;
 	DIR *d = NULL;
-	int fd;
+	int fd, mfd;
 
 	if (inc_times_load(repo->datafd, &times) != 0)
 		fatal("cannot list the sessions of '%s'", repo->path);
@@ -85,11 +88,15 @@ list_path_increments(struct repo *repo, const struct writer_opts *o)
 	}
 	if (d != NULL && errno != 0)
 		fatal("cannot list '%s': %s", dir, strerror(errno));
+	/* the machine forms look at snapshot increments' own types */
+	mfd = (o->parsable || o->json) && d != NULL ? dup(fd) : -1;
 	if (d != NULL)
 		closedir(d);
 	inc_times_release(&times);
 	if (n > 1)
 		qsort(items, n, sizeof(*items), inc_item_cmp);
+	if (o->parsable || o->json)
+		return path_increments_machine(repo, o, items, n, mfd);
 	printf("Found %zu increments:\n", n);
 	for (i = 0; i < n; i++) {
 		printf("    %s   %s\n",
@@ -127,6 +134,103 @@ entry_time_cmp(const void *a, const void *b)
 	return (x->inc.time > y->inc.time) - (x->inc.time < y->inc.time);
 }
 
+/* rdiff-backup's type of what an increment ${name} (in ${dfd}) holds. */
+static const char *
+inc_type(int dfd, const char *name)
+{
+	const char *ext = strrchr(name, '.');
+	struct stat st;
+
+	if (ext != NULL && strcmp(ext, ".gz") == 0)
+		for (ext--; ext > name && *ext != '.'; ext--)
+			;
+	if (ext == NULL)
+		return "special";
+	if (strncmp(ext, ".dir", 4) == 0)
+		return "directory";
+	if (strncmp(ext, ".diff", 5) == 0)
+		return "regular";
+	if (strncmp(ext, ".missing", 8) == 0)
+		return "missing";
+	/* a snapshot: the type of the increment file itself */
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return "missing";
+	return S_ISDIR(st.st_mode) ? "directory" :
+	    S_ISREG(st.st_mode)	   ? "regular" :
+				     "special";
+}
+
+/*
+ * list increments REPO/PATH in rdiff-backup's machine forms (API 200:
+ * "TIME TYPE" lines; 201: YAML of base, time, type) or JSON: each
+ * increment, then the mirror's entry, typed by its current record.
+ */
+static int
+path_increments_machine(struct repo *repo, const struct writer_opts *o,
+    struct inc_item *items, size_t n, int dfd)
+{
+	struct writer_opts cur = *o;
+	struct mdhist_path *ph = NULL;
+	struct meta_rec rec;
+	const char *mtype = "missing", *slash = memrchr(o->sub, '/', o->sublen);
+	const char *base = slash ? slash + 1 : o->sub;
+	char ts[TIMEFMT_LEN];
+	int64_t t;
+
+	meta_rec_init(&rec);
+	cur.at = NULL;
+	if (mdhist_path_new(repo->datafd, o->sub, o->sublen, &ph) != 0)
+		fatal("out of memory");
+	if (snapsrc_path_at(ph, repo, &cur, &t, &rec))
+		mtype = rec.type == META_DIR ? "directory" :
+		    rec.type == META_REG     ? "regular" :
+					       "special";
+	meta_rec_clear(&rec);
+	mdhist_path_free(ph);
+	if (o->parsable == 2)
+		printf("---\n");
+	if (o->json) {
+		printf("{\"path\": ");
+		log_json_str(stdout, o->sub, o->sublen);
+		printf(", \"increments\": [");
+	}
+	for (size_t i = 0; i <= n; i++) {
+		int64_t it = i < n ? items[i].t : repo->cur_time;
+		const char *ty = i < n ? inc_type(dfd, items[i].name) : mtype;
+		const char *nm = i < n ? items[i].name : base;
+		size_t nl =
+		    i < n ? strlen(nm) : o->sublen - (size_t)(base - o->sub);
+
+		if (o->json) {
+			timefmt_utc(it, ts);
+			printf("%s\n  {\"time\": %lld, \"at\": \"%s\", "
+			       "\"type\": \"%s\", \"current\": %s, "
+			       "\"base\": ",
+			    i ? "," : "", (long long)it, ts, ty,
+			    i < n ? "false" : "true");
+			log_json_str(stdout, nm, nl);
+			printf("}");
+		} else if (o->parsable == 1)
+			printf("%lld %s\n", (long long)it, ty);
+		else {
+			printf("- base: ");
+			log_yaml_scalar(stdout, nm, nl);
+			printf("\n  time: %lld\n  type: %s\n", (long long)it,
+			    ty);
+		}
+		if (i < n)
+			free(items[i].name);
+	}
+	if (o->parsable == 2)
+		printf("...\n\n");
+	if (o->json)
+		printf("\n]}\n");
+	free(items);
+	if (dfd >= 0)
+		close(dfd);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
 /*
  * The sessions with increments, as rdiff-backup lists them: the root
  * markers increments.<T>.dir by their stored names (a session written
@@ -140,12 +244,8 @@ writer_list_increments(struct repo *repo, const struct writer_opts *o)
 	char when[64];
 	int r;
 
-	if (!(o->sublen == 1 && o->sub[0] == '.')) {
-		if (o->json || o->parsable)
-			fatal("--json and --parsable-output list the sessions "
-			      "of a whole repository");
+	if (!(o->sublen == 1 && o->sub[0] == '.'))
 		return list_path_increments(repo, o);
-	}
 	if ((r = repo_scan(repo->datafd, &e, &n)) != 0)
 		fatal("cannot list the sessions of '%s': %s", repo->path,
 		    cb_strerror(r));
@@ -745,9 +845,15 @@ writer_remove_older(struct repo *repo, const struct writer_opts *o)
 		free(inc);
 		return 1;
 	}
+	/* what goes, as rdiff-backup names it (at the default level) */
+	log_msg(3,
+	    "removing the increments of the session%s:", cand == 1 ? "" : "s");
+	for (i = 0; i < ninc; i++)
+		if (inc[i] < t && inc[i] != repo->cur_time &&
+		    timefmt_utc(inc[i], ts) == 0)
+			log_msg(3, "    %s", ts);
 	free(inc);
 	timefmt_utc(newest, ts);
-	log_info("removing increments up to %s", ts);
 	/* First the sessions' own files at the top (markers, metadata,
 	 * statistics), oldest first: once they are gone the sessions are
 	 * no longer listed, so a removal stopped halfway never leaves a

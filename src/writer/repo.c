@@ -392,8 +392,8 @@ repo_check_for_backup(const char *path, int force, struct repo *repo)
 		repo->was_empty = e == 1;
 		if (e == 0 && !force)
 			fatal("'%s' exists, is not empty and is not a backup "
-			      "repository (use --force to back up into it "
-			      "anyway)",
+			      "repository (capback --force backup ... backs "
+			      "up into it anyway)",
 			    path);
 		return;
 	}

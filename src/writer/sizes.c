@@ -7,6 +7,7 @@
  * plus every newer session's increments.  Also its --parsable-output
  * forms of list increments.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -110,6 +111,43 @@ visit_inc(struct inc_walk *w, int dirfd, const char *name, enum inc_class c,
 	return 0;
 }
 
+/*
+ * The increments of the path itself (rdiff-backup's base increments of
+ * its ref_inc: NAME.<T>.diff.gz and the like beside it in its parent's
+ * increments directory).
+ */
+static void
+path_own_increments(struct repo *repo, const struct writer_opts *o,
+    struct inc_times *times, struct sizes *s)
+{
+	const char *slash = memrchr(o->sub, '/', o->sublen);
+	const char *base = slash ? slash + 1 : o->sub;
+	size_t blen = o->sublen - (size_t)(base - o->sub), n, i;
+	char dir[META_PATH_MAX + 16], **names;
+	struct incname in;
+	struct stat st;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "increments%s%.*s", slash ? "/" : "",
+	    slash ? (int)(slash - o->sub) : 0, o->sub);
+	if ((fd = fs_open_beneath(repo->datafd, dir,
+		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0)) < 0)
+		return;
+	if (fs_list_names(fd, &names, &n) != 0)
+		fatal("cannot list '%s': %s", dir, strerror(errno));
+	for (i = 0; i < n; i++) {
+		if (inc_classify(fd, names[i], DT_UNKNOWN, times, &in) ==
+			INC_REAL &&
+		    in.baselen == blen && memcmp(names[i], base, blen) == 0 &&
+		    fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    !S_ISDIR(st.st_mode))
+			add_size(s, in.time, (uint64_t)st.st_size);
+		free(names[i]);
+	}
+	free(names);
+	close(fd);
+}
+
 static int
 tsize_cmp(const void *a, const void *b)
 {
@@ -129,8 +167,8 @@ writer_list_sizes(struct repo *repo, const struct writer_opts *o)
 	uint64_t mirror, cum;
 	int fd;
 
-	if (!(o->sublen == 1 && o->sub[0] == '.'))
-		fatal("list increments --size works on a whole repository");
+	int whole = o->sublen == 1 && o->sub[0] == '.';
+
 	/* the walk holds a descriptor per level, and a host may make its
 	 * tree some 2000 levels deep: the soft limit up to the hard one */
 	{
@@ -148,32 +186,56 @@ writer_list_sizes(struct repo *repo, const struct writer_opts *o)
 	w.times = &times;
 	w.visit = visit_inc;
 	w.arg = &s;
-	fd = openat(repo->datafd, "increments",
-	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	{
+		/* the increments beneath the path (never through a
+		 * symlink: the names are the host's) */
+		char dir[META_PATH_MAX + 16];
+
+		snprintf(dir, sizeof(dir), "increments%s%.*s", whole ? "" : "/",
+		    whole ? 0 : (int)o->sublen, o->sub);
+		fd = fs_open_beneath(repo->datafd, dir,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	}
 	if (fd >= 0) {
 		inc_tree_walk(fd, &w);
 		close(fd);
 	}
 	strbuf_release(&w.path);
-	inc_times_release(&times);
-	if (repo_scan(repo->datafd, &e, &n) != 0)
-		fatal("cannot list the sessions of '%s'", repo->path);
-	for (i = 0; i < n; i++) {
-		struct stat st;
+	if (whole) { /* the sessions' root markers */
+		if (repo_scan(repo->datafd, &e, &n) != 0)
+			fatal("cannot list the sessions of '%s'", repo->path);
+		for (i = 0; i < n; i++) {
+			struct stat st;
 
-		if (e[i].base == RB_INCREMENTS &&
-		    fstatat(repo->datafd, e[i].name, &st,
-			AT_SYMLINK_NOFOLLOW) == 0)
-			add_size(&s, e[i].inc.time, (uint64_t)st.st_size);
-	}
-	repo_scan_free(e, n);
-	/* the mirror's own row, and the root directory's entry itself */
+			if (e[i].base == RB_INCREMENTS &&
+			    fstatat(repo->datafd, e[i].name, &st,
+				AT_SYMLINK_NOFOLLOW) == 0)
+				add_size(&s, e[i].inc.time,
+				    (uint64_t)st.st_size);
+		}
+		repo_scan_free(e, n);
+	} else
+		path_own_increments(repo, o, &times, &s);
+	inc_times_release(&times);
+	/* the mirror's own row, and the top entry itself */
 	{
 		struct stat st;
+		int top = whole ? repo->rootfd :
+				  fs_open_beneath(repo->rootfd, o->sub,
+				      O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
 
-		mirror = tree_total(repo->rootfd, 1);
-		if (fstat(repo->rootfd, &st) == 0)
-			mirror += (uint64_t)st.st_size;
+		if (top < 0)
+			fatal("'%s' is not in the mirror of '%s': %s",
+			    log_name(o->sub, o->sublen), repo->path,
+			    strerror(errno));
+		if (fstat(top, &st) != 0)
+			fatal("cannot examine '%s': %s",
+			    log_name(o->sub, o->sublen), strerror(errno));
+		mirror = (uint64_t)st.st_size;
+		if (S_ISDIR(st.st_mode))
+			mirror += tree_total(top, whole);
+		if (!whole)
+			close(top);
 	}
 	for (i = 0; i < s.n; i++)
 		if (s.v[i].t == repo->cur_time)

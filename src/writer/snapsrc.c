@@ -15,6 +15,7 @@
 #include "mdhist.h"
 #include "select.h"
 #include "strbuf.h"
+#include "timefmt.h"
 #include "writer.h"
 
 void
@@ -263,9 +264,14 @@ snapsrc_end(struct snapsrc *s, int rc)
 {
 	if (rc != CB_ERR_EOF)
 		fatal("reading metadata: %s", cb_strerror(rc));
-	if (s->count == 0)
-		fatal("'%s' is not in the backup of that time",
-		    log_quote(s->sub, s->sublen));
+	if (s->count == 0) {
+		char when[TIMEFMT_LEN];
+
+		timefmt_utc(s->t, when);
+		fatal("'%s' is not in the session of %s (list files --at %s "
+		      "REPOSITORY shows what is)",
+		    log_quote(s->sub, s->sublen), when, when);
+	}
 }
 
 void

@@ -48,6 +48,12 @@ complete_line() {
 	grep -qx -- --exclude-other-filesystems <<<"$out"
 	[ "$(complete_line 'capback list increments --s')" = --size ]
 	[ "$(complete_line 'capback backup --print-s')" = --print-statistics ]
+	# list files: its own options, not list increments' nor those its
+	# help's prose names (walk-through)
+	out=$(complete_line 'capback list files --')
+	grep -qx -- --changed-since <<<"$out"
+	! grep -qx -- --size <<<"$out"
+	! grep -qx -- --parsable-output <<<"$out"
 }
 
 @test "--at offers the sessions of the repository on the line" {
@@ -61,6 +67,9 @@ complete_line() {
 	grep -qx '2023-11-14T22:13:20Z' <<<"$out"
 	grep -qx '2023-11-15T22:13:20Z' <<<"$out"
 	grep -qx 'now' <<<"$out"
+	# a path inside the repository names it too
+	out=$(complete_line "capback list files $T/repo/a --at ")
+	grep -qx '2023-11-15T22:13:20Z' <<<"$out"
 	# and restore's TARGET is a file name again
 	out=$(complete_line "capback restore $T/repo $T/sr")
 	grep -qx "$T/src" <<<"$out"

@@ -90,7 +90,7 @@ session() {
 	run cb restore "$T/repo/dir/sub/deeper/file" "$T/out"
 	echo "$output status=$status"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"not in the backup"* ]]
+	[[ "$output" == *"is not in the session of"* ]]
 	[ ! -e "$T/out" ]
 	run cb restore "$T/repo/no/such/thing" "$T/out"
 	[ "$status" -eq 1 ]
@@ -152,7 +152,7 @@ session() {
 	[ "$status" -eq 2 ]
 	run cb verify --at $BASE "$T/repo/dir/new"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"not in the backup"* ]]
+	[[ "$output" == *"is not in the session of"* ]]
 	run cb list files --at $BASE "$T/repo/dir/new"
 	[ "$status" -eq 1 ]
 }

@@ -164,6 +164,10 @@ assert isinstance(d["alpha"]["oldest_proven_time"], int) and d["alpha"]["oldest_
 assert d["alpha"]["oldest_proven_by"] in ("sampled", "all"), d
 assert d["gamma"]["oldest_proven"] is None and d["gamma"]["oldest_proven_time"] is None, d
 assert d["gamma"]["last"] == "failed" and d["gamma"]["overdue"], d
+# never is null, not 0 or -1; and the verdict beside the hosts
+assert d["gamma"]["newest_backup"] is None and d["gamma"]["backup_age_s"] is None, d
+assert d["gamma"]["last_drill"] is None and d["alpha"]["backup_age_s"] >= 0, d
+assert json.loads(sys.argv[1])["ok"] is False
 ' "$output"
 	# without the down host all is well...
 	sed -i '/^\[host gamma\]/,$d' "$T/server/capback.conf"
@@ -267,6 +271,16 @@ assert d["state_dir"].endswith("/state/hosts") and d["reason"] == "Permission de
 	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"line 2: [host ../evil]: a host's name has 1 to 64 letters"* ]]
+	# a selection value backup would refuse is refused at load, not
+	# when the host's backup starts (the example once had 10G)
+	printf '[host a]\nsource = /x\nrepository = /y\nmax-file-size = 10G\n' >"$T/bad.conf"
+	run "$CAPBACK_BUILD/capback" status "$T/bad.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"line 4: max-file-size = 10G: --max-file-size needs a positive number of bytes"* ]]
+	printf '[host a]\nsource = /x\nrepository = /y\nexclude-regexp = (\n' >"$T/bad.conf"
+	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"line 4: exclude-regexp = (: bad expression"* ]]
 	run "$CAPBACK_BUILD/capback" run "$T/none.conf"
 	[[ "$output" == *"cannot read the configuration"* ]]
 	[ ! -e /x ] && [ ! -e /y ]

@@ -182,8 +182,11 @@ same_restore() {
 	cb restore --force --exclude live/f repo live
 	[ "$(cat live/f/g/h.txt)" = newer ]
 	[ "$(cat live/a/e.py)" = e2 ]
-	# without a selection --force still makes TARGET the session
-	cb restore --force repo live
+	# without a selection --force still makes TARGET the session, and
+	# says what that removed
+	run cb restore --force repo live
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"removed 2 names in live that the backup does not hold"* ]]
 	[ ! -e live/keep ] && [ ! -e live/f/precious ]
 	[ "$(cat live/f/g/h.txt)" = h ]
 }
