@@ -1121,56 +1121,74 @@ cmd_compare(int argc, char **argv, const struct global *g)
 }
 
 /*
- * The sessions of the local repository ${path} (malloc'd, sorted), 0 in
- * *n when it does not exist yet; fatal when it is something else.
+ * The finished sessions of the repository ${loc} (malloc'd, sorted), as
+ * its writer lists them (on its host for [user@]host::path); with
+ * ${may_be_absent}, an absent or empty local directory has none.
  */
 static int64_t *
-replica_sessions(const char *path, size_t *n, int may_be_absent)
+replica_sessions(const char *loc, size_t *n, int may_be_absent,
+    const struct global *g)
 {
-	int64_t *s = NULL;
-	int dfd = repo_open_data(path), r;
-	struct stat st;
+	char *wargv[12], *out, *line, *host;
+	const char *path;
+	int64_t *s;
+	size_t len, cap = 16;
+	int wn = 0, st;
+	struct stat sb;
 
 	*n = 0;
-	if (dfd < 0) {
-		int fd = -1, empty = 0,
-		    absent = lstat(path, &st) != 0 && errno == ENOENT;
+	host = split_remote(loc, &path);
+	if (host == NULL && may_be_absent) {
+		/* absent or empty: the vault is made (its writer checks) */
+		int fd, empty = 0;
 
-		if (!absent && S_ISDIR(st.st_mode) &&
-		    (fd = open(path,
-			 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
-			empty = fs_dir_is_empty(fd) == 1;
-		if (fd >= 0)
-			close(fd);
-		/* absent or empty: the vault is made (the writer checks) */
-		if (may_be_absent && (empty || absent))
+		if (lstat(path, &sb) != 0 && errno == ENOENT)
 			return NULL;
-		fatal("'%s' is not a repository", path);
+		if (S_ISDIR(sb.st_mode) &&
+		    (fd = open(path,
+			 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >=
+			0) {
+			empty = fs_dir_is_empty(fd) == 1;
+			close(fd);
+		}
+		if (empty)
+			return NULL;
 	}
-	if ((r = repo_sessions(dfd, &s, n)) != 0)
-		fatal("cannot list the sessions of '%s': %s", path,
-		    cb_strerror(r));
-	{
-		/* an unfinished session (a second current_mirror marker,
-		 * the newer) is not one: the vault's writer undoes it and
-		 * it is copied again */
-		struct repo_entry *e = NULL;
-		size_t ne = 0, marks = 0;
-		int64_t newest = 0;
+	wargv[wn++] = (char *)"capback-writer";
+	add_globals(wargv, &wn, g, G_WAIT);
+	wargv[wn++] = (char *)"--";
+	wargv[wn++] = (char *)"list-sessions";
+	wargv[wn++] = (char *)path;
+	wargv[wn] = NULL;
+	out = spawn_capture(host ? remote_wrap(g, host, wargv) : wargv,
+	    1u << 24, &len, &st);
+	if (st != 0)
+		fatal("cannot list the sessions of '%s' (see above)", loc);
+	if ((s = malloc(cap * sizeof(*s))) == NULL)
+		fatal("out of memory");
+	for (line = out; *line != '\0'; line += strcspn(line, "\n") + 1) {
+		char *end;
+		long long t = strtoll(line, &end, 10);
 
-		if (repo_scan(dfd, &e, &ne) != 0)
-			fatal("cannot list '%s': %s", path, strerror(errno));
-		for (size_t i = 0; i < ne; i++)
-			if (e[i].base == RB_CURRENT_MIRROR) {
-				marks++;
-				if (e[i].inc.time > newest)
-					newest = e[i].inc.time;
-			}
-		repo_scan_free(e, ne);
-		if (marks > 1 && *n > 0 && s[*n - 1] == newest)
-			(*n)--;
+		if (end == line || t <= 0 || (*end != '\n' && *end != ' '))
+			fatal("'%s': its writer listed '%.*s' as a session",
+			    loc, (int)strcspn(line, "\n"), line);
+		/* an unfinished session is not one: the vault's writer
+		 * undoes its own and copies it again, a primary's waits */
+		if (strncmp(end, " unfinished", 11) != 0) {
+			if (*n == cap &&
+			    (s = realloc(s, (cap *= 2) * sizeof(*s))) == NULL)
+				fatal("out of memory");
+			if (*n > 0 && t <= s[*n - 1])
+				fatal("'%s': its writer listed the sessions "
+				      "out of order",
+				    loc);
+			s[(*n)++] = (int64_t)t;
+		}
+		if (line[strcspn(line, "\n")] == '\0')
+			break;
 	}
-	close(dfd);
+	free(out);
 	return s;
 }
 
@@ -1178,9 +1196,12 @@ static int
 cmd_replicate(int argc, char **argv, const struct global *g)
 {
 	const struct action *a = action_get(ACT_REPLICATE);
-	int64_t *ps, *vs;
+	/* static: reachable still on the fatal() paths */
+	static int64_t *ps, *vs;
 	size_t np, nv, i, k = 0, todo = 0;
 	int c, dry = 0, rc = 0;
+	const char *ppath;
+	char *phost;
 
 	action_begin(argv);
 	while ((c = action_next(a, argc, argv)) != -1)
@@ -1188,11 +1209,12 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 			dry = 1;
 	if (argc - optind != 2)
 		return action_misuse(a, "replicate needs PRIMARY and VAULT");
-	if (strstr(argv[optind], "::") || strstr(argv[optind + 1], "::"))
-		fatal("replicate copies between local repositories (a remote "
-		      "primary or vault is not supported yet)");
-	ps = replica_sessions(argv[optind], &np, 0);
-	vs = replica_sessions(argv[optind + 1], &nv, 1);
+	if (strstr(argv[optind + 1], "::"))
+		fatal("replicate runs where the vault is: the vault pulls "
+		      "(a remote vault is not supported yet)");
+	ps = replica_sessions(argv[optind], &np, 0, g);
+	vs = replica_sessions(argv[optind + 1], &nv, 1, g);
+	phost = split_remote(argv[optind], &ppath);
 	/* the vault's sessions must be the primary's first ones */
 	for (i = 0; i < nv; i++) {
 		char t[TIMEFMT_LEN];
@@ -1211,7 +1233,7 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 		log_msg(3, "'%s' holds all %zu sessions of '%s'",
 		    argv[optind + 1], np, argv[optind]);
 	for (i = nv; i < np && rc == 0; i++) {
-		char t[TIMEFMT_LEN], at[32], *wa[24], *wb[24];
+		char t[TIMEFMT_LEN], at[32], *wa[24], *wb[24], **ra;
 		int na = 0, nb = 0, sa, sb;
 
 		timefmt_utc(ps[i], t);
@@ -1226,20 +1248,30 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 		wa[na++] = at;
 		wa[na++] = (char *)"--";
 		wa[na++] = (char *)"replica-source";
-		wa[na++] = argv[optind];
+		wa[na++] = (char *)ppath;
 		wa[na] = NULL;
 		wb[nb++] = (char *)"capback-writer";
 		add_globals(wb, &nb, g, G_WAIT);
 		wb[nb++] = (char *)"--current-time";
 		wb[nb++] = at;
 		wb[nb++] = (char *)"--replica";
+		if (phost != NULL) /* over a link: deltas of changed files */
+			wb[nb++] = (char *)"--delta";
 		wb[nb++] = (char *)"--";
 		wb[nb++] = (char *)"backup";
 		wb[nb++] = argv[optind + 1];
 		wb[nb] = NULL;
-		if (spawn_pair(wa, wb, &sa, &sb) != 0)
+		ra = phost ?
+		    spawn_remote_argv(g->schema ? g->schema : "ssh -C {h}",
+			phost, wa) :
+		    NULL;
+		if (spawn_pair(ra ? ra : wa, wb, &sa, &sb) != 0)
 			fatal("cannot start the replication roles: %s",
 			    strerror(errno));
+		if (ra != NULL) { /* one a session: not kept */
+			free(ra[2]);
+			free(ra);
+		}
 		/* 2: done after undoing an unfinished session (a run that
 		 * was stopped); 4, a file left out, is no copy of it */
 		rc = combine(sa, sb) & ~2;

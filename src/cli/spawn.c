@@ -267,6 +267,36 @@ spawn_one(char *const argv[], int *st)
 	return 0;
 }
 
+char *
+spawn_capture(char *const argv[], size_t max, size_t *len, int *st)
+{
+	int p[2];
+	pid_t pid;
+	char *buf = malloc(max + 1);
+	size_t n = 0;
+	ssize_t r;
+
+	if (buf == NULL || pipe2(p, O_CLOEXEC) != 0)
+		fatal("cannot start %s: %s", argv[0], strerror(errno));
+	pid = start(argv, -1, p[1], -1);
+	close(p[1]);
+	while ((r = read(p[0], buf + n, max - n)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			fatal("reading what %s printed: %s", argv[0],
+			    strerror(errno));
+		if ((n += (size_t)r) == max)
+			fatal("%s printed more than %zu bytes", argv[0], max);
+	}
+	close(p[0]);
+	*st = wait_status(pid);
+	end_relays();
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
 int
 spawn_pair(char *const argv_a[], char *const argv_b[], int *st_a, int *st_b)
 {

@@ -1,6 +1,8 @@
 #ifndef SPAWN_H
 #define SPAWN_H
 
+#include <stddef.h>
+
 /*
  * spawn_pair(argv_a, argv_b):
  * Run two role programs joined by two pipes, one each way (each reads
@@ -32,6 +34,13 @@ const char *spawn_installed_libexec_dir(void);
 
 /* spawn_one(argv, st): run one role with our stdio; its status in *st. */
 int spawn_one(char *const argv[], int *st);
+
+/*
+ * spawn_capture(argv, max, len, st): run one role (or a remote one) and
+ * return what it printed on standard output (NUL-terminated, *len
+ * bytes, malloc'd); fatal beyond ${max} bytes.  Its exit status in *st.
+ */
+char *spawn_capture(char *const argv[], size_t max, size_t *len, int *st);
 
 /*
  * spawn_remote_argv(schema, host, argv): the role ${argv} run on ${host}

@@ -31,6 +31,7 @@
 #include "repoloc.h"
 #include "log.h"
 #include "msg.h"
+#include "forced.h"
 #include "sandbox.h"
 #include "wire.h"
 #include "select.h"
@@ -92,6 +93,61 @@ parse_sample(const char *s, struct writer_opts *o)
 	o->sample_r = r;
 }
 
+/*
+ * --serve --read-only --restrict-path DIR: the forced command of the key
+ * a vault pulls with.  The request (SSH_ORIGINAL_COMMAND) may only read:
+ * "capback-writer [-v N] [--at T] [--wait S] -- list-sessions|
+ * replica-source REPOSITORY", REPOSITORY beneath DIR reached without a
+ * symlink.  Returns the request's words (in *argc), or fatal.
+ */
+static char **
+serve_read_only(int argc, char **argv, int *rargc)
+{
+	const char *restrict_path = NULL;
+	char **req;
+	int i, n, ro = 0, fd;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--serve") == 0)
+			continue;
+		if (strcmp(argv[i], "--read-only") == 0)
+			ro = 1;
+		else if (strcmp(argv[i], "--restrict-path") == 0 &&
+		    i + 1 < argc)
+			restrict_path = argv[++i];
+		else
+			fatal("--serve takes --read-only and --restrict-path "
+			      "DIR only, not '%s'",
+			    argv[i]);
+	}
+	if (!ro || restrict_path == NULL)
+		fatal("--serve needs --read-only and --restrict-path DIR (the "
+		      "one forced command there is: a vault's pull)");
+	req = forced_request("capback-writer", "read-only replication", &n);
+	for (i = 1; i < n && strcmp(req[i], "--") != 0; i++) {
+		if ((strcmp(req[i], "-v") == 0 || strcmp(req[i], "--at") == 0 ||
+			strcmp(req[i], "--wait") == 0) &&
+		    i + 1 < n)
+			i++;
+		else
+			fatal("refusing the request: '%s' is not a read-only "
+			      "option",
+			    req[i]);
+	}
+	if (i + 3 != n ||
+	    (strcmp(req[i + 1], "list-sessions") != 0 &&
+		strcmp(req[i + 1], "replica-source") != 0))
+		fatal("refusing the request: this key only lists sessions and "
+		      "sends them (list-sessions, replica-source REPOSITORY)");
+	/* beneath the restrict path, no symlink on the way; the writer
+	 * opens it again as a repository's top (a path inside one, such as
+	 * a nested repository a host planted, is refused there) */
+	fd = forced_open_beneath(restrict_path, req[i + 2], NULL);
+	close(fd);
+	*rargc = n;
+	return req;
+}
+
 /* --find-repo's repository and path, alive until exit (external: leak
  * checkers see them reachable). */
 char *writer_found[2];
@@ -135,6 +191,10 @@ main(int argc, char **argv)
 	size_t nsels = 0;
 	const char *sel_base = NULL;
 
+	if (argc > 1 && strcmp(argv[1], "--serve") == 0) {
+		log_init("capback", 3);
+		argv = serve_read_only(argc, argv, &argc);
+	}
 	memset(&o, 0, sizeof(o));
 	o.verbosity = 3;
 	o.now = (int64_t)time(NULL);
@@ -263,6 +323,12 @@ main(int argc, char **argv)
 		repo_check_for_backup(argv[optind + 1], o.force, &repo);
 		writer_confine(&repo, 1);
 		return writer_backup(&repo, &o);
+	}
+	if (strcmp(argv[optind], "list-sessions") == 0) {
+		repo_open_existing(argv[optind + 1], &repo, 1, 0,
+		    "list sessions");
+		writer_confine(&repo, 0);
+		return writer_list_sessions(&repo, &o);
 	}
 	if (strcmp(argv[optind], "replica-source") == 0) {
 		repo_open_existing(argv[optind + 1], &repo, 0, 0, "replicate");

@@ -883,3 +883,28 @@ writer_remove_older(struct repo *repo, const struct writer_opts *o)
 		fatal("syncing: %s", strerror(errno));
 	return 0;
 }
+
+/*
+ * list-sessions: every session's time, one a line, oldest first; an
+ * unfinished newest session as "TIME unfinished" (capback replicate
+ * copies the finished ones).
+ */
+int
+writer_list_sessions(struct repo *repo, const struct writer_opts *o)
+{
+	int64_t *t = NULL;
+	size_t n = 0;
+	int r;
+
+	(void)o;
+	if ((r = repo_sessions(repo->datafd, &t, &n)) != 0)
+		fatal("cannot list the sessions of '%s': %s", repo->path,
+		    cb_strerror(r));
+	for (size_t i = 0; i < n; i++)
+		printf("%lld%s\n", (long long)t[i],
+		    repo->unfinished && t[i] == repo->failed_time ?
+			" unfinished" :
+			"");
+	free(t);
+	return fflush(stdout) == 0 ? 0 : 1;
+}

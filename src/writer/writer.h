@@ -218,6 +218,8 @@ void writer_confine_created(const struct repo *repo);
 void repo_destroy_new(struct repo *repo);
 
 int writer_backup(struct repo *repo, const struct writer_opts *o);
+/* list-sessions REPO: each session's time a line ("T unfinished"). */
+int writer_list_sessions(struct repo *repo, const struct writer_opts *o);
 /* replica-source REPO: the session (--at) fed to a vault's writer. */
 int writer_serve_replica(struct repo *repo, const struct writer_opts *o);
 int writer_serve_restore(struct repo *repo, const struct writer_opts *o);

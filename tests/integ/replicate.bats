@@ -16,6 +16,7 @@ setup() {
 }
 
 teardown() {
+	pull_teardown
 	teardown_scratch
 }
 
@@ -128,10 +129,10 @@ same_sessions() {
 	[[ "$output" == *"does not have (yet)"* ]]
 	run cb replicate "$T/prim" "$T/src"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"is not a repository"* ]]
+	[[ "$output" == *"is not a backup repository"* ]]
 	run cb replicate "$T/prim" "host::/srv/vault"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"local repositories"* ]]
+	[[ "$output" == *"the vault pulls"* ]]
 }
 
 @test "damage on the primary is not copied: the session fails, the vault's sessions stay as they were, and the next run completes" {
@@ -182,4 +183,74 @@ same_sessions() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 	same_sessions
+}
+
+# pull_setup: the primary's account PRIM serves $T/prim read-only through
+# its key's forced command; the vault's account VLT pulls into $T/vault
+pull_setup() {
+	[ -x /usr/sbin/sshd ] || skip "openssh-server not installed"
+	chmod 0755 "$T"
+	new_user && PRIM=$NEW_USER
+	usermod -s /bin/sh "$PRIM"
+	new_user && VLT=$NEW_USER
+	chown -R "$PRIM" "$T/prim"
+	mkdir "$T/vault" && chown "$VLT" "$T/vault"
+	PORT=$((20000 + RANDOM % 20000))
+	sh "$LIB/sshd-loopback.sh" start "$T/sshd" "$PORT" \
+	    "$PRIM=$CAPBACK_BUILD/capback-writer --serve --read-only --restrict-path $T/prim"
+	chown "$VLT" "$T/sshd/client_key"
+	SSHCMD=$(sh "$LIB/sshd-loopback.sh" sshcmd "$T/sshd" "$PRIM")
+}
+
+pull_teardown() {
+	[ -n "${T:-}" ] && [ -d "$T/sshd" ] && sh "$LIB/sshd-loopback.sh" stop "$T/sshd" || true
+	[ -n "${PRIM:-}" ] && pkill -u "$PRIM" 2>/dev/null || true
+}
+
+@test "a vault pulls over ssh through a read-only forced command: the same sessions, only what changed sent" {
+	sessions 0 4
+	pull_setup
+	run run_as "$VLT" "$CAPBACK_BUILD/capback" --remote-schema "$SSHCMD {h}" \
+	    replicate "p@127.0.0.1::$T/prim" "$T/vault"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"(5 of 5)"* ]]
+	same_sessions
+	[ "$(stat -c %U "$T/vault/rdiff-backup-data")" = "$VLT" ]
+	# later: only the new sessions; changed files go as deltas
+	chown -R root "$T/prim"
+	sessions 5 6
+	chown -R "$PRIM" "$T/prim"
+	run run_as "$VLT" "$CAPBACK_BUILD/capback" --remote-schema "$SSHCMD {h}" \
+	    replicate "p@127.0.0.1::$T/prim" "$T/vault"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"(2 of 2)"* ]]
+	same_sessions
+	pull_teardown
+}
+
+@test "the pull key only reads: no other verb, no path outside its repository, no shell" {
+	sessions 0 1
+	pull_setup
+	treesum "$T/prim" >"$T/before"
+	for req in "capback-writer -- regress $T/prim" \
+	    "capback-writer -- remove-older-than $T/prim" \
+	    "capback-writer --force -- backup $T/prim" \
+	    "capback-writer -- restore-source $T/prim" \
+	    "capback-writer -- replica-source /etc" \
+	    "capback-writer -- list-sessions $T/prim/../prim" \
+	    "capback-writer --at 1B -- replica-source $T/prim/dir" \
+	    "/bin/sh -c id" "capback-writer -- list-sessions $T/prim; id"; do
+		run run_as "$VLT" sh "$LIB/sshd-loopback.sh" ssh "$T/sshd" "$PRIM" "$req" </dev/null
+		echo "$req: $output"
+		[ "$status" -ne 0 ]
+		[[ "$output" != *"uid="* ]]
+	done
+	treesum "$T/prim" | diff "$T/before" -
+	# what it may do, it does
+	run run_as "$VLT" sh "$LIB/sshd-loopback.sh" ssh "$T/sshd" "$PRIM" "capback-writer -- list-sessions $T/prim" </dev/null
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | grep -cx '[0-9]*')" -eq 2 ]
+	pull_teardown
 }
