@@ -23,7 +23,10 @@ def write_all(fd, b):
 
 p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 sel = selectors.DefaultSelector()
-sel.register(0, selectors.EVENT_READ, "in")
+try:
+    sel.register(0, selectors.EVENT_READ, "in")
+except PermissionError:  # a file or /dev/null: nothing comes that way
+    p.stdin.close()
 sel.register(p.stdout.fileno(), selectors.EVENT_READ, "out")
 sent = received = 0
 open_in = True
