@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1160,6 +1161,17 @@ replica_sessions(const char *loc, size_t *n, int may_be_absent,
 	wargv[wn++] = (char *)"list-sessions";
 	wargv[wn++] = (char *)path;
 	wargv[wn] = NULL;
+	if (host == NULL && may_be_absent) {
+		/* a vault stopped in its first session has none yet (its
+		 * writer removes what that left and starts over) */
+		char mark[PATH_MAX];
+
+		snprintf(mark, sizeof(mark),
+		    "%s/rdiff-backup-data/capback-first-session", path);
+		if (lstat(mark, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    repo_session_span(path, NULL, NULL) == 0)
+			return NULL;
+	}
 	out = spawn_capture(host ? remote_wrap(g, host, wargv) : wargv,
 	    1u << 24, &len, &st);
 	if (st != 0)
@@ -1192,13 +1204,60 @@ replica_sessions(const char *loc, size_t *n, int may_be_absent,
 	return s;
 }
 
+/* The digest of the records of session ${t} of ${loc}, by its writer. */
+static char *
+session_digest(const char *loc, int64_t t, const struct global *g)
+{
+	char *wargv[12], at[32], *out, *host;
+	const char *path;
+	size_t len;
+	int wn = 0, st;
+
+	host = split_remote(loc, &path);
+	snprintf(at, sizeof(at), "%lld", (long long)t);
+	wargv[wn++] = (char *)"capback-writer";
+	add_globals(wargv, &wn, g, G_WAIT);
+	wargv[wn++] = (char *)"--at";
+	wargv[wn++] = at;
+	wargv[wn++] = (char *)"--";
+	wargv[wn++] = (char *)"session-digest";
+	wargv[wn++] = (char *)path;
+	wargv[wn] = NULL;
+	out = spawn_capture(host ? remote_wrap(g, host, wargv) : wargv, 4096,
+	    &len, &st);
+	if (st != 0 || len != 65 || out[64] != '\n')
+		fatal("cannot read the session %s of '%s' (see above)", at,
+		    loc);
+	out[64] = '\0';
+	return out;
+}
+
+/* Fatal unless session ${t} holds the same records in both. */
+static void
+same_session(const char *primary, const char *vault, int64_t t,
+    const struct global *g)
+{
+	char *a = session_digest(primary, t, g),
+	     *b = session_digest(vault, t, g);
+	char when[TIMEFMT_LEN];
+
+	timefmt_utc(t, when);
+	if (strcmp(a, b) != 0)
+		fatal("the session %s of '%s' does not hold the records of "
+		      "'%s''s: it is not a copy of it (another repository "
+		      "backed up in the same second?)",
+		    when, vault, primary);
+	free(a);
+	free(b);
+}
+
 static int
 cmd_replicate(int argc, char **argv, const struct global *g)
 {
 	const struct action *a = action_get(ACT_REPLICATE);
 	/* static: reachable still on the fatal() paths */
 	static int64_t *ps, *vs;
-	size_t np, nv, i, k = 0, todo = 0;
+	size_t np, nv, i, k = 0, todo = 0, first;
 	int c, dry = 0, rc = 0;
 	const char *ppath;
 	char *phost;
@@ -1215,24 +1274,33 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 	ps = replica_sessions(argv[optind], &np, 0, g);
 	vs = replica_sessions(argv[optind + 1], &nv, 1, g);
 	phost = split_remote(argv[optind], &ppath);
-	/* the vault's sessions must be the primary's first ones */
-	for (i = 0; i < nv; i++) {
+	/* from the primary's oldest session on (it may have removed older
+	 * ones: the vault keeps its own), the vault's sessions must be the
+	 * primary's first ones */
+	for (i = 0, first = 0; i < nv; i++) {
 		char t[TIMEFMT_LEN];
 
-		if (i >= np || vs[i] != ps[i]) {
+		if (np > 0 && vs[i] < ps[0])
+			continue;
+		if (first >= np || vs[i] != ps[first]) {
 			timefmt_utc(vs[i], t);
 			fatal("'%s' holds the session %s, which '%s' %s: it is "
 			      "not a copy of it",
 			    argv[optind + 1], t, argv[optind],
-			    i >= np ? "does not have (yet)" :
-				      "does not have in that place");
+			    first >= np ? "does not have (yet)" :
+					  "does not have in that place");
 		}
+		first++;
 	}
-	todo = np - nv;
+	/* the same times are not the same sessions (two hosts backed up
+	 * in the same second): the newest common one's records must be */
+	if (first > 0)
+		same_session(argv[optind], argv[optind + 1], ps[first - 1], g);
+	todo = np - first;
 	if (todo == 0)
 		log_msg(3, "'%s' holds all %zu sessions of '%s'",
 		    argv[optind + 1], np, argv[optind]);
-	for (i = nv; i < np && rc == 0; i++) {
+	for (i = first; i < np && rc == 0; i++) {
 		char t[TIMEFMT_LEN], at[32], *wa[24], *wb[24], **ra;
 		int na = 0, nb = 0, sa, sb;
 
@@ -1283,9 +1351,9 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 			    todo);
 			continue;
 		}
-		log_error("session %s was not copied: %s holds %zu of the "
-			  "%zu sessions",
-		    t, argv[optind + 1], nv + k, np);
+		log_error("session %s was not copied (%zu of the %zu to copy "
+			  "were)",
+		    t, k, todo);
 		/* the vault as it was, restorable now, not at the next run */
 		nb = 0;
 		wb[nb++] = (char *)"capback-writer";

@@ -224,7 +224,7 @@ handle_frame(struct reader *rd, uint8_t type, const uint8_t *p, size_t len)
 static void
 pump_input(struct reader *rd, int block)
 {
-	struct pollfd pfd = { .fd = 0, .events = POLLIN };
+	struct pollfd pfd = { .fd = rd->in.fd, .events = POLLIN };
 	const uint8_t *p;
 	size_t len;
 	uint8_t type;

@@ -324,7 +324,9 @@ content_same(const struct meta_rec *n, const struct meta_rec *p)
 	if (n->nlink > 1)
 		return p->nlink > 1 && p->inode == n->inode &&
 		    p->devloc == n->devloc;
-	return 1;
+	/* a name that left a hard-link group may be another file now of
+	 * the same size and time (rdiff-backup reads it again too) */
+	return p->nlink <= 1;
 }
 
 static void
@@ -336,8 +338,8 @@ decide_regular(struct session *s, struct action *a)
 
 	/* a replica knows each file's digest: a content change that kept
 	 * size and time is one too */
-	if (same && s->o->replica && n->has_sha1 && a->prev.has_sha1 &&
-	    memcmp(n->sha1, a->prev.sha1, 20) != 0)
+	if (same && s->o->replica && n->has_sha1 &&
+	    (!a->prev.has_sha1 || memcmp(n->sha1, a->prev.sha1, 20) != 0))
 		same = 0;
 
 	if (n->nlink > 1) {
@@ -608,6 +610,13 @@ handle_entry(struct session *s, const uint8_t *p, size_t len)
 	if (s->seq == 0 && (e.rec.type != META_DIR || (e.flags & ENTRY_ERROR)))
 		fatal("source root is not a readable directory: %s",
 		    strerror((int)e.err));
+	if (!s->o->replica)
+		e.rec.has_sha1 = 0; /* a reader's digest is not recorded */
+	else if (e.flags & ENTRY_ERROR)
+		/* a replica is the primary's session whole, or not made */
+		fatal("replica: the primary could not send '%s' (%s): the "
+		      "session is not made",
+		    log_quote(e.rec.path, e.rec.pathlen), strerror((int)e.err));
 	check_structure(s, &e);
 	s->seq++;
 	dq_push(s, &e);

@@ -771,6 +771,11 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 	if (rc != 0)
 		fatal("writing mirror file '%s': %s",
 		    log_quote(r->path, r->pathlen), strerror(errno));
+	if (s->o->replica && err != 0)
+		fatal("replica: the primary could not send the content of "
+		      "'%s' (%s): the session is not made",
+		    log_quote(r->path, r->pathlen),
+		    err == XFER_ERR_SHRANK ? "it shrank" : strerror((int)err));
 	if (err == 0 && check_want && memcmp(want, r->sha1, 20) != 0)
 		fatal("replica: the content sent for '%s' does not have the "
 		      "SHA-1 the primary's metadata records (damage on the "

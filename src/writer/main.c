@@ -136,9 +136,11 @@ serve_read_only(int argc, char **argv, int *rargc)
 	}
 	if (i + 3 != n ||
 	    (strcmp(req[i + 1], "list-sessions") != 0 &&
+		strcmp(req[i + 1], "session-digest") != 0 &&
 		strcmp(req[i + 1], "replica-source") != 0))
 		fatal("refusing the request: this key only lists sessions and "
-		      "sends them (list-sessions, replica-source REPOSITORY)");
+		      "sends them (list-sessions, session-digest, "
+		      "replica-source REPOSITORY)");
 	/* beneath the restrict path, no symlink on the way; the writer
 	 * opens it again as a repository's top (a path inside one, such as
 	 * a nested repository a host planted, is refused there) */
@@ -323,6 +325,12 @@ main(int argc, char **argv)
 		repo_check_for_backup(argv[optind + 1], o.force, &repo);
 		writer_confine(&repo, 1);
 		return writer_backup(&repo, &o);
+	}
+	if (strcmp(argv[optind], "session-digest") == 0) {
+		repo_open_existing(argv[optind + 1], &repo, 0, 0,
+		    "read a session");
+		writer_confine(&repo, 0);
+		return writer_session_digest(&repo, &o);
 	}
 	if (strcmp(argv[optind], "list-sessions") == 0) {
 		repo_open_existing(argv[optind + 1], &repo, 1, 0,

@@ -908,3 +908,46 @@ writer_list_sessions(struct repo *repo, const struct writer_opts *o)
 	free(t);
 	return fflush(stdout) == 0 ? 0 : 1;
 }
+
+/*
+ * session-digest (--at T): the SHA-256 of the session's records as
+ * rdiff-backup's metadata writes them, but the names of long-named
+ * files' stand-ins (AlternateMirrorName, AlternateIncrementName: each
+ * repository numbers its own); two repositories hold the same session
+ * when these agree (capback replicate).
+ */
+int
+writer_session_digest(struct repo *repo, const struct writer_opts *o)
+{
+	struct snapsrc q;
+	struct meta_rec r;
+	struct strbuf sb = STRBUF_INIT;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	int rc;
+
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		fatal("out of memory");
+	snapsrc_open(&q, repo, o);
+	meta_rec_init(&r);
+	while ((rc = snapsrc_next(&q, &r)) == 0) {
+		r.alt_mirror = r.alt_inc = 0;
+		strbuf_reset(&sb);
+		if (meta_format(&sb, &r) != 0 || meta_format_ea(&sb, &r) != 0 ||
+		    meta_format_acl(&sb, &r) != 0 ||
+		    EVP_DigestUpdate(ctx, sb.buf, sb.len) != 1)
+			fatal("out of memory");
+	}
+	snapsrc_end(&q, rc);
+	meta_rec_clear(&r);
+	snapsrc_close(&q);
+	strbuf_release(&sb);
+	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+		fatal("cannot compute a digest");
+	EVP_MD_CTX_free(ctx);
+	for (unsigned int i = 0; i < mdlen; i++)
+		printf("%02x", md[i]);
+	printf("\n");
+	return fflush(stdout) == 0 ? 0 : 1;
+}

@@ -218,6 +218,8 @@ void writer_confine_created(const struct repo *repo);
 void repo_destroy_new(struct repo *repo);
 
 int writer_backup(struct repo *repo, const struct writer_opts *o);
+/* session-digest REPO (--at T): the SHA-256 of the session's records. */
+int writer_session_digest(struct repo *repo, const struct writer_opts *o);
 /* list-sessions REPO: each session's time a line ("T unfinished"). */
 int writer_list_sessions(struct repo *repo, const struct writer_opts *o);
 /* replica-source REPO: the session (--at) fed to a vault's writer. */

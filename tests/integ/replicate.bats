@@ -254,3 +254,91 @@ pull_teardown() {
 	[ "$(printf '%s\n' "$output" | grep -cx '[0-9]*')" -eq 2 ]
 	pull_teardown
 }
+
+@test "a file the primary cannot send fails the session: it is not made, and never reported copied (review)" {
+	sessions 0 2
+	cb replicate "$T/prim" "$T/vault"
+	sessions 3 3
+	# the session-2 version of a file rebuilt from a damaged increment
+	cp -a "$T/prim" "$T/prim.good"
+	inc=$(ls "$T"/prim/rdiff-backup-data/increments/plain.*.diff.gz | head -1)
+	printf 'garbage' | dd of="$inc" bs=1 seek=20 conv=notrunc status=none
+	rm -rf "$T/vault" && mkdir "$T/vault"
+	run cb replicate "$T/prim" "$T/vault"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"could not send"*"the session is not made"* ]]
+	n=$(cb --parsable-output list increments "$T/vault" 2>/dev/null | wc -l || true)
+	run cb replicate "$T/prim" "$T/vault"
+	[ "$status" -eq 1 ]
+	[ "$(cb --parsable-output list increments "$T/vault" 2>/dev/null | wc -l || true)" -eq "$n" ]
+	# every session the vault holds is whole
+	rm -rf "$T/prim" && mv "$T/prim.good" "$T/prim"
+	run cb replicate "$T/prim" "$T/vault"
+	[ "$status" -eq 0 ]
+	same_sessions
+}
+
+@test "the primary removed old sessions: the vault keeps them and goes on (review)" {
+	sessions 0 3
+	cb replicate "$T/prim" "$T/vault"
+	cb --force remove increments --older-than 1700000250 "$T/prim" 2>/dev/null
+	sessions 4 5
+	run cb replicate "$T/prim" "$T/vault"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"(2 of 2)"* ]]
+	[ "$(cb --parsable-output list increments "$T/vault" | wc -l)" -eq 6 ]
+	for t in 1700000300 1700000400 1700000500; do
+		rm -rf "$T/a" "$T/b"
+		cb restore --at "$t" "$T/prim" "$T/a"
+		cb restore --at "$t" "$T/vault" "$T/b"
+		assert_same_tree "$T/a" "$T/b"
+	done
+}
+
+@test "the same session times in another repository are not a copy: the records decide (review)" {
+	sessions 0 1
+	mkdir -p "$T/elsewhere"
+	echo secret >"$T/elsewhere/secret"
+	cb --current-time 1700000000 backup "$T/elsewhere" "$T/other"
+	run cb replicate "$T/prim" "$T/other"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"does not hold the records of"* ]]
+	[ "$(cb --parsable-output list increments "$T/other" | wc -l)" -eq 1 ]
+}
+
+@test "an rdiff-backup primary whose hard link became another file of the same size and time: the vault gets the new content (review)" {
+	mkdir -p "$T/rs"
+	printf XXXXXXXXXX >"$T/rs/a"
+	ln "$T/rs/a" "$T/rs/b"
+	touch -d 2022-01-01 "$T/rs/a"
+	rdiff-backup --current-time 1700000000 backup "$T/rs" "$T/prim" >/dev/null
+	rm "$T/rs/b"
+	printf YYYYYYYYYY >"$T/rs/b"
+	touch -d 2022-01-01 "$T/rs/b" "$T/rs"
+	rdiff-backup --current-time 1700000100 backup "$T/rs" "$T/prim" >/dev/null
+	run cb replicate "$T/prim" "$T/vault"
+	[ "$status" -eq 0 ]
+	cb restore "$T/vault" "$T/out"
+	[ "$(cat "$T/out/b")" = YYYYYYYYYY ]
+	same_sessions
+}
+
+@test "a vault stopped in its first session starts over (review)" {
+	sessions 0 0
+	cb replicate "$T/prim" "$T/vault" &
+	pid=$!
+	for _ in $(seq 2000); do
+		[ -e "$T/vault/rdiff-backup-data/capback-first-session" ] && break
+		sleep 0.005
+	done
+	pkill -KILL -P "$pid" || true
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" || true
+	run cb replicate "$T/prim" "$T/vault"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	same_sessions
+}

@@ -122,6 +122,25 @@ verify_all() {
 	[ "$status" -eq 0 ]
 }
 
+@test "a name that left a hard-link group for another file of the same size and time is read again (review: its old content was kept)" {
+	mkdir -p "$T/hs"
+	printf XXXXXXXXXX >"$T/hs/a"
+	ln "$T/hs/a" "$T/hs/b"
+	touch -d 2022-01-01 "$T/hs/a"
+	cb --current-time 1700000000 backup "$T/hs" "$T/hp"
+	rm "$T/hs/b"
+	printf YYYYYYYYYY >"$T/hs/b"
+	touch -d 2022-01-01 "$T/hs/b"
+	cb --current-time 1700000100 backup "$T/hs" "$T/hp"
+	cb restore "$T/hp" "$T/hr"
+	[ "$(cat "$T/hr/b")" = YYYYYYYYYY ]
+	[ "$(cat "$T/hr/a")" = XXXXXXXXXX ]
+	cb restore --at 1700000000 "$T/hp" "$T/ho"
+	[ "$(cat "$T/ho/b")" = XXXXXXXXXX ]
+	run cb verify --all "$T/hp"
+	[ "$status" -eq 0 ]
+}
+
 @test "a later hard link is checked against its group's digest (recorded on the first link only), as rdiff-backup does" {
 	rm -rf "$T/repo"
 	echo "linked" >"$T/src/h1"
