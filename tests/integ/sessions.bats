@@ -230,7 +230,7 @@ inodes() { # inode and mtime of every regular mirror file
 	[ "$status" -eq 1 ]
 	run cb backup "$T/src"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"needs SOURCE and REPOSITORY"* ]]
+	[[ "$output" == *"backup takes SOURCE REPOSITORY: 1 was given"* ]]
 	run cb --current-time yesterday backup "$T/src" "$T/repo"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"--current-time"* ]]
