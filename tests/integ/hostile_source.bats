@@ -299,3 +299,17 @@ plant() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"symlinks in /proc are not followed"* ]]
 }
+
+@test "a reader's made-up digest is not recorded: the writer digests what it receives (review)" {
+	# "b", a later link of "a"'s group, is linked, not sent: it carried
+	# a digest the host made up, which the record took as sent
+	run timeout 60 python3 "$LIB/evilreader.py" forged-digest -- \
+	    "$CAPBACK_BUILD/capback-writer" --current-time 1700000000 -- backup "$T/fd"
+	echo "$output"
+	[[ "$output" == *"exit 0"* ]]
+	record "$T/fd" a | grep -qx "  SHA1Digest $(printf abcd | sha1sum | cut -d' ' -f1)"
+	! record "$T/fd" b | grep -q SHA1Digest
+	! metadata "$T/fd" | grep -q 000102030405060708090a0b0c0d0e0f10111213
+	run "$CAPBACK_BUILD/capback" verify "$T/fd"
+	[ "$status" -eq 0 ]
+}

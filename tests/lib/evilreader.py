@@ -20,6 +20,8 @@ Scenarios (N: how many entries the flood sends):
   delete-all   "a" left unanswered, then "zzz": every file of the previous
                session is to be deleted behind "a"
   hole-huge    a FILE declaring 2^63 + 1 TiB, then a HOLE of 1 TiB
+  forged-digest  "a" and "b", one hard-link group, each entry with a
+               digest the reader made up; "a"'s content is sent
 
 Prints the writer's stderr, "exit N" and "maxrss KB" (the writer's peak
 resident set, from getrusage of the children), for the test to judge.
@@ -31,13 +33,15 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbwire import (ENTRIES_END, ENTRY, FILE, FILE_END, HELLO,  # noqa
-                    HOLE, ROLE_READER, blob, frame, hello, report, u64)
+from cbwire import (DATA, ENTRIES_END, ENTRY, FILE, FILE_END,  # noqa
+                    HELLO, HOLE, ROLE_READER, blob, frame, hello, report,
+                    u64)
 
 REG, DIR = 1, 2
 
 
-def entry(path, typ, perms=0o644, size=0, xattrs=(), acl=()):
+def entry(path, typ, perms=0o644, size=0, xattrs=(), acl=(), nlink=1,
+          inode=0, sha1=None):
     """An ENTRY payload (docs/protocol.md), reader direction."""
     x = struct.pack(">I", len(xattrs))
     for name, value in xattrs:
@@ -47,7 +51,8 @@ def entry(path, typ, perms=0o644, size=0, xattrs=(), acl=()):
         a += struct.pack(">BBB", 0, tag, 7) + blob(qual)
     return (blob(path) + struct.pack(">BIII", typ, perms, 0, 0) +
             blob(b"") + blob(b"") +
-            struct.pack(">QQQQQB", 1690000000, size, 1, 0, 1, 0) +
+            struct.pack(">QQQQQB", 1690000000, size, nlink, inode, 1,
+                        sha1 is not None) + (sha1 or b"") +
             blob(b"") + struct.pack(">BII", 0, 0, 0) + x + a +
             struct.pack(">II", 0, 0) + blob(b""))
 
@@ -94,6 +99,17 @@ def frames(name, n):
         yield frame(FILE, u64(2, (1 << 63) + (1 << 40)))
         yield frame(HOLE, u64(1 << 40))
         yield frame(FILE_END, struct.pack(">IQ", 0, 0))
+        return
+    if name == "forged-digest":       # a digest is the writer's to make
+        forged = bytes(range(20))
+        yield root
+        yield frame(ENTRY, entry(b"a", REG, size=4, nlink=2, inode=7,
+                                 sha1=forged))
+        yield frame(FILE, u64(2, 4))
+        yield frame(DATA, b"abcd")
+        yield frame(FILE_END, struct.pack(">IQ", 0, 0))
+        yield frame(ENTRY, entry(b"b", REG, size=4, nlink=2, inode=7,
+                                 sha1=forged))
         return
     if name == "xattr-entry":
         yield root
