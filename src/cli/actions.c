@@ -217,6 +217,9 @@ static const struct act_opt replicate_opts[] = {
 	{ "dry-run", NULL, 'n',
 	    "name the sessions that would be copied, copy "
 	    "none" },
+	{ "check", NULL, 'c',
+	    "copy nothing; compare every session the two have\nin common "
+	    "(their records) and name those that\ndiffer (exit status 1)" },
 	{ NULL, NULL, 0, NULL },
 };
 

@@ -108,7 +108,7 @@ keep(void *p)
  * *path, or NULL for a local path.
  */
 static char *
-split_remote(const char *loc, const char **path)
+parse_remote(const char *loc, const char **path)
 {
 	const char *sep = strstr(loc, "::");
 	char *host;
@@ -123,9 +123,46 @@ split_remote(const char *loc, const char **path)
 		fatal("'%.*s': not a host name", (int)(sep - loc), loc);
 	if ((host = strndup(loc, (size_t)(sep - loc))) == NULL)
 		fatal("out of memory");
-	keep(host);
 	*path = sep + 2;
 	return host;
+}
+
+static char *
+split_remote(const char *loc, const char **path)
+{
+	char *host = parse_remote(loc, path);
+
+	if (host != NULL)
+		keep(host);
+	return host;
+}
+
+/*
+ * capture_at(loc, wargv, max, len, st): spawn_capture of the role
+ * ${wargv} (whose last word is ${loc}'s path) where ${loc} is, nothing
+ * kept: replicate calls it once a session.
+ */
+static char *
+capture_at(const char *loc, char **wargv, size_t max, size_t *len, int *st,
+    const struct global *g)
+{
+	const char *path;
+	char *host = parse_remote(loc, &path), **ra = NULL, *out;
+	size_t n = 0;
+
+	while (wargv[n] != NULL)
+		n++;
+	wargv[n - 1] = (char *)path;
+	if (host != NULL)
+		ra = spawn_remote_argv(g->schema ? g->schema : "ssh -C {h}",
+		    host, wargv);
+	out = spawn_capture(ra ? ra : wargv, max, len, st);
+	if (ra != NULL) {
+		free(ra[2]);
+		free(ra);
+	}
+	free(host);
+	return out;
 }
 
 /*
@@ -1172,8 +1209,7 @@ replica_sessions(const char *loc, size_t *n, int may_be_absent,
 		    repo_session_span(path, NULL, NULL) == 0)
 			return NULL;
 	}
-	out = spawn_capture(host ? remote_wrap(g, host, wargv) : wargv,
-	    1u << 24, &len, &st);
+	out = capture_at(loc, wargv, 1u << 24, &len, &st, g);
 	if (st != 0)
 		fatal("cannot list the sessions of '%s' (see above)", loc);
 	if ((s = malloc(cap * sizeof(*s))) == NULL)
@@ -1208,12 +1244,10 @@ replica_sessions(const char *loc, size_t *n, int may_be_absent,
 static char *
 session_digest(const char *loc, int64_t t, const struct global *g)
 {
-	char *wargv[12], at[32], *out, *host;
-	const char *path;
+	char *wargv[12], at[32], *out;
 	size_t len;
 	int wn = 0, st;
 
-	host = split_remote(loc, &path);
 	snprintf(at, sizeof(at), "%lld", (long long)t);
 	wargv[wn++] = (char *)"capback-writer";
 	add_globals(wargv, &wn, g, G_WAIT);
@@ -1221,10 +1255,9 @@ session_digest(const char *loc, int64_t t, const struct global *g)
 	wargv[wn++] = at;
 	wargv[wn++] = (char *)"--";
 	wargv[wn++] = (char *)"session-digest";
-	wargv[wn++] = (char *)path;
+	wargv[wn++] = (char *)loc; /* capture_at puts the path there */
 	wargv[wn] = NULL;
-	out = spawn_capture(host ? remote_wrap(g, host, wargv) : wargv, 4096,
-	    &len, &st);
+	out = capture_at(loc, wargv, 4096, &len, &st, g);
 	if (st != 0 || len != 65 || out[64] != '\n')
 		fatal("cannot read the session %s of '%s' (see above)", at,
 		    loc);
@@ -1232,23 +1265,18 @@ session_digest(const char *loc, int64_t t, const struct global *g)
 	return out;
 }
 
-/* Fatal unless session ${t} holds the same records in both. */
-static void
-same_session(const char *primary, const char *vault, int64_t t,
+/* 1 if session ${t} holds other records in the two, else 0. */
+static int
+session_differs(const char *primary, const char *vault, int64_t t,
     const struct global *g)
 {
 	char *a = session_digest(primary, t, g),
 	     *b = session_digest(vault, t, g);
-	char when[TIMEFMT_LEN];
+	int d = strcmp(a, b) != 0;
 
-	timefmt_utc(t, when);
-	if (strcmp(a, b) != 0)
-		fatal("the session %s of '%s' does not hold the records of "
-		      "'%s''s: it is not a copy of it (another repository "
-		      "backed up in the same second?)",
-		    when, vault, primary);
 	free(a);
 	free(b);
+	return d;
 }
 
 static int
@@ -1258,14 +1286,17 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 	/* static: reachable still on the fatal() paths */
 	static int64_t *ps, *vs;
 	size_t np, nv, i, k = 0, todo = 0, first;
-	int c, dry = 0, rc = 0;
+	int c, dry = 0, check = 0, rc = 0;
 	const char *ppath;
 	char *phost;
 
 	action_begin(argv);
-	while ((c = action_next(a, argc, argv)) != -1)
+	while ((c = action_next(a, argc, argv)) != -1) {
 		if (c == 'n')
 			dry = 1;
+		else if (c == 'c')
+			check = 1;
+	}
 	if (argc - optind != 2)
 		return action_misuse(a, "replicate needs PRIMARY and VAULT");
 	if (strstr(argv[optind + 1], "::"))
@@ -1292,10 +1323,39 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 		}
 		first++;
 	}
+	if (check) { /* every common session, both sides' records */
+		size_t bad = 0;
+
+		for (i = 0; i < first; i++) {
+			char t[TIMEFMT_LEN];
+
+			timefmt_utc(ps[i], t);
+			if (session_differs(argv[optind], argv[optind + 1],
+				ps[i], g)) {
+				log_error("the session %s differs: '%s' and "
+					  "'%s' "
+					  "hold other records (damage on one "
+					  "side since it was copied?)",
+				    t, argv[optind], argv[optind + 1]);
+				bad++;
+			}
+		}
+		log_msg(3, "%zu session%s in common checked, %zu differ%s",
+		    first, first == 1 ? "" : "s", bad, bad == 1 ? "s" : "");
+		return bad > 0 ? 1 : 0;
+	}
 	/* the same times are not the same sessions (two hosts backed up
 	 * in the same second): the newest common one's records must be */
-	if (first > 0)
-		same_session(argv[optind], argv[optind + 1], ps[first - 1], g);
+	if (first > 0 &&
+	    session_differs(argv[optind], argv[optind + 1], ps[first - 1], g)) {
+		char t[TIMEFMT_LEN];
+
+		timefmt_utc(ps[first - 1], t);
+		fatal("the session %s of '%s' does not hold the records of "
+		      "'%s''s: it is not a copy of it (another repository "
+		      "backed up in the same second?)",
+		    t, argv[optind + 1], argv[optind]);
+	}
 	todo = np - first;
 	if (todo == 0)
 		log_msg(3, "'%s' holds all %zu sessions of '%s'",
@@ -1345,6 +1405,15 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 		rc = combine(sa, sb) & ~2;
 		if (rc != 0)
 			rc = 1;
+		/* checked both ways: the session as the vault recorded it
+		 * holds the primary's records */
+		if (rc == 0 &&
+		    session_differs(argv[optind], argv[optind + 1], ps[i], g)) {
+			log_error("the session %s as copied does not hold the "
+				  "primary's records",
+			    t);
+			return 1;
+		}
 		if (rc == 0) {
 			k++;
 			log_msg(3, "session %s copied (%zu of %zu)", t, k,

@@ -342,3 +342,25 @@ pull_teardown() {
 	[ "$status" -eq 0 ]
 	same_sessions
 }
+
+@test "--check compares every common session and names one the primary changed after it was copied" {
+	sessions 0 2
+	cb replicate "$T/prim" "$T/vault"
+	run cb replicate --check "$T/prim" "$T/vault"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"3 sessions in common checked, 0 differ"* ]]
+	# the primary's newest record of plain, damaged after the copy
+	snap=$(ls "$T"/prim/rdiff-backup-data/mirror_metadata.*.snapshot.gz)
+	zcat "$snap" | awk '/^File plain$/ { p = 1 } p && /^  Permissions / { $0 = "  Permissions 511"; p = 0 } { print }' |
+	    gzip >"$snap.new"
+	mv "$snap.new" "$snap"
+	run cb replicate --check "$T/prim" "$T/vault"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"the session 2023-11-14T22:16:40Z differs"* ]]
+	[[ "$output" == *"3 sessions in common checked, "[1-3]" differ"* ]]
+	# and it copies nothing: the vault is as it was
+	[ "$(cb --parsable-output list increments "$T/vault" | wc -l)" -eq 3 ]
+	run cb replicate --check "$T/prim" "$T/vault" --dry-run
+	[ "$status" -eq 1 ]
+}
