@@ -79,7 +79,8 @@ agent_status() {
 	    "x@127.0.0.1::$T/target/data" "$T/server/repo" &
 	job=$!
 	pid=""
-	for _ in $(seq 1 400); do
+	# (up to 30 s: under valgrind the local roles start slowly)
+	for _ in $(seq 1 1500); do
 		pid=$(pgrep -u "$AGENT" -x capback-reader | head -1)
 		[ -n "$pid" ] && break
 		sleep 0.02
