@@ -285,6 +285,15 @@ inline_filelist(const char *opt, size_t *total)
 	return out;
 }
 
+/* --progress (1), --no-progress (0), or neither (-1): a terminal at the
+ * default verbosity or more. */
+static int
+progress_wanted(int progress)
+{
+	return progress == 1 ||
+	    (progress == -1 && isatty(2) && log_verbosity() >= 3);
+}
+
 /* Check the selection options as the reader will apply them. */
 static void
 check_select(const char *source, char **sel, size_t n, int nul_sep)
@@ -605,9 +614,7 @@ cmd_backup(int argc, char **argv, struct global *g)
 		wargv[wn++] = (char *)"--check-unchanged";
 	/* a progress line on a terminal; a remote writer's stderr is not
 	 * one (it reaches us through the relay, escaped) */
-	if (rhost == NULL &&
-	    (progress == 1 ||
-		(progress == -1 && isatty(2) && log_verbosity() >= 3)))
+	if (rhost == NULL && progress_wanted(progress))
 		wargv[wn++] = (char *)"--progress";
 	wargv[wn++] = (char *)"--";
 	wargv[wn++] = (char *)"backup";
@@ -741,9 +748,7 @@ cmd_restore(int argc, char **argv, struct global *g)
 	 * beyond it stays (rdiff-backup leaves what it does not select) */
 	if (sel.n > 0)
 		dargv[dn++] = (char *)"--no-prune";
-	if (dhost == NULL &&
-	    (progress == 1 ||
-		(progress == -1 && isatty(2) && log_verbosity() >= 3))) {
+	if (dhost == NULL && progress_wanted(progress)) {
 		dargv[dn++] = (char *)"--progress";
 		/* the ETA, when the whole of a local session comes */
 		if (rhost == NULL && strcmp(sub, ".") == 0 && sel.n == 0) {
@@ -903,8 +908,7 @@ cmd_query(int argc, char **argv, const struct global *g, int is_list)
 		extra[ne++] = (char *)"--json";
 	}
 	if (strcmp(mode, "verify") == 0 && strchr(argv[optind], ':') == NULL &&
-	    (progress == 1 ||
-		(progress == -1 && isatty(2) && log_verbosity() >= 3)))
+	    progress_wanted(progress))
 		extra[ne++] = (char *)"--progress";
 	if (all) {
 		if (at != NULL)
