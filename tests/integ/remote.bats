@@ -462,6 +462,7 @@ PY
 	ln -s ../host2 "$T/target/data/srv"
 	run as_server --remote-schema "$SSHCMD {h}" --current-time 1700000100 \
 	    backup "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	echo "$output"
 	[ "$status" -eq 0 ]
 	[ -e "$T/server/repo/srv/secret" ]
 	# the admin restores the old srv onto the host over ssh
