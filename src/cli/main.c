@@ -137,6 +137,16 @@ split_remote(const char *loc, const char **path)
 	return host;
 }
 
+/* Free what spawn_remote_argv made (NULL: nothing). */
+static void
+free_remote_argv(char **ra)
+{
+	if (ra != NULL) {
+		free(ra[2]);
+		free(ra);
+	}
+}
+
 /*
  * capture_at(loc, wargv, max, len, st): spawn_capture of the role
  * ${wargv} (whose last word is ${loc}'s path) where ${loc} is, nothing
@@ -157,10 +167,7 @@ capture_at(const char *loc, char **wargv, size_t max, size_t *len, int *st,
 		ra = spawn_remote_argv(g->schema ? g->schema : "ssh -C {h}",
 		    host, wargv);
 	out = spawn_capture(ra ? ra : wargv, max, len, st);
-	if (ra != NULL) {
-		free(ra[2]);
-		free(ra);
-	}
+	free_remote_argv(ra);
 	free(host);
 	return out;
 }
@@ -1165,54 +1172,28 @@ cmd_compare(int argc, char **argv, const struct global *g)
 /*
  * The finished sessions of the repository ${loc} (malloc'd, sorted), as
  * its writer lists them (on its host for [user@]host::path); with
- * ${may_be_absent}, an absent or empty local directory has none.
+ * ${may_be_absent}, an absent or empty directory has none.
  */
 static int64_t *
 replica_sessions(const char *loc, size_t *n, int may_be_absent,
     const struct global *g)
 {
-	char *wargv[12], *out, *line, *host;
-	const char *path;
+	char *wargv[12], *out, *line;
 	int64_t *s;
 	size_t len, cap = 16;
 	int wn = 0, st;
-	struct stat sb;
 
 	*n = 0;
-	host = split_remote(loc, &path);
-	if (host == NULL && may_be_absent) {
-		/* absent or empty: the vault is made (its writer checks) */
-		int fd, empty = 0;
-
-		if (lstat(path, &sb) != 0 && errno == ENOENT)
-			return NULL;
-		if (S_ISDIR(sb.st_mode) &&
-		    (fd = open(path,
-			 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >=
-			0) {
-			empty = fs_dir_is_empty(fd) == 1;
-			close(fd);
-		}
-		if (empty)
-			return NULL;
-	}
 	wargv[wn++] = (char *)"capback-writer";
 	add_globals(wargv, &wn, g, G_WAIT);
+	/* a vault not made yet, or stopped in its first session (its
+	 * writer removes what that left and starts over), has none */
+	if (may_be_absent)
+		wargv[wn++] = (char *)"--absent-ok";
 	wargv[wn++] = (char *)"--";
 	wargv[wn++] = (char *)"list-sessions";
-	wargv[wn++] = (char *)path;
+	wargv[wn++] = (char *)loc; /* capture_at puts the path there */
 	wargv[wn] = NULL;
-	if (host == NULL && may_be_absent) {
-		/* a vault stopped in its first session has none yet (its
-		 * writer removes what that left and starts over) */
-		char mark[PATH_MAX];
-
-		snprintf(mark, sizeof(mark),
-		    "%s/rdiff-backup-data/capback-first-session", path);
-		if (lstat(mark, &sb) == 0 && S_ISREG(sb.st_mode) &&
-		    repo_session_span(path, NULL, NULL) == 0)
-			return NULL;
-	}
 	out = capture_at(loc, wargv, 1u << 24, &len, &st, g);
 	if (st != 0)
 		fatal("cannot list the sessions of '%s' (see above)", loc);
@@ -1289,10 +1270,11 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 	const struct action *a = action_get(ACT_REPLICATE);
 	/* static: reachable still on the fatal() paths */
 	static int64_t *ps, *vs;
-	size_t np, nv, i, k = 0, todo = 0, first;
+	size_t np, nv, i, k = 0, todo = 0, first, len;
 	int c, dry = 0, check = 0, rc = 0;
-	const char *ppath;
-	char *phost;
+	const char *ppath, *vpath,
+	    *schema = g->schema ? g->schema : "ssh -C {h}";
+	char *phost, *vhost;
 
 	action_begin(argv);
 	while ((c = action_next(a, argc, argv)) != -1) {
@@ -1303,12 +1285,10 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 	}
 	if (argc - optind != 2)
 		return action_misuse(a, "replicate needs PRIMARY and VAULT");
-	if (strstr(argv[optind + 1], "::"))
-		fatal("replicate runs where the vault is: the vault pulls "
-		      "(a remote vault is not supported yet)");
 	ps = replica_sessions(argv[optind], &np, 0, g);
 	vs = replica_sessions(argv[optind + 1], &nv, 1, g);
 	phost = split_remote(argv[optind], &ppath);
+	vhost = split_remote(argv[optind + 1], &vpath);
 	/* from the primary's oldest session on (it may have removed older
 	 * ones: the vault keeps its own), the vault's sessions must be the
 	 * primary's first ones */
@@ -1365,7 +1345,7 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 		log_msg(3, "'%s' holds all %zu sessions of '%s'",
 		    argv[optind + 1], np, argv[optind]);
 	for (i = first; i < np && rc == 0; i++) {
-		char t[TIMEFMT_LEN], at[32], *wa[24], *wb[24], **ra;
+		char t[TIMEFMT_LEN], at[32], *wa[24], *wb[24], **ra, **rb;
 		int na = 0, nb = 0, sa, sb;
 
 		timefmt_utc(ps[i], t);
@@ -1387,23 +1367,21 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 		wb[nb++] = (char *)"--current-time";
 		wb[nb++] = at;
 		wb[nb++] = (char *)"--replica";
-		if (phost != NULL) /* over a link: deltas of changed files */
+		if (phost != NULL || vhost != NULL) /* deltas over a link */
 			wb[nb++] = (char *)"--delta";
 		wb[nb++] = (char *)"--";
 		wb[nb++] = (char *)"backup";
-		wb[nb++] = argv[optind + 1];
+		wb[nb++] = (char *)vpath;
 		wb[nb] = NULL;
-		ra = phost ?
-		    spawn_remote_argv(g->schema ? g->schema : "ssh -C {h}",
-			phost, wa) :
-		    NULL;
-		if (spawn_pair(ra ? ra : wa, wb, &sa, &sb) != 0)
+		/* the primary's source (a pull), or the vault's writer (a
+		 * push), or both, where they are; one a session: not kept */
+		ra = phost ? spawn_remote_argv(schema, phost, wa) : NULL;
+		rb = vhost ? spawn_remote_argv(schema, vhost, wb) : NULL;
+		if (spawn_pair(ra ? ra : wa, rb ? rb : wb, &sa, &sb) != 0)
 			fatal("cannot start the replication roles: %s",
 			    strerror(errno));
-		if (ra != NULL) { /* one a session: not kept */
-			free(ra[2]);
-			free(ra);
-		}
+		free_remote_argv(ra);
+		free_remote_argv(rb);
 		/* 2: done after undoing an unfinished session (a run that
 		 * was stopped); 4, a file left out, is no copy of it */
 		rc = combine(sa, sb) & ~2;
@@ -1427,7 +1405,11 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 		log_error("session %s was not copied (%zu of the %zu to copy "
 			  "were)",
 		    t, k, todo);
-		/* the vault as it was, restorable now, not at the next run */
+		/* the vault as it was, restorable now, not at the next run
+		 * (an append-only vault's key allows this much); a first
+		 * session's leftovers go at the next run */
+		if (nv == 0 && k == 0)
+			break;
 		nb = 0;
 		wb[nb++] = (char *)"capback-writer";
 		add_globals(wb, &nb, g, G_WAIT);
@@ -1435,7 +1417,7 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 		wb[nb++] = (char *)"regress";
 		wb[nb++] = argv[optind + 1];
 		wb[nb] = NULL;
-		spawn_one(wb, &sb);
+		free(capture_at(argv[optind + 1], wb, 1u << 16, &len, &sb, g));
 	}
 	free(ps);
 	free(vs);

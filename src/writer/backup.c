@@ -592,6 +592,24 @@ dq_push(struct session *s, struct msg_entry *e)
 	d->seq = s->seq;
 }
 
+void
+session_charge(struct session *s, uint64_t n, const struct meta_rec *r)
+{
+	char q[32], c[32];
+
+	if (s->o->quota == 0)
+		return;
+	s->charged += n < UINT64_MAX - s->charged ? n : UINT64_MAX - s->charged;
+	if (s->charged <= s->o->quota)
+		return;
+	log_bytes(q, sizeof(q), (unsigned long long)s->o->quota);
+	log_bytes(c, sizeof(c), (unsigned long long)s->charged);
+	fatal("the session passes this vault's quota of %s a session at '%s' "
+	      "(%s so far): refused, the vault's sessions are kept as they "
+	      "were",
+	    q, log_quote(r->path, r->pathlen), c);
+}
+
 static void
 handle_entry(struct session *s, const uint8_t *p, size_t len)
 {
@@ -618,6 +636,7 @@ handle_entry(struct session *s, const uint8_t *p, size_t len)
 		      "session is not made",
 		    log_quote(e.rec.path, e.rec.pathlen), strerror((int)e.err));
 	check_structure(s, &e);
+	session_charge(s, len, &e.rec);
 	s->seq++;
 	dq_push(s, &e);
 	join_ready(s);
@@ -1067,6 +1086,15 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 	char ts[TIMEFMT_LEN];
 	if (timefmt_utc(o->now, ts) != 0)
 		fatal("session time %lld out of range", (long long)o->now);
+	if (o->latest != 0 && o->now > o->latest) {
+		char lim[TIMEFMT_LEN];
+
+		timefmt_utc(o->latest, lim);
+		fatal("the session time %s is later than this vault accepts "
+		      "(%s: its clock and --max-skew): refused, a session "
+		      "from the future would block every later one",
+		    ts, lim);
+	}
 	if (repo->exists && o->now <= repo->cur_time) {
 		char cur[TIMEFMT_LEN];
 

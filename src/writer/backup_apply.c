@@ -550,7 +550,10 @@ static int
 patch_out(void *arg, const uint8_t *p, size_t n)
 {
 	struct session *s = arg;
-	int r = xfer_sink_data(&s->sink, p, n);
+	int r;
+
+	session_charge(s, n, &s->q[s->qhead].e.rec);
+	r = xfer_sink_data(&s->sink, p, n);
 
 	early_flush(s);
 	return r;
@@ -620,6 +623,7 @@ apply_file_data(struct session *s, const uint8_t *p, size_t n)
 		rc = delta_patcher_feed(s->patcher, p, n);
 	} else {
 		s->st.whole_bytes += n;
+		session_charge(s, n, r);
 		rc = xfer_sink_data(&s->sink, p, n);
 		early_flush(s);
 	}

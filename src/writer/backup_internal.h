@@ -109,6 +109,7 @@ struct session {
 	struct log_progress prog;
 	uint64_t rehash_changed; /* --check-unchanged found these */
 	uint64_t native_fixed;	 /* unchanged files given their owner, mode */
+	uint64_t charged;	 /* bytes counted against o->quota */
 	struct repo *repo;
 	const struct writer_opts *o;
 	struct frame_in in;
@@ -198,6 +199,9 @@ void q_pop_head(struct session *s);
 
 /* backup_apply.c: mirror updates, in record order. */
 void apply_ready(struct session *s);
+/* session_charge(s, n, r): ${n} more bytes of this session (for ${r}),
+ * fatal past an append-only vault's --quota. */
+void session_charge(struct session *s, uint64_t n, const struct meta_rec *r);
 void
 apply_file_begin(struct session *s, uint64_t seq, uint64_t size, int delta);
 /* apply_file_data(s, p, n): content (or delta) bytes of the file. */

@@ -93,61 +93,166 @@ parse_sample(const char *s, struct writer_opts *o)
 	o->sample_r = r;
 }
 
+/* The forced command the writer runs as (--serve), and its bounds. */
+enum serve_mode { SERVE_NONE, SERVE_READ_ONLY, SERVE_APPEND_ONLY };
+static enum serve_mode serve_mode;
+static uint64_t serve_quota;	  /* --quota, 0: none */
+static int64_t serve_skew = 3600; /* --max-skew */
+static int serve_time_given;	  /* the request named --current-time */
+
+/* ${s}: a number and a unit of ${units} (each worth the matching one of
+ * ${mult}); fatal naming ${opt} else. */
+static uint64_t
+parse_unit(const char *s, const char *units, const uint64_t *mult,
+    const char *opt)
+{
+	char *end;
+	const char *u;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || s[0] == '-' || end[0] == '\0' ||
+	    end[1] != '\0' || (u = strchr(units, end[0])) == NULL ||
+	    v > UINT64_MAX / mult[u - units])
+		fatal("invalid %s '%s' (a number and one of '%s')", opt, s,
+		    units);
+	return (uint64_t)v * mult[u - units];
+}
+
+/* An append-only request's repository: itself reached without a symlink
+ * when it is there, else its directory (the repository is made in it). */
+static void
+append_only_path(const char *restrict_path, const char *path)
+{
+	struct stat st;
+	const char *base = NULL;
+	int fd;
+
+	if (lstat(path, &st) == 0)
+		fd = forced_open_beneath(restrict_path, path, NULL);
+	else
+		fd = forced_open_beneath(restrict_path, path, &base);
+	close(fd);
+	free((char *)base);
+}
+
 /*
- * --serve --read-only --restrict-path DIR: the forced command of the key
- * a vault pulls with.  The request (SSH_ORIGINAL_COMMAND) may only read:
- * "capback-writer [-v N] [--at T] [--wait S] -- list-sessions|
- * replica-source REPOSITORY", REPOSITORY beneath DIR reached without a
- * symlink.  Returns the request's words (in *argc), or fatal.
+ * --serve MODE --restrict-path DIR: the forced command of a vault's key.
+ * The request (SSH_ORIGINAL_COMMAND) is "capback-writer [OPTION...] --
+ * VERB REPOSITORY", REPOSITORY beneath DIR reached without a symlink.
+ *   --read-only (the primary's key a vault pulls with): -v, --at, --wait;
+ *     list-sessions, session-digest, replica-source.
+ *   --append-only [--max-skew SPAN] [--quota SIZE] (a vault's key a
+ *     primary pushes with): also --current-time, --replica, --delta,
+ *     --absent-ok; list-sessions, session-digest, backup (a replica's
+ *     next session: main checks the rest), regress (of an unfinished
+ *     session only).
+ * Returns the request's words (in *argc), or fatal.
  */
 static char **
-serve_read_only(int argc, char **argv, int *rargc)
+serve_forced(int argc, char **argv, int *rargc)
 {
-	const char *restrict_path = NULL;
+	static const uint64_t spans[] = { 1, 60, 3600, 86400 },
+			      sizes[] = { 1, 1ull << 10, 1ull << 20, 1ull << 30,
+				      1ull << 40 };
+	const char *restrict_path = NULL, *verb;
 	char **req;
-	int i, n, ro = 0, fd;
+	int i, n;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--serve") == 0)
 			continue;
 		if (strcmp(argv[i], "--read-only") == 0)
-			ro = 1;
+			serve_mode = SERVE_READ_ONLY;
+		else if (strcmp(argv[i], "--append-only") == 0)
+			serve_mode = SERVE_APPEND_ONLY;
 		else if (strcmp(argv[i], "--restrict-path") == 0 &&
 		    i + 1 < argc)
 			restrict_path = argv[++i];
+		else if (strcmp(argv[i], "--max-skew") == 0 && i + 1 < argc)
+			serve_skew = (int64_t)parse_unit(argv[++i], "smhd",
+			    spans, "--max-skew");
+		else if (strcmp(argv[i], "--quota") == 0 && i + 1 < argc)
+			serve_quota =
+			    parse_unit(argv[++i], "BKMGT", sizes, "--quota");
 		else
-			fatal("--serve takes --read-only and --restrict-path "
-			      "DIR only, not '%s'",
+			fatal("--serve takes --read-only or --append-only, "
+			      "--restrict-path DIR, --max-skew SPAN and "
+			      "--quota SIZE only, not '%s'",
 			    argv[i]);
 	}
-	if (!ro || restrict_path == NULL)
-		fatal("--serve needs --read-only and --restrict-path DIR (the "
-		      "one forced command there is: a vault's pull)");
-	req = forced_request("capback-writer", "read-only replication", &n);
+	if (serve_mode == SERVE_NONE || restrict_path == NULL)
+		fatal("--serve needs --read-only (a vault's pull) or "
+		      "--append-only (a primary's push), and --restrict-path "
+		      "DIR");
+	if (serve_skew > 366 * 86400)
+		fatal("--max-skew: at most a year (366d)");
+	req = forced_request("capback-writer",
+	    serve_mode == SERVE_READ_ONLY ? "read-only replication" :
+					    "append-only replication",
+	    &n);
 	for (i = 1; i < n && strcmp(req[i], "--") != 0; i++) {
 		if ((strcmp(req[i], "-v") == 0 || strcmp(req[i], "--at") == 0 ||
 			strcmp(req[i], "--wait") == 0) &&
 		    i + 1 < n)
 			i++;
+		else if (serve_mode == SERVE_APPEND_ONLY &&
+		    strcmp(req[i], "--current-time") == 0 && i + 1 < n) {
+			serve_time_given = 1;
+			i++;
+		} else if (serve_mode == SERVE_APPEND_ONLY &&
+		    (strcmp(req[i], "--replica") == 0 ||
+			strcmp(req[i], "--delta") == 0 ||
+			strcmp(req[i], "--absent-ok") == 0))
+			;
 		else
-			fatal("refusing the request: '%s' is not a read-only "
-			      "option",
-			    req[i]);
+			fatal("refusing the request: '%s' is not an option "
+			      "this key allows (%s)",
+			    req[i],
+			    serve_mode == SERVE_READ_ONLY ? "it only reads" :
+							    "it only adds");
 	}
-	if (i + 3 != n ||
-	    (strcmp(req[i + 1], "list-sessions") != 0 &&
-		strcmp(req[i + 1], "session-digest") != 0 &&
-		strcmp(req[i + 1], "replica-source") != 0))
+	verb = i + 3 == n ? req[i + 1] : "";
+	if (serve_mode == SERVE_READ_ONLY &&
+	    strcmp(verb, "list-sessions") != 0 &&
+	    strcmp(verb, "session-digest") != 0 &&
+	    strcmp(verb, "replica-source") != 0)
 		fatal("refusing the request: this key only lists sessions and "
 		      "sends them (list-sessions, session-digest, "
 		      "replica-source REPOSITORY)");
+	if (serve_mode == SERVE_APPEND_ONLY &&
+	    strcmp(verb, "list-sessions") != 0 &&
+	    strcmp(verb, "session-digest") != 0 &&
+	    strcmp(verb, "backup") != 0 && strcmp(verb, "regress") != 0)
+		fatal("refusing the request: this key only adds sessions "
+		      "(list-sessions, session-digest, backup --replica, "
+		      "regress of an unfinished session)");
 	/* beneath the restrict path, no symlink on the way; the writer
 	 * opens it again as a repository's top (a path inside one, such as
 	 * a nested repository a host planted, is refused there) */
-	fd = forced_open_beneath(restrict_path, req[i + 2], NULL);
-	close(fd);
+	if (serve_mode == SERVE_READ_ONLY)
+		close(forced_open_beneath(restrict_path, req[i + 2], NULL));
+	else
+		append_only_path(restrict_path, req[i + 2]);
 	*rargc = n;
 	return req;
+}
+
+/* What an append-only key's request may do, now that it is parsed. */
+static void
+serve_check(const char *verb, struct writer_opts *o, int64_t clock)
+{
+	if (serve_mode != SERVE_APPEND_ONLY)
+		return;
+	if (strcmp(verb, "backup") == 0) {
+		if (!o->replica || !serve_time_given)
+			fatal("refusing the request: this key only takes a "
+			      "replica's session (backup --replica "
+			      "--current-time T)");
+		o->quota = serve_quota;
+		o->latest = clock + serve_skew;
+	}
 }
 
 /* --find-repo's repository and path, alive until exit (external: leak
@@ -181,12 +286,14 @@ main(int argc, char **argv)
 		{ "select-base", required_argument, NULL, 'B' },
 		{ "null-separator", no_argument, NULL, '0' },
 		{ "replica", no_argument, NULL, 'R' },
+		{ "absent-ok", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct writer_opts o;
 	struct repo repo;
-	int c, find_repo = 0, nul_sep = 0;
+	int c, find_repo = 0, nul_sep = 0, absent_ok = 0;
+	int64_t clock = (int64_t)time(NULL);
 	/* the selection (restore, compare), kept until exit */
 	static const char **sels;
 	static char *inl;
@@ -195,11 +302,11 @@ main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "--serve") == 0) {
 		log_init("capback", 3);
-		argv = serve_read_only(argc, argv, &argc);
+		argv = serve_forced(argc, argv, &argc);
 	}
 	memset(&o, 0, sizeof(o));
 	o.verbosity = 3;
-	o.now = (int64_t)time(NULL);
+	o.now = clock;
 	o.compress = 1;
 	o.sub = ".";
 	o.sublen = 1;
@@ -215,6 +322,7 @@ main(int argc, char **argv)
 			break;
 		case 'B': sel_base = optarg; break;
 		case 'R': o.replica = 1; break;
+		case 'A': absent_ok = 1; break;
 		case '0': nul_sep = 1; break;
 		case 'v': o.verbosity = atoi(optarg); break;
 		case 't': o.now = parse_int(optarg, 1, "--current-time"); break;
@@ -321,6 +429,7 @@ main(int argc, char **argv)
 		o.sel = writer_sel =
 		    select_build(sel_base, 0, sels, inl, nsels, nul_sep, 0);
 	}
+	serve_check(argv[optind], &o, clock);
 	if (strcmp(argv[optind], "backup") == 0) {
 		repo_check_for_backup(argv[optind + 1], o.force, &repo);
 		writer_confine(&repo, 1);
@@ -333,6 +442,10 @@ main(int argc, char **argv)
 		return writer_session_digest(&repo, &o);
 	}
 	if (strcmp(argv[optind], "list-sessions") == 0) {
+		/* a vault not made yet, or stopped in its first session
+		 * (its next backup starts over), has none */
+		if (absent_ok && !repo_has_sessions(argv[optind + 1]))
+			return 0;
 		repo_open_existing(argv[optind + 1], &repo, 1, 0,
 		    "list sessions");
 		writer_confine(&repo, 0);
@@ -388,6 +501,11 @@ main(int argc, char **argv)
 	if (strcmp(argv[optind], "regress") == 0) {
 		repo_open_existing(argv[optind + 1], &repo, 1, 1, "regress");
 		writer_confine(&repo, 1);
+		if (!repo.unfinished && serve_mode == SERVE_APPEND_ONLY)
+			fatal("refusing the request: '%s' holds no unfinished "
+			      "session, and this key may not change a finished "
+			      "one",
+			    repo.path);
 		if (!repo.unfinished)
 			return writer_repair(&repo);
 		writer_regress(&repo, o.force);

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "repoloc.h"
 #include "sandbox.h"
+#include "timespec.h"
 #include "timefmt.h"
 
 #define DATA_DIR "rdiff-backup-data"
@@ -411,6 +412,33 @@ repo_check_for_backup(const char *path, int force, struct repo *repo)
 		repo->regressed = 1;
 		find_current_files(repo);
 	}
+}
+
+int
+repo_has_sessions(const char *path)
+{
+	struct repo_loc loc;
+	struct stat st;
+	int fd, r = 1;
+
+	repo_locate_or_die(path, &loc);
+	if (!loc.found && loc.err == ENOENT && loc.err_last)
+		r = 0; /* to be made */
+	else if (!loc.found && loc.err == 0 && loc.rootfd >= 0 &&
+	    fs_dir_is_empty(loc.rootfd) == 1)
+		r = 0; /* an empty directory */
+	else if (loc.found && strcmp(loc.sub, ".") == 0 &&
+	    (fd = openat(loc.rootfd, DATA_DIR,
+		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+		/* stopped in its first session, none finished */
+		if (fstatat(fd, FIRST_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode) &&
+		    repo_session_span(loc.repo, NULL, NULL) == 0)
+			r = 0;
+		close(fd);
+	}
+	repo_loc_release(&loc);
+	return r;
 }
 
 void

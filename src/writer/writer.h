@@ -57,6 +57,12 @@ struct writer_opts {
 	int progress;	 /* backup: a progress line on stderr (a terminal) */
 	int replica;	 /* backup: the peer is a replica-source (capback
 			  * replicate): its files' digests are checked */
+	/* backup through an append-only vault's forced command: the bytes
+	 * a session may write (entries' encodings and files' data, holes
+	 * not counted; 0: no bound), and the latest session time it
+	 * accepts (0: any) */
+	uint64_t quota;
+	int64_t latest;
 	struct select *sel; /* restore, compare: the records selected (the
 			     * paths relative to --path), NULL: all */
 };
@@ -75,6 +81,14 @@ uint64_t sample_slot(const struct meta_rec *r, uint64_t m);
  * current_mirror marker.  Fatal (with a message) otherwise.
  */
 void repo_check_for_backup(const char *path, int force, struct repo *repo);
+
+/*
+ * repo_has_sessions(path): 0 when ${path} holds no session yet: it is
+ * absent (its directory there), an empty directory, or a repository
+ * whose first backup did not finish (the next one starts over); else 1
+ * (open it to see).  Fatal on a location it cannot walk.
+ */
+int repo_has_sessions(const char *path);
 
 /*
  * repo_open_existing(path, repo, allow_unfinished, excl, action): open a

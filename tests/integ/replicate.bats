@@ -130,9 +130,6 @@ same_sessions() {
 	run cb replicate "$T/prim" "$T/src"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"is not a backup repository"* ]]
-	run cb replicate "$T/prim" "host::/srv/vault"
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"the vault pulls"* ]]
 }
 
 @test "damage on the primary is not copied: the session fails, the vault's sessions stay as they were, and the next run completes" {
@@ -363,4 +360,147 @@ pull_teardown() {
 	[ "$(cb --parsable-output list increments "$T/vault" | wc -l)" -eq 3 ]
 	run cb replicate --check "$T/prim" "$T/vault" --dry-run
 	[ "$status" -eq 1 ]
+}
+
+# push_setup [FORCED-OPTION...]: the vault's account VLT takes sessions
+# into $T/vault through its key's append-only forced command; the
+# primary's account PRIM owns $T/prim and pushes
+push_setup() {
+	[ -x /usr/sbin/sshd ] || skip "openssh-server not installed"
+	chmod 0755 "$T"
+	new_user && PRIM=$NEW_USER
+	new_user && VLT=$NEW_USER
+	usermod -s /bin/sh "$VLT"
+	chown -R "$PRIM" "$T/prim"
+	mkdir -p "$T/vault" && chown "$VLT" "$T/vault"
+	PORT=$((20000 + RANDOM % 20000))
+	sh "$LIB/sshd-loopback.sh" start "$T/sshd" "$PORT" \
+	    "$VLT=$CAPBACK_BUILD/capback-writer --serve --append-only --restrict-path $T/vault $*"
+	chown "$PRIM" "$T/sshd/client_key"
+	VSSH=$(sh "$LIB/sshd-loopback.sh" sshcmd "$T/sshd" "$VLT")
+}
+
+push_teardown() {
+	[ -n "${T:-}" ] && [ -d "$T/sshd" ] && sh "$LIB/sshd-loopback.sh" stop "$T/sshd" || true
+	[ -n "${VLT:-}" ] && pkill -u "$VLT" 2>/dev/null || true
+}
+
+# session_sums REPO: a manifest of every session of REPO as restored
+session_sums() {
+	for t in $(cb --parsable-output list increments "$1" | cut -d' ' -f1); do
+		rm -rf "$T/ss"
+		cb restore --at "$t" "$1" "$T/ss" >/dev/null 2>&1
+		echo "== $t"
+		treesum "$T/ss"
+	done
+}
+
+# raw_push REPO AT REQUEST: what a taken-over primary can do with the
+# vault's key: session AT of its own REPO streamed to REQUEST
+raw_push() {
+	coproc VPEER { sh "$LIB/sshd-loopback.sh" ssh "$T/sshd" "$VLT" "$3" 2>"$T/peer.err"; }
+	peer=$VPEER_PID
+	"$CAPBACK_BUILD/capback-writer" --at "$2" -- replica-source "$1" \
+	    <&"${VPEER[0]}" >&"${VPEER[1]}" 2>/dev/null || true
+	wait "$peer" || true
+	grep -v 'chdir to home' "$T/peer.err"
+}
+
+@test "a primary pushes to an append-only vault over ssh: the same sessions, only what changed sent" {
+	sessions 0 4
+	push_setup
+	run run_as "$PRIM" "$CAPBACK_BUILD/capback" --remote-schema "$VSSH {h}" \
+	    replicate "$T/prim" "v@127.0.0.1::$T/vault"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"(5 of 5)"* ]]
+	same_sessions
+	[ "$(stat -c %U "$T/vault/rdiff-backup-data")" = "$VLT" ]
+	chown -R root "$T/prim"
+	sessions 5 6
+	chown -R "$PRIM" "$T/prim"
+	run run_as "$PRIM" "$CAPBACK_BUILD/capback" -v 4 --remote-schema "$VSSH {h}" \
+	    replicate "$T/prim" "v@127.0.0.1::$T/vault"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"(2 of 2)"* ]]
+	same_sessions
+	# checked both ways, from the push side too
+	run run_as "$PRIM" "$CAPBACK_BUILD/capback" --remote-schema "$VSSH {h}" \
+	    replicate --check "$T/prim" "v@127.0.0.1::$T/vault"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"7 sessions in common checked, 0 differ"* ]]
+	push_teardown
+}
+
+@test "a taken-over primary cannot remove, rewrite, go back, jump ahead or overfill through the append-only key: the vault's sessions hash the same" {
+	sessions 0 2
+	push_setup --max-skew 1h --quota 16M
+	run run_as "$PRIM" "$CAPBACK_BUILD/capback" --remote-schema "$VSSH {h}" \
+	    replicate "$T/prim" "v@127.0.0.1::$T/vault"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	session_sums "$T/vault" >"$T/before"
+	[ "$(grep -c '^== ' "$T/before")" -eq 3 ]
+	# verbs and options that change what is there
+	for req in "capback-writer -- remove-older-than $T/vault" \
+	    "capback-writer --at 1B -- remove-older-than $T/vault" \
+	    "capback-writer -- regress $T/vault" \
+	    "capback-writer --force --replica --current-time 1800000000 -- backup $T/vault" \
+	    "capback-writer --current-time 1800000000 -- backup $T/vault" \
+	    "capback-writer --replica -- backup $T/vault" \
+	    "capback-writer -- restore-source $T/vault" \
+	    "capback-writer -- replica-source $T/vault" \
+	    "capback-writer --replica --current-time 1800000000 -- backup $T/vault/dir" \
+	    "capback-writer --replica --current-time 1800000000 -- backup /etc/vault" \
+	    "capback-writer -- list-sessions $T/vault/../vault" \
+	    "/bin/sh -c id" "capback-writer -- list-sessions $T/vault; id"; do
+		run sh "$LIB/sshd-loopback.sh" ssh "$T/sshd" "$VLT" "$req" </dev/null
+		echo "$req: $output"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"refusing"* || "$output" == *"inside the repository"* ]]
+		[[ "$output" != *"uid="* ]]
+	done
+	# the taken-over primary's own repository, with the sessions it
+	# would forge: the vault's newest again, an older one, one two days
+	# ahead of the vault's clock, and one over the quota
+	future=$(($(date +%s) + 2 * 86400))
+	for t in 1700000200 1700000150 "$future"; do
+		cb --current-time "$t" backup "$T/src" "$T/evil$t" >/dev/null
+	done
+	run raw_push "$T/evil1700000200" 1700000200 \
+	    "capback-writer --replica --current-time 1700000200 -- backup $T/vault"
+	echo "$output"
+	[[ "$output" == *"is not later than the current mirror's"* ]]
+	run raw_push "$T/evil1700000150" 1700000150 \
+	    "capback-writer --replica --current-time 1700000150 -- backup $T/vault"
+	echo "$output"
+	[[ "$output" == *"is not later than the current mirror's"* ]]
+	run raw_push "$T/evil$future" "$future" \
+	    "capback-writer --replica --current-time $future -- backup $T/vault"
+	echo "$output"
+	[[ "$output" == *"later than this vault accepts"* ]]
+	head -c 20000000 /dev/urandom >"$T/src/big"
+	cb --current-time 1700000900 backup "$T/src" "$T/evil1700000900" >/dev/null
+	run raw_push "$T/evil1700000900" 1700000900 \
+	    "capback-writer --replica --current-time 1700000900 -- backup $T/vault"
+	echo "$output"
+	[[ "$output" == *"passes this vault's quota of 16.0 MiB a session at 'big'"* ]]
+	# what the refused session left, the key may undo (and only that)
+	run sh "$LIB/sshd-loopback.sh" ssh "$T/sshd" "$VLT" "capback-writer -- regress $T/vault" </dev/null
+	echo "$output"
+	[ "$status" -eq 2 ]
+	session_sums "$T/vault" | diff "$T/before" -
+	[ "$(cb --parsable-output list increments "$T/vault" | wc -l)" -eq 3 ]
+	# a session that deletes everything is a new session: accepted, and
+	# every earlier one still restores as it did
+	rm -rf "$T/empty" && mkdir "$T/empty"
+	cb --current-time 1700000950 backup "$T/empty" "$T/evil-empty" >/dev/null
+	run raw_push "$T/evil-empty" 1700000950 \
+	    "capback-writer --replica --current-time 1700000950 -- backup $T/vault"
+	echo "$output"
+	[ "$(cb --parsable-output list increments "$T/vault" | wc -l)" -eq 4 ]
+	session_sums "$T/vault" | head -n "$(wc -l <"$T/before")" | diff "$T/before" -
+	push_teardown
 }
