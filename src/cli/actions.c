@@ -385,7 +385,10 @@ static const struct action actions[ACT_N] = {
 	    "VAULT as that\nsession; only files whose content changed are "
 	    "sent, and each must\nhave the SHA-1 PRIMARY's metadata records.  "
 	    "A session VAULT has that\nPRIMARY does not is refused (VAULT "
-	    "is not PRIMARY's copy).  Both are\nlocal repositories.\n",
+	    "is not PRIMARY's copy).  Either may be\n[user@]host::path: "
+	    "the vault pulls through the primary's read-only\nkey, or the "
+	    "primary pushes through the vault's append-only key\n"
+	    "(capback-writer(8), --serve).\n",
 	    replicate_opts, 0,
 	    "Exit status: 0 VAULT holds every session, 1 failed (the sessions "
 	    "copied\nbefore stay).\n" },
