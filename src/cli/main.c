@@ -1225,6 +1225,33 @@ replica_sessions(const char *loc, size_t *n, int may_be_absent,
 	return s;
 }
 
+/*
+ * 1 if the repository ${loc} holds an unfinished session no writer is
+ * working on (a replicate that failed left it), else 0: one in use (a
+ * second replicate, say) is another's to finish.
+ */
+static int
+vault_unfinished(const char *loc, const struct global *g)
+{
+	char *wargv[10], *out;
+	size_t len;
+	int wn = 0, st, r;
+
+	wargv[wn++] = (char *)"capback-writer";
+	wargv[wn++] = (char *)"--wait";
+	wargv[wn++] = (char *)"0";
+	wargv[wn++] = (char *)"-v";
+	wargv[wn++] = (char *)"1";
+	wargv[wn++] = (char *)"--";
+	wargv[wn++] = (char *)"list-sessions";
+	wargv[wn++] = (char *)loc; /* capture_at puts the path there */
+	wargv[wn] = NULL;
+	out = capture_at(loc, wargv, 1u << 24, &len, &st, g);
+	r = st == 0 && strstr(out, " unfinished\n") != NULL;
+	free(out);
+	return r;
+}
+
 /* The digest of the records of session ${t} of ${loc}, by its writer. */
 static char *
 session_digest(const char *loc, int64_t t, const struct global *g)
@@ -1408,7 +1435,8 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 		/* the vault as it was, restorable now, not at the next run
 		 * (an append-only vault's key allows this much); a first
 		 * session's leftovers go at the next run */
-		if (nv == 0 && k == 0)
+		if ((nv == 0 && k == 0) ||
+		    !vault_unfinished(argv[optind + 1], g))
 			break;
 		nb = 0;
 		wb[nb++] = (char *)"capback-writer";

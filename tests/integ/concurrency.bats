@@ -389,3 +389,57 @@ intact() {
 	release
 	intact
 }
+
+# vault_markers: current_mirror markers in $T/vault
+vault_markers() {
+	ls "$T/vault/rdiff-backup-data" 2>/dev/null | grep -c '^current_mirror\.'
+}
+
+@test "replicate from a primary in the middle of a backup waits for it, then copies the finished session; a second replicate into a vault in use waits, then finds it up to date" {
+	cb replicate "$T/repo" "$T/vault" >/dev/null 2>&1
+	held_capback
+	"$CAPBACK_BUILD/capback" replicate "$T/repo" "$T/vault" >"$T/rep.out" 2>&1 &
+	local rep=$!
+	sleep 0.5
+	kill -0 $rep # waiting for the backup
+	[ "$(vault_markers)" -eq 1 ]
+	release
+	wait $rep
+	cat "$T/rep.out"
+	grep -q "waiting for it to end" "$T/rep.out"
+	grep -q "copied (1 of 1)" "$T/rep.out"
+	diff <(cb list increments "$T/repo") <(cb list increments "$T/vault")
+	# the next session, held in the vault's writer mid-way
+	for i in 4 5 6; do
+		head -c 3000000 /dev/urandom >"$T/src/d/f$i"
+	done
+	cb --current-time $((BASE + 200)) backup "$T/src" "$T/repo" >/dev/null
+	"$CAPBACK_BUILD/capback" replicate "$T/repo" "$T/vault" >"$T/rep1.out" 2>&1 &
+	rep=$!
+	for _ in $(seq 1 2000); do
+		[ "$(vault_markers)" -eq 2 ] && break
+		sleep 0.005
+	done
+	[ "$(vault_markers)" -eq 2 ]
+	WPID=$(pgrep -f "capback-writer.*--replica.*backup $T/vault")
+	[ -n "$WPID" ]
+	kill -STOP "$WPID"
+	"$CAPBACK_BUILD/capback" replicate "$T/repo" "$T/vault" >"$T/rep2.out" 2>&1 &
+	local rep2=$!
+	sleep 0.5
+	kill -0 $rep2 # waiting for the first
+	kill -CONT "$WPID"
+	WPID=""
+	wait $rep
+	wait $rep2
+	cat "$T/rep1.out" "$T/rep2.out"
+	grep -q "copied (1 of 1)" "$T/rep1.out"
+	grep -q "holds all 3 sessions" "$T/rep2.out"
+	diff <(cb list increments "$T/repo") <(cb list increments "$T/vault")
+	for t in $BASE $((BASE + 100)) $((BASE + 200)); do
+		rm -rf "$T/a" "$T/b"
+		cb restore --at $t "$T/repo" "$T/a"
+		cb restore --at $t "$T/vault" "$T/b"
+		assert_same_tree "$T/a" "$T/b"
+	done
+}
