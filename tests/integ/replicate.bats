@@ -504,3 +504,48 @@ raw_push() {
 	session_sums "$T/vault" | head -n "$(wc -l <"$T/before")" | diff "$T/before" -
 	push_teardown
 }
+
+@test "a push cut off on either side (the vault's writer, the primary's run) resumes at the session it reached" {
+	CAPBACK_TEST_BIG=1 sessions 0 9
+	push_setup
+	# kill_at N WHO: push through a remote schema that, once the vault's
+	# writer of session N runs, kills it (vault) or the primary's run
+	# and its roles (primary) with SIGKILL, after a random moment
+	kill_at() {
+		cat >"$T/cut.sh" <<EOF
+#!/bin/bash
+case "\$2" in *"'--current-time' '$((1700000000 + 100 * $1))'"*)
+	$VSSH "\$1" "\$2" &
+	for _ in \$(seq 2000); do
+		pgrep -u "$VLT" -x capback-writer >/dev/null && break
+		sleep 0.005
+	done
+	sleep 0.0\$((RANDOM % 10))
+	if [ $2 = vault ]; then
+		pkill -KILL -u "$VLT" -x capback-writer
+	else
+		pkill -KILL -f "remote-schema bash $T/cut.sh"
+		pkill -KILL -f "replica-source $T/prim"
+	fi
+	wait
+	exit 1 ;;
+esac
+exec $VSSH "\$1" "\$2"
+EOF
+		run "$CAPBACK_BUILD/capback" --remote-schema "bash $T/cut.sh {h}" \
+		    replicate "$T/prim" "v@127.0.0.1::$T/vault"
+		echo "$output"
+	}
+	kill_at 3 vault
+	kill_at 6 primary
+	n=$(cb --parsable-output list increments "$T/vault" 2>/dev/null | wc -l || true)
+	echo "cut off with $n sessions"
+	[ "$n" -eq 6 ]
+	run run_as "$PRIM" "$CAPBACK_BUILD/capback" --remote-schema "$VSSH {h}" \
+	    replicate "$T/prim" "v@127.0.0.1::$T/vault"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"of $((10 - n)))"* ]]
+	same_sessions
+	push_teardown
+}
