@@ -388,7 +388,7 @@ static const struct action actions[ACT_N] = {
 	    "is not PRIMARY's copy).  Either may be\n[user@]host::path: "
 	    "the vault pulls through the primary's read-only\nkey, or the "
 	    "primary pushes through the vault's append-only key\n"
-	    "(capback-writer(8), --serve).\n",
+	    "(capback-writer(8)).\n",
 	    replicate_opts, 0,
 	    "Exit status: 0 VAULT holds every session, 1 failed (the sessions "
 	    "copied\nbefore stay).\n" },

@@ -26,6 +26,7 @@
 #include "runconf.h"
 #include "spawn.h"
 #include "strbuf.h"
+#include "timespec.h"
 
 #define CHECK_PARALLEL 16
 #define CHECK_SECONDS  60 /* a host that has not answered by then fails */
@@ -433,15 +434,67 @@ check_repo(struct report *r, const struct host *h)
 	good(r, w);
 }
 
+/*
+ * A copy between a primary and a vault (replicate-from, vault): a dry run
+ * of it lists both sides' sessions through the forced commands and
+ * compares the newest common one, changing nothing.
+ */
+static void
+check_replica(struct report *r, const struct config *c, const struct host *h,
+    const char *from, const char *to, int push)
+{
+	const char *schema = h->schema ? h->schema :
+	    c->schema		       ? c->schema :
+					 RUN_SCHEMA;
+	char self[4096];
+	char *argv[] = { self, (char *)"-v", (char *)"2", (char *)"--wait",
+		(char *)"--remote-schema", (char *)schema, (char *)"replicate",
+		(char *)"--dry-run", (char *)"--", (char *)from, (char *)to,
+		NULL };
+	struct strbuf out = STRBUF_INIT, err = STRBUF_INIT;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int st;
+
+	if (n <= 0)
+		fatal("cannot find this program: %s", strerror(errno));
+	self[n] = '\0';
+	st = capture(argv, &out, &err);
+	if (st == 0) {
+		char w[96];
+		size_t k = 0;
+
+		for (const char *p = out.buf;
+		     p && (p = strstr(p, "would copy")); p++)
+			k++;
+		snprintf(w, sizeof(w), "%s answers (%zu session%s to copy)",
+		    push ? "the vault" : "the primary", k, k == 1 ? "" : "s");
+		good(r, w);
+	} else
+		problem(r,
+		    push ? "on the vault, the key of this account: "
+			   "command=\"capback-writer --serve --append-only "
+			   "--restrict-path DIR\" (capback-writer(8))" :
+			   "on the primary, the key of this account: "
+			   "command=\"capback-writer --serve --read-only "
+			   "--restrict-path DIR\" (capback-writer(8))",
+		    "replicate %s -> %s: %s", log_name(from, strlen(from)),
+		    log_name(to, strlen(to)),
+		    st < 0 ? "no answer in time" : last_line(&err));
+	strbuf_release(&out);
+	strbuf_release(&err);
+}
+
 /* One host's report, as text. */
 static char *
 check_host(const struct config *c, const struct host *h)
 {
 	struct report r = { STRBUF_INIT, STRBUF_INIT, 0 };
-	const char *sep = strstr(h->source, "::");
+	const char *sep = h->source ? strstr(h->source, "::") : NULL;
 	char *host, *text;
 
-	if (sep != NULL) {
+	if (h->replicate_from != NULL)
+		check_replica(&r, c, h, h->replicate_from, h->repo, 0);
+	else if (sep != NULL) {
 		if ((host = strndup(h->source, (size_t)(sep - h->source))) ==
 		    NULL)
 			fatal("out of memory");
@@ -469,6 +522,11 @@ check_host(const struct config *c, const struct host *h)
 			good(&r, "local source");
 	}
 	check_repo(&r, h);
+	/* a push needs sessions to list: the first backup makes them */
+	if (h->vault != NULL && repo_session_span(h->repo, NULL, NULL) > 0)
+		check_replica(&r, c, h, h->repo, h->vault, 1);
+	else if (h->vault != NULL)
+		good(&r, "the vault: checked once a backup exists");
 	if (asprintf(&text, "%s: %s%s%s\n%s", h->name, r.n ? "" : "ok (",
 		r.n ? "" : (r.ok.buf ? r.ok.buf : ""), r.n ? "" : ")",
 		r.problems.buf ? r.problems.buf : "") < 0)

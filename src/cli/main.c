@@ -1351,8 +1351,8 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 				bad++;
 			}
 		}
-		log_msg(3, "%zu session%s in common checked, %zu differ%s",
-		    first, first == 1 ? "" : "s", bad, bad == 1 ? "s" : "");
+		printf("%zu session%s in common checked, %zu differ%s\n", first,
+		    first == 1 ? "" : "s", bad, bad == 1 ? "s" : "");
 		return bad > 0 ? 1 : 0;
 	}
 	/* the same times are not the same sessions (two hosts backed up
@@ -1369,7 +1369,7 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 	}
 	todo = np - first;
 	if (todo == 0)
-		log_msg(3, "'%s' holds all %zu sessions of '%s'",
+		printf("'%s' holds all %zu sessions of '%s'\n",
 		    argv[optind + 1], np, argv[optind]);
 	for (i = first; i < np && rc == 0; i++) {
 		char t[TIMEFMT_LEN], at[32], *wa[24], *wb[24], **ra, **rb;
@@ -1425,8 +1425,10 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 		}
 		if (rc == 0) {
 			k++;
-			log_msg(3, "session %s copied (%zu of %zu)", t, k,
-			    todo);
+			/* the command's output, not a warning (run counts
+			 * those) */
+			printf("session %s copied (%zu of %zu)\n", t, k, todo);
+			fflush(stdout);
 			continue;
 		}
 		log_error("session %s was not copied (%zu of the %zu to copy "

@@ -175,6 +175,9 @@ metrics_write(const char *path, const struct host_metrics *hosts, size_t n,
 		    "When the host's repository was last drilled." },
 		{ "capback_host_drill_ratio",
 		    "The share of a session's entries each drill restores." },
+		{ "capback_host_vault_last_success_timestamp_seconds",
+		    "When the host's vault last held every session of its "
+		    "repository (hosts with a vault; 0: never)." },
 	};
 	struct strbuf sb = STRBUF_INIT;
 	size_t i, k;
@@ -222,7 +225,13 @@ metrics_write(const char *path, const struct host_metrics *hosts, size_t n,
 					continue;
 				v = (double)h->drilled;
 				break;
-			default: v = h->drill_share; break;
+			case 13: v = h->drill_share; break;
+			default:
+				/* 0: never (an alert on its age fires) */
+				if (!h->vault)
+					continue;
+				v = (double)h->vault_ok;
+				break;
 			}
 			strbuf_addf(&sb, "%s{host=\"%s\"} %.17g\n", fam[k].name,
 			    h->name, v);

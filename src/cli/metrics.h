@@ -14,6 +14,8 @@ struct host_metrics {
 	unsigned warnings;
 	double drill_share; /* the configured share, 1 for all, 0 none */
 	const char *repo;   /* local repository, or NULL */
+	int vault;	    /* a vault is configured */
+	int64_t vault_ok;   /* when it last held every session, 0 never */
 };
 
 /*

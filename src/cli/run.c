@@ -54,6 +54,8 @@ struct result {
 	int64_t last_ok; /* when the last successful run ended */
 	char retention[160];
 	unsigned nwarn;
+	char vault[16];	  /* the copy to the vault: "", ok or failed */
+	int64_t vault_ok; /* when the vault last held every session */
 };
 
 /* ---- results ---------------------------------------------------------- */
@@ -96,14 +98,15 @@ result_save(const struct config *c, const struct host *h,
 	    "\nsource-bytes %" PRIu64 "\nwarnings %u\ndrilled %lld\n"
 	    "oldest-proven %s\nretention %s\nlast-success %lld\n"
 	    "new %" PRIu64 "\ndeleted %" PRIu64 "\nelapsed %.3f\n"
-	    "changed-bytes %" PRIu64 "\nwhy %s\n",
+	    "changed-bytes %" PRIu64 "\nvault %s\nvault-success %lld\n"
+	    "why %s\n",
 	    r->status, (long long)r->started, (long long)r->finished, r->files,
 	    r->changed, r->inc_bytes, r->source_bytes, r->nwarn,
 	    (long long)r->drilled, r->oldest_proven, r->retention,
 	    (long long)(strcmp(r->status, "ok") == 0 ? r->finished :
 						       r->last_ok),
 	    r->new_files, r->deleted_files, r->elapsed, r->changed_bytes,
-	    r->why);
+	    r->vault[0] ? r->vault : "-", (long long)r->vault_ok, r->why);
 	if (fclose(f) != 0 || rename(tmp, path) != 0)
 		fatal("cannot write %s: %s", path, strerror(errno));
 }
@@ -122,6 +125,7 @@ result_fresh(struct result *r, const struct result *last, int64_t started)
 	if (last != NULL) {
 		r->drilled = last->drilled;
 		r->last_ok = last->last_ok;
+		r->vault_ok = last->vault_ok;
 		memcpy(r->oldest_proven, last->oldest_proven,
 		    sizeof(r->oldest_proven));
 	}
@@ -182,6 +186,10 @@ result_load(const struct config *c, const struct host *h, struct result *r)
 			r->elapsed = atof(sp);
 		else if (strcmp(line, "changed-bytes") == 0)
 			r->changed_bytes = (uint64_t)v;
+		else if (strcmp(line, "vault") == 0 && strcmp(sp, "-") != 0)
+			snprintf(r->vault, sizeof(r->vault), "%s", sp);
+		else if (strcmp(line, "vault-success") == 0)
+			r->vault_ok = v;
 	}
 	fclose(f);
 	return 0;
@@ -337,6 +345,36 @@ is_remote(const char *loc)
 	return strstr(loc, "::") != NULL;
 }
 
+/*
+ * After a backup, the host's sessions to its vault (vault = ...): a
+ * failure is a warning of the host's run (its backup stands), and the
+ * vault's lag grows from the last complete copy.
+ */
+static void
+host_push(const struct config *c, const struct host *h, const char *vb,
+    const char *schema, int logfd, const char *logpath, struct result *r)
+{
+	char *argv[] = { self, (char *)"-v", (char *)vb,
+		(char *)"--remote-schema", (char *)schema, (char *)"--wait",
+		(char *)"replicate", (char *)"--", h->repo, h->vault, NULL };
+	int st;
+	off_t start = lseek(logfd, 0, SEEK_END);
+
+	(void)c;
+	logline(logfd, "== replicate %s -> %s\n", h->repo, h->vault);
+	st = run_argv(argv, logfd);
+	if (st == 0) {
+		snprintf(r->vault, sizeof(r->vault), "ok");
+		r->vault_ok = (int64_t)time(NULL);
+	} else {
+		snprintf(r->vault, sizeof(r->vault), "failed");
+		logline(logfd,
+		    "capback: the copy to the vault %s failed (status %d)\n",
+		    h->vault, st);
+	}
+	r->nwarn += count_warnings(logpath, start);
+}
+
 /* Phase 1: before, backup, after.  Returns the worker's exit status. */
 static int
 host_backup(const struct config *c, const struct host *h, const char *vb,
@@ -370,14 +408,25 @@ host_backup(const struct config *c, const struct host *h, const char *vb,
 		argv[n++] = (char *)"--current-time";
 		argv[n++] = (char *)c->current_time;
 	}
-	argv[n++] = (char *)"backup";
-	for (size_t i = 0; i < h->nrules; i++)
-		argv[n++] = h->rules[i];
-	argv[n++] = (char *)"--";
-	argv[n++] = h->source;
-	argv[n++] = h->repo;
-	argv[n] = NULL;
-	logline(logfd, "== backup %s -> %s\n", h->source, h->repo);
+	if (h->replicate_from != NULL) {
+		/* a vault's host: its primary's new sessions */
+		argv[n++] = (char *)"replicate";
+		argv[n++] = (char *)"--";
+		argv[n++] = h->replicate_from;
+		argv[n++] = h->repo;
+		argv[n] = NULL;
+		logline(logfd, "== replicate %s -> %s\n", h->replicate_from,
+		    h->repo);
+	} else {
+		argv[n++] = (char *)"backup";
+		for (size_t i = 0; i < h->nrules; i++)
+			argv[n++] = h->rules[i];
+		argv[n++] = (char *)"--";
+		argv[n++] = h->source;
+		argv[n++] = h->repo;
+		argv[n] = NULL;
+		logline(logfd, "== backup %s -> %s\n", h->source, h->repo);
+	}
 	st = run_argv(argv, logfd);
 	r->nwarn = count_warnings(logpath, start);
 	/* rdiff-backup's bits: 2 warnings, 4 files that could not be
@@ -389,8 +438,12 @@ host_backup(const struct config *c, const struct host *h, const char *vb,
 	} else {
 		snprintf(r->status, sizeof(r->status), "failed");
 		snprintf(r->why, sizeof(r->why),
-		    "the backup failed (status %d): see %s", st, logpath);
+		    "the %s failed (status %d): see %s",
+		    h->replicate_from ? "copy from the primary" : "backup", st,
+		    logpath);
 	}
+	if (h->vault != NULL && strcmp(r->status, "ok") == 0)
+		host_push(c, h, vb, schema, logfd, logpath, r);
 	if (h->after != NULL) {
 		logline(logfd, "== after: %s\n", h->after);
 		if ((st = run_hook(h->after, logfd)) != 0) {
@@ -402,6 +455,22 @@ host_backup(const struct config *c, const struct host *h, const char *vb,
 		}
 	}
 	return strcmp(r->status, "ok") != 0;
+}
+
+/* An age ("5m", "3h", "2D") of ${t} at ${now}; "never" for 0. */
+static void
+age(char *buf, size_t len, int64_t now, int64_t t)
+{
+	long long d = (long long)(now - t);
+
+	if (t == 0)
+		snprintf(buf, len, "never");
+	else if (d < 3600)
+		snprintf(buf, len, "%lldm", d / 60);
+	else if (d < 172800)
+		snprintf(buf, len, "%lldh", d / 3600);
+	else
+		snprintf(buf, len, "%lldD", d / 86400);
 }
 
 /* The "oldest point in time proven restorable" line of a drill. */
@@ -734,6 +803,20 @@ build_report(const struct config *c, struct strbuf *sb, int64_t began,
 			    " changed, %" PRIu64 " deleted; increment %s\n",
 			    r.files, r.files == 1 ? "file" : "files", src,
 			    r.new_files, r.changed, r.deleted_files, inc);
+		if (h->vault != NULL && r.vault[0] != '\0') {
+			char at[TIMEFMT_LEN] = "never";
+
+			if (r.vault_ok != 0)
+				timefmt_utc(r.vault_ok, at);
+			if (strcmp(r.vault, "ok") == 0)
+				strbuf_addf(sb,
+				    "    vault: every session copied\n");
+			else
+				strbuf_addf(sb,
+				    "    vault: COPY FAILED (the last complete "
+				    "copy: %s)\n",
+				    at);
+		}
 		if (r.retention[0] != '\0')
 			strbuf_addf(sb, "    retention: %s\n", r.retention);
 		strbuf_addf(sb, "    oldest point proven restorable: %s\n",
@@ -1014,6 +1097,8 @@ run_metrics(const struct config *c, int64_t began, const char *skip,
 		    strcmp(h->drill, "none") == 0		 ? 0.0 :
 								   atof(h->drill);
 		hm[i].repo = is_remote(h->repo) ? NULL : h->repo;
+		hm[i].vault = h->vault != NULL;
+		hm[i].vault_ok = r->vault_ok;
 	}
 	rc = metrics_write(c->metrics, hm, c->n, began, (int64_t)time(NULL),
 	    failed);
@@ -1113,21 +1198,6 @@ newest_backup(const char *repo)
 }
 
 static void
-age(char *buf, size_t len, int64_t now, int64_t t)
-{
-	long long d = (long long)(now - t);
-
-	if (t == 0)
-		snprintf(buf, len, "never");
-	else if (d < 3600)
-		snprintf(buf, len, "%lldm", d / 60);
-	else if (d < 172800)
-		snprintf(buf, len, "%lldh", d / 3600);
-	else
-		snprintf(buf, len, "%lldD", d / 86400);
-}
-
-static void
 json_str(FILE *f, const char *s)
 {
 	log_json_str(f, s, strlen(s));
@@ -1208,7 +1278,8 @@ status_main(int argc, char **argv)
 
 		if (!has)
 			snprintf(r.status, sizeof(r.status), "none");
-		bad |= overdue || strcmp(r.status, "failed") == 0 || !has;
+		bad |= overdue || strcmp(r.status, "failed") == 0 || !has ||
+		    (h->vault != NULL && strcmp(r.vault, "ok") != 0);
 		age(a1, sizeof(a1), now, newest);
 		age(a2, sizeof(a2), now, r.drilled);
 		if (json) {
@@ -1251,14 +1322,31 @@ status_main(int argc, char **argv)
 				} else
 					printf("\"all\"");
 			}
-			printf(", \"overdue\": %s}",
-			    overdue ? "true" : "false");
+			printf(", \"overdue\": %s", overdue ? "true" : "false");
+			printf(", \"vault\": ");
+			if (h->vault == NULL)
+				printf("null");
+			else {
+				printf("{\"last\": ");
+				json_str(stdout, r.vault[0] ? r.vault : "none");
+				printf(", \"last_complete\": ");
+				json_time(r.vault_ok);
+				printf("}");
+			}
+			printf("}");
 		} else {
 			printf("%-16s %-8s %-8s %-8s %s%s\n", h->name, r.status,
 			    a1, a2, r.oldest_proven[0] ? r.oldest_proven : "-",
 			    overdue ? "  OVERDUE" : "");
 			if (r.why[0] != '\0' && strcmp(r.status, "ok") != 0)
 				printf("    %s\n", r.why);
+			if (h->vault != NULL) {
+				age(a1, sizeof(a1), now, r.vault_ok);
+				printf("    vault %s: %s, last complete copy "
+				       "%s%s\n",
+				    h->vault, r.vault[0] ? r.vault : "none", a1,
+				    r.vault_ok ? " ago" : "");
+			}
 		}
 	}
 	if (json)

@@ -119,7 +119,8 @@ add_rule(struct host *h, const char *key, const char *v)
 	"parallel, state-dir, mail-to, mail-from, mail, after, " \
 	"remote-schema, sendmail, overdue, timeout, metrics"
 #define HOST_KEYS                                                         \
-	"source, repository, keep, drill, drill-max-duration, before, "   \
+	"source, repository, replicate-from, vault, keep, drill, "        \
+	"drill-max-duration, before, "                                    \
 	"after, remote-schema, timeout, check-unchanged, null-separator " \
 	"and backup's selection options (include, exclude, "              \
 	"exclude-if-present, max-file-size, ...)"
@@ -207,16 +208,35 @@ host_key(struct config *c, const char *section, const char *key, const char *v)
 		return refuse(c, "more than %d hosts", MAX_HOSTS);
 	if (strcmp(key, "source") == 0)
 		set_str(&h->source, v);
-	else if (strcmp(key, "repository") == 0)
+	else if (strcmp(key, "replicate-from") == 0 ||
+	    strcmp(key, "vault") == 0) {
+		/* a repository: local and absolute, or [user@]host::/path */
+		const char *sep = strstr(v, "::");
+
+		if ((sep == NULL && v[0] != '/') ||
+		    (sep != NULL && (sep == v || sep[2] != '/')))
+			return refuse(c,
+			    "%s = %s: a repository, /path or "
+			    "[user@]host::/path",
+			    key, v);
+		set_str(key[0] == 'r' ? &h->replicate_from : &h->vault, v);
+	} else if (strcmp(key, "repository") == 0)
 		set_str(&h->repo, v);
 	else if (strcmp(key, "keep") == 0) {
 		int64_t t;
 
 		/* a unit is required: a bare number is a point in time
 		 * (second 30 of 1970), which would keep everything */
-		if (*v == '\0' ||
-		    strchr("smhDWMYB", v[strlen(v) - 1]) == NULL ||
-		    timespec_parse(v, (int64_t)time(NULL), NULL, 0, &t) != 0)
+		size_t l = strlen(v);
+		/* "10B": ten sessions (parsed against the repository's
+		 * sessions when retention runs) */
+		int sessions = l > 1 && v[l - 1] == 'B' &&
+		    strspn(v, "0123456789") == l - 1 && atol(v) > 0;
+
+		if (!sessions &&
+		    (*v == '\0' || strchr("smhDWMY", v[l - 1]) == NULL ||
+			timespec_parse(v, (int64_t)time(NULL), NULL, 0, &t) !=
+			    0))
 			return refuse(c,
 			    "keep = %s: a time span with its unit (30D, 8W, "
 			    "12M) or a number of sessions (10B)",
@@ -358,9 +378,20 @@ config_load(struct config *c, const char *path)
 	for (size_t i = 0; i < c->n; i++) {
 		struct host *h = &c->hosts[i];
 
-		if (h->source == NULL || h->repo == NULL)
-			fatal("%s: [host %s] needs source and repository", path,
-			    h->name);
+		if ((h->source == NULL) == (h->replicate_from == NULL) ||
+		    h->repo == NULL)
+			fatal("%s: [host %s] needs source (a backup) or "
+			      "replicate-from (a vault's copy), one of them, "
+			      "and repository",
+			    path, h->name);
+		if (h->replicate_from != NULL && h->nrules > 0)
+			fatal("%s: [host %s]: a vault's copy takes no backup "
+			      "option (%s): it holds the primary's sessions "
+			      "whole",
+			    path, h->name, h->rules[0]);
+		if (h->vault != NULL && same_path(h->vault, h->repo))
+			fatal("%s: [host %s]: vault = %s is its repository",
+			    path, h->name, h->vault);
 		for (size_t k = 0; k < i; k++)
 			if (same_path(h->repo, c->hosts[k].repo))
 				fatal("%s: [host %s] and [host %s] have the "
@@ -379,6 +410,8 @@ config_free(struct config *c)
 
 		free(h->name);
 		free(h->source);
+		free(h->replicate_from);
+		free(h->vault);
 		free(h->repo);
 		free(h->keep);
 		free(h->drill);

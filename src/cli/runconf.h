@@ -19,6 +19,9 @@
 struct host {
 	char *name;
 	char *source, *repo, *keep, *drill, *before, *after, *schema;
+	char *replicate_from;	    /* a vault's host: replicate from there, not
+			       * back up (then source is NULL) */
+	char *vault;		    /* after each backup, replicate to there */
 	char *timeout;		    /* NULL: the global one */
 	char *rules[2 * MAX_RULES]; /* "--include", "X", ... */
 	size_t nrules;

@@ -549,3 +549,84 @@ EOF
 	same_sessions
 	push_teardown
 }
+
+@test "capback run: the primary's run pushes after each backup (vault =), the vault's run pulls (replicate-from =) with its own retention and drill; report, status and metrics show the vault" {
+	mkdir -p "$T/prim" "$T/web"
+	echo one >"$T/web/a"
+	push_setup
+	chown -R "$PRIM" "$T/web"
+	mkdir -p "$T/state" "$T/m"
+	chown "$PRIM" "$T/state" "$T/m"
+	cat >"$T/prim.conf" <<EOF
+[global]
+state-dir = $T/state
+remote-schema = $VSSH {h}
+metrics = $T/m/capback.prom
+[host web1]
+source = $T/web
+repository = $T/prim
+vault = v@127.0.0.1::$T/vault
+EOF
+	run run_as "$PRIM" "$CAPBACK_BUILD/capback" --current-time 1700000000 run --report "$T/prim.conf"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"vault: every session copied"* ]]
+	echo two >"$T/web/b"
+	run run_as "$PRIM" "$CAPBACK_BUILD/capback" --current-time 1700000100 run "$T/prim.conf"
+	[ "$status" -eq 0 ]
+	diff <(cb list increments "$T/prim") <(cb list increments "$T/vault")
+	run run_as "$PRIM" "$CAPBACK_BUILD/capback" status "$T/prim.conf"
+	echo "$output"
+	[ "$status" -eq 1 ] # --current-time in the past: overdue
+	[[ "$output" == *"vault v@127.0.0.1::$T/vault: ok, last complete copy 0m ago"* ]]
+	run run_as "$PRIM" "$CAPBACK_BUILD/capback" status --json "$T/prim.conf"
+	python3 -c 'import json,sys; d=json.load(sys.stdin); v=d["hosts"][0]["vault"]; assert v["last"]=="ok" and v["last_complete"]>0, v' <<<"$output"
+	grep -q '^capback_host_vault_last_success_timestamp_seconds{host="web1"} ' "$T/m/capback.prom"
+	if command -v promtool >/dev/null; then
+		promtool check metrics <"$T/m/capback.prom"
+	fi
+	okt=$(grep -h '^capback_host_vault_last_success' "$T/m/capback.prom")
+	# check asks the vault through the key, changing nothing
+	run run_as "$PRIM" "$CAPBACK_BUILD/capback" check "$T/prim.conf"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"the vault answers (0 sessions to copy)"* ]]
+	# the vault unreachable: the backup stands, the copy is a warning,
+	# and status names it until a copy completes again
+	sh "$LIB/sshd-loopback.sh" stop "$T/sshd"
+	echo three >"$T/web/c"
+	run run_as "$PRIM" "$CAPBACK_BUILD/capback" --current-time 1700000200 run --report "$T/prim.conf"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"web1             OK"* ]]
+	[[ "$output" == *"vault: COPY FAILED (the last complete copy: 20"* ]]
+	[[ "$output" == *"the copy to the vault v@127.0.0.1::$T/vault failed"* ]]
+	run run_as "$PRIM" "$CAPBACK_BUILD/capback" status "$T/prim.conf"
+	[[ "$output" == *"vault v@127.0.0.1::$T/vault: failed, last complete copy"* ]]
+	[ "$(grep -h '^capback_host_vault_last_success' "$T/m/capback.prom")" = "$okt" ]
+	[ "$(cb --parsable-output list increments "$T/vault" | wc -l)" -eq 2 ]
+	# the vault's own run: pulls (here from the primary's directory),
+	# keeps its own retention, drills its copy
+	mkdir -p "$T/vstate"
+	cat >"$T/vault.conf" <<EOF
+[global]
+state-dir = $T/vstate
+[host web1]
+replicate-from = $T/prim
+repository = $T/vault2
+keep = 1B
+drill = all
+EOF
+	run cb run --report "$T/vault.conf"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"oldest point proven restorable: 2023-11-14T22:15:00Z"* ]]
+	[[ "$output" == *"retention: "* ]]
+	[ "$(cb --parsable-output list increments "$T/vault2" | wc -l)" -eq 2 ]
+	# a vault's host with backup options is refused before anything runs
+	printf 'exclude = **/x\n' >>"$T/vault.conf"
+	run cb run "$T/vault.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"a vault's copy takes no backup option (--exclude)"* ]]
+	push_teardown
+}

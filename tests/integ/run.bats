@@ -258,7 +258,21 @@ assert d["state_dir"].endswith("/state/hosts") and d["reason"] == "Permission de
 	[[ "$output" == *"bad.conf, line 2: no key 'paralel' in [global] (it takes parallel, state-dir,"* ]]
 	printf '[host a]\nsource = /x\n' >"$T/bad.conf"
 	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
-	[[ "$output" == *"[host a] needs source and repository"* ]]
+	[[ "$output" == *"[host a] needs source (a backup) or replicate-from (a vault's copy), one of them, and repository"* ]]
+	# a vault's copy is the primary's sessions whole; keep = 10B is a count
+	printf '[host a]\nsource = /x\nreplicate-from = /p\nrepository = /y\n' >"$T/bad.conf"
+	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"needs source (a backup) or replicate-from"* ]]
+	printf '[host a]\nreplicate-from = x@h:/p\nrepository = /y\n' >"$T/bad.conf"
+	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
+	[[ "$output" == *"line 2: replicate-from = x@h:/p: a repository, /path or [user@]host::/path"* ]]
+	printf '[host a]\nsource = /x\nrepository = /y\nvault = /y/\n' >"$T/bad.conf"
+	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
+	[[ "$output" == *"vault = /y/ is its repository"* ]]
+	printf '[global]\nstate-dir = %s\n[host a]\nsource = /x\nrepository = /y\nkeep = 10B\n' "$T/st" >"$T/bad.conf"
+	run "$CAPBACK_BUILD/capback" status "$T/bad.conf"
+	[[ "$output" != *"keep = 10B"* ]]
 	printf '[host a]\nsource = /x\nrepository = /y\nkeep = thirty days\n' >"$T/bad.conf"
 	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
 	[[ "$output" == *"line 4: keep = thirty days: a time span with its unit"* ]]
