@@ -630,3 +630,54 @@ EOF
 	[[ "$output" == *"a vault's copy takes no backup option (--exclude)"* ]]
 	push_teardown
 }
+
+@test "a hostile primary serving a pulling vault (floods, a huge hole, a forged digest, a deletion behind an unanswered file, lies in its session list) fails the copy; the vault's sessions hash the same, and the next honest run completes" {
+	sessions 0 2
+	cb replicate "$T/prim" "$T/vault" >/dev/null
+	sessions 3 3
+	session_sums "$T/vault" >"$T/before"
+	# the primary's host answers its listings honestly and streams
+	# SCENARIO instead of the session
+	cat >"$T/evil.sh" <<EOF
+#!/bin/sh
+# remote schema: evil.sh SCENARIO N HOST COMMAND
+case "\$4" in
+*replica-source*) exec python3 $LIB/evilreader.py --stdio "\$1" "\$2" ;;
+*) PATH=$CAPBACK_BUILD:\$PATH exec sh -c "\$4" ;;
+esac
+EOF
+	for attack in "flood 20000|beyond the credit window" \
+	    "hole-huge 0|more than a file holds" \
+	    "forged-digest 0|does not have the SHA-1 the primary's metadata records" \
+	    "delete-all 0|ended the session early" \
+	    "xattr-entry 0|length exceeds limit"; do
+		run timeout 300 "$CAPBACK_BUILD/capback" --remote-schema "sh $T/evil.sh ${attack%%|*} {h}" \
+		    replicate "p@h::$T/prim" "$T/vault"
+		echo "$attack: $output"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"${attack#*|}"* ]]
+		[[ "$output" == *"was not copied (0 of the 1 to copy were)"* ]]
+		session_sums "$T/vault" | diff "$T/before" -
+	done
+	# a session list that lies: out of order, not a time, a session the
+	# vault has left out
+	for lie in "printf '1700000100\n1700000000\n'" "printf 'x\n'" \
+	    "printf '1700000000\n1700000200\n1700000300\n'"; do
+		cat >"$T/liar.sh" <<EOF
+#!/bin/sh
+case "\$2" in
+*list-sessions*$T/prim*) $lie ;;
+*) PATH=$CAPBACK_BUILD:\$PATH exec sh -c "\$2" ;;
+esac
+EOF
+		run "$CAPBACK_BUILD/capback" --remote-schema "sh $T/liar.sh {h}" \
+		    replicate "p@h::$T/prim" "$T/vault"
+		echo "$lie: $output"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"out of order"* || "$output" == *"as a session"* || "$output" == *"not a copy of it"* ]]
+		session_sums "$T/vault" | diff "$T/before" -
+	done
+	run cb replicate "$T/prim" "$T/vault"
+	[ "$status" -eq 0 ]
+	same_sessions
+}
