@@ -183,7 +183,7 @@ static const struct act_opt doctor_opts[] = {
 };
 
 static const struct act_opt setup_opts[] = {
-	{ "role", "server|reader|restorer", 'r',
+	{ "role", "server|reader|restorer|vault", 'r',
 	    "what to set up (writer is another word for server)" },
 	{ "user", "NAME", 'u', "the account (capback)" },
 	{ "apply", NULL, 'a',
@@ -210,6 +210,13 @@ static const struct act_opt setup_opts[] = {
 	    "(required)" },
 	{ "group", "NAME", 'g',
 	    "reader: the group that may run it\n(capback-reader)" },
+	{ "", NULL, 0,
+	    "vault (a machine a backup server pushes to): the key's\n"
+	    "forced command is capback-writer --serve --append-only\n"
+	    "--restrict-path DIR (DIR required; --key, --from as above):" },
+	{ "max-skew", "SPAN", 'S',
+	    "how far ahead of this clock a session may be\n(1h)" },
+	{ "quota", "SIZE", 'Q', "the most one session may write (50G; none)" },
 	{ NULL, NULL, 0, NULL },
 };
 
@@ -393,7 +400,8 @@ static const struct action actions[ACT_N] = {
 	    "Exit status: 0 VAULT holds every session, 1 failed (the sessions "
 	    "copied\nbefore stay).\n" },
 	[ACT_SETUP] = { "setup", "--role ROLE [OPTIONS] [--apply]",
-	    "setup --role R [--apply]    set up a server, reader or restorer",
+	    "setup --role R [--apply]    set up a server, reader, restorer or "
+	    "vault",
 	    "Prints the commands that set up ROLE on this machine; --apply "
 	    "runs them.\n",
 	    setup_opts, 0, NULL },

@@ -1034,16 +1034,24 @@ cmd_setup(int argc, char **argv)
 		case 'n': o.host = optarg; break;
 		case 's': o.source = optarg; break;
 		case 'a': o.apply = 1; break;
+		case 'S': o.max_skew = optarg; break;
+		case 'Q': o.quota = optarg; break;
 		}
 	}
 	if (optind != argc || o.role == NULL)
-		fatal("setup needs --role server, reader or restorer (see "
-		      "capback setup --help)");
+		fatal("setup needs --role server, reader, restorer or vault "
+		      "(see capback setup --help)");
 	if (strcmp(o.role, "restorer") == 0 &&
 	    strcmp(o.restrict_path, "/") == 0)
 		fatal("setup: --role restorer needs --restrict-path DIR, the "
 		      "directory restores may be written beneath (such as "
 		      "/var/restore)");
+	if (strcmp(o.role, "vault") == 0 && strcmp(o.restrict_path, "/") == 0)
+		fatal("setup: --role vault needs --restrict-path DIR, the "
+		      "directory of the vault's repositories (such as "
+		      "/srv/vault)");
+	if ((o.max_skew || o.quota) && strcmp(o.role, "vault") != 0)
+		fatal("setup: --max-skew and --quota are for --role vault");
 	return setup(&o);
 }
 

@@ -9,6 +9,9 @@
  *   reader    a host: the account whose key runs the reader as a forced
  *             command, in the group that may run the reader.
  *   restorer  a host: the separate restore key (off unless asked).
+ *   vault     a machine a backup server pushes its repositories to: the
+ *             account whose key may only add sessions (capback-writer
+ *             --serve --append-only) beneath its directory.
  *
  * A host's keys are in root-owned files named by an sshd drop-in, so the
  * account (which may own its home) cannot change its key or its forced
@@ -183,7 +186,18 @@ host_key(struct strbuf *sb, const struct setup_opts *o, const char *kind,
 {
 	char dropin[512];
 
+	char files[1024];
+	int vault = strcmp(kind, "vault") == 0;
+
 	snprintf(dropin, sizeof(dropin), DROPIN, o->user);
+	/* a host's account has a reader's and a restorer's key file; a
+	 * vault's account its own only */
+	if (vault)
+		snprintf(files, sizeof(files), "%s/%s.vault", KEYS_DIR,
+		    o->user);
+	else
+		snprintf(files, sizeof(files), "%s/%s.reader %s/%s.restorer",
+		    KEYS_DIR, o->user, KEYS_DIR, o->user);
 	line(sb, "command -v sshd >/dev/null || PATH=$PATH:/usr/sbin");
 	line(sb,
 	    "command -v sshd >/dev/null || { echo 'capback setup: no sshd "
@@ -204,12 +218,14 @@ host_key(struct strbuf *sb, const struct setup_opts *o, const char *kind,
 		snprintf(blob, sizeof(blob), "%.*s",
 		    (int)strcspn(o->key + strcspn(o->key, " ") + 1, " "),
 		    o->key + strcspn(o->key, " ") + 1);
-		line(sb,
-		    "if [ -f %s/%s.%s ] && grep -qF '%s' %s/%s.%s; then echo "
-		    "'capback setup: this key is the %s'\\''s already: the "
-		    "%s needs a key of its own' >&2; exit 1; fi",
-		    KEYS_DIR, o->user, other, blob, KEYS_DIR, o->user, other,
-		    other, kind);
+		if (!vault)
+			line(sb,
+			    "if [ -f %s/%s.%s ] && grep -qF '%s' %s/%s.%s; "
+			    "then echo 'capback setup: this key is the "
+			    "%s'\\''s already: the %s needs a key of its "
+			    "own' >&2; exit 1; fi",
+			    KEYS_DIR, o->user, other, blob, KEYS_DIR, o->user,
+			    other, other, kind);
 		line(sb, "# the key may only run this, from this address");
 		line(sb, "cat >%s/%s.%s.new <<'CAPBACK_EOF'", KEYS_DIR, o->user,
 		    kind);
@@ -226,9 +242,8 @@ host_key(struct strbuf *sb, const struct setup_opts *o, const char *kind,
 	heredoc(sb, dropin);
 	line(sb,
 	    "# Written by capback setup: the keys of %s are in files root "
-	    "owns.\nMatch User %s\n\tAuthorizedKeysFile %s/%s.reader "
-	    "%s/%s.restorer",
-	    o->user, o->user, KEYS_DIR, o->user, KEYS_DIR, o->user);
+	    "owns.\nMatch User %s\n\tAuthorizedKeysFile %s",
+	    o->user, o->user, files);
 	line(sb, "CAPBACK_EOF");
 	line(sb, "changed=");
 	line(sb,
@@ -250,7 +265,7 @@ host_key(struct strbuf *sb, const struct setup_opts *o, const char *kind,
 	    "'s/^authorizedkeysfile //p')",
 	    o->user);
 	line(sb,
-	    "if [ \"$akf\" != \"%s/%s.reader %s/%s.restorer\" ]; then "
+	    "if [ \"$akf\" != \"%s\" ]; then "
 	    "if ! grep -qiE '^[[:space:]]*Include[[:space:]]+/etc/ssh/"
 	    "sshd_config.d/' /etc/ssh/sshd_config; then echo 'capback setup: "
 	    "/etc/ssh/sshd_config does not include /etc/ssh/sshd_config.d: "
@@ -258,7 +273,7 @@ host_key(struct strbuf *sb, const struct setup_opts *o, const char *kind,
 	    "else echo \"capback setup: sshd reads %s's keys from '$akf': an "
 	    "earlier setting wins over %s (see sshd -T -C user=%s)\" >&2; "
 	    "fi; exit 1; fi",
-	    KEYS_DIR, o->user, KEYS_DIR, o->user, o->user, dropin, o->user);
+	    files, o->user, dropin, o->user);
 	line(sb,
 	    "if [ -n \"$changed\" ]; then if [ -d /run/systemd/system ]; then "
 	    "systemctl try-reload-or-restart ssh.service || echo 'capback "
@@ -318,6 +333,35 @@ restorer_script(struct strbuf *sb, const struct setup_opts *o)
 	snprintf(cmd, sizeof(cmd), "%s --serve --restrict-path %s", bin,
 	    o->restrict_path);
 	host_key(sb, o, "restorer", cmd);
+}
+
+static void
+vault_script(struct strbuf *sb, const struct setup_opts *o)
+{
+	char bin[4096], cmd[4600];
+
+	installed_role("writer", bin, sizeof(bin));
+	if (o->restrict_path[0] != '/')
+		fatal("setup: --restrict-path of a vault is an absolute "
+		      "directory (such as /srv/vault), not '%s'",
+		    o->restrict_path);
+	line(sb,
+	    "# capback vault on this machine: account %s may only add "
+	    "sessions to the repositories beneath %s",
+	    o->user, o->restrict_path);
+	host_account(sb, o);
+	line(sb, "[ -d %s ] || install -d -o %s -g %s -m 0700 %s",
+	    o->restrict_path, o->user, o->user, o->restrict_path);
+	snprintf(cmd, sizeof(cmd),
+	    "%s --serve --append-only --restrict-path %s --max-skew %s%s%s",
+	    bin, o->restrict_path, o->max_skew ? o->max_skew : "1h",
+	    o->quota ? " --quota " : "", o->quota ? o->quota : "");
+	host_key(sb, o, "vault", cmd);
+	line(sb,
+	    "# its own retention and drills: capback setup --role server "
+	    "(for this account) and a capback.conf of hosts with "
+	    "repository = %s/HOST",
+	    o->restrict_path);
 }
 
 static void
@@ -457,8 +501,22 @@ setup(const struct setup_opts *o)
 			      "an ordinary account of its own",
 			    o->user);
 	}
-	host_role =
-	    strcmp(o->role, "reader") == 0 || strcmp(o->role, "restorer") == 0;
+	host_role = strcmp(o->role, "reader") == 0 ||
+	    strcmp(o->role, "restorer") == 0 || strcmp(o->role, "vault") == 0;
+	if (o->max_skew != NULL &&
+	    (strspn(o->max_skew, "0123456789") == 0 ||
+		strspn(o->max_skew, "0123456789") + 1 != strlen(o->max_skew) ||
+		strchr("smhd", o->max_skew[strlen(o->max_skew) - 1]) == NULL))
+		fatal("setup: --max-skew is a number and s, m, h or d (1h), "
+		      "not '%s'",
+		    o->max_skew);
+	if (o->quota != NULL &&
+	    (strspn(o->quota, "0123456789") == 0 ||
+		strspn(o->quota, "0123456789") + 1 != strlen(o->quota) ||
+		strchr("BKMGT", o->quota[strlen(o->quota) - 1]) == NULL))
+		fatal("setup: --quota is a number and B, K, M, G or T (50G), "
+		      "not '%s'",
+		    o->quota);
 	if (host_role && o->from == NULL)
 		fatal("setup: --role %s needs --from ADDR, the backup "
 		      "server's address (or addresses, comma separated): the "
@@ -474,11 +532,15 @@ setup(const struct setup_opts *o)
 		reader_script(&sb, o);
 	else if (strcmp(o->role, "restorer") == 0)
 		restorer_script(&sb, o);
+	else if (strcmp(o->role, "vault") == 0)
+		vault_script(&sb, o);
 	else if (strcmp(o->role, "server") == 0 ||
 	    strcmp(o->role, "writer") == 0)
 		server_script(&sb, o);
 	else
-		fatal("setup: --role must be server, reader or restorer, not "
+		fatal("setup: --role must be server, reader, restorer or "
+		      "vault, "
+		      "not "
 		      "'%s'",
 		    o->role);
 	if (!o->apply) {

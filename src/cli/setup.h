@@ -3,7 +3,7 @@
 
 /* What `capback setup` sets up; every field is a plain word. */
 struct setup_opts {
-	const char *role;	   /* "reader", "restorer" (a host), "server" */
+	const char *role; /* "reader", "restorer" (a host), "server", "vault" */
 	const char *user;	   /* the account (capback) */
 	const char *group;	   /* reader: the group that may run it */
 	const char *home;	   /* server: the account's home and state */
@@ -14,6 +14,8 @@ struct setup_opts {
 	const char *config;   /* server: capback.conf */
 	const char *host;     /* server: a [host NAME] to add, or NULL */
 	const char *source;   /* server: that host's USER@HOST::/PATH */
+	const char *max_skew; /* vault: --max-skew of its forced command */
+	const char *quota;    /* vault: --quota of it, or NULL */
 	int apply;
 };
 

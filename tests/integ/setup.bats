@@ -276,3 +276,46 @@ apply_server() {
 	[[ "$output" == *"sshd -t fails (not because of $DROPIN)"* ]]
 	[ "$(md5sum "$DROPIN")" = "$sum" ]
 }
+
+@test "vault: a key that may only add sessions beneath the vault's directory, taken by a real push" {
+	run "$T/bin/capback" setup --role vault --user "$U" --from 10.0.0.5 --key "$KEY"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--role vault needs --restrict-path DIR"* ]]
+	run "$T/bin/capback" setup --role vault --user "$U" --from 10.0.0.5 \
+	    --restrict-path "$T/vault" --key "$KEY" --quota 5Gb
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--quota is a number and B, K, M, G or T"* ]]
+	run "$T/bin/capback" setup --role reader --user "$U" --from 10.0.0.5 --quota 5G
+	[ "$status" -eq 1 ]
+	run "$T/bin/capback" setup --role vault --user "$U" --from 10.0.0.5 \
+	    --restrict-path "$T/vault" --key "$KEY" --max-skew 2h --quota 5G --apply
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(stat -c %U:%a "$T/vault")" = "$U:700" ]
+	line="restrict,from=\"10.0.0.5\",command=\"$T/bin/capback-writer --serve --append-only --restrict-path $T/vault --max-skew 2h --quota 5G\" $KEY"
+	grep -qxF "$line" "/etc/capback/ssh/$U.vault"
+	[ "$(stat -c %U:%a "/etc/capback/ssh/$U.vault")" = "root:644" ]
+	/usr/sbin/sshd -T -C "user=$U,host=x,addr=10.0.0.5" | grep -qx \
+	    "authorizedkeysfile /etc/capback/ssh/$U.vault"
+	# again: nothing changes
+	run "$T/bin/capback" setup --role vault --user "$U" --from 10.0.0.5 \
+	    --restrict-path "$T/vault" --key "$KEY" --max-skew 2h --quota 5G --apply
+	[ "$status" -eq 0 ]
+	[ "$(grep -c . "/etc/capback/ssh/$U.vault")" -eq 1 ]
+	# the forced command as written, run as sshd would run it: a push
+	# goes in, a removal does not
+	fc=$(sed -n 's/.*command="\([^"]*\)".*/\1/p' "/etc/capback/ssh/$U.vault")
+	cat >"$T/fc.sh" <<EOF
+#!/bin/sh
+exec runuser -u $U -- env SSH_ORIGINAL_COMMAND="\$2" $fc
+EOF
+	mkdir -p "$T/src" && echo hello >"$T/src/f"
+	cb --current-time 1700000000 backup "$T/src" "$T/prim"
+	run cb --remote-schema "sh $T/fc.sh {h}" replicate "$T/prim" "v@x::$T/vault/web1"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(stat -c %U "$T/vault/web1/rdiff-backup-data")" = "$U" ]
+	run sh "$T/fc.sh" x "capback-writer --at 1B -- remove-older-than $T/vault/web1"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"this key only adds sessions"* ]]
+}
