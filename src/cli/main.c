@@ -1177,6 +1177,40 @@ cmd_compare(int argc, char **argv, const struct global *g)
 	return (res & 8) ? 1 : res;
 }
 
+enum { LS_ABSENT_OK = 1, LS_NOW = 2 };
+
+/*
+ * What the writer of ${loc} (on its host for [user@]host::path) lists as
+ * its sessions, one a line ("TIME" or "TIME unfinished"), and its exit
+ * status in *st.  LS_ABSENT_OK: an absent or empty directory, or a first
+ * session that did not finish, lists none.  LS_NOW: not waiting for a
+ * repository in use (that writer fails, quietly) instead of the --wait
+ * given.
+ */
+static char *
+list_sessions_at(const char *loc, int how, int *st, const struct global *g)
+{
+	char *wargv[12];
+	size_t len;
+	int wn = 0;
+
+	wargv[wn++] = (char *)"capback-writer";
+	if (how & LS_NOW) {
+		wargv[wn++] = (char *)"--wait";
+		wargv[wn++] = (char *)"0";
+		wargv[wn++] = (char *)"-v";
+		wargv[wn++] = (char *)"1";
+	} else
+		add_globals(wargv, &wn, g, G_WAIT);
+	if (how & LS_ABSENT_OK)
+		wargv[wn++] = (char *)"--absent-ok";
+	wargv[wn++] = (char *)"--";
+	wargv[wn++] = (char *)"list-sessions";
+	wargv[wn++] = (char *)loc; /* capture_at puts the path there */
+	wargv[wn] = NULL;
+	return capture_at(loc, wargv, 1u << 24, &len, st, g);
+}
+
 /*
  * The finished sessions of the repository ${loc} (malloc'd, sorted), as
  * its writer lists them (on its host for [user@]host::path); with
@@ -1186,23 +1220,13 @@ static int64_t *
 replica_sessions(const char *loc, size_t *n, int may_be_absent,
     const struct global *g)
 {
-	char *wargv[12], *out, *line;
+	char *out, *line;
 	int64_t *s;
-	size_t len, cap = 16;
-	int wn = 0, st;
+	size_t cap = 16;
+	int st;
 
 	*n = 0;
-	wargv[wn++] = (char *)"capback-writer";
-	add_globals(wargv, &wn, g, G_WAIT);
-	/* a vault not made yet, or stopped in its first session (its
-	 * writer removes what that left and starts over), has none */
-	if (may_be_absent)
-		wargv[wn++] = (char *)"--absent-ok";
-	wargv[wn++] = (char *)"--";
-	wargv[wn++] = (char *)"list-sessions";
-	wargv[wn++] = (char *)loc; /* capture_at puts the path there */
-	wargv[wn] = NULL;
-	out = capture_at(loc, wargv, 1u << 24, &len, &st, g);
+	out = list_sessions_at(loc, may_be_absent ? LS_ABSENT_OK : 0, &st, g);
 	if (st != 0)
 		fatal("cannot list the sessions of '%s' (see above)", loc);
 	if ((s = malloc(cap * sizeof(*s))) == NULL)
@@ -1241,20 +1265,9 @@ replica_sessions(const char *loc, size_t *n, int may_be_absent,
 static int
 vault_unfinished(const char *loc, const struct global *g)
 {
-	char *wargv[10], *out;
-	size_t len;
-	int wn = 0, st, r;
+	int st, r;
+	char *out = list_sessions_at(loc, LS_NOW, &st, g);
 
-	wargv[wn++] = (char *)"capback-writer";
-	wargv[wn++] = (char *)"--wait";
-	wargv[wn++] = (char *)"0";
-	wargv[wn++] = (char *)"-v";
-	wargv[wn++] = (char *)"1";
-	wargv[wn++] = (char *)"--";
-	wargv[wn++] = (char *)"list-sessions";
-	wargv[wn++] = (char *)loc; /* capture_at puts the path there */
-	wargv[wn] = NULL;
-	out = capture_at(loc, wargv, 1u << 24, &len, &st, g);
 	r = st == 0 && strstr(out, " unfinished\n") != NULL;
 	free(out);
 	return r;

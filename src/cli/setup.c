@@ -108,6 +108,21 @@ installed_role(const char *name, char *bin, size_t len)
 	check_installed(bin);
 }
 
+/* ${v} (unless NULL): digits and one of ${units}, else fatal naming
+ * ${opt} and ${what}. */
+static void
+check_amount(const char *opt, const char *v, const char *units,
+    const char *what)
+{
+	size_t d;
+
+	if (v == NULL)
+		return;
+	d = strspn(v, "0123456789");
+	if (d == 0 || d + 1 != strlen(v) || strchr(units, v[d]) == NULL)
+		fatal("setup: %s is a number and %s, not '%s'", opt, what, v);
+}
+
 /* A directory or file setup makes or names: a plain word, absolute and
  * normal (no empty, "." or ".." component, no trailing '/'). */
 static void
@@ -503,20 +518,8 @@ setup(const struct setup_opts *o)
 	}
 	host_role = strcmp(o->role, "reader") == 0 ||
 	    strcmp(o->role, "restorer") == 0 || strcmp(o->role, "vault") == 0;
-	if (o->max_skew != NULL &&
-	    (strspn(o->max_skew, "0123456789") == 0 ||
-		strspn(o->max_skew, "0123456789") + 1 != strlen(o->max_skew) ||
-		strchr("smhd", o->max_skew[strlen(o->max_skew) - 1]) == NULL))
-		fatal("setup: --max-skew is a number and s, m, h or d (1h), "
-		      "not '%s'",
-		    o->max_skew);
-	if (o->quota != NULL &&
-	    (strspn(o->quota, "0123456789") == 0 ||
-		strspn(o->quota, "0123456789") + 1 != strlen(o->quota) ||
-		strchr("BKMGT", o->quota[strlen(o->quota) - 1]) == NULL))
-		fatal("setup: --quota is a number and B, K, M, G or T (50G), "
-		      "not '%s'",
-		    o->quota);
+	check_amount("--max-skew", o->max_skew, "smhd", "s, m, h or d (1h)");
+	check_amount("--quota", o->quota, "BKMGT", "B, K, M, G or T (50G)");
 	if (host_role && o->from == NULL)
 		fatal("setup: --role %s needs --from ADDR, the backup "
 		      "server's address (or addresses, comma separated): the "

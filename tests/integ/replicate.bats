@@ -204,26 +204,30 @@ pull_teardown() {
 	[ -n "${PRIM:-}" ] && pkill -u "$PRIM" 2>/dev/null || true
 }
 
+# over_ssh ACCOUNT SCHEMA PRIMARY VAULT: as ACCOUNT through SCHEMA, the
+# primary's 5 sessions, then 2 more (their changed files as deltas), each
+# time every session the same in the vault
+over_ssh() {
+	for round in "5 of 5" "2 of 2"; do
+		if [ "$round" = "2 of 2" ]; then
+			chown -R root "$T/prim"
+			sessions 5 6
+			chown -R "$PRIM" "$T/prim"
+		fi
+		run run_as "$1" "$CAPBACK_BUILD/capback" --remote-schema "$2 {h}" \
+		    replicate "$3" "$4"
+		echo "$output"
+		[ "$status" -eq 0 ]
+		[[ "$output" == *"($round)"* ]]
+		same_sessions
+		[ "$(stat -c %U "$T/vault/rdiff-backup-data")" = "$VLT" ]
+	done
+}
+
 @test "a vault pulls over ssh through a read-only forced command: the same sessions, only what changed sent" {
 	sessions 0 4
 	pull_setup
-	run run_as "$VLT" "$CAPBACK_BUILD/capback" --remote-schema "$SSHCMD {h}" \
-	    replicate "p@127.0.0.1::$T/prim" "$T/vault"
-	echo "$output"
-	[ "$status" -eq 0 ]
-	[[ "$output" == *"(5 of 5)"* ]]
-	same_sessions
-	[ "$(stat -c %U "$T/vault/rdiff-backup-data")" = "$VLT" ]
-	# later: only the new sessions; changed files go as deltas
-	chown -R root "$T/prim"
-	sessions 5 6
-	chown -R "$PRIM" "$T/prim"
-	run run_as "$VLT" "$CAPBACK_BUILD/capback" --remote-schema "$SSHCMD {h}" \
-	    replicate "p@127.0.0.1::$T/prim" "$T/vault"
-	echo "$output"
-	[ "$status" -eq 0 ]
-	[[ "$output" == *"(2 of 2)"* ]]
-	same_sessions
+	over_ssh "$VLT" "$SSHCMD" "p@127.0.0.1::$T/prim" "$T/vault"
 	pull_teardown
 }
 
@@ -409,22 +413,7 @@ raw_push() {
 @test "a primary pushes to an append-only vault over ssh: the same sessions, only what changed sent" {
 	sessions 0 4
 	push_setup
-	run run_as "$PRIM" "$CAPBACK_BUILD/capback" --remote-schema "$VSSH {h}" \
-	    replicate "$T/prim" "v@127.0.0.1::$T/vault"
-	echo "$output"
-	[ "$status" -eq 0 ]
-	[[ "$output" == *"(5 of 5)"* ]]
-	same_sessions
-	[ "$(stat -c %U "$T/vault/rdiff-backup-data")" = "$VLT" ]
-	chown -R root "$T/prim"
-	sessions 5 6
-	chown -R "$PRIM" "$T/prim"
-	run run_as "$PRIM" "$CAPBACK_BUILD/capback" -v 4 --remote-schema "$VSSH {h}" \
-	    replicate "$T/prim" "v@127.0.0.1::$T/vault"
-	echo "$output"
-	[ "$status" -eq 0 ]
-	[[ "$output" == *"(2 of 2)"* ]]
-	same_sessions
+	over_ssh "$PRIM" "$VSSH" "$T/prim" "v@127.0.0.1::$T/vault"
 	# checked both ways, from the push side too
 	run run_as "$PRIM" "$CAPBACK_BUILD/capback" --remote-schema "$VSSH {h}" \
 	    replicate --check "$T/prim" "v@127.0.0.1::$T/vault"
