@@ -5,8 +5,8 @@
 #   bench/replicate.sh [FILES] [SIZE_KB]        (default 5000 files of 20 KB)
 # Day 1 is backed up (a pull, through the counting transport) and
 # replicated; then 1% of the files change (16 bytes each, size kept);
-# day 2 is backed up, replicated (the vault pulling through the same
-# transport) and rsync -a'd (the whole primary repository onto a copy of
+# day 2 is backed up, replicated (a vault pulling, and one pushed to,
+# through the same transport) and rsync -a'd (the whole primary repository onto a copy of
 # day 1's), each timed and counted.  No compression on the transport
 # (the default schema is "ssh -C", which would shrink every figure).
 set -eu
@@ -31,7 +31,8 @@ now() { date +%s.%N; }
 # a transport that runs the command here, through the byte counter
 schema="python3 $top/bench/countpipe.py $w/bytes env PATH=$top/build:/usr/bin:/bin {h} sh -c"
 "$cb" --remote-schema "$schema" --current-time 1700000000 backup "L=1::$w/src" "$w/prim" >/dev/null
-"$cb" --remote-schema "$schema" replicate "L=1::$w/prim" "$w/vault" 2>/dev/null
+"$cb" --remote-schema "$schema" replicate "L=1::$w/prim" "$w/vault" >/dev/null
+"$cb" --remote-schema "$schema" replicate "$w/prim" "L=1::$w/pushed" >/dev/null
 cp -a "$w/prim" "$w/rsynced"
 python3 - "$w/src" "$n" <<'PY'
 import os, random, sys
@@ -51,20 +52,27 @@ t0=$(now)
 t1=$(now)
 bk_bytes=$(awk '{ s += $2 + $4 } END { print s }' "$w/bytes")
 : >"$w/bytes"
-"$cb" --remote-schema "$schema" replicate "L=1::$w/prim" "$w/vault" 2>/dev/null
+"$cb" --remote-schema "$schema" replicate "L=1::$w/prim" "$w/vault" >/dev/null
 t2=$(now)
 rep_bytes=$(awk '{ s += $2 + $4 } END { print s }' "$w/bytes")
 : >"$w/bytes"
-rsync -a --delete -e "python3 $top/bench/countpipe.py $w/bytes env" "$w/prim/" "L=1:$w/rsynced/"
+"$cb" --remote-schema "$schema" replicate "$w/prim" "L=1::$w/pushed" >/dev/null
 t3=$(now)
+push_bytes=$(awk '{ s += $2 + $4 } END { print s }' "$w/bytes")
+: >"$w/bytes"
+rsync -a --delete -e "python3 $top/bench/countpipe.py $w/bytes env" "$w/prim/" "L=1:$w/rsynced/"
+t4=$(now)
 rs_bytes=$(awk '{ s += $2 + $4 } END { print s }' "$w/bytes")
 repo=$(du -sb "$w/prim" | cut -f1)
 echo "files $n of $kb KB, 1% changed by 16 bytes each; primary repository $repo bytes"
 echo "day 2 backup (pull, deltas): $(echo "$t1 - $t0" | bc) s, $bk_bytes bytes on the link"
 echo "day 2 replicated (pull, deltas): $(echo "$t2 - $t1" | bc) s, $rep_bytes bytes on the link"
-echo "rsync -a of the repository: $(echo "$t3 - $t2" | bc) s, $rs_bytes bytes on the link"
+echo "day 2 replicated (push, deltas): $(echo "$t3 - $t2" | bc) s, $push_bytes bytes on the link"
+echo "rsync -a of the repository: $(echo "$t4 - $t3" | bc) s, $rs_bytes bytes on the link"
 # the vault holds both days, the same
 for t in 1700000000 1700086400; do
-	"$cb" restore --at "$t" "$w/prim" "$w/a$t" && "$cb" restore --at "$t" "$w/vault" "$w/b$t"
-	diff -r "$w/a$t" "$w/b$t" >/dev/null && echo "session $t: vault restores the same"
+	"$cb" restore --at "$t" "$w/prim" "$w/a$t" && "$cb" restore --at "$t" "$w/vault" "$w/b$t" &&
+	    "$cb" restore --at "$t" "$w/pushed" "$w/c$t"
+	diff -r "$w/a$t" "$w/b$t" >/dev/null && diff -r "$w/a$t" "$w/c$t" >/dev/null &&
+	    echo "session $t: both vaults restore the same"
 done

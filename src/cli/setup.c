@@ -327,24 +327,36 @@ reader_script(struct strbuf *sb, const struct setup_opts *o)
 	host_key(sb, o, "reader", cmd);
 }
 
+/*
+ * The account of a role that writes beneath --restrict-path (a restorer,
+ * a vault), and that directory (made, the account's, mode 0700);
+ * ${refuse} says why a relative path or / is not taken, ${does} what the
+ * account does there.
+ */
+static void
+writing_account(struct strbuf *sb, const struct setup_opts *o,
+    const char *refuse, const char *does)
+{
+	if (strcmp(o->restrict_path, "/") == 0 || o->restrict_path[0] != '/')
+		fatal("setup: %s, not '%s'", refuse, o->restrict_path);
+	line(sb, "# capback %s on this machine: account %s %s %s", o->role,
+	    o->user, does, o->restrict_path);
+	host_account(sb, o);
+	line(sb, "[ -d %s ] || install -d -o %s -g %s -m 0700 %s",
+	    o->restrict_path, o->user, o->user, o->restrict_path);
+}
+
 static void
 restorer_script(struct strbuf *sb, const struct setup_opts *o)
 {
 	char bin[4096], cmd[4400];
 
 	installed_role("restorer", bin, sizeof(bin));
-	if (strcmp(o->restrict_path, "/") == 0 || o->restrict_path[0] != '/')
-		fatal("setup: the restorer writes beneath --restrict-path: "
-		      "give an absolute directory set aside for restores "
-		      "(such as /var/restore), not '%s'",
-		    o->restrict_path);
-	line(sb,
-	    "# capback restorer on this host: account %s writes restores "
-	    "beneath %s only",
-	    o->user, o->restrict_path);
-	host_account(sb, o);
-	line(sb, "[ -d %s ] || install -d -o %s -g %s -m 0700 %s",
-	    o->restrict_path, o->user, o->user, o->restrict_path);
+	writing_account(sb, o,
+	    "the restorer writes beneath --restrict-path: "
+	    "give an absolute directory set aside for "
+	    "restores (such as /var/restore)",
+	    "writes restores beneath");
 	snprintf(cmd, sizeof(cmd), "%s --serve --restrict-path %s", bin,
 	    o->restrict_path);
 	host_key(sb, o, "restorer", cmd);
@@ -356,17 +368,10 @@ vault_script(struct strbuf *sb, const struct setup_opts *o)
 	char bin[4096], cmd[4600];
 
 	installed_role("writer", bin, sizeof(bin));
-	if (o->restrict_path[0] != '/')
-		fatal("setup: --restrict-path of a vault is an absolute "
-		      "directory (such as /srv/vault), not '%s'",
-		    o->restrict_path);
-	line(sb,
-	    "# capback vault on this machine: account %s may only add "
-	    "sessions to the repositories beneath %s",
-	    o->user, o->restrict_path);
-	host_account(sb, o);
-	line(sb, "[ -d %s ] || install -d -o %s -g %s -m 0700 %s",
-	    o->restrict_path, o->user, o->user, o->restrict_path);
+	writing_account(sb, o,
+	    "--restrict-path of a vault is an absolute "
+	    "directory (such as /srv/vault)",
+	    "may only add sessions to the repositories beneath");
 	snprintf(cmd, sizeof(cmd),
 	    "%s --serve --append-only --restrict-path %s --max-skew %s%s%s",
 	    bin, o->restrict_path, o->max_skew ? o->max_skew : "1h",

@@ -16,7 +16,7 @@ setup() {
 }
 
 teardown() {
-	pull_teardown
+	ssh_teardown
 	teardown_scratch
 }
 
@@ -182,27 +182,44 @@ same_sessions() {
 	same_sessions
 }
 
-# pull_setup: the primary's account PRIM serves $T/prim read-only through
-# its key's forced command; the vault's account VLT pulls into $T/vault
-pull_setup() {
+# ssh_setup pull|push [FORCED-OPTION...]: the primary's account PRIM owns
+# $T/prim, the vault's account VLT $T/vault.  pull: PRIM's key serves
+# $T/prim through the read-only forced command (SSHCMD; VLT pulls).
+# push: VLT's key takes sessions into $T/vault through the append-only
+# one (VSSH; PRIM pushes).
+ssh_setup() {
+	local mode=$1 server client
+	shift
 	[ -x /usr/sbin/sshd ] || skip "openssh-server not installed"
 	chmod 0755 "$T"
 	new_user && PRIM=$NEW_USER
-	usermod -s /bin/sh "$PRIM"
 	new_user && VLT=$NEW_USER
 	chown -R "$PRIM" "$T/prim"
-	mkdir "$T/vault" && chown "$VLT" "$T/vault"
+	mkdir -p "$T/vault" && chown "$VLT" "$T/vault"
+	if [ "$mode" = pull ]; then
+		server=$PRIM client=$VLT
+		set -- "$PRIM=$CAPBACK_BUILD/capback-writer --serve --read-only --restrict-path $T/prim"
+	else
+		server=$VLT client=$PRIM
+		set -- "$VLT=$CAPBACK_BUILD/capback-writer --serve --append-only --restrict-path $T/vault $*"
+	fi
+	usermod -s /bin/sh "$server"
 	PORT=$((20000 + RANDOM % 20000))
-	sh "$LIB/sshd-loopback.sh" start "$T/sshd" "$PORT" \
-	    "$PRIM=$CAPBACK_BUILD/capback-writer --serve --read-only --restrict-path $T/prim"
-	chown "$VLT" "$T/sshd/client_key"
-	SSHCMD=$(sh "$LIB/sshd-loopback.sh" sshcmd "$T/sshd" "$PRIM")
+	sh "$LIB/sshd-loopback.sh" start "$T/sshd" "$PORT" "$@"
+	chown "$client" "$T/sshd/client_key"
+	SSHCMD=$(sh "$LIB/sshd-loopback.sh" sshcmd "$T/sshd" "$server")
+	VSSH=$SSHCMD
 }
 
-pull_teardown() {
+pull_setup() { ssh_setup pull; }
+push_setup() { ssh_setup push "$@"; }
+
+ssh_teardown() {
 	[ -n "${T:-}" ] && [ -d "$T/sshd" ] && sh "$LIB/sshd-loopback.sh" stop "$T/sshd" || true
 	[ -n "${PRIM:-}" ] && pkill -u "$PRIM" 2>/dev/null || true
+	[ -n "${VLT:-}" ] && pkill -u "$VLT" 2>/dev/null || true
 }
+
 
 # over_ssh ACCOUNT SCHEMA PRIMARY VAULT: as ACCOUNT through SCHEMA, the
 # primary's 5 sessions, then 2 more (their changed files as deltas), each
@@ -228,7 +245,7 @@ over_ssh() {
 	sessions 0 4
 	pull_setup
 	over_ssh "$VLT" "$SSHCMD" "p@127.0.0.1::$T/prim" "$T/vault"
-	pull_teardown
+	ssh_teardown
 }
 
 @test "the pull key only reads: no other verb, no path outside its repository, no shell" {
@@ -253,7 +270,7 @@ over_ssh() {
 	run run_as "$VLT" sh "$LIB/sshd-loopback.sh" ssh "$T/sshd" "$PRIM" "capback-writer -- list-sessions $T/prim" </dev/null
 	[ "$status" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | grep -cx '[0-9]*')" -eq 2 ]
-	pull_teardown
+	ssh_teardown
 }
 
 @test "a file the primary cannot send fails the session: it is not made, and never reported copied (review)" {
@@ -366,29 +383,6 @@ over_ssh() {
 	[ "$status" -eq 1 ]
 }
 
-# push_setup [FORCED-OPTION...]: the vault's account VLT takes sessions
-# into $T/vault through its key's append-only forced command; the
-# primary's account PRIM owns $T/prim and pushes
-push_setup() {
-	[ -x /usr/sbin/sshd ] || skip "openssh-server not installed"
-	chmod 0755 "$T"
-	new_user && PRIM=$NEW_USER
-	new_user && VLT=$NEW_USER
-	usermod -s /bin/sh "$VLT"
-	chown -R "$PRIM" "$T/prim"
-	mkdir -p "$T/vault" && chown "$VLT" "$T/vault"
-	PORT=$((20000 + RANDOM % 20000))
-	sh "$LIB/sshd-loopback.sh" start "$T/sshd" "$PORT" \
-	    "$VLT=$CAPBACK_BUILD/capback-writer --serve --append-only --restrict-path $T/vault $*"
-	chown "$PRIM" "$T/sshd/client_key"
-	VSSH=$(sh "$LIB/sshd-loopback.sh" sshcmd "$T/sshd" "$VLT")
-}
-
-push_teardown() {
-	[ -n "${T:-}" ] && [ -d "$T/sshd" ] && sh "$LIB/sshd-loopback.sh" stop "$T/sshd" || true
-	[ -n "${VLT:-}" ] && pkill -u "$VLT" 2>/dev/null || true
-}
-
 # session_sums REPO: a manifest of every session of REPO as restored
 session_sums() {
 	for t in $(cb --parsable-output list increments "$1" | cut -d' ' -f1); do
@@ -420,7 +414,7 @@ raw_push() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"7 sessions in common checked, 0 differ"* ]]
-	push_teardown
+	ssh_teardown
 }
 
 @test "a taken-over primary cannot remove, rewrite, go back, jump ahead or overfill through the append-only key: the vault's sessions hash the same" {
@@ -491,7 +485,7 @@ raw_push() {
 	echo "$output"
 	[ "$(cb --parsable-output list increments "$T/vault" | wc -l)" -eq 4 ]
 	session_sums "$T/vault" | head -n "$(wc -l <"$T/before")" | diff "$T/before" -
-	push_teardown
+	ssh_teardown
 }
 
 @test "a push cut off on either side (the vault's writer, the primary's run) resumes at the session it reached" {
@@ -536,7 +530,7 @@ EOF
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"of $((10 - n)))"* ]]
 	same_sessions
-	push_teardown
+	ssh_teardown
 }
 
 @test "capback run: the primary's run pushes after each backup (vault =), the vault's run pulls (replicate-from =) with its own retention and drill; report, status and metrics show the vault" {
@@ -617,7 +611,7 @@ EOF
 	run cb run "$T/vault.conf"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"a vault's copy takes no backup option (--exclude)"* ]]
-	push_teardown
+	ssh_teardown
 }
 
 @test "a hostile primary serving a pulling vault (floods, a huge hole, a forged digest, a deletion behind an unanswered file, lies in its session list) fails the copy; the vault's sessions hash the same, and the next honest run completes" {
