@@ -550,10 +550,7 @@ static int
 patch_out(void *arg, const uint8_t *p, size_t n)
 {
 	struct session *s = arg;
-	int r;
-
-	session_charge(s, n, &s->q[s->qhead].e.rec);
-	r = xfer_sink_data(&s->sink, p, n);
+	int r = xfer_sink_data(&s->sink, p, n);
 
 	early_flush(s);
 	return r;
@@ -571,6 +568,10 @@ apply_file_begin(struct session *s, uint64_t seq, uint64_t size, int delta)
 		fatal("protocol: %s %llu was not asked for now",
 		    delta ? "DELTA" : "FILE", (unsigned long long)seq);
 	s->sig_inflight -= a->siglen; /* answered (FILE: could not open) */
+	/* The size declared, holes and all: the sink takes no more, and
+	 * holes become written zeros once the file goes into an increment
+	 * (a later session's deletion, a regress). */
+	session_charge(s, size, &a->e.rec);
 	take_alt(s, a);
 	pfd = parent_of(s, a->e.rec.path, a->e.rec.pathlen, &name);
 	if (delta) {
@@ -623,7 +624,6 @@ apply_file_data(struct session *s, const uint8_t *p, size_t n)
 		rc = delta_patcher_feed(s->patcher, p, n);
 	} else {
 		s->st.whole_bytes += n;
-		session_charge(s, n, r);
 		rc = xfer_sink_data(&s->sink, p, n);
 		early_flush(s);
 	}

@@ -14,6 +14,7 @@
  * and exit 1, removing what the unfinished session created.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -120,19 +121,42 @@ parse_unit(const char *s, const char *units, const uint64_t *mult,
 	return (uint64_t)v * mult[u - units];
 }
 
-/* An append-only request's repository: itself reached without a symlink
- * when it is there, else its directory (the repository is made in it). */
+/*
+ * An append-only request's repository: strictly beneath the restrict
+ * path, reached without a symlink, and either a repository's top or
+ * absent (made by the first session in its directory).  Not an existing
+ * directory that is no repository: made one, it would hold (and a failed
+ * first session empty) whatever is pushed beneath it, and a repository
+ * may not be made inside another.
+ */
 static void
-append_only_path(const char *restrict_path, const char *path)
+append_only_path(const char *restrict_path, const char *path, int made)
 {
 	struct stat st;
 	const char *base = NULL;
 	int fd;
 
-	if (lstat(path, &st) == 0)
-		fd = forced_open_beneath(restrict_path, path, NULL);
-	else
+	if (lstat(path, &st) != 0) {
 		fd = forced_open_beneath(restrict_path, path, &base);
+		close(fd);
+		free((char *)base);
+		return;
+	}
+	fd = forced_open_beneath(restrict_path, path, made ? &base : NULL);
+	if (made) { /* the directory it is in; then the repository itself */
+		if (fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISDIR(st.st_mode))
+			fatal("refusing '%s': not a directory", path);
+		close(fd);
+		fd = forced_open_beneath(restrict_path, path, NULL);
+		if (fstatat(fd, "rdiff-backup-data", &st,
+			AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISDIR(st.st_mode))
+			fatal("refusing '%s': a directory that is not a "
+			      "repository (this key makes a repository only "
+			      "where nothing is)",
+			    path);
+	}
 	close(fd);
 	free((char *)base);
 }
@@ -234,7 +258,8 @@ serve_forced(int argc, char **argv, int *rargc)
 	if (serve_mode == SERVE_READ_ONLY)
 		close(forced_open_beneath(restrict_path, req[i + 2], NULL));
 	else
-		append_only_path(restrict_path, req[i + 2]);
+		append_only_path(restrict_path, req[i + 2],
+		    strcmp(verb, "backup") == 0);
 	*rargc = n;
 	return req;
 }

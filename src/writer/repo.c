@@ -485,6 +485,24 @@ repo_open_existing(const char *path, struct repo *repo, int allow_unfinished,
 		    path);
 }
 
+/* Does the repository's root hold nothing but rdiff-backup-data? */
+static int
+root_holds_only_data(const struct repo *repo)
+{
+	char **names;
+	size_t n, i;
+	int only;
+
+	if (fs_list_names(repo->rootfd, &names, &n) != 0)
+		fatal("cannot list '%s': %s", repo->path, strerror(errno));
+	only = 1;
+	for (i = 0; i < n; i++)
+		if (strcmp(names[i], DATA_DIR) != 0)
+			only = 0;
+	fs_free_names(names, n);
+	return only;
+}
+
 void
 repo_create(struct repo *repo)
 {
@@ -519,6 +537,21 @@ repo_create(struct repo *repo)
 	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (repo->datafd >= 0) {
 		repo_lock(repo, 1, "backup");
+		/* Empty when looked at (before the peer said hello, which may
+		 * take its time): still empty now, under the lock, but for
+		 * what this session made?  Else another has put something
+		 * there since (a repository, a session pushed beneath it):
+		 * that is not this session's to remove. */
+		if (repo->was_empty && !repo->created_root &&
+		    !root_holds_only_data(repo)) {
+			/* ours: made just now; the rest is left alone */
+			fs_remove_at(repo->rootfd, DATA_DIR);
+			fatal("'%s' was empty and is not any more (written "
+			      "since "
+			      "this backup looked at it): nothing of it is "
+			      "touched",
+			    repo->path);
+		}
 		native_note(repo);
 		/* what is in the root from now on is this session's */
 		if ((repo->created_root || repo->was_empty) &&

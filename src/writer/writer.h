@@ -58,9 +58,9 @@ struct writer_opts {
 	int replica;	 /* backup: the peer is a replica-source (capback
 			  * replicate): its files' digests are checked */
 	/* backup through an append-only vault's forced command: the bytes
-	 * a session may write (entries' encodings and files' data, holes
-	 * not counted; 0: no bound), and the latest session time it
-	 * accepts (0: any) */
+	 * a session may add (entries' encodings and the sizes of the files
+	 * it writes, holes counted: an increment writes them out; 0: no
+	 * bound), and the latest session time it accepts (0: any) */
 	uint64_t quota;
 	int64_t latest;
 	struct select *sel; /* restore, compare: the records selected (the

@@ -443,3 +443,24 @@ vault_markers() {
 		assert_same_tree "$T/a" "$T/b"
 	done
 }
+
+@test "a backup into an empty directory that is written before its peer says hello refuses, leaving what appeared and making no repository (review)" {
+	mkdir "$T/empty"
+	mkfifo "$T/fifo"
+	"$CAPBACK_BUILD/capback-writer" --current-time $BASE -- backup "$T/empty" \
+	    <"$T/fifo" >/dev/null 2>"$T/w.err" &
+	local w=$! st=0
+	exec 7>"$T/fifo"
+	sleep 0.5 # the writer has looked: empty; its peer is silent
+	mkdir "$T/empty/h1" && echo precious >"$T/empty/h1/f"
+	python3 -c 'import sys; sys.path.insert(0, sys.argv[1])
+from cbwire import HELLO, ROLE_READER, frame, hello
+sys.stdout.buffer.write(frame(HELLO, hello(ROLE_READER)))' "$LIB" >&7
+	exec 7>&-
+	wait $w || st=$?
+	cat "$T/w.err"
+	[ "$st" -eq 1 ]
+	grep -q "was empty and is not any more" "$T/w.err"
+	[ "$(cat "$T/empty/h1/f")" = precious ]
+	[ ! -e "$T/empty/rdiff-backup-data" ]
+}

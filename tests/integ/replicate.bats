@@ -60,23 +60,24 @@ sessions() {
 # same_sessions: every session of the primary restores the same from
 # the vault, by capback and by rdiff-backup, with the same records
 same_sessions() {
-	diff <(cb list increments "$T/prim") <(cb list increments "$T/vault")
+	local v=${VDEST:-$T/vault} # (a push test's, without the link)
+	diff <(cb list increments "$T/prim") <(cb list increments "$v")
 	ts=$(cb --parsable-output list increments "$T/prim" | cut -d' ' -f1)
 	for t in $ts; do
 		rm -rf "$T/a" "$T/b"
 		cb restore --at "$t" "$T/prim" "$T/a"
-		cb restore --at "$t" "$T/vault" "$T/b"
+		cb restore --at "$t" "$v" "$T/b"
 		assert_same_tree "$T/a" "$T/b"
-		diff <(cb list files --at "$t" "$T/prim") <(cb list files --at "$t" "$T/vault")
+		diff <(cb list files --at "$t" "$T/prim") <(cb list files --at "$t" "$v")
 	done
 	# rdiff-backup (slower) on the oldest, a middle and the newest
 	for t in $(sed -n '1p;5p;$p' <<<"$ts" | sort -u); do
 		rm -rf "$T/ra" "$T/rb"
 		rdiff-backup --force restore --at "$t" "$T/prim" "$T/ra" >/dev/null 2>&1
-		rdiff-backup --force restore --at "$t" "$T/vault" "$T/rb" >/dev/null 2>&1
+		rdiff-backup --force restore --at "$t" "$v" "$T/rb" >/dev/null 2>&1
 		assert_same_tree "$T/ra" "$T/rb"
 	done
-	diff <(metadata "$T/prim") <(metadata "$T/vault")
+	diff <(metadata "$T/prim") <(metadata "$v")
 }
 
 @test "a 10-session history: every session restores the same from the vault, by capback and rdiff-backup; the same records and statistics" {
@@ -195,13 +196,18 @@ ssh_setup() {
 	new_user && PRIM=$NEW_USER
 	new_user && VLT=$NEW_USER
 	chown -R "$PRIM" "$T/prim"
-	mkdir -p "$T/vault" && chown "$VLT" "$T/vault"
 	if [ "$mode" = pull ]; then
+		mkdir -p "$T/vault" && chown "$VLT" "$T/vault"
 		server=$PRIM client=$VLT
 		set -- "$PRIM=$CAPBACK_BUILD/capback-writer --serve --read-only --restrict-path $T/prim"
 	else
+		# the vault's directory; its repository $VDEST is made in it
+		# by the first push ($T/vault leads there, for the checks)
+		mkdir -p "$T/vroot" && chown "$VLT" "$T/vroot"
+		VDEST=$T/vroot/vault
+		ln -s vroot/vault "$T/vault"
 		server=$VLT client=$PRIM
-		set -- "$VLT=$CAPBACK_BUILD/capback-writer --serve --append-only --restrict-path $T/vault $*"
+		set -- "$VLT=$CAPBACK_BUILD/capback-writer --serve --append-only --restrict-path $T/vroot $*"
 	fi
 	usermod -s /bin/sh "$server"
 	PORT=$((20000 + RANDOM % 20000))
@@ -407,10 +413,10 @@ raw_push() {
 @test "a primary pushes to an append-only vault over ssh: the same sessions, only what changed sent" {
 	sessions 0 4
 	push_setup
-	over_ssh "$PRIM" "$VSSH" "$T/prim" "v@127.0.0.1::$T/vault"
+	over_ssh "$PRIM" "$VSSH" "$T/prim" "v@127.0.0.1::$VDEST"
 	# checked both ways, from the push side too
 	run run_as "$PRIM" "$CAPBACK_BUILD/capback" --remote-schema "$VSSH {h}" \
-	    replicate --check "$T/prim" "v@127.0.0.1::$T/vault"
+	    replicate --check "$T/prim" "v@127.0.0.1::$VDEST"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"7 sessions in common checked, 0 differ"* ]]
@@ -419,26 +425,30 @@ raw_push() {
 
 @test "a taken-over primary cannot remove, rewrite, go back, jump ahead or overfill through the append-only key: the vault's sessions hash the same" {
 	sessions 0 2
-	push_setup --max-skew 1h --quota 16M
+	push_setup --max-skew 1h --quota 100M
 	run run_as "$PRIM" "$CAPBACK_BUILD/capback" --remote-schema "$VSSH {h}" \
-	    replicate "$T/prim" "v@127.0.0.1::$T/vault"
+	    replicate "$T/prim" "v@127.0.0.1::$VDEST"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	session_sums "$T/vault" >"$T/before"
 	[ "$(grep -c '^== ' "$T/before")" -eq 3 ]
+	# (an empty directory the vault's account made: not a repository)
+	mkdir "$T/vroot/empty" && chown "$VLT" "$T/vroot/empty"
 	# verbs and options that change what is there
-	for req in "capback-writer -- remove-older-than $T/vault" \
-	    "capback-writer --at 1B -- remove-older-than $T/vault" \
-	    "capback-writer -- regress $T/vault" \
-	    "capback-writer --force --replica --current-time 1800000000 -- backup $T/vault" \
-	    "capback-writer --current-time 1800000000 -- backup $T/vault" \
-	    "capback-writer --replica -- backup $T/vault" \
-	    "capback-writer -- restore-source $T/vault" \
-	    "capback-writer -- replica-source $T/vault" \
-	    "capback-writer --replica --current-time 1800000000 -- backup $T/vault/dir" \
+	for req in "capback-writer -- remove-older-than $VDEST" \
+	    "capback-writer --at 1B -- remove-older-than $VDEST" \
+	    "capback-writer -- regress $VDEST" \
+	    "capback-writer --force --replica --current-time 1800000000 -- backup $VDEST" \
+	    "capback-writer --current-time 1800000000 -- backup $VDEST" \
+	    "capback-writer --replica -- backup $VDEST" \
+	    "capback-writer -- restore-source $VDEST" \
+	    "capback-writer -- replica-source $VDEST" \
+	    "capback-writer --replica --current-time 1800000000 -- backup $VDEST/dir" \
+	    "capback-writer --replica --current-time 1800000000 -- backup $T/vroot" \
+	    "capback-writer --replica --current-time 1800000000 -- backup $T/vroot/empty" \
 	    "capback-writer --replica --current-time 1800000000 -- backup /etc/vault" \
-	    "capback-writer -- list-sessions $T/vault/../vault" \
-	    "/bin/sh -c id" "capback-writer -- list-sessions $T/vault; id"; do
+	    "capback-writer -- list-sessions $VDEST/../vault" \
+	    "/bin/sh -c id" "capback-writer -- list-sessions $VDEST; id"; do
 		run sh "$LIB/sshd-loopback.sh" ssh "$T/sshd" "$VLT" "$req" </dev/null
 		echo "$req: $output"
 		[ "$status" -ne 0 ]
@@ -453,25 +463,27 @@ raw_push() {
 		cb --current-time "$t" backup "$T/src" "$T/evil$t" >/dev/null
 	done
 	run raw_push "$T/evil1700000200" 1700000200 \
-	    "capback-writer --replica --current-time 1700000200 -- backup $T/vault"
+	    "capback-writer --replica --current-time 1700000200 -- backup $VDEST"
 	echo "$output"
 	[[ "$output" == *"is not later than the current mirror's"* ]]
 	run raw_push "$T/evil1700000150" 1700000150 \
-	    "capback-writer --replica --current-time 1700000150 -- backup $T/vault"
+	    "capback-writer --replica --current-time 1700000150 -- backup $VDEST"
 	echo "$output"
 	[[ "$output" == *"is not later than the current mirror's"* ]]
 	run raw_push "$T/evil$future" "$future" \
-	    "capback-writer --replica --current-time $future -- backup $T/vault"
+	    "capback-writer --replica --current-time $future -- backup $VDEST"
 	echo "$output"
 	[[ "$output" == *"later than this vault accepts"* ]]
-	head -c 20000000 /dev/urandom >"$T/src/big"
+	# a file of holes costs the vault nothing now, but its increment
+	# writes them out: its size counts
+	truncate -s 200M "$T/src/big"
 	cb --current-time 1700000900 backup "$T/src" "$T/evil1700000900" >/dev/null
 	run raw_push "$T/evil1700000900" 1700000900 \
-	    "capback-writer --replica --current-time 1700000900 -- backup $T/vault"
+	    "capback-writer --replica --current-time 1700000900 -- backup $VDEST"
 	echo "$output"
-	[[ "$output" == *"passes this vault's quota of 16.0 MiB a session at 'big'"* ]]
+	[[ "$output" == *"passes this vault's quota of 100.0 MiB a session at 'big'"* ]]
 	# what the refused session left, the key may undo (and only that)
-	run sh "$LIB/sshd-loopback.sh" ssh "$T/sshd" "$VLT" "capback-writer -- regress $T/vault" </dev/null
+	run sh "$LIB/sshd-loopback.sh" ssh "$T/sshd" "$VLT" "capback-writer -- regress $VDEST" </dev/null
 	echo "$output"
 	[ "$status" -eq 2 ]
 	session_sums "$T/vault" | diff "$T/before" -
@@ -481,7 +493,7 @@ raw_push() {
 	rm -rf "$T/empty" && mkdir "$T/empty"
 	cb --current-time 1700000950 backup "$T/empty" "$T/evil-empty" >/dev/null
 	run raw_push "$T/evil-empty" 1700000950 \
-	    "capback-writer --replica --current-time 1700000950 -- backup $T/vault"
+	    "capback-writer --replica --current-time 1700000950 -- backup $VDEST"
 	echo "$output"
 	[ "$(cb --parsable-output list increments "$T/vault" | wc -l)" -eq 4 ]
 	session_sums "$T/vault" | head -n "$(wc -l <"$T/before")" | diff "$T/before" -
@@ -516,7 +528,7 @@ esac
 exec $VSSH "\$1" "\$2"
 EOF
 		run "$CAPBACK_BUILD/capback" --remote-schema "bash $T/cut.sh {h}" \
-		    replicate "$T/prim" "v@127.0.0.1::$T/vault"
+		    replicate "$T/prim" "v@127.0.0.1::$VDEST"
 		echo "$output"
 	}
 	kill_at 3 vault
@@ -525,7 +537,7 @@ EOF
 	echo "cut off with $n sessions"
 	[ "$n" -eq 6 ]
 	run run_as "$PRIM" "$CAPBACK_BUILD/capback" --remote-schema "$VSSH {h}" \
-	    replicate "$T/prim" "v@127.0.0.1::$T/vault"
+	    replicate "$T/prim" "v@127.0.0.1::$VDEST"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"of $((10 - n)))"* ]]
@@ -548,7 +560,7 @@ metrics = $T/m/capback.prom
 [host web1]
 source = $T/web
 repository = $T/prim
-vault = v@127.0.0.1::$T/vault
+vault = v@127.0.0.1::$VDEST
 EOF
 	run run_as "$PRIM" "$CAPBACK_BUILD/capback" --current-time 1700000000 run --report "$T/prim.conf"
 	echo "$output"
@@ -561,7 +573,7 @@ EOF
 	run run_as "$PRIM" "$CAPBACK_BUILD/capback" status "$T/prim.conf"
 	echo "$output"
 	[ "$status" -eq 1 ] # --current-time in the past: overdue
-	[[ "$output" == *"vault v@127.0.0.1::$T/vault: ok, last complete copy 0m ago"* ]]
+	[[ "$output" == *"vault v@127.0.0.1::$VDEST: ok, last complete copy 0m ago"* ]]
 	run run_as "$PRIM" "$CAPBACK_BUILD/capback" status --json "$T/prim.conf"
 	python3 -c 'import json,sys; d=json.load(sys.stdin); v=d["hosts"][0]["vault"]; assert v["last"]=="ok" and v["last_complete"]>0, v' <<<"$output"
 	grep -q '^capback_host_vault_last_success_timestamp_seconds{host="web1"} ' "$T/m/capback.prom"
@@ -583,9 +595,9 @@ EOF
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"web1             OK"* ]]
 	[[ "$output" == *"vault: COPY FAILED (the last complete copy: 20"* ]]
-	[[ "$output" == *"the copy to the vault v@127.0.0.1::$T/vault failed"* ]]
+	[[ "$output" == *"the copy to the vault v@127.0.0.1::$VDEST failed"* ]]
 	run run_as "$PRIM" "$CAPBACK_BUILD/capback" status "$T/prim.conf"
-	[[ "$output" == *"vault v@127.0.0.1::$T/vault: failed, last complete copy"* ]]
+	[[ "$output" == *"vault v@127.0.0.1::$VDEST: failed, last complete copy"* ]]
 	[ "$(grep -h '^capback_host_vault_last_success' "$T/m/capback.prom")" = "$okt" ]
 	[ "$(cb --parsable-output list increments "$T/vault" | wc -l)" -eq 2 ]
 	# the vault's own run: pulls (here from the primary's directory),
