@@ -1214,11 +1214,12 @@ list_sessions_at(const char *loc, int how, int *st, const struct global *g)
 /*
  * The finished sessions of the repository ${loc} (malloc'd, sorted), as
  * its writer lists them (on its host for [user@]host::path); with
- * ${may_be_absent}, an absent or empty directory has none.
+ * ${may_be_absent}, an absent or empty directory has none; the time of
+ * an unfinished newest session in *unfinished (else left as it is).
  */
 static int64_t *
 replica_sessions(const char *loc, size_t *n, int may_be_absent,
-    const struct global *g)
+    int64_t *unfinished, const struct global *g)
 {
 	char *out, *line;
 	int64_t *s;
@@ -1238,9 +1239,11 @@ replica_sessions(const char *loc, size_t *n, int may_be_absent,
 		if (end == line || t <= 0 || (*end != '\n' && *end != ' '))
 			fatal("'%s': its writer listed '%.*s' as a session",
 			    loc, (int)strcspn(line, "\n"), line);
-		/* an unfinished session is not one: the vault's writer
-		 * undoes its own and copies it again, a primary's waits */
-		if (strncmp(end, " unfinished", 11) != 0) {
+		/* an unfinished session is not one: the vault's is undone
+		 * and copied again, a primary's waits */
+		if (strncmp(end, " unfinished", 11) == 0)
+			*unfinished = (int64_t)t;
+		else {
 			if (*n == cap &&
 			    (s = realloc(s, (cap *= 2) * sizeof(*s))) == NULL)
 				fatal("out of memory");
@@ -1291,9 +1294,13 @@ session_digest(const char *loc, int64_t t, const struct global *g)
 	wargv[wn++] = (char *)loc; /* capture_at puts the path there */
 	wargv[wn] = NULL;
 	out = capture_at(loc, wargv, 4096, &len, &st, g);
-	if (st != 0 || len != 65 || out[64] != '\n')
-		fatal("cannot read the session %s of '%s' (see above)", at,
+	if (st != 0 || len != 65 || out[64] != '\n') {
+		char ts[TIMEFMT_LEN];
+
+		timefmt_utc(t, ts);
+		fatal("cannot read the session %s of '%s' (see above)", ts,
 		    loc);
+	}
 	out[64] = '\0';
 	return out;
 }
@@ -1318,7 +1325,8 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 	const struct action *a = action_get(ACT_REPLICATE);
 	/* static: reachable still on the fatal() paths */
 	static int64_t *ps, *vs;
-	size_t np, nv, i, k = 0, todo = 0, first, len;
+	size_t np, nv, i, k = 0, todo = 0, first, len, common = 0;
+	int64_t punf = 0, vunf = 0;
 	int c, dry = 0, check = 0, rc = 0;
 	const char *ppath, *vpath,
 	    *schema = g->schema ? g->schema : "ssh -C {h}";
@@ -1333,37 +1341,89 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 	}
 	if (argc - optind != 2)
 		return action_misuse(a, "replicate needs PRIMARY and VAULT");
-	ps = replica_sessions(argv[optind], &np, 0, g);
-	vs = replica_sessions(argv[optind + 1], &nv, 1, g);
+	if (dry && check)
+		return action_misuse(a,
+		    "--dry-run and --check exclude each other");
 	phost = split_remote(argv[optind], &ppath);
 	vhost = split_remote(argv[optind + 1], &vpath);
-	/* from the primary's oldest session on (it may have removed older
-	 * ones: the vault keeps its own), the vault's sessions must be the
-	 * primary's first ones */
+	if (phost == NULL && vhost == NULL) {
+		struct stat pa, va;
+
+		if (stat(ppath, &pa) == 0 && stat(vpath, &va) == 0 &&
+		    pa.st_dev == va.st_dev && pa.st_ino == va.st_ino)
+			fatal("'%s' and '%s' are one repository", ppath, vpath);
+	}
+	ps = replica_sessions(argv[optind], &np, 0, &punf, g);
+	vs = replica_sessions(argv[optind + 1], &nv, 1, &vunf, g);
+	if (vunf != 0) {
+		/* a copy that was stopped: undone first (the vault's writer
+		 * would at the next session; its digest is read before) */
+		char t[TIMEFMT_LEN], *wb[16];
+		int nb = 0, sb;
+
+		timefmt_utc(vunf, t);
+		if (check || dry)
+			fatal("'%s' holds an unfinished session (%s: a copy "
+			      "that was stopped); the next replicate undoes "
+			      "it",
+			    argv[optind + 1], t);
+		wb[nb++] = (char *)"capback-writer";
+		add_globals(wb, &nb, g, G_WAIT);
+		wb[nb++] = (char *)"--";
+		wb[nb++] = (char *)"regress";
+		wb[nb++] = argv[optind + 1];
+		wb[nb] = NULL;
+		free(capture_at(argv[optind + 1], wb, 1u << 16, &len, &sb, g));
+		if (sb != 0 && sb != 2)
+			fatal("cannot undo the unfinished session %s of '%s' "
+			      "(see above)",
+			    t, argv[optind + 1]);
+	}
+	/* From the primary's oldest session on, every session of the vault
+	 * must be the primary's: the vault's own retention may have
+	 * removed its oldest, the primary's its own.  Copied are the
+	 * primary's sessions after the vault's newest. */
 	for (i = 0, first = 0; i < nv; i++) {
 		char t[TIMEFMT_LEN];
 
 		if (np > 0 && vs[i] < ps[0])
 			continue;
+		while (first < np && ps[first] < vs[i])
+			first++;
 		if (first >= np || vs[i] != ps[first]) {
 			timefmt_utc(vs[i], t);
 			fatal("'%s' holds the session %s, which '%s' %s: it is "
 			      "not a copy of it",
 			    argv[optind + 1], t, argv[optind],
 			    first >= np ? "does not have (yet)" :
-					  "does not have in that place");
+					  "does not have");
 		}
+		common++;
 		first++;
 	}
-	if (check) { /* every common session, both sides' records */
-		size_t bad = 0;
+	if (nv > 0 && common == 0 && !check && !g->force) {
+		char t[TIMEFMT_LEN];
 
-		for (i = 0; i < first; i++) {
+		timefmt_utc(vs[nv - 1], t);
+		fatal("'%s' and '%s' have no session in common (the vault's "
+		      "newest, %s, is older than every session of the "
+		      "primary): nothing proves it is the primary's copy; "
+		      "check the two locations, then --force copies anyway",
+		    argv[optind + 1], argv[optind], t);
+	}
+	if (check) { /* every common session, both sides' records */
+		size_t bad = 0, j = 0;
+
+		for (i = 0; i < nv; i++) {
 			char t[TIMEFMT_LEN];
 
-			timefmt_utc(ps[i], t);
+			while (j < np && ps[j] < vs[i])
+				j++;
+			if (j >= np || ps[j] != vs[i])
+				continue; /* older than the primary's oldest */
+			timefmt_utc(vs[i], t);
 			if (session_differs(argv[optind], argv[optind + 1],
-				ps[i], g)) {
+				vs[i], g)) {
 				log_error("the session %s differs: '%s' and "
 					  "'%s' "
 					  "hold other records (damage on one "
@@ -1372,13 +1432,15 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 				bad++;
 			}
 		}
-		printf("%zu session%s in common checked, %zu differ%s\n", first,
-		    first == 1 ? "" : "s", bad, bad == 1 ? "s" : "");
-		return bad > 0 ? 1 : 0;
+		printf("%zu session%s in common checked, %zu differ%s; %zu "
+		       "not copied yet\n",
+		    common, common == 1 ? "" : "s", bad, bad == 1 ? "s" : "",
+		    np - first);
+		return bad > 0 || np > first ? 1 : 0;
 	}
 	/* the same times are not the same sessions (two hosts backed up
 	 * in the same second): the newest common one's records must be */
-	if (first > 0 &&
+	if (common > 0 &&
 	    session_differs(argv[optind], argv[optind + 1], ps[first - 1], g)) {
 		char t[TIMEFMT_LEN];
 

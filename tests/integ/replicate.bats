@@ -676,3 +676,53 @@ EOF
 	[ "$status" -eq 0 ]
 	same_sessions
 }
+
+@test "the vault's own retention, a copy stopped by SIGTERM, a primary with nothing in common, one repository twice, and --check of a vault behind (new-user review)" {
+	sessions 0 3
+	cb replicate "$T/prim" "$T/vault" >/dev/null
+	# the vault keeps fewer sessions than the primary: copies go on
+	cb --force remove increments --older-than 1B "$T/vault" >/dev/null
+	[ "$(cb --parsable-output list increments "$T/vault" | wc -l)" -eq 2 ]
+	sessions 4 5
+	run cb replicate --check "$T/prim" "$T/vault"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"2 sessions in common checked, 0 differ; 2 not copied yet"* ]]
+	run cb replicate "$T/prim" "$T/vault"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"(2 of 2)"* ]]
+	[ "$(cb --parsable-output list increments "$T/vault" | wc -l)" -eq 4 ]
+	# a copy stopped as run's timeout stops it: the next one undoes it
+	sessions 6 6
+	"$CAPBACK_BUILD/capback" replicate "$T/prim" "$T/vault" >/dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq 2000); do
+		[ "$(ls "$T/vault/rdiff-backup-data" | grep -c '^current_mirror\.')" -ge 2 ] && break
+		sleep 0.002
+	done
+	kill -TERM "$pid"
+	pkill -KILL -f "capback-writer.*backup $T/vault" || true
+	wait "$pid" || true
+	[ "$(ls "$T/vault/rdiff-backup-data" | grep -c '^current_mirror\.')" -eq 2 ]
+	run cb replicate "$T/prim" "$T/vault"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"undoing the unfinished one"* ]]
+	run cb replicate --check "$T/prim" "$T/vault"
+	[[ "$output" == *"differ; 0 not copied yet"* ]]
+	[ "$status" -eq 0 ]
+	# another host's repository, whose sessions are all newer than the
+	# vault's: nothing proves it is the same history
+	cb --current-time 1800000000 backup "$T/src" "$T/other" >/dev/null
+	run cb replicate "$T/other" "$T/vault"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"have no session in common"*"--force copies anyway"* ]]
+	[ "$(cb --parsable-output list increments "$T/vault" | wc -l)" -eq 5 ]
+	run cb replicate "$T/prim" "$T/prim"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"are one repository"* ]]
+	run cb replicate --check --dry-run "$T/prim" "$T/vault"
+	[ "$status" -ne 0 ]
+}
