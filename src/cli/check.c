@@ -258,6 +258,29 @@ last_line(const struct strbuf *err)
 	return buf;
 }
 
+/* The first line of ${err} that says why (not one that points above to
+ * it), for a person; else the last. */
+static const char *
+cause_line(const struct strbuf *err)
+{
+	static char buf[512];
+	const char *p = err->buf ? err->buf : "", *end = p + err->len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p), n = len;
+
+		while (n > 0 && p[n - 1] == '\r')
+			n--;
+		if (n > 0 && memmem(p, n, "(see above)", 11) == NULL) {
+			snprintf(buf, sizeof(buf), "%s", log_text(p, n));
+			return buf;
+		}
+		p += len + 1;
+	}
+	return last_line(err);
+}
+
 static void
 check_reader(struct report *r, const struct config *c, const struct host *h,
     const char *host, const char *path)
@@ -479,7 +502,7 @@ check_replica(struct report *r, const struct config *c, const struct host *h,
 			   "--restrict-path DIR\" (capback-writer(8))",
 		    "replicate %s -> %s: %s", log_name(from, strlen(from)),
 		    log_name(to, strlen(to)),
-		    st < 0 ? "no answer in time" : last_line(&err));
+		    st < 0 ? "no answer in time" : cause_line(&err));
 	strbuf_release(&out);
 	strbuf_release(&err);
 }

@@ -951,7 +951,9 @@ timed_out(const struct config *c, const struct host *h, int phase,
 		snprintf(r.status, sizeof(r.status), "timeout");
 		snprintf(r.why, sizeof(r.why),
 		    "%s ended after %lld s (timeout = %s): see %s/logs/%s.log",
-		    phase == 1 ? "the backup" : "retention and the drill",
+		    phase == 2		  ? "retention and the drill" :
+			h->replicate_from ? "the copy from the primary" :
+					    "the backup",
 		    (long long)limit, h->timeout ? h->timeout : c->timeout,
 		    c->state, h->name);
 	}
@@ -1039,8 +1041,10 @@ run_phase(const struct config *c, pid_t *pids, const char *skip, int phase,
 					log_error("host %s: %s failed (see "
 						  "%s/logs/%s.log)",
 					    c->hosts[i].name,
-					    phase == 1 ? "the backup" :
-							 "the drill",
+					    phase == 2 ? "the drill" :
+						c->hosts[i].replicate_from ?
+							 "the copy" :
+							 "the backup",
 					    c->state, c->hosts[i].name);
 			}
 	}

@@ -163,6 +163,9 @@ heredoc(struct strbuf *sb, const char *path)
 static void
 host_account(struct strbuf *sb, const struct setup_opts *o)
 {
+	/* a vault's account may well run the vault's own capback run */
+	int vault = strcmp(o->role, "vault") == 0;
+
 	line(sb,
 	    "# never a person's account (one with a password), never the "
 	    "backup server's own");
@@ -171,14 +174,17 @@ host_account(struct strbuf *sb, const struct setup_opts *o)
 	    "echo 'capback setup: %s has a password: it is a person'\\''s "
 	    "account; choose another --user' >&2; exit 1; fi",
 	    o->user, o->user);
-	line(sb,
-	    "if [ -f /etc/capback/capback.conf ] && [ \"$(stat -c %%G "
-	    "/etc/capback/capback.conf)\" = %s ]; then echo 'capback setup: "
-	    "%s is the backup server'\\''s account here (it owns the "
-	    "repositories): it may not also read every file. Back this "
-	    "machine up through another account, e.g. --user capback-self' "
-	    ">&2; exit 1; fi",
-	    o->user, o->user);
+	if (!vault)
+		line(sb,
+		    "if [ -f /etc/capback/capback.conf ] && [ \"$(stat -c %%G "
+		    "/etc/capback/capback.conf)\" = %s ]; then echo 'capback "
+		    "setup: "
+		    "%s is the backup server'\\''s account here (it owns the "
+		    "repositories): it may not also read every file. Back this "
+		    "machine up through another account, e.g. --user "
+		    "capback-self' "
+		    ">&2; exit 1; fi",
+		    o->user, o->user);
 	line(sb,
 	    "id -u %s >/dev/null 2>&1 || useradd --system --user-group "
 	    "--home-dir /var/lib/%s --no-create-home --shell /bin/sh %s",
@@ -379,9 +385,10 @@ vault_script(struct strbuf *sb, const struct setup_opts *o)
 	host_key(sb, o, "vault", cmd);
 	line(sb,
 	    "# its own retention and drills: capback setup --role server "
-	    "(for this account) and a capback.conf of hosts with "
-	    "repository = %s/HOST",
-	    o->restrict_path);
+	    "--user %s --home DIR (a directory of its own for the run's "
+	    "state) --repo-dir %s, and in its capback.conf a [host NAME] "
+	    "with repository = %s/NAME and keep = ...",
+	    o->user, o->restrict_path, o->restrict_path);
 }
 
 static void
@@ -407,6 +414,15 @@ server_script(struct strbuf *sb, const struct setup_opts *o)
 	    o->user, o->user, o->home);
 	line(sb, "[ -d %s ] || install -d -o %s -g %s -m 0700 %s", o->repo_dir,
 	    o->user, o->user, o->repo_dir);
+	/* what exists keeps its owner: one the account cannot write (a
+	 * home a host role made root's) is named now, not at the first
+	 * run */
+	line(sb,
+	    "for d in %s %s; do runuser -u %s -- test -w \"$d\" || { echo "
+	    "\"capback setup: $d exists and %s cannot write it (owner "
+	    "$(stat -c %%U \"$d\")): give --home/--repo-dir another "
+	    "directory, or chown it\" >&2; exit 1; }; done",
+	    o->home, o->repo_dir, o->user, o->user);
 	line(sb,
 	    "[ -f \"$home/.ssh/id_ed25519\" ] || runuser -u %s -- ssh-keygen "
 	    "-q -t ed25519 -N '' -C \"%s@$(hostname)\" -f "
@@ -571,7 +587,11 @@ setup(const struct setup_opts *o)
 	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		fatal("setup: a step failed (see above); the steps before it "
 		      "stay done, and running setup again goes on from there");
-	if (host_role)
+	if (strcmp(o->role, "vault") == 0)
+		printf("setup done; the server checks it with: capback check "
+		       "(a host with vault = %s@THIS-HOST::%s/NAME)\n",
+		    o->user, o->restrict_path);
+	else if (host_role)
 		printf("setup done; check it with: capback doctor --role %s "
 		       "--user %s\n",
 		    o->role, o->user);

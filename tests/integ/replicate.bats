@@ -589,6 +589,11 @@ EOF
 	# the vault unreachable: the backup stands, the copy is a warning,
 	# and status names it until a copy completes again
 	sh "$LIB/sshd-loopback.sh" stop "$T/sshd"
+	# check names the cause, not "see above" (new-user review)
+	run run_as "$PRIM" "$CAPBACK_BUILD/capback" check "$T/prim.conf"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"PROBLEM: replicate $T/prim -> v@127.0.0.1::$VDEST: ssh: connect to host 127.0.0.1"*"Connection refused"* ]]
 	echo three >"$T/web/c"
 	run run_as "$PRIM" "$CAPBACK_BUILD/capback" --current-time 1700000200 run --report "$T/prim.conf"
 	echo "$output"

@@ -318,4 +318,23 @@ EOF
 	run sh "$T/fc.sh" x "capback-writer --at 1B -- remove-older-than $T/vault/web1"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"this key only adds sessions"* ]]
+	# the vault's own run, by the same account (new-user review): the
+	# home the vault's setup made is root's, so the state goes elsewhere,
+	# and a state directory it cannot write is named at setup
+	mkdir -p "$T/rootowned"
+	run apply_server server --user "$U" --home "$T/rootowned" --repo-dir "$T/vault" --config "$T/v.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$T/rootowned exists and $U cannot write it"* ]]
+	run apply_server server --user "$U" --home "$T/vstate" --repo-dir "$T/vault" --config "$T/v.conf"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	printf '[host web1]\nreplicate-from = %s\nrepository = %s\nkeep = 1B\n' "$T/prim" "$T/vault/web2" >>"$T/v.conf"
+	chown -R "$U" "$T/prim"
+	run run_as "$U" "$T/bin/capback" run --report "$T/v.conf"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# and the vault's setup may run again for the server's account
+	run "$T/bin/capback" setup --role vault --user "$U" --from 10.0.0.5 \
+	    --restrict-path "$T/vault" --key "$KEY" --max-skew 2h --quota 5G --apply
+	[ "$status" -eq 0 ]
 }
