@@ -216,7 +216,8 @@ static const struct act_opt setup_opts[] = {
 	    "--restrict-path DIR (DIR required; --key, --from as above):" },
 	{ "max-skew", "SPAN", 'S',
 	    "how far ahead of this clock a session may be\n(1h)" },
-	{ "quota", "SIZE", 'Q', "the most one session may write (50G; none)" },
+	{ "quota", "SIZE", 'Q',
+	    "the most one session may add (50G; default: no\nbound)" },
 	{ NULL, NULL, 0, NULL },
 };
 

@@ -1100,8 +1100,10 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 
 		timefmt_utc(repo->cur_time, cur);
 		fatal("the session time %s is not later than the current "
-		      "mirror's, %s: the last backup is not in the past",
-		    ts, cur);
+		      "mirror's, %s: %s",
+		    ts, cur,
+		    o->replica ? "a replica's sessions come after its newest" :
+				 "the last backup is not in the past");
 	}
 	session_init(&s, repo, o);
 	if (o->progress)

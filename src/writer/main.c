@@ -57,6 +57,11 @@ usage(FILE *f)
 	    "             (rdiff-backup's selection over the records below "
 	    "--path,\n"
 	    "             globs matching PATH/relative-path)\n"
+	    "       capback-writer [--at T] list-sessions|session-digest|"
+	    "replica-source REPO\n"
+	    "       capback-writer --serve --read-only|--append-only "
+	    "--restrict-path DIR ...\n"
+	    "             (a forced command: capback-writer(8))\n"
 	    "Owns a backup repository; talks to its peer role over "
 	    "stdin/stdout.\n");
 }
