@@ -1221,16 +1221,20 @@ static int64_t *
 replica_sessions(const char *loc, size_t *n, int may_be_absent,
     int64_t *unfinished, const struct global *g)
 {
+	/* static: reachable still on the fatal() paths (one a side) */
+	static char *outs[2];
+	static int64_t *held[2];
 	char *out, *line;
 	int64_t *s;
 	size_t cap = 16;
-	int st;
+	int st, k = may_be_absent != 0;
 
 	*n = 0;
-	out = list_sessions_at(loc, may_be_absent ? LS_ABSENT_OK : 0, &st, g);
+	out = outs[k] =
+	    list_sessions_at(loc, may_be_absent ? LS_ABSENT_OK : 0, &st, g);
 	if (st != 0)
 		fatal("cannot list the sessions of '%s' (see above)", loc);
-	if ((s = malloc(cap * sizeof(*s))) == NULL)
+	if ((s = held[k] = malloc(cap * sizeof(*s))) == NULL)
 		fatal("out of memory");
 	for (line = out; *line != '\0'; line += strcspn(line, "\n") + 1) {
 		char *end;
@@ -1245,7 +1249,8 @@ replica_sessions(const char *loc, size_t *n, int may_be_absent,
 			*unfinished = (int64_t)t;
 		else {
 			if (*n == cap &&
-			    (s = realloc(s, (cap *= 2) * sizeof(*s))) == NULL)
+			    (s = held[k] = realloc(s,
+				 (cap *= 2) * sizeof(*s))) == NULL)
 				fatal("out of memory");
 			if (*n > 0 && t <= s[*n - 1])
 				fatal("'%s': its writer listed the sessions "
@@ -1257,7 +1262,8 @@ replica_sessions(const char *loc, size_t *n, int may_be_absent,
 			break;
 	}
 	free(out);
-	return s;
+	outs[k] = NULL;
+	return s; /* the caller's: it keeps it where fatal() can reach */
 }
 
 /*
@@ -1276,13 +1282,14 @@ vault_unfinished(const char *loc, const struct global *g)
 	return r;
 }
 
-/* The digest of the records of session ${t} of ${loc}, by its writer. */
-static char *
-session_digest(const char *loc, int64_t t, const struct global *g)
+/* The digest of the records of session ${t} of ${loc}, by its writer,
+ * into ${hex} (64 hex digits). */
+static void
+session_digest(const char *loc, int64_t t, char hex[65], const struct global *g)
 {
 	char *wargv[12], at[32], *out;
 	size_t len;
-	int wn = 0, st;
+	int wn = 0, st, ok;
 
 	snprintf(at, sizeof(at), "%lld", (long long)t);
 	wargv[wn++] = (char *)"capback-writer";
@@ -1294,15 +1301,18 @@ session_digest(const char *loc, int64_t t, const struct global *g)
 	wargv[wn++] = (char *)loc; /* capture_at puts the path there */
 	wargv[wn] = NULL;
 	out = capture_at(loc, wargv, 4096, &len, &st, g);
-	if (st != 0 || len != 65 || out[64] != '\n') {
+	ok = st == 0 && len == 65 && out[64] == '\n';
+	if (ok)
+		memcpy(hex, out, 64);
+	hex[64] = '\0';
+	free(out);
+	if (!ok) {
 		char ts[TIMEFMT_LEN];
 
 		timefmt_utc(t, ts);
 		fatal("cannot read the session %s of '%s' (see above)", ts,
 		    loc);
 	}
-	out[64] = '\0';
-	return out;
 }
 
 /* 1 if session ${t} holds other records in the two, else 0. */
@@ -1310,13 +1320,11 @@ static int
 session_differs(const char *primary, const char *vault, int64_t t,
     const struct global *g)
 {
-	char *a = session_digest(primary, t, g),
-	     *b = session_digest(vault, t, g);
-	int d = strcmp(a, b) != 0;
+	char a[65], b[65];
 
-	free(a);
-	free(b);
-	return d;
+	session_digest(primary, t, a, g);
+	session_digest(vault, t, b, g);
+	return strcmp(a, b) != 0;
 }
 
 static int
