@@ -1282,6 +1282,25 @@ vault_unfinished(const char *loc, const struct global *g)
 	return r;
 }
 
+/* Undo the unfinished session of ${loc} (by its writer, where it is);
+ * the writer's exit status. */
+static int
+regress_at(const char *loc, const struct global *g)
+{
+	char *wb[16];
+	size_t len;
+	int nb = 0, st;
+
+	wb[nb++] = (char *)"capback-writer";
+	add_globals(wb, &nb, g, G_WAIT);
+	wb[nb++] = (char *)"--";
+	wb[nb++] = (char *)"regress";
+	wb[nb++] = (char *)loc; /* capture_at puts the path there */
+	wb[nb] = NULL;
+	free(capture_at(loc, wb, 1u << 16, &len, &st, g));
+	return st;
+}
+
 /* The digest of the records of session ${t} of ${loc}, by its writer,
  * into ${hex} (64 hex digits). */
 static void
@@ -1333,7 +1352,7 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 	const struct action *a = action_get(ACT_REPLICATE);
 	/* static: reachable still on the fatal() paths */
 	static int64_t *ps, *vs;
-	size_t np, nv, i, k = 0, todo = 0, first, len, common = 0;
+	size_t np, nv, i, k = 0, todo = 0, first, common = 0;
 	int64_t punf = 0, vunf = 0;
 	int c, dry = 0, check = 0, rc = 0;
 	const char *ppath, *vpath,
@@ -1366,8 +1385,8 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 	if (vunf != 0) {
 		/* a copy that was stopped: undone first (the vault's writer
 		 * would at the next session; its digest is read before) */
-		char t[TIMEFMT_LEN], *wb[16];
-		int nb = 0, sb;
+		char t[TIMEFMT_LEN];
+		int sb;
 
 		timefmt_utc(vunf, t);
 		if (check || dry)
@@ -1375,13 +1394,7 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 			      "that was stopped); the next replicate undoes "
 			      "it",
 			    argv[optind + 1], t);
-		wb[nb++] = (char *)"capback-writer";
-		add_globals(wb, &nb, g, G_WAIT);
-		wb[nb++] = (char *)"--";
-		wb[nb++] = (char *)"regress";
-		wb[nb++] = argv[optind + 1];
-		wb[nb] = NULL;
-		free(capture_at(argv[optind + 1], wb, 1u << 16, &len, &sb, g));
+		sb = regress_at(argv[optind + 1], g);
 		if (sb != 0 && sb != 2)
 			fatal("cannot undo the unfinished session %s of '%s' "
 			      "(see above)",
@@ -1531,14 +1544,7 @@ cmd_replicate(int argc, char **argv, const struct global *g)
 		if ((nv == 0 && k == 0) ||
 		    !vault_unfinished(argv[optind + 1], g))
 			break;
-		nb = 0;
-		wb[nb++] = (char *)"capback-writer";
-		add_globals(wb, &nb, g, G_WAIT);
-		wb[nb++] = (char *)"--";
-		wb[nb++] = (char *)"regress";
-		wb[nb++] = argv[optind + 1];
-		wb[nb] = NULL;
-		free(capture_at(argv[optind + 1], wb, 1u << 16, &len, &sb, g));
+		(void)regress_at(argv[optind + 1], g);
 	}
 	free(ps);
 	free(vs);
