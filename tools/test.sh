@@ -43,7 +43,7 @@ CAPBACK_TEST_KILLS=4 CAPBACK_TEST_BIG=2097152 CAPBACK_FAULT_POINTS=20 \
     meson test -C build-asan --print-errorlogs || rc=1
 
 meson test -C build --suite unit --logbase valgrind-unit --print-errorlogs \
-    --wrapper 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite' ||
+    --wrapper 'valgrind -q --vgdb=no --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite' ||
     rc=1
 sh tools/valgrind-suite.sh >build/meson-logs/valgrind-integ.tap 2>&1 || rc=1
 grep -E '^not ok' -A8 build/meson-logs/valgrind-integ.tap || true

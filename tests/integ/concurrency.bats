@@ -61,6 +61,12 @@ held_capback() {
 	WPID=$(pgrep -P "$BG" capback-writer)
 	[ -n "$WPID" ]
 	kill -STOP "$WPID"
+	# held in its session, not past its end (a loaded machine: CI once
+	# saw the session end between the poll and the stop)
+	if [ "$(markers)" -ne 2 ]; then
+		echo "the held session had ended before it was stopped" >&2
+		return 1
+	fi
 }
 
 # held_rdiff: an rdiff-backup backup held mid-session
