@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -1112,6 +1113,15 @@ writer_backup(struct repo *repo, const struct writer_opts *o)
 				       repo->cur_time, "SourceFiles") :
 				   0);
 	hello_exchange(&s.in, &s.out, ROLE_WRITER, ROLE_READER, "reader");
+	{
+		/* a forced command's deadline for the hello (main.c) is
+		 * met: the rest of the session is not bounded by it */
+		sigset_t al;
+
+		sigemptyset(&al);
+		sigaddset(&al, SIGALRM);
+		sigprocmask(SIG_BLOCK, &al, NULL);
+	}
 	/* Only now, with a live reader, is anything created. */
 	if (!repo->exists) {
 		repo_create(repo);

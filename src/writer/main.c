@@ -104,6 +104,7 @@ enum serve_mode { SERVE_NONE, SERVE_READ_ONLY, SERVE_APPEND_ONLY };
 static enum serve_mode serve_mode;
 static uint64_t serve_quota;	  /* --quota, 0: none */
 static int64_t serve_skew = 3600; /* --max-skew */
+static unsigned serve_hello = 300; /* --hello-timeout, seconds */
 static int serve_time_given;	  /* the request named --current-time */
 
 /* ${s}: a number and a unit of ${units} (each worth the matching one of
@@ -205,10 +206,14 @@ serve_forced(int argc, char **argv, int *rargc)
 		else if (strcmp(argv[i], "--quota") == 0 && i + 1 < argc)
 			serve_quota =
 			    parse_unit(argv[++i], "BKMGT", sizes, "--quota");
+		else if (strcmp(argv[i], "--hello-timeout") == 0 &&
+		    i + 1 < argc)
+			serve_hello = (unsigned)parse_unit(argv[++i], "smh",
+			    spans, "--hello-timeout");
 		else
 			fatal("--serve takes --read-only or --append-only, "
-			      "--restrict-path DIR, --max-skew SPAN and "
-			      "--quota SIZE only, not '%s'",
+			      "--restrict-path DIR, --max-skew SPAN, --quota "
+			      "SIZE and --hello-timeout SPAN only, not '%s'",
 			    argv[i]);
 	}
 	if (serve_mode == SERVE_NONE || restrict_path == NULL)
@@ -217,6 +222,8 @@ serve_forced(int argc, char **argv, int *rargc)
 		      "DIR");
 	if (serve_skew > 366 * 86400)
 		fatal("--max-skew: at most a year (366d)");
+	if (serve_hello == 0 || serve_hello > 86400)
+		fatal("--hello-timeout: from 1s to 24h");
 	req = forced_request("capback-writer",
 	    serve_mode == SERVE_READ_ONLY ? "read-only replication" :
 					    "append-only replication",
@@ -462,6 +469,13 @@ main(int argc, char **argv)
 	serve_check(argv[optind], &o, clock);
 	if (strcmp(argv[optind], "backup") == 0) {
 		repo_check_for_backup(argv[optind + 1], o.force, &repo);
+		/* A pushing peer that never says hello would hold the
+		 * repository's lock (the vault's own retention and drills
+		 * wait): it has this long, then the writer ends (SIGALRM,
+		 * nothing made yet; writer_backup blocks it once hello
+		 * came). */
+		if (serve_mode == SERVE_APPEND_ONLY)
+			alarm(serve_hello);
 		writer_confine(&repo, 1);
 		return writer_backup(&repo, &o);
 	}
@@ -483,6 +497,10 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[optind], "replica-source") == 0) {
 		repo_open_existing(argv[optind + 1], &repo, 0, 0, "replicate");
+		/* a pulling peer that never says hello would hold the shared
+		 * lock (the primary's backups wait): as for a push */
+		if (serve_mode == SERVE_READ_ONLY)
+			alarm(serve_hello);
 		writer_confine(&repo, 0);
 		return writer_serve_replica(&repo, &o);
 	}

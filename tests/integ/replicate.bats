@@ -732,3 +732,48 @@ EOF
 	run cb replicate --check --dry-run "$T/prim" "$T/vault"
 	[ "$status" -ne 0 ]
 }
+
+@test "a peer that never says hello holds the repository's lock no longer than --hello-timeout, on the append-only key and on the read-only one" {
+	sessions 0 1
+	push_setup --hello-timeout 2s
+	run run_as "$PRIM" "$CAPBACK_BUILD/capback" --remote-schema "$VSSH {h}" \
+	    replicate "$T/prim" "v@127.0.0.1::$VDEST"
+	[ "$status" -eq 0 ]
+	# a taken-over primary opens a session on its repository and is
+	# silent: the writer holds the lock, then gives up
+	sleep 30 | sh "$LIB/sshd-loopback.sh" ssh "$T/sshd" "$VLT" \
+	    "capback-writer --replica --current-time $(date +%s) -- backup $VDEST" >/dev/null 2>&1 &
+	silent=$!
+	sleep 1
+	run cb --wait=0 --force remove increments --older-than 1B "$T/vault"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"in use"* ]]
+	for _ in $(seq 100); do
+		pgrep -u "$VLT" -x capback-writer >/dev/null || break
+		sleep 0.1
+	done
+	! pgrep -u "$VLT" -x capback-writer
+	run cb --wait=0 list increments "$T/vault"
+	[ "$status" -eq 0 ]
+	[ "$(cb --parsable-output list increments "$T/vault" | wc -l)" -eq 2 ]
+	kill "$silent" 2>/dev/null || true
+	ssh_teardown
+	# the same on the primary's read-only key: a silent vault does not
+	# keep the primary's backups out
+	rm -rf "$T/sshd"
+	chown -R root "$T/prim"
+	sh "$LIB/sshd-loopback.sh" start "$T/sshd" "$PORT" \
+	    "$PRIM=$CAPBACK_BUILD/capback-writer --serve --read-only --restrict-path $T/prim --hello-timeout 2s"
+	chown -R "$PRIM" "$T/prim"
+	sleep 30 | sh "$LIB/sshd-loopback.sh" ssh "$T/sshd" "$PRIM" \
+	    "capback-writer --at 1700000000 -- replica-source $T/prim" >/dev/null 2>&1 &
+	silent=$!
+	sleep 4
+	! pgrep -u "$PRIM" -x capback-writer
+	chown -R root "$T/prim"
+	run cb --wait=0 --current-time 1700000500 backup "$T/src" "$T/prim"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	kill "$silent" 2>/dev/null || true
+}
