@@ -8,6 +8,23 @@ import sys
 passed = failed = skipped = 0
 
 
+def show_failures(name, lines):
+    """Print each failed TAP subtest with the diagnostics after it (meson
+    prints only stderr; bats writes its diagnostics to stdout), so that a
+    CI log says which line failed and what it printed."""
+    header = in_failure = False
+    for l in lines:
+        if l.startswith("not ok"):
+            if not header:
+                print(f"--- {name}:")
+            header = in_failure = True
+            print(l)
+        elif in_failure and l.startswith("#"):
+            print(l)
+        elif l.startswith("ok"):
+            in_failure = False
+
+
 def tap_lines(lines):
     """Count TAP result lines; return how many there were and failed."""
     global passed, failed, skipped
@@ -32,16 +49,23 @@ for path in sys.argv[1:]:
         f = open(path, encoding="utf-8", errors="replace")
     except OSError:
         failed += 1  # a stage that produced no log did not run
-        print(f"missing test log {path}", file=sys.stderr)
+        print(f"missing test log {path}")
         continue
     with f:
         if not path.endswith(".json"):
-            if tap_lines(f.read().splitlines())[0] == 0:
+            out = f.read().splitlines()
+            n, nfail = tap_lines(out)
+            if n == 0:
                 failed += 1
+            if nfail:
+                show_failures(path, out)
             continue
         for line in f:
             t = json.loads(line)
-            n, nfail = tap_lines(t.get("stdout", "").splitlines())
+            out = t.get("stdout", "").splitlines()
+            n, nfail = tap_lines(out)
+            if nfail:
+                show_failures(f"{path}: {t.get('name')}", out)
             result = t.get("result")
             if n == 0:
                 if result == "OK":

@@ -7,7 +7,7 @@ libcmocka-dev bats rdiff-backup python3-pylibacl python3-pyxattr rdiff attr acl 
 passwd valgrind openssh-client openssh-server libpam-cap time procps debootstrap
 clang libclang-rt-14-dev strace exim4-daemon-light
 debhelper dpkg-dev lintian fakeroot prometheus prometheus-node-exporter curl
-bash-completion"
+bash-completion fuse3 libfuse3-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

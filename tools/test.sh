@@ -56,7 +56,8 @@ if [ ! -f build-fuzz/build.ninja ]; then
 fi
 # only the harnesses (and the libraries they link) are built there
 quiet ninja -C build-fuzz tests/fuzz/fuzz_msg tests/fuzz/fuzz_frame \
-    tests/fuzz/fuzz_mdfile tests/fuzz/fuzz_time tests/fuzz/fuzz_delta || exit 1
+    tests/fuzz/fuzz_mdfile tests/fuzz/fuzz_time tests/fuzz/fuzz_delta \
+    tests/fuzz/fuzz_index || exit 1
 meson test -C build-fuzz --suite fuzz --no-rebuild --print-errorlogs || rc=1
 
 python3 tools/count-tests.py build/meson-logs/testlog.json \

@@ -30,6 +30,18 @@ static const struct act_opt backup_opts[] = {
 	{ "check-unchanged", NULL, 'C',
 	    "also read files whose size and time are the same\nand report "
 	    "those whose content changed anyway (bit rot)" },
+	{ "force", NULL, 'f',
+	    "refused here: the global option (capback --force\nbackup) also "
+	    "undoes an unfinished session whose\nprocess still runs, so it "
+	    "goes before the action" },
+	{ "digests-at", "source|server", 'H',
+	    "where each file's SHA-1 is computed: source (by\nthe reader, "
+	    "as it reads; the default when the\nsource is remote) or server "
+	    "(the local default)" },
+	{ "check-received", "FRACTION", 'K',
+	    "with digests from the source: the share of files\nreceived "
+	    "that the server hashes again and\ncompares (default 0.02; 1: "
+	    "all)" },
 	{ "print-statistics", NULL, 'S',
 	    "print the session's statistics as rdiff-backup does" },
 	{ "create-full-path", NULL, 'F',
@@ -69,7 +81,9 @@ static const struct act_opt list_inc_opts[] = {
 	{ "size", NULL, 's',
 	    "each session's increments and the cumulative size,\nas "
 	    "rdiff-backup prints them (whole repository)" },
-	{ "json", NULL, 'j', "{sessions: [{time, at, current}]}" },
+	{ "json", NULL, 'j',
+	    "every session: {sessions: [{time, at, current,\nincrements}]} "
+	    "(increments: false for one the\ntext leaves out)" },
 	{ NULL, NULL, 0, NULL },
 };
 
@@ -135,9 +149,15 @@ static const struct act_opt drill_opts[] = {
 	{ NULL, NULL, 0, NULL },
 };
 
+#define SHARD_HELP                                                        \
+	"only the hosts of this server's share: I of N\nservers "         \
+	"(overrides the configuration's\n'shard'; rendezvous hashing of " \
+	"host names)"
+
 static const struct act_opt run_opts[] = {
 	{ "report", NULL, 'r',
 	    "print the report even when standard output is not\na terminal" },
+	{ "shard", "I/N", 's', SHARD_HELP },
 	{ NULL, NULL, 0, NULL },
 };
 
@@ -145,6 +165,12 @@ static const struct act_opt status_opts[] = {
 	{ "json", NULL, 'j',
 	    "one JSON object: hosts [{host, last, why, ...,\noverdue}], ok "
 	    "(capback(1) names every field)" },
+	{ "shard", "I/N", 's', SHARD_HELP },
+	{ NULL, NULL, 0, NULL },
+};
+
+static const struct act_opt check_opts[] = {
+	{ "shard", "I/N", 's', SHARD_HELP },
 	{ NULL, NULL, 0, NULL },
 };
 
@@ -157,7 +183,8 @@ static const struct act_opt diff_opts[] = {
 	    "the first session (default the one before the\nnewest); a "
 	    "second --at names the other (default\nthe newest)" },
 	{ "json", NULL, 'j',
-	    "one JSON object: from, to, changes [{path, change,\nwhat}]" },
+	    "one JSON object: from, from_time, to, to_time,\nchanges [{path, "
+	    "change, what}], new, deleted,\nchanged" },
 	{ NULL, NULL, 0, NULL },
 };
 
@@ -165,6 +192,19 @@ static const struct act_opt versions_opts[] = {
 	{ "json", NULL, 'j',
 	    "one JSON object: path, versions [{time, at,\nchange, type, size, "
 	    "sha1, what}]" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static const struct act_opt mount_opts[] = {
+	{ "cache", "DIR", 'c',
+	    "where the index of the sessions is kept (default:\n"
+	    "~/.cache/capback/mount/DEV-INODE of the repository)" },
+	{ "allow-other", NULL, 'a',
+	    "let other users in, each as the recorded owners,\nmodes and "
+	    "ACLs allow (needs user_allow_other\nin /etc/fuse.conf)" },
+	{ "foreground", NULL, 'f',
+	    "stay in the foreground, messages on stderr (else\nthey go to "
+	    "mount.log in the cache)" },
 	{ NULL, NULL, 0, NULL },
 };
 
@@ -270,7 +310,10 @@ static const struct action actions[ACT_N] = {
 	    "backup\ndoes this by itself when it finds one.  The global "
 	    "--force: even if\nthe process recorded in the unfinished "
 	    "session still runs.\n",
-	    regress_opts, 0, NULL },
+	    regress_opts, 0,
+	    "Exit status: 0 nothing to undo, 2 a session was undone or what "
+	    "a regress\nleft was repaired (rdiff-backup's warning bit), 1 "
+	    "failed (a file that\ncould not be proven is left as it was).\n" },
 	[ACT_LIST_INCREMENTS] = { "list increments",
 	    "[OPTIONS] REPOSITORY[/PATH]",
 	    "list increments REPOSITORY  the sessions kept",
@@ -324,7 +367,7 @@ static const struct action actions[ACT_N] = {
 	    "could not run.\n" },
 	[ACT_RUN] = { "run", "[OPTIONS] [CONFIG]",
 	    "run [CONFIG]                the backup server's job: every "
-	    "host, report",
+	    "host (--shard), report",
 	    "Back up every host of CONFIG (default " DEFAULT_CONFIG
 	    "), at most\n'parallel' at a time; then remove increments "
 	    "older than each host's\n'keep', drill each repository, mail "
@@ -332,18 +375,20 @@ static const struct action actions[ACT_N] = {
 	    "On a terminal it shows progress and\nprints the report; "
 	    "otherwise it is quiet but for failures.\n",
 	    run_opts, 0,
-	    "Exit status: 0 every host OK, 1 otherwise (a host failed, or the "
-	    "report\ncould not be mailed).\n" },
+	    "Exit status: 0 every host OK, 1 otherwise (a host failed or timed "
+	    "out, the\nreport could not be mailed, or the metrics file could "
+	    "not be written).\n" },
 	[ACT_STATUS] = { "status", "[OPTIONS] [CONFIG]",
-	    "status [--json] [CONFIG]    the last result of every host",
+	    "status [--json] [CONFIG]    the last result of every host "
+	    "(--shard)",
 	    "The last result of each host of CONFIG, the age of its newest "
 	    "backup and\nof its last drill.  A host is overdue when its "
 	    "newest backup is older\nthan 'overdue' (default 36h).\n",
 	    status_opts, 0,
-	    "Exit status: 0 all fine, 1 a host is overdue or its last run "
-	    "failed, 2 the\nstate directory cannot be read by this "
-	    "account.\n" },
-	[ACT_CHECK] = { "check", "[CONFIG]",
+	    "Exit status: 0 all fine, 1 a host is overdue, its last run "
+	    "failed or its\ncopy to its vault failed, 2 the state directory "
+	    "cannot be read by this\naccount.\n" },
+	[ACT_CHECK] = { "check", "[OPTIONS] [CONFIG]",
 	    "check [CONFIG]              can every host be backed up? (ssh, "
 	    "keys, reader)",
 	    "For every host of CONFIG (default " DEFAULT_CONFIG
@@ -351,7 +396,7 @@ static const struct action actions[ACT_N] = {
 	    "command, the reader's version,\nrestrict path and capability "
 	    "(the reader's --probe request), a\nroot-only file, the "
 	    "repository.  Run it as the account that runs\ncapback run.\n",
-	    no_opts, 0,
+	    check_opts, 0,
 	    "Exit status: 0 no problem; 1 some (each with its fix).\n" },
 	[ACT_DIFF] = { "diff", "[OPTIONS] REPOSITORY[/PATH]",
 	    "diff [--at T] [--at T] REPOSITORY[/PATH]  what changed between "
@@ -406,6 +451,19 @@ static const struct action actions[ACT_N] = {
 	    "Prints the commands that set up ROLE on this machine; --apply "
 	    "runs them.\n",
 	    setup_opts, 0, NULL },
+	[ACT_MOUNT] = { "mount", "[OPTIONS] REPOSITORY[/PATH] MOUNTPOINT",
+	    "mount REPOSITORY MOUNTPOINT every session as a read-only file "
+	    "system",
+	    "Every finished session as a directory named by its time "
+	    "(YYYY-MM-DDTHH:MM:SSZ)\nand \"latest\", each the tree "
+	    "restore --at would write: owners, modes,\ntimes, xattrs and "
+	    "ACLs as recorded.  Read-only, as the repository's owner\n"
+	    "(FUSE, no privilege); sessions that finish later appear.  "
+	    "Unmount with\ncapback umount MOUNTPOINT.\n",
+	    mount_opts, 0, NULL },
+	[ACT_UMOUNT] = { "umount", "MOUNTPOINT",
+	    "umount MOUNTPOINT           unmount what capback mount mounted",
+	    "Unmount MOUNTPOINT (fusermount3 -u).\n", no_opts, 0, NULL },
 };
 
 const struct action *
@@ -494,8 +552,9 @@ locations(const struct action *a)
 	return loc;
 }
 
-void
-action_usage(const struct action *a, FILE *f)
+/* The usage line (two when it is too long), and no blank line after. */
+static void
+usage_line(const struct action *a, FILE *f)
 {
 	const char *loc = locations(a);
 	int w = fprintf(f, "usage: capback [GLOBAL OPTIONS] %s", a->name);
@@ -503,10 +562,26 @@ action_usage(const struct action *a, FILE *f)
 	/* a line too long breaks before the locations */
 	if (w + 1 + (int)strlen(a->synopsis) > 80 && loc != a->synopsis &&
 	    *loc != '\0')
-		fprintf(f, " %.*s\n%*s%s\n\n", (int)(loc - a->synopsis - 1),
+		fprintf(f, " %.*s\n%*s%s\n", (int)(loc - a->synopsis - 1),
 		    a->synopsis, w - (int)strlen(a->name), "", loc);
 	else
-		fprintf(f, "%s%s\n\n", a->synopsis[0] ? " " : "", a->synopsis);
+		fprintf(f, "%s%s\n", a->synopsis[0] ? " " : "", a->synopsis);
+}
+
+/* After a mistake: the usage line and where the rest is, not 40 lines
+ * of help burying the error above them. */
+static void
+usage_short(const struct action *a, FILE *f)
+{
+	usage_line(a, f);
+	fprintf(f, "(capback %s --help lists its options)\n", a->name);
+}
+
+void
+action_usage(const struct action *a, FILE *f)
+{
+	usage_line(a, f);
+	fputc('\n', f);
 	if (a->about != NULL)
 		fputs(a->about, f);
 	fprintf(f, "\nOptions:\n");
@@ -540,7 +615,7 @@ int
 action_misuse(const struct action *a, const char *what)
 {
 	log_error("%s", what);
-	action_usage(a, stderr);
+	usage_short(a, stderr);
 	return 1;
 }
 
@@ -618,7 +693,7 @@ action_next(const struct action *a, int argc, char **argv)
 		exit(fflush(stdout) == 0 ? 0 : 1);
 	}
 	if (c == '?' || c == ':') {
-		action_usage(a, stderr);
+		usage_short(a, stderr);
 		exit(1);
 	}
 	return c;

@@ -49,6 +49,8 @@ enum action_id {
 	ACT_DOCTOR,
 	ACT_SETUP,
 	ACT_REPLICATE,
+	ACT_MOUNT,
+	ACT_UMOUNT,
 	ACT_N
 };
 

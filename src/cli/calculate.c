@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -113,29 +114,53 @@ py_float(double v, char *buf, size_t len)
 static void
 read_stats(const char *path, double *v)
 {
-	char *line = NULL;
-	size_t cap = 0, n = 0;
+	char line[4098];
+	size_t n = 0;
 	ssize_t got;
+	struct stat st;
 	FILE *f;
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 
 	for (int k = 0; k < A_N; k++)
 		v[k] = NAN;
-	if (fd < 0 || (f = fdopen(fd, "r")) == NULL)
+	if (fd < 0 || fstat(fd, &st) != 0)
 		fatal("calculate: cannot read %s: %s", path, strerror(errno));
-	while (n++ < 256 && (got = getline(&line, &cap, f)) > 0) {
+	/* a directory, a FIFO, /dev/zero: refused, not read as empty */
+	if (!S_ISREG(st.st_mode))
+		fatal("calculate: %s is not a regular file", path);
+	if ((f = fdopen(fd, "r")) == NULL)
+		fatal("calculate: cannot read %s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		/* rdiff-backup's other keys: taken, not averaged */
+		static const char *const other[] = { "Filename", "StartTime",
+			"EndTime", "TotalDestinationSizeChange" };
 		char key[64], *num, *end;
 		double d;
-		int k;
+		int k, known = 0;
 
-		if (got > 4096 || sscanf(line, "%63s", key) != 1)
+		got = (ssize_t)strlen(line);
+		if (++n > 256)
+			fatal("calculate: %s: more than 256 lines, not a "
+			      "statistics file",
+			    path);
+		if (strspn(line, " \t\n") == (size_t)got)
+			continue; /* an empty line */
+		num = line + strspn(line, " \t");
+		num += strcspn(num, " \t\n");
+		num += strspn(num, " \t");
+		/* as rdiff-backup: a key and a value, the key one it knows */
+		if (got > 4096 || sscanf(line, "%63s", key) != 1 ||
+		    *num == '\0' || *num == '\n')
 			fatal("calculate: %s, line %zu: not a statistics line",
 			    path, n);
-		num = line + strspn(line, " \t");
-		num += strcspn(num, " \t");
-		num += strspn(num, " \t");
-		if (*num == '\0' || *num == '\n')
-			continue;
+		for (k = 0; k < A_N; k++)
+			known |= strcmp(key, attr[k].name) == 0;
+		for (k = 0; k < (int)(sizeof(other) / sizeof(other[0])); k++)
+			known |= strcmp(key, other[k]) == 0;
+		if (!known)
+			fatal("calculate: %s, line %zu: no statistic is called "
+			      "'%s'",
+			    path, n, log_name(key, strlen(key)));
 		/* decimal only: Python's float() takes no hex */
 		if (strcspn(num, "xX") < strcspn(num, " \t\n"))
 			fatal("calculate: %s, line %zu: %s is not a number",
@@ -153,7 +178,8 @@ read_stats(const char *path, double *v)
 			if (strcmp(key, attr[k].name) == 0)
 				v[k] = d;
 	}
-	free(line);
+	if (ferror(f))
+		fatal("calculate: cannot read %s: %s", path, strerror(errno));
 	fclose(f);
 }
 

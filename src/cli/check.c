@@ -600,10 +600,12 @@ check_main(int argc, char **argv)
 	const char *path = DEFAULT_CONFIG;
 	size_t i, first = 0;
 	int opt, bad = 0;
+	const char *shard = NULL;
 
 	action_begin(argv);
 	while ((opt = action_next(action_get(ACT_CHECK), argc, argv)) != -1)
-		;
+		if (opt == 's')
+			shard = optarg;
 	if (optind < argc)
 		path = argv[optind++];
 	if (optind != argc)
@@ -612,7 +614,7 @@ check_main(int argc, char **argv)
 		fatal("check: run it as the account that runs 'capback run' "
 		      "(runuser -u capback -- capback check): as root it "
 		      "would test root's ssh key and access instead");
-	config_load(&c, path);
+	config_load(&c, path, shard);
 	fflush(stdout);
 	for (i = 0; i < c.n || first < i;) {
 		if (i < c.n && i - first < CHECK_PARALLEL) {

@@ -666,6 +666,11 @@ sandbox_check(const char *role)
 int
 doctor(const char *role, const char *user)
 {
+	/* a wrong role before a page of capabilities it would bury */
+	if (strcmp(role, "reader") != 0 && strcmp(role, "writer") != 0 &&
+	    strcmp(role, "restorer") != 0)
+		fatal("--role must be reader, writer or restorer, not '%s'",
+		    role);
 	show_process();
 	if (strcmp(role, "reader") == 0)
 		doctor_reader(user);

@@ -499,9 +499,9 @@ drill_main(int argc, char **argv, const char *verbosity)
 		fflush(stdout);
 		p = drill_one(&d, picked[i], r);
 		fprintf(hout,
-		    "  %" PRIu64 " entries restored and checked, %" PRIu64
+		    "  %" PRIu64 " %s restored and checked, %" PRIu64
 		    " failed\n",
-		    p.checked, p.failed);
+		    p.checked, p.checked == 1 ? "entry" : "entries", p.failed);
 		bad |= p.failed > 0;
 		if (json_mode) {
 			char ts[TIMEFMT_LEN];

@@ -53,7 +53,8 @@ role(const char *name)
 }
 
 int
-info_main(int argc, char **argv, int api_version)
+info_main(int argc, char **argv, int api_version, int full_argc,
+    char *const *full_argv)
 {
 	struct utsname u;
 	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, 1u);
@@ -69,9 +70,10 @@ info_main(int argc, char **argv, int api_version)
 	printf("---\nexec:\n  api_version:\n    actual: %d\n    default: %d\n"
 	       "    max: %d\n    min: %d\n  argv:\n",
 	    api_version, API_VERSION_MIN, API_VERSION_MAX, API_VERSION_MIN);
-	for (i = 0; i < argc; i++) {
+	/* the whole command line, as rdiff-backup's info shows it */
+	for (i = 0; i < full_argc; i++) {
 		printf("  - ");
-		scalar(argv[i]);
+		scalar(full_argv[i]);
 	}
 	printf("  version: %s\n  repository_format: rdiff-backup 2.2\n",
 	    CAPBACK_VERSION);
@@ -79,6 +81,7 @@ info_main(int argc, char **argv, int api_version)
 	role("reader");
 	role("writer");
 	role("restorer");
+	role("mount");
 	printf("features:\n  sandbox: ");
 	scalar(
 #ifdef CAPBACK_NO_SANDBOX

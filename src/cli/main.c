@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include "timefmt.h"
 #include "timespec.h"
 #include "log.h"
+#include "msg.h"
 #include "select.h"
 #include "actions.h"
 #include "calculate.h"
@@ -45,6 +47,7 @@ struct global {
 	char verbosity[16];
 	int force;
 	const char *wait; /* --wait[=SECONDS]: "-1" for no limit */
+	int nul_sep;	  /* --null-separator (rdiff-backup's place for it) */
 };
 
 static void
@@ -78,8 +81,22 @@ usage_main(FILE *f)
 	    "                        YAML, as rdiff-backup's\n"
 	    "  --parsable-output     list increments in rdiff-backup's "
 	    "machine form\n"
+	    "  --null-separator      filelists are NUL-separated (as the "
+	    "option of backup,\n"
+	    "                        restore and compare)\n"
 	    "  -h, --help            this text; ACTION --help for an "
 	    "action\n");
+}
+
+/* After a mistake: where the help is, not all of it. */
+static void
+usage_short_main(void)
+{
+	fprintf(stderr,
+	    "usage: capback [GLOBAL OPTIONS] ACTION [OPTIONS] "
+	    "LOCATIONS\n"
+	    "(capback --help lists the actions and the global "
+	    "options)\n");
 }
 
 /*
@@ -562,12 +579,13 @@ cmd_backup(int argc, char **argv, struct global *g)
 	/* static: alive until exit, also on the fatal() paths */
 	static char **rargv;
 	static struct selection sel;
-	char *wargv[20], *shost, *rhost;
+	char *wargv[28], *shost, *rhost;
 	int c, rn = 0, wn = 0, rst, wst;
 	int delta = -1; /* -1: by delta when one side is remote */
 	int rehash = 0;
 	int native = 0, print_stats = 0, progress = -1, full = 0;
-	const char *spath, *rpath;
+	int digests = -1; /* -1: at the source when it is remote */
+	const char *spath, *rpath, *check = NULL;
 	struct stat st;
 
 	if ((rargv = calloc((size_t)argc * 2 + 16, sizeof(*rargv))) == NULL)
@@ -583,6 +601,14 @@ cmd_backup(int argc, char **argv, struct global *g)
 		switch (c) {
 		case 'e': rargv[rn++] = (char *)"--no-eas"; break;
 		case 'a': rargv[rn++] = (char *)"--no-acls"; break;
+		case 'f':
+			/* not a quiet way to the global one: that also
+			 * regresses a session whose process still runs */
+			fatal("backup's --force is the global option, given "
+			      "before the action: 'capback --force backup "
+			      "...' backs up into a non-empty directory and "
+			      "also undoes an unfinished session whose process "
+			      "still runs");
 		case '0': sel.nul_sep = 1; break;
 		case 'd': delta = 1; break;
 		case 'W': delta = 0; break;
@@ -592,11 +618,26 @@ cmd_backup(int argc, char **argv, struct global *g)
 		case 'G': progress = 1; break;
 		case 'g': progress = 0; break;
 		case 'F': full = 1; break;
+		case 'K': check = optarg; break;
+		case 'H':
+			if (strcmp(optarg, "source") != 0 &&
+			    strcmp(optarg, "server") != 0)
+				fatal("--digests-at takes source or server, "
+				      "not '%s'",
+				    optarg);
+			digests = strcmp(optarg, "source") == 0;
+			break;
 		}
 	}
 	if (action_operands(a, argc, 2, 2))
 		return 1;
 	shost = split_remote(argv[optind], &spath);
+	if (digests == -1)
+		digests = shost != NULL;
+	if (check != NULL && !digests)
+		fatal("--check-received needs digests from the source "
+		      "(--digests-at source, the default for a remote "
+		      "source): here the server hashes every file itself");
 	rhost = split_remote(argv[optind + 1], &rpath);
 	if (shost != NULL && rhost != NULL)
 		fatal("only one side of a backup can be remote");
@@ -604,6 +645,7 @@ cmd_backup(int argc, char **argv, struct global *g)
 		fatal("cannot back up '%s': %s", spath, strerror(errno));
 	if (shost == NULL && !S_ISDIR(st.st_mode))
 		fatal("cannot back up '%s': not a directory", spath);
+	sel.nul_sep |= g->nul_sep;
 	check_select(spath, sel.sel, sel.n, sel.nul_sep);
 	add_globals(rargv, &rn, g, 0);
 	/* A remote reader gets filelists in its request: they are read
@@ -619,6 +661,12 @@ cmd_backup(int argc, char **argv, struct global *g)
 		wargv[wn++] = (char *)"--native-owners";
 	if (rehash)
 		wargv[wn++] = (char *)"--check-unchanged";
+	if (digests)
+		wargv[wn++] = (char *)"--source-digests";
+	if (check != NULL) {
+		wargv[wn++] = (char *)"--check-received";
+		wargv[wn++] = (char *)check;
+	}
 	/* a progress line on a terminal; a remote writer's stderr is not
 	 * one (it reaches us through the relay, escaped) */
 	if (rhost == NULL && progress_wanted(progress))
@@ -717,6 +765,7 @@ cmd_restore(int argc, char **argv, struct global *g)
 			      "with backup)",
 			    (int)strcspn(sel.sel[i], "="), sel.sel[i]);
 	/* the globs match TARGET/path as written, as rdiff-backup's */
+	sel.nul_sep |= g->nul_sep;
 	check_select(dloc, sel.sel, sel.n, sel.nul_sep);
 	if (dhost == NULL)
 		repo_refuse_inside(dloc, "the restore target");
@@ -775,6 +824,11 @@ cmd_restore(int argc, char **argv, struct global *g)
 	free(sub);
 	free(sargv);
 	selection_free(&sel);
+	/* the restorer got nothing; the repository side said why, unless it
+	 * says it did well (or it was ssh, which names its own failures) */
+	if (dst == RESTORER_GOT_NOTHING && sst == 0)
+		log_error("the repository side ended without sending the "
+			  "session, and without saying why");
 	return combine(sst, dst);
 }
 
@@ -976,6 +1030,114 @@ cmd_versions(int argc, char **argv, const struct global *g)
 	return run_query("versions", NULL, argv[optind], g, extra);
 }
 
+/* capback mount: the role capback-mount in this process's place. */
+static int
+cmd_mount(int argc, char **argv, const struct global *g)
+{
+	const struct action *a = action_get(ACT_MOUNT);
+	char bin[4096], *margv[10];
+	int c, n = 0;
+
+	action_begin(argv);
+	margv[n++] = (char *)"capback-mount";
+	margv[n++] = (char *)"-v";
+	margv[n++] = (char *)g->verbosity;
+	while ((c = action_next(a, argc, argv)) != -1) {
+		switch (c) {
+		case 'c':
+			margv[n++] = (char *)"--cache";
+			margv[n++] = optarg;
+			break;
+		case 'a': margv[n++] = (char *)"--allow-other"; break;
+		case 'f': margv[n++] = (char *)"--foreground"; break;
+		}
+	}
+	if (action_operands(a, argc, 2, 2))
+		return 1;
+	if (strstr(argv[optind], "::") != NULL)
+		return action_misuse(a,
+		    "mount reads a local repository: mount it where it is, "
+		    "or replicate it here first");
+	margv[n++] = argv[optind];
+	margv[n++] = argv[optind + 1];
+	margv[n] = NULL;
+	snprintf(bin, sizeof(bin), "%s/capback-mount", spawn_libexec_dir());
+	execv(bin, margv);
+	fatal("cannot run '%s': %s", bin, strerror(errno));
+}
+
+/*
+ * Is ${path} where capback mount mounted a file system (/proc/mounts;
+ * resolved as capback mount resolves its mount point, so a symlink to it
+ * names it too; a dead one's point cannot be resolved: then by the name
+ * given)?  1 with its mount point as listed in *where (malloc'd) and the
+ * account that mounted it in *owner (-1 if not told), else 0.
+ */
+static int
+capback_mounted(const char *path, char **where, long *owner)
+{
+	char *real = realpath(path, NULL), pt[4096], opts[4096];
+	const char *want = real != NULL ? real : path, *u;
+	FILE *f = fopen("/proc/mounts", "re");
+	int found = 0;
+
+	*where = NULL;
+	*owner = -1;
+	while (f != NULL && !found &&
+	    fs_mount_next(f, "fuse.capback", pt, sizeof(pt), opts,
+		sizeof(opts)))
+		found = strcmp(pt, want) == 0 ||
+		    (real == NULL && path[0] != '/' &&
+			strlen(pt) > strlen(path) &&
+			strcmp(pt + strlen(pt) - strlen(path), path) == 0 &&
+			pt[strlen(pt) - strlen(path) - 1] == '/');
+	if (f != NULL)
+		fclose(f);
+	free(real);
+	if (!found)
+		return 0;
+	if ((u = strstr(opts, "user_id=")) != NULL &&
+	    (u == opts || u[-1] == ','))
+		*owner = strtol(u + 8, NULL, 10);
+	if ((*where = strdup(pt)) == NULL)
+		fatal("out of memory");
+	return 1;
+}
+
+static int
+cmd_umount(int argc, char **argv)
+{
+	const struct action *a = action_get(ACT_UMOUNT);
+	char *uargv[] = { (char *)"fusermount3", (char *)"-u", NULL, NULL };
+	char *where;
+	long owner;
+
+	action_begin(argv);
+	while (action_next(a, argc, argv) != -1)
+		;
+	if (action_operands(a, argc, 1, 1))
+		return 1;
+	if (!capback_mounted(argv[optind], &where, &owner)) {
+		log_error("'%s' is not a mount of capback mount", argv[optind]);
+		return 1;
+	}
+	if (owner >= 0 && geteuid() != 0 && (uid_t)owner != geteuid()) {
+		struct passwd *pw = getpwuid((uid_t)owner);
+
+		log_error("'%s' is mounted by %s (uid %ld): only that account "
+			  "or root can unmount it",
+		    argv[optind], pw != NULL ? pw->pw_name : "another account",
+		    owner);
+		free(where);
+		return 1;
+	}
+	/* the mount point as mount resolved it (fusermount3 follows no
+	 * symlink to it) */
+	uargv[2] = where;
+	execvp(uargv[0], uargv);
+	fatal("cannot run fusermount3 (package fuse3): %s", strerror(errno));
+}
+
 static int
 cmd_remove(int argc, char **argv, struct global *g)
 {
@@ -1118,6 +1280,7 @@ cmd_compare(int argc, char **argv, const struct global *g)
 			      "needs the source's file system, which the "
 			      "backup's records cannot answer",
 			    (int)strcspn(sel.sel[i], "="), sel.sel[i]);
+	sel.nul_sep |= g->nul_sep;
 	check_select(spath, sel.sel, sel.n, sel.nul_sep);
 	selection_freeze(&sel);
 	if ((rargv = calloc((size_t)argc * 2 + 16, sizeof(*rargv))) == NULL ||
@@ -1595,18 +1758,27 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ "api-version", required_argument, NULL, 'A' },
 		{ "parsable-output", no_argument, NULL, 'P' },
+		{ "null-separator", no_argument, NULL, '0' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct global g;
 	long api = 0;
+	char **full_argv;
+	int full_argc;
 	const char *env = getenv("CAPBACK_VERBOSITY");
 	int c, v = env ? atoi(env) : 3;
 	char *end;
 
 	memset(&g, 0, sizeof(g));
-	argv[0] = (char *)"capback"; /* getopt's messages start with it */
 	log_init("capback", v);
+	/* the command line as given, for info (argv[0] is changed) */
+	full_argc = argc;
+	if ((full_argv = calloc((size_t)argc + 1, sizeof(*full_argv))) == NULL)
+		fatal("out of memory");
+	memcpy(full_argv, argv, (size_t)argc * sizeof(*argv));
+	keep(full_argv);
+	argv[0] = (char *)"capback"; /* getopt's messages start with it */
 	while ((c = getopt_long(argc, argv, "+v:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': g.current_time = check_time(optarg); break;
@@ -1622,6 +1794,7 @@ main(int argc, char **argv)
 		case 'r': g.schema = optarg; break;
 		case 'V': printf("capback %s\n", CAPBACK_VERSION); return 0;
 		case 'P': g.parsable = 1; break;
+		case '0': g.nul_sep = 1; break;
 		case 'A':
 			/* rdiff-backup's: accepted so its wrappers run as
 			 * they are; the interface is the same either way */
@@ -1634,14 +1807,14 @@ main(int argc, char **argv)
 				    optarg, API_VERSION_MIN, API_VERSION_MAX);
 			break;
 		case 'h': usage_main(stdout); return 0;
-		default: usage_main(stderr); return 1;
+		default: usage_short_main(); return 1;
 		}
 	}
 	snprintf(g.verbosity, sizeof(g.verbosity), "%d", v);
 	g.api = api ? (int)api : API_VERSION_MIN;
 	if (optind >= argc) {
 		log_error("no action given");
-		usage_main(stderr);
+		usage_short_main();
 		return 1;
 	}
 	argv += optind;
@@ -1681,7 +1854,11 @@ main(int argc, char **argv)
 	if (strcmp(argv[0], "calculate") == 0)
 		return calculate_main(argc, argv);
 	if (strcmp(argv[0], "info") == 0)
-		return info_main(argc, argv, g.api);
+		return info_main(argc, argv, g.api, full_argc, full_argv);
+	if (strcmp(argv[0], "mount") == 0)
+		return cmd_mount(argc, argv, &g);
+	if (strcmp(argv[0], "umount") == 0)
+		return cmd_umount(argc, argv);
 	log_error("unknown action '%s'%s", argv[0],
 	    strspn(argv[0], "0123456789") == strlen(argv[0]) ?
 		" (a number: --wait takes its seconds as --wait=SECONDS)" :

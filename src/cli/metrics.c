@@ -142,7 +142,8 @@ head(struct strbuf *sb, const char *name, const char *help)
 
 int
 metrics_write(const char *path, const struct host_metrics *hosts, size_t n,
-    int64_t run_start, int64_t run_end, unsigned failed)
+    int64_t run_start, int64_t run_end, unsigned failed, unsigned shard,
+    unsigned shards)
 {
 	static const struct family fam[] = {
 		{ "capback_host_last_run_success",
@@ -156,7 +157,8 @@ metrics_write(const char *path, const struct host_metrics *hosts, size_t n,
 		{ "capback_host_files",
 		    "Entries in the host's newest session." },
 		{ "capback_host_changed_files",
-		    "Files the last session found new or changed." },
+		    "Entries the last session found changed, as rdiff-backup "
+		    "counts them (directories holding a change too)." },
 		{ "capback_host_changed_bytes",
 		    "Bytes the last session stored as increments." },
 		{ "capback_host_source_bytes",
@@ -196,7 +198,13 @@ metrics_write(const char *path, const struct host_metrics *hosts, size_t n,
 			switch (k) {
 			case 0: v = h->ok; break;
 			case 1: v = (double)h->started; break;
-			case 2: v = (double)(h->finished - h->started); break;
+			case 2:
+				/* to the tenth, as the report: whole seconds
+				 * made a quick run 0 */
+				v = h->elapsed > 0 ?
+				    h->elapsed :
+				    (double)(h->finished - h->started);
+				break;
 			case 3:
 				if (h->last_ok == 0)
 					continue;
@@ -249,6 +257,12 @@ metrics_write(const char *path, const struct host_metrics *hosts, size_t n,
 	strbuf_addf(&sb, "capback_run_hosts %zu\n", n);
 	head(&sb, "capback_run_failed_hosts", "Hosts the last run failed on.");
 	strbuf_addf(&sb, "capback_run_failed_hosts %u\n", failed);
+	head(&sb, "capback_run_shard",
+	    "This server's shard of the hosts: I of capback_run_shards.");
+	strbuf_addf(&sb, "capback_run_shard %u\n", shard);
+	head(&sb, "capback_run_shards",
+	    "Servers the hosts are shared among (shard = I/N).");
+	strbuf_addf(&sb, "capback_run_shards %u\n", shards);
 	if (sb.buf == NULL) {
 		errno = ENOMEM;
 		return -1;

@@ -10,6 +10,7 @@ struct host_metrics {
 	int have; /* a result exists */
 	int ok;	  /* the last run succeeded */
 	int64_t started, finished, last_ok, drilled, oldest_proven;
+	double elapsed; /* seconds the last run took, 0 if unknown */
 	uint64_t files, changed, inc_bytes, source_bytes;
 	unsigned warnings;
 	double drill_share; /* the configured share, 1 for all, 0 none */
@@ -19,12 +20,13 @@ struct host_metrics {
 };
 
 /*
- * metrics_write(path, hosts, n, run_start, run_end, failed): the file
- * Prometheus' node exporter reads (textfile collector), written to a
- * temporary beside ${path} and renamed over it, mode 0644.  Returns 0,
- * or -1 with errno set.
+ * metrics_write(path, hosts, n, run_start, run_end, failed, shard,
+ * shards): the file Prometheus' node exporter reads (textfile collector),
+ * written to a temporary beside ${path} and renamed over it, mode 0644.
+ * Returns 0, or -1 with errno set.
  */
 int metrics_write(const char *path, const struct host_metrics *hosts, size_t n,
-    int64_t run_start, int64_t run_end, unsigned failed);
+    int64_t run_start, int64_t run_end, unsigned failed, unsigned shard,
+    unsigned shards);
 
 #endif

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -39,6 +40,7 @@
 #include "timespec.h"
 #include "metrics.h"
 #include "runconf.h"
+#include "xorshift.h"
 
 /* What a worker found, as kept in STATE/hosts/NAME.result. */
 struct result {
@@ -48,7 +50,8 @@ struct result {
 	uint64_t files, changed, inc_bytes, source_bytes;
 	uint64_t new_files, deleted_files; /* changed: ChangedFiles only */
 	uint64_t changed_bytes;		   /* NewFileSize + ChangedSourceSize */
-	double elapsed; /* seconds the host's work took in this run */
+	double elapsed;	 /* seconds the host's work took in this run */
+	double backup_s; /* of which its backup (the run's order) */
 	char oldest_proven[512];
 	int64_t drilled; /* when the last drill ran */
 	int64_t last_ok; /* when the last successful run ended */
@@ -99,14 +102,15 @@ result_save(const struct config *c, const struct host *h,
 	    "oldest-proven %s\nretention %s\nlast-success %lld\n"
 	    "new %" PRIu64 "\ndeleted %" PRIu64 "\nelapsed %.3f\n"
 	    "changed-bytes %" PRIu64 "\nvault %s\nvault-success %lld\n"
-	    "why %s\n",
+	    "backup-seconds %.3f\nwhy %s\n",
 	    r->status, (long long)r->started, (long long)r->finished, r->files,
 	    r->changed, r->inc_bytes, r->source_bytes, r->nwarn,
 	    (long long)r->drilled, r->oldest_proven, r->retention,
 	    (long long)(strcmp(r->status, "ok") == 0 ? r->finished :
 						       r->last_ok),
 	    r->new_files, r->deleted_files, r->elapsed, r->changed_bytes,
-	    r->vault[0] ? r->vault : "-", (long long)r->vault_ok, r->why);
+	    r->vault[0] ? r->vault : "-", (long long)r->vault_ok, r->backup_s,
+	    r->why);
 	if (fclose(f) != 0 || rename(tmp, path) != 0)
 		fatal("cannot write %s: %s", path, strerror(errno));
 }
@@ -190,6 +194,8 @@ result_load(const struct config *c, const struct host *h, struct result *r)
 			snprintf(r->vault, sizeof(r->vault), "%s", sp);
 		else if (strcmp(line, "vault-success") == 0)
 			r->vault_ok = v;
+		else if (strcmp(line, "backup-seconds") == 0)
+			r->backup_s = atof(sp);
 	}
 	fclose(f);
 	return 0;
@@ -272,6 +278,7 @@ read_stats(const char *repo, struct result *r)
 	char line[256];
 	size_t n = 0, i, best = 0;
 	int dfd, fd = -1, found = 0;
+	uint64_t mirror = 0;
 	FILE *f;
 
 	if ((dfd = repo_open_data(repo)) < 0)
@@ -316,6 +323,15 @@ read_stats(const char *repo, struct result *r)
 			r->changed_bytes += v;
 		else if (strcmp(key, "SourceFileSize") == 0)
 			r->source_bytes = v;
+		else if (strcmp(key, "MirrorFiles") == 0)
+			mirror = v;
+	}
+	/* A first backup: rdiff-backup (and capback, as it) counts the root
+	 * as in the mirror and changed; for people it is new like the rest. */
+	if (mirror == 1 && r->changed >= 1 && r->new_files + 1 == r->files &&
+	    repo_session_span(repo, NULL, NULL) == 1) {
+		r->changed--;
+		r->new_files++;
 	}
 	fclose(f);
 	close(dfd);
@@ -421,6 +437,13 @@ host_backup(const struct config *c, const struct host *h, const char *vb,
 		argv[n++] = (char *)"backup";
 		for (size_t i = 0; i < h->nrules; i++)
 			argv[n++] = h->rules[i];
+		/* digests come from the host only in a pull */
+		if (is_remote(h->source) &&
+		    (h->check_received || c->check_received)) {
+			argv[n++] = (char *)"--check-received";
+			argv[n++] = h->check_received ? h->check_received :
+							c->check_received;
+		}
 		argv[n++] = (char *)"--";
 		argv[n++] = h->source;
 		argv[n++] = h->repo;
@@ -626,6 +649,8 @@ worker(const struct config *c, const struct host *h, const char *vb, int phase)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	r.elapsed += (double)(t1.tv_sec - t0.tv_sec) +
 	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (phase == 1)
+		r.backup_s = r.elapsed;
 	r.finished = (int64_t)time(NULL);
 	result_save(c, h, &r);
 	close(logfd);
@@ -765,8 +790,12 @@ build_report(const struct config *c, struct strbuf *sb, int64_t began,
 	char ts[TIMEFMT_LEN];
 
 	timefmt_utc(began, ts);
-	strbuf_addf(sb, "capback run of %s, started %s (%s)\n\n", c->path, ts,
+	strbuf_addf(sb, "capback run of %s, started %s (%s)\n", c->path, ts,
 	    "UTC");
+	if (c->shards > 1)
+		strbuf_addf(sb, "shard %u/%u: %zu of the %zu hosts\n", c->shard,
+		    c->shards, c->n, c->n_all);
+	strbuf_addstr(sb, "\n");
 	for (size_t i = 0; i < c->n; i++) {
 		const struct host *h = &c->hosts[i];
 		struct result r;
@@ -895,40 +924,6 @@ send_report(const struct config *c, const struct strbuf *report,
 
 /* ---- capback run ------------------------------------------------------- */
 
-static void
-progress(const struct config *c, const pid_t *pids, size_t done, int64_t began,
-    int phase)
-{
-	struct strbuf sb = STRBUF_INIT;
-	uint64_t files = 0, bytes = 0;
-	long secs = (long)(time(NULL) - began);
-	char b[32], rate[32];
-
-	for (size_t i = 0; i < c->n; i++) {
-		struct result r;
-
-		if (pids[i] == 0 && result_load(c, &c->hosts[i], &r) == 0 &&
-		    r.finished >= began) {
-			files += r.files;
-			bytes += r.changed_bytes;
-		}
-	}
-	/* the rate of what was read and stored: new and changed files'
-	 * bytes, not the unchanged ones a backup only looked at */
-	log_bytes(b, sizeof(b), bytes);
-	log_bytes(rate, sizeof(rate), secs > 0 ? bytes / (uint64_t)secs : 0);
-	strbuf_addf(&sb,
-	    "\r\033[K%s %zu/%zu hosts, %" PRIu64
-	    " files, %s new or changed, %s/s;",
-	    phase == 1 ? "backups" : "retention and drills", done, c->n, files,
-	    b, rate);
-	for (size_t i = 0; i < c->n; i++)
-		if (pids[i] > 0)
-			strbuf_addf(&sb, " %s", c->hosts[i].name);
-	(void)!write(2, sb.buf, sb.len);
-	strbuf_release(&sb);
-}
-
 /*
  * A host whose phase outlived its timeout: end its process group (TERM,
  * then KILL after 10 s), and once it is reaped, say so in its result.
@@ -962,97 +957,342 @@ timed_out(const struct config *c, const struct host *h, int phase,
 	log_error("host %s: timed out after %lld s", h->name, (long long)limit);
 }
 
-/* Run ${phase} of every host not in ${skip}, at most c->parallel at once,
- * each within its timeout. */
+/* One host's phase being run (a worker process). */
+struct job {
+	pid_t pid; /* 0: the slot is free */
+	size_t host;
+	int phase;
+	int64_t start, limit;
+	int ended; /* SIGTERM sent (1), then SIGKILL (2) */
+};
+
+/*
+ * The run's schedule.  Backups go longest first (by the host's last
+ * backup; a host never backed up first of all), each not before its
+ * start jitter; a host's retention and drill (phase 2) is queued when its
+ * backup ends and runs beside later backups, at most drill_budget at
+ * once while backups remain (the drills read repositories hard), then
+ * with every slot.  At most c->parallel workers run.
+ */
+struct sched {
+	const struct config *c;
+	const char *vb;
+	int tty;
+	int64_t began;
+	size_t *order; /* the backups not started yet, in order */
+	size_t norder;
+	int64_t *notbefore; /* per host: the jitter's start (ms) */
+	size_t *q2, n2, next2;
+	struct job *jobs; /* c->parallel slots */
+	size_t running, running2, drill_budget;
+	size_t done1, done2, total;
+	uint64_t files, bytes; /* of the backups done: progress */
+};
+
+/* The last backup's seconds (unknown: -1), for the order. */
+static double *order_key;
+
+static int
+longest_first(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	double kx = order_key[x], ky = order_key[y];
+
+	if (kx < 0 && ky >= 0)
+		return -1;
+	if (ky < 0 && kx >= 0)
+		return 1;
+	if (kx != ky)
+		return kx > ky ? -1 : 1;
+	return x < y ? -1 : x > y; /* the configuration's order */
+}
+
 static void
-run_phase(const struct config *c, pid_t *pids, const char *skip, int phase,
+sched_init(struct sched *s, const struct config *c, const char *skip,
     const char *vb, int tty, int64_t began)
 {
-	size_t next = 0, running = 0, done = 0, n = c->n;
-	int64_t *start = calloc(n, sizeof(*start)), *limit;
-	int *ended = calloc(n, sizeof(*ended));
-	struct timespec tick = { 0, 200 * 1000 * 1000 };
+	uint64_t rnd = 0;
 
-	if (start == NULL || ended == NULL ||
-	    (limit = calloc(n, sizeof(*limit))) == NULL)
+	memset(s, 0, sizeof(*s));
+	s->c = c;
+	s->vb = vb;
+	s->tty = tty;
+	s->began = began;
+	if ((s->order = calloc(c->n + 1, sizeof(*s->order))) == NULL ||
+	    (s->notbefore = calloc(c->n + 1, sizeof(*s->notbefore))) == NULL ||
+	    (s->q2 = calloc(c->n + 1, sizeof(*s->q2))) == NULL ||
+	    (s->jobs = calloc((size_t)c->parallel, sizeof(*s->jobs))) == NULL ||
+	    (order_key = calloc(c->n + 1, sizeof(*order_key))) == NULL)
 		fatal("out of memory");
-	for (size_t i = 0; i < n; i++) {
-		limit[i] = span_seconds(
-		    c->hosts[i].timeout ? c->hosts[i].timeout : c->timeout);
+	if (c->jitter > 0 && getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		fatal("getrandom: %s", strerror(errno));
+	for (size_t i = 0; i < c->n; i++) {
+		struct result last;
+
 		if (skip[i])
-			done++;
-	}
-	while (done < n) {
-		int st;
-		pid_t pid;
-
-		while (running < (size_t)c->parallel && next < n) {
-			if (skip[next]) {
-				next++;
-				continue;
-			}
-			if ((pid = fork()) < 0)
-				fatal("fork: %s", strerror(errno));
-			if (pid == 0) {
-				setpgid(0, 0);
-				_exit(worker(c, &c->hosts[next], vb, phase));
-			}
-			setpgid(pid, pid);
-			start[next] = (int64_t)time(NULL);
-			pids[next++] = pid;
-			running++;
+			continue;
+		order_key[i] = -1;
+		if (result_load(c, &c->hosts[i], &last) == 0)
+			order_key[i] = last.backup_s > 0 ? last.backup_s :
+			    last.elapsed > 0		 ? last.elapsed :
+							   -1;
+		if (c->jitter > 0) {
+			rnd = xorshift64_next(rnd | 1); /* the jitter's draws */
+			s->notbefore[i] = began * 1000 +
+			    (int64_t)(rnd % ((uint64_t)c->jitter * 1000));
 		}
-		if (tty)
-			progress(c, pids, done, began, phase);
-		pid = waitpid(-1, &st, WNOHANG);
-		if (pid == 0) {
-			int64_t now = (int64_t)time(NULL);
+		s->order[s->norder++] = i;
+	}
+	qsort(s->order, s->norder, sizeof(*s->order), longest_first);
+	free(order_key);
+	order_key = NULL;
+	s->total = s->norder;
+	s->drill_budget =
+	    (size_t)c->parallel / 4 > 0 ? (size_t)c->parallel / 4 : 1;
+}
 
-			for (size_t i = 0; i < n; i++) {
-				if (pids[i] <= 0 || now - start[i] < limit[i])
-					continue;
-				/* a second chance to end cleanly, then none */
-				if (ended[i] == 0 ||
-				    now - start[i] >= limit[i] + 10) {
-					kill(-pids[i],
-					    ended[i] ? SIGKILL : SIGTERM);
-					ended[i]++;
-				}
-			}
-			nanosleep(&tick, NULL);
+static void
+sched_free(struct sched *s)
+{
+	free(s->order);
+	free(s->notbefore);
+	free(s->q2);
+	free(s->jobs);
+}
+
+static void
+progress(const struct sched *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+	long secs = (long)(time(NULL) - s->began);
+	char b[32], rate[32];
+
+	/* the rate of what was read and stored: new and changed files'
+	 * bytes, not the unchanged ones a backup only looked at */
+	log_bytes(b, sizeof(b), s->bytes);
+	log_bytes(rate, sizeof(rate), secs > 0 ? s->bytes / (uint64_t)secs : 0);
+	strbuf_addf(&sb,
+	    "\r\033[Kbackups %zu/%zu hosts, drills %zu, %" PRIu64
+	    " files, %s new or changed, %s/s;",
+	    s->done1, s->total, s->done2, s->files, b, rate);
+	for (size_t k = 0; k < (size_t)s->c->parallel && sb.len < 400; k++)
+		if (s->jobs[k].pid > 0)
+			strbuf_addf(&sb, " %s%s",
+			    s->c->hosts[s->jobs[k].host].name,
+			    s->jobs[k].phase == 2 ? " (drill)" : "");
+	(void)!write(2, sb.buf, sb.len);
+	strbuf_release(&sb);
+}
+
+/* Start host ${i}'s phase in a free slot. */
+static void
+sched_start(struct sched *s, size_t i, int phase)
+{
+	const struct config *c = s->c;
+	struct job *j = NULL;
+	pid_t pid;
+
+	for (size_t k = 0; k < (size_t)c->parallel && j == NULL; k++)
+		if (s->jobs[k].pid == 0)
+			j = &s->jobs[k];
+	if (j == NULL)
+		fatal("internal: no free slot");
+	if ((pid = fork()) < 0)
+		fatal("fork: %s", strerror(errno));
+	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		setpgid(0, 0);
+		_exit(worker(c, &c->hosts[i], s->vb, phase));
+	}
+	setpgid(pid, pid);
+	j->pid = pid;
+	j->host = i;
+	j->phase = phase;
+	j->start = (int64_t)time(NULL);
+	j->limit = span_seconds(
+	    c->hosts[i].timeout ? c->hosts[i].timeout : c->timeout);
+	j->ended = 0;
+	s->running++;
+	if (phase == 2)
+		s->running2++;
+}
+
+/* The next backup due now (0 and its index), or -1 (*wake: the
+ * soonest a jittered one is due). */
+static int
+next_backup(struct sched *s, int64_t now, int64_t *wake, size_t *out)
+{
+	for (size_t k = 0; k < s->norder; k++) {
+		size_t i = s->order[k];
+
+		if (s->notbefore[i] > now) {
+			if (*wake == 0 || s->notbefore[i] < *wake)
+				*wake = s->notbefore[i];
 			continue;
 		}
-		if (pid < 0) {
-			if (errno == EINTR)
-				continue;
-			fatal("waitpid: %s", strerror(errno));
+		memmove(&s->order[k], &s->order[k + 1],
+		    (s->norder - k - 1) * sizeof(*s->order));
+		s->norder--;
+		*out = i;
+		return 0;
+	}
+	return -1;
+}
+
+/* The time in milliseconds (the schedule's clock). */
+static int64_t
+now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Fill free slots; returns the soonest time (ms) a jittered backup is
+ * due (0: none waits). */
+static int64_t
+sched_fill(struct sched *s)
+{
+	int64_t now = now_ms(), wake = 0;
+	size_t i;
+
+	while (s->running < (size_t)s->c->parallel) {
+		int backups_left = s->norder > 0 || s->running > s->running2;
+
+		if (s->next2 < s->n2 &&
+		    s->running2 < (backups_left ? s->drill_budget :
+						  (size_t)s->c->parallel)) {
+			sched_start(s, s->q2[s->next2++], 2);
+			continue;
 		}
-		for (size_t i = 0; i < n; i++)
-			if (pids[i] == pid) {
-				pids[i] = 0;
-				running--;
-				done++;
-				if (tty)
-					(void)!write(2, "\r\033[K", 4);
-				if (ended[i])
-					timed_out(c, &c->hosts[i], phase,
-					    start[i], limit[i]);
-				else if (!WIFEXITED(st) || WEXITSTATUS(st) == 1)
-					log_error("host %s: %s failed (see "
-						  "%s/logs/%s.log)",
-					    c->hosts[i].name,
-					    phase == 2 ? "the drill" :
-						c->hosts[i].replicate_from ?
-							 "the copy" :
-							 "the backup",
-					    c->state, c->hosts[i].name);
-			}
+		wake = 0;
+		if (next_backup(s, now, &wake, &i) != 0)
+			break;
+		sched_start(s, i, 1);
+	}
+	return wake;
+}
+
+/* A worker ended: its slot is free; a backup's drill is queued. */
+static void
+sched_reaped(struct sched *s, struct job *j, int st)
+{
+	const struct config *c = s->c;
+	const struct host *h = &c->hosts[j->host];
+	int failed = !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+
+	s->running--;
+	if (j->phase == 2)
+		s->running2--;
+	if (s->tty)
+		(void)!write(2, "\r\033[K", 4);
+	if (j->ended)
+		timed_out(c, h, j->phase, j->start, j->limit);
+	else if (failed)
+		log_error("host %s: %s failed (see %s/logs/%s.log)", h->name,
+		    j->phase == 2	  ? "the drill" :
+			h->replicate_from ? "the copy" :
+					    "the backup",
+		    c->state, h->name);
+	if (j->phase == 1) {
+		struct result r;
+
+		s->done1++;
+		if (result_load(c, h, &r) == 0 && r.finished >= s->began) {
+			s->files += r.files;
+			s->bytes += r.changed_bytes;
+		}
+		/* retention and the drill follow a backup that stands */
+		if (!j->ended && !failed)
+			s->q2[s->n2++] = j->host;
+	} else
+		s->done2++;
+	j->pid = 0;
+}
+
+/* End the workers past their timeout (TERM, then KILL 10 s later);
+ * returns the soonest time (ms) one will be due. */
+static int64_t
+sched_timeouts(struct sched *s)
+{
+	int64_t now = now_ms(), wake = 0;
+
+	for (size_t k = 0; k < (size_t)s->c->parallel; k++) {
+		struct job *j = &s->jobs[k];
+		int64_t due;
+
+		if (j->pid <= 0 || j->ended >= 2)
+			continue;
+		due = (j->start + j->limit + (j->ended ? 10 : 0)) * 1000;
+		if (now >= due) {
+			kill(-j->pid, j->ended ? SIGKILL : SIGTERM);
+			j->ended++;
+			due = (j->start + j->limit + 10) * 1000;
+		}
+		if (j->ended < 2 && (wake == 0 || due < wake))
+			wake = due;
+	}
+	return wake;
+}
+
+static void
+on_sigchld(int sig)
+{
+	(void)sig; /* only to be woken by it */
+}
+
+/* Run every host not skipped: backups, then each one's retention and
+ * drill, as the schedule says (struct sched). */
+static void
+run_hosts(const struct config *c, const char *skip, const char *vb, int tty,
+    int64_t began)
+{
+	struct sched s;
+	sigset_t chld, old;
+	struct sigaction sa, oldsa;
+
+	sched_init(&s, c, skip, vb, tty, began);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigchld;
+	sigaction(SIGCHLD, &sa, &oldsa);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &old);
+	for (;;) {
+		int64_t wake = sched_fill(&s), due = sched_timeouts(&s), now,
+			wait;
+		struct timespec ts = { 0, 0 };
+		pid_t pid;
+		int st;
+
+		if (s.running == 0 && s.norder == 0 && s.next2 == s.n2)
+			break;
+		if (tty)
+			progress(&s);
+		if (due != 0 && (wake == 0 || due < wake))
+			wake = due;
+		now = now_ms();
+		wait = wake == 0 ? 60000 : wake > now ? wake - now : 1;
+		if (tty && wait > 1000)
+			wait = 1000; /* the progress line's clock */
+		ts.tv_sec = wait / 1000;
+		ts.tv_nsec = (long)(wait % 1000) * 1000000;
+		if (s.running > 0 || wake != 0)
+			(void)sigtimedwait(&chld, NULL, &ts);
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+			for (size_t k = 0; k < (size_t)c->parallel; k++)
+				if (s.jobs[k].pid == pid)
+					sched_reaped(&s, &s.jobs[k], st);
 	}
 	if (tty)
 		(void)!write(2, "\r\033[K", 4);
-	free(start);
-	free(limit);
-	free(ended);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	sigaction(SIGCHLD, &oldsa, NULL);
+	sched_free(&s);
 }
 
 /* The time of an "oldest point proven restorable" text, 0 if none. */
@@ -1089,6 +1329,7 @@ run_metrics(const struct config *c, int64_t began, const char *skip,
 		hm[i].ok = strcmp(r->status, "ok") == 0;
 		hm[i].started = r->started;
 		hm[i].finished = r->finished;
+		hm[i].elapsed = r->elapsed;
 		hm[i].last_ok = hm[i].ok ? r->finished : r->last_ok;
 		hm[i].drilled = r->drilled;
 		hm[i].oldest_proven = proven_time(r->oldest_proven);
@@ -1105,7 +1346,7 @@ run_metrics(const struct config *c, int64_t began, const char *skip,
 		hm[i].vault_ok = r->vault_ok;
 	}
 	rc = metrics_write(c->metrics, hm, c->n, began, (int64_t)time(NULL),
-	    failed);
+	    failed, c->shard, c->shards);
 	if (rc != 0)
 		log_error("cannot write the metrics file %s: %s", c->metrics,
 		    strerror(errno));
@@ -1120,33 +1361,41 @@ run_main(int argc, char **argv, const char *verbosity, const char *current_time)
 	const struct action *a = action_get(ACT_RUN);
 	struct config c;
 	struct strbuf report = STRBUF_INIT;
-	pid_t *pids;
 	char *skip;
 	struct result *skipped;
 	int64_t began = (int64_t)time(NULL);
 	int opt, print = isatty(1), tty = isatty(2), rc = 0;
+	const char *shard = NULL;
 	unsigned failed;
 
 	action_begin(argv);
 	while ((opt = action_next(a, argc, argv)) != -1)
 		if (opt == 'r')
 			print = 1;
+		else if (opt == 's')
+			shard = optarg;
 	if (argc - optind > 1)
 		return action_misuse(a, "run takes one CONFIG at most");
-	config_load(&c, optind < argc ? argv[optind] : DEFAULT_CONFIG);
+	config_load(&c, optind < argc ? argv[optind] : DEFAULT_CONFIG, shard);
 	c.current_time = current_time;
 	find_self();
 	mkdirs(&c);
-	if ((pids = calloc(c.n, sizeof(*pids))) == NULL ||
-	    (skip = calloc(c.n, 1)) == NULL ||
+	if ((skip = calloc(c.n + 1, 1)) == NULL ||
 	    (skipped = calloc(c.n, sizeof(*skipped))) == NULL)
 		fatal("out of memory");
+	log_info("at most %ld hosts at once (%s%s)", c.parallel,
+	    c.parallel_why[0] ? "parallel from the machine: " :
+				"parallel in the configuration",
+	    c.parallel_why);
+	if (c.shards > 1)
+		log_info("shard %u/%u: %zu of the %zu hosts", c.shard, c.shards,
+		    c.n, c.n_all);
 	run_lock_hosts(&c, skip, skipped);
 	fflush(NULL);
-	/* The backups first, then retention and drills: the drills read
-	 * repositories hard and should not slow the backups down. */
-	run_phase(&c, pids, skip, 1, verbosity, tty, began);
-	run_phase(&c, pids, skip, 2, verbosity, tty, began);
+	/* The hosts' roles log at most warnings (-v 3): their logs' lines
+	 * are counted and shown as the hosts' warnings; -v 4 and 5 are for
+	 * the run's own decisions. */
+	run_hosts(&c, skip, atoi(verbosity) > 3 ? "3" : verbosity, tty, began);
 	failed = build_report(&c, &report, began, skip, skipped);
 	if (print)
 		fputs(report.buf, stdout);
@@ -1181,7 +1430,6 @@ run_main(int argc, char **argv, const char *verbosity, const char *current_time)
 			    st, c.after);
 	}
 	strbuf_release(&report);
-	free(pids);
 	free(skip);
 	free(skipped);
 	config_free(&c);
@@ -1224,14 +1472,17 @@ status_main(int argc, char **argv)
 	struct config c;
 	int64_t now = (int64_t)time(NULL), limit;
 	int opt, json = 0, bad = 0;
+	const char *shard = NULL;
 
 	action_begin(argv);
 	while ((opt = action_next(a, argc, argv)) != -1)
 		if (opt == 'j')
 			json = 1;
+		else if (opt == 's')
+			shard = optarg;
 	if (argc - optind > 1)
 		return action_misuse(a, "status takes one CONFIG at most");
-	config_load(&c, optind < argc ? argv[optind] : DEFAULT_CONFIG);
+	config_load(&c, optind < argc ? argv[optind] : DEFAULT_CONFIG, shard);
 	if (timespec_parse(c.overdue, now, NULL, 0, &limit) != 0)
 		fatal("%s: overdue = %s is not a time span", c.path, c.overdue);
 	{
@@ -1269,9 +1520,13 @@ status_main(int argc, char **argv)
 	}
 	if (json)
 		printf("{\"hosts\": [");
-	else
+	else {
+		if (c.shards > 1)
+			printf("shard %u/%u: %zu of the %zu hosts\n", c.shard,
+			    c.shards, c.n, c.n_all);
 		printf("%-16s %-8s %-8s %-8s %s\n", "HOST", "LAST", "BACKUP",
 		    "DRILL", "OLDEST PROVEN");
+	}
 	for (size_t i = 0; i < c.n; i++) {
 		const struct host *h = &c.hosts[i];
 		struct result r;
@@ -1354,7 +1609,8 @@ status_main(int argc, char **argv)
 		}
 	}
 	if (json)
-		printf("\n], \"ok\": %s}\n", bad ? "false" : "true");
+		printf("\n], \"shard\": \"%u/%u\", \"ok\": %s}\n", c.shard,
+		    c.shards, bad ? "false" : "true");
 	config_free(&c);
 	return bad ? 1 : 0;
 }

@@ -8,13 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <ini.h>
 
 #include "cb_err.h"
 #include "log.h"
+#include "numparse.h"
 #include "select.h"
+#include "strbuf.h"
 #include "timespec.h"
 
 char *
@@ -36,19 +40,90 @@ set_str(char **dst, const char *v)
 	*dst = xstrdup(v);
 }
 
+/*
+ * A set of strings by hash (FNV-1a of the key as same_path sees it:
+ * repeated and trailing '/' skipped), so that a file of thousands of
+ * hosts is checked for repeated names and repositories in linear time.
+ * Slots hold host indexes + 1 (0: empty); ${key} reads a host's key.
+ */
+static uint64_t
+path_hash(const char *a)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (;;) {
+		while (a[0] == '/' && (a[1] == '/' || a[1] == '\0'))
+			a++;
+		if (*a == '\0')
+			return h;
+		h ^= (uint8_t)*a++;
+		h *= 1099511628211ULL;
+	}
+}
+
+static int same_path(const char *a, const char *b);
+
+/* The host of ${set} whose key (${key}) names the same as ${s}, or -1
+ * after adding ${idx} for it. */
+static long
+hostset_add(struct hostset *set, const struct config *c,
+    const char *(*key)(const struct host *), const char *s, size_t idx)
+{
+	size_t i;
+
+	if (set->cap < 2 * (idx + 1)) { /* rebuilt at twice the size */
+		size_t cap = set->cap ? set->cap * 4 : 64;
+		size_t *old = set->slot, ocap = set->cap;
+
+		if ((set->slot = calloc(cap, sizeof(*set->slot))) == NULL)
+			fatal("out of memory");
+		set->cap = cap;
+		for (size_t k = 0; k < ocap; k++)
+			if (old[k] != 0) {
+				i = path_hash(key(&c->hosts[old[k] - 1])) &
+				    (cap - 1);
+				while (set->slot[i] != 0)
+					i = (i + 1) & (cap - 1);
+				set->slot[i] = old[k];
+			}
+		free(old);
+	}
+	for (i = path_hash(s) & (set->cap - 1); set->slot[i] != 0;
+	     i = (i + 1) & (set->cap - 1))
+		if (same_path(key(&c->hosts[set->slot[i] - 1]), s))
+			return (long)set->slot[i] - 1;
+	set->slot[i] = idx + 1;
+	return -1;
+}
+
+static const char *
+host_name(const struct host *h)
+{
+	return h->name;
+}
+
+static const char *
+host_repo(const struct host *h)
+{
+	return h->repo;
+}
+
+/* The host of the section being read (sections come one after another:
+ * a name seen before is refused by host_key), made at its first key. */
 static struct host *
 host_of(struct config *c, const char *section)
 {
 	const char *name = section + 5; /* "host " */
+	struct host *hs;
 
-	for (size_t i = 0; i < c->n; i++)
-		if (strcmp(c->hosts[i].name, name) == 0)
-			return &c->hosts[i];
+	if (c->n > 0 && strcmp(c->hosts[c->n - 1].name, name) == 0)
+		return &c->hosts[c->n - 1];
 	if (c->n == MAX_HOSTS)
 		return NULL;
-	if (c->n == 0 &&
-	    (c->hosts = calloc(MAX_HOSTS, sizeof(*c->hosts))) == NULL)
+	if ((hs = array_grow(c->hosts, &c->hcap, c->n, sizeof(*hs))) == NULL)
 		fatal("out of memory");
+	c->hosts = hs;
+	memset(&c->hosts[c->n], 0, sizeof(*hs));
 	c->hosts[c->n].name = xstrdup(name);
 	c->hosts[c->n].drill = xstrdup("0.02");
 	c->hosts[c->n].drill_max = 1800;
@@ -106,6 +181,18 @@ yes_no(const char *v, int *out)
 	return 0;
 }
 
+/* A share (backup --check-received): 1, or 0 (refused) if it is none. */
+static int
+check_fraction(struct config *c, const char *key, const char *v)
+{
+	double f;
+
+	if (parse_fraction(v, &f) != 0)
+		return refuse(c, "%s = %s: a share from 0 to 1 (default 0.02)",
+		    key, v);
+	return 1;
+}
+
 static void
 add_rule(struct host *h, const char *key, const char *v)
 {
@@ -115,14 +202,16 @@ add_rule(struct host *h, const char *key, const char *v)
 		h->rules[h->nrules++] = xstrdup(v);
 }
 
-#define GLOBAL_KEYS                                              \
-	"parallel, state-dir, mail-to, mail-from, mail, after, " \
-	"remote-schema, sendmail, overdue, timeout, metrics"
-#define HOST_KEYS                                                         \
-	"source, repository, replicate-from, vault, keep, drill, "        \
-	"drill-max-duration, before, "                                    \
-	"after, remote-schema, timeout, check-unchanged, null-separator " \
-	"and backup's selection options (include, exclude, "              \
+#define GLOBAL_KEYS                                                      \
+	"parallel, shard, jitter, state-dir, mail-to, mail-from, mail, " \
+	"after, "                                                        \
+	"remote-schema, sendmail, overdue, timeout, metrics, check-received"
+#define HOST_KEYS                                                          \
+	"source, repository, replicate-from, vault, keep, drill, "         \
+	"drill-max-duration, before, "                                     \
+	"after, remote-schema, timeout, check-unchanged, check-received, " \
+	"null-separator "                                                  \
+	"and backup's selection options (include, exclude, "               \
 	"exclude-if-present, max-file-size, ...)"
 
 static int
@@ -134,6 +223,21 @@ global_key(struct config *c, const char *key, const char *v)
 		c->parallel = strtol(v, &end, 10);
 		if (*end != '\0' || c->parallel < 1 || c->parallel > 64)
 			return refuse(c, "parallel = %s: a number from 1 to 64",
+			    v);
+	} else if (strcmp(key, "shard") == 0) {
+		if (parse_shard(v, &c->shard, &c->shards) != 0)
+			return refuse(c,
+			    "shard = %s: I/N, this server's number I (1 to N) "
+			    "of N servers (1/2; N at most 1000)",
+			    v);
+	} else if (strcmp(key, "jitter") == 0) {
+		if (strcmp(v, "0") == 0)
+			c->jitter = 0;
+		else if ((c->jitter = span_seconds(v)) <= 0 ||
+		    c->jitter > 12 * 3600)
+			return refuse(c,
+			    "jitter = %s: a time span (30s, 5m) or 0, at most "
+			    "12h",
 			    v);
 	} else if (strcmp(key, "mail-to") == 0)
 		set_str(&c->mail_to, v);
@@ -153,7 +257,11 @@ global_key(struct config *c, const char *key, const char *v)
 		set_str(&c->state, v);
 	} else if (strcmp(key, "remote-schema") == 0)
 		set_str(&c->schema, v);
-	else if (strcmp(key, "metrics") == 0) {
+	else if (strcmp(key, "check-received") == 0) {
+		if (!check_fraction(c, key, v))
+			return 0;
+		set_str(&c->check_received, v);
+	} else if (strcmp(key, "metrics") == 0) {
 		size_t l = strlen(v);
 
 		if (v[0] != '/' || l < 6 || strcmp(v + l - 5, ".prom") != 0)
@@ -182,6 +290,20 @@ global_key(struct config *c, const char *key, const char *v)
 	return 1;
 }
 
+/* A key only [global] takes. */
+static int
+global_only(const char *key)
+{
+	static const char *const keys[] = { "parallel", "shard", "jitter",
+		"state-dir", "mail-to", "mail-from", "mail", "sendmail",
+		"overdue", "metrics" };
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(key, keys[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 host_key(struct config *c, const char *section, const char *key, const char *v)
 {
@@ -192,11 +314,10 @@ host_key(struct config *c, const char *section, const char *key, const char *v)
 	size_t i;
 
 	if (strcmp(section, c->section) != 0) {
-		for (i = 0; i < c->n; i++)
-			if (strcmp(c->hosts[i].name, section + 5) == 0)
-				return refuse(c,
-				    "[%s] appears twice: one section a host",
-				    section);
+		if (hostset_add(&c->names, c, host_name, section + 5, c->n) >=
+		    0)
+			return refuse(c,
+			    "[%s] appears twice: one section a host", section);
 		snprintf(c->section, sizeof(c->section), "%s", section);
 	}
 	if (!name_ok(section + 5))
@@ -268,6 +389,10 @@ host_key(struct config *c, const char *section, const char *key, const char *v)
 		if (span_seconds(v) <= 0)
 			return refuse(c, "timeout = %s: a time span (6h, 90m)",
 			    v);
+	} else if (strcmp(key, "check-received") == 0) {
+		if (!check_fraction(c, key, v))
+			return 0;
+		set_str(&h->check_received, v);
 	} else if (strcmp(key, "check-unchanged") == 0 ||
 	    strcmp(key, "null-separator") == 0) {
 		if (yes_no(v, &on) != 0)
@@ -280,6 +405,10 @@ host_key(struct config *c, const char *section, const char *key, const char *v)
 		for (i = 0; (name = select_option(i, &noarg)) != NULL; i++)
 			if (strcmp(name, key) == 0)
 				break;
+		if (name == NULL && global_only(key))
+			return refuse(c,
+			    "'%s' belongs in [global], not in [host %s]", key,
+			    h->name);
 		if (name == NULL)
 			return refuse(c,
 			    "no key '%s' in [host %s] (it takes " HOST_KEYS ")",
@@ -345,14 +474,156 @@ same_path(const char *a, const char *b)
 	}
 }
 
-void
-config_load(struct config *c, const char *path)
+int
+parse_shard(const char *v, unsigned *i, unsigned *n)
 {
+	char *end;
+	unsigned long a, b;
+
+	if (*v < '1' || *v > '9')
+		return -1;
+	a = strtoul(v, &end, 10);
+	if (*end != '/' || end[1] < '1' || end[1] > '9')
+		return -1;
+	b = strtoul(end + 1, &end, 10);
+	if (*end != '\0' || a > b || b > 1000)
+		return -1;
+	*i = (unsigned)a;
+	*n = (unsigned)b;
+	return 0;
+}
+
+/* splitmix64's finalizer: every input bit reaches every output bit. */
+static uint64_t
+mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+unsigned
+shard_of(const char *name, unsigned n)
+{
+	uint64_t h = 14695981039346656037ULL, best = 0; /* FNV-1a 64 */
+	unsigned k = 1;
+
+	for (const char *p = name; *p; p++) {
+		h ^= (uint8_t)*p;
+		h *= 1099511628211ULL;
+	}
+	for (unsigned i = 1; i <= n; i++) {
+		uint64_t s = mix64(h ^ mix64(i));
+
+		if (i == 1 || s > best) {
+			best = s;
+			k = i;
+		}
+	}
+	return k;
+}
+
+static void
+host_free(struct host *h)
+{
+	free(h->name);
+	free(h->source);
+	free(h->replicate_from);
+	free(h->vault);
+	free(h->repo);
+	free(h->keep);
+	free(h->drill);
+	free(h->before);
+	free(h->after);
+	free(h->schema);
+	free(h->timeout);
+	free(h->check_received);
+	for (size_t k = 0; k < h->nrules; k++)
+		free(h->rules[k]);
+}
+
+/* Keep the hosts of shard c->shard of c->shards only. */
+static void
+keep_shard(struct config *c)
+{
+	size_t k = 0;
+
+	c->n_all = c->n;
+	for (size_t i = 0; i < c->n; i++) {
+		if (shard_of(c->hosts[i].name, c->shards) == c->shard) {
+			if (k != i)
+				c->hosts[k] = c->hosts[i];
+			k++;
+			continue;
+		}
+		host_free(&c->hosts[i]);
+	}
+	c->n = k;
+}
+
+/*
+ * The default 'parallel': twice the cores (a pull mostly waits on the
+ * link and the host), and at most RUN_WRITERS_PER_DISK writers on each
+ * file system that holds local repositories (their writes and syncs
+ * share its disk).
+ */
+static void
+default_parallel(struct config *c)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	dev_t *devs = calloc(c->n + 1, sizeof(*devs));
+	size_t ndev = 0;
+
+	if (devs == NULL)
+		fatal("out of memory");
+	if (cores < 1)
+		cores = 1;
+	for (size_t i = 0; i < c->n; i++) {
+		char p[4096];
+		struct stat st;
+		char *slash;
+		size_t k;
+
+		if (strstr(c->hosts[i].repo, "::") != NULL)
+			continue; /* on another machine's disk */
+		snprintf(p, sizeof(p), "%s", c->hosts[i].repo);
+		/* the repository, or the nearest directory above it */
+		while (stat(p, &st) != 0 && (slash = strrchr(p, '/')) != NULL &&
+		    p[1] != '\0')
+			slash[slash == p] = '\0'; /* "/a" becomes "/" */
+		if (stat(p, &st) != 0)
+			continue;
+		for (k = 0; k < ndev && devs[k] != st.st_dev; k++)
+			;
+		if (k == ndev)
+			devs[ndev++] = st.st_dev;
+	}
+	free(devs);
+	c->parallel = 2 * cores;
+	if (ndev > 0 && c->parallel > (long)(RUN_WRITERS_PER_DISK * ndev))
+		c->parallel = (long)(RUN_WRITERS_PER_DISK * ndev);
+	if (c->parallel > 64)
+		c->parallel = 64;
+	snprintf(c->parallel_why, sizeof(c->parallel_why),
+	    "twice %ld cores, at most %d for each of %zu file system%s of "
+	    "local repositories; set parallel = to change",
+	    cores, RUN_WRITERS_PER_DISK, ndev, ndev == 1 ? "" : "s");
+}
+
+void
+config_load(struct config *c, const char *path, const char *shard)
+{
+	struct hostset repos = { NULL, 0 };
 	int line;
+	long k;
 
 	memset(c, 0, sizeof(*c));
 	c->path = path;
-	c->parallel = 2;
+	c->parallel = 0; /* from the machine, unless set */
+	c->shard = c->shards = 1;
 	c->state = xstrdup("/var/lib/capback");
 	c->sendmail = xstrdup("/usr/sbin/sendmail");
 	c->mail_when = xstrdup("always");
@@ -392,36 +663,29 @@ config_load(struct config *c, const char *path)
 		if (h->vault != NULL && same_path(h->vault, h->repo))
 			fatal("%s: [host %s]: vault = %s is its repository",
 			    path, h->name, h->vault);
-		for (size_t k = 0; k < i; k++)
-			if (same_path(h->repo, c->hosts[k].repo))
-				fatal("%s: [host %s] and [host %s] have the "
-				      "same "
-				      "repository %s: one repository a host",
-				    path, c->hosts[k].name, h->name,
-				    log_name(h->repo, strlen(h->repo)));
+		if ((k = hostset_add(&repos, c, host_repo, h->repo, i)) >= 0)
+			fatal("%s: [host %s] and [host %s] have the same "
+			      "repository %s: one repository a host",
+			    path, c->hosts[k].name, h->name,
+			    log_name(h->repo, strlen(h->repo)));
 	}
+	free(repos.slot);
+	free(c->names.slot);
+	c->names.slot = NULL;
+	if (shard != NULL && parse_shard(shard, &c->shard, &c->shards) != 0)
+		fatal("--shard %s: I/N, this server's number I (1 to N) of N "
+		      "servers (1/2; N at most 1000)",
+		    shard);
+	keep_shard(c);
+	if (c->parallel == 0)
+		default_parallel(c);
 }
 
 void
 config_free(struct config *c)
 {
-	for (size_t i = 0; i < c->n; i++) {
-		struct host *h = &c->hosts[i];
-
-		free(h->name);
-		free(h->source);
-		free(h->replicate_from);
-		free(h->vault);
-		free(h->repo);
-		free(h->keep);
-		free(h->drill);
-		free(h->before);
-		free(h->after);
-		free(h->schema);
-		free(h->timeout);
-		for (size_t k = 0; k < h->nrules; k++)
-			free(h->rules[k]);
-	}
+	for (size_t i = 0; i < c->n; i++)
+		host_free(&c->hosts[i]);
 	free(c->hosts);
 	free(c->mail_to);
 	free(c->mail_from);
@@ -433,4 +697,5 @@ config_free(struct config *c)
 	free(c->overdue);
 	free(c->timeout);
 	free(c->metrics);
+	free(c->check_received);
 }

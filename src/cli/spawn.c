@@ -242,8 +242,11 @@ start(char *const argv[], int in, int out, int fd3)
 	return pid;
 }
 
+/* A role's exit status, 128 + N for signal N; a role killed by a signal
+ * (but SIGPIPE: its peer ended, and says why) is named, as it could not
+ * say why itself. */
 static int
-wait_status(pid_t pid)
+wait_status(pid_t pid, const char *name)
 {
 	int st;
 
@@ -252,8 +255,12 @@ wait_status(pid_t pid)
 			return 127;
 	if (WIFEXITED(st))
 		return WEXITSTATUS(st);
-	if (WIFSIGNALED(st))
+	if (WIFSIGNALED(st)) {
+		if (WTERMSIG(st) != SIGPIPE)
+			log_error("%s was killed by signal %d (%s)", name,
+			    WTERMSIG(st), strsignal(WTERMSIG(st)));
 		return 128 + WTERMSIG(st);
+	}
 	return 127;
 }
 
@@ -262,7 +269,7 @@ spawn_one(char *const argv[], int *st)
 {
 	pid_t p = start(argv, -1, -1, -1);
 
-	*st = wait_status(p);
+	*st = wait_status(p, argv[0]);
 	end_relays();
 	return 0;
 }
@@ -290,7 +297,7 @@ spawn_capture(char *const argv[], size_t max, size_t *len, int *st)
 			fatal("%s printed more than %zu bytes", argv[0], max);
 	}
 	close(p[0]);
-	*st = wait_status(pid);
+	*st = wait_status(pid, argv[0]);
 	end_relays();
 	buf[n] = '\0';
 	*len = n;
@@ -345,8 +352,8 @@ spawn_pair_out(char *const argv_a[], char *const argv_b[], int out_b, int *st_a,
 	close(ab[1]);
 	close(ba[0]);
 	close(ba[1]);
-	*st_a = wait_status(a);
-	*st_b = wait_status(b);
+	*st_a = wait_status(a, argv_a[0]);
+	*st_b = wait_status(b, argv_b[0]);
 	end_relays();
 	return 0;
 }

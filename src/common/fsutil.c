@@ -425,3 +425,31 @@ fs_open_parent(const char *path)
 	errno = e;
 	return fd;
 }
+
+int
+fs_mount_next(FILE *f, const char *type, char *point, size_t pcap, char *opts,
+    size_t ocap)
+{
+	char line[12288], pt[4096], ty[64], op[4096], *o, *p;
+
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%*s %4095s %63s %4095s", pt, ty, op) != 3 ||
+		    strcmp(ty, type) != 0)
+			continue;
+		for (o = p = pt; *p != '\0'; p++)
+			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' &&
+			    p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
+			    p[3] <= '7') {
+				*o++ = (char)((p[1] - '0') << 6 |
+				    (p[2] - '0') << 3 | (p[3] - '0'));
+				p += 3;
+			} else
+				*o++ = *p;
+		*o = '\0';
+		snprintf(point, pcap, "%s", pt);
+		if (opts != NULL)
+			snprintf(opts, ocap, "%s", op);
+		return 1;
+	}
+	return 0;
+}

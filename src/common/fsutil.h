@@ -2,6 +2,7 @@
 #define FSUTIL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -73,5 +74,15 @@ void fs_free_names(char **names, size_t n);
  * last component of ${path} ("." for a bare name), or -1 with errno.
  */
 int fs_open_parent(const char *path);
+
+/*
+ * fs_mount_next(f, type, point, pcap, opts, ocap): the next line of
+ * /proc/mounts (open as ${f}) whose file system type is ${type}: its
+ * mount point, unescaped (the kernel writes ' ', tab, newline and '\\'
+ * as \ooo), into point[pcap], its options into opts[ocap] (${opts} may
+ * be NULL).  1, or 0 at the end.
+ */
+int fs_mount_next(FILE *f, const char *type, char *point, size_t pcap,
+    char *opts, size_t ocap);
 
 #endif

@@ -1,5 +1,6 @@
 #include "idmap.h"
 
+#include <errno.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -124,4 +125,21 @@ idmap_group_id(const char *name, uint32_t *id)
 		return -1;
 	*id = (uint32_t)gr->gr_gid;
 	return 0;
+}
+
+int64_t
+idmap_acl_qual_id(int is_group, const char *q, void *arg)
+{
+	char *end;
+	unsigned long v;
+	uint32_t id;
+
+	(void)arg;
+	errno = 0;
+	v = strtoul(q, &end, 10);
+	if (*q != '\0' && *end == '\0' && errno == 0 && v < 0xffffffffUL)
+		return (int64_t)v;
+	if ((is_group ? idmap_group_id(q, &id) : idmap_user_id(q, &id)) != 0)
+		return -1;
+	return (int64_t)id;
 }

@@ -22,4 +22,11 @@ const char *idmap_group_name(uint32_t id);
 int idmap_user_id(const char *name, uint32_t *id);
 int idmap_group_id(const char *name, uint32_t *id);
 
+/*
+ * idmap_acl_qual_id(is_group, q, arg): the local id an ACL entry's
+ * qualifier names (a number, else a user or group name), -1 if none
+ * (aclblob_id_fn: as a restore sets it).
+ */
+int64_t idmap_acl_qual_id(int is_group, const char *q, void *arg);
+
 #endif

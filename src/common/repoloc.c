@@ -420,15 +420,19 @@ out:
 	return r;
 }
 
+const char *repo_owner_advice;
+
 void
 repo_fatal_owner(const char *path, uid_t uid)
 {
 	struct passwd *pw = getpwuid(uid);
 
-	fatal("'%s' belongs to %s (uid %lu): run this as that account, or as "
-	      "root (capback then works as that account)",
-	    path, pw != NULL ? pw->pw_name : "another account",
-	    (unsigned long)uid);
+	fatal("'%s' belongs to %s (uid %lu): %s", path,
+	    pw != NULL ? pw->pw_name : "another account", (unsigned long)uid,
+	    repo_owner_advice != NULL ?
+		repo_owner_advice :
+		"run this as that account, or as root (capback then works "
+		"as that account)");
 }
 
 void

@@ -57,7 +57,10 @@ void repo_locate_or_die(const char *arg, struct repo_loc *loc);
  * on another account's directory, whose it is and what to do. */
 void repo_fatal_access(const char *arg, int err) __attribute__((noreturn));
 /* repo_fatal_owner(path, uid): the refusal for another account's
- * repository, with that account named. */
+ * repository, with that account named, and what to do: repo_owner_advice
+ * when set (capback mount: root is no way there), else run it as that
+ * account or as root. */
+extern const char *repo_owner_advice;
 void repo_fatal_owner(const char *path, uid_t uid) __attribute__((noreturn));
 void repo_open_top(const char *arg, struct repo_loc *loc);
 

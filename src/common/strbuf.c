@@ -68,6 +68,32 @@ strbuf_add(struct strbuf *sb, const void *p, size_t n)
 }
 
 int
+strbuf_add_u64(struct strbuf *sb, unsigned long long v)
+{
+	char d[24];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	return strbuf_add(sb, d + i, sizeof(d) - i);
+}
+
+int
+strbuf_add_i64(struct strbuf *sb, long long v)
+{
+	int r;
+
+	if (v >= 0)
+		return strbuf_add_u64(sb, (unsigned long long)v);
+	if ((r = strbuf_addch(sb, '-')) != 0)
+		return r;
+	/* -(v + 1) + 1: LLONG_MIN has no positive counterpart */
+	return strbuf_add_u64(sb, (unsigned long long)(-(v + 1)) + 1);
+}
+
+int
 strbuf_addstr(struct strbuf *sb, const char *s)
 {
 	return strbuf_add(sb, s, strlen(s));

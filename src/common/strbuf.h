@@ -28,6 +28,10 @@ int strbuf_addstr(struct strbuf *sb, const char *s);
 int strbuf_addch(struct strbuf *sb, int c);
 int strbuf_addf(struct strbuf *sb, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* strbuf_add_u64 / strbuf_add_i64: a number in decimal (no printf: the
+ * metadata writer formats millions of them). */
+int strbuf_add_u64(struct strbuf *sb, unsigned long long v);
+int strbuf_add_i64(struct strbuf *sb, long long v);
 /* strbuf_detach(sb, len): hand the buffer out (caller frees), re-init. */
 char *strbuf_detach(struct strbuf *sb, size_t *len);
 

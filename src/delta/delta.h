@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /*
  * librsync deltas and whole-file gzip, as rdiff-backup's increments need
@@ -131,6 +132,21 @@ int
 delta_chain_add(struct delta_chain *c, int deltafd, int gz, uint64_t max_out);
 int delta_chain_write(struct delta_chain *c, int outfd);
 void delta_chain_free(struct delta_chain *c);
+
+/*
+ * Reading the last version at any offset without writing it (capback
+ * mount): delta_chain_seal(c) once after the last delta_chain_add (the
+ * store is written out, what only adding needs is freed: 0 or
+ * CB_ERR_SYS); then delta_chain_pread(c, buf, n, off) reads like
+ * pread(2) from the version, one pread of the basis or the store per
+ * piece it spans: the bytes read (0 at or past the end), or -1 with errno
+ * (EIO if the basis or the store got shorter).  delta_chain_size(c) is
+ * the version's size.
+ */
+int delta_chain_seal(struct delta_chain *c);
+ssize_t delta_chain_pread(const struct delta_chain *c, uint8_t *buf, size_t n,
+    uint64_t off);
+uint64_t delta_chain_size(const struct delta_chain *c);
 
 /*
  * delta_gzip_copy(infd, outfd):

@@ -447,3 +447,58 @@ delta_chain_write(struct delta_chain *c, int outfd)
 	free(buf);
 	return r;
 }
+
+uint64_t
+delta_chain_size(const struct delta_chain *c)
+{
+	return c->cursize;
+}
+
+int
+delta_chain_seal(struct delta_chain *c)
+{
+	int r;
+
+	if ((r = lit_flush(c)) != 0)
+		return r;
+	/* only the last version is read from now on */
+	free(c->nxt);
+	free(c->lbuf);
+	c->nxt = NULL;
+	c->lbuf = NULL;
+	c->capnxt = 0;
+	return 0;
+}
+
+ssize_t
+delta_chain_pread(const struct delta_chain *c, uint8_t *buf, size_t n,
+    uint64_t off)
+{
+	size_t lo = 0, hi = c->ncur, mid, done = 0;
+
+	if (off >= c->cursize || n == 0)
+		return 0;
+	if (n > c->cursize - off)
+		n = (size_t)(c->cursize - off);
+	/* the piece that holds ${off}: the pieces cover the version */
+	while (hi - lo > 1) {
+		mid = lo + (hi - lo) / 2;
+		if (c->cur[mid].off <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	for (; done < n && lo < c->ncur; lo++) {
+		const struct seg *s = &c->cur[lo];
+		uint64_t skip = off + done - s->off;
+		size_t k = s->len - skip < n - done ? (size_t)(s->len - skip) :
+						      n - done;
+		int fd = (s->src & PT_LIT) ? c->litfd : c->basefd;
+
+		if (fs_pread_all(fd, buf + done, k,
+			(s->src & ~PT_LIT) + skip) != 0)
+			return -1; /* EIO: the basis or the store got shorter */
+		done += k;
+	}
+	return (ssize_t)done;
+}

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -1102,7 +1103,141 @@ struct md_writer {
 	int failed; /* a write failed: only abort/close remain */
 	int fd;
 	gzFile gz;
+	struct md_thread *th; /* md_writer_threaded, NULL: in line */
+	/* md_writer_hold: what is written waits here, with its CRC-32 */
+	int hold;
+	struct strbuf held;
+	size_t maxheld;
+	uLong crc;
 };
+
+/*
+ * Compressing in a second thread: the caller fills buf[cur]; a full one
+ * is handed over (full[k]) and the thread gzwrites it while the caller
+ * fills the other.  The thread stops at its first error (err, errno in
+ * eno), and at done once both buffers are written.
+ */
+struct md_thread {
+	pthread_t t;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *buf[2];
+	size_t len[2];
+	int full[2];
+	int cur, done, err, eno;
+	gzFile gz;
+};
+
+static void *
+md_thread_main(void *arg)
+{
+	struct md_thread *th = arg;
+	int k = 0;
+
+	pthread_mutex_lock(&th->mu);
+	for (;;) {
+		while (!th->full[k] && !th->done)
+			pthread_cond_wait(&th->cv, &th->mu);
+		if (!th->full[k])
+			break; /* done, and nothing left */
+		pthread_mutex_unlock(&th->mu);
+		errno = 0;
+		if (!th->err && th->len[k] > 0 &&
+		    gzwrite(th->gz, th->buf[k], (unsigned)th->len[k]) !=
+			(int)th->len[k]) {
+			th->eno = errno ? errno : EIO;
+			th->err = 1;
+		}
+		pthread_mutex_lock(&th->mu);
+		th->full[k] = 0;
+		th->len[k] = 0;
+		pthread_cond_broadcast(&th->cv);
+		k ^= 1;
+	}
+	pthread_mutex_unlock(&th->mu);
+	return NULL;
+}
+
+/* Hand buf[cur] to the thread and wait for the other to be free. */
+static int
+md_thread_submit(struct md_thread *th)
+{
+	int err;
+
+	pthread_mutex_lock(&th->mu);
+	th->full[th->cur] = 1;
+	pthread_cond_broadcast(&th->cv);
+	th->cur ^= 1;
+	while (th->full[th->cur])
+		pthread_cond_wait(&th->cv, &th->mu);
+	err = th->err;
+	pthread_mutex_unlock(&th->mu);
+	if (err) {
+		errno = th->eno;
+		return CB_ERR_SYS;
+	}
+	return 0;
+}
+
+/* Write out what is left, end the thread; 0 or CB_ERR_SYS (errno). */
+static int
+md_thread_end(struct md_thread *th)
+{
+	int r = 0;
+
+	if (th == NULL)
+		return 0;
+	if (th->started) {
+		pthread_mutex_lock(&th->mu);
+		if (th->len[th->cur] > 0 && !th->err)
+			th->full[th->cur] = 1;
+		th->done = 1;
+		pthread_cond_broadcast(&th->cv);
+		pthread_mutex_unlock(&th->mu);
+		pthread_join(th->t, NULL);
+		th->started = 0;
+		if (th->err) {
+			errno = th->eno;
+			r = CB_ERR_SYS;
+		}
+	}
+	return r;
+}
+
+static void
+md_thread_free(struct md_thread *th)
+{
+	if (th == NULL)
+		return;
+	(void)md_thread_end(th);
+	pthread_mutex_destroy(&th->mu);
+	pthread_cond_destroy(&th->cv);
+	free(th->buf[0]);
+	free(th->buf[1]);
+	free(th);
+}
+
+int
+md_writer_threaded(struct md_writer *w)
+{
+	struct md_thread *th;
+
+	if (!w->compress || w->th != NULL)
+		return 0;
+	if ((th = calloc(1, sizeof(*th))) == NULL ||
+	    (th->buf[0] = malloc(MD_THREAD_BUF)) == NULL ||
+	    (th->buf[1] = malloc(MD_THREAD_BUF)) == NULL) {
+		if (th != NULL)
+			free(th->buf[0]);
+		free(th);
+		return CB_ERR_NOMEM;
+	}
+	pthread_mutex_init(&th->mu, NULL);
+	pthread_cond_init(&th->cv, NULL);
+	w->th = th;
+	return 0;
+}
 
 int
 md_writer_open(int dirfd, const char *name, int compress,
@@ -1185,6 +1320,42 @@ plain_write(int fd, const char *p, size_t n)
 }
 
 int
+md_writer_hold(struct md_writer *w, size_t max)
+{
+	if (w->made != NULL || !w->compress)
+		return CB_ERR_SYS; /* too late, or nothing to save */
+	w->hold = 1;
+	w->maxheld = max;
+	w->crc = crc32(0L, Z_NULL, 0);
+	return 0;
+}
+
+int
+md_writer_release(struct md_writer *w)
+{
+	int r;
+
+	if (!w->hold)
+		return 0;
+	w->hold = 0;
+	r = md_writer_write(w, w->held.buf, w->held.len);
+	strbuf_release(&w->held);
+	return r;
+}
+
+/* Keep ${n} bytes while holding: 0, or release over the bound (or when
+ * memory runs out) and write them on. */
+static int
+hold_bytes(struct md_writer *w, const char *p, size_t n)
+{
+	if (w->held.len + n > w->maxheld || strbuf_add(&w->held, p, n) != 0)
+		return md_writer_release(w) == 0 ? md_writer_write(w, p, n) :
+						   CB_ERR_SYS;
+	w->crc = crc32_z(w->crc, (const Bytef *)p, n);
+	return 0;
+}
+
+int
 md_writer_write(struct md_writer *w, const void *p, size_t n)
 {
 	const char *s = p;
@@ -1197,6 +1368,8 @@ md_writer_write(struct md_writer *w, const void *p, size_t n)
 	}
 	if (n == 0)
 		return 0;
+	if (w->hold)
+		return hold_bytes(w, s, n);
 	w->failed = 1;
 	if (w->made == NULL && (r = writer_create(w, w->compress)) != 0)
 		return r;
@@ -1204,6 +1377,28 @@ md_writer_write(struct md_writer *w, const void *p, size_t n)
 		if ((r = plain_write(w->fd, s, n)) != 0)
 			return r;
 		n = 0;
+	}
+	if (w->th != NULL && !w->th->started) {
+		w->th->gz = w->gz;
+		if (pthread_create(&w->th->t, NULL, md_thread_main, w->th) !=
+		    0) {
+			md_thread_free(w->th); /* in line after all */
+			w->th = NULL;
+		} else
+			w->th->started = 1;
+	}
+	while (n > 0 && w->th != NULL) {
+		struct md_thread *th = w->th;
+		size_t room = MD_THREAD_BUF - th->len[th->cur];
+		size_t k = n < room ? n : room;
+
+		memcpy(th->buf[th->cur] + th->len[th->cur], s, k);
+		th->len[th->cur] += k;
+		s += k;
+		n -= k;
+		if (th->len[th->cur] == MD_THREAD_BUF &&
+		    (r = md_thread_submit(th)) != 0)
+			return r;
 	}
 	while (n > 0) {
 		chunk = n > (1u << 30) ? (1u << 30) : (unsigned int)n;
@@ -1234,6 +1429,10 @@ writer_finish(struct md_writer *w)
 	}
 	if (w->made == NULL && (zr = writer_create(w, 0)) != 0)
 		return zr;
+	if ((zr = md_thread_end(w->th)) != 0) {
+		w->failed = 1;
+		return zr;
+	}
 	if (w->gz != NULL) {
 		zr = gzclose_w(w->gz);
 		w->gz = NULL;
@@ -1248,6 +1447,70 @@ writer_finish(struct md_writer *w)
 	zr = close(w->fd);
 	w->fd = -1;
 	return zr == 0 ? 0 : CB_ERR_SYS;
+}
+
+/*
+ * Whether the gzip file ${old} beneath ${w}'s directory holds exactly
+ * what ${w} holds: one member whose trailer has the held bytes' CRC-32
+ * and length (the length mod 2^32, as gzip keeps it).
+ */
+static int
+same_as_gz(const struct md_writer *w, const char *old)
+{
+	uint8_t head[2], tail[8];
+	struct stat st;
+	int fd, same = 0;
+
+	fd = openat(w->dirfd, old, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 18 &&
+	    pread(fd, head, 2, 0) == 2 && head[0] == 0x1f && head[1] == 0x8b &&
+	    pread(fd, tail, 8, st.st_size - 8) == 8) {
+		uint32_t crc = (uint32_t)tail[0] | (uint32_t)tail[1] << 8 |
+		    (uint32_t)tail[2] << 16 | (uint32_t)tail[3] << 24;
+		uint32_t len = (uint32_t)tail[4] | (uint32_t)tail[5] << 8 |
+		    (uint32_t)tail[6] << 16 | (uint32_t)tail[7] << 24;
+
+		same = crc == (uint32_t)w->crc && len == (uint32_t)w->held.len;
+	}
+	close(fd);
+	return same;
+}
+
+int
+md_writer_close_as(struct md_writer *w, const char *old, char *final_name,
+    size_t cap)
+{
+	size_t n = strlen(w->name);
+	char *made = NULL;
+	int r;
+
+	/* the same bytes under the new name: no copy, no compression; the
+	 * old name goes or stays as it would have */
+	if (w->hold && w->held.len > 0 && same_as_gz(w, old) &&
+	    (made = malloc(n + 4)) != NULL) {
+		memcpy(made, w->name, n);
+		memcpy(made + n, ".gz", 4);
+		if (linkat(w->dirfd, old, w->dirfd, made, 0) == 0) {
+			r = 0;
+			if (final_name != NULL && n + 4 > cap) {
+				unlinkat(w->dirfd, made, 0);
+				r = CB_ERR_TOO_LARGE;
+			} else if (final_name != NULL)
+				memcpy(final_name, made, n + 4);
+			free(made);
+			md_writer_abort(w); /* it created nothing */
+			return r;
+		}
+		free(made);
+	}
+	/* otherwise written as any other */
+	if ((r = md_writer_release(w)) != 0) {
+		md_writer_abort(w);
+		return r;
+	}
+	return md_writer_close(w, final_name, cap);
 }
 
 int
@@ -1280,6 +1543,13 @@ md_writer_abort(struct md_writer *w)
 
 	if (w == NULL)
 		return;
+	if (w->th != NULL) { /* what it holds goes unwritten */
+		pthread_mutex_lock(&w->th->mu);
+		w->th->err = 1;
+		pthread_mutex_unlock(&w->th->mu);
+	}
+	md_thread_free(w->th);
+	strbuf_release(&w->held);
 	if (w->gz != NULL)
 		gzclose_w(w->gz);
 	if (w->fd >= 0)

@@ -76,6 +76,15 @@ struct md_writer;
 int md_writer_open(int dirfd, const char *name, int compress,
     struct md_writer **out);
 
+/*
+ * md_writer_threaded(w): before the first write: compress in a second
+ * thread (two buffers of MD_THREAD_BUF handed over), so the caller does
+ * not wait for zlib.  0 or CB_ERR_NOMEM; nothing for an uncompressed
+ * writer.
+ */
+int md_writer_threaded(struct md_writer *w);
+#define MD_THREAD_BUF (1u << 20)
+
 /* md_writer_write(w, p, n): append bytes.  0, CB_ERR_SYS, CB_ERR_NOMEM. */
 int md_writer_write(struct md_writer *w, const void *p, size_t n);
 
@@ -87,6 +96,26 @@ int md_writer_write(struct md_writer *w, const void *p, size_t n);
  * failure the partial file is removed.
  */
 int md_writer_close(struct md_writer *w, char *final_name, size_t cap);
+
+/*
+ * md_writer_hold(w, max): before the first write of a compressed writer:
+ * keep what is written in memory (at most ${max} bytes, then written on
+ * as usual), compressing nothing, so that md_writer_close_as can find it
+ * the same as an older file and take that file's bytes instead.
+ * md_writer_release(w): write what is held and hold no more (0 or
+ * md_writer_write's error).
+ */
+int md_writer_hold(struct md_writer *w, size_t max);
+int md_writer_release(struct md_writer *w);
+
+/*
+ * md_writer_close_as(w, old, final_name, cap): as md_writer_close, but a
+ * writer still holding what the gzip file ${old} (a name beneath the same
+ * directory) holds, by its trailer's CRC-32 and length, gets ${old}'s
+ * bytes under its own name by a hard link: nothing compressed or written.
+ */
+int md_writer_close_as(struct md_writer *w, const char *old, char *final_name,
+    size_t cap);
 
 /* md_writer_abort(w): remove whatever was created, free ${w}; NULL-safe. */
 void md_writer_abort(struct md_writer *w);

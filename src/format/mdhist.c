@@ -131,8 +131,8 @@ scan_find(const struct mdlist *l, enum repo_base base, int64_t t)
 	return NULL;
 }
 
-int
-mdhist_keep_snapshot(int datafd, int64_t old_time, int *keep)
+static int
+keep_snapshot(int datafd, int64_t old_time, int ahead, int *keep)
 {
 	struct mdlist l;
 	size_t chain = 1;
@@ -147,13 +147,25 @@ mdhist_keep_snapshot(int datafd, int64_t old_time, int *keep)
 		errno = ENOENT;
 		return CB_ERR_SYS;
 	}
-	if ((size_t)i + 1 < l.n) {
+	if (ahead || (size_t)i + 1 < l.n) {
 		for (k = i - 1; k >= 0 && l.f[k].ext == INC_DIFF; k--)
 			chain++;
 		*keep = chain >= MDHIST_MAX_CHAIN;
 	}
 	mdlist_free(&l);
 	return 0;
+}
+
+int
+mdhist_keep_snapshot(int datafd, int64_t old_time, int *keep)
+{
+	return keep_snapshot(datafd, old_time, 0, keep);
+}
+
+int
+mdhist_keep_snapshot_ahead(int datafd, int64_t old_time, int *keep)
+{
+	return keep_snapshot(datafd, old_time, 1, keep);
 }
 
 /* ---- writing a diff ---- */

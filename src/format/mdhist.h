@@ -52,6 +52,10 @@ int mdhist_write_diff(int datafd, const char *old_snapshot,
  * time, CB_ERR_SYS, CB_ERR_NOMEM.
  */
 int mdhist_keep_snapshot(int datafd, int64_t old_time, int *keep);
+/* mdhist_keep_snapshot_ahead: the same asked before the new session's
+ * snapshot is written (the writer's diff is made as the session goes):
+ * a newer metadata file is taken to exist. */
+int mdhist_keep_snapshot_ahead(int datafd, int64_t old_time, int *keep);
 
 struct mdhist;
 

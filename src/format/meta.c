@@ -407,26 +407,33 @@ meta_sha1_hex(const uint8_t sha1[20], char out[40])
 	}
 }
 
+/* "${key}${v}\n" (${key} a literal: its spaces, name and one space). */
+#define ADD_U(out, key, v)                                                 \
+	(strbuf_add((out), key, sizeof(key) - 1) != 0 ||                   \
+		    strbuf_add_u64((out), (unsigned long long)(v)) != 0 || \
+		    strbuf_addch((out), '\n') != 0 ?                       \
+		CB_ERR_NOMEM :                                             \
+		0)
+
 static int
 format_reg(struct strbuf *out, const struct meta_rec *r)
 {
-	char sha[41];
+	char line[13 + 40 + 1];
 	int rc;
 
-	if ((rc = strbuf_addf(out, "  Size %llu\n",
-		 (unsigned long long)r->size)) != 0)
+	if ((rc = ADD_U(out, "  Size ", r->size)) != 0)
 		return rc;
 	if (r->nlink > 1 &&
-	    (rc = strbuf_addf(out,
-		 "  NumHardLinks %llu\n  Inode %llu\n  DeviceLoc %llu\n",
-		 (unsigned long long)r->nlink, (unsigned long long)r->inode,
-		 (unsigned long long)r->devloc)) != 0)
+	    ((rc = ADD_U(out, "  NumHardLinks ", r->nlink)) != 0 ||
+		(rc = ADD_U(out, "  Inode ", r->inode)) != 0 ||
+		(rc = ADD_U(out, "  DeviceLoc ", r->devloc)) != 0))
 		return rc;
 	if (!r->has_sha1)
 		return 0;
-	meta_sha1_hex(r->sha1, sha);
-	sha[40] = '\0';
-	return strbuf_addf(out, "  SHA1Digest %s\n", sha);
+	memcpy(line, "  SHA1Digest ", 13);
+	meta_sha1_hex(r->sha1, line + 13);
+	line[53] = '\n';
+	return strbuf_add(out, line, sizeof(line));
 }
 
 static int
@@ -443,21 +450,24 @@ format_fields(struct strbuf *out, const struct meta_rec *r)
 	} else if (r->type == META_DEV)
 		rc = strbuf_addf(out, "  DeviceNum %c %lu %lu\n", r->dev_kind,
 		    (unsigned long)r->dev_major, (unsigned long)r->dev_minor);
-	if (rc == 0 && r->type != META_SYM && r->type != META_DEV)
-		rc = strbuf_addf(out, "  ModTime %lld\n", (long long)r->mtime);
-	if (rc == 0)
-		rc = strbuf_addf(out,
-		    "  Uid %lu\n  Uname %s\n  Gid %lu\n  Gname %s\n"
-		    "  Permissions %lu\n",
-		    (unsigned long)r->uid, r->uname ? r->uname : ":",
-		    (unsigned long)r->gid, r->gname ? r->gname : ":",
-		    (unsigned long)r->perms);
+	if (rc == 0 && r->type != META_SYM && r->type != META_DEV &&
+	    (strbuf_add(out, "  ModTime ", 10) != 0 ||
+		strbuf_add_i64(out, (long long)r->mtime) != 0 ||
+		strbuf_addch(out, '\n') != 0))
+		rc = CB_ERR_NOMEM;
+	if (rc == 0 &&
+	    ((rc = ADD_U(out, "  Uid ", r->uid)) != 0 ||
+		(rc = strbuf_add(out, "  Uname ", 8)) != 0 ||
+		(rc = strbuf_addstr(out, r->uname ? r->uname : ":")) != 0 ||
+		(rc = ADD_U(out, "\n  Gid ", r->gid)) != 0 ||
+		(rc = strbuf_add(out, "  Gname ", 8)) != 0 ||
+		(rc = strbuf_addstr(out, r->gname ? r->gname : ":")) != 0 ||
+		(rc = ADD_U(out, "\n  Permissions ", r->perms)) != 0))
+		return rc;
 	if (rc == 0 && r->alt_mirror != 0)
-		rc = strbuf_addf(out, "  AlternateMirrorName %llu\n",
-		    (unsigned long long)r->alt_mirror);
+		rc = ADD_U(out, "  AlternateMirrorName ", r->alt_mirror);
 	else if (rc == 0 && r->alt_inc != 0)
-		rc = strbuf_addf(out, "  AlternateIncrementName %llu\n",
-		    (unsigned long long)r->alt_inc);
+		rc = ADD_U(out, "  AlternateIncrementName ", r->alt_inc);
 	return rc;
 }
 
@@ -471,7 +481,9 @@ meta_format(struct strbuf *out, const struct meta_rec *r)
 		return CB_ERR_BAD_VALUE;
 	if ((rc = strbuf_addstr(out, "File ")) != 0 ||
 	    (rc = add_path_quoted(out, r->path, r->pathlen)) != 0 ||
-	    (rc = strbuf_addf(out, "\n  Type %s\n", type_name(r->type))) != 0)
+	    (rc = strbuf_add(out, "\n  Type ", 8)) != 0 ||
+	    (rc = strbuf_addstr(out, type_name(r->type))) != 0 ||
+	    (rc = strbuf_addch(out, '\n')) != 0)
 		goto out;
 	if (r->type != META_NONE && (rc = format_fields(out, r)) != 0)
 		goto out;

@@ -579,13 +579,25 @@ cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+size_t
+times_sort_unique(int64_t *t, size_t n)
+{
+	size_t i, j;
+
+	qsort(t, n, sizeof(*t), cmp_i64);
+	for (i = 0, j = 0; i < n; i++)
+		if (j == 0 || t[j - 1] != t[i])
+			t[j++] = t[i];
+	return j;
+}
+
 /* Times of the entries with the wanted bases, sorted and unique. */
 static int
 collect_sessions(int datafd, int with_metadata, int64_t **out, size_t *n)
 {
 	struct repo_entry *e = NULL;
 	int64_t *t = NULL;
-	size_t ne = 0, nt = 0, i, j;
+	size_t ne = 0, nt = 0, i;
 	int r, have_mirror = 0;
 
 	*out = NULL;
@@ -606,13 +618,8 @@ collect_sessions(int datafd, int with_metadata, int64_t **out, size_t *n)
 	r = CB_ERR_CORRUPT;
 	if (!have_mirror)
 		goto out;
-	qsort(t, nt, sizeof(*t), cmp_i64);
-	for (i = 0, j = 0; i < nt; i++) {
-		if (j == 0 || t[j - 1] != t[i])
-			t[j++] = t[i];
-	}
 	*out = t;
-	*n = j;
+	*n = times_sort_unique(t, nt);
 	t = NULL;
 	r = 0;
 out:

@@ -100,6 +100,10 @@ void repo_scan_free(struct repo_entry *e, size_t n);
  */
 int repo_sessions(int datafd, int64_t **out, size_t *n);
 
+/* times_sort_unique(t, n): ${t} sorted ascending without repeats; the
+ * count left. */
+size_t times_sort_unique(int64_t *t, size_t n);
+
 /*
  * repo_session_span(repo, oldest, newest): how many sessions the local
  * repository whose top is ${repo} keeps, and the oldest's and newest's

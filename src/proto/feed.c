@@ -73,6 +73,7 @@ struct reader {
 	size_t nwanted;	       /* pending entries wanted and not served */
 	uint64_t wfirst;       /* no entry before this seq is wanted */
 	unsigned unpolled;     /* loop turns since the input was looked at */
+	int digests;	       /* FILE_END carries the SHA-1 (HELLO_DIGESTS) */
 };
 
 static struct pending *
@@ -298,7 +299,7 @@ serve_wanted(struct reader *rd)
 			    log_quote(p->path, strlen(p->path)));
 		close(fd);
 	} else {
-		r = xfer_send_file(&rd->out, fd, p->seq, &st);
+		r = xfer_send_file(&rd->out, fd, p->seq, &st, rd->digests);
 		close(fd);
 	}
 	if (r != 0) {
@@ -374,7 +375,10 @@ run(struct reader *rd)
 	int r;
 
 	msg_entry_init(&e);
-	hello_exchange(&rd->in, &rd->out, ROLE_READER, ROLE_WRITER, "writer");
+	/* We can send digests: the writer says whether it wants them. */
+	rd->digests = (hello_exchange(&rd->in, &rd->out, ROLE_READER,
+			   HELLO_DIGESTS, ROLE_WRITER, "writer") &
+			  HELLO_DIGESTS) != 0;
 	{
 		/* a forced command's deadline for the hello (the
 		 * primary's read-only key) is met: not the rest */

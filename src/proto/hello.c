@@ -11,11 +11,11 @@
 #include "msg.h"
 #include "wire.h"
 
-void
+uint32_t
 hello_exchange(struct frame_in *in, struct frame_out *out, uint8_t myrole,
-    uint8_t peerrole, const char *peername)
+    uint32_t myflags, uint8_t peerrole, const char *peername)
 {
-	struct msg_hello h = { MSG_MAGIC, MSG_PROTO_VERSION, myrole, 0,
+	struct msg_hello h = { MSG_MAGIC, MSG_PROTO_VERSION, myrole, myflags,
 		"capback " CAPBACK_VERSION };
 	struct wire_wr wr;
 	const uint8_t *p;
@@ -75,4 +75,5 @@ hello_exchange(struct frame_in *in, struct frame_out *out, uint8_t myrole,
 	if (h.role != peerrole)
 		fatal("protocol: the peer is not a %s (role %u)", peername,
 		    h.role);
+	return h.flags;
 }

@@ -24,7 +24,7 @@ static const struct {
 	[MSG_FILE] = { "FILE", 16 },
 	[MSG_DATA] = { "DATA", MSG_DATA_MAX },
 	[MSG_HOLE] = { "HOLE", 8 },
-	[MSG_FILE_END] = { "FILE_END", 12 },
+	[MSG_FILE_END] = { "FILE_END", 32 },
 	[MSG_DONE] = { "DONE", 12 },
 	[MSG_WANT_DELTA] = { "WANT_DELTA", 16 },
 	[MSG_DELTA] = { "DELTA", 16 },

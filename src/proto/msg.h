@@ -27,7 +27,7 @@ enum msg_type {
 	MSG_FILE = 6,	     /* u64 seq, u64 size: content follows */
 	MSG_DATA = 7,	     /* raw content bytes */
 	MSG_HOLE = 8,	     /* u64 length of a run of zeros (sparse) */
-	MSG_FILE_END = 9,    /* u32 errno (0 ok), u32 flags */
+	MSG_FILE_END = 9,    /* u32 errno (0 ok), u64 flags [, SHA-1] */
 	MSG_DONE = 10,	     /* u32 status, u64 errors: session over */
 	/*
 	 * writer -> reader: u64 seq, u64 length; the mirror's signature of
@@ -46,6 +46,10 @@ enum msg_role {
 	ROLE_RESTORER = 3,
 	ROLE_REPO_SOURCE = 4, /* writer binary serving a restore */
 };
+
+/* The restorer's exit status when the repository side sent nothing after
+ * hello (it refused, and said why on its own standard error) */
+#define RESTORER_GOT_NOTHING 17
 
 #define MSG_DATA_MAX (256u * 1024)
 /*
@@ -71,6 +75,15 @@ enum msg_role {
 /* Entry flags. */
 enum msg_entry_flags {
 	ENTRY_ERROR = (1 << 0), /* could not be read: only path/type valid */
+};
+
+/*
+ * HELLO flags.  HELLO_DIGESTS: from a writer, "send the SHA-1 of each
+ * file's content in its FILE_END"; from a reader, "I can".  Digests
+ * travel only when both sides set it (docs/protocol.md).
+ */
+enum msg_hello_flags {
+	HELLO_DIGESTS = (1 << 0),
 };
 
 /* FILE_END flags. */

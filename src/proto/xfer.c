@@ -28,17 +28,21 @@ xfer_put_u64pair(struct frame_out *fo, uint8_t type, uint64_t a, uint64_t b)
 	return frame_put(fo, type, buf, 16);
 }
 
+/* FILE_END; with ${sha1} (not NULL) the digest too. */
 static int
-put_file_end(struct frame_out *fo, uint32_t err, uint64_t flags)
+put_file_end(struct frame_out *fo, uint32_t err, uint64_t flags,
+    const uint8_t *sha1)
 {
-	uint8_t buf[12];
+	uint8_t buf[32];
 	int i;
 
 	for (i = 0; i < 4; i++)
 		buf[i] = (uint8_t)(err >> (24 - 8 * i));
 	for (i = 0; i < 8; i++)
 		buf[4 + i] = (uint8_t)(flags >> (56 - 8 * i));
-	return frame_put(fo, MSG_FILE_END, buf, 12);
+	if (sha1 != NULL)
+		memcpy(buf + 12, sha1, 20);
+	return frame_put(fo, MSG_FILE_END, buf, sha1 != NULL ? 32 : 12);
 }
 
 int
@@ -47,7 +51,7 @@ xfer_send_failed(struct frame_out *fo, uint64_t seq, int err)
 	int r;
 
 	if ((r = xfer_put_u64pair(fo, MSG_FILE, seq, 0)) != 0 ||
-	    (r = put_file_end(fo, (uint32_t)err, 0)) != 0)
+	    (r = put_file_end(fo, (uint32_t)err, 0, NULL)) != 0)
 		return r;
 	/* Flushed as xfer_send_file's are: at XFER_FLUSH_AT, and by every
 	 * caller before it waits for its peer. */
@@ -60,13 +64,14 @@ xfer_send_failed(struct frame_out *fo, uint64_t seq, int err)
  * Send [off, end) as DATA frames: pieces of XFER_SENDFILE_MIN bytes or
  * more by sendfile(2), the rest read straight into the output queue.
  * (sendfile spares the sender two copies of every byte: into our memory,
- * and from it into the socket or pipe.)
+ * and from it into the socket or pipe.)  With ${sha} every piece is read
+ * into the queue and hashed there.
  * Returns 0, or errno of a read error (>0): XFER_ERR_SHRANK if the file
  * ended inside a frame already announced.
  */
 static int
 send_range(struct frame_out *fo, int fd, uint64_t off, uint64_t end,
-    uint64_t *sent, int *stream_err)
+    uint64_t *sent, int *stream_err, EVP_MD_CTX *sha)
 {
 	while (off < end) {
 		size_t want = end - off > MSG_DATA_MAX ? MSG_DATA_MAX :
@@ -80,8 +85,8 @@ send_range(struct frame_out *fo, int fd, uint64_t off, uint64_t end,
 		/* The frame is announced before its bytes are moved: only
 		 * when the file still holds them all (else the piece is read
 		 * below, where a file that shrank ends it cleanly). */
-		if (want >= XFER_SENDFILE_MIN && fstat(fd, &st) == 0 &&
-		    (uint64_t)st.st_size >= off + want) {
+		if (sha == NULL && want >= XFER_SENDFILE_MIN &&
+		    fstat(fd, &st) == 0 && (uint64_t)st.st_size >= off + want) {
 			if ((*stream_err = frame_out_sendfile(fo, MSG_DATA, fd,
 				 off, want, &got, &ferr)) != 0)
 				return 0;
@@ -100,6 +105,8 @@ send_range(struct frame_out *fo, int fd, uint64_t off, uint64_t end,
 			return errno;
 		if (n == 0)
 			break; /* shrank while reading */
+		if (sha != NULL)
+			EVP_DigestUpdate(sha, p, (size_t)n);
 		frame_put_commit(fo, MSG_DATA, (size_t)n);
 		if (frame_out_pending(fo) >= 4 * MSG_DATA_MAX &&
 		    (*stream_err = frame_out_flush(fo)) != 0)
@@ -110,12 +117,28 @@ send_range(struct frame_out *fo, int fd, uint64_t off, uint64_t end,
 	return 0;
 }
 
+/* SHA-1 over ${n} zeros (a hole's content). */
+static void
+hash_zeros(EVP_MD_CTX *sha, uint64_t n)
+{
+	static const uint8_t zeros[65536];
+
+	while (n > 0) {
+		size_t c = n > sizeof(zeros) ? sizeof(zeros) : (size_t)n;
+
+		EVP_DigestUpdate(sha, zeros, c);
+		n -= c;
+	}
+}
+
 static int
-send_hole(struct frame_out *fo, uint64_t len)
+send_hole(struct frame_out *fo, uint64_t len, EVP_MD_CTX *sha)
 {
 	uint8_t buf[8];
 	int i;
 
+	if (sha != NULL)
+		hash_zeros(sha, len);
 	for (i = 0; i < 8; i++)
 		buf[i] = (uint8_t)(len >> (56 - 8 * i));
 	return frame_put(fo, MSG_HOLE, buf, 8);
@@ -151,12 +174,15 @@ may_be_sparse(const struct stat *st)
 
 int
 xfer_send_file(struct frame_out *fo, int fd, uint64_t seq,
-    const struct stat *st)
+    const struct stat *st, int digest)
 {
 	struct stat st0, st1;
 	uint64_t off = 0, sent = 0, size;
 	uint64_t flags = 0;
 	int err = 0, r = 0, sparse;
+	EVP_MD_CTX *sha = NULL;
+	uint8_t sha1[20];
+	unsigned int dlen = 0;
 
 	if (st != NULL)
 		st0 = *st;
@@ -164,8 +190,14 @@ xfer_send_file(struct frame_out *fo, int fd, uint64_t seq,
 		return xfer_send_failed(fo, seq, errno);
 	size = (uint64_t)st0.st_size;
 	sparse = may_be_sparse(&st0);
+	if (digest &&
+	    ((sha = EVP_MD_CTX_new()) == NULL ||
+		EVP_DigestInit_ex(sha, EVP_sha1(), NULL) != 1)) {
+		EVP_MD_CTX_free(sha);
+		return CB_ERR_NOMEM;
+	}
 	if ((r = xfer_put_u64pair(fo, MSG_FILE, seq, size)) != 0)
-		return r;
+		goto out;
 	while (off < size && err == 0 && r == 0) {
 		off_t d =
 		    sparse ? lseek(fd, (off_t)off, SEEK_DATA) : (off_t)off;
@@ -179,7 +211,7 @@ xfer_send_file(struct frame_out *fo, int fd, uint64_t seq,
 		if ((uint64_t)d > size)
 			d = (off_t)size;
 		if ((uint64_t)d > off) {
-			if ((r = send_hole(fo, (uint64_t)d - off)) != 0)
+			if ((r = send_hole(fo, (uint64_t)d - off, sha)) != 0)
 				break;
 			off = (uint64_t)d;
 			sent = off;
@@ -188,7 +220,7 @@ xfer_send_file(struct frame_out *fo, int fd, uint64_t seq,
 		h = sparse ? lseek(fd, (off_t)off, SEEK_HOLE) : (off_t)size;
 		if (h < 0 || (uint64_t)h > size)
 			h = (off_t)size;
-		err = send_range(fo, fd, off, (uint64_t)h, &sent, &r);
+		err = send_range(fo, fd, off, (uint64_t)h, &sent, &r, sha);
 		if (sent < (uint64_t)h && err == 0 && r == 0) {
 			flags |= FILE_CHANGED; /* shrank */
 			break;
@@ -196,14 +228,19 @@ xfer_send_file(struct frame_out *fo, int fd, uint64_t seq,
 		off = (uint64_t)h;
 	}
 	if (r != 0)
-		return r;
+		goto out;
 	frame_out_settle(fo); /* the receiver has copied the bytes lent */
 	if (err == 0 && (fstat(fd, &st1) != 0 || stat_changed(&st0, &st1)))
 		flags |= FILE_CHANGED;
-	if ((r = put_file_end(fo, (uint32_t)err, flags)) != 0)
-		return r;
+	if (sha != NULL)
+		EVP_DigestFinal_ex(sha, sha1, &dlen);
+	if ((r = put_file_end(fo, (uint32_t)err, flags,
+		 sha != NULL ? sha1 : NULL)) != 0)
+		goto out;
 	if (frame_out_pending(fo) >= XFER_FLUSH_AT)
 		r = frame_out_flush(fo);
+out:
+	EVP_MD_CTX_free(sha);
 	return r;
 }
 
@@ -297,6 +334,7 @@ xfer_sink_init(struct xfer_sink *s, int fd, uint64_t limit)
 	s->limit = limit;
 	s->readable = fd >= 0 ? -1 : 0; /* asked when it matters */
 	s->slot = -1;
+	s->nohash = 0;
 	if ((s->sha = EVP_MD_CTX_new()) == NULL)
 		return CB_ERR_NOMEM;
 	if (EVP_DigestInit_ex(s->sha, EVP_sha1(), NULL) != 1) {
@@ -318,6 +356,12 @@ xfer_sink_release(struct xfer_sink *s)
 	s->sha = NULL;
 }
 
+void
+xfer_sink_nohash(struct xfer_sink *s)
+{
+	s->nohash = 1;
+}
+
 /* Can the hashing thread read the file back? */
 static int
 readable(struct xfer_sink *s)
@@ -336,9 +380,11 @@ xfer_sink_data(struct xfer_sink *s, const uint8_t *p, size_t n)
 {
 	if (n > s->limit - s->off)
 		return CB_ERR_TOO_LARGE;
-	if (s->slot < 0 && s->off + n >= XFER_BEHIND_MIN && readable(s))
+	/* (nohash: the sender's digest is taken) */
+	if (!s->nohash && s->slot < 0 && s->off + n >= XFER_BEHIND_MIN &&
+	    readable(s))
 		s->slot = hb_begin(s->fd, s->sha, s->off); /* -1: in line */
-	if (s->slot < 0)
+	if (!s->nohash && s->slot < 0)
 		EVP_DigestUpdate(s->sha, p, n);
 	if (s->fd >= 0 && fs_pwrite_all(s->fd, p, n, s->off) != 0)
 		return CB_ERR_SYS;
@@ -353,19 +399,12 @@ xfer_sink_data(struct xfer_sink *s, const uint8_t *p, size_t n)
 int
 xfer_sink_hole(struct xfer_sink *s, uint64_t n)
 {
-	static const uint8_t zeros[65536];
-	uint64_t left = n;
-
 	if (n > s->limit - s->off)
 		return CB_ERR_TOO_LARGE;
 	/* With the thread, the hole is read back as zeros (the file is
 	 * extended to its length before the end). */
-	while (left > 0 && s->slot < 0) {
-		size_t c = left > sizeof(zeros) ? sizeof(zeros) : (size_t)left;
-
-		EVP_DigestUpdate(s->sha, zeros, c);
-		left -= c;
-	}
+	if (s->slot < 0 && !s->nohash)
+		hash_zeros(s->sha, n);
 	s->off += n;
 	return 0;
 }
@@ -414,16 +453,26 @@ xfer_sink_finish(struct xfer_sink *s, uint8_t sha1[20])
 			return CB_ERR_SYS;
 		}
 	}
-	EVP_DigestFinal_ex(s->sha, sha1, &dlen);
+	if (s->nohash)
+		memset(sha1, 0, 20);
+	else
+		EVP_DigestFinal_ex(s->sha, sha1, &dlen);
 	return 0;
 }
 
 int
 xfer_decode_file_end(const uint8_t *p, size_t len, uint32_t *err,
-    uint64_t *flags)
+    uint64_t *flags, uint8_t *sha1)
 {
-	int r = msg_u32pair_decode(p, len, err, flags);
+	int r;
 
+	if (len == 32 && sha1 != NULL) {
+		r = msg_delta_end_decode(p, len, err, flags, sha1);
+		return r == 0 ? 1 : r;
+	}
+	if (len > 12)
+		return CB_ERR_TOO_LARGE;
+	r = msg_u32pair_decode(p, len, err, flags);
 	if (r == 0 && (*flags & ~(uint64_t)FILE_CHANGED) != 0)
 		return CB_ERR_BAD_VALUE;
 	return r;

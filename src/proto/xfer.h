@@ -10,7 +10,9 @@ struct frame_out;
 
 /*
  * Moving one file's content over the stream:
- *	FILE(seq, size)  { DATA | HOLE }*  FILE_END(errno, flags)
+ *	FILE(seq, size)  { DATA | HOLE }*  FILE_END(errno, flags [, SHA-1])
+ * FILE_END carries the SHA-1 of the content sent when both HELLOs set
+ * HELLO_DIGESTS (a pull: the host hashes what it reads anyway).
  */
 
 /* Queued bytes at which xfer_send_file flushes; callers flush the rest
@@ -28,18 +30,21 @@ struct frame_out;
 #define XFER_ERR_SHRANK ENODATA
 
 /*
- * xfer_send_file(fo, fd, seq, st):
+ * xfer_send_file(fo, fd, seq, st, digest):
  * Queue FILE, the content of ${fd} from offset 0 to its end (holes found
  * with SEEK_DATA/SEEK_HOLE travel as HOLE frames, probed only when the
  * file's blocks do not cover its size) and FILE_END; flush once
  * XFER_FLUSH_AT bytes are queued.  ${st} is fstat of ${fd} when the
  * caller has it, else NULL.  A read error ends the content early and is
  * reported in FILE_END (errno), so the peer never mistakes a partial file
- * for a whole one.  Returns 0, or CB_ERR_SYS when the *stream* failed.
+ * for a whole one.  With ${digest}, every byte passes through our memory
+ * (no sendfile) and FILE_END carries the SHA-1 of what was sent, holes as
+ * zeros.  Returns 0, CB_ERR_NOMEM, or CB_ERR_SYS when the *stream*
+ * failed.
  */
 struct stat;
 int xfer_send_file(struct frame_out *fo, int fd, uint64_t seq,
-    const struct stat *st);
+    const struct stat *st, int digest);
 
 /* xfer_put_u64pair(fo, type, a, b): queue a frame of two u64 fields. */
 int
@@ -75,6 +80,7 @@ struct xfer_sink {
 	int readable;	  /* fd is open for reading too (-1: not asked) */
 	int slot;	  /* sha is with the hashing thread (hashbehind.h)
 			   * in this slot; -1: hashed in line */
+	int nohash;	  /* xfer_sink_nohash: content is not hashed */
 };
 
 /* Content at which the SHA-1 of a file being received moves to a second
@@ -85,6 +91,9 @@ struct xfer_sink {
  * 0 or CB_ERR_NOMEM; xfer_sink_release frees (always call). */
 int xfer_sink_init(struct xfer_sink *s, int fd, uint64_t limit);
 void xfer_sink_release(struct xfer_sink *s);
+/* xfer_sink_nohash(s): before any content: write it without hashing it
+ * (the sender's digest is taken); xfer_sink_finish gives zeros. */
+void xfer_sink_nohash(struct xfer_sink *s);
 /* xfer_sink_data / xfer_sink_hole: 0, CB_ERR_SYS (write), CB_ERR_TOO_LARGE. */
 int xfer_sink_data(struct xfer_sink *s, const uint8_t *p, size_t n);
 int xfer_sink_hole(struct xfer_sink *s, uint64_t n);
@@ -105,9 +114,13 @@ int xfer_sink_finish(struct xfer_sink *s, uint8_t sha1[20]);
  * released (xfer_sink_init it again to reuse it). */
 void xfer_sink_move(struct xfer_sink *to, struct xfer_sink *from);
 
-/* xfer_decode_file_end(p, len, err, flags). */
+/*
+ * xfer_decode_file_end(p, len, err, flags, sha1): 0 for a FILE_END
+ * without a digest, 1 with one (into ${sha1}; refused, CB_ERR_TOO_LARGE,
+ * when ${sha1} is NULL: not asked for), or an error (CB_ERR_*).
+ */
 int xfer_decode_file_end(const uint8_t *p, size_t len, uint32_t *err,
-    uint64_t *flags);
+    uint64_t *flags, uint8_t *sha1);
 
 /*
  * xfer_sha1_fd(fd, out): the SHA-1 of the whole content of ${fd} (read

@@ -175,27 +175,6 @@ map_gid(const struct meta_rec *r)
 								(gid_t)r->gid;
 }
 
-static int64_t
-acl_qual_id(int is_group, const char *q, void *arg)
-{
-	char *end;
-	unsigned long v;
-
-	(void)arg;
-	errno = 0;
-	v = strtoul(q, &end, 10);
-	if (*q != '\0' && *end == '\0' && errno == 0 && v < 0xffffffffUL)
-		return (int64_t)v;
-	{
-		uint32_t id;
-
-		if ((is_group ? idmap_group_id(q, &id) :
-				idmap_user_id(q, &id)) != 0)
-			return -1;
-		return (int64_t)id;
-	}
-}
-
 static int
 have_cap(cap_value_t c)
 {
@@ -336,7 +315,7 @@ set_acls(struct restorer *rs, const struct meta_rec *r, int fd, int pfd,
 	unsigned dropped = 0;
 
 	for (int def = 0; def <= 1; def++) {
-		if (aclblob_build(r, def, acl_qual_id, NULL, &blob, &blen,
+		if (aclblob_build(r, def, idmap_acl_qual_id, NULL, &blob, &blen,
 			&dropped) != 0)
 			fatal("out of memory");
 		if (blob != NULL) {
@@ -922,6 +901,8 @@ handle_entry(struct restorer *rs, const uint8_t *p, size_t len)
 	if (rs->progress && (rs->seq & 31) == 0)
 		log_progress(&rs->prog, rs->seq, rs->bytes, "restored",
 		    e.rec.path, e.rec.pathlen);
+	if (log_verbosity() >= 4) /* -v 4: a line a file */
+		log_info("restoring: %s", log_name(e.rec.path, e.rec.pathlen));
 	if (is_root(&e.rec) && e.rec.type != META_DIR) {
 		struct stat st;
 
@@ -1105,7 +1086,7 @@ handle_frame(struct restorer *rs, uint8_t type, const uint8_t *p, size_t len)
 		return;
 	case MSG_FILE_END:
 		if (!rs->receiving ||
-		    xfer_decode_file_end(p, len, &err, &a) != 0)
+		    xfer_decode_file_end(p, len, &err, &a, NULL) != 0)
 			fatal("protocol: bad FILE_END");
 		file_end(rs, err);
 		return;
@@ -1378,11 +1359,19 @@ main(int argc, char **argv)
 	pathcheck_init(&rs.pc);
 	msg_entry_init(&rs.cur);
 	confine(rs.dest);
-	hello_exchange(&rs.in, &rs.out, ROLE_RESTORER, ROLE_REPO_SOURCE,
+	hello_exchange(&rs.in, &rs.out, ROLE_RESTORER, 0, ROLE_REPO_SOURCE,
 	    "repository side");
-	while (!rs.done) {
-		if ((r = frame_in_get(&rs.in, &type, &p, &len)) != 0)
+	for (i = 0; !rs.done; i++) {
+		if ((r = frame_in_get(&rs.in, &type, &p, &len)) != 0) {
+			/* the repository side refused before sending anything
+			 * (no such path, a lock): it said why, and the CLI
+			 * names a role that died */
+			if (r == CB_ERR_EOF && i == 0) {
+				log_debug("the repository side sent nothing");
+				exit(RESTORER_GOT_NOTHING);
+			}
 			fatal("repository stream: %s", cb_strerror(r));
+		}
 		handle_frame(&rs, type, p, len);
 	}
 	while (rs.npend > 0)

@@ -14,6 +14,8 @@ enum sandbox_role {
 	SB_READER,   /* read beneath the tree; write only fds 1 and 2 */
 	SB_WRITER,   /* read and write beneath the tree (the repository) */
 	SB_RESTORER, /* read and write beneath the tree (the destination) */
+	SB_MOUNTER,  /* capback mount: the writer's calls; Landlock gives it
+		      * the repository to read and only its cache to write */
 };
 
 /* Landlock rights (abstract; mapped to what the kernel's ABI knows). */

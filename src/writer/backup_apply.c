@@ -16,6 +16,7 @@
 #include "cb_err.h"
 #include "fsutil.h"
 #include "log.h"
+#include "xorshift.h"
 
 static void
 set_times(int fd, int64_t mtime)
@@ -74,6 +75,13 @@ dir_pop(struct session *s)
 	struct dlevel *l = &s->dstack[s->ddepth - 1];
 	int is_root = s->ddepth == 1;
 	int took_part = l->changed || l->marker == MARK_MISSING || l->deleted;
+
+	/* rdiff-backup counts a directory that took part as changed (it
+	 * has an increment), whatever its own attributes did */
+	if (took_part && !l->counted && !l->deleted) {
+		s->st.changed_files++;
+		s->st.changed_as_rdiff++;
+	}
 
 	if (s->incs && took_part && l->marker != MARK_NONE) {
 		if (is_root)
@@ -149,6 +157,49 @@ parent_of(struct session *s, const char *path, size_t len, const char **name)
 	return s->dstack[s->ddepth - 1].fd;
 }
 
+void
+check_old_digest(struct session *s, int pfd, const char *name,
+    struct meta_rec *old)
+{
+	char line[84], fn[128];
+	uint8_t sum[20];
+	struct stat st;
+	int fd;
+
+	if (!s->src_digests || !s->incs || old->type != META_REG ||
+	    !old->has_sha1)
+		return;
+	fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return; /* no copy: nothing for regress to rebuild from */
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    xfer_sha1_fd(fd, sum) != 0 || memcmp(sum, old->sha1, 20) == 0) {
+		close(fd);
+		return;
+	}
+	close(fd);
+	log_warn("'%s': its mirror copy does not have the SHA-1 recorded for "
+		 "it (the host's digest was false, or this disk changed the "
+		 "file): the previous session's record is corrected to the "
+		 "copy",
+	    log_quote(old->path, old->pathlen));
+	if (s->fixfd < 0) {
+		snprintf(fn, sizeof(fn), DIGEST_FIXES, s->nowts);
+		s->fixfd = openat(s->repo->datafd, fn,
+		    O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
+		if (s->fixfd < 0 || fsync(s->repo->datafd) != 0)
+			fatal("cannot create %s: %s", fn, strerror(errno));
+	}
+	meta_sha1_hex(old->sha1, line);
+	line[40] = ' ';
+	meta_sha1_hex(sum, line + 41);
+	line[81] = '\n';
+	if (write(s->fixfd, line, 82) != 82 || fsync(s->fixfd) != 0)
+		fatal("writing %s's digest fix: %s", name, strerror(errno));
+	memcpy(old->sha1, sum, 20);
+}
+
 /* A new file ${name} in the mirror, private until it is complete. */
 static int
 create_new(int dirfd, const char *name)
@@ -196,11 +247,12 @@ install_tmp(int dirfd, const char *tmp, const char *name)
  * nothing new (".missing"), or the old object when it is replaced.
  */
 static void
-note_old(struct session *s, const struct action *a, int pfd, const char *name)
+note_old(struct session *s, struct action *a, int pfd, const char *name)
 {
-	if (a->has_prev)
+	if (a->has_prev) {
+		check_old_digest(s, pfd, name, &a->prev);
 		inc_old_object(s, pfd, name, &a->prev);
-	else if (!a->replaces_dir) {
+	} else if (!a->replaces_dir) {
 		inc_changed(s);
 		if (s->incs)
 			inc_marker(s,
@@ -222,11 +274,13 @@ apply_dir(struct session *s, struct action *a)
 		dir_push(s, fd, r);
 		if (a->has_prev && !meta_attr_equal(r, &a->prev))
 			s->dstack[0].changed = 1;
+		s->dstack[0].counted = s->dstack[0].changed || !a->has_prev;
 		return;
 	}
 	pfd = parent_of(s, r->path, r->pathlen, &name);
 	if (a->has_prev && a->prev.type != META_DIR) {
 		/* A file became a directory: keep the file, then replace. */
+		check_old_digest(s, pfd, name, &a->prev);
 		inc_old_object(s, pfd, name, &a->prev);
 		batch_flush(s);
 		if (fs_remove_at(pfd, name) != 0)
@@ -261,7 +315,8 @@ apply_dir(struct session *s, struct action *a)
 	else if (a->prev.type != META_DIR)
 		s->dstack[s->ddepth - 1].marker = MARK_NONE;
 	if (!a->has_prev || !meta_attr_equal(r, &a->prev))
-		s->dstack[s->ddepth - 1].changed = 1;
+		s->dstack[s->ddepth - 1].changed =
+		    s->dstack[s->ddepth - 1].counted = 1;
 }
 
 /* A deleted directory: its children's deletions come next, inside it. */
@@ -403,8 +458,13 @@ apply_unchanged_reg(struct session *s, struct action *a)
 
 	r->has_sha1 = a->prev.has_sha1;
 	memcpy(r->sha1, a->prev.sha1, sizeof(r->sha1));
-	if (!meta_attr_equal(r, &a->prev))
+	if (!meta_attr_equal(r, &a->prev)) {
+		/* its own directory took part: reached first (the one open
+		 * may be one whose subtree came before; it got a .dir
+		 * increment for nothing, the right one none) */
+		parent_of(s, r->path, r->pathlen, &name);
 		inc_changed(s); /* attributes only: in the metadata */
+	}
 	if (!mirror_native && mirror_mode(r) == mirror_mode(&a->prev))
 		return;
 	pfd = parent_of(s, r->path, r->pathlen, &name);
@@ -439,15 +499,18 @@ apply_unchanged_reg(struct session *s, struct action *a)
 }
 
 static void
-apply_delete(struct session *s, const struct meta_rec *old)
+apply_delete(struct session *s, struct meta_rec *old)
 {
 	const char *name;
 	int pfd = parent_of(s, old->path, old->pathlen, &name);
 
 	if (old->type == META_DIR) {
+		diff_deleted(s, old);
 		delete_dir(s, old, pfd, name);
 		return;
 	}
+	check_old_digest(s, pfd, name, old);
+	diff_deleted(s, old);
 	inc_old_object(s, pfd, name, old);
 	mirror_remove(s, pfd, name, old->path, old->pathlen);
 }
@@ -474,7 +537,7 @@ static void
 apply_action(struct session *s, struct action *a)
 {
 	switch (a->kind) {
-	case ACT_KEEP: write_record(s, &a->prev); return;
+	case ACT_KEEP: write_record(s, &a->prev, &a->prev); return;
 	case ACT_DELETE: apply_delete(s, &a->prev); return;
 	case ACT_ENTRY: break;
 	}
@@ -489,7 +552,8 @@ apply_action(struct session *s, struct action *a)
 		break;
 	default: apply_special(s, a); break;
 	}
-	write_record(s, &a->e.rec);
+	s->dreplaced = a->replaces_dir;
+	write_record(s, &a->e.rec, a->has_prev ? &a->prev : NULL);
 }
 
 void
@@ -607,6 +671,13 @@ apply_file_begin(struct session *s, uint64_t seq, uint64_t size, int delta)
 		    strerror(errno));
 	if (xfer_sink_init(&s->sink, s->tmpfd, size) != 0)
 		fatal("out of memory");
+	/* With the reader's digest, hashed here only when picked for a
+	 * check (a delta's result always is: its digest proves it). */
+	if (s->src_digests && !delta) {
+		s->rng = xorshift64_next(s->rng);
+		if ((s->rng >> 32) >= s->check_at)
+			xfer_sink_nohash(&s->sink);
+	}
 	/* Not a file that may be updated in place: its temporary copy
 	 * would then never be written at all. */
 	s->flushed = in_place_candidate(a) ? UINT64_MAX : 0;
@@ -744,7 +815,7 @@ update_in_place(struct session *s, int pfd, const char *name,
 
 void
 apply_file_end(struct session *s, uint32_t err, uint64_t flags,
-    const uint8_t *sha1)
+    const uint8_t *sha1, const uint8_t *src)
 {
 	struct action *a = &s->q[s->qhead];
 	struct meta_rec *r = &a->e.rec;
@@ -752,7 +823,7 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 	const char *slash = memrchr(r->path, '/', r->pathlen);
 	const char *name = slash ? slash + 1 : r->path;
 	struct delta_ranges rg;
-	int rc, in_place = 0, later;
+	int rc, in_place = 0, later, taken = s->sink.nohash;
 
 	/* a replica's entry carries the primary's recorded digest: what
 	 * arrives must have it */
@@ -763,8 +834,8 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 	if (s->patcher != NULL)
 		err = finish_delta(s, err);
 	/* A new file, whole: its digest is needed for its record only. */
-	later = err == 0 && sha1 == NULL && s->direct && !a->has_prev &&
-	    s->sink.slot >= 0 && !check_want;
+	later = err == 0 && sha1 == NULL && src == NULL && s->direct &&
+	    !a->has_prev && s->sink.slot >= 0 && !check_want;
 	if (later) {
 		rc = xfer_sink_seal(&s->sink);
 		memset(r->sha1, 0, sizeof(r->sha1)); /* pending_add */
@@ -793,6 +864,33 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 		    log_quote(r->path, r->pathlen));
 		err = EIO;
 	}
+	if (err == 0 && src != NULL && taken && a->has_prev &&
+	    a->prev.type == META_REG && a->prev.has_sha1 &&
+	    memcmp(a->prev.sha1, src, 20) == 0) {
+		/* "The same content as before" means no increment is kept:
+		 * never on the host's word alone (a lie would replace the
+		 * old version with no copy of it left). */
+		if (xfer_sha1_fd(s->tmpfd, r->sha1) != 0)
+			fatal("reading back mirror file '%s': %s",
+			    log_quote(r->path, r->pathlen), strerror(errno));
+		taken = 0;
+	}
+	if (err == 0 && src != NULL && taken) {
+		memcpy(r->sha1, src, 20); /* the host's: checked by drills */
+		s->st.src_digests++;
+	} else if (err == 0 && src != NULL) {
+		s->st.src_digests++;
+		s->st.src_checked++;
+		if (memcmp(src, r->sha1, 20) != 0) {
+			log_warn("'%s': what was written does not have the "
+				 "SHA-1 the host read (damage on the link or "
+				 "on this server's disk); %s",
+			    log_quote(r->path, r->pathlen),
+			    a->has_prev ? "the old version is kept" :
+					  "it is left out of this backup");
+			err = EIO;
+		}
+	}
 	if (err == 0 && sha1 != NULL) {
 		s->st.delta_files++;
 		s->st.delta_size += s->sink.off;
@@ -814,7 +912,8 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 			note_error(s, r->path, r->pathlen, "cannot read",
 			    (int)err);
 		if (a->has_prev)
-			write_record(s, &a->prev); /* keep the old version */
+			write_record(s, &a->prev,
+			    &a->prev); /* keep the old version */
 		q_pop_head(s);
 		apply_ready(s);
 		return;
@@ -844,6 +943,7 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 		fatal("chmod in mirror: %s", strerror(errno));
 	set_times(s->tmpfd, r->mtime);
 	if (a->has_prev && a->prev.type == META_REG) {
+		check_old_digest(s, pfd, name, &a->prev);
 		if (!a->prev.has_sha1 || memcmp(a->prev.sha1, r->sha1, 20) != 0)
 			in_place =
 			    inc_reverse_diff(s, s->tmpfd, pfd, name,
@@ -872,7 +972,8 @@ apply_file_end(struct session *s, uint32_t err, uint64_t flags,
 	} else if (!s->direct)
 		mirror_install(s, pfd, s->tmpname, name, r->path, r->pathlen);
 	s->receiving = 0;
-	write_record(s, r);
+	s->dreplaced = a->replaces_dir;
+	write_record(s, r, a->has_prev ? &a->prev : NULL);
 	q_pop_head(s);
 	apply_ready(s);
 }

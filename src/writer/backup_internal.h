@@ -74,18 +74,25 @@ struct dlevel {
 	int changed;	     /* something at or below it took part */
 	enum dir_marker marker;
 	int deleted; /* a deleted directory being emptied */
+	int counted; /* in the statistics as new or changed by itself */
 };
 
 struct stats {
 	uint64_t source_files, source_size, mirror_files, mirror_size;
 	uint64_t new_files, new_size, deleted_files, deleted_size;
 	uint64_t changed_files, changed_src_size, changed_mirror_size;
+	/* of changed_files, the directories counted only as rdiff-backup
+	 * counts them (something below took part; a first backup's root) */
+	uint64_t changed_as_rdiff;
 	uint64_t errors;
 	uint64_t inc_files, inc_size;
 	/* what crossed the link (not in session_statistics) */
 	uint64_t whole_files, whole_bytes;
 	uint64_t delta_files, delta_bytes, delta_size, sig_bytes;
 	uint64_t in_place_files; /* mirror files updated in place */
+	/* digests at the source: files whose digest was taken from the
+	 * reader, and those of them checked against what was written */
+	uint64_t src_digests, src_checked;
 };
 
 struct batch;
@@ -147,6 +154,12 @@ struct session {
 	int direct;	   /* tmpname is the new file's own name */
 	char tmpname[256]; /* removed when the session dies */
 	struct xfer_sink sink;
+	/* HELLO_DIGESTS agreed: FILE_END carries the reader's digest, and
+	 * a file is checked against it with chance check_at / 2^32 (the
+	 * state of a xorshift generator seeded from getrandom) */
+	int src_digests;
+	uint64_t check_at, rng;
+	int fixfd;	  /* DIGEST_FIXES of this session, -1 until needed */
 	uint64_t flushed; /* writeback started up to here (-1: never) */
 	uint64_t tmpcount;
 	/* The content increment being written (inc_open .. inc_close). */
@@ -159,6 +172,19 @@ struct session {
 	uint64_t sig_inflight; /* signature bytes the reader may hold */
 	/* outputs */
 	struct md_writer *wmeta, *wea, *wacl;
+	/* The previous session's metadata snapshot becomes a diff against
+	 * this one (unless it stays a snapshot, mdhist_keep_snapshot):
+	 * written as records are (wdiff, under DIFF_TMP until the commit
+	 * renames it), from each previous record and what replaced it;
+	 * dbuf waits to be written, dtmp is scratch; dreplaced: the record
+	 * being written replaces a directory, whose record the diff has
+	 * from its deletion already. */
+	struct md_writer *wdiff;
+	/* the new snapshot is held while it is the previous one again
+	 * (meta_hold in backup.c) */
+	int meta_held;
+	struct strbuf dbuf, dtmp;
+	int dreplaced;
 	struct strbuf fmt;
 	struct strbuf errlog;
 	struct stats st;
@@ -168,6 +194,9 @@ struct session {
 	char new_meta[256]; /* the new metadata snapshot's file name */
 	char prevts[32];
 	char nowts[32]; /* this session's time: its increments' temporaries */
+	/* a temporary that keeps increments/ from being empty while the
+	 * session is unfinished (hold_increments), "" if none was needed */
+	char holder[96];
 	/* long_filename_data (7.3): increments of names too long to carry a
 	 * ".<time>.<ext>" suffix, named by number instead */
 	int altfd;	     /* -1 until needed */
@@ -191,10 +220,30 @@ struct session {
 /* backup.c */
 void note_error(struct session *s, const char *path, size_t len,
     const char *what, int err);
-/* write_record(s, r): the record into the metadata files (after the
- * digests already known are collected: pending_poll). */
-void write_record(struct session *s, const struct meta_rec *r);
-void write_record_only(struct session *s, const struct meta_rec *r);
+/* write_record(s, r, old): the record into the metadata files (after the
+ * digests already known are collected: pending_poll); ${old}: the
+ * previous session's record of that path, or NULL (the previous
+ * session's metadata diff, diff_record). */
+void write_record(struct session *s, const struct meta_rec *r,
+    const struct meta_rec *old);
+void write_record_only(struct session *s, const struct meta_rec *r,
+    const struct meta_rec *old);
+/* diff_deleted(s, old): the previous record of a path this session
+ * deletes, into the previous session's metadata diff. */
+void diff_deleted(struct session *s, const struct meta_rec *old);
+
+/*
+ * Digests from the host are recorded unchecked (but for a sample); a
+ * false one must not stop regress, which holds a rebuilt file to its
+ * record.  So in a pull, before the mirror copy of a regular file goes
+ * into an increment (replaced, deleted), check_old_digest(s, pfd, name,
+ * old) hashes it; on a mismatch the pair (recorded, actual) goes into
+ * DIGEST_FIXES of this session first (synced), which regress of this
+ * session accepts a rebuild by, and ${old} is corrected (the previous
+ * session's metadata diff takes it).  Fatal only on a write error.
+ */
+void check_old_digest(struct session *s, int pfd, const char *name,
+    struct meta_rec *old);
 void q_pop_head(struct session *s);
 
 /* backup_apply.c: mirror updates, in record order. */
@@ -207,11 +256,13 @@ apply_file_begin(struct session *s, uint64_t seq, uint64_t size, int delta);
 /* apply_file_data(s, p, n): content (or delta) bytes of the file. */
 void apply_file_data(struct session *s, const uint8_t *p, size_t n);
 /*
- * apply_file_end(s, err, flags, sha1): the file is complete; with ${sha1}
- * (a delta) the result must have that digest.
+ * apply_file_end(s, err, flags, sha1, src): the file is complete; with
+ * ${sha1} (a delta) the result must have that digest.  ${src}: the
+ * reader's digest of a file sent whole (digests at the source): recorded,
+ * and compared with what was written if the file was picked for a check.
  */
 void apply_file_end(struct session *s, uint32_t err, uint64_t flags,
-    const uint8_t *sha1);
+    const uint8_t *sha1, const uint8_t *src);
 void apply_finish(struct session *s);
 
 /*
@@ -242,6 +293,8 @@ int batch_waiting(const struct session *s, const char *path, int *dirfd,
     const char **tmp);
 /* Make the waiting increments durable, then do the waiting changes. */
 void batch_flush(struct session *s);
+/* A failed session: remove the temporaries of what still waits. */
+void batch_abort(struct session *s);
 void batch_free(struct session *s);
 /* The changes, done now if nothing waits, else after the next flush. */
 void mirror_install(struct session *s, int dirfd, const char *tmp,

@@ -265,6 +265,7 @@ batch_flush(struct session *s)
 		inc_install(s->repo, n->tmpdir, n->tmp, n->dirfd, n->final);
 		free(n->tmp);
 		free(n->final);
+		n->tmp = n->final = NULL; /* done, for batch_abort */
 	}
 	b->ninc = 0;
 	for (i = 0; i < b->nop; i++) {
@@ -281,9 +282,34 @@ batch_flush(struct session *s)
 		free(o->tmp);
 		free(o->name);
 		free(o->path);
+		o->tmp = o->name = o->path = NULL; /* done, for batch_abort */
 	}
 	b->nop = 0;
 	b->nfd = 0;
+}
+
+/*
+ * A session that fails: the temporaries of what still waits go, so that
+ * a full disk gets its space back at once rather than at the regress.
+ * Nothing that waits has been done, so nothing depends on them: the
+ * mirror holds the old versions, and an increment not yet under its name
+ * describes a change not made.  What a flush already did has no
+ * temporary left (NULL).
+ */
+void
+batch_abort(struct session *s)
+{
+	struct batch *b = s->batch;
+	size_t i;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < b->ninc; i++)
+		if (b->inc[i].tmp != NULL)
+			unlinkat(b->inc[i].tmpdir, b->inc[i].tmp, 0);
+	for (i = 0; i < b->nop; i++)
+		if (b->op[i].kind == OP_INSTALL && b->op[i].tmp != NULL)
+			unlinkat(b->op[i].dirfd, b->op[i].tmp, 0);
 }
 
 void

@@ -651,7 +651,7 @@ handle_frame(struct cmp *c, uint8_t type, const uint8_t *p, size_t len)
 		break;
 	case MSG_FILE_END:
 		if (!c->receiving ||
-		    xfer_decode_file_end(p, len, &err, &b) != 0)
+		    xfer_decode_file_end(p, len, &err, &b, NULL) != 0)
 			fatal("protocol: bad FILE_END");
 		file_end(c, err, b);
 		return;
@@ -786,7 +786,8 @@ writer_compare(const char *method, const char *path,
 		fatal("out of memory");
 	frame_out_init(&c.out, 1);
 	m_advance(&c);
-	hello_exchange(&c.in, &c.out, ROLE_WRITER, ROLE_READER, "reader");
+	(void)hello_exchange(&c.in, &c.out, ROLE_WRITER, 0, ROLE_READER,
+	    "reader");
 	run_stream(&c);
 	if (c.ndiff == 0 && c.nerr == 0 && o->verbosity >= 3)
 		fputs("NOTE: No changes found. Directory matches archive "

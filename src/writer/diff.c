@@ -370,9 +370,10 @@ writer_versions(struct repo *repo, const struct writer_opts *o)
 				}
 				printf("}");
 			} else if (here && r->type == META_REG)
-				printf("%s  %-7s  %s  %llu bytes%s%s%s%s%s\n",
+				printf("%s  %-7s  %s  %llu byte%s%s%s%s%s%s\n",
 				    ts, change, type,
 				    (unsigned long long)r->size,
+				    r->size == 1 ? "" : "s",
 				    sha[0] ? "  sha1 " : "", sha,
 				    w.len ? "  (" : "", w.len ? w.buf : "",
 				    w.len ? ")" : "");

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cb_err.h"
@@ -94,8 +95,18 @@ hist_dir_load(struct hist_dir *d, int datafd, const char *parent, size_t plen)
 		snprintf(rel, sizeof(rel), "increments/%.*s", (int)plen,
 		    parent);
 	d->fd = fs_open_beneath(datafd, rel, O_RDONLY | O_DIRECTORY, 0);
+	if (d->fd < 0 && d->recheck && errno != ENOENT && errno != ENOTDIR)
+		return CB_ERR_SYS; /* there may be increments: not "none" */
 	if (d->fd < 0)
 		return 0; /* no increments below this directory */
+	if (d->recheck) {
+		struct stat st;
+
+		/* before the listing: a change during it loads it again */
+		if (fstat(d->fd, &st) != 0)
+			return CB_ERR_SYS;
+		d->mtime = st.st_mtim;
+	}
 	if ((dfd = dup(d->fd)) < 0 || (dir = fdopendir(dfd)) == NULL)
 		return CB_ERR_SYS;
 	while ((de = readdir(dir)) != NULL) {
@@ -185,11 +196,14 @@ open_inc(const struct hist_dir *d, const struct hinc *h)
 }
 
 /* What a step of a rebuild may make: the last (chain[0], the version
- * at the session asked for) no more than its recorded ${size}. */
+ * at the session asked for) no more than its recorded ${size}, those
+ * before it no more than d->step_cap when it is set. */
 static uint64_t
-step_max(size_t k, uint64_t size)
+step_max(const struct hist_dir *d, size_t k, uint64_t size)
 {
-	return k == 0 ? size : INT64_MAX;
+	if (k == 0)
+		return size;
+	return d->step_cap != 0 ? d->step_cap : INT64_MAX;
 }
 
 /*
@@ -212,7 +226,8 @@ patch_at_once(const struct hist_dir *d, struct hinc **chain, size_t k, int base,
 			rc = CB_ERR_SYS;
 			break;
 		}
-		rc = delta_chain_add(c, dfd, chain[k]->gz, step_max(k, size));
+		rc =
+		    delta_chain_add(c, dfd, chain[k]->gz, step_max(d, k, size));
 		close(dfd);
 	}
 	if (rc == 0 && (out = scratch_fd()) < 0)
@@ -250,7 +265,7 @@ patch_in_turn(const struct hist_dir *d, struct hinc **chain, size_t k, int cur,
 			break;
 		}
 		rc = delta_patch(cur, dfd, chain[k]->gz, next,
-		    step_max(k, size));
+		    step_max(d, k, size));
 		close(dfd);
 		close(cur);
 		cur = next;
@@ -263,6 +278,21 @@ patch_in_turn(const struct hist_dir *d, struct hinc **chain, size_t k, int cur,
 	}
 	*outfd = cur;
 	return rc;
+}
+
+/* With d->recheck: has the directory loaded changed since (or was it
+ * missing)? */
+static int
+hist_dir_changed(const struct hist_dir *d)
+{
+	struct stat st;
+
+	if (!d->recheck)
+		return 0;
+	if (d->fd < 0 || fstat(d->fd, &st) != 0)
+		return 1;
+	return st.st_mtim.tv_sec != d->mtime.tv_sec ||
+	    st.st_mtim.tv_nsec != d->mtime.tv_nsec;
 }
 
 /*
@@ -291,7 +321,7 @@ hist_locate(struct hist_dir *d, int datafd, const struct meta_rec *r,
 		plen = 0;
 	}
 	if (d->path == NULL || strlen(d->path) != plen ||
-	    memcmp(d->path, parent, plen) != 0)
+	    memcmp(d->path, parent, plen) != 0 || hist_dir_changed(d))
 		return hist_dir_load(d, datafd, parent, plen);
 	return 0;
 }
@@ -412,7 +442,7 @@ hist_file_at(struct hist_dir *d, int rootfd, int datafd,
 
 			if (un < 0 ||
 			    (rc = delta_gunzip_copy(base, un,
-				 step_max(k, r->size))) != 0) {
+				 step_max(d, k, r->size))) != 0) {
 				rc = rc ? rc : CB_ERR_SYS;
 				close(base);
 				if (un >= 0)
@@ -475,4 +505,110 @@ hist_recorded_digest(struct linkmap *groups, const struct meta_rec *m,
 	}
 	memcpy(out, m->sha1, 20);
 	return m->has_sha1;
+}
+
+void
+hist_view_close(struct hist_view *v)
+{
+	delta_chain_free(v->chain);
+	if (v->base >= 0)
+		close(v->base);
+	if (v->lit >= 0)
+		close(v->lit);
+	v->chain = NULL;
+	v->base = v->lit = -1;
+}
+
+/* The chain of ${r}'s increments named with a time in [t, until), oldest
+ * first, in *chain (caller frees) and *n. */
+static int
+hist_chain(struct hist_dir *d, int datafd, const struct meta_rec *r, int64_t t,
+    int64_t until, struct hinc ***chain, size_t *n)
+{
+	const char *name;
+	size_t nlen, i;
+	char altname[32];
+	int rc;
+
+	*chain = NULL;
+	*n = 0;
+	if ((rc = hist_locate(d, datafd, r, altname, &name, &nlen)) != 0)
+		return rc;
+	if (d->n > 0 && (*chain = calloc(d->n, sizeof(**chain))) == NULL)
+		return CB_ERR_NOMEM;
+	for (i = 0; i < d->n; i++)
+		if (hinc_from(&d->incs[i], name, nlen, t) &&
+		    d->incs[i].time < until)
+			(*chain)[(*n)++] = &d->incs[i];
+	if (*n > 1)
+		qsort(*chain, *n, sizeof(**chain), hinc_cmp);
+	return 0;
+}
+
+int
+hist_file_view(struct hist_dir *d, int datafd, int mirrorfd,
+    const struct meta_rec *r, int64_t t, int64_t until, struct hist_view *v)
+{
+	struct hinc **chain;
+	size_t n, k, i;
+	int rc, fd, whole;
+
+	v->chain = NULL;
+	v->base = v->lit = -1;
+	if ((rc = hist_chain(d, datafd, r, t, until, &chain, &n)) != 0)
+		return rc;
+	for (k = 0; k < n && chain[k]->ext == INC_DIFF; k++)
+		;
+	if (k < n && chain[k]->ext != INC_SNAPSHOT) {
+		/* A .missing or .dir: rdiff-backup gives an empty file. */
+		free(chain);
+		v->base = scratch_fd();
+		return v->base < 0 ? CB_ERR_SYS : 0;
+	}
+	if (k < n) {
+		fd = open_inc(d, chain[k]);
+		if (fd >= 0 && chain[k]->gz) {
+			/* no access points in gzip: the snapshot whole */
+			if ((v->base = scratch_fd()) < 0 ||
+			    (rc = delta_gunzip_copy(fd, v->base,
+				 step_max(d, k, r->size))) != 0)
+				rc = rc ? rc : CB_ERR_SYS;
+			close(fd);
+		} else
+			v->base = fd;
+	} else if (mirrorfd >= 0)
+		v->base = dup(mirrorfd);
+	if (rc == 0 && v->base < 0)
+		rc = CB_ERR_SYS;
+	if (rc == 0 && k > 0 && (v->lit = scratch_fd()) < 0)
+		rc = CB_ERR_SYS;
+	if (rc == 0 && k > 0)
+		rc = delta_chain_new(&v->chain, v->base, v->lit);
+	for (i = k; rc == 0 && i-- > 0;) {
+		if ((fd = open_inc(d, chain[i])) < 0) {
+			rc = CB_ERR_SYS;
+			break;
+		}
+		rc = delta_chain_add(v->chain, fd, chain[i]->gz,
+		    step_max(d, i, r->size));
+		close(fd);
+	}
+	if (rc == 0 && v->chain != NULL)
+		rc = delta_chain_seal(v->chain);
+	if (rc == CB_ERR_TOO_LARGE && v->chain != NULL) {
+		/* copies too scattered for a map: the version whole, one
+		 * diff at a time */
+		delta_chain_free(v->chain);
+		close(v->lit);
+		v->chain = NULL;
+		v->lit = -1;
+		whole = dup(v->base);
+		rc = patch_in_turn(d, chain, k, whole, r->size, &fd);
+		close(v->base);
+		v->base = fd;
+	}
+	free(chain);
+	if (rc != 0)
+		hist_view_close(v);
+	return rc;
 }

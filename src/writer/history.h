@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "incscan.h"
 #include "meta.h"
@@ -19,6 +20,16 @@ struct hist_dir {
 	size_t n, cap;
 	struct inc_times times;
 	int have_times;
+	/* set by a reader that does not hold the lock (capback mount): a
+	 * directory loaded is loaded again once it has changed (its mtime),
+	 * or when it was missing */
+	int recheck;
+	struct timespec mtime;
+	/* 0, or the most a version before the one asked for may make (a
+	 * bomb in the middle of a chain: hist_file_view's caller sets it);
+	 * recheck also makes a directory that cannot be opened (but for
+	 * ENOENT) an error rather than one without increments */
+	uint64_t step_cap;
 };
 
 void hist_dir_init(struct hist_dir *d);
@@ -66,6 +77,34 @@ int hist_incs_from(struct hist_dir *d, int datafd, const struct meta_rec *r,
  */
 int hist_remove_from(struct hist_dir *d, int datafd, const struct meta_rec *r,
     int64_t t);
+
+/*
+ * A version read at any offset (capback mount): ${base} alone when
+ * ${chain} is NULL, else the map ${chain} over ${base} and the store
+ * ${lit} (delta_chain_pread).  Every descriptor is the view's own, so a
+ * mirror file replaced or an increment removed afterwards changes nothing
+ * in it.
+ */
+struct delta_chain;
+struct hist_view {
+	int base, lit;
+	struct delta_chain *chain;
+};
+
+/*
+ * hist_file_view(d, datafd, mirrorfd, r, t, until, v):
+ * The content the regular file ${r} had at session time ${t}, from the
+ * increments named with a time in [t, until) applied to ${mirrorfd}
+ * (borrowed; the caller opened the mirror file and judged which sessions
+ * it holds; -1 if there is none) or to the older snapshot they reach.
+ * Diffs are composed into a map of pieces, not written out (a snapshot
+ * increment is decompressed whole: gzip has no access points), and
+ * copies too scattered for the map fall back to a rebuild in a scratch
+ * file.  Errors as hist_file_at; ${v} is empty then.
+ */
+int hist_file_view(struct hist_dir *d, int datafd, int mirrorfd,
+    const struct meta_rec *r, int64_t t, int64_t until, struct hist_view *v);
+void hist_view_close(struct hist_view *v);
 
 struct linkmap;
 

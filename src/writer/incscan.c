@@ -10,8 +10,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cb_err.h"
@@ -26,24 +29,34 @@
  * never an increment.  A finished newest session has none either, but
  * what a regress that did not finish left with its time is history.
  */
+size_t
+inc_markers(const struct repo_entry *e, size_t ne, int64_t *newest)
+{
+	size_t i, markers = 0;
+
+	*newest = INT64_MIN;
+	for (i = 0; i < ne; i++)
+		if (e[i].base == RB_CURRENT_MIRROR) {
+			markers++;
+			if (e[i].inc.time > *newest)
+				*newest = e[i].inc.time;
+		}
+	return markers;
+}
+
 int
 inc_times_load(int datafd, struct inc_times *s)
 {
 	struct repo_entry *e = NULL;
-	size_t ne = 0, i, markers = 0;
-	int64_t newest = INT64_MIN;
+	size_t ne = 0, markers;
+	int64_t newest;
 	int r;
 
 	s->t = NULL;
 	s->n = 0;
 	if ((r = repo_scan(datafd, &e, &ne)) != 0)
 		return r;
-	for (i = 0; i < ne; i++)
-		if (e[i].base == RB_CURRENT_MIRROR) {
-			markers++;
-			if (e[i].inc.time > newest)
-				newest = e[i].inc.time;
-		}
+	markers = inc_markers(e, ne, &newest);
 	repo_scan_free(e, ne);
 	if (markers < 2)
 		newest = INT64_MAX; /* no unfinished session */
@@ -69,14 +82,18 @@ inc_is_tmp_base(const char *name, size_t len)
 
 int
 inc_is_litter(const char *name, enum inc_class c, const struct incname *in,
-    int is_dir)
+    int is_dir, const struct inc_times *times)
 {
 	if (is_dir)
 		return 0;
 	if (inc_is_tmp_base(name, strlen(name)))
 		return 1; /* a capback before 0.22's temporary */
-	return c == INC_FOREIGN && in->ext == INC_MISSING && !in->gz &&
-	    inc_is_tmp_base(name, in->baselen);
+	if (in->ext != INC_MISSING || in->gz ||
+	    !inc_is_tmp_base(name, in->baselen))
+		return 0;
+	return c == INC_FOREIGN ||
+	    (c == INC_REAL && times->n > 0 &&
+		in->time >= times->t[times->n - 1]);
 }
 
 void
@@ -204,4 +221,60 @@ inc_walk_all(int datafd, struct inc_walk *w)
 		close(fd);
 	}
 	strbuf_release(&w->path);
+}
+
+int
+inc_hold(int datafd, const char *ts, int if_empty, char *name, size_t cap)
+{
+	uint64_t n;
+	int fd, f, e;
+
+	name[0] = '\0';
+	if (mkdirat(datafd, "increments", 0700) != 0 && errno != EEXIST)
+		return -1;
+	fd = openat(datafd, "increments",
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (if_empty && (e = fs_dir_is_empty(fd)) <= 0) {
+		e = e < 0 ? errno : 0;
+		close(fd);
+		errno = e;
+		return e ? -1 : 0;
+	}
+	do {
+		if (getrandom(&n, sizeof(n), 0) != sizeof(n))
+			n = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 24;
+		snprintf(name, cap, INC_TMP_PREFIX "%llu.%s.missing",
+		    (unsigned long long)(n & 0xffffffffffULL), ts);
+		f = openat(fd, name,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	} while (f < 0 && errno == EEXIST);
+	if (f < 0 || close(f) != 0 || fsync(fd) != 0) {
+		e = errno;
+		if (f >= 0)
+			unlinkat(fd, name, 0);
+		close(fd);
+		name[0] = '\0';
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+void
+inc_unhold(int datafd, const char *name)
+{
+	int fd;
+
+	if (name[0] == '\0')
+		return;
+	fd = openat(datafd, "increments",
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		/* not durable: one left is litter to the next tidy */
+		unlinkat(fd, name, 0);
+		close(fd);
+	}
 }

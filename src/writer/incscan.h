@@ -52,6 +52,28 @@ struct inc_times {
  * Returns 0 or repo_sessions' error; *s is empty on failure.
  */
 int inc_times_load(int datafd, struct inc_times *s);
+
+/*
+ * inc_markers(e, ne, &newest): how many current_mirror markers a listing
+ * of rdiff-backup-data (repo_scan) holds, and the newest one's time.
+ */
+struct repo_entry;
+size_t inc_markers(const struct repo_entry *e, size_t ne, int64_t *newest);
+
+/*
+ * inc_hold(datafd, ts, if_empty, name, cap): rdiff-backup takes a
+ * repository whose increments directory is empty (or missing) for a new
+ * one, which then needs no regress whatever its markers say, and refuses
+ * to back up into it.  While two markers stand, an empty temporary
+ * "rdiff-backup.tmp.i<N>.<ts>.missing" (N random, ${ts} the unfinished
+ * session's time: litter to either tool's regress and to capback's tidy
+ * once that session is gone) keeps it from being empty.  With
+ * ${if_empty}, made only in an empty directory.  Durable when it returns;
+ * its name in name[cap] ("" if none was made).  0, or -1 with errno.
+ * inc_unhold(datafd, name): remove it (nothing for "").
+ */
+int inc_hold(int datafd, const char *ts, int if_empty, char *name, size_t cap);
+void inc_unhold(int datafd, const char *name);
 void inc_times_release(struct inc_times *s);
 
 /* inc_is_tmp_base(name, len): is ${name} INC_TMP_PREFIX and digits? */
@@ -74,15 +96,19 @@ enum inc_class inc_classify(int dirfd, const char *name, unsigned char d_type,
     const struct inc_times *s, struct incname *out);
 
 /*
- * inc_is_litter(name, c, in, is_dir): is the entry ${name} of an
+ * inc_is_litter(name, c, in, is_dir, times): is the entry ${name} of an
  * increments tree, of class ${c} (with *${in} parsed, for INC_FOREIGN
  * too), a temporary of a session that was killed: not a directory, and
  * named "rdiff-backup.tmp.i<N>" (an older capback's) or, foreign by its time,
- * "rdiff-backup.tmp.i<N>.<T>.missing".  A source file of that name has
- * increments only with the times of sessions (INC_REAL): never litter.
+ * "rdiff-backup.tmp.i<N>.<T>.missing"; or so named with the newest
+ * session's time of ${times}: a session's hold on an empty increments
+ * directory (hold_increments in backup.c) that its end did not remove.
+ * A source file of that name has increments with the times of the
+ * sessions before the newest (a regress's leftovers aside: only a
+ * ".missing" one, which holds nothing, could go).
  */
 int inc_is_litter(const char *name, enum inc_class c, const struct incname *in,
-    int is_dir);
+    int is_dir, const struct inc_times *times);
 
 /*
  * The walk of an increments tree (inc_tree_walk): ${visit} is called for

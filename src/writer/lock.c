@@ -141,3 +141,18 @@ repo_lock_prev_pid(void)
 {
 	return lock_prev_pid;
 }
+
+int
+repo_lock_try_shared(int datafd)
+{
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+	int fd = openat(datafd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno == ENOENT || errno == EACCES ? -2 : -1;
+	if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}

@@ -32,6 +32,7 @@
 #include "repoloc.h"
 #include "log.h"
 #include "msg.h"
+#include "numparse.h"
 #include "forced.h"
 #include "sandbox.h"
 #include "wire.h"
@@ -44,6 +45,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: capback-writer [-v N] [--current-time SECS] "
 	    "[--force] backup REPO\n"
+	    "             [--source-digests [--check-received FRACTION]]\n"
 	    "       capback-writer [-v N] [--current-time SECS] [--at TIME] "
 	    "restore-source REPO\n"
 	    "             [--sample M:R]  (a drill: directories, and the "
@@ -324,6 +326,8 @@ main(int argc, char **argv)
 		{ "null-separator", no_argument, NULL, '0' },
 		{ "replica", no_argument, NULL, 'R' },
 		{ "absent-ok", no_argument, NULL, 'A' },
+		{ "source-digests", no_argument, NULL, 'H' },
+		{ "check-received", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -347,6 +351,7 @@ main(int argc, char **argv)
 	o.compress = 1;
 	o.sub = ".";
 	o.sublen = 1;
+	o.check_received = WRITER_CHECK_RECEIVED;
 	if ((sels = calloc((size_t)argc, sizeof(*sels))) == NULL ||
 	    (inl = calloc((size_t)argc + 1, 1)) == NULL)
 		fatal("out of memory");
@@ -360,6 +365,13 @@ main(int argc, char **argv)
 		case 'B': sel_base = optarg; break;
 		case 'R': o.replica = 1; break;
 		case 'A': absent_ok = 1; break;
+		case 'H': o.source_digests = 1; break;
+		case 'K':
+			if (parse_fraction(optarg, &o.check_received) != 0)
+				fatal("invalid --check-received '%s' (a share "
+				      "from 0 to 1; the default is 0.02)",
+				    optarg);
+			break;
 		case '0': nul_sep = 1; break;
 		case 'v': o.verbosity = atoi(optarg); break;
 		case 't': o.now = parse_int(optarg, 1, "--current-time"); break;

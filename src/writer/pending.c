@@ -91,7 +91,8 @@ pending_add(struct session *s, const struct meta_rec *r, int fd)
 	pf->fd = fd;
 	pf->rec_off = s->mpend.len;
 	s->npend++;
-	write_record_only(s, r); /* into s->mpend, since npend > 0 */
+	write_record_only(s, r, NULL); /* into s->mpend: npend > 0; a new
+					* file, no previous record */
 	f = memmem(s->mpend.buf + pf->rec_off, s->mpend.len - pf->rec_off,
 	    digest_field, sizeof(digest_field) - 1);
 	if (f == NULL) /* meta_format writes one for has_sha1 */

@@ -257,19 +257,32 @@ writer_list_increments(struct repo *repo, const struct writer_opts *o)
 			sel[k++] = &e[i];
 	qsort(sel, k, sizeof(*sel), entry_time_cmp);
 	if (o->json) {
+		/* every session, as restore --at takes them: one in which
+		 * nothing changed has no root marker, and the text (as
+		 * rdiff-backup's) leaves it out; "increments" says which */
 		char ts[TIMEFMT_LEN];
+		int64_t *all = NULL;
+		size_t na = 0, j = 0;
 
+		if ((r = repo_sessions(repo->datafd, &all, &na)) != 0)
+			fatal("cannot list the sessions of '%s': %s",
+			    repo->path, cb_strerror(r));
 		printf("{\"sessions\": [");
-		for (i = 0; i <= k; i++) {
-			int64_t t = i < k ? sel[i]->inc.time : repo->cur_time;
+		for (i = 0; i < na; i++) {
+			int inc = 0;
 
-			timefmt_utc(t, ts);
+			while (j < k && sel[j]->inc.time < all[i])
+				j++;
+			inc = j < k && sel[j]->inc.time == all[i];
+			timefmt_utc(all[i], ts);
 			printf("%s\n  {\"time\": %lld, \"at\": \"%s\", "
-			       "\"current\": %s}",
-			    i ? "," : "", (long long)t, ts,
-			    i < k ? "false" : "true");
+			       "\"current\": %s, \"increments\": %s}",
+			    i ? "," : "", (long long)all[i], ts,
+			    all[i] == repo->cur_time ? "true" : "false",
+			    inc ? "true" : "false");
 		}
 		printf("\n]}\n");
+		free(all);
 		free(sel);
 		repo_scan_free(e, n);
 		return fflush(stdout) == 0 ? 0 : 1;
@@ -574,7 +587,8 @@ writer_verify(struct repo *repo, const struct writer_opts *o)
 		return 2;
 	}
 	if (!o->json)
-		printf("All %lu files verified successfully\n", v.ok);
+		printf("All %lu file%s verified successfully\n", v.ok,
+		    v.ok == 1 ? "" : "s");
 	return 0;
 }
 
@@ -667,7 +681,8 @@ writer_verify_all(struct repo *repo, const struct writer_opts *o)
 			printf(": DAMAGED, %lu of %lu files\n", v.bad - bad0,
 			    v.bad - bad0 + v.ok - ok0);
 		} else
-			printf(": %lu files verified\n", v.ok - ok0);
+			printf(": %lu file%s verified\n", v.ok - ok0,
+			    v.ok - ok0 == 1 ? "" : "s");
 		fflush(stdout);
 	}
 	if (v.nd > 0)
@@ -827,16 +842,19 @@ writer_remove_older(struct repo *repo, const struct writer_opts *o)
 				newest = inc[i];
 		}
 	}
+	/* the time TIME stood for, as people read it */
+	timefmt_utc(t, ts);
 	if (cand == 0) {
 		free(all);
 		free(inc);
-		log_warn("no increments older than %s found", o->at);
+		log_warn("no increments older than %s (%s) found", ts, o->at);
 		return 2;
 	}
 	if (cand > 1 && !o->force) {
-		log_error("found %zu increments older than %s; use --force to "
-			  "remove them all:",
-		    cand, o->at);
+		log_error("found %zu increments older than %s (%s); use "
+			  "--force "
+			  "to remove them all:",
+		    cand, ts, o->at);
 		for (i = 0; i < ninc; i++)
 			if (inc[i] < t && inc[i] != repo->cur_time &&
 			    timefmt_utc(inc[i], ts) == 0)

@@ -299,7 +299,9 @@ repair_regular(struct repair *p, const struct meta_rec *r,
 		    log_quote(r->path, r->pathlen), strerror(errno));
 	if (fd >= 0)
 		close(fd);
-	if (fd >= 0 && memcmp(sum, digest, 20) == 0) {
+	if (fd >= 0 &&
+	    (memcmp(sum, digest, 20) == 0 ||
+		(p->in_regress && digest_fixed(repo, want, was)))) {
 		n = drop_leftovers(p, r);
 		if (p->in_regress)
 			return; /* what the failed session wrote, undone */

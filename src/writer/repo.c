@@ -375,7 +375,8 @@ repo_check_for_backup(const char *path, int force, struct repo *repo)
 			    path);
 		if (loc.err == ENOENT || loc.err == ENOTDIR)
 			fatal("cannot create repository '%s': its parent "
-			      "directory does not exist",
+			      "directory does not exist (on this machine, "
+			      "backup --create-full-path makes it)",
 			    path);
 		repo_fatal_access(path, loc.err);
 	}

@@ -93,7 +93,7 @@ send_content(struct source *src, struct frame_out *out,
 		close(fd);
 		rc = xfer_send_failed(out, seq, EIO);
 	} else {
-		rc = xfer_send_file(out, fd, seq, &st);
+		rc = xfer_send_file(out, fd, seq, &st, 0);
 		close(fd);
 	}
 	if (rc != 0)
@@ -163,8 +163,12 @@ source_open(struct source *src, struct repo *repo, const struct writer_opts *o)
 	src->repo = repo;
 	hist_dir_init(&src->hdir);
 	snapsrc_open(&src->ss, repo, o);
-	if (src->ss.t != repo->cur_time)
-		log_info("restoring the session of %lld", (long long)src->ss.t);
+	if (src->ss.t != repo->cur_time) {
+		char ts[TIMEFMT_LEN];
+
+		timefmt_utc(src->ss.t, ts);
+		log_info("restoring the session of %s", ts);
+	}
 }
 
 int
@@ -188,7 +192,8 @@ writer_serve_restore(struct repo *repo, const struct writer_opts *o)
 	source_open(&src, repo, o);
 	if (linkmap_new(&links) != 0)
 		fatal("out of memory");
-	hello_exchange(&in, &out, ROLE_REPO_SOURCE, ROLE_RESTORER, "restorer");
+	(void)hello_exchange(&in, &out, ROLE_REPO_SOURCE, 0, ROLE_RESTORER,
+	    "restorer");
 	while ((r = snapsrc_next(&src.ss, &e.rec)) == 0) {
 		const char *first = NULL, *orig = e.rec.path;
 		size_t origlen = e.rec.pathlen;

@@ -35,6 +35,24 @@ struct repo {
 		     * sandbox, where /proc and signals are out of reach) */
 };
 
+/* The share of files received with the reader's digest that the writer
+ * hashes again and compares (--check-received): a sample that finds
+ * systematic damage within a night, at a fiftieth of the cost. */
+#define WRITER_CHECK_RECEIVED 0.02
+
+/* The digest fixes of a session (backup_internal.h check_old_digest;
+ * regress.c): "capback-digest-fixes.<session time>.data". */
+#define DIGEST_FIXES "capback-digest-fixes.%s.data"
+
+/*
+ * digest_fixed(repo, want, got): did the unfinished session find a mirror
+ * copy whose record said ${want} (hex) and whose content has ${got}
+ * (DIGEST_FIXES, written by check_old_digest)?  Then that copy is what a
+ * rebuild must give (regress.c, repair.c).
+ */
+struct repo;
+int digest_fixed(struct repo *repo, const char *want, const char *got);
+
 struct writer_opts {
 	int force;
 	int64_t now; /* session time */
@@ -57,6 +75,10 @@ struct writer_opts {
 	int progress;	 /* backup: a progress line on stderr (a terminal) */
 	int replica;	 /* backup: the peer is a replica-source (capback
 			  * replicate): its files' digests are checked */
+	/* backup: ask the reader for each file's SHA-1 (HELLO_DIGESTS) and
+	 * check this share of them (0..1) against what was written */
+	int source_digests;
+	double check_received; /* default WRITER_CHECK_RECEIVED */
 	/* backup through an append-only vault's forced command: the bytes
 	 * a session may add (entries' encodings and the sizes of the files
 	 * it writes, holes counted: an increment writes them out; 0: no
@@ -112,6 +134,13 @@ void repo_lock(struct repo *repo, int excl, const char *action);
 long repo_lock_prev_pid(void);
 /* repo_unlock(): let go (before the locked file itself is removed). */
 void repo_unlock(void);
+/*
+ * repo_lock_try_shared(datafd): the shared lock now or not at all, for a
+ * reader that must never wait for a writer (capback mount): a descriptor
+ * holding it (close it to let go), -1 while a writer holds it, -2 when
+ * there is no lock file this process may open (nobody coordinates).
+ */
+int repo_lock_try_shared(int datafd);
 
 /*
  * writer_regress(repo, force): undo the unfinished session of ${repo}

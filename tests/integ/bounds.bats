@@ -225,3 +225,25 @@ EOF2
 	[ "$(cat "$T/goodrepo/file")" = "good data" ]
 	maxrss_below 49152
 }
+
+@test "entries still waiting to be joined at the end of the stream can be asked for: a changed file, a deleted directory of 6000 files behind it, new files after (bench: every daily backup of 50 000 files failed)" {
+	mkdir -p "$T/src/b"
+	echo old >"$T/src/a0"
+	for i in $(seq 1 6000); do echo "$i" >"$T/src/b/f$i"; done
+	cb --current-time 1700000000 backup "$T/src" "$T/repo" >/dev/null
+	# the reader sends every entry and ENTRIES_END before it reads the
+	# WANT for a0; the writer's queue fills with b's deletions behind
+	# a0, so c's entries are joined (and asked for) only after a0 came
+	rm -rf "$T/src/b"
+	echo changed >"$T/src/a0"
+	mkdir "$T/src/c"
+	for i in $(seq 1 10); do echo "new $i" >"$T/src/c/n$i"; done
+	run cb --current-time 1700000100 backup "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run cb restore "$T/repo" "$T/out"
+	[ "$status" -eq 0 ]
+	assert_same_tree "$T/src" "$T/out"
+	run cb restore --at 1700000000 "$T/repo/b/f6000" "$T/f6000"
+	[ "$(cat "$T/f6000")" = 6000 ]
+}

@@ -148,6 +148,13 @@ as_server() {
 	conf "[host web1]" "source = $T/src" "repository = $T/srv/web1" "drill = 1.5"
 	run as_server check "$T/capback.conf"
 	[[ "$output" == *"line 7: drill = 1.5: a fraction"* ]]
+	conf "[host web1]" "source = $T/src" "repository = $T/srv/web1" "check-received = 2%"
+	run as_server check "$T/capback.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"line 7: check-received = 2%: a share from 0 to 1 (default 0.02)"* ]]
+	conf "[global]" "check-received = 1.01"
+	run as_server check "$T/capback.conf"
+	[[ "$output" == *"line 5: check-received = 1.01: a share"* ]]
 	conf "[global]" "overdue = 36"
 	run as_server check "$T/capback.conf"
 	[[ "$output" == *"line 5: overdue = 36: a time span"* ]]
@@ -194,7 +201,7 @@ EOS
 	run as_server check "$T/capback.conf"
 	echo "$output"
 	[ "$status" -eq 1 ]
-	! grep -q $'[\x01-\x08\x0b-\x1f\x7f]' <<<"$output"
+	! grep -q $'[\x01-\x08\x0b-\x1f\x7f]' <<<"$output" || false
 	[ "$(grep -c '^web1: ' <<<"$output")" -eq 1 ]
 	[[ "$output" == *"web1: 1 problem"* ]]
 	[[ "$output" == *"web2: 2 problems"*"its reader speaks protocol 3\x1b]0;pwned\x07, this capback"* ]]

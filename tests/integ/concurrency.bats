@@ -41,14 +41,33 @@ markers() {
 	ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror\.'
 }
 
-# wait_markers PID: until the session of PID has written its marker
+# wait_markers PID: until the session of PID has written its marker,
+# with its content ("PID N": made empty first, rdiff-backup takes an
+# empty one for no session: CI once stopped the writer in between)
 wait_markers() {
+	local newest
 	for _ in $(seq 1 2000); do
-		[ "$(markers)" -eq 2 ] && return 0
+		if [ "$(markers)" -eq 2 ]; then
+			newest=$(ls "$T/repo/rdiff-backup-data" | grep '^current_mirror\.' | sort | tail -1)
+			[ -s "$T/repo/rdiff-backup-data/$newest" ] && return 0
+		fi
 		kill -0 "$1" 2>/dev/null || break
 		sleep 0.005
 	done
 	echo "no second marker" >&2
+	return 1
+}
+
+# wait_text FILE TEXT: until FILE says TEXT (a process waiting for the
+# lock says so once it has tried it; under CI's parallel tests a start
+# took longer than a fixed half second)
+wait_text() {
+	for _ in $(seq 1 600); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "$1 never said '$2':" >&2
+	cat "$1" >&2
 	return 1
 }
 
@@ -136,7 +155,7 @@ intact() {
 	"$CAPBACK_BUILD/capback" --wait --current-time $((BASE + 200)) \
 	    backup "$T/src" "$T/repo" >"$T/second.out" 2>&1 &
 	local second=$!
-	sleep 0.5
+	wait_text "$T/second.out" "waiting for it to end"
 	kill -0 $second
 	# (not release: the waiting backup may have its own marker already)
 	kill -CONT "$WPID"
@@ -165,7 +184,9 @@ intact() {
 	echo "$!" >>"$T/q.pids"
 	"$CAPBACK_BUILD/capback" restore "$T/repo" "$T/during" >"$T/r.out" 2>&1 &
 	local rp=$!
-	sleep 0.5
+	for f in r c d; do
+		wait_text "$T/$f.out" "waiting for it to end"
+	done
 	# all still waiting, none told the user to regress
 	while read -r p; do kill -0 "$p"; done <"$T/q.pids"
 	kill -0 $rp
@@ -251,9 +272,14 @@ intact() {
 	held_capback
 	kill -KILL "$WPID"
 	WPID=""
-	wait "$BG" || true
+	local st=0
+	wait "$BG" || st=$?
 	BG=""
 	[ "$(markers)" -eq 2 ]
+	# the CLI names the role that could not say why it ended
+	cat "$T/bg.out"
+	[ "$st" -eq 1 ]
+	grep -q "capback-writer was killed by signal 9" "$T/bg.out"
 	run cb list increments "$T/repo"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"whose process has ended: run 'capback regress"* ]]
@@ -406,7 +432,7 @@ vault_markers() {
 	held_capback
 	"$CAPBACK_BUILD/capback" replicate "$T/repo" "$T/vault" >"$T/rep.out" 2>&1 &
 	local rep=$!
-	sleep 0.5
+	wait_text "$T/rep.out" "waiting for it to end"
 	kill -0 $rep # waiting for the backup
 	[ "$(vault_markers)" -eq 1 ]
 	release
@@ -432,7 +458,7 @@ vault_markers() {
 	kill -STOP "$WPID"
 	"$CAPBACK_BUILD/capback" replicate "$T/repo" "$T/vault" >"$T/rep2.out" 2>&1 &
 	local rep2=$!
-	sleep 0.5
+	wait_text "$T/rep2.out" "waiting for it to end"
 	kill -0 $rep2 # waiting for the first
 	kill -CONT "$WPID"
 	WPID=""

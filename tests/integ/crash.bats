@@ -198,3 +198,66 @@ PY
 		rm -rf "$T/out"
 	done
 }
+
+# unlinkat_index DIR NAME CMD...: the position of the writer's unlinkat of
+# NAME among the unlinkat calls CMD makes (run on DIR's copy, under strace)
+unlinkat_index() {
+	local dir=$1 name=$2
+	shift 2
+	rm -rf "$T/dry" && cp -a "$dir" "$T/dry"
+	strace -f -qq -e trace=unlinkat -o "$T/ul" "${@/$dir/$T/dry}" >/dev/null 2>&1 || true
+	grep 'unlinkat(' "$T/ul" | grep -n "\"$name\"" | cut -d: -f1
+}
+
+# rdiff_takes_over REPO: an unfinished session in REPO whose increments
+# directory is not empty, which rdiff-backup regresses and then backs up
+# into (on a copy)
+rdiff_takes_over() {
+	local d="$1/rdiff-backup-data"
+	[ "$(ls "$d" | grep -c '^current_mirror')" -eq 2 ]
+	[ -n "$(ls -A "$d/increments")" ]
+	rm -rf "$T/copy" && cp -a "$1" "$T/copy"
+	run rdiff-backup regress "$T/copy"
+	echo "$output"
+	[[ "$output" == *"Previous backup seems to have failed, regressing"* ]]
+	rdiff-backup --current-time 1700000200 backup "$T/src" "$T/copy" >/dev/null
+}
+
+@test "the increments directory stays held while two markers stand: a session killed as it removes the old marker, a regress killed as it removes the failed one; rdiff-backup regresses and backs up after each (review)" {
+	command -v strace >/dev/null || skip "strace not installed"
+	command -v rdiff-backup >/dev/null || skip "rdiff-backup not installed"
+	local B="$CAPBACK_BUILD/capback" r="$T/repo" d="$T/repo/rdiff-backup-data" i
+	mkdir -p "$T/src"
+	echo a >"$T/src/a"
+	cb --current-time 1700000000 backup "$T/src" "$r"
+	rm -rf "$T/state0" && cp -a "$T/src" "$T/state0"
+	# a session that changes nothing, killed as it removes the old marker
+	i=$(unlinkat_index "$r" current_mirror.2023-11-14T22:13:20Z.data \
+	    "$B" --current-time 1700000100 backup "$T/src" "$r")
+	[ -n "$i" ]
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	    strace -f -qq -o /dev/null -e trace=unlinkat \
+	    -e inject=unlinkat:signal=KILL:when="$i" \
+	    "$B" --current-time 1700000100 backup "$T/src" "$r" || true
+	rdiff_takes_over "$r"
+	# capback's regress killed as it removes the failed marker
+	i=$(unlinkat_index "$r" current_mirror.2023-11-14T22:15:00Z.data "$B" regress "$r")
+	[ -n "$i" ]
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	    strace -f -qq -o /dev/null -e trace=unlinkat \
+	    -e inject=unlinkat:signal=KILL:when="$i" "$B" regress "$r" || true
+	rdiff_takes_over "$r"
+	# then capback finishes it; nothing of the holds is left, and a hold
+	# a crash left with the newest session's time goes at the next tidy
+	run cb regress "$r"
+	[ "$status" -eq 2 ]
+	[ -z "$(find "$r" -name 'rdiff-backup.tmp.*')" ]
+	: >"$d/increments/rdiff-backup.tmp.i123.2023-11-14T22:13:20Z.missing"
+	echo b >"$T/src/b"
+	cb --current-time 1700000300 backup "$T/src" "$r"
+	[ -z "$(find "$r" -name 'rdiff-backup.tmp.*')" ]
+	run cb verify --all "$r"
+	[ "$status" -eq 0 ]
+	rm -rf "$T/out" && cb restore --at 1700000000 "$r" "$T/out"
+	assert_same_tree "$T/state0" "$T/out"
+}

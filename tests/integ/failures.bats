@@ -129,7 +129,10 @@ teardown() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"No space left on device"* ]]
 	[[ "$output" == *"unfinished session"* ]]
-	[ -z "$(find "$T/small/repo" -name 'rdiff-backup.tmp.*')" ]
+	# none but the one that keeps the increments directory from being
+	# empty (the first session had none), for rdiff-backup's regress
+	[ -z "$(find "$T/small/repo" -path '*/rdiff-backup-data/increments' -prune -o -name 'rdiff-backup.tmp.*' -print)" ]
+	[ "$(ls -A "$T/small/repo/rdiff-backup-data/increments" | wc -l)" -eq 1 ]
 	# The new marker was written first, the old one stays: a regress
 	# (history.bats) returns the repository to the previous backup.
 	[ "$(ls "$T/small/repo/rdiff-backup-data" | grep -c current_mirror)" -eq 2 ]
@@ -140,10 +143,71 @@ teardown() {
 	run cb --current-time 1700000200 backup "$T/src" "$T/small/repo"
 	echo "$output"
 	[ "$status" -eq 2 ]
+	[ -z "$(find "$T/small/repo" -name 'rdiff-backup.tmp.*')" ]
 	run cb restore "$T/small/repo" "$T/out"
 	[ "$status" -eq 0 ]
 	assert_same_tree "$T/src" "$T/out"
 	[ "$(cb list increments "$T/small/repo" | grep -c 'increments\.')" -eq 1 ]
+}
+
+@test "full disk while the metadata snapshot is written (by its compression thread): the session fails, regress undoes it, the next backup goes on" {
+	mkdir "$T/small"
+	mount -t tmpfs -o size=64m tmpfs "$T/small"
+	MOUNTS="$T/small"
+	# 20000 empty files with random 120-character names: no data, a
+	# metadata snapshot of about 1.5 MB that gzip cannot shrink much
+	mkdir "$T/src/many"
+	python3 -c 'import os, secrets, sys
+for _ in range(20000):
+    open(os.path.join(sys.argv[1], secrets.token_hex(60)), "w").close()' "$T/src/many"
+	cb --current-time 1700000000 backup "$T/src" "$T/small/repo"
+	rm -rf "$T/state0" && cp -a "$T/src" "$T/state0"
+	# one change; the next snapshot needs as much again, 500 KB are left
+	echo changed >"$T/src/a"
+	local used
+	used=$(df -k --output=used "$T/small" | tail -1)
+	mount -o remount,size=$((used + 500))k "$T/small"
+	run cb --current-time 1700000100 backup "$T/src" "$T/small/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"writing metadata: No space left on device"* ]]
+	[[ "$output" == *"unfinished session"* ]]
+	[ "$(ls "$T/small/repo/rdiff-backup-data" | grep -c current_mirror)" -eq 2 ]
+	# what waited for a flush leaves no temporary (a full disk gets its
+	# space back at once); the empty increments directory holds one
+	# empty temporary of the session: rdiff-backup takes an empty one for
+	# a new repository, and would neither regress nor back up
+	find "$T/small/repo" -name 'rdiff-backup.tmp.*' >&2
+	[ -z "$(find "$T/small/repo" -path '*/rdiff-backup-data/increments' -prune -o -name 'rdiff-backup.tmp.*' -print)" ]
+	run ls -A "$T/small/repo/rdiff-backup-data/increments"
+	[[ "$output" == "rdiff-backup.tmp.i"*".2023-11-14T22:15:00Z.missing" ]]
+	# rdiff-backup undoes it on a copy, capback in place: both the first
+	# session again, bit for bit, with no temporary left
+	cp -a "$T/small/repo" "$T/copy"
+	run rdiff-backup regress "$T/copy"
+	echo "$output"
+	[ "$status" -eq 0 ] || [ "$status" -eq 2 ]
+	[[ "$output" == *"Previous backup seems to have failed, regressing"* ]]
+	run cb regress "$T/small/repo"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	for r in "$T/small/repo" "$T/copy"; do
+		[ "$(ls "$r/rdiff-backup-data" | grep -c current_mirror)" -eq 1 ]
+		[ -z "$(find "$r" -name 'rdiff-backup.tmp.*')" ]
+		run cb verify --all "$r"
+		[ "$status" -eq 0 ]
+		rm -rf "$T/out"
+		cb restore "$r" "$T/out"
+		assert_same_tree "$T/state0" "$T/out"
+	done
+	# with room again the next backup takes the change
+	mount -o remount,size=64m "$T/small"
+	cb --current-time 1700000200 backup "$T/src" "$T/small/repo"
+	run cb verify --all "$T/small/repo"
+	[ "$status" -eq 0 ]
+	rm -rf "$T/out"
+	cb restore "$T/small/repo" "$T/out"
+	assert_same_tree "$T/src" "$T/out"
 }
 
 @test "a session time not after the current mirror is refused" {

@@ -158,3 +158,32 @@ evil() {
 		cmp "$T/src/$f" "$T/out/$f"
 	done
 }
+
+@test "a repository side that ends with no word of why: the CLI says so, never a silent exit 1 (review)" {
+	mkdir -p "$T/src" "$T/libexec"
+	echo a >"$T/src/a"
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	ln -s "$CAPBACK_BUILD/capback-reader" "$T/libexec/capback-reader"
+	ln -s "$CAPBACK_BUILD/capback-restorer" "$T/libexec/capback-restorer"
+	# says hello, then ends well without a word
+	cat >"$T/libexec/capback-writer" <<EOS
+#!/bin/sh
+exec python3 -c 'import sys; sys.path.insert(0, sys.argv[1])
+from cbwire import HELLO, ROLE_REPO_SOURCE, frame, hello
+sys.stdout.buffer.write(frame(HELLO, hello(ROLE_REPO_SOURCE)))' "$LIB"
+EOS
+	chmod 0755 "$T/libexec/capback-writer"
+	run env CAPBACK_LIBEXEC="$T/libexec" "$CAPBACK_BUILD/capback" restore "$T/repo" "$T/out"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"the repository side ended without sending the session, and without saying why"* ]]
+	# killed by a signal (here SIGTERM, from outside): named
+	cat >"$T/libexec/capback-writer" <<EOS
+#!/bin/sh
+kill -TERM \$\$
+EOS
+	run env CAPBACK_LIBEXEC="$T/libexec" "$CAPBACK_BUILD/capback" restore "$T/repo" "$T/out2"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"capback-writer was killed by signal 15"* ]]
+}

@@ -308,8 +308,8 @@ plant() {
 	echo "$output"
 	[[ "$output" == *"exit 0"* ]]
 	record "$T/fd" a | grep -qx "  SHA1Digest $(printf abcd | sha1sum | cut -d' ' -f1)"
-	! record "$T/fd" b | grep -q SHA1Digest
-	! metadata "$T/fd" | grep -q 000102030405060708090a0b0c0d0e0f10111213
+	! record "$T/fd" b | grep -q SHA1Digest || false
+	! metadata "$T/fd" | grep -q 000102030405060708090a0b0c0d0e0f10111213 || false
 	run "$CAPBACK_BUILD/capback" verify "$T/fd"
 	[ "$status" -eq 0 ]
 }

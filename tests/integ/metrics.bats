@@ -68,13 +68,17 @@ value() {
 	[ "$(value capback_host_drill_ratio '{host="beta"}')" = 1 ]
 	[ "$(value capback_run_failed_hosts '')" = 0 ]
 	[ "$(value capback_run_hosts '')" = 2 ]
+	# the run's duration as the report has it, a fraction of a second
+	# here (whole seconds made it 0)
+	python3 -c 'import sys; v = float(sys.argv[1]); assert 0 < v < 60, v' \
+	    "$(value capback_host_last_run_duration_seconds '{host="alpha"}')"
 	ok=$(value capback_host_last_success_timestamp_seconds '{host="alpha"}')
 	[ "$ok" -ge "$before" ] && [ "$ok" -le "$(date +%s)" ]
 	proven=$(value capback_host_oldest_proven_timestamp_seconds '{host="beta"}')
 	[ "$proven" -ge $((before - 1)) ]
 	# every host line carries only the host label; no _total on gauges
-	! grep -v '^#' "$f" | grep -v '^capback_run_' | grep -vq '{host="[a-z]*"} '
-	! grep -q '_total' "$f"
+	! grep -v '^#' "$f" | grep -v '^capback_run_' | grep -vq '{host="[a-z]*"} ' || false
+	! grep -q '_total' "$f" || false
 	# no temporary is left beside it
 	[ "$(ls "$T/server/textfile")" = capback.prom ]
 }

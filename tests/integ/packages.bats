@@ -78,8 +78,8 @@ walkthrough() {
 		grep -qx "$f" "$T/server"
 	done
 	grep -qx ./usr/libexec/capback/capback-reader "$T/agent"
-	! grep -q capback-reader "$T/server"
-	! grep -q '^./usr/bin/capback-' "$T/server" "$T/agent"
+	! grep -q capback-reader "$T/server" || false
+	! grep -q '^./usr/bin/capback-' "$T/server" "$T/agent" || false
 	# the unit runs the installed CLI as the account setup makes
 	dpkg --fsys-tarfile "$D/capback_${V}_amd64.deb" |
 	    tar -xO ./lib/systemd/system/capback-run.service >"$T/unit"
@@ -164,7 +164,7 @@ walkthrough() {
 	[[ "$output" == *"reading /etc/shadow: ok"* ]]
 	[ "$(stat -c %U:%a /etc/capback/ssh/capback-host.reader)" = "root:644" ]
 	id -nG capback-host | grep -qw capback-reader
-	! id -nG capback | grep -qw capback-reader
+	! id -nG capback | grep -qw capback-reader || false
 	# the two hosts: loopback sshds that read the system's drop-ins
 	P1=$((20000 + RANDOM % 20000))
 	P2=$((P1 + 1))
@@ -222,13 +222,13 @@ walkthrough() {
 	pkill -u capback-host 2>/dev/null || true
 	dpkg -L capback capback-agent | grep -v '/$' >"$T/files"
 	dpkg --purge capback-agent capback
-	! dpkg -s capback 2>/dev/null | grep -q installed
+	! dpkg -s capback 2>/dev/null | grep -q installed || false
 	while read -r f; do
 		[ -d "$f" ] || [ ! -e "$f" ] || { echo "left: $f"; false; }
 	done <"$T/files"
 	[ ! -e /usr/libexec/capback ]
-	! getent group capback-reader
-	! dpkg-statoverride --list | grep -q capback
+	! getent group capback-reader || false
+	! dpkg-statoverride --list | grep -q capback || false
 	[ ! -e /etc/capback ]
 	[ ! -e /etc/ssh/sshd_config.d/capback-capback-host.conf ]
 	/usr/sbin/sshd -t

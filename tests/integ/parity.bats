@@ -45,6 +45,9 @@ for r in ("reader", "writer", "restorer"):
     assert d["exec"]["roles"][r]["runnable"] is True
 assert isinstance(d["features"]["landlock_abi"], int) or d["features"]["landlock_abi"] is None
 assert d["system"]["fs_encoding"] == "utf-8"
+# the whole command line, as rdiff-backup's info shows it
+assert d["exec"]["argv"][1:] == ["--api-version", "200", "info"], d["exec"]["argv"]
+assert d["exec"]["argv"][0].endswith("capback"), d["exec"]["argv"]
 EOF
 	python3 "$T/check.py" "$CAPBACK_BUILD" "$T/info.yaml"
 	# rdiff-backup's own has the same top-level shape
@@ -180,6 +183,60 @@ PYEOF
 	rdiff-backup --api-version 201 list increments "$T/repo" >/dev/null
 }
 
+@test "the session statistics' figures are rdiff-backup's on the same history: directories that took part count as changed, the root of a first backup too" {
+	mkdir -p "$T/src/a/b/c" "$T/src/d" "$T/src/e/sub" "$T/src/z"
+	echo 1 >"$T/src/a/b/c/f"
+	echo 22 >"$T/src/d/g"
+	echo 333 >"$T/src/top"
+	echo 4444 >"$T/src/e/h"
+	echo 55555 >"$T/src/e/sub/x"
+	figures() { # the figures of a --print-statistics block, no times
+		grep -E '^(Source|Mirror|New|Deleted|Changed|Errors|IncrementFiles)' |
+		    sed -E 's/ \(.*\)$//'
+	}
+	both() { # both tools back up the same source at time $1
+		find "$T/src" -exec touch -h -d @1600000000 {} +
+		cb --current-time "$1" backup --print-statistics "$T/src" "$T/repo" >"$T/cbfull.$1"
+		figures <"$T/cbfull.$1" >"$T/cb.$1"
+		# the total as rdiff-backup sums it, increments included
+		# (IncrementFileSize itself differs: capback's compress better)
+		python3 -c 'import re, sys
+f = dict(re.findall(r"^(\w+) (-?\d+)", open(sys.argv[1]).read(), re.M))
+g = lambda k: int(f[k])
+want = (g("NewFileSize") + g("ChangedSourceSize") + g("IncrementFileSize")
+        - g("DeletedFileSize") - g("ChangedMirrorSize"))
+assert g("TotalDestinationSizeChange") == want, (f, want)' "$T/cbfull.$1"
+		rdiff-backup --current-time "$1" backup --print-statistics \
+		    "$T/src" "$T/rrepo" | figures >"$T/rb.$1"
+		echo "== $1"
+		paste "$T/rb.$1" "$T/cb.$1"
+		diff "$T/rb.$1" "$T/cb.$1"
+	}
+	both 1700000000
+	# a change deep down; a deletion; a new file; a directory's mode;
+	# an empty directory removed
+	echo 1111111 >"$T/src/a/b/c/f"
+	rm "$T/src/d/g"
+	echo new >"$T/src/e/new"
+	chmod 700 "$T/src/e/sub"
+	rmdir "$T/src/z"
+	both 1700000100
+	# a whole tree deleted, a new tree made, a file at the top changed
+	rm -rf "$T/src/e"
+	mkdir -p "$T/src/d/deep/new" "$T/src/a/sub/deeper"
+	echo deep >"$T/src/d/deep/new/file"
+	echo 3 >"$T/src/top"
+	echo x >"$T/src/a/sub/deeper/y"
+	both 1700000200
+	# a directory become a file, another a symlink (a review found both
+	# counted as deleted and new)
+	rm -rf "$T/src/a/sub" "$T/src/d/deep"
+	echo now-a-file >"$T/src/a/sub"
+	ln -s top "$T/src/d/deep"
+	both 1700000300
+	grep -qx 'MirrorFiles 1' "$T/cb.1700000000"
+}
+
 @test "times in messages are for people: ISO 8601 with the zone, not epoch seconds" {
 	mkdir -p "$T/src"
 	echo a >"$T/src/a"
@@ -210,12 +267,53 @@ PYEOF
 	grep -qx 'capback: deleted: d/b' <<<"$output"
 	grep -qx 'capback: new: c' <<<"$output"
 	grep -q 'capback: 4 files, 1 new, 1 changed, 1 deleted, 0 errors' <<<"$output"
-	! grep -q 'unchanged' <<<"$output"
+	! grep -q 'unchanged' <<<"$output" || false
 	run cb -v 5 --current-time 1700000200 backup "$T/src" "$T/repo"
 	echo "$output"
 	grep -q '^capback: running capback-reader -v 5 ' <<<"$output"
 	grep -q '^capback: running capback-writer -v 5 ' <<<"$output"
 	grep -qx 'capback: unchanged: c' <<<"$output"
+}
+
+@test "restore: -v 4 names each path, an older session by its ISO time; a path in no session is one error line (new-user walk-through)" {
+	mkdir -p "$T/src/d"
+	echo a >"$T/src/a"
+	echo b >"$T/src/d/b"
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	echo c >"$T/src/c"
+	cb --current-time 1700000100 backup "$T/src" "$T/repo"
+	run cb -v 4 restore --at 1700000000 "$T/repo" "$T/out"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"restoring the session of 2023-11-14T22:13:20Z"* ]]
+	[[ "$output" != *1700000000* ]]
+	for p in . a d d/b; do
+		grep -qx "capback: restoring: $p" <<<"$output"
+	done
+	refute grep -q "restoring: c" <<<"$output"
+	run cb restore "$T/repo" "$T/out2"
+	[ -z "$output" ]
+	run cb restore --at 1700000000 "$T/repo/c" "$T/out3"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'c' is not in the session of 2023-11-14T22:13:20Z"* ]]
+	[[ "$output" != *"end of stream"* ]]
+	[ "$(printf '%s\n' "$output" | wc -l)" -eq 1 ]
+}
+
+@test "one of a thing is singular: file, byte, error (new-user walk-through)" {
+	mkdir -p "$T/empty" "$T/src"
+	run cb -v 4 --current-time 1700000000 backup "$T/empty" "$T/repo0"
+	grep -qx 'capback: 1 file, 1 new, 0 changed, 0 deleted, 0 errors' <<<"$output"
+	printf x >"$T/src/x"
+	run cb -v 4 --current-time 1700000000 backup "$T/src" "$T/repo"
+	echo "$output"
+	[[ "$output" == *"transferred 1 file whole (1 byte) and"* ]]
+	run cb verify "$T/repo"
+	[ "$output" = "All 1 file verified successfully" ]
+	run cb versions "$T/repo/x"
+	echo "$output"
+	[[ "$output" == *"  1 byte  sha1 "* ]]
 }
 
 @test "calculate prints what rdiff-backup's calculate prints, for either tool's statistics" {
@@ -246,6 +344,30 @@ PYEOF
 	head -c 10000 /dev/zero | tr '\0' 7 | sed 's/^/SourceFiles /' >"$T/bad.data"
 	run cb calculate "$T/bad.data"
 	[ "$status" -eq 1 ]
+	# what rdiff-backup refuses too (with a traceback): a line that is
+	# not a key and a value, a key it does not know; an empty average
+	# printed as if all were well was the walk-through's finding
+	for bad in 'junk' 'Foo 1' 'SourceFiles'; do
+		printf 'SourceFiles 3\n%s\n' "$bad" >"$T/bad.data"
+		run rdiff-backup calculate "$T/bad.data"
+		[ "$status" -ne 0 ]
+		run cb calculate "$T/bad.data"
+		echo "$output"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"$T/bad.data, line 2: "* ]]
+	done
+	seq 1 300 | sed 's/^/SourceFiles /' >"$T/bad.data"
+	run cb calculate "$T/bad.data"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"more than 256 lines"* ]]
+	# not a file: refused, never read as an empty one (review)
+	mkfifo "$T/fifo"
+	for bad in "$T" /dev/zero "$T/fifo"; do
+		run timeout 10 "$CAPBACK_BUILD/capback" calculate "$bad"
+		echo "$output"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"$bad is not a regular file"* ]]
+	done
 }
 
 @test "--create-full-path makes the missing directories above a repository or a restore target, never through a symlink" {
@@ -253,7 +375,7 @@ PYEOF
 	echo a >"$T/src/a"
 	run cb backup "$T/src" "$T/x/y/repo"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"its parent directory does not exist"* ]]
+	[[ "$output" == *"its parent directory does not exist (on this machine, backup --create-full-path makes it)"* ]]
 	cb backup --create-full-path "$T/src" "$T/x/y/repo"
 	[ "$(stat -c %a "$T/x/y")" = 700 ]
 	cb restore --create-full-path "$T/x/y/repo" "$T/r/s/t"
@@ -284,7 +406,7 @@ PYEOF
 	for f in "$T"/repo/rdiff-backup-data/session_statistics.*; do
 		case $f in *2023-11-14T22:13:20Z*) continue ;; esac
 		cat "$f"
-		grep -qx 'ChangedFiles 1' "$f"
+		grep -qx 'ChangedFiles 2' "$f" # a, and the root as it holds a
 		grep -Eqx 'ChangedSourceSize 1[56] \(1[56] bytes\)' "$f"
 		grep -Eqx 'ChangedMirrorSize 1[05] \(1[05] bytes\)' "$f"
 	done

@@ -56,7 +56,7 @@ teardown() {
 	script -qec "$CAPBACK_BUILD/capback restore --no-progress $T/repo $T/r3" /dev/null >"$T/out"
 	[ ! -s "$T/out" ]
 	script -qec "$CAPBACK_BUILD/capback verify --no-progress $T/repo" /dev/null >"$T/out"
-	! grep -q $'\033' "$T/out"
+	! grep -q $'\033' "$T/out" || false
 }
 
 @test "drill: restore's progress line for each session on a terminal; none in a pipe, with --no-progress or --json" {
@@ -72,7 +72,7 @@ teardown() {
 	cb drill --all --progress "$T/repo" 2>"$T/err" >/dev/null
 	grep -q ' restored (' "$T/err"
 	script -qec "$CAPBACK_BUILD/capback drill --all --no-progress $T/repo" /dev/null >"$T/out"
-	! grep -q $'\033' "$T/out"
+	! grep -q $'\033' "$T/out" || false
 	script -qec "$CAPBACK_BUILD/capback drill --all --json $T/repo" /dev/null >"$T/out"
-	! grep -q $'\033' "$T/out"
+	! grep -q $'\033' "$T/out" || false
 }

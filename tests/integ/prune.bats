@@ -120,6 +120,9 @@ repo_files() {
 	[ "$(repo_files "$T/repo")" = "$before" ]
 	run cb remove increments --older-than 2000-01-01 "$T/repo"
 	[ "$status" -eq 2 ]
+	# the time it stood for, as people read it (the input beside it)
+	[[ "$output" == *"no increments older than 2000-01-01T00:00:00Z (2000-01-01) found"* ]] ||
+	    [[ "$output" == *"no increments older than 2000-01-01T"*" (2000-01-01) found"* ]]
 }
 
 @test "never removes the newest backup; an empty increments tree goes" {

@@ -492,3 +492,32 @@ PY
 	[ "$status" -eq 0 ]
 	[[ "$output" != *HOST2* ]]
 }
+
+@test "pull: the host's reader sends each file's SHA-1 (digests at the source); the server records it and checks the share asked" {
+	head -c 2000000 /dev/urandom >"$T/target/data/big"
+	run as_server -v 4 --remote-schema "$SSHCMD {h}" --current-time 1700000000 \
+	    backup --check-received 1 "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"digests from the source: 4 files, 4 of them checked"* ]]
+	for f in big private/secret; do
+		record "$T/server/repo" "$f" |
+		    grep -qx "  SHA1Digest $(sha1sum <"$T/target/data/$f" | cut -d' ' -f1)"
+	done
+	# none checked: the recorded digests are still the host's
+	echo more >>"$T/target/data/big"
+	run as_server -v 4 --remote-schema "$SSHCMD {h}" --current-time 1700000100 \
+	    backup --check-received 0 --whole-file "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"digests from the source: 1 file, 0 of them checked"* ]]
+	record "$T/server/repo" big |
+	    grep -qx "  SHA1Digest $(sha1sum <"$T/target/data/big" | cut -d' ' -f1)"
+	run cb verify "$T/server/repo"
+	[ "$status" -eq 0 ]
+	# asked to hash on the server, it does
+	run as_server -v 4 --remote-schema "$SSHCMD {h}" --current-time 1700000200 \
+	    backup --digests-at server "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"digests from the source"* ]]
+}

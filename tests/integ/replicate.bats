@@ -700,13 +700,25 @@ EOF
 	[[ "$output" == *"(2 of 2)"* ]]
 	[ "$(cb --parsable-output list increments "$T/vault" | wc -l)" -eq 4 ]
 	# a copy stopped as run's timeout stops it: the next one undoes it
+	# (20 MB to copy, and its writer stopped before the check: CI once
+	# saw the small session end within one poll)
+	head -c 20000000 /dev/urandom >"$T/src/big6"
 	sessions 6 6
-	"$CAPBACK_BUILD/capback" replicate "$T/prim" "$T/vault" >/dev/null 2>&1 &
+	"$CAPBACK_BUILD/capback" replicate "$T/prim" "$T/vault" >"$T/rep.out" 2>&1 &
 	pid=$!
-	for _ in $(seq 2000); do
+	# (up to a minute: a loaded machine starts the copy late; CI once
+	# timed out a poll of 2000 short sleeps)
+	end=$(($(date +%s) + 60))
+	while [ "$(date +%s)" -lt "$end" ] && kill -0 "$pid" 2>/dev/null; do
 		[ "$(ls "$T/vault/rdiff-backup-data" | grep -c '^current_mirror\.')" -ge 2 ] && break
-		sleep 0.002
+		sleep 0.01
 	done
+	pkill -STOP -f "capback-writer.*backup $T/vault" || true
+	if [ "$(ls "$T/vault/rdiff-backup-data" | grep -c '^current_mirror\.')" -ne 2 ]; then
+		echo "the copy was not caught in its session:" >&2
+		cat "$T/rep.out" >&2
+		return 1
+	fi
 	kill -TERM "$pid"
 	pkill -KILL -f "capback-writer.*backup $T/vault" || true
 	wait "$pid" || true
@@ -753,7 +765,7 @@ EOF
 		pgrep -u "$VLT" -x capback-writer >/dev/null || break
 		sleep 0.1
 	done
-	! pgrep -u "$VLT" -x capback-writer
+	! pgrep -u "$VLT" -x capback-writer || false
 	run cb --wait=0 list increments "$T/vault"
 	[ "$status" -eq 0 ]
 	[ "$(cb --parsable-output list increments "$T/vault" | wc -l)" -eq 2 ]
@@ -770,7 +782,7 @@ EOF
 	    "capback-writer --at 1700000000 -- replica-source $T/prim" >/dev/null 2>&1 &
 	silent=$!
 	sleep 4
-	! pgrep -u "$PRIM" -x capback-writer
+	! pgrep -u "$PRIM" -x capback-writer || false
 	chown -R root "$T/prim"
 	run cb --wait=0 --current-time 1700000500 backup "$T/src" "$T/prim"
 	echo "$output"

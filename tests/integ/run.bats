@@ -255,7 +255,7 @@ assert d["state_dir"].endswith("/state/hosts") and d["reason"] == "Permission de
 	printf '[global]\nparalel = 2\n[host a]\nsource = /x\nrepository = /y\n' >"$T/bad.conf"
 	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"bad.conf, line 2: no key 'paralel' in [global] (it takes parallel, state-dir,"* ]]
+	[[ "$output" == *"bad.conf, line 2: no key 'paralel' in [global] (it takes parallel, shard, jitter, state-dir,"* ]]
 	printf '[host a]\nsource = /x\n' >"$T/bad.conf"
 	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
 	[[ "$output" == *"[host a] needs source (a backup) or replicate-from (a vault's copy), one of them, and repository"* ]]
@@ -327,8 +327,9 @@ assert d["state_dir"].endswith("/state/hosts") and d["reason"] == "Permission de
 	run run_as "$SERVER" env HOME="$T/server" script -qec "$CAPBACK_BUILD/capback run $T/server/capback.conf" /dev/null
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"backups 0/2 hosts, 0 files, 0 B new or changed, 0 B/s"* ]]
-	[[ "$output" == *"retention and drills"* ]]
+	[[ "$output" == *"backups 0/2 hosts, drills 0, 0 files, 0 B new or changed, 0 B/s"* ]]
+	[[ "$output" == *"backups 2/2 hosts, drills "* ]]
+	[[ "$output" == *" (drill)"* ]]
 	[[ "$output" == *"alpha            OK in"* ]]
 	# no terminal: nothing on stdout or stderr when all is well
 	sleep 1

@@ -38,6 +38,38 @@ inodes() { # inode and mtime of every regular mirror file
 	[ -z "$(ls "$T/repo/rdiff-backup-data" | grep '^increments\.')" ]
 }
 
+@test "an unchanged session's metadata snapshot is the previous one's bytes, not compressed again; one change makes a new one; both tools read every session" {
+	local d="$T/repo/rdiff-backup-data"
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	cp "$d/mirror_metadata.2023-11-14T22:13:20Z.snapshot.gz" "$T/snap0"
+	cb --current-time 1700000100 backup "$T/src" "$T/repo"
+	# the same file under the new name (its old name became the diff)
+	cmp "$T/snap0" "$d/mirror_metadata.2023-11-14T22:15:00Z.snapshot.gz"
+	[ ! -s "$d/mirror_metadata.2023-11-14T22:13:20Z.diff" ]
+	# a file changed: a snapshot of its own, compressed anew
+	rm -rf "$T/state1" && cp -a "$T/src" "$T/state1"
+	echo changed >>"$T/src/plain"
+	cb --current-time 1700000200 backup "$T/src" "$T/repo"
+	run cmp -s "$T/snap0" "$d/mirror_metadata.2023-11-14T22:16:40Z.snapshot.gz"
+	[ "$status" -ne 0 ]
+	cb --current-time 1700000300 backup "$T/src" "$T/repo"
+	run cb verify --all "$T/repo"
+	[ "$status" -eq 0 ]
+	rdiff-backup --terminal-verbosity 1 verify "$T/repo"
+	for t in 1700000000 1700000100; do
+		rm -rf "$T/r" "$T/rb"
+		cb restore --at $t "$T/repo" "$T/r"
+		assert_same_tree "$T/state1" "$T/r"
+		rdiff-backup --terminal-verbosity 1 restore --at $t "$T/repo" "$T/rb"
+		assert_same_tree "$T/state1" "$T/rb"
+	done
+	for t in 1700000200 1700000300; do
+		rm -rf "$T/r"
+		cb restore --at $t "$T/repo" "$T/r"
+		assert_same_tree "$T/src" "$T/r"
+	done
+}
+
 @test "every kind of change reaches the mirror and restores exactly" {
 	cb --current-time 1700000000 backup "$T/src" "$T/repo"
 	s="$T/src"
@@ -255,4 +287,25 @@ inodes() { # inode and mtime of every regular mirror file
 	[ "$status" -eq 0 ]
 	[ ! -s "$T/repo/rdiff-backup-data/extended_attributes.2023-11-14T22:13:20Z.snapshot" ]
 	[ ! -s "$T/repo/rdiff-backup-data/access_control_lists.2023-11-14T22:13:20Z.snapshot" ]
+}
+
+@test "an attribute change of a file after a directory's subtree gives its own directory a .dir increment, not that one: the same increments as rdiff-backup's" {
+	command -v rdiff-backup >/dev/null || skip "rdiff-backup not installed"
+	rm -rf "$T/src" && mkdir -p "$T/src/a/deep" "$T/src/c"
+	echo x >"$T/src/a/deep/x"
+	echo b >"$T/src/b"
+	echo d >"$T/src/c/d"
+	echo e >"$T/src/e"
+	touch -d @1600000000 "$T/src/a/deep" "$T/src/a" "$T/src/c" "$T/src"
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	rdiff-backup --current-time 1700000000 backup "$T/src" "$T/rrepo" >/dev/null
+	# attributes only: b comes after a's subtree, c/d after b
+	chmod 600 "$T/src/b" "$T/src/c/d"
+	touch -d @1600000000 "$T/src/c" "$T/src"
+	cb --current-time 1700000100 backup "$T/src" "$T/repo"
+	rdiff-backup --current-time 1700000100 backup "$T/src" "$T/rrepo" >/dev/null
+	incs() { (cd "$1/rdiff-backup-data" && find increments* -name '*.dir' | sort); }
+	diff <(incs "$T/rrepo") <(incs "$T/repo")
+	[ ! -e "$T/repo/rdiff-backup-data/increments/a.2023-11-14T22:13:20Z.dir" ]
+	[ -e "$T/repo/rdiff-backup-data/increments/c.2023-11-14T22:13:20Z.dir" ]
 }

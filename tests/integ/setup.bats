@@ -220,7 +220,7 @@ apply_server() {
 	echo "$output"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"$U has a password: it is a person's account"* ]]
-	! id -nG "$U" | grep -qw "$G"
+	! id -nG "$U" | grep -qw "$G" || false
 	[ ! -e "$DROPIN" ]
 	userdel "$U"
 	# the backup server's own account may not also read every file
@@ -234,7 +234,7 @@ apply_server() {
 		echo "$output"
 		[ "$status" -eq 1 ]
 		[[ "$output" == *"$U is the backup server's account here"* ]]
-		! id -nG "$U" | grep -qw "$G"
+		! id -nG "$U" | grep -qw "$G" || false
 	fi
 	# paths: absolute and normal only (install -d would re-own ".")
 	run "$T/bin/capback" setup --role server --config capback.conf

@@ -30,9 +30,12 @@ def u64(*v):
     return b"".join(struct.pack(">Q", x) for x in v)
 
 
-def hello(role, version=VERSION, software=b"evil test peer"):
+HELLO_DIGESTS = 1
+
+
+def hello(role, version=VERSION, software=b"evil test peer", flags=0):
     """A HELLO frame's payload for ${role}."""
-    return struct.pack(">IHBI", MAGIC, version, role, 0) + blob(software)
+    return struct.pack(">IHBI", MAGIC, version, role, flags) + blob(software)
 
 
 def report(p, role, timeout):

@@ -22,6 +22,20 @@ Scenarios (N: how many entries the flood sends):
   hole-huge    a FILE declaring 2^63 + 1 TiB, then a HOLE of 1 TiB
   forged-digest  "a" and "b", one hard-link group, each entry with a
                digest the reader made up; "a"'s content is sent
+  lying-digest   digests at the source (HELLO_DIGESTS): "a" (abcd) and
+               "b" (efgh) sent with the SHA-1 of other bytes (the link or
+               a liar), "c" (ijkl) with its own
+  unasked-digest  a digest in FILE_END although HELLO did not offer it
+  missing-digest  HELLO offers digests, FILE_END of "a" has none
+  old-reader     no HELLO_DIGESTS, FILE_END without digests: "a" (abcd)
+  lie-first      digests at the source: "a" (abcd) sent with the SHA-1 of
+               ABCD, then N files f0000.. ("x<i>"), honest
+  change-die     "a" (zzzz, a later mtime) and the N files ("y<i>")
+               changed, honest; then a frame of an unknown type: the
+               writer dies with the session unfinished
+  same-digest    digests at the source: "a" (wxyz) sent with the SHA-1
+               of abcd, "a"'s content in the previous session ("no
+               change": no increment would be kept of it)
 
 Prints the writer's stderr, "exit N" and "maxrss KB" (the writer's peak
 resident set, from getrusage of the children), for the test to judge.
@@ -34,14 +48,15 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cbwire import (DATA, ENTRIES_END, ENTRY, FILE, FILE_END,  # noqa
-                    HELLO, HOLE, ROLE_READER, blob, frame, hello, report,
-                    u64)
+                    HELLO, HELLO_DIGESTS, HOLE, ROLE_READER, blob, frame,
+                    hello, report, u64)
+import hashlib
 
 REG, DIR = 1, 2
 
 
 def entry(path, typ, perms=0o644, size=0, xattrs=(), acl=(), nlink=1,
-          inode=0, sha1=None):
+          inode=0, sha1=None, mtime=1690000000):
     """An ENTRY payload (docs/protocol.md), reader direction."""
     x = struct.pack(">I", len(xattrs))
     for name, value in xattrs:
@@ -51,7 +66,7 @@ def entry(path, typ, perms=0o644, size=0, xattrs=(), acl=(), nlink=1,
         a += struct.pack(">BBB", 0, tag, 7) + blob(qual)
     return (blob(path) + struct.pack(">BIII", typ, perms, 0, 0) +
             blob(b"") + blob(b"") +
-            struct.pack(">QQQQQB", 1690000000, size, nlink, inode, 1,
+            struct.pack(">QQQQQB", mtime, size, nlink, inode, 1,
                         sha1 is not None) + (sha1 or b"") +
             blob(b"") + struct.pack(">BII", 0, 0, 0) + x + a +
             struct.pack(">II", 0, 0) + blob(b""))
@@ -111,6 +126,48 @@ def frames(name, n):
         yield frame(ENTRY, entry(b"b", REG, size=4, nlink=2, inode=7,
                                  sha1=forged))
         return
+    if name in ("lying-digest", "unasked-digest", "missing-digest",
+                "old-reader"):
+        yield root
+        files = [(b"a", b"abcd"), (b"b", b"efgh"), (b"c", b"ijkl")]
+        if name != "lying-digest":
+            files = files[:1]
+        for seq, (path, data) in enumerate(files, 2):
+            yield frame(ENTRY, entry(path, REG, size=4))
+            yield frame(FILE, u64(seq, 4))
+            yield frame(DATA, data)
+            said = data if path == b"c" else data.upper()
+            end = struct.pack(">IQ", 0, 0)
+            if name in ("lying-digest", "unasked-digest"):
+                end += hashlib.sha1(said).digest()
+            yield frame(FILE_END, end)
+        return
+    if name in ("lie-first", "change-die"):
+        first = name == "lie-first"
+        files = [(b"a", b"abcd" if first else b"zzzz", b"ABCD" if first
+                  else None)]
+        files += [(b"f%04d" % i, (b"x%d" if first else b"y%d") % i, None)
+                  for i in range(n)]
+        yield root
+        for seq, (path, data, said) in enumerate(files, 2):
+            yield frame(ENTRY, entry(path, REG, size=len(data),
+                                     mtime=1690000000 if first
+                                     else 1690000100))
+            yield frame(FILE, u64(seq, len(data)))
+            yield frame(DATA, data)
+            yield frame(FILE_END, struct.pack(">IQ", 0, 0) +
+                        hashlib.sha1(said or data).digest())
+        if not first:
+            yield frame(77, b"x")  # an unknown type: the writer dies
+        return
+    if name == "same-digest":
+        yield root
+        yield frame(ENTRY, entry(b"a", REG, size=4))
+        yield frame(FILE, u64(2, 4))
+        yield frame(DATA, b"wxyz")
+        yield frame(FILE_END, struct.pack(">IQ", 0, 0) +
+                    hashlib.sha1(b"abcd").digest())
+        return
     if name == "xattr-entry":
         yield root
         yield frame(ENTRY, entry(b"b", REG, xattrs=big_xattrs(5, 60 * 1024)))
@@ -123,6 +180,13 @@ def frames(name, n):
     raise SystemExit("unknown scenario " + name)
 
 
+def hello_flags(name):
+    """HELLO_DIGESTS offered by the scenarios that send digests."""
+    return HELLO_DIGESTS if name in ("lying-digest", "missing-digest",
+                                     "same-digest", "lie-first",
+                                     "change-die") else 0
+
+
 def stdio(name, n):
     """Flood the writer on our stdout; what it says is read and dropped
     until it ends (leaving first would end its session on a broken pipe
@@ -131,7 +195,8 @@ def stdio(name, n):
     drain.start()
     out, count = sys.stdout.buffer, 0
     try:
-        out.write(frame(HELLO, hello(ROLE_READER, software=b"evilread")))
+        out.write(frame(HELLO, hello(ROLE_READER, software=b"evilread",
+                                     flags=hello_flags(name))))
         for f in frames(name, n):
             out.write(f)
             count += f[4] == ENTRY
@@ -158,7 +223,8 @@ def main():
     drain.start()
     count = 0
     try:
-        p.stdin.write(frame(HELLO, hello(ROLE_READER, software=b"evilread")))
+        p.stdin.write(frame(HELLO, hello(ROLE_READER, software=b"evilread",
+                                         flags=hello_flags(name))))
         for f in frames(name, n):
             p.stdin.write(f)
             count += f[4] == ENTRY
