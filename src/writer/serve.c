@@ -184,7 +184,7 @@ writer_serve_restore(struct repo *repo, const struct writer_opts *o)
 	size_t len;
 	uint8_t type;
 	uint32_t status;
-	int r;
+	int r, rc = 0;
 
 	frame_in_init(&in, 0, serve_max);
 	frame_out_init(&out, 1);
@@ -233,6 +233,19 @@ writer_serve_restore(struct repo *repo, const struct writer_opts *o)
 		msg_entry_clear(&e);
 	}
 	snapsrc_end(&src.ss, r);
+	/* a selection that left out all but the top is most likely a
+	 * mistake in it (rdiff-backup restores nothing, in silence) */
+	if (src.ss.sel != NULL && src.ss.count == 1 && src.ss.seen > 1) {
+		int whole = o->sublen == 1 && o->sub[0] == '.';
+		unsigned long long n = src.ss.seen - 1;
+
+		log_warn("the selection matched nothing beneath %s%s%s (%llu "
+			 "%s left out): only the top was restored",
+		    whole ? "the top" : "'",
+		    whole ? "" : log_quote(o->sub, o->sublen), whole ? "" : "'",
+		    n, n == 1 ? "entry" : "entries");
+		rc = 2;
+	}
 	{
 		uint8_t b[8];
 		int i;
@@ -252,5 +265,5 @@ writer_serve_restore(struct repo *repo, const struct writer_opts *o)
 	linkmap_free(links);
 	frame_in_release(&in);
 	frame_out_release(&out);
-	return 0;
+	return rc;
 }

@@ -181,6 +181,7 @@ snapsrc_next(struct snapsrc *s, struct meta_rec *r)
 		s->ndue = s->nextdue = 0;
 		if ((rc = next_raw(s, r)) != 0)
 			return rc;
+		s->seen++;
 		if (s->sel == NULL ||
 		    (s->sublen == 1 && s->sub[0] == '.' ?
 			    r->pathlen == 1 && r->path[0] == '.' :

@@ -283,6 +283,7 @@ struct snapsrc {
 	size_t sublen;
 	int past;	/* beyond the sub-tree */
 	uint64_t count; /* records returned */
+	uint64_t seen;	/* records read, returned or not */
 	/* selection (o->sel): the directories kept only if something
 	 * inside is (SEL_SCAN), not returned yet, outermost first; the
 	 * records due before the next one read; an excluded directory

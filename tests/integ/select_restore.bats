@@ -270,3 +270,28 @@ PYEOF
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"hold more than 16777216 bytes of extended attributes"* ]]
 }
+
+@test "restore: a selection that matches nothing below the top warns (exit 2) instead of restoring an empty directory in silence; an empty directory selected whole does not" {
+	run cb restore --include 'out/no-such-*' --exclude '**' repo out
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"the selection matched nothing beneath the top"*"16 entries left out"* ]]
+	[ -d out ] && [ -z "$(ls -A out)" ]
+	# a sub-tree the same
+	run cb restore --exclude 'out2/*.txt' --exclude 'out2/deep' repo/a/b out2
+	[ "$status" -eq 0 ]
+	[ -f out2/c.py ]
+	run cb restore --exclude '**.py' --exclude 'out3/deep' --exclude 'out3/d.txt' repo/a/b out3
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"matched nothing beneath 'a/b'"*"4 entries left out"* ]]
+	# an empty directory is no mistake of the selection
+	run cb restore --exclude '**.py' repo/empty out4
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"matched nothing"* ]]
+	# and rdiff-backup's restore with the first selection: nothing either
+	rdiff-backup --api-version 201 restore --include 'rb/no-such-*' \
+	    --exclude '**' repo rb >/dev/null 2>&1
+	[ ! -e rb ] || [ -z "$(ls -A rb)" ]
+}
