@@ -62,14 +62,12 @@ fatal(const char *fmt, ...)
 }
 
 /*
- * The length of the UTF-8 sequence at ${p} (${n} bytes left) if it is a
- * valid one of a character a terminal shows as such, else 0: not C1
- * controls (U+0080..U+009F, which some terminals obey), not the bidi
- * controls that reorder what follows (U+202A..U+202E, U+2066..U+2069),
- * no overlong forms, surrogates or values beyond U+10FFFF.
+ * The length of the valid UTF-8 sequence at ${p} (${n} bytes left, its
+ * character in *${cpp}), else 0: no overlong forms, surrogates or values
+ * beyond U+10FFFF.
  */
 static size_t
-utf8_shown(const unsigned char *p, size_t n)
+utf8_decode(const unsigned char *p, size_t n, unsigned long *cpp)
 {
 	size_t len, i;
 	unsigned long cp;
@@ -90,8 +88,26 @@ utf8_shown(const unsigned char *p, size_t n)
 		cp = cp << 6 | (p[i] & 0x3fu);
 	}
 	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0 ||
-	    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*cpp = cp;
+	return len;
+}
+
+/*
+ * utf8_decode's length if the character is one a terminal shows as such,
+ * else 0: not C1 controls (U+0080..U+009F, which some terminals obey), not
+ * the bidi controls that reorder what follows (U+202A..U+202E,
+ * U+2066..U+2069).
+ */
+static size_t
+utf8_shown(const unsigned char *p, size_t n)
+{
+	unsigned long cp;
+	size_t len = utf8_decode(p, n, &cp);
+
+	if (len == 0 || cp < 0xa0 || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069))
 		return 0;
 	return len;
 }
@@ -177,11 +193,13 @@ void
 log_json_str(FILE *f, const char *p, unsigned long len)
 {
 	const unsigned char *u = (const unsigned char *)p;
+	unsigned long cp;
 	size_t i = 0, k;
 
-	/* JSON's own escapes where it has them, so that a name with a
-	 * newline or a backslash reads back as itself; only bytes that are
-	 * not UTF-8 (or what log_name would not show) become \xNN text */
+	/* JSON's own escapes where it has them, so that every name reads
+	 * back as its bytes: the controls log_name would not show as \u
+	 * escapes of their characters, a byte that is not UTF-8 as the
+	 * surrogate U+DC00 + byte (as Python's surrogateescape reads it) */
 	fputc('"', f);
 	while (i < len) {
 		if (u[i] == '"' || u[i] == '\\') {
@@ -194,8 +212,12 @@ log_json_str(FILE *f, const char *p, unsigned long len)
 		else if ((k = utf8_shown(u + i, len - i)) > 0) {
 			fwrite(p + i, 1, k, f);
 			i += k;
+		} else if ((k = utf8_decode(u + i, len - i, &cp)) > 0) {
+			fprintf(f, "\\u%04lx",
+			    cp); /* C1, bidi: all < U+10000 */
+			i += k;
 		} else
-			fprintf(f, "\\\\x%02x", u[i++]);
+			fprintf(f, "\\udc%02x", u[i++]);
 	}
 	fputc('"', f);
 }

@@ -50,10 +50,11 @@ const char *log_name(const char *p, unsigned long len);
 const char *log_text(const char *p, unsigned long len);
 
 /*
- * log_json_str(f, p, len): ${p} as a JSON string on ${f}: '"', '\' and
- * control characters as JSON escapes (they read back as themselves),
- * UTF-8 as it is; a byte that is not UTF-8 (or a character log_name
- * would not show, such as a bidi control) as the text \xNN.
+ * log_json_str(f, p, len): ${p} as a JSON string on ${f} that reads back
+ * as its bytes: '"', '\', control characters and the characters log_name
+ * would not show (C1, bidi controls) as JSON escapes, other UTF-8 as it
+ * is, a byte that is not UTF-8 as the escape \udcNN (the lone surrogate
+ * U+DC00 + byte, as Python's surrogateescape decodes it).
  */
 void log_json_str(FILE *f, const char *p, unsigned long len);
 

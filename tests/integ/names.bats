@@ -151,3 +151,37 @@ SH
 	[ "$status" -eq 0 ]
 	[ "${lines[1]}" = f ]
 }
+
+@test "JSON gives back every name's bytes: a byte that is not UTF-8 as a surrogate escape (\\udcNN), C1 and bidi controls as \\u escapes, a name that is the text \\xff as itself" {
+	mkdir -p "$T/src"
+	# the byte 0xff; the four characters \xff; U+0085 (C1); U+202E
+	# (bidi); a newline; UTF-8 é
+	printf 1 >"$T/src/$(printf 'a\377b')"
+	printf 2 >"$T/src/$(printf 'a\\x''ffb')"
+	printf 3 >"$T/src/$(printf 'c\302\205d')"
+	printf 4 >"$T/src/$(printf 'e\342\200\256f')"
+	printf 5 >"$T/src/$(printf 'g\nh')"
+	printf 6 >"$T/src/$(printf '\303\251t\303\251')"
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	cb list files --json "$T/repo" >"$T/list.json"
+	# parsed back as Python reads file names (surrogateescape), every
+	# name is the source's, byte for byte
+	python3 - "$T/list.json" "$T/src" <<'PY'
+import json, os, sys
+got = json.load(open(sys.argv[1]))["paths"]
+got = sorted(os.fsencode(p) for p in got if p != ".")
+want = sorted(os.fsencode(n) for n in os.listdir(os.fsencode(sys.argv[2])))
+assert got == want, (got, want)
+PY
+	# the escapes as written: a surrogate for the byte, the literal
+	# backslash as JSON's, the controls as \u
+	grep -qF '"a\udcffb"' "$T/list.json"
+	grep -qF '"a\\xffb"' "$T/list.json"
+	grep -qF '"c\u0085d"' "$T/list.json"
+	grep -qF '"e\u202ef"' "$T/list.json"
+	# diff --json and versions --json write names the same way
+	printf 7 >"$T/src/$(printf 'a\377b')"
+	cb --current-time 1700000100 backup "$T/src" "$T/repo"
+	cb diff --json "$T/repo" | grep -qF 'a\udcffb'
+	cb versions --json "$T/repo/$(printf 'a\377b')" >/dev/null
+}
