@@ -242,9 +242,13 @@ inc_hold(int datafd, const char *ts, int if_empty, char *name, size_t cap)
 		errno = e;
 		return e ? -1 : 0;
 	}
+	/* a random name, as the session's temporaries (backup.c): no
+	 * fallback that could repeat one name forever on EEXIST */
 	do {
-		if (getrandom(&n, sizeof(n), 0) != sizeof(n))
-			n = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 24;
+		if (getrandom(&n, sizeof(n), 0) != sizeof(n)) {
+			f = -1;
+			break;
+		}
 		snprintf(name, cap, INC_TMP_PREFIX "%llu.%s.missing",
 		    (unsigned long long)(n & 0xffffffffffULL), ts);
 		f = openat(fd, name,
