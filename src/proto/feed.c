@@ -40,6 +40,7 @@ feed_max(uint8_t type)
 	case MSG_HELLO:
 	case MSG_WANT:
 	case MSG_WANT_DELTA:
+	case MSG_WANT_DIGEST:
 	case MSG_DATA:
 	case MSG_PROGRESS:
 	case MSG_DONE: return msg_max_payload(type);
@@ -52,7 +53,8 @@ struct pending {
 	uint64_t seq;
 	char *path;
 	int wanted;
-	uint8_t *sig; /* WANT_DELTA: the mirror's signature */
+	int digest_only; /* WANT_DIGEST: its SHA-1, not its content */
+	uint8_t *sig;	 /* WANT_DELTA: the mirror's signature */
 	size_t siglen, sigfill;
 };
 
@@ -92,6 +94,7 @@ pend_push(struct reader *rd, uint64_t seq, const char *path)
 	p = pend_at(rd, rd->pcount++);
 	p->seq = seq;
 	p->wanted = 0;
+	p->digest_only = 0;
 	p->sig = NULL;
 	p->siglen = p->sigfill = 0;
 	if ((p->path = strdup(path)) == NULL)
@@ -204,6 +207,11 @@ handle_frame(struct reader *rd, uint8_t type, const uint8_t *p, size_t len)
 			fatal("protocol: bad WANT");
 		(void)handle_want(rd, v);
 		break;
+	case MSG_WANT_DIGEST:
+		if (msg_u64_decode(p, len, &v) != 0)
+			fatal("protocol: bad WANT_DIGEST");
+		handle_want(rd, v)->digest_only = 1;
+		break;
 	case MSG_WANT_DELTA: handle_want_delta(rd, p, len); break;
 	case MSG_DATA: handle_sig_data(rd, p, len); break;
 	case MSG_PROGRESS:
@@ -289,7 +297,11 @@ serve_wanted(struct reader *rd)
 			errno = ESTALE; /* replaced while we were walking */
 		}
 	}
-	if (fd < 0)
+	if (p->digest_only) {
+		r = xfer_send_digest(&rd->out, fd, p->seq);
+		if (fd >= 0)
+			close(fd);
+	} else if (fd < 0)
 		r = xfer_send_failed(&rd->out, p->seq, errno);
 	else if (p->sig != NULL) {
 		r = xfer_send_delta(&rd->out, fd, p->seq, p->sig, p->siglen);
@@ -376,9 +388,10 @@ run(struct reader *rd)
 
 	msg_entry_init(&e);
 	/* We can send digests: the writer says whether it wants them. */
-	rd->digests = (hello_exchange(&rd->in, &rd->out, ROLE_READER,
-			   HELLO_DIGESTS, ROLE_WRITER, "writer") &
-			  HELLO_DIGESTS) != 0;
+	rd->digests =
+	    (hello_exchange(&rd->in, &rd->out, ROLE_READER,
+		 HELLO_DIGESTS | HELLO_WANT_DIGEST, ROLE_WRITER, "writer") &
+		HELLO_DIGESTS) != 0;
 	{
 		/* a forced command's deadline for the hello (the
 		 * primary's read-only key) is met: not the rest */

@@ -8,8 +8,8 @@ struct msg_entry;
 /*
  * The sending side of an entry stream (docs/protocol.md, "Backup
  * exchange"): HELLO as a reader, ENTRY frames inside the credit window,
- * WANT and WANT_DELTA answered in seq order while entries keep going,
- * ENTRIES_END, until the receiver's DONE.  What the entries and the
+ * WANT, WANT_DELTA and WANT_DIGEST answered in seq order while entries
+ * keep going, ENTRIES_END, until the receiver's DONE.  What the entries and the
  * files' content are comes from the caller: the reader walks a tree, a
  * repository's read-only side (a vault's pull) reads a session.
  */

@@ -29,6 +29,8 @@ static const struct {
 	[MSG_WANT_DELTA] = { "WANT_DELTA", 16 },
 	[MSG_DELTA] = { "DELTA", 16 },
 	[MSG_DELTA_END] = { "DELTA_END", 32 },
+	[MSG_WANT_DIGEST] = { "WANT_DIGEST", 8 },
+	[MSG_DIGEST] = { "DIGEST", 40 },
 };
 
 long
@@ -530,4 +532,26 @@ msg_delta_end_decode(const uint8_t *p, size_t len, uint32_t *err,
 	if ((*flags & ~(uint64_t)FILE_CHANGED) != 0)
 		return CB_ERR_BAD_VALUE;
 	return 0;
+}
+
+int
+msg_digest_encode(struct wire_wr *wr, uint64_t seq, uint32_t err,
+    uint64_t flags, const uint8_t sha1[20])
+{
+	int r = wire_put_u64(wr, seq);
+
+	return r != 0 ? r : msg_delta_end_encode(wr, err, flags, sha1);
+}
+
+int
+msg_digest_decode(const uint8_t *p, size_t len, uint64_t *seq, uint32_t *err,
+    uint64_t *flags, uint8_t sha1[20])
+{
+	struct wire_rd rd;
+	int r;
+
+	wire_rd_init(&rd, p, len);
+	if ((r = wire_get_u64(&rd, seq)) != 0)
+		return r;
+	return msg_delta_end_decode(p + 8, len - 8, err, flags, sha1);
 }

@@ -36,7 +36,11 @@ enum msg_type {
 	MSG_WANT_DELTA = 11,
 	MSG_DELTA = 12,	    /* u64 seq, u64 size: delta bytes follow as DATA */
 	MSG_DELTA_END = 13, /* u32 errno, u64 flags, SHA-1 of the source */
-	MSG_TYPE_MAX = 13,
+	/* writer -> reader (HELLO_WANT_DIGEST): u64 seq of a regular file
+	 * whose SHA-1 alone is wanted (compare --method hash) */
+	MSG_WANT_DIGEST = 14,
+	MSG_DIGEST = 15, /* u64 seq, u32 errno, u64 flags, SHA-1 */
+	MSG_TYPE_MAX = 15,
 };
 
 enum msg_role {
@@ -84,6 +88,9 @@ enum msg_entry_flags {
  */
 enum msg_hello_flags {
 	HELLO_DIGESTS = (1 << 0),
+	/* from a reader: "I answer WANT_DIGEST" (the writer asks only
+	 * then; an older reader gets WANT and sends the content) */
+	HELLO_WANT_DIGEST = (1 << 1),
 };
 
 /* FILE_END flags. */
@@ -158,5 +165,10 @@ int msg_delta_end_encode(struct wire_wr *wr, uint32_t err, uint64_t flags,
 int msg_delta_end_decode(const uint8_t *p, size_t len, uint32_t *err,
     uint64_t *flags, uint8_t sha1[20]);
 int msg_u32pair_decode(const uint8_t *p, size_t len, uint32_t *a, uint64_t *b);
+/* DIGEST: u64 seq, then DELTA_END's fields. */
+int msg_digest_encode(struct wire_wr *wr, uint64_t seq, uint32_t err,
+    uint64_t flags, const uint8_t sha1[20]);
+int msg_digest_decode(const uint8_t *p, size_t len, uint64_t *seq,
+    uint32_t *err, uint64_t *flags, uint8_t sha1[20]);
 
 #endif

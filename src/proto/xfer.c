@@ -499,3 +499,32 @@ xfer_sha1_fd(int fd, uint8_t out[20])
 	EVP_MD_CTX_free(ctx);
 	return n < 0 ? CB_ERR_SYS : 0;
 }
+
+int
+xfer_send_digest(struct frame_out *fo, int fd, uint64_t seq)
+{
+	struct stat st0, st1;
+	uint8_t sha1[20] = { 0 };
+	uint64_t flags = 0;
+	uint32_t err = 0;
+	struct wire_wr wr;
+	int r;
+
+	if (fd < 0 || fstat(fd, &st0) != 0)
+		err = (uint32_t)errno;
+	else if ((r = xfer_sha1_fd(fd, sha1)) == CB_ERR_NOMEM)
+		return r;
+	else if (r != 0)
+		err = (uint32_t)errno;
+	else if (fstat(fd, &st1) != 0 || stat_changed(&st0, &st1))
+		flags |= FILE_CHANGED;
+	if (err != 0)
+		memset(sha1, 0, sizeof(sha1));
+	wire_wr_init(&wr, 64);
+	if ((r = msg_digest_encode(&wr, seq, err, flags, sha1)) == 0)
+		r = frame_put(fo, MSG_DIGEST, wr.p, wr.len);
+	wire_wr_release(&wr);
+	if (r == 0 && frame_out_pending(fo) >= XFER_FLUSH_AT)
+		r = frame_out_flush(fo);
+	return r;
+}

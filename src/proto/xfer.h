@@ -46,6 +46,15 @@ struct stat;
 int xfer_send_file(struct frame_out *fo, int fd, uint64_t seq,
     const struct stat *st, int digest);
 
+/*
+ * xfer_send_digest(fo, fd, seq): queue DIGEST(seq, errno, flags, SHA-1)
+ * of the whole content of ${fd} (holes read as zeros), FILE_CHANGED when
+ * it changed while read; ${fd} < 0: DIGEST with errno (from errno), the
+ * SHA-1 zeros.  Returns 0, CB_ERR_NOMEM, or CB_ERR_SYS when the *stream*
+ * failed.
+ */
+int xfer_send_digest(struct frame_out *fo, int fd, uint64_t seq);
+
 /* xfer_put_u64pair(fo, type, a, b): queue a frame of two u64 fields. */
 int
 xfer_put_u64pair(struct frame_out *fo, uint8_t type, uint64_t a, uint64_t b);

@@ -15,8 +15,10 @@
  *	metadata changed|the same, data changed|the same: PATH
  *	                 --method hash|full, both regular files
  *
- * hash asks the reader (WANT) for a regular file whose size is the
- * recorded one and compares its SHA-1 with the recorded digest (of the
+ * hash asks the reader for the SHA-1 of a regular file whose size is the
+ * recorded one (WANT_DIGEST: the reader hashes it where it is, and only
+ * the digest travels; WANT, the content, from a reader without
+ * HELLO_WANT_DIGEST) and compares it with the recorded digest (of the
  * first link for a hard-link group); full asks for it and compares its
  * bytes with the content rebuilt from the repository at that session.
  * Lines stay in record order: those behind a file still on its way wait
@@ -74,6 +76,7 @@ struct cmp_item {
 struct cmp {
 	struct repo *repo;
 	enum cmp_method method;
+	int digests;	 /* hash: the reader answers WANT_DIGEST */
 	const char *sub; /* the sub-tree compared, "." for all */
 	size_t sublen;
 	FILE *report;
@@ -347,7 +350,7 @@ join_regular(struct cmp *c, const struct msg_entry *e)
 		it->alt_mirror = m->alt_mirror;
 		it->alt_inc = m->alt_inc;
 		it->size = m->size;
-		send_u64(c, MSG_WANT, it->seq);
+		send_u64(c, c->digests ? MSG_WANT_DIGEST : MSG_WANT, it->seq);
 		return;
 	}
 	if (data_reason(meta_changed, data_changed) != NULL)
@@ -586,17 +589,14 @@ file_data(struct cmp *c, const uint8_t *p, uint64_t n, int hole)
 		compare_bytes(c, off, hole ? NULL : p, n);
 }
 
+/* The queue head's content was read by the reader with ${err} and
+ * ${flags}: its SHA-1 is ${sum} (hash), or full compared its bytes. */
 static void
-file_end(struct cmp *c, uint32_t err, uint64_t flags)
+file_decided(struct cmp *c, uint32_t err, uint64_t flags, const uint8_t *sum)
 {
 	struct cmp_item *it = q_at(c, 0);
-	uint8_t sum[20];
 	int data_changed;
 
-	if (xfer_sink_finish(&c->sink, sum) != 0)
-		fatal("internal: finishing a digest");
-	xfer_sink_release(&c->sink);
-	c->receiving = 0;
 	if (err == XFER_ERR_SHRANK) {
 		log_warn("'%s' shrank while it was being read",
 		    log_quote(it->path, it->pathlen));
@@ -620,6 +620,44 @@ file_end(struct cmp *c, uint32_t err, uint64_t flags)
 	it->reason = data_reason(it->meta_changed, data_changed);
 	it->waiting = 0;
 	pump(c);
+}
+
+static void
+file_end(struct cmp *c, uint32_t err, uint64_t flags)
+{
+	uint8_t sum[20];
+
+	if (xfer_sink_finish(&c->sink, sum) != 0)
+		fatal("internal: finishing a digest");
+	xfer_sink_release(&c->sink);
+	c->receiving = 0;
+	file_decided(c, err, flags, sum);
+}
+
+/* DIGEST: the SHA-1 the reader took of the file at the queue head. */
+static void
+file_digest(struct cmp *c, const uint8_t *p, size_t len)
+{
+	struct cmp_item *it = c->qcount > 0 ? q_at(c, 0) : NULL;
+	uint8_t sum[20];
+	uint64_t seq, flags;
+	uint32_t err;
+
+	if (msg_digest_decode(p, len, &seq, &err, &flags, sum) != 0)
+		fatal("protocol: bad DIGEST");
+	if (!c->digests || c->receiving || it == NULL || !it->waiting ||
+	    it->seq != seq)
+		fatal("protocol: DIGEST %llu was not asked for now",
+		    (unsigned long long)seq);
+	file_decided(c, err, flags, sum);
+}
+
+/* The reader's frames: an entry stream's, and DIGEST. */
+static long
+cmp_stream_max(uint8_t type)
+{
+	return type == MSG_DIGEST ? msg_max_payload(type) :
+				    msg_entry_stream_max(type);
 }
 
 /* ---- the stream ---------------------------------------------------------- */
@@ -655,6 +693,7 @@ handle_frame(struct cmp *c, uint8_t type, const uint8_t *p, size_t len)
 			fatal("protocol: bad FILE_END");
 		file_end(c, err, b);
 		return;
+	case MSG_DIGEST: file_digest(c, p, len); return;
 	default: fatal("protocol: unexpected %s from reader", msg_name(type));
 	}
 	pump(c);
@@ -755,6 +794,7 @@ writer_compare(const char *method, const char *path,
 	struct cmp c;
 	struct repo repo;
 	char ts[TIMEFMT_LEN];
+	uint32_t peer;
 	int status;
 
 	memset(&c, 0, sizeof(c));
@@ -781,13 +821,14 @@ writer_compare(const char *method, const char *path,
 	if (linkmap_new(&c.groups) != 0 ||
 	    (c.buf = malloc(MSG_DATA_MAX)) == NULL)
 		fatal("out of memory");
-	frame_in_init(&c.in, 0, msg_entry_stream_max);
+	frame_in_init(&c.in, 0, cmp_stream_max);
 	if (credit_init(&c.cr) != 0)
 		fatal("out of memory");
 	frame_out_init(&c.out, 1);
 	m_advance(&c);
-	(void)hello_exchange(&c.in, &c.out, ROLE_WRITER, 0, ROLE_READER,
+	peer = hello_exchange(&c.in, &c.out, ROLE_WRITER, 0, ROLE_READER,
 	    "reader");
+	c.digests = c.method == CMP_HASH && (peer & HELLO_WANT_DIGEST) != 0;
 	run_stream(&c);
 	if (c.ndiff == 0 && c.nerr == 0 && o->verbosity >= 3)
 		fputs("NOTE: No changes found. Directory matches archive "

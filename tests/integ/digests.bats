@@ -204,3 +204,29 @@ sha() {
 	run cb restore --at 1700000000 "$T/repo/a" "$T/a1"
 	[ "$(cat "$T/a1")" = abcd ]
 }
+
+@test "compare --method hash takes the host's digest only as asked: a DIGEST without HELLO_WANT_DIGEST or for an entry not asked for ends the compare; an answered one decides (the host's answer, as its content would be)" {
+	mkdir -p "$T/src"
+	printf abcd >"$T/src/a"
+	cb --current-time 1700000000 backup "$T/src" "$T/repo"
+	# ecmp SCENARIO: the hostile reader against compare-hash, whose
+	# report goes to $T/report
+	ecmp() {
+		timeout 60 python3 "$LIB/evilreader.py" "$1" -- sh -c \
+		    'exec "$0" compare-hash "$1" 3>"$2"' \
+		    "$CAPBACK_BUILD/capback-writer" "$T/repo" "$T/report"
+	}
+	run ecmp digest-honest
+	echo "$output"
+	[[ "$output" == *"exit 8"* ]]
+	grep -q "metadata changed, data the same: a" "$T/report"
+	run ecmp digest-liar
+	echo "$output"
+	grep -q "metadata changed, data changed: a" "$T/report"
+	for s in digest-unoffered digest-wrong-seq; do
+		run ecmp "$s"
+		echo "$output"
+		[[ "$output" == *"exit 1"* ]]
+		[[ "$output" == *"protocol: DIGEST "*" was not asked for now"* ]]
+	done
+}

@@ -404,6 +404,36 @@ PY
 	[[ "$output" == *"run it on the repository's host"* ]]
 }
 
+@test "compare --method hash over ssh: the host hashes its files and only digests travel; full sends the content" {
+	head -c 20000000 /dev/urandom >"$T/target/data/big"
+	touch -d @1690000000 "$T/target/data/big" "$T/target/data"
+	run as_server --remote-schema "$SSHCMD {h}" --current-time 1700000000 \
+	    backup "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	[ "$status" -eq 0 ]
+	# bytes on the link, counted around ssh
+	local count="python3 $BATS_TEST_DIRNAME/../../bench/countpipe.py"
+	run as_server --remote-schema "$count $T/server/hash.n $SSHCMD {h}" \
+	    compare --method hash "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run as_server --remote-schema "$count $T/server/full.n $SSHCMD {h}" \
+	    compare --method full "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	[ "$status" -eq 0 ]
+	cat "$T/server/hash.n" "$T/server/full.n"
+	[ "$(awk '{print $4}' "$T/server/hash.n")" -lt 100000 ]
+	[ "$(awk '{print $4}' "$T/server/full.n")" -gt 20000000 ]
+	# a byte changed in place, same size and time: the host's digest
+	# differs from the recorded one
+	printf 'X' | dd of="$T/target/data/big" bs=1 seek=12345678 \
+	    conv=notrunc status=none
+	touch -d @1690000000 "$T/target/data/big"
+	run as_server --remote-schema "$SSHCMD {h}" compare --method hash \
+	    "x@127.0.0.1::$T/target/data" "$T/server/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"changed: big"* ]]
+}
+
 @test "filelists for a remote source are read here and sent in the request" {
 	mkdir -p "$T/target/data/keep" "$T/target/data/drop"
 	echo a >"$T/target/data/keep/a"

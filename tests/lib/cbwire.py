@@ -10,7 +10,7 @@ MAGIC = 0x43424B31  # "CBK1"
 VERSION = 3
 TYPES = dict(HELLO=1, ENTRY=2, ENTRIES_END=3, WANT=4, PROGRESS=5, FILE=6,
              DATA=7, HOLE=8, FILE_END=9, DONE=10, WANT_DELTA=11, DELTA=12,
-             DELTA_END=13)
+             DELTA_END=13, WANT_DIGEST=14, DIGEST=15)
 NAMES = {v: k for k, v in TYPES.items()}
 globals().update(TYPES)
 ROLE_READER, ROLE_WRITER, ROLE_RESTORER, ROLE_REPO_SOURCE = 1, 2, 3, 4
@@ -30,7 +30,7 @@ def u64(*v):
     return b"".join(struct.pack(">Q", x) for x in v)
 
 
-HELLO_DIGESTS = 1
+HELLO_DIGESTS, HELLO_WANT_DIGEST = 1, 2
 
 
 def hello(role, version=VERSION, software=b"evil test peer", flags=0):

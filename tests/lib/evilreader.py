@@ -36,6 +36,10 @@ Scenarios (N: how many entries the flood sends):
   same-digest    digests at the source: "a" (wxyz) sent with the SHA-1
                of abcd, "a"'s content in the previous session ("no
                change": no increment would be kept of it)
+  digest-honest  against compare-hash: HELLO_WANT_DIGEST, "a" (4 bytes)
+               and DIGEST of abcd; digest-liar: of ABCD;
+               digest-unoffered: the same without HELLO_WANT_DIGEST;
+               digest-wrong-seq: DIGEST for entry 9, never asked for
 
 Prints the writer's stderr, "exit N" and "maxrss KB" (the writer's peak
 resident set, from getrusage of the children), for the test to judge.
@@ -47,9 +51,9 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cbwire import (DATA, ENTRIES_END, ENTRY, FILE, FILE_END,  # noqa
-                    HELLO, HELLO_DIGESTS, HOLE, ROLE_READER, blob, frame,
-                    hello, report, u64)
+from cbwire import (DATA, DIGEST, ENTRIES_END, ENTRY, FILE,  # noqa
+                    FILE_END, HELLO, HELLO_DIGESTS, HELLO_WANT_DIGEST, HOLE,
+                    ROLE_READER, blob, frame, hello, report, u64)
 import hashlib
 
 REG, DIR = 1, 2
@@ -168,6 +172,13 @@ def frames(name, n):
         yield frame(FILE_END, struct.pack(">IQ", 0, 0) +
                     hashlib.sha1(b"abcd").digest())
         return
+    if name.startswith("digest-"):
+        said = b"ABCD" if name == "digest-liar" else b"abcd"
+        yield root
+        yield frame(ENTRY, entry(b"a", REG, size=4))
+        yield frame(DIGEST, u64(9 if name == "digest-wrong-seq" else 2) +
+                    struct.pack(">IQ", 0, 0) + hashlib.sha1(said).digest())
+        return
     if name == "xattr-entry":
         yield root
         yield frame(ENTRY, entry(b"b", REG, xattrs=big_xattrs(5, 60 * 1024)))
@@ -181,7 +192,10 @@ def frames(name, n):
 
 
 def hello_flags(name):
-    """HELLO_DIGESTS offered by the scenarios that send digests."""
+    """HELLO_DIGESTS offered by the scenarios that send digests,
+    HELLO_WANT_DIGEST by those that answer compare's WANT_DIGEST."""
+    if name.startswith("digest-") and name != "digest-unoffered":
+        return HELLO_WANT_DIGEST
     return HELLO_DIGESTS if name in ("lying-digest", "missing-digest",
                                      "same-digest", "lie-first",
                                      "change-die") else 0
