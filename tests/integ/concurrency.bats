@@ -483,7 +483,8 @@ vault_markers() {
 	    <"$T/fifo" >/dev/null 2>"$T/w.err" &
 	local w=$! st=0
 	exec 7>"$T/fifo"
-	sleep 0.5 # the writer has looked: empty; its peer is silent
+	# the writer has looked (empty) once it waits for its peer's hello
+	wait_until 120 blocked_reading "$w" 0
 	mkdir "$T/empty/h1" && echo precious >"$T/empty/h1/f"
 	python3 -c 'import sys; sys.path.insert(0, sys.argv[1])
 from cbwire import HELLO, ROLE_READER, frame, hello

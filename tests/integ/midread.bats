@@ -33,13 +33,27 @@ teardown() {
 	teardown_scratch
 }
 
-# backup_while CMD: a backup through the slow reader, CMD run 0.5 s in.
+# reading_big: the reader holds $T/src/big open (or the backup is over)
+reading_big() {
+	local p
+	[ -e "$T/backup.over" ] && return 0
+	for p in $(pgrep -f "capback-reader.*$T/src"); do
+		ls -l "/proc/$p/fd" 2>/dev/null | grep -q -- "-> $T/src/big\$" &&
+		    return 0
+	done
+	return 1
+}
+
+# backup_while CMD: a backup through the slow reader, CMD run once the
+# reader has opened big (a fixed delay lost the race on a loaded CI).
 # Its session time is fixed, and the backup after it (next_backup) is
 # later: a backup that ends within the same second would otherwise find
 # its session time taken.
 backup_while() {
-	(sleep 0.5 && eval "$1") &
+	rm -f "$T/backup.over"
+	(wait_until 120 reading_big && eval "$1") &
 	run env CAPBACK_LIBEXEC="$T/libexec" "$CAPBACK_BUILD/capback" --current-time 1700000100 backup --whole-file "$T/src" "$T/repo"
+	touch "$T/backup.over"
 	wait
 	echo "$output"
 }

@@ -107,3 +107,25 @@ assert_backs_up_root_only_as() {
 	[ "$status" -eq 0 ] || return 1
 	[ "$(cat "$T/repo/r/private/key")" = secret ] || return 1
 }
+
+# wait_until SECS CMD...: run CMD until it succeeds, for up to SECS
+# seconds (a deadline, not a count of tries: under valgrind or a loaded
+# CI a role starts many times slower); says what never held.
+wait_until() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		if [ "$SECONDS" -ge "$end" ]; then
+			echo "wait_until: '$*' did not hold" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# blocked_reading PID FD: PID sits in read(2) on FD (/proc/PID/syscall)
+blocked_reading() {
+	local nr fd rest
+	read -r nr fd rest <"/proc/$1/syscall" 2>/dev/null || return 1
+	[ "$nr" = 0 ] && [ "$((fd))" -eq "$2" ]
+}
