@@ -371,18 +371,26 @@ while True:
 
 @test "two runs at once: the second skips the hosts the first is on, naming it, and fails none" {
 	sed -i '/^\[host gamma\]/,$d' "$T/server/capback.conf"
-	# alpha's before command keeps the first run on alpha for a while
-	sed -i 's|^\[host alpha\]$|&\nbefore = sleep 4|' "$T/server/capback.conf"
+	# alpha's before command keeps the first run on alpha until the
+	# second run is over (a fixed sleep raced a loaded machine)
+	cat >"$T/server/hold.sh" <<EOS
+touch $T/server/in-alpha
+i=0
+while [ ! -e $T/server/go ] && [ \$i -lt 1200 ]; do sleep 0.1; i=\$((i + 1)); done
+EOS
+	sed -i "s|^\[host alpha\]\$|&\nbefore = sh $T/server/hold.sh|" \
+	    "$T/server/capback.conf"
 	run_as "$SERVER" env HOME="$T/server" "$CAPBACK_BUILD/capback" run --report "$T/server/capback.conf" \
 	    >"$T/first.out" 2>&1 &
 	first=$!
-	sleep 1
+	wait_until 120 test -e "$T/server/in-alpha"
 	holder=$(cat "$T/server/state/locks/alpha.lock")
 	cbrun run --report "$T/server/capback.conf"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"alpha            SKIPPED"* ]]
 	[[ "$output" == *"another run is still on this host (running in PID $holder)"* ]]
 	kill -0 "$holder"
+	touch "$T/server/go"
 	wait "$first"
 	cat "$T/first.out"
 	# the second run left the first's results alone
