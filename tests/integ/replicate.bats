@@ -757,24 +757,23 @@ EOF
 
 @test "a peer that never says hello holds the repository's lock no longer than --hello-timeout, on the append-only key and on the read-only one" {
 	sessions 0 1
-	push_setup --hello-timeout 2s
+	push_setup --hello-timeout 8s
 	run run_as "$PRIM" "$CAPBACK_BUILD/capback" --remote-schema "$VSSH {h}" \
 	    replicate "$T/prim" "v@127.0.0.1::$VDEST"
 	[ "$status" -eq 0 ]
 	# a taken-over primary opens a session on its repository and is
-	# silent: the writer holds the lock, then gives up
-	sleep 30 | sh "$LIB/sshd-loopback.sh" ssh "$T/sshd" "$VLT" \
+	# silent: the writer holds the lock, then gives up (and its ssh
+	# session ends long before the silence does)
+	sleep 120 | sh "$LIB/sshd-loopback.sh" ssh "$T/sshd" "$VLT" \
 	    "capback-writer --replica --current-time $(date +%s) -- backup $VDEST" >/dev/null 2>&1 &
 	silent=$!
-	sleep 1
+	wait_until 60 pgrep -u "$VLT" -x capback-writer
+	wait_until 60 blocked_reading "$(pgrep -u "$VLT" -x capback-writer)" 0
 	run cb --wait=0 --force remove increments --older-than 1B "$T/vault"
 	echo "$output"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"in use"* ]]
-	for _ in $(seq 100); do
-		pgrep -u "$VLT" -x capback-writer >/dev/null || break
-		sleep 0.1
-	done
+	wait_until 60 gone "$silent"
 	! pgrep -u "$VLT" -x capback-writer || false
 	run cb --wait=0 list increments "$T/vault"
 	[ "$status" -eq 0 ]
@@ -788,10 +787,10 @@ EOF
 	sh "$LIB/sshd-loopback.sh" start "$T/sshd" "$PORT" \
 	    "$PRIM=$CAPBACK_BUILD/capback-writer --serve --read-only --restrict-path $T/prim --hello-timeout 2s"
 	chown -R "$PRIM" "$T/prim"
-	sleep 30 | sh "$LIB/sshd-loopback.sh" ssh "$T/sshd" "$PRIM" \
+	sleep 120 | sh "$LIB/sshd-loopback.sh" ssh "$T/sshd" "$PRIM" \
 	    "capback-writer --at 1700000000 -- replica-source $T/prim" >/dev/null 2>&1 &
 	silent=$!
-	sleep 4
+	wait_until 60 gone "$silent"
 	! pgrep -u "$PRIM" -x capback-writer || false
 	chown -R root "$T/prim"
 	run cb --wait=0 --current-time 1700000500 backup "$T/src" "$T/prim"

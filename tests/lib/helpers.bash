@@ -129,3 +129,8 @@ blocked_reading() {
 	read -r nr fd rest <"/proc/$1/syscall" 2>/dev/null || return 1
 	[ "$nr" = 0 ] && [ "$((fd))" -eq "$2" ]
 }
+
+# gone PID: PID is no more
+gone() {
+	! kill -0 "$1" 2>/dev/null
+}
