@@ -41,23 +41,6 @@ markers() {
 	ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror\.'
 }
 
-# wait_markers PID: until the session of PID has written its marker,
-# with its content ("PID N": made empty first, rdiff-backup takes an
-# empty one for no session: CI once stopped the writer in between)
-wait_markers() {
-	local newest
-	for _ in $(seq 1 2000); do
-		if [ "$(markers)" -eq 2 ]; then
-			newest=$(ls "$T/repo/rdiff-backup-data" | grep '^current_mirror\.' | sort | tail -1)
-			[ -s "$T/repo/rdiff-backup-data/$newest" ] && return 0
-		fi
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.005
-	done
-	echo "no second marker" >&2
-	return 1
-}
-
 # wait_text FILE TEXT: until FILE says TEXT (a process waiting for the
 # lock says so once it has tried it; under CI's parallel tests a start
 # took longer than a fixed half second)
@@ -71,21 +54,49 @@ wait_text() {
 	return 1
 }
 
+# hold_in_session CMD: stop the process CMD prints (the backup BG's
+# writer) before each look at the markers, until it is caught between
+# its marker (with its content: "PID N", made empty first, which
+# rdiff-backup takes for no session) and its end; it stays stopped as
+# WPID.  Stopping first: CI once saw a session end between a look and
+# the stop.
+hold_in_session() {
+	local end=$((SECONDS + 120)) p="" newest
+	while [ "$SECONDS" -lt "$end" ] && kill -0 "$BG" 2>/dev/null; do
+		# (found once: pgrep takes longer than a short session's
+		# window between two stops)
+		[ -n "$p" ] || p=$($1) || true
+		if [ -n "$p" ] && kill -STOP "$p" 2>/dev/null; then
+			if [ "$(markers)" -eq 2 ]; then
+				newest=$(ls "$T/repo/rdiff-backup-data" | grep '^current_mirror\.' | sort | tail -1)
+				if [ -s "$T/repo/rdiff-backup-data/$newest" ]; then
+					WPID=$p
+					return 0
+				fi
+			fi
+			kill -CONT "$p"
+		fi
+		sleep 0.005
+	done
+	echo "the session was not caught between its marker and its end:" >&2
+	cat "$T/bg.out" >&2
+	return 1
+}
+
+bg_writer() {
+	pgrep -P "$BG" capback-writer
+}
+
+bg_itself() {
+	echo "$BG"
+}
+
 # held_capback: a capback backup of session 1 held mid-session
 held_capback() {
 	"$CAPBACK_BUILD/capback" --current-time $((BASE + 100)) backup \
 	    "$T/src" "$T/repo" >"$T/bg.out" 2>&1 &
 	BG=$!
-	wait_markers $BG
-	WPID=$(pgrep -P "$BG" capback-writer)
-	[ -n "$WPID" ]
-	kill -STOP "$WPID"
-	# held in its session, not past its end (a loaded machine: CI once
-	# saw the session end between the poll and the stop)
-	if [ "$(markers)" -ne 2 ]; then
-		echo "the held session had ended before it was stopped" >&2
-		return 1
-	fi
+	hold_in_session bg_writer
 }
 
 # held_rdiff: an rdiff-backup backup held mid-session
@@ -94,9 +105,7 @@ held_rdiff() {
 	rdiff-backup --current-time $((BASE + 100)) backup "$T/src" "$T/repo" \
 	    >"$T/bg.out" 2>&1 &
 	BG=$!
-	wait_markers $BG
-	WPID=$BG
-	kill -STOP "$WPID"
+	hold_in_session bg_itself
 }
 
 # release [next]: let the held backup go on; it must finish well (and,
