@@ -1083,16 +1083,49 @@ hold_increments(struct session *s)
 static void
 write_marker(struct session *s, const char *ts)
 {
-	char marker[128], pid[32];
+	char pid[32];
 	int n;
 
-	snprintf(marker, sizeof(marker), "current_mirror.%s.data", ts);
+	snprintf(s->marker, sizeof(s->marker), "current_mirror.%s.data", ts);
 	n = snprintf(pid, sizeof(pid), "PID %ld\n", (long)getpid());
-	if (fs_create_file_at(s->repo->datafd, marker, pid, (size_t)n) != 0)
-		fatal("writing %s: %s", marker, strerror(errno));
+	if (fs_create_file_at(s->repo->datafd, s->marker, pid, (size_t)n) != 0)
+		fatal("writing %s: %s", s->marker, strerror(errno));
 	if (fsync(s->repo->datafd) != 0)
 		fatal("syncing repository data: %s", strerror(errno));
 	s->marker_written = 1;
+}
+
+/*
+ * The lock keeps capback's own writers out, and rdiff-backup refuses a
+ * repository whose newer marker names a live process, but its --force
+ * regresses the session under us.  Before each batch of mirror changes
+ * and before the old marker goes, this session's files must still be
+ * there: otherwise it stops, leaving the previous marker (a session
+ * that completed over a forced regress lost its metadata and left a
+ * repository neither tool could read).
+ */
+void
+session_stands(struct session *s, const char *file)
+{
+	const char *gone = NULL;
+	struct stat st;
+
+	if (!s->marker_written)
+		return;
+	if (fstatat(s->repo->datafd, s->marker, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		gone = s->marker;
+	else if (file != NULL &&
+	    fstatat(s->repo->datafd, file, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		gone = file;
+	if (gone == NULL)
+		return;
+	s->marker_written = 0; /* not "now holds an unfinished session" */
+	fatal("this session's %s is gone: another program changed the "
+	      "repository during this session (rdiff-backup --force does "
+	      "not see capback's lock); the session stops here, the "
+	      "previous backup stays the current one: check '%s' with "
+	      "'capback verify' (and 'capback regress' if it says so)",
+	    gone, s->repo->path);
 }
 
 /*
@@ -1201,6 +1234,7 @@ commit_session(struct session *s, const char *ts)
 	convert_old_snapshot(s);
 	if (syncfs(s->repo->rootfd) != 0)
 		fatal("syncing repository: %s", strerror(errno));
+	session_stands(s, s->new_meta);
 	/* The previous marker goes last: now the new session stands. */
 	if (unlinkat(s->repo->datafd, s->repo->marker, 0) != 0)
 		fatal("cannot remove %s: %s", s->repo->marker, strerror(errno));

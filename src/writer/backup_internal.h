@@ -191,6 +191,7 @@ struct session {
 	/* increments: named with the previous session's time */
 	int incs; /* 0 for a first backup */
 	int marker_written;
+	char marker[64];    /* this session's current_mirror marker */
 	char new_meta[256]; /* the new metadata snapshot's file name */
 	char prevts[32];
 	char nowts[32]; /* this session's time: its increments' temporaries */
@@ -293,6 +294,9 @@ int batch_waiting(const struct session *s, const char *path, int *dirfd,
     const char **tmp);
 /* Make the waiting increments durable, then do the waiting changes. */
 void batch_flush(struct session *s);
+/* session_stands(s): fatal unless this session's marker (and ${file},
+ * not NULL: its metadata) is still in rdiff-backup-data */
+void session_stands(struct session *s, const char *file);
 /* A failed session: remove the temporaries of what still waits. */
 void batch_abort(struct session *s);
 void batch_free(struct session *s);

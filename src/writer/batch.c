@@ -259,6 +259,7 @@ batch_flush(struct session *s)
 	 * syncfs reports writeback errors since Linux 5.8. */
 	if (b->ninc > 0 && syncfs(s->repo->rootfd) != 0)
 		fatal("writing increments: %s", strerror(errno));
+	session_stands(s, NULL);
 	for (i = 0; i < b->ninc; i++) {
 		struct batch_inc *n = &b->inc[i];
 

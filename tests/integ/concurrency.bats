@@ -506,3 +506,36 @@ sys.stdout.buffer.write(frame(HELLO, hello(ROLE_READER)))' "$LIB" >&7
 	[ "$(cat "$T/empty/h1/f")" = precious ]
 	[ ! -e "$T/empty/rdiff-backup-data" ]
 }
+
+@test "a session another program undid under it (rdiff-backup --force ignores the lock) fails instead of completing over it: the previous backup stays the current one" {
+	# its marker removed (as rdiff-backup's forced regress does): found
+	# before the next mirror change, or at the end
+	held_capback
+	rm "$T/repo/rdiff-backup-data/current_mirror.$(date -u -d @$((BASE + 100)) +%Y-%m-%dT%H:%M:%SZ).data"
+	kill -CONT "$WPID"
+	WPID=""
+	st=0
+	wait "$BG" || st=$?
+	BG=""
+	cat "$T/bg.out"
+	[ "$st" -eq 1 ]
+	grep -q "is gone: another program changed the repository during this session" "$T/bg.out"
+	# the previous marker stands
+	[ "$(markers)" -eq 1 ]
+	[ -e "$T/repo/rdiff-backup-data/current_mirror.$(date -u -d @$BASE +%Y-%m-%dT%H:%M:%SZ).data" ]
+	# and the real rdiff-backup --force over a held session: capback
+	# never reports a session it did not complete
+	command -v rdiff-backup >/dev/null || skip "rdiff-backup not installed"
+	rm -rf "$T/repo"
+	cp -a "$T/state0" "$T/src0"
+	cb --current-time $BASE backup "$T/src0" "$T/repo" >/dev/null
+	held_capback
+	rdiff-backup --force --current-time $((BASE + 200)) backup "$T/src" "$T/repo" >/dev/null 2>&1 || true
+	kill -CONT "$WPID"
+	WPID=""
+	st=0
+	wait "$BG" || st=$?
+	BG=""
+	cat "$T/bg.out"
+	[ "$st" -ne 0 ]
+}
