@@ -907,12 +907,19 @@ handle_entry(struct restorer *rs, const uint8_t *p, size_t len)
 		struct stat st;
 
 		open_dest_parent(rs);
+		/* an empty directory is taken, as for a tree (check_dest
+		 * found it empty; it must still be) */
 		if (!rs->force &&
 		    fstatat(rs->dest_parent, rs->dest_base, &st,
-			AT_SYMLINK_NOFOLLOW) == 0)
-			fatal("destination '%s' exists (use --force to replace "
-			      "it)",
-			    rs->dest);
+			AT_SYMLINK_NOFOLLOW) == 0 &&
+		    (!S_ISDIR(st.st_mode) ||
+			unlinkat(rs->dest_parent, rs->dest_base,
+			    AT_REMOVEDIR) != 0))
+			fatal("destination '%s' exists%s (use --force to "
+			      "replace it)",
+			    rs->dest,
+			    S_ISDIR(st.st_mode) ? " and is no longer empty" :
+						  "");
 		make_root(rs, rs->dest_parent);
 	}
 	switch (e.rec.type) {
@@ -1108,8 +1115,8 @@ handle_frame(struct restorer *rs, uint8_t type, const uint8_t *p, size_t len)
  * side; created only when the first entry says what the backup's root is
  * (a directory, or one file), so a failed restore leaves nothing behind.
  */
-static void
-check_dest(const char *dest, int force)
+static int
+check_dest(const char *dest, int force, int no_prune)
 {
 	struct stat st;
 	int fd, e;
@@ -1118,23 +1125,36 @@ check_dest(const char *dest, int force)
 		if (errno != ENOENT)
 			fatal("cannot examine destination '%s': %s", dest,
 			    strerror(errno));
-		return;
+		return 0;
 	}
-	if (force)
-		return;
-	if (!S_ISDIR(st.st_mode))
-		fatal("destination '%s' exists and is not a directory (use "
-		      "--force to replace it)",
+	if (!S_ISDIR(st.st_mode)) {
+		if (!force)
+			fatal("destination '%s' exists and is not a directory "
+			      "(use --force to replace it)",
+			    dest);
+		/* as rdiff-backup: said, not a warning's exit status */
+		log_info("destination '%s' exists and is not a directory: "
+			 "--force replaces it",
 		    dest);
+		return 0;
+	}
 	fd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || (e = fs_dir_is_empty(fd)) < 0)
 		fatal("cannot list destination '%s': %s", dest,
 		    strerror(errno));
 	close(fd);
-	if (e == 0)
+	if (e == 1)
+		return 0;
+	if (!force)
 		fatal("destination '%s' is not empty (use --force to restore "
 		      "over it)",
 		    dest);
+	/* as rdiff-backup: a warning, and exit status 2 */
+	log_warn("destination '%s' exists and is not empty: --force %s", dest,
+	    no_prune ? "writes what was selected over what it holds" :
+		       "makes it the session (what it holds beyond is "
+		       "removed)");
+	return 1;
 }
 
 /* DEST's parent directory and last name, for creating or replacing it. */
@@ -1252,7 +1272,7 @@ main(int argc, char **argv)
 	};
 	const char *restrict_path = NULL, *base = NULL;
 	unsigned long long expect = 0;
-	int allow_setid = 0, allow_devices = 0;
+	int allow_setid = 0, allow_devices = 0, forced;
 	struct restorer rs;
 	const uint8_t *p;
 	size_t len;
@@ -1352,7 +1372,7 @@ main(int argc, char **argv)
 	}
 	rs.destfd = -1;
 	rs.dest_parent = -1;
-	check_dest(rs.dest, rs.force);
+	forced = check_dest(rs.dest, rs.force, rs.no_prune);
 	rs.curfd = -1;
 	frame_in_init(&rs.in, 0, msg_entry_stream_max);
 	frame_out_init(&rs.out, 1);
@@ -1404,5 +1424,5 @@ main(int argc, char **argv)
 		log_warn("removed %lu name%s in %s that the backup does not "
 			 "hold (--force; -v 4 names them)",
 		    rs.pruned, rs.pruned == 1 ? "" : "s", rs.dest);
-	return rs.errors > 0 ? 4 : 0;
+	return (rs.errors > 0 ? 4 : 0) | (forced ? 2 : 0);
 }

@@ -53,6 +53,19 @@ struct source {
 	struct hist_dir hdir;
 };
 
+/* Sending to the restorer failed: one that went away said why on its own
+ * standard error ("restorer did not finish" after it would be noise). */
+static void
+send_failed(int rc)
+{
+	if (rc == CB_ERR_SYS && (errno == EPIPE || errno == ECONNRESET)) {
+		log_debug("the restorer went away");
+		exit(1);
+	}
+	fatal("sending to restorer: %s",
+	    rc == CB_ERR_SYS ? strerror(errno) : cb_strerror(rc));
+}
+
 static void
 send_content(struct source *src, struct frame_out *out,
     const struct meta_rec *r, uint64_t seq)
@@ -97,7 +110,7 @@ send_content(struct source *src, struct frame_out *out,
 		close(fd);
 	}
 	if (rc != 0)
-		fatal("sending to restorer: %s", cb_strerror(rc));
+		send_failed(rc);
 }
 
 static uint64_t
@@ -229,7 +242,7 @@ writer_serve_restore(struct repo *repo, const struct writer_opts *o)
 			send_content(&src, &out, &e.rec, seq);
 		else if (frame_out_pending(&out) >= 65536 &&
 		    frame_out_flush(&out) != 0)
-			fatal("sending to restorer: %s", strerror(errno));
+			send_failed(CB_ERR_SYS);
 		msg_entry_clear(&e);
 	}
 	snapsrc_end(&src.ss, r);
@@ -254,9 +267,13 @@ writer_serve_restore(struct repo *repo, const struct writer_opts *o)
 			b[i] = (uint8_t)(seq >> (56 - 8 * i));
 		if (frame_put(&out, MSG_ENTRIES_END, b, 8) != 0 ||
 		    frame_out_flush(&out) != 0)
-			fatal("sending to restorer: %s", strerror(errno));
+			send_failed(CB_ERR_SYS);
 	}
-	if ((r = frame_in_get(&in, &type, &p, &len)) != 0 || type != MSG_DONE ||
+	if ((r = frame_in_get(&in, &type, &p, &len)) == CB_ERR_EOF) {
+		log_debug("the restorer ended without DONE");
+		exit(1); /* it said why */
+	}
+	if (r != 0 || type != MSG_DONE ||
 	    msg_u32pair_decode(p, len, &status, &v) != 0)
 		fatal("restorer did not finish: %s",
 		    r ? cb_strerror(r) : "unexpected message");

@@ -75,15 +75,28 @@ session() {
 	run cb restore "$T/repo/xattrs" "$T/xa"
 	[ "$status" -eq 0 ]
 	[ "$(getfattr --only-values -n user.text "$T/xa")" = hello ]
-	# an existing target is kept unless --force
+	# an existing target is kept unless --force; one error line (the
+	# repository side adds nothing once the restorer said why)
 	run cb restore --at $BASE "$T/repo/dir/sub/log" "$T/log.now"
 	echo "$output"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"exists"*"--force"* ]]
+	[[ "$output" != *"did not finish"* ]]
+	[ "$(printf '%s\n' "$output" | wc -l)" -eq 1 ]
 	cmp "$T/state2/dir/sub/log" "$T/log.now"
 	run cb --force restore --at $BASE "$T/repo/dir/sub/log" "$T/log.now"
 	[ "$status" -eq 0 ]
 	cmp "$T/state0/dir/sub/log" "$T/log.now"
+	# an empty directory takes a file, as it takes a tree (and as
+	# rdiff-backup's restore does)
+	mkdir "$T/emptydir" "$T/rb-emptydir"
+	run cb restore "$T/repo/plain" "$T/emptydir"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -f "$T/emptydir" ]
+	cmp "$T/state2/plain" "$T/emptydir"
+	rdiff-backup restore "$T/repo/plain" "$T/rb-emptydir"
+	[ -f "$T/rb-emptydir" ]
 }
 
 @test "a path the session does not have: exit 1, nothing created" {
@@ -116,12 +129,16 @@ session() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"not empty"*"--force"* ]]
 	[ -e "$T/cb/extra_file" ]
+	# forced over what it held: a warning and exit status 2, as
+	# rdiff-backup's
 	run cb --force restore --at $((BASE + 100)) "$T/repo" "$T/cb"
 	echo "$output"
-	[ "$status" -eq 0 ]
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"exists and is not empty: --force makes it the session"* ]]
 	assert_same_tree "$T/state1" "$T/cb"
 	[ -e /etc/passwd ]
 	run rdiff-backup --force restore --at $((BASE + 100)) "$T/repo" "$T/rb"
+	[ "$status" -eq 2 ]
 	assert_same_tree "$T/rb" "$T/cb"
 	# a file where the backup has a directory is replaced with --force
 	echo f >"$T/file"
@@ -130,6 +147,17 @@ session() {
 	run cb --force restore "$T/repo/dir" "$T/file"
 	[ "$status" -eq 0 ]
 	assert_same_tree "$T/state2/dir" "$T/file"
+	# and a file over a directory that holds something: said, exit 2
+	mkdir -p "$T/full/sub" "$T/rbfull/sub"
+	echo p >"$T/full/sub/p"
+	echo p >"$T/rbfull/sub/p"
+	run cb --force restore "$T/repo/plain" "$T/full"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"'$T/full' exists and is not empty"* ]]
+	cmp "$T/state2/plain" "$T/full"
+	run rdiff-backup --force restore "$T/repo/plain" "$T/rbfull"
+	[ "$status" -eq 2 ]
 }
 
 @test "list increments and list files of a path agree with rdiff-backup" {

@@ -186,20 +186,24 @@ same_restore() {
 	echo precious >live/f/precious
 	echo damaged >live/a/b/c.py
 	echo mine >live/keep
-	cb restore --force --include live/a/b/c.py --exclude '**' repo live
+	# (into what holds something: a warning, exit 2, as rdiff-backup)
+	run cb restore --force --include live/a/b/c.py --exclude '**' repo live
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--force writes what was selected over what it holds"* ]]
 	[ "$(cat live/a/b/c.py)" = c ]
 	[ "$(cat live/f/precious)" = precious ]
 	[ "$(cat live/keep)" = mine ]
 	[ "$(cat live/f/g/h.txt)" = h ]
 	# the excluded directory is not touched
 	echo newer >live/f/g/h.txt
-	cb restore --force --exclude live/f repo live
+	run cb restore --force --exclude live/f repo live
+	[ "$status" -eq 2 ]
 	[ "$(cat live/f/g/h.txt)" = newer ]
 	[ "$(cat live/a/e.py)" = e2 ]
 	# without a selection --force still makes TARGET the session, and
 	# says what that removed
 	run cb restore --force repo live
-	[ "$status" -eq 0 ]
+	[ "$status" -eq 2 ]
 	[[ "$output" == *"removed 2 names in live that the backup does not hold"* ]]
 	[ ! -e live/keep ] && [ ! -e live/f/precious ]
 	[ "$(cat live/f/g/h.txt)" = h ]
