@@ -54,33 +54,14 @@ wait_text() {
 	return 1
 }
 
-# hold_in_session CMD: stop the process CMD prints (the backup BG's
-# writer) before each look at the markers, until it is caught between
-# its marker (with its content: "PID N", made empty first, which
-# rdiff-backup takes for no session) and its end; it stays stopped as
-# WPID.  Stopping first: CI once saw a session end between a look and
-# the stop.
+# hold_in_session CMD: the backup BG's process CMD prints held in the
+# middle of its session, as WPID
 hold_in_session() {
-	local end=$((SECONDS + 120)) p="" newest
-	while [ "$SECONDS" -lt "$end" ] && kill -0 "$BG" 2>/dev/null; do
-		# (found once: pgrep takes longer than a short session's
-		# window between two stops)
-		[ -n "$p" ] || p=$($1) || true
-		if [ -n "$p" ] && kill -STOP "$p" 2>/dev/null; then
-			if [ "$(markers)" -eq 2 ]; then
-				newest=$(ls "$T/repo/rdiff-backup-data" | grep '^current_mirror\.' | sort | tail -1)
-				if [ -s "$T/repo/rdiff-backup-data/$newest" ]; then
-					WPID=$p
-					return 0
-				fi
-			fi
-			kill -CONT "$p"
-		fi
-		sleep 0.005
-	done
-	echo "the session was not caught between its marker and its end:" >&2
-	cat "$T/bg.out" >&2
-	return 1
+	if ! stop_in_session "$T/repo" "$BG" "$1"; then
+		cat "$T/bg.out" >&2
+		return 1
+	fi
+	WPID=$HELD_PID
 }
 
 bg_writer() {

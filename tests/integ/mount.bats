@@ -52,15 +52,9 @@ musum() {
 	as_user /usr/bin/python3 "$LIB/treesum.py" "$1"
 }
 
-# wait_for FILE: until it exists (at most 20 s)
+# wait_for FILE: until it exists (at most 120 s)
 wait_for() {
-	local i
-	for i in $(seq 1 400); do
-		[ -e "$1" ] && return 0
-		sleep 0.05
-	done
-	echo "$1 never appeared" >&2
-	return 1
+	wait_until 120 test -e "$1"
 }
 
 build_history() {
@@ -311,18 +305,15 @@ EOF
 hold_backup() {
 	run_as "$U" "$CAPBACK_BUILD/capback" --current-time "$1" backup "$T/src" "$T/repo" >"$T/bg.out" 2>&1 &
 	BG=$!
-	for i in $(seq 1 2000); do
-		[ "$(ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror')" -eq 2 ] &&
-		    { [ -z "${2:-}" ] || compgen -G "$2" >/dev/null; } && break
-		sleep 0.01
-	done
-	WPID=$(pgrep -u "$U" capback-writer || true)
-	[ -n "$WPID" ]
-	kill -STOP $WPID
-	if [ "$(ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror')" -ne 2 ]; then
-		echo "the held session had ended before it was stopped" >&2
+	stop_in_session "$T/repo" "$BG" account_writer "${2:-}" || {
+		cat "$T/bg.out" >&2
 		return 1
-	fi
+	}
+	WPID=$HELD_PID
+}
+
+account_writer() {
+	pgrep -u "$U" capback-writer
 }
 
 @test "a session that ended just before the next backup started is shown during it, latest at it" {

@@ -134,3 +134,34 @@ blocked_reading() {
 gone() {
 	! kill -0 "$1" 2>/dev/null
 }
+
+# stop_in_session REPO BG PIDCMD [GLOB]: stop the process PIDCMD prints
+# (a backup's writer; BG the backup, which must still run) before each
+# look at REPO's markers, until it is caught between its marker (with its
+# content, "PID N": made empty first, which rdiff-backup takes for no
+# session) and its end, and a path matching GLOB exists; it stays stopped,
+# its PID in HELD_PID.  Stopping first: a look then a stop once missed a
+# short session.  Fails after 120 s, or when BG ended.
+stop_in_session() {
+	local data=$1/rdiff-backup-data end=$((SECONDS + 120)) p="" newest
+	HELD_PID=""
+	while [ "$SECONDS" -lt "$end" ] && kill -0 "$2" 2>/dev/null; do
+		# (found once: pgrep takes longer than a short session's
+		# window between two stops)
+		[ -n "$p" ] || p=$($3) || true
+		if [ -n "$p" ] && kill -STOP "$p" 2>/dev/null; then
+			if [ "$(ls "$data" | grep -c '^current_mirror\.')" -eq 2 ]; then
+				newest=$(ls "$data" | grep '^current_mirror\.' | sort | tail -1)
+				if [ -s "$data/$newest" ] &&
+				    { [ -z "${4:-}" ] || compgen -G "$4" >/dev/null; }; then
+					HELD_PID=$p
+					return 0
+				fi
+			fi
+			kill -CONT "$p"
+		fi
+		sleep 0.005
+	done
+	echo "the session was not caught between its marker and its end" >&2
+	return 1
+}
