@@ -1634,7 +1634,11 @@ main(int argc, char **argv)
 		fatal("'%s' is the repository's own data, not a backed-up "
 		      "path",
 		    argv[optind]);
-	/* waits while a writer holds the repository, as every reader */
+	/* waits while a regress or removal holds the repository, as every
+	 * reader; a backup's session is not shown (refresh, as while it
+	 * runs after the mount): its finished sessions are mounted at once
+	 * (a mount waiting for a night's backup helped nobody) */
+	repo_lock_wait = REPO_LOCK_UNLESS_BACKUP;
 	repo_open_existing(repo_path, &M.repo, 1, 0, "mount");
 	mnt = check_mountpoint(mnt, repo_path);
 	M.cachefd = open_cache(cache);

@@ -70,6 +70,7 @@ repo_lock(struct repo *repo, int excl, const char *action)
 {
 	char who[256], since[TIMEFMT_LEN], info[512], host[128] = "";
 	int64_t wait = repo_lock_wait == -2 ? (excl ? 0 : -1) : repo_lock_wait;
+	int unless_backup = wait == REPO_LOCK_UNLESS_BACKUP && !excl;
 	struct timespec t0, now, tick = { 0, 100 * 1000 * 1000 };
 	short type = excl ? F_WRLCK : F_RDLCK;
 	int fd, said = 0, n;
@@ -92,8 +93,18 @@ repo_lock(struct repo *repo, int excl, const char *action)
 		    strerror(errno));
 		return;
 	}
+	if (wait == REPO_LOCK_UNLESS_BACKUP)
+		wait = -1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (!try_lock(fd, type, who, sizeof(who))) {
+		if (unless_backup && strncmp(who, "capback backup ", 15) == 0) {
+			log_warn("'%s' is being backed up (%s): its finished "
+				 "sessions are read without waiting, its new "
+				 "one appears when it ends",
+			    repo->path, who);
+			close(fd);
+			return;
+		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (wait == 0)
 			fatal("'%s' is in use: %s.  Try again later, or wait "

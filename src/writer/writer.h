@@ -126,10 +126,13 @@ void repo_open_existing(const char *path, struct repo *repo,
  * exclusive or shared, held until the process ends.  Busy: fatal naming
  * the holder, or wait, as repo_lock_wait says (-2: the default, no wait
  * for an exclusive lock and no limit for a shared one; -1 no limit; N
- * seconds).  repo_lock_prev_pid(): the PID the previous exclusive holder
+ * seconds; REPO_LOCK_UNLESS_BACKUP, shared only: go on without the lock
+ * while a capback backup holds it, else no limit: the mount, which reads
+ * a busy repository's finished sessions).  repo_lock_prev_pid(): the PID the previous exclusive holder
  * recorded (a writer that is gone, since we hold the lock), 0 if none.
  */
 extern int64_t repo_lock_wait;
+#define REPO_LOCK_UNLESS_BACKUP (-3)
 void repo_lock(struct repo *repo, int excl, const char *action);
 long repo_lock_prev_pid(void);
 /* repo_unlock(): let go (before the locked file itself is removed). */

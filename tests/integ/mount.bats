@@ -371,6 +371,48 @@ account_writer() {
 	as_user cmp "$T/mnt/latest/huge" "$T/src/huge"
 }
 
+@test "a mount made while a backup runs comes up at once with the finished sessions (it waited for the whole backup); the new one appears when it ends" {
+	build_history
+	# one mount first, so that session 3's index is in the cache
+	mnt "$T/repo"
+	as_user ls "$(sdir 1700000300)" >/dev/null
+	umnt
+	head -c 100M /dev/urandom >"$T/src/huge"
+	chown -R "$U" "$T/src"
+	hold_backup 1700000400 "$T/repo/huge"
+	run as_user timeout 60 "$CAPBACK_BUILD/capback" mount "$T/repo" "$T/mnt"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"is being backed up (capback backup PID $WPID"*"its new one appears when it ends"* ]]
+	run as_user ls "$T/mnt"
+	echo "$output"
+	[[ "$output" == *"$(basename "$(sdir 1700000300)")"* ]]
+	[[ "$output" != *"$(basename "$(sdir 1700000400)")"* ]]
+	[ "$(as_user readlink "$T/mnt/latest")" = "$(basename "$(sdir 1700000300)")" ]
+	as_user cmp "$(sdir 1700000300)/plain" "$T/state3/plain"
+	kill -CONT $WPID
+	WPID=""
+	wait $BG
+	sleep 1.2
+	[ "$(as_user readlink "$T/mnt/latest")" = "$(basename "$(sdir 1700000400)")" ]
+	as_user cmp "$T/mnt/latest/huge" "$T/src/huge"
+	umnt
+	# a regress holds the mount back, as every reader
+	hold_backup 1700000500 "$T/repo/huge"
+	kill -KILL $WPID
+	WPID=""
+	wait $BG || true
+	run_as "$U" strace -f -qq -o /dev/null -e inject=unlinkat:delay_enter=3000000 \
+	    "$CAPBACK_BUILD/capback" regress "$T/repo" >/dev/null 2>&1 &
+	local rg=$!
+	wait_until 60 grep -q "capback regress" "$T/repo/rdiff-backup-data/capback.lock"
+	run as_user timeout 60 "$CAPBACK_BUILD/capback" mount "$T/repo" "$T/mnt"
+	echo "$output"
+	[[ "$output" == *"is in use: capback regress"*"waiting for it to end"* ]]
+	wait $rg || true
+	umnt
+}
+
 @test "a hostile repository: a delta bomb, a size lie and a mirror symlink fail their files with EIO, never the mount" {
 	build_history
 	echo secret >"$T/outside"
