@@ -724,7 +724,7 @@ add_log_line(struct strbuf *sb, const char *line)
 /* The warning lines of a host's log (at most ${max}). */
 static void
 add_warnings(struct strbuf *sb, const struct config *c, const struct host *h,
-    unsigned max)
+    unsigned count, unsigned max)
 {
 	char path[4096], line[2048];
 	unsigned n = 0, more = 0;
@@ -733,7 +733,9 @@ add_warnings(struct strbuf *sb, const struct config *c, const struct host *h,
 	state_path(c, path, sizeof(path), "logs", h->name, ".log");
 	if ((f = fopen(path, "r")) == NULL)
 		return;
-	while (fgets(line, sizeof(line), f) != NULL) {
+	/* the ${count} lines counted (the backup's, first in the log; not
+	 * the retention's routine "no increments older than" after them) */
+	while (n < count && fgets(line, sizeof(line), f) != NULL) {
 		if (strncmp(line, "capback: ", 9) != 0)
 			continue;
 		if (n++ < max)
@@ -856,7 +858,7 @@ build_report(const struct config *c, struct strbuf *sb, int64_t began,
 		    strcmp(r.status, "timeout") != 0) {
 			strbuf_addf(sb, "    %u %s:\n", r.nwarn,
 			    r.nwarn == 1 ? "warning" : "warnings");
-			add_warnings(sb, c, h, 20);
+			add_warnings(sb, c, h, r.nwarn, 20);
 		}
 	}
 	strbuf_addf(sb, "\n%zu %s, %u failed\n", c->n,
@@ -1582,6 +1584,9 @@ status_main(int argc, char **argv)
 					printf("\"all\"");
 			}
 			printf(", \"overdue\": %s", overdue ? "true" : "false");
+			/* files that could not be read and the like: the
+			 * backup stands, without them */
+			printf(", \"warnings\": %u", has ? r.nwarn : 0);
 			printf(", \"vault\": ");
 			if (h->vault == NULL)
 				printf("null");
@@ -1599,6 +1604,16 @@ status_main(int argc, char **argv)
 			    overdue ? "  OVERDUE" : "");
 			if (r.why[0] != '\0' && strcmp(r.status, "ok") != 0)
 				printf("    %s\n", r.why);
+			else if (has && r.nwarn > 0) {
+				char lp[4096];
+
+				state_path(&c, lp, sizeof(lp), "logs", h->name,
+				    ".log");
+				printf("    %u %s in the last run (%s names "
+				       "them)\n",
+				    r.nwarn,
+				    r.nwarn == 1 ? "warning" : "warnings", lp);
+			}
 			if (h->vault != NULL) {
 				age(a1, sizeof(a1), now, r.vault_ok);
 				printf("    vault %s: %s, last complete copy "

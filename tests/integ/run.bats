@@ -150,6 +150,10 @@ mailbox() {
 	[[ "$output" == *"gamma            failed   never    never    -  OVERDUE"* ]]
 	# a failed host says why
 	grep -A1 '^gamma ' <<<"$output" | grep -q '^    .'
+	# a host whose backup left a file out says so (new-user review:
+	# status said ok and nothing more)
+	grep -A1 '^beta ' <<<"$output" | grep -qE '^    [0-9]+ warnings? in the last run \(.*/logs/beta\.log names them\)'
+	[ "$(grep -A1 '^alpha ' <<<"$output" | grep -c 'in the last run')" -eq 0 ]
 	cbrun status --json "$T/server/capback.conf"
 	[ "$status" -eq 1 ]
 	python3 -c '
@@ -168,6 +172,9 @@ assert d["gamma"]["last"] == "failed" and d["gamma"]["overdue"], d
 assert d["gamma"]["newest_backup"] is None and d["gamma"]["backup_age_s"] is None, d
 assert d["gamma"]["last_drill"] is None and d["alpha"]["backup_age_s"] >= 0, d
 assert json.loads(sys.argv[1])["ok"] is False
+# the unreadable file of beta, none for alpha
+assert d["beta"]["warnings"] >= 1 and d["alpha"]["warnings"] == 0, d
+assert d["gamma"]["warnings"] == 0, d
 ' "$output"
 	# without the down host all is well...
 	sed -i '/^\[host gamma\]/,$d' "$T/server/capback.conf"
@@ -231,6 +238,8 @@ assert d["state_dir"].endswith("/state/hosts") and d["reason"] == "Permission de
 @test "retention removes what is older than keep; mail on-failure stays quiet when all is well" {
 	sed -i '/^\[host gamma\]/,$d' "$T/server/capback.conf"
 	sed -i 's/^mail-to = .*/&\nmail = on-failure/' "$T/server/capback.conf"
+	# beta too, whose unreadable file is a warning of its backup
+	sed -i 's/^\[host beta\]$/&\nkeep = 30D/' "$T/server/capback.conf"
 	schema="$(sh "$LIB/sshd-loopback.sh" sshcmd "$T/sshd1" "$AGENT") {h}"
 	# two old sessions of alpha (2023), then the run (keep = 30D)
 	cbrun --remote-schema "$schema" --current-time 1700000000 backup "x@127.0.0.1::$T/alpha" "$T/server/alpha"
@@ -243,6 +252,24 @@ assert d["state_dir"].endswith("/state/hosts") and d["reason"] == "Permission de
 	[[ "$output" == *"retention: 2 sessions older than 30D removed, 1 kept (the oldest from 20"* ]]
 	# the first backup counts new files as new
 	[[ "$output" == *" new, "*" changed, "*" deleted; increment "* ]]
+	# "N warnings:" is followed by N lines: not by retention's routine
+	# "no increments older than" (new-user review)
+	python3 -c '
+import re, sys
+lines = sys.argv[1].splitlines()
+seen = 0
+for i, l in enumerate(lines):
+    m = re.fullmatch(r"    (\d+) warnings?:", l)
+    if m:
+        seen += 1
+        n = int(m.group(1))
+        shown = 0
+        while i + 1 + shown < len(lines) and lines[i + 1 + shown].startswith("      "):
+            shown += 1
+        assert shown == n, (n, lines[i:i + 1 + shown])
+assert seen > 0, "beta has a warning"
+' "$output"
+	[[ "$output" != *"warning"*"no increments older than"* ]]
 	cbrun list increments "$T/server/alpha"
 	[[ "$output" == *"Found 0 increments"* ]]
 	# every host OK: no mail, and the hook still runs
