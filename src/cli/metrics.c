@@ -134,6 +134,19 @@ struct family {
 	const char *name, *help;
 };
 
+/* ${v} in as few digits as read back the same (0.064, not the
+ * 0.064000000000000001 of %.17g) */
+static const char *
+shortest(char *buf, size_t cap, double v)
+{
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, cap, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	return buf;
+}
+
 static void
 head(struct strbuf *sb, const char *name, const char *help)
 {
@@ -182,6 +195,7 @@ metrics_write(const char *path, const struct host_metrics *hosts, size_t n,
 		    "repository (hosts with a vault; 0: never)." },
 	};
 	struct strbuf sb = STRBUF_INIT;
+	char num[32];
 	size_t i, k;
 	int e;
 
@@ -241,8 +255,8 @@ metrics_write(const char *path, const struct host_metrics *hosts, size_t n,
 				v = (double)h->vault_ok;
 				break;
 			}
-			strbuf_addf(&sb, "%s{host=\"%s\"} %.17g\n", fam[k].name,
-			    h->name, v);
+			strbuf_addf(&sb, "%s{host=\"%s\"} %s\n", fam[k].name,
+			    h->name, shortest(num, sizeof(num), v));
 		}
 	}
 	head(&sb, "capback_run_start_timestamp_seconds",

@@ -70,8 +70,12 @@ value() {
 	[ "$(value capback_run_hosts '')" = 2 ]
 	# the run's duration as the report has it, a fraction of a second
 	# here (whole seconds made it 0)
-	python3 -c 'import sys; v = float(sys.argv[1]); assert 0 < v < 60, v' \
+	python3 -c 'import sys; v = float(sys.argv[1]); assert 0 < v < 60, v
+# in as few digits as read back the same (not 0.064000000000000001)
+assert sys.argv[1] == repr(v) or len(sys.argv[1]) <= 16, sys.argv[1]' \
 	    "$(value capback_host_last_run_duration_seconds '{host="alpha"}')"
+	# no value in 17 digits where fewer read back the same
+	! grep -v '^#' "$f" | grep -qE ' [0-9]*\.[0-9]*0000000000[0-9]+$' || false
 	ok=$(value capback_host_last_success_timestamp_seconds '{host="alpha"}')
 	[ "$ok" -ge "$before" ] && [ "$ok" -le "$(date +%s)" ]
 	proven=$(value capback_host_oldest_proven_timestamp_seconds '{host="beta"}')
