@@ -129,8 +129,13 @@ static void
 rs_error(struct restorer *rs, const struct meta_rec *r, const char *what,
     int err)
 {
-	log_error("%s '%s': %s", what, log_quote(r->path, r->pathlen),
-	    strerror(err));
+	/* the top is TARGET itself ('.' named nothing a person could find) */
+	if (r->pathlen == 1 && r->path[0] == '.')
+		log_error("%s '%s': %s", what,
+		    log_quote(rs->dest, strlen(rs->dest)), strerror(err));
+	else
+		log_error("%s '%s': %s", what, log_quote(r->path, r->pathlen),
+		    strerror(err));
 	if (rs->drill)
 		dprintf(DRILL_FD, "FAIL\t%s\t%s (%s)\n",
 		    log_quote(r->path, r->pathlen), what, strerror(err));

@@ -191,3 +191,12 @@ session() {
 	[[ "$output" == *"whole repository"* ]]
 	[ "$(TZ=UTC cb list increments "$T/repo" | grep -c increments\\.)" -eq 2 ]
 }
+
+@test "a damaged file restored on its own is named by its target, not '.' (new-user review)" {
+	printf 'X' | dd of="$T/repo/dir/sub/log" bs=1 seek=100 conv=notrunc status=none
+	run cb restore "$T/repo/dir/sub/log" "$T/one"
+	echo "$output"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"does not match the recorded SHA-1 of '$T/one'"* ]]
+	[[ "$output" != *"of '.'"* ]]
+}
