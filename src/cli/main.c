@@ -767,6 +767,25 @@ cmd_restore(int argc, char **argv, struct global *g)
 	/* the globs match TARGET/path as written, as rdiff-backup's */
 	sel.nul_sep |= g->nul_sep;
 	check_select(dloc, sel.sel, sel.n, sel.nul_sep);
+	if (dhost == NULL && rhost == NULL) {
+		/* REPOSITORY and TARGET the wrong way round: said so, not
+		 * "the target is inside a repository" */
+		struct repo_loc rl, dl;
+
+		if (repo_locate(rloc, &rl) == 0) {
+			if (!rl.found && rl.err == 0 &&
+			    repo_locate(dloc, &dl) == 0) {
+				if (dl.found)
+					fatal("'%s' is no backup repository "
+					      "and "
+					      "'%s' is one: restore takes "
+					      "REPOSITORY[/PATH] TARGET",
+					    rloc, dloc);
+				repo_loc_release(&dl);
+			}
+			repo_loc_release(&rl);
+		}
+	}
 	if (dhost == NULL)
 		repo_refuse_inside(dloc, "the restore target");
 	if (full && dhost != NULL)

@@ -200,3 +200,14 @@ session() {
 	[[ "$output" == *"does not match the recorded SHA-1 of '$T/one'"* ]]
 	[[ "$output" != *"of '.'"* ]]
 }
+
+@test "REPOSITORY and TARGET the wrong way round: said so (new-user review)" {
+	run cb restore "$T/src" "$T/repo"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'$T/src' is no backup repository and '$T/repo' is one: restore takes REPOSITORY[/PATH] TARGET"* ]]
+	# a real target inside a repository is still refused as such
+	run cb restore "$T/repo/dir" "$T/repo/dir/x"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is inside the repository"* ]]
+}
