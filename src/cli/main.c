@@ -1137,7 +1137,13 @@ cmd_umount(int argc, char **argv)
 	if (action_operands(a, argc, 1, 1))
 		return 1;
 	if (!capback_mounted(argv[optind], &where, &owner)) {
-		log_error("'%s' is not a mount of capback mount", argv[optind]);
+		struct stat st;
+
+		if (lstat(argv[optind], &st) != 0)
+			log_error("'%s': %s", argv[optind], strerror(errno));
+		else
+			log_error("'%s' is not a mount of capback mount",
+			    argv[optind]);
 		return 1;
 	}
 	if (owner >= 0 && geteuid() != 0 && (uid_t)owner != geteuid()) {

@@ -615,6 +615,9 @@ latest" ]
 	run umnt
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"is not a mount of capback mount"* ]]
+	run as_user "$CAPBACK_BUILD/capback" umount "$T/no-such"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"'$T/no-such': No such file or directory"* ]]
 	# root mounting another account's repository is told whose it is
 	run "$CAPBACK_BUILD/capback" mount "$T/repo" "$T/mnt"
 	[ "$status" -eq 1 ]
