@@ -161,6 +161,8 @@ refuse(struct config *c, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (c->why[0] != '\0')
+		return 0; /* the first error is the one inih names the line of */
 	va_start(ap, fmt);
 	vsnprintf(c->why, sizeof(c->why), fmt, ap);
 	va_end(ap);
@@ -613,6 +615,77 @@ default_parallel(struct config *c)
 	    cores, RUN_WRITERS_PER_DISK, ndev, ndev == 1 ? "" : "s");
 }
 
+/*
+ * What inih would take in silence or name at the wrong line: a line that
+ * is no [section], key = value, comment or continuation (inih goes on and
+ * names the line of its first error with the words of a later one), and a
+ * [host NAME] without a key (no host: a lone one was "no [host NAME]
+ * section").  Fatal, naming the line.
+ */
+static void
+config_lines(const char *path)
+{
+	char line[8192], host[256] = "";
+	unsigned n = 0, host_line = 0;
+	int keys = 0, named = 0;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return; /* ini_parse says why */
+	while (fgets(line, sizeof(line), f) != NULL) {
+		const char *s = line;
+		size_t len = strcspn(line, "\r\n");
+
+		n++;
+		line[len] = '\0';
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '\0' || *s == '#' || *s == ';')
+			continue;
+		if (s > line && named)
+			continue; /* a continuation of the value above */
+		if (*s == '[') {
+			if (strchr(s, ']') == NULL)
+				fatal("%s, line %u: '%s' has no ']' "
+				      "(capback.conf(5))",
+				    path, n, log_quote(s, strlen(s)));
+			if (host_line != 0 && !keys)
+				fatal("%s, line %u: [host %s] holds no key: a "
+				      "host needs source (or replicate-from) "
+				      "and repository (capback.conf(5))",
+				    path, host_line, host);
+			if (strncmp(s, "[global]", 8) != 0 &&
+			    strncmp(s, "[host ", 6) != 0) {
+				size_t sl = (size_t)(strchr(s, ']') - s + 1);
+
+				fatal("%s, line %u: section %s: there are "
+				      "[global] and [host NAME] only "
+				      "(capback.conf(5))",
+				    path, n, log_quote(s, sl));
+			}
+			keys = named = 0;
+			host_line = 0;
+			if (strncmp(s, "[host ", 6) == 0) {
+				host_line = n;
+				snprintf(host, sizeof(host), "%.*s",
+				    (int)strcspn(s + 6, "]"), s + 6);
+			}
+			continue;
+		}
+		if (strpbrk(s, "=:") == NULL)
+			fatal("%s, line %u: '%s' is no [section] and no 'key = "
+			      "value' (capback.conf(5))",
+			    path, n, log_quote(s, strlen(s)));
+		keys = named = 1;
+	}
+	fclose(f);
+	if (host_line != 0 && !keys)
+		fatal("%s, line %u: [host %s] holds no key: a host needs "
+		      "source (or replicate-from) and repository "
+		      "(capback.conf(5))",
+		    path, host_line, host);
+}
+
 void
 config_load(struct config *c, const char *path, const char *shard)
 {
@@ -634,6 +707,7 @@ config_load(struct config *c, const char *path, const char *shard)
 	ini_use_stack = false;
 	ini_initial_alloc = 8192;
 	ini_max_line = 8192;
+	config_lines(path);
 	line = ini_parse(path, handler, c);
 	if (line == -1)
 		fatal("cannot read the configuration %s: %s", path,

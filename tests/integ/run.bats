@@ -286,6 +286,22 @@ assert seen > 0, "beta has a warning"
 	printf '[host a]\nsource = /x\n' >"$T/bad.conf"
 	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
 	[[ "$output" == *"[host a] needs source (a backup) or replicate-from (a vault's copy), one of them, and repository"* ]]
+	# the line of a broken header, not of a key after it; a host with no
+	# key; a section name misspelt, at its own line (new-user review)
+	printf '[global]\nparallel = 2\n\n# c\n[host x\n\nsource = /a\nrepository = /b\n' >"$T/bad.conf"
+	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad.conf, line 5: '[host x' has no ']'"* ]]
+	printf '[host a]\nsource = /x\nrepository = /y\n[host b]\n\n' >"$T/bad.conf"
+	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad.conf, line 4: [host b] holds no key: a host needs source (or replicate-from) and repository"* ]]
+	printf '[global]\nparallel = 2\n[hots x]\nsource = /a\n' >"$T/bad.conf"
+	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
+	[[ "$output" == *"bad.conf, line 3: section [hots x]: there are [global] and [host NAME] only"* ]]
+	printf '[host a]\nsource = /x\nrepository = /y\njust words\n' >"$T/bad.conf"
+	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
+	[[ "$output" == *"bad.conf, line 4: 'just words' is no [section] and no 'key = value'"* ]]
 	# a vault's copy is the primary's sessions whole; keep = 10B is a count
 	printf '[host a]\nsource = /x\nreplicate-from = /p\nrepository = /y\n' >"$T/bad.conf"
 	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
