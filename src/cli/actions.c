@@ -83,7 +83,9 @@ static const struct act_opt list_inc_opts[] = {
 	    "rdiff-backup prints them (whole repository)" },
 	{ "json", NULL, 'j',
 	    "every session: {sessions: [{time, at, current,\nincrements}]} "
-	    "(increments: false for one the\ntext leaves out)" },
+	    "(increments: false for one the\ntext leaves out); of a PATH, "
+	    "its versions:\n{path, increments: [{time, at, type, current,\n"
+	    "base}]}" },
 	{ NULL, NULL, 0, NULL },
 };
 
