@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1380,6 +1381,27 @@ run_main(int argc, char **argv, const char *verbosity, const char *current_time)
 		return action_misuse(a, "run takes one CONFIG at most");
 	config_load(&c, optind < argc ? argv[optind] : DEFAULT_CONFIG, shard);
 	c.current_time = current_time;
+	{
+		/* root by mistake (sudo capback run): the account's state
+		 * would get root's files, its hosts root's ssh key */
+		struct stat st;
+
+		if (geteuid() == 0 && stat(c.state, &st) == 0 &&
+		    st.st_uid != 0) {
+			struct passwd *pw = getpwuid(st.st_uid);
+
+			if (pw != NULL)
+				fatal("run: the state directory '%s' is %s's: "
+				      "run it as that account (runuser -u %s "
+				      "-- capback run): as root it would leave "
+				      "root's files there and use root's ssh "
+				      "key",
+				    c.state, pw->pw_name, pw->pw_name);
+			fatal("run: the state directory '%s' belongs to uid "
+			      "%ld: run it as that account, not as root",
+			    c.state, (long)st.st_uid);
+		}
+	}
 	find_self();
 	mkdirs(&c);
 	if ((skip = calloc(c.n + 1, 1)) == NULL ||

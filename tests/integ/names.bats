@@ -180,7 +180,8 @@ PY
 	grep -qF '"c\u0085d"' "$T/list.json"
 	grep -qF '"e\u202ef"' "$T/list.json"
 	# diff --json and versions --json write names the same way
-	printf 7 >"$T/src/$(printf 'a\377b')"
+	printf 77 >"$T/src/$(printf 'a\377b')"
+	touch -d @1700000050 "$T/src/$(printf 'a\377b')"
 	cb --current-time 1700000100 backup "$T/src" "$T/repo"
 	cb diff --json "$T/repo" | grep -qF 'a\udcffb'
 	cb versions --json "$T/repo/$(printf 'a\377b')" >/dev/null

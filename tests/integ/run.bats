@@ -412,6 +412,17 @@ while True:
 	[ -e "$T/server/hook-ran" ]
 }
 
+@test "root by mistake: run refuses a state directory that is the account's, naming the account, and writes nothing there (new-user review)" {
+	mkdir -p "$T/server/state"
+	chown "$SERVER" "$T/server/state"
+	run "$CAPBACK_BUILD/capback" run "$T/server/capback.conf"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"the state directory '$T/server/state' is $SERVER's: run it as that account (runuser -u $SERVER -- capback run)"* ]]
+	[ -z "$(find "$T/server/state" -user root)" ]
+	[ ! -e "$T/server/alpha" ]
+}
+
 @test "two runs at once: the second skips the hosts the first is on, naming it, and fails none" {
 	sed -i '/^\[host gamma\]/,$d' "$T/server/capback.conf"
 	# alpha's before command keeps the first run on alpha until the
