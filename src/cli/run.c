@@ -1506,6 +1506,28 @@ status_main(int argc, char **argv)
 			shard = optarg;
 	if (argc - optind > 1)
 		return action_misuse(a, "status takes one CONFIG at most");
+	if (json) {
+		/* a monitor parses stdout: a configuration it may not read
+		 * is said there too, as a state directory it may not */
+		const char *cf = optind < argc ? argv[optind] : DEFAULT_CONFIG;
+		int fd = open(cf, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0) {
+			int e = errno;
+
+			log_error("cannot read the configuration %s: %s", cf,
+			    strerror(e));
+			printf("{\"error\": ");
+			json_str(stdout, "cannot read the configuration");
+			printf(", \"config\": ");
+			json_str(stdout, cf);
+			printf(", \"reason\": ");
+			json_str(stdout, strerror(e));
+			printf("}\n");
+			return 2;
+		}
+		close(fd);
+	}
 	config_load(&c, optind < argc ? argv[optind] : DEFAULT_CONFIG, shard);
 	if (timespec_parse(c.overdue, now, NULL, 0, &limit) != 0)
 		fatal("%s: overdue = %s is not a time span", c.path, c.overdue);

@@ -209,6 +209,17 @@ d = json.loads(sys.argv[1])
 assert d["error"] == "cannot read the state directory", d
 assert d["state_dir"].endswith("/state/hosts") and d["reason"] == "Permission denied", d
 ' "$out"
+	# and a configuration it may not read (stdout was empty)
+	chmod 0600 "$T/server/capback.conf"
+	st=0
+	out=$(run_as "$NEW_USER" "$CAPBACK_BUILD/capback" status --json "$T/server/capback.conf" 2>/dev/null) || st=$?
+	[ "$st" -eq 2 ]
+	python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["error"] == "cannot read the configuration", d
+assert d["config"].endswith("/capback.conf") and d["reason"] == "Permission denied", d
+' "$out"
 }
 
 @test "a host whose backup still runs is skipped; the others go on; the next run takes it" {
