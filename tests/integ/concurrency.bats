@@ -347,11 +347,14 @@ intact() {
 
 @test "one drill of a repository at a time: a second is refused while the first runs" {
 	# a drill holds rdiff-backup-data (flock) while it runs
-	flock "$T/repo/rdiff-backup-data" sleep 3 &
+	# (held until the test lets go: a fixed 0.3 s to take it and 3 s to
+	# keep it raced a loaded machine)
+	flock "$T/repo/rdiff-backup-data" sh -c ": >'$T/held'; while [ ! -e '$T/go' ]; do sleep 0.1; done" &
 	local holder=$!
-	sleep 0.3
+	wait_until 120 test -e "$T/held"
 	run cb drill --all "$T/repo"
 	echo "$output"
+	touch "$T/go"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"another drill of '$T/repo' is running"* ]]
 	wait $holder

@@ -133,8 +133,9 @@ assert sys.argv[1] == repr(v) or len(sys.argv[1]) <= 16, sys.argv[1]' \
 	    --collector.disable-defaults --collector.textfile \
 	    --collector.textfile.directory="$T/server/textfile" >"$T/exporter.log" 2>&1 &
 	EXPORTER=$!
-	for i in $(seq 50); do
+	for i in $(seq 600); do
 		curl -sf "http://127.0.0.1:$PORT/metrics" >"$T/scrape" 2>/dev/null && break
+		kill -0 "$EXPORTER" 2>/dev/null || break
 		sleep 0.1
 	done
 	cat "$T/exporter.log"

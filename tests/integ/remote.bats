@@ -86,9 +86,19 @@ agent_status() {
 		sleep 0.02
 	done
 	[ -n "$pid" ]
-	sleep 0.3 # past its start-up, while it streams the big file
+	# past its start-up: once it holds the big file open (a fixed 0.3 s
+	# could be before its sandbox, or after its end)
+	wait_until 120 holds_big "$pid" || true
+	kill -STOP "$pid" 2>/dev/null || true
 	status_text=$(cat "/proc/$pid/status")
+	kill -CONT "$pid" 2>/dev/null || true
 	wait "$job"
+}
+
+# holds_big PID: PID has the source's big file open, or has ended
+holds_big() {
+	[ -d "/proc/$1" ] || return 0
+	ls -l "/proc/$1/fd" 2>/dev/null | grep -q -- "-> $T/target/data/big\$"
 }
 
 as_server() {

@@ -101,7 +101,7 @@ cbrun() {
 }
 
 mailbox() {
-	for _ in $(seq 1 40); do
+	for _ in $(seq 1 480); do
 		[ -s "/var/mail/$MAILUSER" ] && break
 		sleep 0.25
 	done
@@ -227,9 +227,10 @@ assert d["config"].endswith("/capback.conf") and d["reason"] == "Permission deni
 	mkdir -p "$T/server/state/locks"
 	chown -R "$SERVER" "$T/server/state"
 	# (a sleep no other test uses: it holds the lock, not flock)
-	run_as "$SERVER" flock "$T/server/state/locks/alpha.lock" sleep 31.7 &
+	run_as "$SERVER" flock "$T/server/state/locks/alpha.lock" \
+	    sh -c ": >'$T/server/state/held'; exec sleep 31.7" &
 	holder=$!
-	sleep 0.3
+	wait_until 120 test -e "$T/server/state/held"
 	cbrun run --report "$T/server/capback.conf"
 	pkill -f "^sleep 31.7" || true
 	wait "$holder" || true
@@ -418,7 +419,7 @@ while True:
 	[[ "$output" == *"beta             OK"* ]]
 	# nothing of it is left running, the mail went out, the hook ran
 	refute pgrep -f -- "-p $PS "
-	for _ in $(seq 1 40); do grep -q "TIMED OUT" "/var/mail/$MAILUSER" && break; sleep 0.25; done
+	for _ in $(seq 1 480); do grep -q "TIMED OUT" "/var/mail/$MAILUSER" && break; sleep 0.25; done
 	grep -q "delta            TIMED OUT" "/var/mail/$MAILUSER"
 	[ -e "$T/server/hook-ran" ]
 }

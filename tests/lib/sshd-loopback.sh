@@ -86,7 +86,8 @@ EOF
 	i=0
 	while ! grep -q 'Server listening' "$dir/sshd.log" 2>/dev/null; do
 		i=$((i + 1))
-		if [ $i -gt 100 ] || ! kill -0 "$(cat "$dir/daemon.pid")" 2>/dev/null; then
+		# (up to a minute: a loaded CI starts sshd slowly)
+		if [ $i -gt 1200 ] || ! kill -0 "$(cat "$dir/daemon.pid")" 2>/dev/null; then
 			cat "$dir/sshd.log" >&2
 			kill "$(cat "$dir/daemon.pid")" 2>/dev/null || true
 			rm -f "/etc/pam.d/$service"
