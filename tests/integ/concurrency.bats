@@ -68,6 +68,10 @@ bg_writer() {
 	pgrep -P "$BG" capback-writer
 }
 
+vault_writer() {
+	pgrep -f "capback-writer.*--replica.*backup $T/vault"
+}
+
 bg_itself() {
 	echo "$BG"
 }
@@ -441,14 +445,11 @@ vault_markers() {
 	cb --current-time $((BASE + 200)) backup "$T/src" "$T/repo" >/dev/null
 	"$CAPBACK_BUILD/capback" replicate "$T/repo" "$T/vault" >"$T/rep1.out" 2>&1 &
 	rep=$!
-	for _ in $(seq 1 2000); do
-		[ "$(vault_markers)" -eq 2 ] && break
-		sleep 0.005
-	done
-	[ "$(vault_markers)" -eq 2 ]
-	WPID=$(pgrep -f "capback-writer.*--replica.*backup $T/vault")
-	[ -n "$WPID" ]
-	kill -STOP "$WPID"
+	stop_in_session "$T/vault" "$rep" vault_writer || {
+		cat "$T/rep1.out" >&2
+		return 1
+	}
+	WPID=$HELD_PID
 	"$CAPBACK_BUILD/capback" replicate "$T/repo" "$T/vault" >"$T/rep2.out" 2>&1 &
 	local rep2=$!
 	wait_text "$T/rep2.out" "waiting for it to end"
