@@ -380,12 +380,13 @@ intact() {
 	    strace -f -qq -o /dev/null \
 	    -e inject=rename,renameat,renameat2,unlink,unlinkat:delay_enter=4000000:when=1 \
 	    "$CAPBACK_BUILD/capback-writer" regress "$T/repo" >"$T/reg.out" 2>&1 &
-	local rg=$!
-	for _ in $(seq 1 100); do
-		grep -q "capback regress PID" "$T/repo/rdiff-backup-data/capback.lock" 2>/dev/null && break
-		sleep 0.05
-	done
-	grep -q "capback regress PID" "$T/repo/rdiff-backup-data/capback.lock"
+	local rg=$! w
+	wait_until 120 grep -q "capback regress PID" "$T/repo/rdiff-backup-data/capback.lock"
+	# and stopped there, however slow the machine (the 4 s alone were
+	# all the calls below had)
+	wait_until 60 pgrep -P "$rg"
+	w=$(pgrep -P "$rg")
+	kill -STOP "$w"
 	for a in "--current-time $((BASE + 200)) backup $T/src" "regress" \
 	    "--force remove increments --older-than now"; do
 		run cb $a "$T/repo"
@@ -393,10 +394,12 @@ intact() {
 		[ "$status" -eq 1 ]
 		[[ "$output" == *"is in use: capback regress PID"* ]]
 	done
-	run cb list increments "$T/repo"
-	echo "$output"
-	[ "$status" -eq 0 ]
-	[[ "$output" == *"waiting for it to end"* ]]
+	cb list increments "$T/repo" >"$T/list.out" 2>&1 &
+	local ls=$!
+	wait_text "$T/list.out" "waiting for it to end"
+	kill -CONT "$w"
+	wait $ls
+	cat "$T/list.out"
 	wait $rg || true
 	cat "$T/reg.out"
 	[ "$(markers)" -eq 1 ]
