@@ -108,14 +108,13 @@ teardown() {
 	head -c 50000000 /dev/zero >"$T/src/big"
 	"$CAPBACK_BUILD/capback" --current-time 1700000200 backup "$T/src" "$T/repo" >/dev/null 2>&1 &
 	bg=$!
-	for _ in $(seq 1 500); do
-		[ "$(ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror')" -eq 2 ] && break
-		sleep 0.01
-	done
-	w=$(pgrep -P $bg capback-writer)
-	kill -STOP $w
+	# stopped before each look, so never past its session's end
+	stop_in_session "$T/repo" "$bg" "pgrep -P $bg capback-writer"
+	w=$HELD_PID
 	kill -KILL $bg $w $(pgrep -P $bg) 2>/dev/null || true
 	wait $bg || true
+	# the lock goes with the writer
+	wait_until 60 gone "$w"
 	[ "$(ls "$T/repo/rdiff-backup-data" | grep -c '^current_mirror')" -eq 2 ]
 	run cb regress "$T/repo"
 	echo "$output"
