@@ -505,23 +505,30 @@ raw_push() {
 	CAPBACK_TEST_BIG=1 sessions 0 9
 	push_setup
 	# kill_at N WHO: push through a remote schema that, once the vault's
-	# writer of session N runs, kills it (vault) or the primary's run
-	# and its roles (primary) with SIGKILL, after a random moment
+	# writer of session N is caught in it (stopped before each look at
+	# the vault's markers: a look then a kill could come after a short
+	# session's end), kills it (vault) or the primary's run and its
+	# roles (primary) with SIGKILL
 	kill_at() {
 		cat >"$T/cut.sh" <<EOF
 #!/bin/bash
 case "\$2" in *"'--current-time' '$((1700000000 + 100 * $1))'"*)
 	$VSSH "\$1" "\$2" &
-	for _ in \$(seq 2000); do
-		pgrep -u "$VLT" -x capback-writer >/dev/null && break
+	end=\$((SECONDS + 120)) w=""
+	while [ \$SECONDS -lt \$end ]; do
+		[ -n "\$w" ] || w=\$(pgrep -u "$VLT" -x capback-writer) || true
+		if [ -n "\$w" ] && kill -STOP \$w 2>/dev/null; then
+			[ "\$(ls "$VDEST/rdiff-backup-data" | grep -c '^current_mirror\\.')" -eq 2 ] && break
+			kill -CONT \$w
+		fi
 		sleep 0.005
 	done
-	sleep 0.0\$((RANDOM % 10))
 	if [ $2 = vault ]; then
-		pkill -KILL -u "$VLT" -x capback-writer
+		kill -KILL \$w
 	else
 		pkill -KILL -f "remote-schema bash $T/cut.sh"
 		pkill -KILL -f "replica-source $T/prim"
+		kill -CONT \$w
 	fi
 	wait
 	exit 1 ;;
