@@ -1119,6 +1119,8 @@ session_stands(struct session *s, const char *file)
 		gone = file;
 	if (gone == NULL)
 		return;
+	if (errno != ENOENT)
+		fatal("cannot look at %s: %s", gone, strerror(errno));
 	s->marker_written = 0; /* not "now holds an unfinished session" */
 	fatal("this session's %s is gone: another program changed the "
 	      "repository during this session (rdiff-backup --force does "
@@ -1130,16 +1132,20 @@ session_stands(struct session *s, const char *file)
 
 /*
  * The previous session's metadata snapshot becomes a diff against the
- * new one, except every ninth (the chain rule of rdiff-backup).
+ * new one, except every ninth (the chain rule of rdiff-backup).  The diff
+ * is named beside the snapshot; the snapshot goes only once the new
+ * session stands (commit_session): a session stopped before that leaves
+ * the previous one whole (a snapshot and a diff of one time: the
+ * snapshot is read, regress removes the diff).  1: the snapshot is to go.
  */
-static void
+static int
 convert_old_snapshot(struct session *s)
 {
 	char diff[256], made[256], *ext;
 	int r;
 
 	if (s->wdiff == NULL)
-		return;
+		return 0;
 	snprintf(diff, sizeof(diff), "%s", s->repo->meta_name);
 	ext = strstr(diff, ".snapshot"); /* (diff_open) */
 	if (s->dbuf.len > 0 &&
@@ -1163,8 +1169,7 @@ convert_old_snapshot(struct session *s)
 	}
 	if (fsync(s->repo->datafd) != 0)
 		fatal("syncing repository data: %s", strerror(errno));
-	if (unlinkat(s->repo->datafd, s->repo->meta_name, 0) != 0)
-		fatal("removing %s: %s", s->repo->meta_name, strerror(errno));
+	return 1;
 }
 
 /*
@@ -1223,6 +1228,8 @@ leftout_end(struct session *s)
 static void
 commit_session(struct session *s, const char *ts)
 {
+	int snap_goes;
+
 	if (syncfs(s->repo->rootfd) != 0)
 		fatal("syncing repository: %s", strerror(errno));
 	if (!s->repo->exists) {
@@ -1231,7 +1238,11 @@ commit_session(struct session *s, const char *ts)
 		cleanup_session = NULL;
 		return;
 	}
-	convert_old_snapshot(s);
+	/* undone under us meanwhile (closing and syncing take seconds on a
+	 * large repository): stopped before anything of the previous
+	 * session changes */
+	session_stands(s, s->new_meta);
+	snap_goes = convert_old_snapshot(s);
 	if (syncfs(s->repo->rootfd) != 0)
 		fatal("syncing repository: %s", strerror(errno));
 	session_stands(s, s->new_meta);
@@ -1240,6 +1251,12 @@ commit_session(struct session *s, const char *ts)
 		fatal("cannot remove %s: %s", s->repo->marker, strerror(errno));
 	if (fsync(s->repo->datafd) != 0)
 		fatal("syncing repository data: %s", strerror(errno));
+	/* its diff stands in for the previous snapshot now */
+	if (snap_goes &&
+	    unlinkat(s->repo->datafd, s->repo->meta_name, 0) != 0 &&
+	    errno != ENOENT)
+		log_warn("cannot remove %s (its diff replaces it): %s",
+		    s->repo->meta_name, strerror(errno));
 	/* one marker now: the hold may go (left by a crash, it is litter:
 	 * a temporary's name with the newest session's time) */
 	inc_unhold(s->repo->datafd, s->holder);
