@@ -18,8 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "timefmt.h"
+#include "timespec.h"
 #include "writer.h"
 
 #define LOCK_NAME "capback.lock"
@@ -65,6 +67,41 @@ try_lock(int fd, short type, char *who, size_t cap)
 	return 0;
 }
 
+/*
+ * Is the exclusive holder ${who} ("capback backup PID N ...") a backup in
+ * its session: alive, and the newer of two markers its own?  Not a
+ * backup that regresses a killed session first (its holder line says
+ * backup too), nor a regress or removal that took the lock a moment ago
+ * and has not written its line yet (the line is the last holder's).
+ */
+static int
+backup_in_session(int datafd, const char *who)
+{
+	struct repo_entry *e = NULL;
+	size_t ne = 0, i, markers = 0, newest = 0;
+	char buf[64];
+	size_t len;
+	long pid, mpid;
+	int yes = 0;
+
+	if (strncmp(who, "capback backup PID ", 19) != 0 ||
+	    sscanf(who + 19, "%ld", &pid) != 1 || pid <= 0 ||
+	    !process_alive(pid) || repo_scan(datafd, &e, &ne) != 0)
+		return 0;
+	for (i = 0; i < ne; i++)
+		if (e[i].base == RB_CURRENT_MIRROR) {
+			if (markers++ == 0 ||
+			    e[i].inc.time > e[newest].inc.time)
+				newest = i;
+		}
+	yes = markers == 2 &&
+	    fs_read_small_at(datafd, e[newest].name, buf, sizeof(buf), &len) ==
+		0 &&
+	    sscanf(buf, "PID %ld", &mpid) == 1 && mpid == pid;
+	repo_scan_free(e, ne);
+	return yes;
+}
+
 void
 repo_lock(struct repo *repo, int excl, const char *action)
 {
@@ -97,7 +134,7 @@ repo_lock(struct repo *repo, int excl, const char *action)
 		wait = -1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (!try_lock(fd, type, who, sizeof(who))) {
-		if (unless_backup && strncmp(who, "capback backup ", 15) == 0) {
+		if (unless_backup && backup_in_session(repo->datafd, who)) {
 			log_warn("'%s' is being backed up (%s): its finished "
 				 "sessions are read without waiting, its new "
 				 "one appears when it ends",

@@ -501,7 +501,7 @@ ensure_snapshot(struct repo *repo)
 }
 
 /* A process that exists and is not a zombie (a killed, unreaped backup). */
-static int
+int
 process_alive(long pid)
 {
 	char path[64], buf[512], *p;

@@ -132,6 +132,9 @@ void repo_open_existing(const char *path, struct repo *repo,
  * recorded (a writer that is gone, since we hold the lock), 0 if none.
  */
 extern int64_t repo_lock_wait;
+
+/* process_alive(pid): a process that exists and is no zombie (regress.c) */
+int process_alive(long pid);
 #define REPO_LOCK_UNLESS_BACKUP (-3)
 void repo_lock(struct repo *repo, int excl, const char *action);
 long repo_lock_prev_pid(void);

@@ -398,7 +398,9 @@ account_writer() {
 	as_user cmp "$T/mnt/latest/huge" "$T/src/huge"
 	umnt
 	# a regress holds the mount back, as every reader
-	hold_backup 1700000500 "$T/repo/huge"
+	head -c 100M /dev/urandom >"$T/src/huge3"
+	chown "$U" "$T/src/huge3"
+	hold_backup 1700000500 "$T/repo/huge3"
 	kill -KILL $WPID
 	WPID=""
 	wait $BG || true
@@ -410,6 +412,30 @@ account_writer() {
 	echo "$output"
 	[[ "$output" == *"is in use: capback regress"*"waiting for it to end"* ]]
 	wait $rg || true
+	umnt
+	# and a backup that undoes a killed session first (its lock says
+	# backup): waited for until its own session has begun (review)
+	head -c 100M /dev/urandom >"$T/src/huge3"
+	chown "$U" "$T/src/huge3"
+	hold_backup 1700000500 "$T/repo/huge3"
+	local killed=$WPID
+	kill -KILL $WPID
+	WPID=""
+	wait $BG || true
+	run_as "$U" strace -f -qq -o /dev/null -e inject=unlinkat:delay_enter=3000000:when=1 \
+	    "$CAPBACK_BUILD/capback" --current-time 1700000600 backup "$T/src" "$T/repo" >/dev/null 2>&1 &
+	rg=$!
+	# the new backup's line (the killed one's is there until then)
+	wait_until 60 grep -q "capback backup PID [0-9]" "$T/repo/rdiff-backup-data/capback.lock"
+	wait_until 60 sh -c "! grep -q 'capback backup PID $killed ' '$T/repo/rdiff-backup-data/capback.lock'"
+	run as_user timeout 60 "$CAPBACK_BUILD/capback" mount "$T/repo" "$T/mnt"
+	echo "$output"
+	[[ "$output" == *"is in use: capback backup"*"waiting for it to end"* ]]
+	# and on once that backup's own session began
+	[[ "$output" == *"is in use: capback backup"*"is being backed up"* ]]
+	wait $rg || [ $? -eq 2 ] # (2: it undid a session first)
+	run as_user ls "$T/mnt"
+	[[ "$output" != *"$(basename "$(sdir 1700000500)")"* ]]
 	umnt
 }
 
