@@ -295,8 +295,8 @@ static const struct action actions[ACT_N] = {
 	    "restore REPOSITORY[/PATH] TARGET  restore (--at TIME) to TARGET",
 	    "Restore the backup of TIME (default: the newest) in REPOSITORY "
 	    "to\nTARGET, which must be absent or empty unless --force is "
-	    "given (a\nforced restore over what TARGET held warns and "
-	    "exits 2).\n" TIME_FORMS
+	    "given (a\nforced restore into a directory that held something "
+	    "warns and exits 2).\n" TIME_FORMS
 	    "Owners, devices and file capabilities are restored when run "
 	    "with the\nprivilege for them.  Globs of the selection match "
 	    "TARGET/path as\nwritten (as rdiff-backup's); options that "

@@ -725,7 +725,7 @@ add_log_line(struct strbuf *sb, const char *line)
 /* The warning lines of a host's log (at most ${max}). */
 static void
 add_warnings(struct strbuf *sb, const struct config *c, const struct host *h,
-    unsigned count, unsigned max)
+    unsigned max)
 {
 	char path[4096], line[2048];
 	unsigned n = 0, more = 0;
@@ -734,10 +734,11 @@ add_warnings(struct strbuf *sb, const struct config *c, const struct host *h,
 	state_path(c, path, sizeof(path), "logs", h->name, ".log");
 	if ((f = fopen(path, "r")) == NULL)
 		return;
-	/* the ${count} lines counted (the backup's, first in the log; not
-	 * the retention's routine "no increments older than" after them) */
-	while (n < count && fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, "capback: ", 9) != 0)
+	/* every warning and error line but retention's routine note (it
+	 * is no warning of the run: remove increments says it, exit 2) */
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "capback: ", 9) != 0 ||
+		    strncmp(line + 9, "no increments older than ", 25) == 0)
 			continue;
 		if (n++ < max)
 			add_log_line(sb, line + 9);
@@ -859,7 +860,7 @@ build_report(const struct config *c, struct strbuf *sb, int64_t began,
 		    strcmp(r.status, "timeout") != 0) {
 			strbuf_addf(sb, "    %u %s:\n", r.nwarn,
 			    r.nwarn == 1 ? "warning" : "warnings");
-			add_warnings(sb, c, h, r.nwarn, 20);
+			add_warnings(sb, c, h, 20);
 		}
 	}
 	strbuf_addf(sb, "\n%zu %s, %u failed\n", c->n,

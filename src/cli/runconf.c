@@ -638,6 +638,9 @@ config_lines(const char *path)
 
 		n++;
 		line[len] = '\0';
+		/* a byte-order mark, as inih takes it (an editor's) */
+		if (n == 1 && strncmp(s, "\xef\xbb\xbf", 3) == 0)
+			s += 3;
 		while (*s == ' ' || *s == '\t')
 			s++;
 		if (*s == '\0' || *s == '#' || *s == ';')
@@ -653,7 +656,8 @@ config_lines(const char *path)
 				fatal("%s, line %u: [host %s] holds no key: a "
 				      "host needs source (or replicate-from) "
 				      "and repository (capback.conf(5))",
-				    path, host_line, host);
+				    path, host_line,
+				    log_quote(host, strlen(host)));
 			if (strncmp(s, "[global]", 8) != 0 &&
 			    strncmp(s, "[host ", 6) != 0) {
 				size_t sl = (size_t)(strchr(s, ']') - s + 1);
@@ -683,7 +687,7 @@ config_lines(const char *path)
 		fatal("%s, line %u: [host %s] holds no key: a host needs "
 		      "source (or replicate-from) and repository "
 		      "(capback.conf(5))",
-		    path, host_line, host);
+		    path, host_line, log_quote(host, strlen(host)));
 }
 
 void

@@ -500,6 +500,49 @@ xfer_sha1_fd(int fd, uint8_t out[20])
 	return n < 0 ? CB_ERR_SYS : 0;
 }
 
+/*
+ * The SHA-1 of the first ${size} bytes of ${fd}, as xfer_send_file sends
+ * that much: more behind them (a file that grows, or a procfs one that
+ * says 0) sets FILE_CHANGED, never an endless read.  0, CB_ERR_NOMEM, or
+ * an errno (> 0) of a read that failed.
+ */
+static int
+sha1_to_size(int fd, uint64_t size, uint8_t out[20], uint64_t *flags)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t buf[65536];
+	unsigned int len = 0;
+	uint64_t off = 0;
+	ssize_t n = 0;
+	int err = 0;
+
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1) {
+		EVP_MD_CTX_free(ctx);
+		return CB_ERR_NOMEM;
+	}
+	while (off < size) {
+		size_t want = size - off < sizeof(buf) ? (size_t)(size - off) :
+							 sizeof(buf);
+
+		n = pread(fd, buf, want, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	if (n < 0)
+		err = errno;
+	else if (off < size)
+		*flags |= FILE_CHANGED; /* shrank */
+	else if (pread(fd, buf, 1, (off_t)off) > 0)
+		*flags |= FILE_CHANGED; /* grew */
+	EVP_DigestFinal_ex(ctx, out, &len);
+	EVP_MD_CTX_free(ctx);
+	return err;
+}
+
 int
 xfer_send_digest(struct frame_out *fo, int fd, uint64_t seq)
 {
@@ -511,11 +554,12 @@ xfer_send_digest(struct frame_out *fo, int fd, uint64_t seq)
 	int r;
 
 	if (fd < 0 || fstat(fd, &st0) != 0)
-		err = (uint32_t)errno;
-	else if ((r = xfer_sha1_fd(fd, sha1)) == CB_ERR_NOMEM)
+		err = errno != 0 ? (uint32_t)errno : EIO;
+	else if ((r = sha1_to_size(fd, (uint64_t)st0.st_size, sha1, &flags)) ==
+	    CB_ERR_NOMEM)
 		return r;
-	else if (r != 0)
-		err = (uint32_t)errno;
+	else if (r > 0)
+		err = (uint32_t)r;
 	else if (fstat(fd, &st1) != 0 || stat_changed(&st0, &st1))
 		flags |= FILE_CHANGED;
 	if (err != 0)

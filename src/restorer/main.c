@@ -916,15 +916,20 @@ handle_entry(struct restorer *rs, const uint8_t *p, size_t len)
 		 * found it empty; it must still be) */
 		if (!rs->force &&
 		    fstatat(rs->dest_parent, rs->dest_base, &st,
-			AT_SYMLINK_NOFOLLOW) == 0 &&
-		    (!S_ISDIR(st.st_mode) ||
-			unlinkat(rs->dest_parent, rs->dest_base,
-			    AT_REMOVEDIR) != 0))
-			fatal("destination '%s' exists%s (use --force to "
-			      "replace it)",
-			    rs->dest,
-			    S_ISDIR(st.st_mode) ? " and is no longer empty" :
-						  "");
+			AT_SYMLINK_NOFOLLOW) == 0) {
+			if (!S_ISDIR(st.st_mode))
+				fatal("destination '%s' exists (use --force to "
+				      "replace it)",
+				    rs->dest);
+			if (unlinkat(rs->dest_parent, rs->dest_base,
+				AT_REMOVEDIR) != 0)
+				fatal("cannot replace the empty directory '%s' "
+				      "by the file: %s%s",
+				    rs->dest, strerror(errno),
+				    errno == ENOTEMPTY || errno == EEXIST ?
+					" (something was put in it)" :
+					"");
+		}
 		make_root(rs, rs->dest_parent);
 	}
 	switch (e.rec.type) {
@@ -1121,7 +1126,7 @@ handle_frame(struct restorer *rs, uint8_t type, const uint8_t *p, size_t len)
  * (a directory, or one file), so a failed restore leaves nothing behind.
  */
 static int
-check_dest(const char *dest, int force, int no_prune)
+check_dest(const char *dest, int force)
 {
 	struct stat st;
 	int fd, e;
@@ -1154,12 +1159,7 @@ check_dest(const char *dest, int force, int no_prune)
 		fatal("destination '%s' is not empty (use --force to restore "
 		      "over it)",
 		    dest);
-	/* as rdiff-backup: a warning, and exit status 2 */
-	log_warn("destination '%s' exists and is not empty: --force %s", dest,
-	    no_prune ? "writes what was selected over what it holds" :
-		       "makes it the session (what it holds beyond is "
-		       "removed)");
-	return 1;
+	return 1; /* said once restored (main): nothing is yet */
 }
 
 /* DEST's parent directory and last name, for creating or replacing it. */
@@ -1377,7 +1377,7 @@ main(int argc, char **argv)
 	}
 	rs.destfd = -1;
 	rs.dest_parent = -1;
-	forced = check_dest(rs.dest, rs.force, rs.no_prune);
+	forced = check_dest(rs.dest, rs.force);
 	rs.curfd = -1;
 	frame_in_init(&rs.in, 0, msg_entry_stream_max);
 	frame_out_init(&rs.out, 1);
@@ -1424,6 +1424,12 @@ main(int argc, char **argv)
 	free(rs.dest_base);
 	if (base != NULL)
 		free((char *)base);
+	/* as rdiff-backup: a warning, and exit status 2 */
+	if (forced)
+		log_warn("destination '%s' was not empty: --force %s", rs.dest,
+		    rs.no_prune ? "wrote what was selected over what it held" :
+				  "made it the session (what it held beyond "
+				  "was removed)");
 	/* --force makes DEST the session: say what that took away */
 	if (rs.pruned > 0)
 		log_warn("removed %lu name%s in %s that the backup does not "

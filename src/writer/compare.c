@@ -498,7 +498,8 @@ file_begin(struct cmp *c, uint64_t seq, uint64_t size)
 	char *full = NULL;
 	int r;
 
-	if (c->receiving || it == NULL || !it->waiting || it->seq != seq)
+	if (c->receiving || c->digests || it == NULL || !it->waiting ||
+	    it->seq != seq)
 		fatal("protocol: FILE %llu was not asked for now",
 		    (unsigned long long)seq);
 	if (xfer_sink_init(&c->sink, -1, size) != 0)

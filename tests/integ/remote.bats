@@ -362,7 +362,7 @@ PY
 	[[ "$output" == *"not empty"* ]]
 	run as_server --remote-schema "$RSTCMD {h}" restore --force "$T/server/repo" "r@127.0.0.1::$T/restore/out"
 	[ "$status" -eq 2 ] # a warning: it held something
-	[[ "$output" == *"exists and is not empty: --force makes it the session"* ]]
+	[[ "$output" == *"was not empty: --force made it the session"* ]]
 	# nothing outside the restrict path, not through "..", not through a symlink
 	run as_server --remote-schema "$RSTCMD {h}" restore "$T/server/repo" "r@127.0.0.1::$T/target/new"
 	[ "$status" -eq 1 ]

@@ -134,7 +134,7 @@ session() {
 	run cb --force restore --at $((BASE + 100)) "$T/repo" "$T/cb"
 	echo "$output"
 	[ "$status" -eq 2 ]
-	[[ "$output" == *"exists and is not empty: --force makes it the session"* ]]
+	[[ "$output" == *"was not empty: --force made it the session"* ]]
 	assert_same_tree "$T/state1" "$T/cb"
 	[ -e /etc/passwd ]
 	run rdiff-backup --force restore --at $((BASE + 100)) "$T/repo" "$T/rb"
@@ -154,7 +154,7 @@ session() {
 	run cb --force restore "$T/repo/plain" "$T/full"
 	echo "$output"
 	[ "$status" -eq 2 ]
-	[[ "$output" == *"'$T/full' exists and is not empty"* ]]
+	[[ "$output" == *"'$T/full' was not empty"* ]]
 	cmp "$T/state2/plain" "$T/full"
 	run rdiff-backup --force restore "$T/repo/plain" "$T/rbfull"
 	[ "$status" -eq 2 ]

@@ -314,6 +314,10 @@ assert seen > 0, "beta has a warning"
 	printf '[host a]\nsource = /x\nrepository = /y\njust words\n' >"$T/bad.conf"
 	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
 	[[ "$output" == *"bad.conf, line 4: 'just words' is no [section] and no 'key = value'"* ]]
+	# a byte-order mark (an editor's) is taken, as inih takes it
+	printf '\357\273\277[global]\nstate-dir = %s\n[host a]\nsource = /x\nrepository = /y\n' "$T/st" >"$T/bom.conf"
+	run "$CAPBACK_BUILD/capback" status "$T/bom.conf"
+	[[ "$output" == *"a                none"* ]]
 	# a vault's copy is the primary's sessions whole; keep = 10B is a count
 	printf '[host a]\nsource = /x\nreplicate-from = /p\nrepository = /y\n' >"$T/bad.conf"
 	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"

@@ -189,7 +189,7 @@ same_restore() {
 	# (into what holds something: a warning, exit 2, as rdiff-backup)
 	run cb restore --force --include live/a/b/c.py --exclude '**' repo live
 	[ "$status" -eq 2 ]
-	[[ "$output" == *"--force writes what was selected over what it holds"* ]]
+	[[ "$output" == *"--force wrote what was selected over what it held"* ]]
 	[ "$(cat live/a/b/c.py)" = c ]
 	[ "$(cat live/f/precious)" = precious ]
 	[ "$(cat live/keep)" = mine ]
