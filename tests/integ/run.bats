@@ -201,25 +201,24 @@ assert d["gamma"]["warnings"] == 0, d
 	[[ "$output" == *"cannot read the state directory $T/server/state/hosts: Permission denied"* ]]
 	[[ "$output" != *OVERDUE* ]]
 	# --json says so on stdout, where a monitor looks
-	out=$(run_as "$NEW_USER" "$CAPBACK_BUILD/capback" status --json "$T/server/capback.conf" 2>/dev/null) || st=$?
-	[ "${st:-0}" -eq 2 ]
-	python3 -c '
-import json, sys
-d = json.loads(sys.argv[1])
-assert d["error"] == "cannot read the state directory", d
-assert d["state_dir"].endswith("/state/hosts") and d["reason"] == "Permission denied", d
-' "$out"
+	json_error "cannot read the state directory" state_dir /state/hosts
 	# and a configuration it may not read (stdout was empty)
 	chmod 0600 "$T/server/capback.conf"
-	st=0
+	json_error "cannot read the configuration" config /capback.conf
+}
+
+# json_error ERROR KEY END: status --json by $NEW_USER exits 2 with
+# {"error": ERROR, KEY: ...END, "reason": "Permission denied"}
+json_error() {
+	local out st=0
 	out=$(run_as "$NEW_USER" "$CAPBACK_BUILD/capback" status --json "$T/server/capback.conf" 2>/dev/null) || st=$?
 	[ "$st" -eq 2 ]
 	python3 -c '
 import json, sys
 d = json.loads(sys.argv[1])
-assert d["error"] == "cannot read the configuration", d
-assert d["config"].endswith("/capback.conf") and d["reason"] == "Permission denied", d
-' "$out"
+assert d["error"] == sys.argv[2], d
+assert d[sys.argv[3]].endswith(sys.argv[4]) and d["reason"] == "Permission denied", d
+' "$out" "$1" "$2" "$3"
 }
 
 @test "a host whose backup still runs is skipped; the others go on; the next run takes it" {
@@ -290,6 +289,15 @@ assert seen > 0, "beta has a warning"
 	[ -e "$T/server/hook-ran" ]
 }
 
+# refused TEXT MESSAGE: run refuses the configuration TEXT (printf's
+# escapes) with MESSAGE, exit 1
+refused() {
+	printf "$1" >"$T/bad.conf"
+	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
+	echo "$output"
+	[ "$status" -eq 1 ] && [[ "$output" == *"$2"* ]]
+}
+
 @test "a bad configuration: the line is named, nothing runs" {
 	printf '[global]\nparalel = 2\n[host a]\nsource = /x\nrepository = /y\n' >"$T/bad.conf"
 	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
@@ -300,20 +308,14 @@ assert seen > 0, "beta has a warning"
 	[[ "$output" == *"[host a] needs source (a backup) or replicate-from (a vault's copy), one of them, and repository"* ]]
 	# the line of a broken header, not of a key after it; a host with no
 	# key; a section name misspelt, at its own line (new-user review)
-	printf '[global]\nparallel = 2\n\n# c\n[host x\n\nsource = /a\nrepository = /b\n' >"$T/bad.conf"
-	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"bad.conf, line 5: '[host x' has no ']'"* ]]
-	printf '[host a]\nsource = /x\nrepository = /y\n[host b]\n\n' >"$T/bad.conf"
-	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"bad.conf, line 4: [host b] holds no key: a host needs source (or replicate-from) and repository"* ]]
-	printf '[global]\nparallel = 2\n[hots x]\nsource = /a\n' >"$T/bad.conf"
-	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
-	[[ "$output" == *"bad.conf, line 3: section [hots x]: there are [global] and [host NAME] only"* ]]
-	printf '[host a]\nsource = /x\nrepository = /y\njust words\n' >"$T/bad.conf"
-	run "$CAPBACK_BUILD/capback" run "$T/bad.conf"
-	[[ "$output" == *"bad.conf, line 4: 'just words' is no [section] and no 'key = value'"* ]]
+	refused '[global]\nparallel = 2\n\n# c\n[host x\n\nsource = /a\nrepository = /b\n' \
+	    "bad.conf, line 5: '[host x' has no ']'"
+	refused '[host a]\nsource = /x\nrepository = /y\n[host b]\n\n' \
+	    "bad.conf, line 4: [host b] holds no key: a host needs source (or replicate-from) and repository"
+	refused '[global]\nparallel = 2\n[hots x]\nsource = /a\n' \
+	    "bad.conf, line 3: section [hots x]: there are [global] and [host NAME] only"
+	refused '[host a]\nsource = /x\nrepository = /y\njust words\n' \
+	    "bad.conf, line 4: 'just words' is no [section] and no 'key = value'"
 	# a byte-order mark (an editor's) is taken, as inih takes it
 	printf '\357\273\277[global]\nstate-dir = %s\n[host a]\nsource = /x\nrepository = /y\n' "$T/st" >"$T/bom.conf"
 	run "$CAPBACK_BUILD/capback" status "$T/bom.conf"
