@@ -1422,8 +1422,6 @@ main(int argc, char **argv)
 	if (rs.dest_parent >= 0)
 		close(rs.dest_parent);
 	free(rs.dest_base);
-	if (base != NULL)
-		free((char *)base);
 	/* as rdiff-backup: a warning, and exit status 2 */
 	if (forced)
 		log_warn("destination '%s' was not empty: --force %s", rs.dest,
@@ -1435,5 +1433,8 @@ main(int argc, char **argv)
 		log_warn("removed %lu name%s in %s that the backup does not "
 			 "hold (--force; -v 4 names them)",
 		    rs.pruned, rs.pruned == 1 ? "" : "s", rs.dest);
+	/* (served: rs.dest is base, named above) */
+	if (base != NULL)
+		free((char *)base);
 	return (rs.errors > 0 ? 4 : 0) | (forced ? 2 : 0);
 }
