@@ -360,9 +360,14 @@ PY
 	run as_server --remote-schema "$RSTCMD {h}" restore "$T/server/repo" "r@127.0.0.1::$T/restore/out"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"not empty"* ]]
+	echo extra >"$T/restore/out/extra"
+	chown "$RESTORER" "$T/restore/out/extra"
 	run as_server --remote-schema "$RSTCMD {h}" restore --force "$T/server/repo" "r@127.0.0.1::$T/restore/out"
+	echo "$output"
 	[ "$status" -eq 2 ] # a warning: it held something
 	[[ "$output" == *"was not empty: --force made it the session"* ]]
+	[[ "$output" == *"removed 1 name in out that the backup does not hold"* ]]
+	[ ! -e "$T/restore/out/extra" ]
 	# nothing outside the restrict path, not through "..", not through a symlink
 	run as_server --remote-schema "$RSTCMD {h}" restore "$T/server/repo" "r@127.0.0.1::$T/target/new"
 	[ "$status" -eq 1 ]
