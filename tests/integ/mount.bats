@@ -404,7 +404,8 @@ account_writer() {
 	kill -KILL $WPID
 	WPID=""
 	wait $BG || true
-	run_as "$U" strace -f -qq -o /dev/null -e inject=unlinkat:delay_enter=3000000 \
+	run_as "$U" env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	    strace -f -qq -o /dev/null -e inject=unlinkat:delay_enter=3000000 \
 	    "$CAPBACK_BUILD/capback" regress "$T/repo" >/dev/null 2>&1 &
 	local rg=$!
 	wait_until 60 grep -q "capback regress" "$T/repo/rdiff-backup-data/capback.lock"
@@ -422,7 +423,8 @@ account_writer() {
 	kill -KILL $WPID
 	WPID=""
 	wait $BG || true
-	run_as "$U" strace -f -qq -o /dev/null -e inject=unlinkat:delay_enter=3000000:when=1 \
+	run_as "$U" env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	    strace -f -qq -o /dev/null -e inject=unlinkat:delay_enter=3000000:when=1 \
 	    "$CAPBACK_BUILD/capback" --current-time 1700000600 backup "$T/src" "$T/repo" >/dev/null 2>&1 &
 	rg=$!
 	# the new backup's line (the killed one's is there until then)
