@@ -478,36 +478,13 @@ xfer_decode_file_end(const uint8_t *p, size_t len, uint32_t *err,
 	return r;
 }
 
-int
-xfer_sha1_fd(int fd, uint8_t out[20])
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	uint8_t buf[65536];
-	unsigned int len = 0;
-	off_t off = 0;
-	ssize_t n;
-
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1) {
-		EVP_MD_CTX_free(ctx);
-		return CB_ERR_NOMEM;
-	}
-	while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-		off += n;
-	}
-	EVP_DigestFinal_ex(ctx, out, &len);
-	EVP_MD_CTX_free(ctx);
-	return n < 0 ? CB_ERR_SYS : 0;
-}
-
 /*
- * The SHA-1 of the first ${size} bytes of ${fd}, as xfer_send_file sends
- * that much: more behind them (a file that grows, or a procfs one that
- * says 0) sets FILE_CHANGED, never an endless read.  0, CB_ERR_NOMEM, or
- * an errno (> 0) of a read that failed.
+ * The SHA-1 of ${fd} from offset 0, up to ${size} bytes (UINT64_MAX: to
+ * its end), the bytes read in *${got}.  0, CB_ERR_NOMEM, or an errno
+ * (> 0) of a read that failed, taken before anything can change it.
  */
 static int
-sha1_to_size(int fd, uint64_t size, uint8_t out[20], uint64_t *flags)
+sha1_upto(int fd, uint64_t size, uint8_t out[20], uint64_t *got)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	uint8_t buf[65536];
@@ -534,13 +511,45 @@ sha1_to_size(int fd, uint64_t size, uint8_t out[20], uint64_t *flags)
 	}
 	if (n < 0)
 		err = errno;
-	else if (off < size)
-		*flags |= FILE_CHANGED; /* shrank */
-	else if (pread(fd, buf, 1, (off_t)off) > 0)
-		*flags |= FILE_CHANGED; /* grew */
 	EVP_DigestFinal_ex(ctx, out, &len);
 	EVP_MD_CTX_free(ctx);
+	*got = off;
 	return err;
+}
+
+int
+xfer_sha1_fd(int fd, uint8_t out[20])
+{
+	uint64_t got;
+	int r = sha1_upto(fd, UINT64_MAX, out, &got);
+
+	if (r > 0) {
+		errno = r;
+		return CB_ERR_SYS;
+	}
+	return r;
+}
+
+/*
+ * The SHA-1 of the first ${size} bytes of ${fd}, as xfer_send_file sends
+ * that much: more behind them (a file that grows, or a procfs one that
+ * says 0) sets FILE_CHANGED, never an endless read.  0, CB_ERR_NOMEM, or
+ * an errno (> 0) of a read that failed.
+ */
+static int
+sha1_to_size(int fd, uint64_t size, uint8_t out[20], uint64_t *flags)
+{
+	uint8_t one;
+	uint64_t got;
+	int r = sha1_upto(fd, size, out, &got);
+
+	if (r != 0)
+		return r;
+	if (got < size)
+		*flags |= FILE_CHANGED; /* shrank */
+	else if (pread(fd, &one, 1, (off_t)got) > 0)
+		*flags |= FILE_CHANGED; /* grew */
+	return 0;
 }
 
 int
