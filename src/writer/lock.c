@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fsutil.h"
+#include "incscan.h"
 #include "log.h"
 #include "timefmt.h"
 #include "timespec.h"
@@ -78,26 +78,20 @@ static int
 backup_in_session(int datafd, const char *who)
 {
 	struct repo_entry *e = NULL;
-	size_t ne = 0, i, markers = 0, newest = 0;
-	char buf[64];
-	size_t len;
-	long pid, mpid;
+	size_t ne = 0, i;
+	int64_t newest;
+	long pid;
 	int yes = 0;
 
 	if (strncmp(who, "capback backup PID ", 19) != 0 ||
 	    sscanf(who + 19, "%ld", &pid) != 1 || pid <= 0 ||
 	    !process_alive(pid) || repo_scan(datafd, &e, &ne) != 0)
 		return 0;
-	for (i = 0; i < ne; i++)
-		if (e[i].base == RB_CURRENT_MIRROR) {
-			if (markers++ == 0 ||
-			    e[i].inc.time > e[newest].inc.time)
-				newest = i;
-		}
-	yes = markers == 2 &&
-	    fs_read_small_at(datafd, e[newest].name, buf, sizeof(buf), &len) ==
-		0 &&
-	    sscanf(buf, "PID %ld", &mpid) == 1 && mpid == pid;
+	if (inc_markers(e, ne, &newest) == 2)
+		for (i = 0; i < ne && !yes; i++)
+			yes = e[i].base == RB_CURRENT_MIRROR &&
+			    e[i].inc.time == newest &&
+			    marker_pid(datafd, e[i].name) == pid;
 	repo_scan_free(e, ne);
 	return yes;
 }

@@ -523,16 +523,26 @@ process_alive(long pid)
 }
 
 long
-unfinished_owner(struct repo *repo)
+marker_pid(int datafd, const char *name)
 {
 	char buf[64];
 	size_t len;
 	long pid;
 
+	if (fs_read_small_at(datafd, name, buf, sizeof(buf), &len) != 0 ||
+	    sscanf(buf, "PID %ld", &pid) != 1 || pid <= 0)
+		return 0;
+	return pid;
+}
+
+long
+unfinished_owner(struct repo *repo)
+{
+	long pid;
+
 	if (!repo->unfinished ||
-	    fs_read_small_at(repo->datafd, repo->failed_marker, buf,
-		sizeof(buf), &len) != 0 ||
-	    sscanf(buf, "PID %ld", &pid) != 1 || pid <= 0 || pid == getpid())
+	    (pid = marker_pid(repo->datafd, repo->failed_marker)) == 0 ||
+	    pid == getpid())
 		return 0;
 	/* Its writer held the repository lock we hold now: it is gone
 	 * (a capback session; its PID may be another process's by now). */

@@ -135,6 +135,9 @@ extern int64_t repo_lock_wait;
 
 /* process_alive(pid): a process that exists and is no zombie (regress.c) */
 int process_alive(long pid);
+/* marker_pid(datafd, name): the PID a current_mirror marker names ("PID
+ * N", as rdiff-backup and capback write it), or 0 (regress.c) */
+long marker_pid(int datafd, const char *name);
 #define REPO_LOCK_UNLESS_BACKUP (-3)
 void repo_lock(struct repo *repo, int excl, const char *action);
 long repo_lock_prev_pid(void);
