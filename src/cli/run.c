@@ -1490,6 +1490,20 @@ json_time(int64_t t)
 		printf("%lld", (long long)t);
 }
 
+/* status --json's one object when it cannot answer: {"error": WHAT,
+ * KEY: PATH, "reason": strerror(ERR)} */
+static void
+json_error(const char *what, const char *key, const char *path, int err)
+{
+	printf("{\"error\": ");
+	json_str(stdout, what);
+	printf(", \"%s\": ", key);
+	json_str(stdout, path);
+	printf(", \"reason\": ");
+	json_str(stdout, strerror(err));
+	printf("}\n");
+}
+
 int
 status_main(int argc, char **argv)
 {
@@ -1518,13 +1532,8 @@ status_main(int argc, char **argv)
 
 			log_error("cannot read the configuration %s: %s", cf,
 			    strerror(e));
-			printf("{\"error\": ");
-			json_str(stdout, "cannot read the configuration");
-			printf(", \"config\": ");
-			json_str(stdout, cf);
-			printf(", \"reason\": ");
-			json_str(stdout, strerror(e));
-			printf("}\n");
+			json_error("cannot read the configuration", "config",
+			    cf, e);
 			return 2;
 		}
 		close(fd);
@@ -1548,17 +1557,9 @@ status_main(int argc, char **argv)
 				  "status as the account that runs the "
 				  "backups, or give this one read access)",
 			    hosts, strerror(e));
-			if (json) {
-				/* a monitor parses stdout: say it there too */
-				printf("{\"error\": ");
-				json_str(stdout, "cannot read the state "
-						 "directory");
-				printf(", \"state_dir\": ");
-				json_str(stdout, hosts);
-				printf(", \"reason\": ");
-				json_str(stdout, strerror(e));
-				printf("}\n");
-			}
+			if (json) /* a monitor parses stdout: there too */
+				json_error("cannot read the state directory",
+				    "state_dir", hosts, e);
 			config_free(&c);
 			return 2;
 		}
