@@ -623,11 +623,19 @@ default_parallel(struct config *c)
  * section").  Fatal, naming the line.
  */
 static void
+no_key(const char *path, unsigned line, const char *host)
+{
+	fatal("%s, line %u: [host %s] holds no key: a host needs source (or "
+	      "replicate-from) and repository (capback.conf(5))",
+	    path, line, log_quote(host, strlen(host)));
+}
+
+static void
 config_lines(const char *path)
 {
 	char line[8192], host[256] = "";
 	unsigned n = 0, host_line = 0;
-	int keys = 0, named = 0;
+	int keys = 0; /* in this section (and a line may continue a value) */
 	FILE *f = fopen(path, "r");
 
 	if (f == NULL)
@@ -645,7 +653,7 @@ config_lines(const char *path)
 			s++;
 		if (*s == '\0' || *s == '#' || *s == ';')
 			continue;
-		if (s > line && named)
+		if (s > line && keys)
 			continue; /* a continuation of the value above */
 		if (*s == '[') {
 			if (strchr(s, ']') == NULL)
@@ -653,11 +661,7 @@ config_lines(const char *path)
 				      "(capback.conf(5))",
 				    path, n, log_quote(s, strlen(s)));
 			if (host_line != 0 && !keys)
-				fatal("%s, line %u: [host %s] holds no key: a "
-				      "host needs source (or replicate-from) "
-				      "and repository (capback.conf(5))",
-				    path, host_line,
-				    log_quote(host, strlen(host)));
+				no_key(path, host_line, host);
 			if (strncmp(s, "[global]", 8) != 0 &&
 			    strncmp(s, "[host ", 6) != 0) {
 				size_t sl = (size_t)(strchr(s, ']') - s + 1);
@@ -667,7 +671,7 @@ config_lines(const char *path)
 				      "(capback.conf(5))",
 				    path, n, log_quote(s, sl));
 			}
-			keys = named = 0;
+			keys = 0;
 			host_line = 0;
 			if (strncmp(s, "[host ", 6) == 0) {
 				host_line = n;
@@ -680,14 +684,11 @@ config_lines(const char *path)
 			fatal("%s, line %u: '%s' is no [section] and no 'key = "
 			      "value' (capback.conf(5))",
 			    path, n, log_quote(s, strlen(s)));
-		keys = named = 1;
+		keys = 1;
 	}
 	fclose(f);
 	if (host_line != 0 && !keys)
-		fatal("%s, line %u: [host %s] holds no key: a host needs "
-		      "source (or replicate-from) and repository "
-		      "(capback.conf(5))",
-		    path, host_line, log_quote(host, strlen(host)));
+		no_key(path, host_line, host);
 }
 
 void
